@@ -1,0 +1,31 @@
+# hopscope: one static, non-root image holding the one binary.
+#
+#   docker build --build-arg VERSION=v0.1.0 -t hopscope:v0.1.0 .
+#
+# The entrypoint is the binary itself; the subcommand is the first argument:
+#   docker run hopscope:v0.1.0 sidecar --upstream http://127.0.0.1:8080
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+
+# Module downloads in their own layer, rebuilt only when go.mod/go.sum change.
+COPY go.mod go.sum ./
+RUN go mod download
+
+COPY . .
+# Declared after the download so a new VERSION does not invalidate that layer.
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/hopscope/hopscope/internal/version.Version=${VERSION}" \
+      -o /out/hopscope ./cmd/hopscope
+
+# distroless static: CA certificates, tzdata, /etc/passwd with nonroot (65532),
+# no shell, no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/hopscope /hopscope
+USER 65532:65532
+# sidecar inbound, sidecar admin; collector OTLP gRPC, OTLP HTTP, Fluent forward,
+# internal API/UI/metrics, public RUM endpoint. (The sidecar's egress port 15081
+# binds 127.0.0.1 only and is deliberately not exposed.)
+EXPOSE 15080 15090 4317 4318 24224 8088 8089
+ENTRYPOINT ["/hopscope"]

@@ -1,0 +1,78 @@
+// Command hopscope is the one binary of hopscope: the per-pod sidecar proxy
+// and, in later subcommands, the collector, the breakdown viewer and the demo.
+// This file only wires configuration, signals and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hopscope/hopscope/internal/version"
+)
+
+const usage = `hopscope — per-hop latency for Kubernetes requests, without eBPF.
+
+Usage:
+  hopscope sidecar [flags]   run the per-pod proxy (hopscope sidecar --help)
+  hopscope demo [flags]      app + sidecar on loopback with a live timing table
+  hopscope version           print the version
+
+Every flag can also be set as HOPSCOPE_<FLAG> (dashes as underscores) or as a
+key of the YAML file given with --config; flags win over env, env over file.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code: 0 on
+// success, 2 on a usage or configuration error, 1 on a runtime failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "sidecar":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		err = runSidecar(ctx, args[1:], stdout, stderr)
+	case "demo":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hopscope", version.String())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "hopscope: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], ue.err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError marks a bad flag, variable or config key: exit code 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestUsageErrorsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := dir + "/sidecar.yaml"
+	os.WriteFile(cfgFile, []byte("upstream-timeout: soon\n"), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, 2, "Usage"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"sidecar", "--upstream", "ftp://x"}, 2, "--upstream"},
+		{[]string{"sidecar", "--access-log", "file"}, 2, "--access-log"},
+		{[]string{"sidecar", "--drain-timeout", "x"}, 2, "drain-timeout"},
+		{[]string{"sidecar", "--config", cfgFile}, 2, `key "upstream-timeout"`},
+		{[]string{"sidecar", "--propagators", "w3c"}, 2, "--propagators"},
+		{[]string{"sidecar", "--help"}, 0, ""},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), tt.args, &out, &errb)
+		if code != tt.code || !strings.Contains(errb.String()+out.String(), tt.want) {
+			t.Errorf("%v: exit %d (want %d), stderr %q (want it to mention %q)", tt.args, code, tt.code, errb.String(), tt.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hopscope dev") {
+		t.Fatalf("exit %d, %q", code, out.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestSidecarDrainsOnSIGTERM sends the process a real SIGTERM while
+// clients keep requests in flight. Clients behave like an endpoints
+// controller: they stop starting requests once /readyz fails. Every request
+// started must succeed, and the command must exit 0.
+func TestSidecarDrainsOnSIGTERM(t *testing.T) {
+	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(w, "ok")
+	})}
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go app.Serve(aln)
+	defer app.Close()
+
+	listen, admin := freeAddr(t), freeAddr(t)
+	var stdout, stderr syncBuf
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(context.Background(), []string{"sidecar", "--listen", listen, "--admin-listen", admin,
+			"--upstream", "http://" + aln.Addr().String(), "--shutdown-grace", "400ms", "--drain-timeout", "5s",
+			"--service", "drain-test"}, &stdout, &stderr)
+	}()
+	ready := func() bool {
+		r, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("sidecar never became ready: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var stop atomic.Bool
+	var ok, failed atomic.Int32
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				res, err := client.Get("http://" + listen + "/work")
+				if err != nil {
+					failed.Add(1)
+					t.Logf("request failed: %v", err)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The "endpoints controller": stop sending once readiness fails.
+	deadline = time.Now().Add(5 * time.Second)
+	for ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still succeeds after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit code %d: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sidecar did not exit after SIGTERM")
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed during the drain (%d succeeded)", failed.Load(), ok.Load())
+	}
+	if ok.Load() < 16 {
+		t.Fatalf("only %d requests ran", ok.Load())
+	}
+	if lines := strings.Count(stdout.String(), "\n"); lines != int(ok.Load()) {
+		t.Errorf("%d access lines for %d requests: logs not flushed on exit", lines, ok.Load())
+	}
+	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+		t.Error("listener still open after exit")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDemoPrintsLiveTable(t *testing.T) {
+	var out, errb syncBuf
+	code := run(context.Background(), []string{"demo", "--duration", "2500ms", "--rps", "50", "--slow-every", "5"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "total p50/p95 ms") || !strings.Contains(text, "stopped") {
+		t.Fatalf("no table:\n%s", text)
+	}
+	// At least one full second of samples with sidecar-measured app time.
+	var rows int
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 12 && strings.Count(f[0], ":") == 2 && f[1] != "0" {
+			if f[2] != "0" {
+				t.Errorf("errors in demo row: %s", line)
+			}
+			if f[6] == "-" || f[6] == "0.00" {
+				t.Errorf("no app time measured: %s", line)
+			}
+			rows++
+		}
+	}
+	if rows == 0 {
+		t.Fatalf("no rows with requests:\n%s", text)
+	}
+}

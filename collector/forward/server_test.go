@@ -1,0 +1,345 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluent/fluent-logger-golang/fluent"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// collector gathers the events a Server hands over.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+	notify chan struct{}
+}
+
+func newCollector() *collector { return &collector{notify: make(chan struct{}, 1)} }
+
+func (c *collector) handle(evs []Event) {
+	c.mu.Lock()
+	c.events = append(c.events, evs...)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once n events arrived, or fails the test after a timeout.
+func (c *collector) wait(t *testing.T, n int) []Event {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		c.mu.Lock()
+		if len(c.events) >= n {
+			out := append([]Event(nil), c.events...)
+			c.mu.Unlock()
+			return out
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.notify:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d events", n)
+		}
+	}
+}
+
+func startServer(t *testing.T, cfg ServerConfig, handle func([]Event)) *Server {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	s := NewServer(cfg, handle)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return s
+}
+
+func dial(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func readAck(t *testing.T, r *msgp.Reader) string {
+	t.Helper()
+	n, err := r.ReadMapHeader()
+	if err != nil {
+		t.Fatalf("read ack: %v", err)
+	}
+	if n != 1 {
+		t.Fatalf("ack map has %d keys", n)
+	}
+	if k, err := r.ReadString(); err != nil || k != "ack" {
+		t.Fatalf("ack key %q, %v", k, err)
+	}
+	v, err := r.ReadString()
+	if err != nil {
+		t.Fatalf("ack value: %v", err)
+	}
+	return v
+}
+
+func TestServerModesAndAcks(t *testing.T) {
+	col := newCollector()
+	s := startServer(t, ServerConfig{}, col.handle)
+	c := dial(t, s)
+	r := msgp.NewReader(c)
+
+	stream := concat(entry(t0, false, "m", "p1"), entry(t1, true, "m", "p2"))
+	requests := []struct {
+		name   string
+		in     []byte
+		chunk  string
+		events int
+	}{
+		{"message", messageMode("tag.m", t0, "ck-1", "m", "msg"), "ck-1", 1},
+		{"heartbeat", msgp.AppendNil(nil), "", 0},
+		{"message without ack", messageMode("tag.m", t0, "", "m", "msg2"), "", 1},
+		{"forward", forwardMode("tag.f", "ck-2", entry(t0, false, "m", "f1"), entry(t1, true, "m", "f2")), "ck-2", 2},
+		{"packed", packedMode("tag.p", stream, false, "chunk", "ck-3"), "ck-3", 2},
+		{"compressed", packedMode("tag.c", gzipBytes(t, stream), false, "compressed", "gzip", "chunk", "ck-4"), "ck-4", 2},
+	}
+	total := 0
+	for _, rq := range requests {
+		if _, err := c.Write(rq.in); err != nil {
+			t.Fatalf("%s: write: %v", rq.name, err)
+		}
+		total += rq.events
+		if rq.chunk != "" {
+			if got := readAck(t, r); got != rq.chunk {
+				t.Errorf("%s: ack %q, want %q", rq.name, got, rq.chunk)
+			}
+		}
+	}
+	evs := col.wait(t, total)
+	var tags []string
+	for _, e := range evs {
+		tags = append(tags, e.Tag+"="+e.Record["m"].(string))
+	}
+	want := "tag.m=msg,tag.m=msg2,tag.f=f1,tag.f=f2,tag.p=p1,tag.p=p2,tag.c=p1,tag.c=p2"
+	if got := strings.Join(tags, ","); got != want {
+		t.Errorf("events %s\nwant %s", got, want)
+	}
+	// An ack is only written after handle: all events are in by now.
+	st := s.Stats()
+	if st.AcceptedEvents != uint64(total) || st.Acks != 4 || st.AcceptedRequests != uint64(len(requests)) || st.RejectedRequests != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestServerZeroTimeGetsArrivalTime(t *testing.T) {
+	col := newCollector()
+	s := startServer(t, ServerConfig{}, col.handle)
+	c := dial(t, s)
+	in := concat(msgp.AppendArrayHeader(nil, 3), msgp.AppendString(nil, "z"), msgp.AppendInt(nil, 0), appendRecord(nil, "k", "v"))
+	before := time.Now()
+	if _, err := c.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	ev := col.wait(t, 1)[0]
+	if ev.Time.Before(before.Add(-time.Second)) || ev.Time.After(time.Now().Add(time.Second)) {
+		t.Fatalf("time %v not the arrival time", ev.Time)
+	}
+}
+
+func TestServerMalformedClosesOnlyThatConnection(t *testing.T) {
+	col := newCollector()
+	var mu sync.Mutex
+	var rejects []error
+	s := startServer(t, ServerConfig{OnReject: func(_ net.Addr, err error) {
+		mu.Lock()
+		rejects = append(rejects, err)
+		mu.Unlock()
+	}}, col.handle)
+
+	good := dial(t, s)
+	bad := dial(t, s)
+	goodR := msgp.NewReader(good)
+
+	if _, err := good.Write(messageMode("a", t0, "g1", "k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAck(t, goodR); got != "g1" {
+		t.Fatalf("ack %q", got)
+	}
+
+	if _, err := bad.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The server closes the bad connection: the read ends with EOF or reset.
+	buf := make([]byte, 16)
+	if n, err := bad.Read(buf); err == nil {
+		t.Fatalf("bad connection still open, read %q", buf[:n])
+	} else if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		t.Fatalf("bad connection not closed: %v", err)
+	}
+
+	// The good connection goes on.
+	if _, err := good.Write(forwardMode("a", "g2", entry(t1, true, "k", "v2"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAck(t, goodR); got != "g2" {
+		t.Fatalf("ack %q", got)
+	}
+	col.wait(t, 2)
+	if st := s.Stats(); st.RejectedRequests != 1 || st.AcceptedEvents != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rejects) != 1 || !strings.HasPrefix(rejects[0].Error(), "forward: request: expected array") {
+		t.Errorf("rejects %v", rejects)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestServerLimitRejects(t *testing.T) {
+	s := startServer(t, ServerConfig{Limits: Limits{MaxEntryBytes: 512}}, nil)
+	c := dial(t, s)
+	if _, err := c.Write(messageMode("a", t0, "x", "k", strings.Repeat("v", 1024))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("read: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().RejectedRequests != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestServerMaxConnections(t *testing.T) {
+	s := startServer(t, ServerConfig{MaxConnections: 1}, nil)
+	first := dial(t, s)
+	if _, err := first.Write(messageMode("a", t0, "1", "k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAck(t, msgp.NewReader(first)); got != "1" {
+		t.Fatalf("ack %q", got)
+	}
+	second := dial(t, s)
+	if _, err := io.ReadAll(second); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("second connection: %v", err)
+	}
+	if st := s.Stats(); st.RefusedConnections != 1 || st.OpenConnections != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestServerShutdownClosesIdleConnections(t *testing.T) {
+	s := NewServer(ServerConfig{Listen: "127.0.0.1:0"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err == nil {
+		t.Error("second Start: no error")
+	}
+	c := dial(t, s)
+	if _, err := c.Write(messageMode("a", t0, "1", "k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAck(t, msgp.NewReader(c)); got != "1" {
+		t.Fatalf("ack %q", got)
+	}
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("connection after shutdown: %v", err)
+	}
+	if st := s.Stats(); st.OpenConnections != 0 || st.RejectedRequests != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestServerStartError(t *testing.T) {
+	s := NewServer(ServerConfig{Listen: "127.0.0.1:notaport"}, nil)
+	err := s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `forward: listen on "127.0.0.1:notaport"`) {
+		t.Fatalf("Start: %v", err)
+	}
+	if s.Addr() != nil {
+		t.Error("Addr before a successful Start is not nil")
+	}
+}
+
+// TestServerFluentLoggerClient checks interoperability with a client we
+// did not write: fluent-logger-golang in sync mode with acks requested.
+func TestServerFluentLoggerClient(t *testing.T) {
+	col := newCollector()
+	s := startServer(t, ServerConfig{}, col.handle)
+	addr := s.Addr().(*net.TCPAddr)
+	for _, subSecond := range []bool{false, true} {
+		f, err := fluent.New(fluent.Config{
+			FluentHost:         addr.IP.String(),
+			FluentPort:         addr.Port,
+			RequestAck:         true,
+			SubSecondPrecision: subSecond,
+			Timeout:            5 * time.Second,
+			ReadTimeout:        5 * time.Second,
+			WriteTimeout:       5 * time.Second,
+			MaxRetry:           1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.PostWithTime("client.test", t0, map[string]any{"n": 1, "s": "x"}); err != nil {
+			t.Fatalf("Post: %v", err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := col.wait(t, 2)
+	if evs[0].Time != t0.Truncate(time.Second) || evs[1].Time != t0 {
+		t.Errorf("times %v, %v", evs[0].Time, evs[1].Time)
+	}
+	for _, e := range evs {
+		if e.Tag != "client.test" || e.Record["n"] != int64(1) || e.Record["s"] != "x" {
+			t.Errorf("event %+v", e)
+		}
+	}
+	if st := s.Stats(); st.Acks != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}

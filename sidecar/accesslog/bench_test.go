@@ -1,0 +1,129 @@
+package accesslog
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func BenchmarkLogStdout(b *testing.B) {
+	l, err := New(Config{Stdout: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := fullRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Log(r)
+	}
+	b.StopTimer()
+	if err := l.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkLogStdoutParallel(b *testing.B) {
+	l, err := New(Config{Stdout: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := fullRecord()
+		for pb.Next() {
+			l.Log(r)
+		}
+	})
+	b.StopTimer()
+	if err := l.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// discardPeer accepts connections and reads and discards everything, a
+// Fluent Bit that costs the benchmark nothing.
+func discardPeer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+		}
+	})
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// BenchmarkLogFluent measures Log with Fluent shipping only, against a
+// peer that reads as fast as it can. drops/op shows how often the
+// benchmark loop outran the sender goroutine (a full queue is dropped).
+func BenchmarkLogFluent(b *testing.B) {
+	benchFluent(b, discardPeer(b))
+}
+
+// BenchmarkLogFluentDown measures Log while Fluent Bit is down: the queue
+// is full and every record is a cheap drop.
+func BenchmarkLogFluentDown(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	benchFluent(b, addr)
+}
+
+func benchFluent(b *testing.B, addr string) {
+	var drops atomic.Int64
+	l, err := New(Config{
+		FluentAddress: addr,
+		OnDrop:        func(_ string, n int) { drops.Add(int64(n)) },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := fullRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Log(r)
+	}
+	b.StopTimer()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.Shutdown(ctx) // a dead peer ends at the deadline; nothing to check
+	b.ReportMetric(float64(drops.Load())/float64(b.N), "drops/op")
+}
+
+func BenchmarkMarshalMsg(b *testing.B) {
+	r := fullRecord()
+	buf := make([]byte, 0, r.Msgsize())
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.MarshalMsg(buf[:0])
+	}
+}

@@ -1,0 +1,259 @@
+package sidecar
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hopscope/hopscope/internal/cliconfig"
+	"github.com/hopscope/hopscope/sidecar/propagation"
+)
+
+// Config is the sidecar's configuration. Every field is a flag of
+// `hopscope sidecar`, an environment variable HOPSCOPE_<FLAG> and a key of the
+// --config YAML file, all of the same name.
+type Config struct {
+	// Listen is the inbound address the Service's traffic reaches (--listen).
+	Listen string
+	// Upstream is the app's base URL on localhost (--upstream).
+	Upstream string
+	// UpstreamTimeout bounds the wait for the app's response headers; past it
+	// the client gets a 504 (--upstream-timeout). 0 disables it.
+	UpstreamTimeout time.Duration
+	// UpstreamProtocol selects how the sidecar talks to the app: "auto" speaks
+	// h2c to the app for inbound HTTP/2 (gRPC) and HTTP/1.1 otherwise,
+	// "http1" always HTTP/1.1, "h2c" always HTTP/2 cleartext
+	// (--upstream-protocol).
+	UpstreamProtocol string
+	// MaxIdleConnsPerHost is the size of the keep-alive pool to the app
+	// (--upstream-max-idle-conns).
+	MaxIdleConnsPerHost int
+	// AdminListen serves /metrics, /healthz and /readyz (--admin-listen).
+	AdminListen string
+	// Service names this workload in spans, logs and metrics (--service).
+	// Defaults to OTEL_SERVICE_NAME, then HOPSCOPE_POD_APP_LABEL (the pod's
+	// app label, set by the injector through the downward API), else "unknown".
+	Service string
+	// OTLPEndpoint is where spans go: http(s)://host:4318 for OTLP/HTTP,
+	// grpc://host:4317 (or grpcs://) for OTLP/gRPC; empty disables spans
+	// (--otlp-endpoint).
+	OTLPEndpoint string
+	// SpanQueueSize bounds the spans waiting for export; when full, spans are
+	// dropped and counted (--span-queue-size).
+	SpanQueueSize int
+	// FluentAddress is host:port of a Fluent Bit forward input; empty
+	// disables log shipping (--fluent-address).
+	FluentAddress string
+	// FluentTag is the tag of shipped access-log records (--fluent-tag).
+	FluentTag string
+	// FluentBufferLimit bounds the records queued for Fluent Bit
+	// (--fluent-buffer-limit).
+	FluentBufferLimit int
+	// Propagators are the trace header formats read and written
+	// (--propagators): tracecontext, baggage, b3, b3multi, jaeger, xray.
+	Propagators []string
+	// TimingAllowOrigin is sent as Timing-Allow-Origin so browsers expose
+	// Server-Timing cross-origin; empty sends nothing (--timing-allow-origin).
+	TimingAllowOrigin string
+	// DrainTimeout bounds how long in-flight requests may finish after
+	// SIGTERM (--drain-timeout).
+	DrainTimeout time.Duration
+	// ShutdownGrace is how long the listener keeps accepting after SIGTERM
+	// while /readyz already fails, so endpoints can be removed first
+	// (--shutdown-grace).
+	ShutdownGrace time.Duration
+	// AccessLog is "stdout" (one JSON line per request) or "off"
+	// (--access-log).
+	AccessLog string
+	// Routes are route templates such as /orders/{id}, matched before the
+	// built-in heuristic (--routes; a YAML list in the file).
+	Routes []string
+	// MaxRoutes caps the distinct route label values; later routes are
+	// counted as "other" (--max-routes).
+	MaxRoutes int
+	// RedactQueryParams are query parameters whose values never appear in
+	// logs or spans (--redact-query-params).
+	RedactQueryParams []string
+	// MaxHeaderBytes limits the inbound request header size
+	// (--max-header-bytes).
+	MaxHeaderBytes int
+	// ReadHeaderTimeout limits how long a client may take to send its
+	// request headers, against slowloris (--read-header-timeout).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle inbound keep-alive connections
+	// (--idle-timeout).
+	IdleTimeout time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:              ":15080",
+		Upstream:            "http://127.0.0.1:8080",
+		UpstreamTimeout:     60 * time.Second,
+		UpstreamProtocol:    "auto",
+		MaxIdleConnsPerHost: 256,
+		AdminListen:         ":15090",
+		Service:             defaultService(os.LookupEnv),
+		SpanQueueSize:       8192,
+		FluentTag:           "hopscope.access",
+		FluentBufferLimit:   8192,
+		Propagators:         []string{"tracecontext", "baggage", "b3", "jaeger", "xray"},
+		DrainTimeout:        20 * time.Second,
+		ShutdownGrace:       3 * time.Second,
+		AccessLog:           "stdout",
+		MaxRoutes:           200,
+		RedactQueryParams:   []string{"token", "access_token", "id_token", "api_key", "apikey", "key", "password", "secret", "signature", "sig", "code", "X-Amz-Signature", "X-Amz-Credential"},
+		MaxHeaderBytes:      64 << 10,
+		ReadHeaderTimeout:   10 * time.Second,
+		IdleTimeout:         120 * time.Second,
+	}
+}
+
+func defaultService(lookup func(string) (string, bool)) string {
+	for _, k := range []string{"OTEL_SERVICE_NAME", "HOPSCOPE_POD_APP_LABEL"} {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// RegisterFlags binds every field to a flag of fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "inbound listen address")
+	fs.StringVar(&c.Upstream, "upstream", c.Upstream, "the app's base URL")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "max wait for the app's response headers before 504 (0 = none)")
+	fs.StringVar(&c.UpstreamProtocol, "upstream-protocol", c.UpstreamProtocol, "auto, http1 or h2c")
+	fs.IntVar(&c.MaxIdleConnsPerHost, "upstream-max-idle-conns", c.MaxIdleConnsPerHost, "keep-alive connections kept to the app")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin address: /metrics, /healthz, /readyz")
+	fs.StringVar(&c.Service, "service", c.Service, "service name in spans, logs and metrics")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP endpoint: http(s)://host:4318 or grpc://host:4317; empty = no spans")
+	fs.IntVar(&c.SpanQueueSize, "span-queue-size", c.SpanQueueSize, "spans queued for export before dropping")
+	fs.StringVar(&c.FluentAddress, "fluent-address", c.FluentAddress, "Fluent Bit forward input host:port; empty = off")
+	fs.StringVar(&c.FluentTag, "fluent-tag", c.FluentTag, "tag of shipped access-log records")
+	fs.IntVar(&c.FluentBufferLimit, "fluent-buffer-limit", c.FluentBufferLimit, "records queued for Fluent Bit before dropping")
+	fs.Var(cliconfig.NewStringList(&c.Propagators), "propagators", "trace header formats: tracecontext,baggage,b3,b3multi,jaeger,xray")
+	fs.StringVar(&c.TimingAllowOrigin, "timing-allow-origin", c.TimingAllowOrigin, "Timing-Allow-Origin value; empty = not sent")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "max time for in-flight requests after SIGTERM")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "time /readyz fails before the listener closes")
+	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "stdout or off")
+	fs.Var(cliconfig.NewStringList(&c.Routes), "routes", "route templates such as /orders/{id}")
+	fs.IntVar(&c.MaxRoutes, "max-routes", c.MaxRoutes, "distinct route label values before \"other\"")
+	fs.Var(cliconfig.NewStringList(&c.RedactQueryParams), "redact-query-params", "query parameters whose values are redacted")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "max inbound request header bytes")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "max time to read request headers")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive timeout for inbound connections")
+}
+
+// Validate checks every field and names the flag of each bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
+	}
+	if err := validAddr(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if err := validAddr(c.AdminListen); err != nil {
+		bad("admin-listen", "%v", err)
+	}
+	if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("upstream", "must be an http:// or https:// URL with a host, got %q", c.Upstream)
+	}
+	if c.UpstreamTimeout < 0 {
+		bad("upstream-timeout", "must not be negative")
+	}
+	switch c.UpstreamProtocol {
+	case "auto", "http1", "h2c":
+	default:
+		bad("upstream-protocol", "must be auto, http1 or h2c, got %q", c.UpstreamProtocol)
+	}
+	if c.MaxIdleConnsPerHost < 1 {
+		bad("upstream-max-idle-conns", "must be at least 1")
+	}
+	if strings.TrimSpace(c.Service) == "" {
+		bad("service", "must not be empty")
+	}
+	if c.OTLPEndpoint != "" {
+		if _, _, err := ParseOTLPEndpoint(c.OTLPEndpoint); err != nil {
+			bad("otlp-endpoint", "%v", err)
+		}
+	}
+	if c.SpanQueueSize < 1 {
+		bad("span-queue-size", "must be at least 1")
+	}
+	if c.FluentAddress != "" {
+		if _, _, err := net.SplitHostPort(c.FluentAddress); err != nil {
+			bad("fluent-address", "must be host:port: %v", err)
+		}
+	}
+	if c.FluentBufferLimit < 1 {
+		bad("fluent-buffer-limit", "must be at least 1")
+	}
+	if _, err := propagation.New(c.Propagators); err != nil {
+		bad("propagators", "%v", err)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain-timeout", "must not be negative")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown-grace", "must not be negative")
+	}
+	switch c.AccessLog {
+	case "stdout", "off":
+	default:
+		bad("access-log", "must be stdout or off, got %q", c.AccessLog)
+	}
+	for _, r := range c.Routes {
+		if !strings.HasPrefix(r, "/") {
+			bad("routes", "route template %q must start with /", r)
+		}
+	}
+	if c.MaxRoutes < 1 {
+		bad("max-routes", "must be at least 1")
+	}
+	if c.MaxHeaderBytes < 1024 {
+		bad("max-header-bytes", "must be at least 1024")
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		bad("read-header-timeout", "must be positive")
+	}
+	if c.IdleTimeout < 0 {
+		bad("idle-timeout", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func validAddr(a string) error {
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("must be [host]:port: %v", err)
+	}
+	return nil
+}
+
+// ParseOTLPEndpoint splits an --otlp-endpoint value into the protocol
+// ("http" or "grpc") and what the OTLP exporter expects: the full URL for
+// OTLP/HTTP, host:port for gRPC. A grpcs:// or https:// scheme means TLS.
+func ParseOTLPEndpoint(s string) (proto, target string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", err
+	}
+	if u.Host == "" {
+		return "", "", fmt.Errorf("want http(s)://host:4318 or grpc://host:4317, got %q", s)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return "http", s, nil
+	case "grpc", "grpcs":
+		return "grpc", u.Host, nil
+	default:
+		return "", "", fmt.Errorf("unknown scheme %q: want http, https, grpc or grpcs", u.Scheme)
+	}
+}

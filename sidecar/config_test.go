@@ -1,0 +1,85 @@
+package sidecar
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // substring naming the flag; "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"listen", func(c *Config) { c.Listen = "nope" }, "--listen"},
+		{"admin", func(c *Config) { c.AdminListen = "" }, "--admin-listen"},
+		{"upstream scheme", func(c *Config) { c.Upstream = "ftp://x" }, "--upstream"},
+		{"upstream host", func(c *Config) { c.Upstream = "http://" }, "--upstream"},
+		{"timeout", func(c *Config) { c.UpstreamTimeout = -time.Second }, "--upstream-timeout"},
+		{"protocol", func(c *Config) { c.UpstreamProtocol = "h3" }, "--upstream-protocol"},
+		{"otlp scheme", func(c *Config) { c.OTLPEndpoint = "tcp://c:4317" }, "--otlp-endpoint"},
+		{"otlp ok grpc", func(c *Config) { c.OTLPEndpoint = "grpc://c:4317" }, ""},
+		{"otlp ok http", func(c *Config) { c.OTLPEndpoint = "http://c:4318" }, ""},
+		{"fluent", func(c *Config) { c.FluentAddress = "fluent-bit" }, "--fluent-address"},
+		{"propagators", func(c *Config) { c.Propagators = []string{"w3c"} }, "--propagators"},
+		{"access log", func(c *Config) { c.AccessLog = "file" }, "--access-log"},
+		{"routes", func(c *Config) { c.Routes = []string{"orders/{id}"} }, "--routes"},
+		{"max routes", func(c *Config) { c.MaxRoutes = 0 }, "--max-routes"},
+		{"service", func(c *Config) { c.Service = " " }, "--service"},
+		{"header bytes", func(c *Config) { c.MaxHeaderBytes = 10 }, "--max-header-bytes"},
+		{"read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "--read-header-timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultService(t *testing.T) {
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	if got := defaultService(env(nil)); got != "unknown" {
+		t.Errorf("no env: %q", got)
+	}
+	if got := defaultService(env(map[string]string{"HOPSCOPE_POD_APP_LABEL": "shop"})); got != "shop" {
+		t.Errorf("app label: %q", got)
+	}
+	if got := defaultService(env(map[string]string{"HOPSCOPE_POD_APP_LABEL": "shop", "OTEL_SERVICE_NAME": "checkout"})); got != "checkout" {
+		t.Errorf("OTEL_SERVICE_NAME: %q", got)
+	}
+}
+
+func TestParseOTLPEndpoint(t *testing.T) {
+	for _, tt := range []struct{ in, proto, target string }{
+		{"http://collector:4318", "http", "http://collector:4318"},
+		{"https://collector:4318/v1/traces", "http", "https://collector:4318/v1/traces"},
+		{"grpc://collector:4317", "grpc", "collector:4317"},
+		{"grpcs://collector:4317", "grpc", "collector:4317"},
+	} {
+		p, tg, err := ParseOTLPEndpoint(tt.in)
+		if err != nil || p != tt.proto || tg != tt.target {
+			t.Errorf("%s → %s %s %v", tt.in, p, tg, err)
+		}
+	}
+	if got := withTracesPath("http://c:4318"); got != "http://c:4318/v1/traces" {
+		t.Errorf("withTracesPath = %s", got)
+	}
+	if got := withTracesPath("http://c:4318/custom"); got != "http://c:4318/custom" {
+		t.Errorf("withTracesPath kept path = %s", got)
+	}
+}

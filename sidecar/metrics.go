@@ -1,0 +1,116 @@
+package sidecar
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names are part of hopscope's contract (DESIGN.md); dashboards,
+// alerts and prometheus-adapter rules depend on them.
+const (
+	metricRequests     = "hopscope_requests_total"
+	metricDuration     = "hopscope_request_duration_seconds"
+	metricInflight     = "hopscope_inflight_requests"
+	metricOverhead     = "hopscope_proxy_overhead_seconds"
+	metricQueueTime    = "hopscope_queue_time_seconds"
+	metricDropped      = "hopscope_telemetry_dropped_total"
+	metricHealthchecks = "hopscope_healthcheck_requests_total"
+)
+
+// Telemetry sinks named in hopscope_telemetry_dropped_total{sink}.
+const (
+	SinkOTLP   = "otlp"
+	SinkFluent = "fluent"
+	SinkStdout = "stdout"
+)
+
+const directionInbound = "inbound"
+
+// latencyBuckets spans 0.5 ms to 30 s: sidecar overhead lives in the first
+// buckets, slow app requests in the last.
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// overheadBuckets resolve the sidecar's own cost, 10 µs to 50 ms.
+var overheadBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05}
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inflight     prometheus.Gauge
+	overhead     prometheus.Histogram
+	queueTime    prometheus.Histogram
+	dropped      *prometheus.CounterVec
+	healthchecks *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRequests,
+			Help: "Requests proxied by the sidecar, health checks excluded.",
+		}, []string{"direction", "method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    metricDuration,
+			Help:    "Time from the request's arrival at the sidecar to the end of its response.",
+			Buckets: latencyBuckets,
+		}, []string{"direction", "method", "route", "code"}),
+		overhead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metricOverhead,
+			Help:    "Time spent in the sidecar itself: the request's duration minus the app's.",
+			Buckets: overheadBuckets,
+		}),
+		queueTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metricQueueTime,
+			Help:    "Time from X-Request-Start (set by the ingress) to the request's arrival at the sidecar.",
+			Buckets: latencyBuckets,
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricDropped,
+			Help: "Telemetry records (spans, log records) dropped because a sink was slow, full or down.",
+		}, []string{"sink"}),
+		healthchecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricHealthchecks,
+			Help: "Health-check requests (kube-probe, ELB-HealthChecker) proxied but kept out of the other metrics, spans and logs.",
+		}, []string{"probe", "code"}),
+	}
+	inflight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricInflight,
+		Help: "Requests in flight through the sidecar.",
+	}, []string{"direction"})
+	m.inflight = inflight.WithLabelValues(directionInbound)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.healthchecks} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []string{SinkOTLP, SinkFluent, SinkStdout} {
+		m.dropped.WithLabelValues(s)
+	}
+	return m, nil
+}
+
+// statusCodes holds the code label of every status 0..999 so the hot path
+// formats none.
+var statusCodes = func() (t [1000]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func codeLabel(status int) string {
+	if status >= 0 && status < len(statusCodes) {
+		return statusCodes[status]
+	}
+	return "other"
+}
+
+// methodLabel bounds the method label to the standard methods.
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "OTHER"
+}

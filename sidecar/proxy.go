@@ -1,0 +1,572 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hopscope/hopscope/correlate/queuetime"
+	"github.com/hopscope/hopscope/sidecar/accesslog"
+	"github.com/hopscope/hopscope/sidecar/propagation"
+)
+
+// StatusClientClosed is recorded, as nginx does, for a request whose client
+// went away before the response was complete.
+const StatusClientClosed = 499
+
+// Headers the sidecar reads and writes (DESIGN.md, Contract).
+const (
+	headerRequestID      = "X-Request-Id"
+	headerRequestStart   = "X-Request-Start"
+	headerQueueStart     = "X-Queue-Start"
+	headerXRay           = "X-Amzn-Trace-Id"
+	headerServerTiming   = "Server-Timing"
+	headerTimingAllow    = "Timing-Allow-Origin"
+	headerForwardedFor   = "X-Forwarded-For"
+	headerForwardedProto = "X-Forwarded-Proto"
+	headerForwardedHost  = "X-Forwarded-Host"
+)
+
+// proxy is the inbound request path: extract context, start the server span,
+// forward to the app through httputil.ReverseProxy, then record metrics,
+// span and access log. All per-request state lives in one reqState.
+type proxy struct {
+	target    *url.URL
+	rp        *httputil.ReverseProxy
+	prop      *propagation.Propagation
+	tracer    trace.Tracer
+	metrics   *metrics
+	routes    *routeNamer
+	redactor  *queryRedactor
+	access    *accesslog.Logger // nil when access logs are off
+	service   string
+	tao       string
+	upTimeout time.Duration
+	draining  *atomic.Bool
+}
+
+type stateKey struct{}
+
+// reqState is one request's state. It is also the request's context (it
+// embeds the parent and answers stateKey), which saves an allocation per
+// request and lets the transport and error handler find it.
+type reqState struct {
+	context.Context
+	p *proxy
+
+	start, appStart, appHeaders, appEnd time.Time
+
+	span        trace.Span
+	sc          trace.SpanContext
+	source      propagation.Source
+	route       string
+	requestID   string
+	queueTime   time.Duration
+	hasQueue    bool
+	upstreamSC  int // status the app answered
+	errKind     string
+	clientGone  bool
+	rw          respWriter
+	body        timedBody
+	reqBody     countingBody
+	serverTimer [160]byte
+	rec         accesslog.Record
+}
+
+func (s *reqState) Value(k any) any {
+	if k == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(k)
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if probe := probeKind(r.Header.Get("User-Agent")); probe != "" {
+		p.serveProbe(w, r, probe)
+		return
+	}
+	st := &reqState{p: p, start: time.Now()}
+	p.metrics.inflight.Inc()
+
+	ctx, src := p.prop.Extract(r.Context(), r.Header)
+	st.source = src
+	st.route = p.routes.Route(r.URL.Path)
+	ctx, st.span = p.tracer.Start(ctx, spanName(r.Method, st.route),
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(st.start))
+	st.sc = st.span.SpanContext()
+	st.Context = ctx
+
+	if st.requestID = r.Header.Get(headerRequestID); st.requestID == "" {
+		st.requestID = st.sc.TraceID().String()
+	}
+	v := r.Header.Get(headerRequestStart)
+	if v == "" {
+		v = r.Header.Get(headerQueueStart)
+	}
+	if v != "" {
+		st.queueTime, st.hasQueue = queuetime.Parse(v, st.start)
+	}
+
+	out := r.WithContext(st)
+	if r.Body != nil && r.Body != http.NoBody {
+		st.reqBody.rc = r.Body
+		out.Body = &st.reqBody
+	}
+	st.rw = respWriter{ResponseWriter: w}
+	defer p.finish(st, r)
+	p.rp.ServeHTTP(&st.rw, out)
+}
+
+// finish records the request once its response is complete or aborted.
+func (p *proxy) finish(st *reqState, r *http.Request) {
+	rec := recover()
+	if rec != nil && rec != http.ErrAbortHandler {
+		defer panic(rec)
+	}
+	end := time.Now()
+	p.metrics.inflight.Dec()
+
+	status := st.rw.status
+	switch {
+	case rec == http.ErrAbortHandler || st.clientGone:
+		status = StatusClientClosed
+	case status == 0:
+		status = st.upstreamSC // upgraded (101) connections write no header through us
+	}
+	total := end.Sub(st.start)
+	var app time.Duration
+	if !st.appStart.IsZero() {
+		appEnd := st.appEnd
+		if appEnd.IsZero() {
+			appEnd = end
+		}
+		app = appEnd.Sub(st.appStart)
+	}
+	overhead := total - app
+	if overhead < 0 {
+		overhead = 0
+	}
+
+	method := methodLabel(r.Method)
+	code := codeLabel(status)
+	p.metrics.requests.WithLabelValues(directionInbound, method, st.route, code).Inc()
+	obs := p.metrics.duration.WithLabelValues(directionInbound, method, st.route, code)
+	if st.sc.IsSampled() {
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(total.Seconds(), prometheus.Labels{"trace_id": st.sc.TraceID().String()})
+	} else {
+		obs.Observe(total.Seconds())
+	}
+	p.metrics.overhead.Observe(overhead.Seconds())
+	if st.hasQueue {
+		p.metrics.queueTime.Observe(st.queueTime.Seconds())
+	}
+
+	query := p.redactor.Redact(r.URL.RawQuery)
+	if st.span.IsRecording() {
+		p.spanAttributes(st, r, query, status, app, overhead)
+		st.span.End(trace.WithTimestamp(end))
+	}
+
+	if p.access != nil {
+		rec := &st.rec
+		*rec = accesslog.Record{
+			Time:         st.start,
+			Service:      p.service,
+			TraceID:      st.sc.TraceID().String(),
+			SpanID:       st.sc.SpanID().String(),
+			RequestID:    st.requestID,
+			Method:       r.Method,
+			Path:         r.URL.Path,
+			Query:        query,
+			Route:        st.route,
+			Proto:        r.Proto,
+			Status:       status,
+			BytesIn:      st.reqBody.n,
+			BytesOut:     st.rw.n,
+			Duration:     total,
+			AppDuration:  app,
+			Overhead:     overhead,
+			QueueTime:    st.queueTime,
+			HasQueueTime: st.hasQueue,
+			ClientAddr:   hostOnly(r.RemoteAddr),
+			UserAgent:    r.Header.Get("User-Agent"),
+		}
+		p.access.Log(rec)
+	}
+}
+
+// Span attribute names. The collector reads the hopscope.* ones; the
+// README documents all of them.
+const (
+	AttrRequestID     = "hopscope.request_id"
+	AttrXRayRoot      = "hopscope.xray_root"
+	AttrQueueTimeMS   = "hopscope.queue_time_ms"
+	AttrAppDuration   = "hopscope.app_duration_ms"
+	AttrOverhead      = "hopscope.overhead_ms"
+	AttrPropagation   = "hopscope.propagation"
+	AttrComponent     = "hopscope.component"
+	AttrUpstreamError = "hopscope.upstream_error"
+)
+
+func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
+	var buf [24]attribute.KeyValue
+	a := append(buf[:0],
+		attribute.String(AttrComponent, "sidecar"),
+		attribute.String("http.request.method", r.Method),
+		attribute.String("http.route", st.route),
+		attribute.String("url.path", r.URL.Path),
+		attribute.String("url.scheme", schemeOf(r)),
+		attribute.String("server.address", r.Host),
+		attribute.String("network.protocol.version", protoVersion(r)),
+		attribute.String("client.address", hostOnly(r.RemoteAddr)),
+		attribute.String("user_agent.original", r.Header.Get("User-Agent")),
+		attribute.Int("http.response.status_code", status),
+		attribute.Int64("http.request.body.size", st.reqBody.n),
+		attribute.Int64("http.response.body.size", st.rw.n),
+		attribute.String(AttrRequestID, st.requestID),
+		attribute.String(AttrPropagation, string(st.source)),
+		attribute.Float64(AttrAppDuration, ms(app)),
+		attribute.Float64(AttrOverhead, ms(overhead)),
+	)
+	if query != "" {
+		a = append(a, attribute.String("url.query", query))
+	}
+	if st.hasQueue {
+		a = append(a, attribute.Float64(AttrQueueTimeMS, ms(st.queueTime)))
+	}
+	if x := r.Header.Get(headerXRay); x != "" {
+		if root := xrayRoot(x); root != "" {
+			a = append(a, attribute.String(AttrXRayRoot, root))
+		}
+	}
+	if st.errKind != "" {
+		a = append(a, attribute.String("error.type", st.errKind))
+	}
+	st.span.SetAttributes(a...)
+	if status >= 500 {
+		st.span.SetStatus(codes.Error, st.errKind)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func spanName(method, route string) string {
+	return methodLabel(method) + " " + route
+}
+
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func protoVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 2:
+		return "2"
+	case r.ProtoMinor == 0:
+		return "1.0"
+	default:
+		return "1.1"
+	}
+}
+
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// xrayRoot returns the Root=… value of an X-Amzn-Trace-Id header.
+func xrayRoot(h string) string {
+	for h != "" {
+		var part string
+		part, h, _ = strings.Cut(h, ";")
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(part, "Root="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// rewrite prepares the request to the app. pr.In is never modified.
+func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.target)
+	pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
+	in := pr.In.Header
+	// Keep the X-Forwarded-* chain the ingress started: the sidecar is
+	// reached only from inside the cluster, so its peers are trusted.
+	if prior := in.Values(headerForwardedFor); len(prior) > 0 {
+		pr.Out.Header.Set(headerForwardedFor, strings.Join(prior, ", ")+", "+hostOnly(pr.In.RemoteAddr))
+	} else {
+		pr.Out.Header.Set(headerForwardedFor, hostOnly(pr.In.RemoteAddr))
+	}
+	if v := in.Get(headerForwardedProto); v != "" {
+		pr.Out.Header.Set(headerForwardedProto, v)
+	} else {
+		pr.Out.Header.Set(headerForwardedProto, schemeOf(pr.In))
+	}
+	if v := in.Get(headerForwardedHost); v != "" {
+		pr.Out.Header.Set(headerForwardedHost, v)
+	} else {
+		pr.Out.Header.Set(headerForwardedHost, pr.In.Host)
+	}
+	if v := in.Values("Forwarded"); len(v) > 0 {
+		pr.Out.Header["Forwarded"] = append([]string(nil), v...)
+	}
+	st := stateFrom(pr.In.Context())
+	if st == nil {
+		return // health probe: no trace
+	}
+	p.prop.Inject(st, pr.Out.Header)
+	pr.Out.Header.Set(headerRequestID, st.requestID)
+}
+
+// modifyResponse stamps Server-Timing on the app's response.
+func (p *proxy) modifyResponse(res *http.Response) error {
+	st := stateFrom(res.Request.Context())
+	if st == nil {
+		return nil
+	}
+	st.upstreamSC = res.StatusCode
+	p.stampResponse(st, res.Header, time.Now())
+	return nil
+}
+
+func (p *proxy) stampResponse(st *reqState, h http.Header, now time.Time) {
+	h.Add(headerServerTiming, st.serverTiming(now))
+	if p.tao != "" {
+		h.Set(headerTimingAllow, p.tao)
+	}
+	if p.draining.Load() {
+		h.Set("Connection", "close") // move keep-alive clients to other pods
+	}
+}
+
+// serverTiming renders `traceparent;desc="00-…-…-01", app;dur=…, sidecar;dur=…`
+// as known when the response headers leave: app = the app's time to
+// response headers, sidecar = the rest so far.
+func (st *reqState) serverTiming(now time.Time) string {
+	b := st.serverTimer[:0]
+	b = append(b, `traceparent;desc="00-`...)
+	tid, sid := st.sc.TraceID(), st.sc.SpanID()
+	b = appendHex(b, tid[:])
+	b = append(b, '-')
+	b = appendHex(b, sid[:])
+	if st.sc.IsSampled() {
+		b = append(b, `-01"`...)
+	} else {
+		b = append(b, `-00"`...)
+	}
+	var app time.Duration
+	if !st.appStart.IsZero() && !st.appHeaders.IsZero() {
+		app = st.appHeaders.Sub(st.appStart)
+		b = append(b, ", app;dur="...)
+		b = appendMS(b, app)
+	}
+	b = append(b, ", sidecar;dur="...)
+	b = appendMS(b, now.Sub(st.start)-app)
+	return string(b)
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendHex(b, src []byte) []byte {
+	for _, c := range src {
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return b
+}
+
+// appendMS writes d in milliseconds with three decimals.
+func appendMS(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		d = 0
+	}
+	us := d.Microseconds()
+	b = appendUint(b, uint64(us/1000))
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+// errorBody is the short JSON body of a response the sidecar makes itself.
+type errorBody struct {
+	Status  int    `json:"status"`
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	TraceID string `json:"trace_id,omitempty"`
+}
+
+// errorHandler turns a failed round trip into 502 (app unreachable), 504
+// (app too slow) or, when the client went away, a recorded 499.
+func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		if st != nil {
+			st.clientGone = true
+			st.errKind = "client_closed"
+		}
+		return // nobody is listening
+	}
+	body := errorBody{Status: http.StatusBadGateway, Error: "app_unreachable",
+		Message: fmt.Sprintf("the sidecar could not reach the app at %s: %v", p.target.Host, rootCause(err))}
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		body.Status, body.Error = http.StatusGatewayTimeout, "app_timeout"
+		body.Message = fmt.Sprintf("the app at %s did not answer within %s (--upstream-timeout)", p.target.Host, p.upTimeout)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		body.Error = "app_closed_connection"
+		body.Message = fmt.Sprintf("the app at %s closed the connection without a response", p.target.Host)
+	}
+	if st != nil {
+		st.errKind = body.Error
+		body.TraceID = st.sc.TraceID().String()
+		p.stampResponse(st, w.Header(), time.Now())
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(body.Status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return op
+		}
+		err = u
+	}
+}
+
+// probeKind names the health checker a User-Agent belongs to, or "".
+func probeKind(ua string) string {
+	switch {
+	case strings.HasPrefix(ua, "kube-probe/"):
+		return "kube-probe"
+	case strings.HasPrefix(ua, "ELB-HealthChecker/"):
+		return "elb"
+	}
+	return ""
+}
+
+// serveProbe proxies a health check without span, log or latency metrics.
+func (p *proxy) serveProbe(w http.ResponseWriter, r *http.Request, probe string) {
+	rw := &respWriter{ResponseWriter: w}
+	defer func() {
+		status := rw.status
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		p.metrics.healthchecks.WithLabelValues(probe, codeLabel(status)).Inc()
+	}()
+	p.rp.ServeHTTP(rw, r)
+}
+
+// respWriter records the status and bytes written to the client.
+type respWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Flush forwards at once (SSE, streaming); Unwrap lets
+// http.ResponseController reach Hijack and deadlines.
+func (w *respWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts request body bytes.
+type countingBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+// timedBody notes when the app's response body ended.
+type timedBody struct {
+	rc io.ReadCloser
+	st *reqState
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF && b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error {
+	if b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return b.rc.Close()
+}

@@ -1,0 +1,62 @@
+package sidecar
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestRouteNamer(t *testing.T) {
+	n := newRouteNamer([]string{"/orders/{id}", "/static/*", "/files/{path...}", "/"}, 100)
+	tests := []struct{ path, want string }{
+		{"/orders/123", "/orders/{id}"},
+		{"/orders/abc", "/orders/{id}"}, // templates win over the heuristic
+		{"/orders/", "/orders/"},        // an empty segment is not a param
+		{"/orders/1/items", "/orders/{id}/items"},
+		{"/static/app.js", "/static/*"},
+		{"/static/css/a.css", "/static/*"},
+		{"/files/a/b/c", "/files/{path...}"},
+		{"/", "/"},
+		{"", "/"},
+		{"/users/42", "/users/{id}"},
+		{"/users/42/posts/7", "/users/{id}/posts/{id}"},
+		{"/items/550e8400-e29b-41d4-a716-446655440000", "/items/{id}"},
+		{"/blobs/4bf92f3577b34da6a3ce929d0e0e4736", "/blobs/{id}"},
+		{"/blobs/cafe", "/blobs/cafe"}, // short hex is a word
+		{"/healthz", "/healthz"},
+		{"/v2/users", "/v2/users"},
+		{"/users/42/", "/users/{id}/"},
+	}
+	for _, tt := range tests {
+		if got := n.Route(tt.path); got != tt.want {
+			t.Errorf("Route(%q) = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestRouteCardinalityCap(t *testing.T) {
+	n := newRouteNamer(nil, 3)
+	for i := 0; i < 3; i++ {
+		if got := n.Route(fmt.Sprintf("/page%c", 'a'+i)); got == RouteOther {
+			t.Fatalf("route %d capped too early", i)
+		}
+	}
+	if got := n.Route("/pagez"); got != RouteOther {
+		t.Fatalf("4th distinct route = %q, want %q", got, RouteOther)
+	}
+	if got := n.Route("/pagea"); got != "/pagea" {
+		t.Fatalf("known route after cap = %q", got)
+	}
+	for i := 0; i < 1000; i++ {
+		n.Route(fmt.Sprintf("/scan/x%dy", i))
+	}
+	if len(n.known) != 3 {
+		t.Fatalf("namer holds %d routes, cap is 3", len(n.known))
+	}
+}
+
+func TestCollapseIDsNoAlloc(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() { collapseIDs("/api/orders/list") })
+	if allocs != 0 {
+		t.Fatalf("collapseIDs allocated %v times on a path without ids", allocs)
+	}
+}

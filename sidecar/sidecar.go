@@ -1,0 +1,269 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.uber.org/zap"
+
+	"github.com/hopscope/hopscope/sidecar/accesslog"
+	"github.com/hopscope/hopscope/sidecar/propagation"
+)
+
+// Options carries what the sidecar gets from its host process rather than
+// from configuration.
+type Options struct {
+	// Registerer receives the sidecar's metrics; Gatherer serves them on
+	// /metrics. Both nil: a private registry is used.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// AccessLogWriter receives the JSON access lines when --access-log is
+	// stdout; os.Stdout when nil.
+	AccessLogWriter io.Writer
+	// Logger receives the sidecar's own diagnostics; nop when nil.
+	Logger *zap.Logger
+}
+
+// Sidecar is the per-pod proxy with its admin server.
+type Sidecar struct {
+	cfg     Config
+	log     *zap.Logger
+	proxy   *proxy
+	tp      *sdktrace.TracerProvider
+	access  *accesslog.Logger
+	metrics *metrics
+	gather  prometheus.Gatherer
+	tr      *timedTransport
+
+	draining atomic.Bool
+	server   *http.Server
+	admin    *http.Server
+	ln, aln  net.Listener
+	errc     chan error
+}
+
+// New builds a sidecar from a validated configuration.
+func New(cfg Config, opts Options) (*Sidecar, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Registerer == nil && opts.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	if opts.Registerer == nil || opts.Gatherer == nil {
+		return nil, errors.New("sidecar: Options.Registerer and Options.Gatherer go together")
+	}
+	if opts.AccessLogWriter == nil {
+		opts.AccessLogWriter = os.Stdout
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	target, _ := url.Parse(cfg.Upstream) // checked by Validate
+	prop, err := propagation.New(cfg.Propagators)
+	if err != nil {
+		return nil, fmt.Errorf("--propagators: %w", err)
+	}
+	res, err := newResource(cfg.Service)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := newTracerProvider(&cfg, res, m.dropped.WithLabelValues(SinkOTLP))
+	if err != nil {
+		return nil, err
+	}
+	s := &Sidecar{cfg: cfg, log: opts.Logger, tp: tp, metrics: m, gather: opts.Gatherer, errc: make(chan error, 2)}
+
+	alcfg := accesslog.Config{
+		FluentAddress:     cfg.FluentAddress,
+		FluentTag:         cfg.FluentTag,
+		FluentBufferLimit: cfg.FluentBufferLimit,
+		OnDrop: func(sink string, n int) {
+			m.dropped.WithLabelValues(sink).Add(float64(n))
+		},
+	}
+	if cfg.AccessLog == "stdout" {
+		alcfg.Stdout = opts.AccessLogWriter
+	}
+	if alcfg.Stdout != nil || alcfg.FluentAddress != "" {
+		if s.access, err = accesslog.New(alcfg); err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+	}
+
+	s.tr = newTimedTransport(&cfg)
+	p := &proxy{
+		target:    target,
+		prop:      prop,
+		tracer:    tp.Tracer("github.com/hopscope/hopscope/sidecar"),
+		metrics:   m,
+		routes:    newRouteNamer(cfg.Routes, cfg.MaxRoutes),
+		redactor:  newQueryRedactor(cfg.RedactQueryParams),
+		access:    s.access,
+		service:   cfg.Service,
+		tao:       cfg.TimingAllowOrigin,
+		upTimeout: cfg.UpstreamTimeout,
+		draining:  &s.draining,
+	}
+	errLog := log.New(zapWriter{opts.Logger}, "", 0)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      s.tr,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       errLog,
+		BufferPool:     newBufferPool(),
+		// FlushInterval 0: ReverseProxy already flushes text/event-stream
+		// and unknown-length (streamed) bodies after every write.
+	}
+	s.proxy = p
+
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c prior knowledge: gRPC from the ingress
+	s.server = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		Protocols:         protocols,
+		ErrorLog:          errLog,
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: errLog}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+	return s, nil
+}
+
+// Handler is the inbound proxy handler (for tests and embedding).
+func (s *Sidecar) Handler() http.Handler { return s.proxy }
+
+// Start binds the inbound and admin listeners and serves in the background.
+func (s *Sidecar) Start(_ context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", s.cfg.Listen, err)
+	}
+	aln, err := net.Listen("tcp", s.cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--admin-listen %s: %w", s.cfg.AdminListen, err)
+	}
+	s.ln, s.aln = ln, aln
+	serve := func(srv *http.Server, l net.Listener, name string) {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("%s server: %w", name, err)
+		}
+	}
+	go serve(s.server, ln, "inbound")
+	go serve(s.admin, aln, "admin")
+	s.log.Info("sidecar started", zap.String("listen", ln.Addr().String()), zap.String("admin", aln.Addr().String()),
+		zap.String("upstream", s.cfg.Upstream), zap.String("service", s.cfg.Service))
+	return nil
+}
+
+// Addr is the inbound listener's address once started.
+func (s *Sidecar) Addr() net.Addr { return s.ln.Addr() }
+
+// AdminAddr is the admin listener's address once started.
+func (s *Sidecar) AdminAddr() net.Addr { return s.aln.Addr() }
+
+// Err reports a server that stopped on its own.
+func (s *Sidecar) Err() <-chan error { return s.errc }
+
+// Draining reports whether Shutdown has begun.
+func (s *Sidecar) Draining() bool { return s.draining.Load() }
+
+// Shutdown drains: /readyz fails at once, the listener keeps accepting for
+// ShutdownGrace (endpoints are being removed meanwhile), then closes;
+// in-flight requests get up to DrainTimeout; spans and logs are flushed.
+// ctx bounds the whole sequence.
+func (s *Sidecar) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("draining", zap.Duration("grace", s.cfg.ShutdownGrace), zap.Duration("drain_timeout", s.cfg.DrainTimeout))
+	select {
+	case <-time.After(s.cfg.ShutdownGrace):
+	case <-ctx.Done():
+	}
+	var errs []error
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	if err := s.server.Shutdown(dctx); err != nil {
+		errs = append(errs, fmt.Errorf("draining inbound requests: %w", err))
+		_ = s.server.Close()
+	}
+	cancel()
+	s.tr.CloseIdleConnections()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.tp.Shutdown(fctx); err != nil {
+		errs = append(errs, fmt.Errorf("flushing spans: %w", err))
+	}
+	if s.access != nil {
+		if err := s.access.Shutdown(fctx); err != nil {
+			errs = append(errs, fmt.Errorf("flushing access logs: %w", err))
+		}
+	}
+	if err := s.admin.Shutdown(fctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping admin server: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// readyz is ready when not draining and the app accepts connections.
+func (s *Sidecar) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	host := s.proxy.target.Host
+	if s.proxy.target.Port() == "" {
+		port := "80"
+		if s.proxy.target.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(s.proxy.target.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(r.Context(), "tcp", host)
+	if err != nil {
+		http.Error(w, "app not reachable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	c.Close()
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// zapWriter adapts net/http's error log to zap.
+type zapWriter struct{ l *zap.Logger }
+
+func (z zapWriter) Write(p []byte) (int, error) {
+	z.l.Warn(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
