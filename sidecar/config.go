@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ type Config struct {
 	// the client gets a 504 (--upstream-timeout). 0 disables it.
 	UpstreamTimeout time.Duration
 	// UpstreamProtocol selects how the sidecar talks to the app: "auto" speaks
-	// h2c to the app for inbound HTTP/2 (gRPC) and HTTP/1.1 otherwise,
+	// h2c to the app for gRPC arriving over HTTP/2 and HTTP/1.1 otherwise,
 	// "http1" always HTTP/1.1, "h2c" always HTTP/2 cleartext
 	// (--upstream-protocol).
 	UpstreamProtocol string
@@ -198,6 +199,8 @@ func (c *Config) Validate() error {
 	}
 	if _, err := propagation.New(c.Propagators); err != nil {
 		bad("propagators", "%v", err)
+	} else if !slices.Contains(c.Propagators, propagation.NameTraceContext) {
+		bad("propagators", "must include tracecontext: the app always gets a traceparent")
 	}
 	if c.DrainTimeout < 0 {
 		bad("drain-timeout", "must not be negative")

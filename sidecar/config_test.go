@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{"otlp ok http", func(c *Config) { c.OTLPEndpoint = "http://c:4318" }, ""},
 		{"fluent", func(c *Config) { c.FluentAddress = "fluent-bit" }, "--fluent-address"},
 		{"propagators", func(c *Config) { c.Propagators = []string{"w3c"} }, "--propagators"},
+		{"no tracecontext", func(c *Config) { c.Propagators = []string{"b3"} }, "must include tracecontext"},
 		{"access log", func(c *Config) { c.AccessLog = "file" }, "--access-log"},
 		{"routes", func(c *Config) { c.Routes = []string{"orders/{id}"} }, "--routes"},
 		{"max routes", func(c *Config) { c.MaxRoutes = 0 }, "--max-routes"},

@@ -1,7 +1,10 @@
 package sidecar
 
 import (
+	"sort"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -113,4 +116,25 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// exemplarLimiter lets through at most one exemplar per latency bucket per
+// exemplarSpacing. A classic histogram keeps only the latest exemplar of
+// each bucket and Prometheus scrapes every few seconds, so attaching one to
+// every observation costs allocations that nobody sees; rare (slow) buckets
+// still get theirs at once.
+type exemplarLimiter struct {
+	last [16]atomic.Int64 // unix nanos of the last exemplar, per bucket
+}
+
+const exemplarSpacing = 100 * time.Millisecond
+
+func (l *exemplarLimiter) take(seconds float64, now time.Time) bool {
+	i := sort.SearchFloat64s(latencyBuckets, seconds)
+	if i >= len(l.last) {
+		i = len(l.last) - 1
+	}
+	n := now.UnixNano()
+	prev := l.last[i].Load()
+	return n-prev >= int64(exemplarSpacing) && l.last[i].CompareAndSwap(prev, n)
 }

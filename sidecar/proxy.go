@@ -57,6 +57,7 @@ type proxy struct {
 	tao       string
 	upTimeout time.Duration
 	draining  *atomic.Bool
+	exemplars exemplarLimiter
 }
 
 type stateKey struct{}
@@ -72,6 +73,7 @@ type reqState struct {
 
 	span        trace.Span
 	sc          trace.SpanContext
+	traceID     string // hex, formatted once
 	source      propagation.Source
 	route       string
 	requestID   string
@@ -113,10 +115,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, st.span = p.tracer.Start(ctx, spanName(r.Method, st.route),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(st.start))
 	st.sc = st.span.SpanContext()
+	st.traceID = st.sc.TraceID().String()
 	st.Context = ctx
 
 	if st.requestID = r.Header.Get(headerRequestID); st.requestID == "" {
-		st.requestID = st.sc.TraceID().String()
+		st.requestID = st.traceID
 	}
 	v := r.Header.Get(headerRequestStart)
 	if v == "" {
@@ -170,8 +173,8 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 	code := codeLabel(status)
 	p.metrics.requests.WithLabelValues(directionInbound, method, st.route, code).Inc()
 	obs := p.metrics.duration.WithLabelValues(directionInbound, method, st.route, code)
-	if st.sc.IsSampled() {
-		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(total.Seconds(), prometheus.Labels{"trace_id": st.sc.TraceID().String()})
+	if st.sc.IsSampled() && p.exemplars.take(total.Seconds(), end) {
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(total.Seconds(), prometheus.Labels{"trace_id": st.traceID})
 	} else {
 		obs.Observe(total.Seconds())
 	}
@@ -191,7 +194,7 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 		*rec = accesslog.Record{
 			Time:         st.start,
 			Service:      p.service,
-			TraceID:      st.sc.TraceID().String(),
+			TraceID:      st.traceID,
 			SpanID:       st.sc.SpanID().String(),
 			RequestID:    st.requestID,
 			Method:       r.Method,
@@ -230,7 +233,6 @@ const (
 func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
 	var buf [24]attribute.KeyValue
 	a := append(buf[:0],
-		attribute.String(AttrComponent, "sidecar"),
 		attribute.String("http.request.method", r.Method),
 		attribute.String("http.route", st.route),
 		attribute.String("url.path", r.URL.Path),
@@ -459,7 +461,7 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if st != nil {
 		st.errKind = body.Error
-		body.TraceID = st.sc.TraceID().String()
+		body.TraceID = st.traceID
 		p.stampResponse(st, w.Header(), time.Now())
 	}
 	b, _ := json.Marshal(body)

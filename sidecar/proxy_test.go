@@ -198,7 +198,6 @@ func TestProxyHeadersKeepAliveAndTelemetry(t *testing.T) {
 	for k, v := range map[string]string{
 		"http.request.method": "POST", "http.route": "/orders/{id}", "http.response.status_code": "200",
 		"url.query": "token=REDACTED&page=2", AttrRequestID: tid, "user_agent.original": "test-client/1.0",
-		AttrComponent: "sidecar",
 	} {
 		if last[k] != v {
 			t.Errorf("span attribute %s = %q, want %q", k, last[k], v)

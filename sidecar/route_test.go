@@ -3,6 +3,7 @@ package sidecar
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRouteNamer(t *testing.T) {
@@ -58,5 +59,25 @@ func TestCollapseIDsNoAlloc(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { collapseIDs("/api/orders/list") })
 	if allocs != 0 {
 		t.Fatalf("collapseIDs allocated %v times on a path without ids", allocs)
+	}
+}
+
+func TestExemplarLimiter(t *testing.T) {
+	var l exemplarLimiter
+	now := time.Unix(1000, 0)
+	if !l.take(0.003, now) {
+		t.Fatal("first exemplar refused")
+	}
+	if l.take(0.003, now.Add(time.Millisecond)) {
+		t.Fatal("second exemplar in the same bucket within the spacing let through")
+	}
+	if !l.take(2.0, now.Add(time.Millisecond)) {
+		t.Fatal("a slow request's exemplar (other bucket) refused")
+	}
+	if !l.take(0.003, now.Add(exemplarSpacing)) {
+		t.Fatal("exemplar after the spacing refused")
+	}
+	if !l.take(1e6, now) {
+		t.Fatal("beyond the last bucket refused")
 	}
 }

@@ -86,7 +86,7 @@ func newResource(service string) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{
 		attribute.String("service.name", service),
 		attribute.String("telemetry.sdk.name", "hopscope"),
-		attribute.String("hopscope.component", "sidecar"),
+		attribute.String(AttrComponent, "sidecar"),
 		attribute.String("hopscope.version", version.Version),
 	}
 	// resource.FromEnv merges OTEL_RESOURCE_ATTRIBUTES (the injector puts

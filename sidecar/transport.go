@@ -3,14 +3,17 @@ package sidecar
 import (
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
 // timedTransport picks the protocol to the app and notes when the request
 // was forwarded and when the app's response headers arrived.
 type timedTransport struct {
-	h1, h2c http.RoundTripper
-	mode    string // auto, http1, h2c
+	fast    *h1Client         // plain HTTP/1.1 requests
+	h1, h2c http.RoundTripper // upgrades and the rest; gRPC and h2c
+	mode    string            // auto, http1, h2c
 }
 
 func newTimedTransport(cfg *Config) *timedTransport {
@@ -36,14 +39,41 @@ func newTimedTransport(cfg *Config) *timedTransport {
 	h2c := base()
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
-	return &timedTransport{h1: h1, h2c: h2c, mode: cfg.UpstreamProtocol}
+	u, _ := url.Parse(cfg.Upstream)
+	return &timedTransport{
+		fast: newH1Client(hostPort(u), cfg.UpstreamTimeout, cfg.MaxIdleConnsPerHost),
+		h1:   h1, h2c: h2c, mode: cfg.UpstreamProtocol,
+	}
+}
+
+// hostPort is u's host with the scheme's default port made explicit.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// pick chooses the round tripper for req. In auto mode gRPC arriving over
+// HTTP/2 goes to the app over h2c, everything else over HTTP/1.1.
+func (t *timedTransport) pick(req *http.Request) http.RoundTripper {
+	switch {
+	case t.mode == "h2c":
+		return t.h2c
+	case t.mode == "auto" && req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc"):
+		return t.h2c
+	case t.fast.handles(req):
+		return t.fast
+	default:
+		return t.h1
+	}
 }
 
 func (t *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rt := t.h1
-	if t.mode == "h2c" || (t.mode == "auto" && req.ProtoMajor == 2) {
-		rt = t.h2c
-	}
+	rt := t.pick(req)
 	st := stateFrom(req.Context())
 	if st == nil {
 		return rt.RoundTrip(req)
@@ -64,7 +94,7 @@ func (t *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (t *timedTransport) CloseIdleConnections() {
-	for _, rt := range []http.RoundTripper{t.h1, t.h2c} {
+	for _, rt := range []http.RoundTripper{t.fast, t.h1, t.h2c} {
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			c.CloseIdleConnections()
 		}

@@ -460,6 +460,9 @@ func run(args []string) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := os.MkdirAll(filepath.Dir(o.jsonPath), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(o.jsonPath, append(data, '\n'), 0o644); err != nil {
 			return err
 		}

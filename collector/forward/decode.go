@@ -34,7 +34,7 @@ type Event struct {
 	Metadata map[string]any
 }
 
-// ErrLimitExceeded is wrapped by every error caused by an entry that is
+// ErrLimitExceeded is wrapped by every error caused by a request that is
 // larger than a configured Limits value, so callers can tell hostile or
 // oversized input from malformed input with errors.Is.
 var ErrLimitExceeded = errors.New("limit exceeded")

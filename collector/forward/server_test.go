@@ -147,11 +147,11 @@ func TestServerModesAndAcks(t *testing.T) {
 	if got := strings.Join(tags, ","); got != want {
 		t.Errorf("events %s\nwant %s", got, want)
 	}
-	// An ack is only written after handle: all events are in by now.
-	st := s.Stats()
-	if st.AcceptedEvents != uint64(total) || st.Acks != 4 || st.AcceptedRequests != uint64(len(requests)) || st.RejectedRequests != 0 {
-		t.Errorf("stats %+v", st)
-	}
+	// The counter of an ack moves just after the client could read it.
+	waitStats(t, s, func(st Stats) bool {
+		return st.AcceptedEvents == uint64(total) && st.Acks == 4 &&
+			st.AcceptedRequests == uint64(len(requests)) && st.RejectedRequests == 0
+	})
 }
 
 func TestServerZeroTimeGetsArrivalTime(t *testing.T) {
@@ -209,9 +209,7 @@ func TestServerMalformedClosesOnlyThatConnection(t *testing.T) {
 		t.Fatalf("ack %q", got)
 	}
 	col.wait(t, 2)
-	if st := s.Stats(); st.RejectedRequests != 1 || st.AcceptedEvents != 2 {
-		t.Errorf("stats %+v", st)
-	}
+	waitStats(t, s, func(st Stats) bool { return st.RejectedRequests == 1 && st.AcceptedEvents == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(rejects) != 1 || !strings.HasPrefix(rejects[0].Error(), "forward: request: expected array") {
@@ -233,13 +231,7 @@ func TestServerLimitRejects(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("read: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().RejectedRequests != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", s.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitStats(t, s, func(st Stats) bool { return st.RejectedRequests == 1 })
 }
 
 func TestServerMaxConnections(t *testing.T) {
@@ -255,9 +247,7 @@ func TestServerMaxConnections(t *testing.T) {
 	if _, err := io.ReadAll(second); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("second connection: %v", err)
 	}
-	if st := s.Stats(); st.RefusedConnections != 1 || st.OpenConnections != 1 {
-		t.Errorf("stats %+v", st)
-	}
+	waitStats(t, s, func(st Stats) bool { return st.RefusedConnections == 1 && st.OpenConnections == 1 })
 }
 
 func TestServerShutdownClosesIdleConnections(t *testing.T) {
@@ -339,7 +329,17 @@ func TestServerFluentLoggerClient(t *testing.T) {
 			t.Errorf("event %+v", e)
 		}
 	}
-	if st := s.Stats(); st.Acks != 2 {
-		t.Errorf("stats %+v", st)
+	waitStats(t, s, func(st Stats) bool { return st.Acks == 2 })
+}
+
+// waitStats waits until ok holds for the server's counters.
+func waitStats(t *testing.T, s *Server, ok func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok(s.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", s.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

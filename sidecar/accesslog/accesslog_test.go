@@ -590,3 +590,56 @@ func TestNoSinks(t *testing.T) {
 	l.Log(nil)
 	shutdown(t, l, time.Second)
 }
+
+// blockingWriter blocks every Write until released, like a stdout pipe
+// nobody reads.
+type blockingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered) })
+	<-w.release
+	return len(p), nil
+}
+
+func TestShutdownBoundedWhenStdoutBlocks(t *testing.T) {
+	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	l, err := New(Config{Stdout: w, FlushInterval: 10 * time.Millisecond, FluentAddress: freeClosedPort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logDone := make(chan struct{})
+	t.Cleanup(func() {
+		close(w.release)
+		select {
+		case <-logDone:
+		case <-time.After(5 * time.Second):
+			t.Error("blocked Log did not return after release")
+		}
+	})
+	l.Log(fullRecord()) // buffered; the flush loop then blocks in Write
+	select {
+	case <-w.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("flush never reached the writer")
+	}
+	go func() {
+		defer close(logDone)
+		l.Log(fullRecord()) // blocks behind the stuck flush
+	}()
+
+	const budget = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	start := time.Now()
+	err = l.Shutdown(ctx)
+	if took := time.Since(start); took > budget+500*time.Millisecond {
+		t.Fatalf("Shutdown took %v with a %v deadline", took, budget)
+	}
+	if err == nil || !strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Fatalf("Shutdown = %v, want a deadline error", err)
+	}
+}

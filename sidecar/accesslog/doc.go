@@ -2,9 +2,10 @@
 // JSON line on stdout (through zap, buffered) and/or as a Fluent forward
 // event shipped to Fluent Bit (through fluent-logger-golang in async mode).
 //
-// Logging never blocks a request and fails open: when Fluent Bit is slow or
+// Shipping never blocks a request and fails open: when Fluent Bit is slow or
 // down, records queue up to a bound and the rest are dropped and counted
-// through Config.OnDrop.
+// through Config.OnDrop. The stdout log is buffered and flushed in the
+// background; only a stdout that stops accepting writes can hold Log.
 //
 // The keys of a record, identical in the JSON line and in the msgpack
 // record (the README and the collector read them):

@@ -281,11 +281,22 @@ func (l *Logger) Shutdown(ctx context.Context) error {
 }
 
 func (l *Logger) shutdown(ctx context.Context) error {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-
+	// Wait for Logs in progress; a Log stuck on a blocked stdout must not
+	// hold Shutdown past ctx.
+	locked := make(chan struct{})
+	go func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		close(locked)
+	}()
 	var errs []error
+	select {
+	case <-locked:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("accesslog: wait for Log calls: %w", ctx.Err()))
+	}
+
 	if l.buffered != nil {
 		done := make(chan error, 1)
 		go func() { done <- l.buffered.Stop() }()

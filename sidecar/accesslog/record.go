@@ -47,7 +47,7 @@ type Record struct {
 	TraceID, SpanID string
 	// RequestID is the X-Request-ID of the request.
 	RequestID string
-	// Method, Path and Proto come from the request line.
+	// Method and Path come from the request line.
 	Method, Path string
 	// Query is the query string, already redacted by the caller.
 	Query string
