@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max routes", func(c *Config) { c.MaxRoutes = 0 }, "--max-routes"},
 		{"service", func(c *Config) { c.Service = " " }, "--service"},
 		{"header bytes", func(c *Config) { c.MaxHeaderBytes = 10 }, "--max-header-bytes"},
+		{"gc percent", func(c *Config) { c.GCPercent = 5 }, "--gc-percent"},
 		{"read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "--read-header-timeout"},
 	}
 	for _, tt := range tests {

@@ -238,12 +238,9 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		attribute.String("url.path", r.URL.Path),
 		attribute.String("url.scheme", schemeOf(r)),
 		attribute.String("server.address", r.Host),
-		attribute.String("network.protocol.version", protoVersion(r)),
 		attribute.String("client.address", hostOnly(r.RemoteAddr)),
 		attribute.String("user_agent.original", r.Header.Get("User-Agent")),
 		attribute.Int("http.response.status_code", status),
-		attribute.Int64("http.request.body.size", st.reqBody.n),
-		attribute.Int64("http.response.body.size", st.rw.n),
 		attribute.String(AttrRequestID, st.requestID),
 		attribute.String(AttrPropagation, string(st.source)),
 		attribute.Float64(AttrAppDuration, ms(app)),
@@ -251,6 +248,10 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 	)
 	if query != "" {
 		a = append(a, attribute.String("url.query", query))
+	}
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
+		// HTTP/1.1 is the default; other versions are worth a look.
+		a = append(a, attribute.String("network.protocol.version", protoVersion(r)))
 	}
 	if st.hasQueue {
 		a = append(a, attribute.Float64(AttrQueueTimeMS, ms(st.queueTime)))
@@ -519,6 +520,11 @@ type respWriter struct {
 func (w *respWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		// Never invent a Content-Type the app did not send: a nil value
+		// stops net/http from sniffing one.
+		if h := w.Header(); h["Content-Type"] == nil {
+			h["Content-Type"] = nil
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -27,6 +27,9 @@ func TestFastPathWireCases(t *testing.T) {
 			w.Write(big)
 		case "/empty":
 			w.WriteHeader(http.StatusNoContent)
+		case "/untyped":
+			w.Header()["Content-Type"] = nil
+			io.WriteString(w, "<html>no type</html>")
 		case "/close":
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
@@ -74,6 +77,9 @@ func TestFastPathWireCases(t *testing.T) {
 	}
 	if res, got := do("GET", "/empty", nil, nil); res.StatusCode != 204 || got != "" {
 		t.Errorf("204: %d %q", res.StatusCode, got)
+	}
+	if res, got := do("GET", "/untyped", nil, nil); got != "<html>no type</html>" || res.Header["Content-Type"] != nil {
+		t.Errorf("the sidecar invented a Content-Type: %q", res.Header["Content-Type"])
 	}
 	if res, got := do("HEAD", "/head", nil, nil); res.StatusCode != 200 || got != "" || res.ContentLength != 1234 {
 		t.Errorf("HEAD: %d %q %d", res.StatusCode, got, res.ContentLength)

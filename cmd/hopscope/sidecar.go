@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,9 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	logger := newDiagnosticLogger(stderr)
 	defer func() { _ = logger.Sync() }()
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg, AccessLogWriter: stdout, Logger: logger})
