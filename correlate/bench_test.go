@@ -1,0 +1,51 @@
+package correlate
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func BenchmarkCompute(b *testing.B) {
+	g := fullPath()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		Compute(g)
+	}
+}
+
+// BenchmarkStoreAdd files a full trace (ALB, ingress, sidecar span, three
+// backend calls) per iteration and reports the heap held per trace.
+func BenchmarkStoreAdd(b *testing.B) {
+	s, _ := NewStore(StoreConfig{Window: time.Hour, MaxTraces: 1 << 30, MaxPending: 1000, MaxSpansPerTrace: 100})
+	base := fullPath()
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i+1)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g := base
+		id := ids[i]
+		lb, in, sc := *g.LB, *g.Ingress, g.Sidecars[0]
+		lb.Keys, in.Keys, sc.Keys = Keys{TraceID: id}, Keys{TraceID: id}, Keys{TraceID: id}
+		s.Add(t0, &lb)
+		s.Add(t0, &in)
+		s.Add(t0, &sc)
+		for _, c := range g.Backends {
+			c.Keys = Keys{TraceID: id}
+			s.Add(t0, &c)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-bytes/trace")
+	runtime.KeepAlive(s)
+}

@@ -1,0 +1,275 @@
+package correlate
+
+import (
+	"encoding/json"
+	"flag"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+func msd(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+// fullPath is a request measured by every source: the browser waited
+// 150 ms for the first byte, the ALB 120 ms, the ingress 100 ms, of which
+// the pod took 95 ms; the sidecar saw 90 ms with 80 ms in the app, which
+// spent 25 ms in PostgreSQL, 2 ms in Redis and 30 ms calling an API.
+func fullPath() Group {
+	sidecarStart := t0.Add(msd(70))
+	appStart := sidecarStart.Add(msd(4))
+	return Group{
+		TraceID: traceID,
+		Browser: &BrowserTiming{Keys: Keys{TraceID: traceID}, Page: "https://shop.example/orders/7", Start: t0,
+			Total: msd(200), DNS: msd(12), Connect: msd(20), ServerTime: msd(150), Download: msd(10),
+			DNSStart: msd(1), ConnectStart: msd(13), RequestStart: msd(35), ResponseStart: msd(185)},
+		LB: &LoadBalancerLog{Keys: Keys{XRayRoot: "1-4bf92f35-77b34da6a3ce929d0e0e4736"}, Kind: "alb", Start: t0.Add(msd(50)),
+			Total: msd(120), Target: msd(110), Dispatched: true, Resolution: time.Millisecond, Method: "GET", Path: "/api/orders/7", Status: 200, TargetStatus: 200},
+		Ingress: &IngressLog{Keys: Keys{RequestID: "req-1"}, Start: t0.Add(msd(60)), RequestTime: msd(100),
+			Tries:      []UpstreamTry{{Addr: "10.0.0.7:15080", Status: 200, Connect: msd(1), Header: msd(94), Response: msd(95)}},
+			Resolution: time.Millisecond, Method: "GET", Path: "/api/orders/7", Status: 200},
+		Sidecars: []SidecarSpan{{Keys: Keys{TraceID: traceID, RequestID: "req-1"}, SpanID: "00f067aa0ba902b7", Service: "shop",
+			Method: "GET", Route: "/api/orders/{id}", Status: 200, Start: sidecarStart, Duration: msd(90), App: msd(80), AppStart: msd(4)}},
+		Backends: []BackendCall{
+			{Keys: Keys{TraceID: traceID}, SpanID: "b1", Kind: "postgres", Target: "db:5432", Operation: "SELECT", Start: appStart.Add(msd(5)), Duration: msd(25), Attribution: AttributionExact},
+			{Keys: Keys{TraceID: traceID}, SpanID: "b2", Kind: "redis", Target: "cache:6379", Operation: "GET", Start: appStart.Add(msd(1)), Duration: msd(2), Attribution: AttributionExact},
+			{Keys: Keys{TraceID: traceID}, SpanID: "b3", Kind: "http_egress", Target: "api.stripe.com:443", Operation: "POST", Start: appStart.Add(msd(35)), Duration: msd(30), Attribution: AttributionInferred},
+		},
+	}
+}
+
+func hopMap(b Breakdown) map[string]float64 {
+	m := map[string]float64{}
+	for _, h := range b.Hops {
+		m[h.Hop] = h.MS
+	}
+	return m
+}
+
+func sumHops(b Breakdown) float64 {
+	var s float64
+	for _, h := range b.Hops {
+		s += h.MS
+	}
+	return s
+}
+
+func TestComputeGolden(t *testing.T) {
+	tests := map[string]func() Group{
+		"full_path": fullPath,
+		"no_alb": func() Group {
+			g := fullPath()
+			g.LB = nil
+			return g
+		},
+		"no_rum": func() Group {
+			g := fullPath()
+			g.Browser = nil
+			return g
+		},
+		"ingress_retries": func() Group {
+			g := fullPath()
+			g.Ingress.Tries = []UpstreamTry{
+				{Addr: "10.0.0.9:15080", Status: 502, Connect: msd(1), Header: msd(3), Response: msd(3)},
+				{Addr: "10.0.0.7:15080", Status: 200, Connect: msd(1), Header: msd(94), Response: msd(95)},
+			}
+			g.Ingress.RequestTime = msd(103)
+			return g
+		},
+		"parallel_backends": func() Group {
+			g := fullPath()
+			appStart := g.Sidecars[0].Start.Add(g.Sidecars[0].AppStart)
+			g.Backends = []BackendCall{
+				{SpanID: "p1", Kind: "postgres", Start: appStart.Add(msd(10)), Duration: msd(20), Attribution: AttributionExact},
+				{SpanID: "p2", Kind: "postgres", Start: appStart.Add(msd(15)), Duration: msd(20), Attribution: AttributionExact}, // union 10..35 = 25
+				{SpanID: "r1", Kind: "redis", Start: appStart.Add(msd(30)), Duration: msd(10), Attribution: AttributionExact},    // 30..40: 5 ms shared with postgres
+				{SpanID: "x1", Kind: "postgres", Start: appStart.Add(msd(50)), Duration: msd(10), Attribution: AttributionAmbiguous},
+			}
+			return g
+		},
+		"coarse_resolution": func() Group {
+			// nginx says 0.004 s upstream, the sidecar measured 4.6 ms:
+			// the negative service hop is clamped and settled in other.
+			g := fullPath()
+			g.Browser, g.LB = nil, nil
+			g.Ingress.RequestTime = msd(5)
+			g.Ingress.Tries[0].Response = msd(4)
+			g.Sidecars[0].Duration = msd(4.6)
+			g.Sidecars[0].App = msd(4.2)
+			g.Backends = nil
+			return g
+		},
+		"lb_not_dispatched": func() Group {
+			g := fullPath()
+			g.LB.Dispatched = false
+			g.Ingress, g.Sidecars, g.Backends = nil, nil, nil
+			return g
+		},
+		"sidecar_only": func() Group {
+			g := fullPath()
+			g.Browser, g.LB, g.Ingress = nil, nil, nil
+			return g
+		},
+	}
+	for name, build := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := Compute(build())
+			if math.Abs(sumHops(b)-b.TotalMS) > 0.1 {
+				t.Fatalf("hops sum to %.3f, total %.3f", sumHops(b), b.TotalMS)
+			}
+			got, err := json.MarshalIndent(b, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "breakdown", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if string(want) != string(got)+"\n" {
+				t.Errorf("breakdown differs from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestComputeFullPathValues states the expected hops of the full path in
+// the test itself, so the golden file cannot drift unnoticed.
+func TestComputeFullPathValues(t *testing.T) {
+	b := Compute(fullPath())
+	want := map[string]float64{
+		"dns": 12, "connect": 20, "edge_network": 30, "loadbalancer": 20, "ingress": 5, "service": 5,
+		"sidecar": 10, "app": 23, "redis": 2, "postgres": 25, "http_egress": 30, "download": 10, "other": 8,
+	}
+	if got := hopMap(b); !reflect.DeepEqual(got, want) {
+		t.Fatalf("hops\n got %v\nwant %v", got, want)
+	}
+	if b.TotalMS != 200 || b.TotalSource != "rum" || !b.Complete || len(b.Missing) != 0 {
+		t.Fatalf("total %v source %s complete %v missing %v", b.TotalMS, b.TotalSource, b.Complete, b.Missing)
+	}
+	if b.Service != "shop" || b.Route != "/api/orders/{id}" || b.Status != 200 {
+		t.Fatalf("labels %+v", b)
+	}
+}
+
+func TestComputeRetriesAndMissing(t *testing.T) {
+	g := fullPath()
+	g.LB = nil
+	g.Ingress.Tries = []UpstreamTry{{Addr: "a", Status: 502, Response: msd(3)}, {Addr: "b", Status: 200, Response: msd(95)}}
+	g.Ingress.RequestTime = msd(103)
+	b := Compute(g)
+	h := hopMap(b)
+	if h["ingress_retries"] != 3 || h["service"] != 5 || h["ingress"] != 5 {
+		t.Fatalf("retries not shown as tries: %v", h)
+	}
+	if len(b.Tries) != 2 || b.Tries[0].Status != 502 || b.Tries[1].MS != 95 {
+		t.Fatalf("tries %+v", b.Tries)
+	}
+	// The ALB is missing: its time stays in edge_network (150 - 103).
+	if h["edge_network"] != 47 || !reflect.DeepEqual(b.Missing, []string{"loadbalancer"}) || b.Complete {
+		t.Fatalf("edge %v missing %v", h["edge_network"], b.Missing)
+	}
+}
+
+func TestComputeClockSkewDoesNotMatter(t *testing.T) {
+	base := Compute(fullPath())
+	for _, skew := range []time.Duration{2 * time.Second, -2 * time.Second} {
+		g := fullPath()
+		g.LB.Start = g.LB.Start.Add(skew)
+		g.Ingress.Start = g.Ingress.Start.Add(-skew)
+		s := &g.Sidecars[0]
+		s.Start = s.Start.Add(skew) // the pod's clock is off; its backends share it
+		for i := range g.Backends {
+			g.Backends[i].Start = g.Backends[i].Start.Add(skew)
+		}
+		b := Compute(g)
+		if !reflect.DeepEqual(hopMap(b), hopMap(base)) {
+			t.Fatalf("skew %v changed the hops:\n%v\n%v", skew, hopMap(b), hopMap(base))
+		}
+		if !reflect.DeepEqual(b.Backends, base.Backends) {
+			t.Fatalf("skew %v moved backends on the waterfall", skew)
+		}
+	}
+}
+
+// TestComputeHopsAlwaysSumToTotal is the property: for random nested
+// durations, any subset of sources, and random backend calls, the hops sum
+// to the total within 0.1 ms and no hop but other is negative.
+func TestComputeHopsAlwaysSumToTotal(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		d := func(max float64) time.Duration { return time.Duration(r.Float64() * max * float64(time.Millisecond)) }
+		app := d(500)
+		sc := app + d(5)
+		try := sc + d(5) - d(1) // coarse: may be below the sidecar's
+		req := try + d(5)
+		lb := req + d(5) - d(1)
+		server := lb + d(50)
+		g := Group{TraceID: traceID}
+		if r.IntN(2) == 0 {
+			g.Browser = &BrowserTiming{ServerTime: server, DNS: d(50), Connect: d(50), Download: d(50)}
+			g.Browser.Total = g.Browser.DNS + g.Browser.Connect + server + g.Browser.Download + d(20)
+		}
+		if r.IntN(2) == 0 {
+			g.LB = &LoadBalancerLog{Kind: "alb", Total: lb, Dispatched: r.IntN(5) > 0}
+		}
+		if r.IntN(2) == 0 {
+			g.Ingress = &IngressLog{RequestTime: req}
+			if r.IntN(4) > 0 {
+				n := 1 + r.IntN(3)
+				for k := 0; k < n-1; k++ {
+					g.Ingress.Tries = append(g.Ingress.Tries, UpstreamTry{Status: 502, Response: d(2)})
+				}
+				g.Ingress.Tries = append(g.Ingress.Tries, UpstreamTry{Status: 200, Response: try})
+			}
+		}
+		if r.IntN(3) > 0 {
+			g.Sidecars = []SidecarSpan{{Start: t0, Duration: sc, App: app, AppStart: d(1)}}
+			for k := r.IntN(6); k > 0; k-- {
+				g.Backends = append(g.Backends, BackendCall{Kind: []string{"postgres", "redis", "http_egress"}[r.IntN(3)],
+					Start: t0.Add(d(600) - d(100)), Duration: d(300), Attribution: []Attribution{AttributionExact, AttributionInferred, AttributionAmbiguous}[r.IntN(3)]})
+			}
+		}
+		b := Compute(g)
+		if b.TotalSource == SourceNone {
+			continue
+		}
+		if diff := math.Abs(sumHops(b) - b.TotalMS); diff > 0.1 {
+			t.Fatalf("case %d: hops sum %.4f != total %.4f (%+v)", i, sumHops(b), b.TotalMS, b.Hops)
+		}
+		for _, h := range b.Hops {
+			if h.MS < 0 && h.Hop != HopOther {
+				t.Fatalf("case %d: negative hop %+v", i, h)
+			}
+		}
+	}
+}
+
+func TestTraceIDFromXRayRoot(t *testing.T) {
+	for in, want := range map[string]string{
+		"1-4bf92f35-77b34da6a3ce929d0e0e4736": traceID,
+		"1-4BF92F35-77B34DA6A3CE929D0E0E4736": traceID,
+		"2-4bf92f35-77b34da6a3ce929d0e0e4736": "",
+		"1-4bf92f35-77b34da6a3ce929d0e0e473":  "",
+		"1-4bf92f3g-77b34da6a3ce929d0e0e4736": "",
+		"":                                    "",
+	} {
+		if got := TraceIDFromXRayRoot(in); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+}

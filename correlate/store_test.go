@@ -1,0 +1,166 @@
+package correlate
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func newTestStore(t *testing.T, mutate func(*StoreConfig)) *Store {
+	t.Helper()
+	cfg := DefaultStoreConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func addAll(t *testing.T, s *Store, now time.Time, recs ...Record) {
+	t.Helper()
+	for _, r := range recs {
+		if _, err := s.Add(now, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStoreLateALBLogUpdatesBreakdown: the ALB writes its log every five
+// minutes; the breakdown read before it arrived is updated when it does.
+func TestStoreLateALBLogUpdatesBreakdown(t *testing.T) {
+	s := newTestStore(t, nil)
+	g := fullPath()
+	now := t0.Add(time.Second)
+	addAll(t, s, now, g.Browser, g.Ingress, &g.Sidecars[0], &g.Backends[0], &g.Backends[1], &g.Backends[2])
+	early, ok := s.Breakdown(traceID)
+	if !ok {
+		t.Fatal("trace not found")
+	}
+	if h := hopMap(early); h["loadbalancer"] != 0 || h["edge_network"] != 50 || early.Complete {
+		t.Fatalf("before the ALB log: %v complete=%v", h, early.Complete)
+	}
+	res, err := s.Add(now.Add(5*time.Minute), g.LB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TraceID != traceID || !res.Late {
+		t.Fatalf("late ALB record: %+v", res)
+	}
+	late, _ := s.Breakdown(traceID)
+	if !reflect.DeepEqual(hopMap(late), hopMap(Compute(fullPath()))) || !late.Complete {
+		t.Fatalf("after the ALB log: %v", hopMap(late))
+	}
+}
+
+// TestStoreJoinsByRequestID: an ingress line with only X-Request-ID waits
+// until the sidecar span (which carries both ids) claims it, in either order.
+func TestStoreJoinsByRequestID(t *testing.T) {
+	for _, ingressFirst := range []bool{true, false} {
+		s := newTestStore(t, nil)
+		g := fullPath()
+		in := *g.Ingress
+		in.Keys = Keys{RequestID: "req-1"}
+		recs := []Record{&in, &g.Sidecars[0]}
+		if !ingressFirst {
+			recs = []Record{&g.Sidecars[0], &in}
+		}
+		res, err := s.Add(t0, recs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ingressFirst && !res.Pending {
+			t.Fatalf("ingress line without trace id not parked: %+v", res)
+		}
+		addAll(t, s, t0, recs[1])
+		b, _ := s.Breakdown(traceID)
+		if h := hopMap(b); h["ingress"] != 5 || h["service"] != 5 {
+			t.Fatalf("ingressFirst=%v: not joined by request id: %v", ingressFirst, h)
+		}
+		if st := s.Stats(); st.Pending != 0 {
+			t.Fatalf("pending left: %+v", st)
+		}
+	}
+}
+
+func TestStoreJoinsByXRayRoot(t *testing.T) {
+	s := newTestStore(t, nil)
+	g := fullPath()
+	res, err := s.Add(t0, g.LB) // only Keys.XRayRoot
+	if err != nil || res.TraceID != traceID {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestStoreBounds(t *testing.T) {
+	s := newTestStore(t, func(c *StoreConfig) { c.MaxTraces = 3; c.MaxPending = 2; c.Window = time.Minute; c.MaxSpansPerTrace = 2 })
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("%032x", i+1)
+		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s", Duration: time.Millisecond})
+	}
+	st := s.Stats()
+	if st.Traces != 3 || st.Evicted != 2 {
+		t.Fatalf("max traces: %+v", st)
+	}
+	if _, ok := s.Breakdown(fmt.Sprintf("%032x", 1)); ok {
+		t.Fatal("oldest trace not evicted")
+	}
+	// Per-trace span bound.
+	id := fmt.Sprintf("%032x", 5)
+	for i := 0; i < 4; i++ {
+		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: fmt.Sprint(i), Kind: "redis"})
+	}
+	if g, _ := s.Group(id); len(g.Sidecars)+len(g.Backends) != 2 || s.Stats().SpansDropped != 3 {
+		t.Fatalf("span bound: %d held, %+v", len(g.Sidecars)+len(g.Backends), s.Stats())
+	}
+	// Duplicate span ids are merged, not counted twice.
+	addAll(t, s, t0.Add(5*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s"})
+	// Pending bound.
+	for i := 0; i < 3; i++ {
+		addAll(t, s, t0, &IngressLog{Keys: Keys{RequestID: fmt.Sprint("r", i)}})
+	}
+	if st := s.Stats(); st.Pending != 2 || st.PendingDropped != 1 {
+		t.Fatalf("pending bound: %+v", st)
+	}
+	// Window expiry: everything is older than a minute after this.
+	if n := s.Expire(t0.Add(10 * time.Minute)); n != 3 {
+		t.Fatalf("expired %d", n)
+	}
+	if st := s.Stats(); st.Traces != 0 || st.Pending != 0 || st.Expired != 3 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+}
+
+func TestStoreRejectsKeylessRecord(t *testing.T) {
+	s := newTestStore(t, nil)
+	if _, err := s.Add(t0, &IngressLog{}); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStoreRecentFilters(t *testing.T) {
+	s := newTestStore(t, nil)
+	for i, svc := range []string{"shop", "cart", "shop"} {
+		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: fmt.Sprintf("%032x", i+1)}, Service: svc, Route: "/r", Duration: time.Millisecond})
+	}
+	got := s.Recent(Filter{Service: "shop"}, 10)
+	if len(got) != 2 || got[0].TraceID != fmt.Sprintf("%032x", 3) {
+		t.Fatalf("recent %+v", got)
+	}
+	if got := s.Recent(Filter{}, 1); len(got) != 1 {
+		t.Fatalf("limit: %d", len(got))
+	}
+}
+
+func TestStoreConfigValidate(t *testing.T) {
+	if err := (StoreConfig{}).Validate(); err == nil {
+		t.Fatal("zero config accepted")
+	}
+	if err := DefaultStoreConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
