@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/cliconfig"
+	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
 
@@ -190,7 +191,7 @@ func (c *Config) Validate() error {
 		bad("service", "must not be empty")
 	}
 	if c.OTLPEndpoint != "" {
-		if _, _, err := ParseOTLPEndpoint(c.OTLPEndpoint); err != nil {
+		if _, err := endpoint.Parse(c.OTLPEndpoint); err != nil {
 			bad("otlp-endpoint", "%v", err)
 		}
 	}
@@ -249,25 +250,4 @@ func validAddr(a string) error {
 		return fmt.Errorf("must be [host]:port: %v", err)
 	}
 	return nil
-}
-
-// ParseOTLPEndpoint splits an --otlp-endpoint value into the protocol
-// ("http" or "grpc") and what the OTLP exporter expects: the full URL for
-// OTLP/HTTP, host:port for gRPC. A grpcs:// or https:// scheme means TLS.
-func ParseOTLPEndpoint(s string) (proto, target string, err error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", "", err
-	}
-	if u.Host == "" {
-		return "", "", fmt.Errorf("want http(s)://host:4318 or grpc://host:4317, got %q", s)
-	}
-	switch u.Scheme {
-	case "http", "https":
-		return "http", s, nil
-	case "grpc", "grpcs":
-		return "grpc", u.Host, nil
-	default:
-		return "", "", fmt.Errorf("unknown scheme %q: want http, https, grpc or grpcs", u.Scheme)
-	}
 }

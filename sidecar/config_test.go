@@ -65,23 +65,3 @@ func TestDefaultService(t *testing.T) {
 		t.Errorf("OTEL_SERVICE_NAME: %q", got)
 	}
 }
-
-func TestParseOTLPEndpoint(t *testing.T) {
-	for _, tt := range []struct{ in, proto, target string }{
-		{"http://collector:4318", "http", "http://collector:4318"},
-		{"https://collector:4318/v1/traces", "http", "https://collector:4318/v1/traces"},
-		{"grpc://collector:4317", "grpc", "collector:4317"},
-		{"grpcs://collector:4317", "grpc", "collector:4317"},
-	} {
-		p, tg, err := ParseOTLPEndpoint(tt.in)
-		if err != nil || p != tt.proto || tg != tt.target {
-			t.Errorf("%s → %s %s %v", tt.in, p, tg, err)
-		}
-	}
-	if got := withTracesPath("http://c:4318"); got != "http://c:4318/v1/traces" {
-		t.Errorf("withTracesPath = %s", got)
-	}
-	if got := withTracesPath("http://c:4318/custom"); got != "http://c:4318/custom" {
-		t.Errorf("withTracesPath kept path = %s", got)
-	}
-}

@@ -225,6 +225,7 @@ const (
 	AttrQueueTimeMS   = "hopscope.queue_time_ms"
 	AttrAppDuration   = "hopscope.app_duration_ms"
 	AttrOverhead      = "hopscope.overhead_ms"
+	AttrAppStart      = "hopscope.app_start_ms"
 	AttrPropagation   = "hopscope.propagation"
 	AttrComponent     = "hopscope.component"
 	AttrUpstreamError = "hopscope.upstream_error"
@@ -246,6 +247,9 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		attribute.Float64(AttrAppDuration, ms(app)),
 		attribute.Float64(AttrOverhead, ms(overhead)),
 	)
+	if !st.appStart.IsZero() {
+		a = append(a, attribute.Float64(AttrAppStart, ms(st.appStart.Sub(st.start))))
+	}
 	if query != "" {
 		a = append(a, attribute.String("url.query", query))
 	}

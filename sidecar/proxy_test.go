@@ -203,7 +203,7 @@ func TestProxyHeadersKeepAliveAndTelemetry(t *testing.T) {
 			t.Errorf("span attribute %s = %q, want %q", k, last[k], v)
 		}
 	}
-	for _, k := range []string{AttrAppDuration, AttrOverhead} {
+	for _, k := range []string{AttrAppDuration, AttrOverhead, AttrAppStart} {
 		if _, ok := last[k]; !ok {
 			t.Errorf("span lacks %s", k)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/version"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
@@ -46,40 +46,28 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped prometheus.C
 	return sdktrace.NewTracerProvider(opts...), nil
 }
 
-func newExporter(endpoint string) (sdktrace.SpanExporter, error) {
-	proto, target, err := ParseOTLPEndpoint(endpoint)
+func newExporter(raw string) (sdktrace.SpanExporter, error) {
+	ep, err := endpoint.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
-	switch proto {
-	case "grpc":
+	if ep.GRPC {
 		opts := []otlptracegrpc.Option{
-			otlptracegrpc.WithEndpoint(target),
+			otlptracegrpc.WithEndpoint(ep.Target),
 			otlptracegrpc.WithTimeout(exportTimeout),
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: exportTimeout}),
 		}
-		if !strings.HasPrefix(endpoint, "grpcs://") {
+		if !ep.TLS {
 			opts = append(opts, otlptracegrpc.WithInsecure())
 		}
 		return otlptracegrpc.New(ctx, opts...)
-	default:
-		return otlptracehttp.New(ctx,
-			otlptracehttp.WithEndpointURL(withTracesPath(target)),
-			otlptracehttp.WithTimeout(exportTimeout),
-			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: exportTimeout}),
-		)
 	}
-}
-
-// withTracesPath appends /v1/traces to a bare collector URL
-// (http://collector:4318 → http://collector:4318/v1/traces).
-func withTracesPath(u string) string {
-	trimmed := strings.TrimRight(u, "/")
-	if i := strings.Index(trimmed, "://"); i >= 0 && !strings.Contains(trimmed[i+3:], "/") {
-		return trimmed + "/v1/traces"
-	}
-	return u
+	return otlptracehttp.New(ctx,
+		otlptracehttp.WithEndpointURL(ep.Target),
+		otlptracehttp.WithTimeout(exportTimeout),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: exportTimeout}),
+	)
 }
 
 func newResource(service string) (*resource.Resource, error) {

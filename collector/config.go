@@ -1,0 +1,198 @@
+package collector
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hopscope/hopscope/internal/cliconfig"
+	"github.com/hopscope/hopscope/internal/endpoint"
+)
+
+// Config is the collector's configuration. Every field is a flag of
+// `hopscope collector`, an environment variable HOPSCOPE_<FLAG> and a key of
+// the --config YAML file, all of the same name.
+type Config struct {
+	// OTLPGRPCListen receives OTLP/gRPC spans (--otlp-grpc-listen; empty = off).
+	OTLPGRPCListen string
+	// OTLPHTTPListen receives OTLP/HTTP spans, protobuf and JSON
+	// (--otlp-http-listen; empty = off).
+	OTLPHTTPListen string
+	// ForwardListen receives Fluent forward traffic: ingress-nginx lines
+	// and sidecar access logs from Fluent Bit (--forward-listen; empty = off).
+	ForwardListen string
+	// HTTPListen serves the internal API, UI, /metrics and /healthz
+	// (--http-listen).
+	HTTPListen string
+	// RUMListen serves the public browser endpoint: /rum.js and /v1/rum
+	// (--rum-listen; empty = off). Kept apart from HTTPListen on purpose.
+	RUMListen string
+	// RUMAllowedOrigins are the page origins allowed to send beacons
+	// (--rum-allowed-origins; "*" allows any).
+	RUMAllowedOrigins []string
+	// RUMRatePerSecond and RUMBurst bound beacons per client IP
+	// (--rum-rate, --rum-burst).
+	RUMRatePerSecond float64
+	RUMBurst         int
+	// ALBLogs is a directory of ALB access-log files as ALB writes them to
+	// S3, plain or .gz; each file is read once (--alb-logs; empty = off).
+	ALBLogs string
+	// StateDir keeps progress (ALB files read, tail offsets) across
+	// restarts (--state-dir; empty = in memory only).
+	StateDir string
+	// Tail follows growing log files: FORMAT:PATH with FORMAT one of
+	// ingress-nginx, ingress-nginx-json, haproxy, alb (--tail, repeatable).
+	Tail []string
+	// ExportOTLPEndpoint receives every span plus the synthesized ones
+	// (Jaeger or any OTLP backend): http(s)://host:4318 or grpc://host:4317
+	// (--export-otlp-endpoint; empty = no export).
+	ExportOTLPEndpoint string
+	// ExportDelay is how long a trace's spans wait for the trace's other
+	// records before they are exported and its hops observed
+	// (--export-delay).
+	ExportDelay time.Duration
+	// Window keeps a trace this long after its last record, so late data
+	// (ALB logs arrive every 5 minutes) still joins it (--window).
+	Window time.Duration
+	// MaxTraces bounds the traces held in memory (--max-traces).
+	MaxTraces int
+	// JaegerUIURL, when set, links breakdowns to Jaeger's UI
+	// (--jaeger-ui-url).
+	JaegerUIURL string
+	// HAProxyTimezone is the zone of HAProxy's accept dates
+	// (--haproxy-timezone, e.g. UTC or Europe/Berlin).
+	HAProxyTimezone string
+}
+
+// DefaultConfig returns the contract's ports (DESIGN.md) and defaults.
+func DefaultConfig() Config {
+	return Config{
+		OTLPGRPCListen:    ":4317",
+		OTLPHTTPListen:    ":4318",
+		ForwardListen:     ":24224",
+		HTTPListen:        ":8088",
+		RUMListen:         ":8089",
+		RUMAllowedOrigins: nil,
+		RUMRatePerSecond:  5,
+		RUMBurst:          20,
+		ExportDelay:       5 * time.Second,
+		Window:            10 * time.Minute,
+		MaxTraces:         100_000,
+		HAProxyTimezone:   "UTC",
+	}
+}
+
+// RegisterFlags binds every field to a flag of fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.OTLPGRPCListen, "otlp-grpc-listen", c.OTLPGRPCListen, "OTLP/gRPC address (empty = off)")
+	fs.StringVar(&c.OTLPHTTPListen, "otlp-http-listen", c.OTLPHTTPListen, "OTLP/HTTP address (empty = off)")
+	fs.StringVar(&c.ForwardListen, "forward-listen", c.ForwardListen, "Fluent forward address (empty = off)")
+	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "internal API, UI and /metrics address")
+	fs.StringVar(&c.RUMListen, "rum-listen", c.RUMListen, "public RUM endpoint address (empty = off)")
+	fs.Var(cliconfig.NewStringList(&c.RUMAllowedOrigins), "rum-allowed-origins", "origins allowed to send beacons (* = any)")
+	fs.Float64Var(&c.RUMRatePerSecond, "rum-rate", c.RUMRatePerSecond, "beacons per second per client IP")
+	fs.IntVar(&c.RUMBurst, "rum-burst", c.RUMBurst, "beacon burst per client IP")
+	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
+	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")
+	fs.StringVar(&c.ExportOTLPEndpoint, "export-otlp-endpoint", c.ExportOTLPEndpoint, "OTLP endpoint spans are exported to (Jaeger)")
+	fs.DurationVar(&c.ExportDelay, "export-delay", c.ExportDelay, "wait for a trace's other records before exporting it")
+	fs.DurationVar(&c.Window, "window", c.Window, "how long a trace is kept after its last record")
+	fs.IntVar(&c.MaxTraces, "max-traces", c.MaxTraces, "traces held in memory")
+	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger UI base URL for links")
+	fs.StringVar(&c.HAProxyTimezone, "haproxy-timezone", c.HAProxyTimezone, "time zone of HAProxy log dates")
+}
+
+// Tail formats.
+const (
+	FormatIngressNginx     = "ingress-nginx"
+	FormatIngressNginxJSON = "ingress-nginx-json"
+	FormatHAProxy          = "haproxy"
+	FormatALB              = "alb"
+)
+
+// TailSpec is one parsed --tail value.
+type TailSpec struct{ Format, Path string }
+
+// ParseTail splits FORMAT:PATH.
+func ParseTail(v string) (TailSpec, error) {
+	format, path, ok := strings.Cut(v, ":")
+	if !ok || path == "" {
+		return TailSpec{}, fmt.Errorf("want FORMAT:PATH, got %q", v)
+	}
+	switch format {
+	case FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB:
+	default:
+		return TailSpec{}, fmt.Errorf("unknown format %q (known: %s, %s, %s, %s)", format, FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB)
+	}
+	return TailSpec{Format: format, Path: path}, nil
+}
+
+// Validate checks every field and names the flag of each bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
+	}
+	for flag, a := range map[string]string{"otlp-grpc-listen": c.OTLPGRPCListen, "otlp-http-listen": c.OTLPHTTPListen,
+		"forward-listen": c.ForwardListen, "rum-listen": c.RUMListen} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(flag, "must be [host]:port: %v", err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
+		bad("http-listen", "must be [host]:port: %v", err)
+	}
+	for _, o := range c.RUMAllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			bad("rum-allowed-origins", "%q is not an origin like https://shop.example.com", o)
+		}
+	}
+	if c.RUMRatePerSecond <= 0 {
+		bad("rum-rate", "must be positive")
+	}
+	if c.RUMBurst < 1 {
+		bad("rum-burst", "must be at least 1")
+	}
+	for _, t := range c.Tail {
+		if _, err := ParseTail(t); err != nil {
+			bad("tail", "%v", err)
+		}
+	}
+	if c.ExportOTLPEndpoint != "" {
+		if _, err := endpoint.Parse(c.ExportOTLPEndpoint); err != nil {
+			bad("export-otlp-endpoint", "%v", err)
+		}
+	}
+	if c.ExportDelay < 0 {
+		bad("export-delay", "must not be negative")
+	}
+	if c.Window <= 0 {
+		bad("window", "must be positive")
+	}
+	if c.ExportDelay >= c.Window {
+		bad("export-delay", "must be shorter than --window (%s)", c.Window)
+	}
+	if c.MaxTraces < 1 {
+		bad("max-traces", "must be at least 1")
+	}
+	if c.JaegerUIURL != "" {
+		if u, err := url.Parse(c.JaegerUIURL); err != nil || u.Host == "" {
+			bad("jaeger-ui-url", "must be a URL, got %q", c.JaegerUIURL)
+		}
+	}
+	if _, err := time.LoadLocation(c.HAProxyTimezone); err != nil {
+		bad("haproxy-timezone", "%v", err)
+	}
+	return errors.Join(errs...)
+}

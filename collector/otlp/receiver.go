@@ -1,0 +1,280 @@
+package otlp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Consumer receives one decoded export request. It returns an error only
+// when the request must be refused (the sender may retry).
+type Consumer func(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
+
+// Config configures both receivers.
+type Config struct {
+	// GRPCListen is the OTLP/gRPC address; empty disables it.
+	GRPCListen string
+	// HTTPListen is the OTLP/HTTP address; empty disables it.
+	HTTPListen string
+	// MaxRequestBytes bounds one request body (after decompression).
+	MaxRequestBytes int64
+	// OnReject is called with a reason for every refused request
+	// (bad_content_type, too_large, malformed, consumer).
+	OnReject func(reason string)
+}
+
+// DefaultConfig returns the contract's ports (DESIGN.md).
+func DefaultConfig() Config {
+	return Config{GRPCListen: ":4317", HTTPListen: ":4318", MaxRequestBytes: 16 << 20}
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	var errs []error
+	for name, a := range map[string]string{"otlp-grpc-listen": c.GRPCListen, "otlp-http-listen": c.HTTPListen} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: must be [host]:port: %v", name, err))
+		}
+	}
+	if c.MaxRequestBytes < 1024 {
+		errs = append(errs, errors.New("MaxRequestBytes: must be at least 1024"))
+	}
+	return errors.Join(errs...)
+}
+
+// Receiver runs the OTLP/gRPC and OTLP/HTTP servers.
+type Receiver struct {
+	cfg     Config
+	consume Consumer
+
+	grpc      *grpc.Server
+	http      *http.Server
+	gln, hln  net.Listener
+	wg        sync.WaitGroup
+	startOnce sync.Once
+}
+
+// New returns a receiver that hands requests to consume.
+func New(cfg Config, consume Consumer) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.OnReject == nil {
+		cfg.OnReject = func(string) {}
+	}
+	return &Receiver{cfg: cfg, consume: consume}, nil
+}
+
+// Start listens on the configured addresses.
+func (r *Receiver) Start(context.Context) error {
+	if r.cfg.GRPCListen != "" {
+		ln, err := net.Listen("tcp", r.cfg.GRPCListen)
+		if err != nil {
+			return fmt.Errorf("--otlp-grpc-listen %s: %w", r.cfg.GRPCListen, err)
+		}
+		r.gln = ln
+		r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
+		coltracepb.RegisterTraceServiceServer(r.grpc, &traceService{r: r})
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); _ = r.grpc.Serve(ln) }()
+	}
+	if r.cfg.HTTPListen != "" {
+		ln, err := net.Listen("tcp", r.cfg.HTTPListen)
+		if err != nil {
+			if r.grpc != nil {
+				r.grpc.Stop()
+			}
+			return fmt.Errorf("--otlp-http-listen %s: %w", r.cfg.HTTPListen, err)
+		}
+		r.hln = ln
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /v1/traces", r.serveHTTP)
+		r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); _ = r.http.Serve(ln) }()
+	}
+	return nil
+}
+
+// GRPCAddr and HTTPAddr return the bound addresses (nil when disabled).
+func (r *Receiver) GRPCAddr() net.Addr { return addr(r.gln) }
+
+// HTTPAddr returns the OTLP/HTTP listener's address.
+func (r *Receiver) HTTPAddr() net.Addr { return addr(r.hln) }
+
+func addr(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Shutdown stops accepting and waits for in-flight requests within ctx.
+func (r *Receiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.http != nil {
+		if err := r.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("OTLP/HTTP: %w", err))
+		}
+	}
+	if r.grpc != nil {
+		done := make(chan struct{})
+		go func() { r.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			r.grpc.Stop()
+			errs = append(errs, fmt.Errorf("OTLP/gRPC: %w", ctx.Err()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type traceService struct {
+	coltracepb.UnimplementedTraceServiceServer
+	r *Receiver
+}
+
+func (s *traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	if err := s.r.consume(ctx, req); err != nil {
+		s.r.cfg.OnReject("consumer")
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// serveHTTP implements OTLP/HTTP: binary protobuf or JSON, optionally
+// gzip-encoded; the response uses the request's encoding.
+func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	isJSON := ct == "application/json"
+	if ct != "application/x-protobuf" && !isJSON {
+		r.cfg.OnReject("bad_content_type")
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got %q", ct)
+		return
+	}
+	var body io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes)
+	if strings.EqualFold(req.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			r.cfg.OnReject("malformed")
+			httpError(w, http.StatusBadRequest, "gzip body: %v", err)
+			return
+		}
+		defer zr.Close()
+		body = io.LimitReader(zr, r.cfg.MaxRequestBytes+1)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil || int64(len(data)) > r.cfg.MaxRequestBytes {
+		r.cfg.OnReject("too_large")
+		httpError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes or unreadable: %v", r.cfg.MaxRequestBytes, err)
+		return
+	}
+	msg := &coltracepb.ExportTraceServiceRequest{}
+	if isJSON {
+		err = UnmarshalJSON(data, msg)
+	} else {
+		err = proto.Unmarshal(data, msg)
+	}
+	if err != nil {
+		r.cfg.OnReject("malformed")
+		httpError(w, http.StatusBadRequest, "decoding ExportTraceServiceRequest: %v", err)
+		return
+	}
+	if err := r.consume(req.Context(), msg); err != nil {
+		r.cfg.OnReject("consumer")
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	var out []byte
+	if isJSON {
+		out = []byte("{}")
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		out, _ = proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	_, _ = w.Write(out)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, a ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(map[string]any{"code": code, "message": fmt.Sprintf(format, a...)})
+	_, _ = w.Write(b)
+}
+
+// UnmarshalJSON decodes OTLP/JSON. OTLP/JSON differs from protobuf's
+// canonical JSON in one way that matters: traceId, spanId and parentSpanId
+// are hex strings, not base64. They are rewritten before protojson decodes.
+func UnmarshalJSON(data []byte, msg proto.Message) error {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return err
+	}
+	if err := hexIDsToBase64(doc); err != nil {
+		return err
+	}
+	fixed, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(fixed, msg)
+}
+
+var idKeys = map[string]bool{"traceId": true, "spanId": true, "parentSpanId": true, "trace_id": true, "span_id": true, "parent_span_id": true}
+
+func hexIDsToBase64(v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok && idKeys[k] {
+				if s == "" {
+					continue
+				}
+				b, err := hex.DecodeString(s)
+				if err != nil {
+					return fmt.Errorf("%s %q: not hex: %w", k, s, err)
+				}
+				x[k] = base64.StdEncoding.EncodeToString(b)
+				continue
+			}
+			if err := hexIDsToBase64(val); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := hexIDsToBase64(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
