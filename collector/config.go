@@ -30,6 +30,8 @@ type Config struct {
 	HTTPListen string
 	// RUMListen serves the public browser endpoint: /rum.js and /v1/rum
 	// (--rum-listen; empty = off). Kept apart from HTTPListen on purpose.
+	// It stays off, with a warning, until RUMAllowedOrigins names a page
+	// origin.
 	RUMListen string
 	// RUMAllowedOrigins are the page origins allowed to send beacons
 	// (--rum-allowed-origins; "*" allows any).
@@ -38,6 +40,10 @@ type Config struct {
 	// (--rum-rate, --rum-burst).
 	RUMRatePerSecond float64
 	RUMBurst         int
+	// RUMTrustForwardedFor takes the client IP for rate limiting from
+	// X-Forwarded-For's first hop: set it when the endpoint is reached
+	// through an ingress (--rum-trust-forwarded-for).
+	RUMTrustForwardedFor bool
 	// ALBLogs is a directory of ALB access-log files as ALB writes them to
 	// S3, plain or .gz; each file is read once (--alb-logs; empty = off).
 	ALBLogs string
@@ -96,6 +102,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(cliconfig.NewStringList(&c.RUMAllowedOrigins), "rum-allowed-origins", "origins allowed to send beacons (* = any)")
 	fs.Float64Var(&c.RUMRatePerSecond, "rum-rate", c.RUMRatePerSecond, "beacons per second per client IP")
 	fs.IntVar(&c.RUMBurst, "rum-burst", c.RUMBurst, "beacon burst per client IP")
+	fs.BoolVar(&c.RUMTrustForwardedFor, "rum-trust-forwarded-for", c.RUMTrustForwardedFor, "rate-limit by X-Forwarded-For's first hop")
 	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
 	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")

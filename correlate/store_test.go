@@ -97,7 +97,12 @@ func TestStoreJoinsByXRayRoot(t *testing.T) {
 }
 
 func TestStoreBounds(t *testing.T) {
-	s := newTestStore(t, func(c *StoreConfig) { c.MaxTraces = 3; c.MaxPending = 2; c.Window = time.Minute; c.MaxSpansPerTrace = 2 })
+	s := newTestStore(t, func(c *StoreConfig) {
+		c.MaxTraces = 3
+		c.MaxPending = 2
+		c.Window = time.Minute
+		c.MaxSpansPerTrace = 2
+	})
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("%032x", i+1)
 		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s", Duration: time.Millisecond})

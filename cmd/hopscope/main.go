@@ -1,5 +1,5 @@
-// Command hopscope is the one binary of hopscope: the per-pod sidecar proxy
-// and, in later subcommands, the collector, the breakdown viewer and the demo.
+// Command hopscope is the one binary of hopscope: the per-pod sidecar proxy,
+// the collector, the terminal breakdown viewer and the demo.
 // This file only wires configuration, signals and exit codes.
 package main
 
@@ -20,6 +20,9 @@ const usage = `hopscope — per-hop latency for Kubernetes requests, without eBP
 
 Usage:
   hopscope sidecar [flags]   run the per-pod proxy (hopscope sidecar --help)
+  hopscope collector [flags] join spans, logs and beacons into per-hop breakdowns
+  hopscope breakdown --collector URL TRACE_ID
+                             print one request's waterfall
   hopscope demo [flags]      app + sidecar on loopback with a live timing table
   hopscope version           print the version
 
@@ -44,6 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
 		err = runSidecar(ctx, args[1:], stdout, stderr)
+	case "collector":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		err = runCollector(ctx, args[1:], stderr)
+	case "breakdown":
+		err = runBreakdown(ctx, args[1:], stdout, stderr)
 	case "demo":
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()

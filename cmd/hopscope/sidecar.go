@@ -37,7 +37,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{err}
 	}
 
-	logger := newDiagnosticLogger(stderr)
+	logger := newDiagnosticLogger(stderr).With(zap.String("component", "sidecar"))
 	defer func() { _ = logger.Sync() }()
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.GCPercent)
@@ -74,5 +74,5 @@ func newDiagnosticLogger(w io.Writer) *zap.Logger {
 	enc.TimeKey = "time"
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zap.InfoLevel)
-	return zap.New(core).With(zap.String("component", "sidecar"))
+	return zap.New(core)
 }

@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hopscope/hopscope/correlate"
+)
+
+// BreakdownResponse is GET /api/v1/traces/{id}/breakdown's body: the
+// breakdown plus a link to the trace in Jaeger when --jaeger-ui-url is set.
+type BreakdownResponse struct {
+	correlate.Breakdown
+	JaegerURL string `json:"jaeger_url,omitempty"`
+}
+
+// ListResponse is GET /api/v1/breakdowns's body.
+type ListResponse struct {
+	Breakdowns []BreakdownResponse `json:"breakdowns"`
+}
+
+func (c *Collector) apiHandler(gather prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/traces/{id}/breakdown", c.getBreakdown)
+	mux.HandleFunc("GET /api/v1/breakdowns", c.listBreakdowns)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return mux
+}
+
+func (c *Collector) withJaeger(b correlate.Breakdown) BreakdownResponse {
+	r := BreakdownResponse{Breakdown: b}
+	if c.cfg.JaegerUIURL != "" {
+		r.JaegerURL = strings.TrimRight(c.cfg.JaegerUIURL, "/") + "/trace/" + b.TraceID
+	}
+	return r
+}
+
+func (c *Collector) getBreakdown(w http.ResponseWriter, r *http.Request) {
+	id := strings.ToLower(r.PathValue("id"))
+	if !isTraceID(id) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "trace id must be 32 hex characters"})
+		return
+	}
+	b, ok := c.store.Breakdown(id)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "trace " + id + " not found (unknown, or older than --window)"})
+		return
+	}
+	writeJSON(w, http.StatusOK, c.withJaeger(b))
+}
+
+func (c *Collector) listBreakdowns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be between 1 and 1000"})
+			return
+		}
+		limit = n
+	}
+	list := c.store.Recent(correlate.Filter{Service: q.Get("service"), Route: q.Get("route")}, limit)
+	out := ListResponse{Breakdowns: make([]BreakdownResponse, 0, len(list))}
+	for _, b := range list {
+		out.Breakdowns = append(out.Breakdowns, c.withJaeger(b))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func isTraceID(s string) bool {
+	if len(s) != 32 || s == strings.Repeat("0", 32) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}

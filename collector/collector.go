@@ -1,0 +1,321 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"go.uber.org/zap"
+
+	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/collector/otlp"
+	"github.com/hopscope/hopscope/collector/tail"
+	"github.com/hopscope/hopscope/correlate"
+)
+
+// Options carries what the collector gets from its host process.
+type Options struct {
+	// Registerer receives the collector's metrics; Gatherer serves them
+	// on /metrics. Both nil: a private registry.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Logger receives diagnostics; nop when nil.
+	Logger *zap.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// FlushTick is how often due traces are emitted; 250 ms when zero.
+	FlushTick time.Duration
+	// ALBScanInterval and ALBSettleTime override the ALB directory's scan
+	// period (30 s) and the age a file must reach before it is read (10 s);
+	// zero keeps the defaults. Tests and the demo shorten them.
+	ALBScanInterval, ALBSettleTime time.Duration
+	// TailPollInterval overrides the tailers' poll period (250 ms).
+	TailPollInterval time.Duration
+}
+
+// Collector joins every hop's records into breakdowns.
+type Collector struct {
+	cfg   Config
+	opts  Options
+	log   *zap.Logger
+	now   func() time.Time
+	tick  time.Duration
+	store *correlate.Store
+	m     *metrics
+	em    *emitter
+	sink  spanSink
+	lines *lineParser
+
+	otlp    *otlp.Receiver
+	forward *forward.Server
+	tails   []*tail.Tailer
+	rum     *rumServer
+	starts  []component
+	api     *http.Server
+	apiLn   net.Listener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// component is a receiver with the Collector-style lifecycle.
+type component interface {
+	Start(context.Context) error
+	Shutdown(context.Context) error
+}
+
+// New builds a collector from a validated configuration.
+func New(cfg Config, opts Options) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FlushTick <= 0 {
+		opts.FlushTick = 250 * time.Millisecond
+	}
+	if opts.Registerer == nil && opts.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	if opts.Registerer == nil || opts.Gatherer == nil {
+		return nil, errors.New("collector: Options.Registerer and Options.Gatherer go together")
+	}
+	scfg := correlate.DefaultStoreConfig()
+	scfg.Window, scfg.MaxTraces = cfg.Window, cfg.MaxTraces
+	store, err := correlate.NewStore(scfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick, store: store}
+	c.m, err = newMetrics(opts.Registerer,
+		func() float64 { return float64(store.Stats().Traces) },
+		func() float64 { return float64(store.Stats().Evicted) })
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	if cfg.ExportOTLPEndpoint != "" {
+		if c.sink, err = newSpanSink(cfg.ExportOTLPEndpoint); err != nil {
+			return nil, fmt.Errorf("--export-otlp-endpoint: %w", err)
+		}
+	}
+	c.em = newEmitter(store, c.m, c.sink, cfg.ExportDelay, cfg.Window, cfg.MaxTraces)
+	loc, _ := time.LoadLocation(cfg.HAProxyTimezone) // checked by Validate
+	c.lines = &lineParser{haproxyLoc: loc}
+
+	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
+		ocfg := otlp.DefaultConfig()
+		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
+		ocfg.OnReject = func(reason string) { c.m.rejected.WithLabelValues(SrcOTLP, reason).Inc() }
+		if c.otlp, err = otlp.New(ocfg, c.consumeOTLP); err != nil {
+			return nil, err
+		}
+		c.starts = append(c.starts, c.otlp)
+	}
+	if cfg.ForwardListen != "" {
+		fcfg := forward.ServerConfig{Listen: cfg.ForwardListen, Limits: forward.DefaultLimits(),
+			OnReject: func(_ net.Addr, err error) { c.m.rejected.WithLabelValues(SrcForward, "malformed").Inc() }}
+		c.forward = forward.NewServer(fcfg, c.consumeForward)
+		c.starts = append(c.starts, c.forward)
+	}
+	for _, spec := range cfg.Tail {
+		ts, _ := ParseTail(spec) // checked by Validate
+		tcfg := tail.DefaultConfig()
+		tcfg.Path = ts.Path
+		if opts.TailPollInterval > 0 {
+			tcfg.PollInterval = opts.TailPollInterval
+		}
+		if cfg.StateDir != "" {
+			tcfg.Offsets = newOffsetFile(cfg.StateDir)
+		}
+		source := sourceOfFormat(ts.Format)
+		tcfg.OnError = func(path string, err error) {
+			c.m.rejected.WithLabelValues(source, "read_error").Inc()
+			c.log.Warn("tail", zap.String("path", path), zap.Error(err))
+		}
+		format := ts.Format
+		t, err := tail.New(tcfg, func(l tail.Line) { c.consumeLine(format, source, l.Source, l.Number, string(l.Text)) })
+		if err != nil {
+			return nil, fmt.Errorf("--tail %s: %w", spec, err)
+		}
+		c.tails = append(c.tails, t)
+		c.starts = append(c.starts, t)
+	}
+	if err := c.addOptional(); err != nil {
+		return nil, err
+	}
+	c.api = &http.Server{Handler: c.apiHandler(opts.Gatherer), ReadHeaderTimeout: 10 * time.Second}
+	return c, nil
+}
+
+// Start starts every receiver and the internal API.
+func (c *Collector) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", c.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("--http-listen %s: %w", c.cfg.HTTPListen, err)
+	}
+	c.apiLn = ln
+	for i, s := range c.starts {
+		if err := s.Start(ctx); err != nil {
+			for _, started := range c.starts[:i] {
+				_ = started.Shutdown(context.Background())
+			}
+			ln.Close()
+			return err
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(3)
+	go func() { defer c.wg.Done(); _ = c.api.Serve(ln) }()
+	go func() { defer c.wg.Done(); c.em.run(runCtx, c.tick, c.now) }()
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				c.store.Expire(c.now())
+			}
+		}
+	}()
+	c.log.Info("collector started", zap.String("http", ln.Addr().String()))
+	return nil
+}
+
+// Shutdown stops the receivers, emits every trace still waiting and
+// flushes the export.
+func (c *Collector) Shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(c.starts) - 1; i >= 0; i-- {
+		if err := c.starts[i].Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.em.flushAll(ctx, c.now())
+	if err := c.api.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("API server: %w", err))
+	}
+	c.wg.Wait()
+	if c.sink != nil {
+		_ = c.sink.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the internal API's address once started.
+func (c *Collector) HTTPAddr() net.Addr { return c.apiLn.Addr() }
+
+// OTLPHTTPAddr is the OTLP/HTTP receiver's address (nil when off).
+func (c *Collector) OTLPHTTPAddr() net.Addr {
+	if c.otlp == nil {
+		return nil
+	}
+	return c.otlp.HTTPAddr()
+}
+
+// OTLPGRPCAddr is the OTLP/gRPC receiver's address (nil when off).
+func (c *Collector) OTLPGRPCAddr() net.Addr {
+	if c.otlp == nil {
+		return nil
+	}
+	return c.otlp.GRPCAddr()
+}
+
+// ForwardAddr is the Fluent forward receiver's address (nil when off).
+func (c *Collector) ForwardAddr() net.Addr {
+	if c.forward == nil {
+		return nil
+	}
+	return c.forward.Addr()
+}
+
+// Store exposes the trace store (for the UI and tests).
+func (c *Collector) Store() *correlate.Store { return c.store }
+
+// consumeOTLP files sidecar and backend spans as records and holds every
+// span for export.
+func (c *Collector) consumeOTLP(_ context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+	now := c.now()
+	byTrace := map[string][]heldSpan{}
+	var n int
+	for _, rs := range req.ResourceSpans {
+		var res attrs
+		if rs.Resource != nil {
+			res = rs.Resource.Attributes
+		}
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				if len(sp.TraceId) != 16 || len(sp.SpanId) != 8 {
+					c.m.rejected.WithLabelValues(SrcOTLP, "bad_ids").Inc()
+					continue
+				}
+				n++
+				id := fmt.Sprintf("%x", sp.TraceId)
+				byTrace[id] = append(byTrace[id], heldSpan{res: rs.Resource, scope: ss.Scope, span: sp})
+				if rec := spanRecord(res, sp); rec != nil {
+					if r, err := c.store.Add(now, rec); err == nil && r.Late {
+						c.m.late.Inc()
+					}
+				}
+			}
+		}
+	}
+	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
+	var late []heldSpan
+	for id, spans := range byTrace {
+		late = append(late, c.em.touch(now, id, spans)...)
+	}
+	if len(late) > 0 {
+		go c.em.export(context.Background(), late)
+	}
+	return nil
+}
+
+// addRecord files one record from a log or beacon.
+func (c *Collector) addRecord(source string, rec correlate.Record) {
+	now := c.now()
+	r, err := c.store.Add(now, rec)
+	if err != nil {
+		c.m.rejected.WithLabelValues(source, "no_key").Inc()
+		return
+	}
+	c.m.received.WithLabelValues(source).Inc()
+	if r.Pending {
+		return
+	}
+	if r.Late {
+		c.m.late.Inc()
+	}
+	c.em.touch(now, r.TraceID, nil)
+}
+
+// consumeLine parses one log line of a known format.
+func (c *Collector) consumeLine(format, source, file string, n int64, line string) {
+	if line == "" {
+		return
+	}
+	rec, err := c.lines.parse(format, line)
+	if err != nil {
+		c.m.rejected.WithLabelValues(source, "malformed").Inc()
+		c.log.Debug("rejected line", zap.String("file", file), zap.Int64("line", n), zap.Error(err))
+		return
+	}
+	c.addRecord(source, rec)
+}

@@ -1,0 +1,462 @@
+package collector
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/endpoint"
+)
+
+// spanSink sends one export request to the trace backend.
+type spanSink interface {
+	Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
+	Close() error
+}
+
+func newSpanSink(raw string) (spanSink, error) {
+	ep, err := endpoint.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if ep.GRPC {
+		creds := insecure.NewCredentials()
+		if ep.TLS {
+			creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		}
+		conn, err := grpc.NewClient(ep.Target, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			return nil, err
+		}
+		return &grpcSink{conn: conn, client: coltracepb.NewTraceServiceClient(conn)}, nil
+	}
+	return &httpSink{url: ep.Target, client: &http.Client{Timeout: 10 * time.Second}}, nil
+}
+
+type httpSink struct {
+	url    string
+	client *http.Client
+}
+
+func (s *httpSink) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	res, err := s.client.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 200))
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("OTLP export to %s: %s: %s", s.url, res.Status, msg)
+	}
+	return nil
+}
+
+func (s *httpSink) Close() error { s.client.CloseIdleConnections(); return nil }
+
+type grpcSink struct {
+	conn   *grpc.ClientConn
+	client coltracepb.TraceServiceClient
+}
+
+func (s *grpcSink) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+	_, err := s.client.Export(ctx, req)
+	return err
+}
+
+func (s *grpcSink) Close() error { return s.conn.Close() }
+
+// heldSpan is a received span waiting for its trace to settle.
+type heldSpan struct {
+	res   *resourcepb.Resource
+	scope *commonpb.InstrumentationScope
+	span  *tracepb.Span
+}
+
+// emitState is what the emitter knows of one trace.
+type emitState struct {
+	id       string
+	last     time.Time
+	held     []heldSpan
+	known    map[string]bool // span ids received
+	flushed  bool
+	dirty    bool
+	observed map[string]bool // hops observed in the histograms
+	synth    map[string]bool // synthesized spans exported
+	elem     *list.Element
+}
+
+// emitter waits ExportDelay after a trace's last record, then observes the
+// trace's hops in hopscope_hop_duration_seconds and exports its spans plus
+// synthesized spans for the hops nobody instrumented. Records that arrive
+// later (an ALB log five minutes late) add the hops and spans they bring.
+type emitter struct {
+	store  *correlate.Store
+	m      *metrics
+	sink   spanSink // nil: no export
+	delay  time.Duration
+	window time.Duration
+	max    int
+	labels *labelGuard
+
+	mu     sync.Mutex
+	traces map[string]*emitState
+	lru    *list.List // by last update, oldest at the front
+}
+
+func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window time.Duration, max int) *emitter {
+	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max, labels: newLabelGuard(2000),
+		traces: map[string]*emitState{}, lru: list.New()}
+}
+
+// touch notes a record of trace id, holding the spans that came with it.
+func (e *emitter) touch(now time.Time, id string, spans []heldSpan) []heldSpan {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, ok := e.traces[id]
+	if !ok {
+		st = &emitState{id: id, known: map[string]bool{}, observed: map[string]bool{}, synth: map[string]bool{}}
+		st.elem = e.lru.PushBack(st)
+		e.traces[id] = st
+	} else {
+		e.lru.MoveToBack(st.elem)
+	}
+	st.last = now
+	for _, h := range spans {
+		st.known[hex.EncodeToString(h.span.SpanId)] = true
+	}
+	if st.flushed {
+		st.dirty = true
+		return spans // the trace is out already: its late spans go at once
+	}
+	st.held = append(st.held, spans...)
+	return nil
+}
+
+// due collects what is ready at now: traces whose last record is older
+// than the delay, plus the oldest ones when more than max are held.
+func (e *emitter) due(now time.Time, all bool) []*emitState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*emitState
+	for el := e.lru.Front(); el != nil; {
+		next := el.Next()
+		st := el.Value.(*emitState)
+		ready := all || now.Sub(st.last) >= e.delay || e.lru.Len()-len(out) > e.max
+		if !ready {
+			break
+		}
+		if st.flushed && !st.dirty {
+			if all || now.Sub(st.last) >= e.window {
+				e.lru.Remove(el)
+				delete(e.traces, st.id)
+			}
+			el = next
+			continue
+		}
+		out = append(out, st)
+		el = next
+	}
+	return out
+}
+
+// run flushes due traces every tick until ctx ends.
+func (e *emitter) run(ctx context.Context, tick time.Duration, now func() time.Time) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.flush(ctx, e.due(now(), false))
+		}
+	}
+}
+
+// flushAll emits everything (shutdown).
+func (e *emitter) flushAll(ctx context.Context, now time.Time) {
+	e.flush(ctx, e.due(now, true))
+}
+
+func (e *emitter) flush(ctx context.Context, states []*emitState) {
+	if len(states) == 0 {
+		return
+	}
+	var out []heldSpan
+	for _, st := range states {
+		e.mu.Lock()
+		held := st.held
+		st.held, st.flushed, st.dirty = nil, true, false
+		e.mu.Unlock()
+		b, ok := e.store.Breakdown(st.id)
+		if !ok {
+			out = append(out, held...)
+			continue
+		}
+		g, _ := e.store.Group(st.id)
+		e.observe(st, b)
+		out = append(out, e.synthesize(st, b, g, held)...)
+	}
+	e.export(ctx, out)
+}
+
+// observe records the hops not observed before for this trace.
+func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
+	service, route := e.labels.labels(b.Service, b.Route, b.TraceID != "" && len(b.Hops) > 0)
+	for _, h := range b.Hops {
+		if st.observed[h.Hop] || h.Hop == correlate.HopOther {
+			continue
+		}
+		st.observed[h.Hop] = true
+		v := h.MS / 1000
+		if v < 0 {
+			v = 0
+		}
+		obs := e.m.hop.WithLabelValues(service, route, h.Hop)
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, prometheus.Labels{"trace_id": b.TraceID})
+	}
+}
+
+func (e *emitter) export(ctx context.Context, spans []heldSpan) {
+	if e.sink == nil || len(spans) == 0 {
+		return
+	}
+	req := &coltracepb.ExportTraceServiceRequest{}
+	type key struct {
+		res   *resourcepb.Resource
+		scope *commonpb.InstrumentationScope
+	}
+	index := map[key]*tracepb.ScopeSpans{}
+	resIndex := map[*resourcepb.Resource]*tracepb.ResourceSpans{}
+	for _, h := range spans {
+		rs, ok := resIndex[h.res]
+		if !ok {
+			rs = &tracepb.ResourceSpans{Resource: h.res}
+			resIndex[h.res] = rs
+			req.ResourceSpans = append(req.ResourceSpans, rs)
+		}
+		k := key{h.res, h.scope}
+		ss, ok := index[k]
+		if !ok {
+			ss = &tracepb.ScopeSpans{Scope: h.scope}
+			index[k] = ss
+			rs.ScopeSpans = append(rs.ScopeSpans, ss)
+		}
+		ss.Spans = append(ss.Spans, h.span)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.sink.Export(ctx, req); err != nil {
+		e.m.exportErrors.Inc()
+		return
+	}
+	e.m.exported.Add(float64(len(spans)))
+}
+
+// synthScope marks the spans the collector made up from logs and beacons.
+var synthScope = &commonpb.InstrumentationScope{Name: "github.com/hopscope/hopscope/collector", Version: "synthesized"}
+
+// synthesize returns the held spans plus spans for the measured intervals
+// nobody exported, chained outermost first; an entry sidecar span without
+// a known parent is re-parented under the innermost synthesized hop so the
+// whole path is one tree in Jaeger.
+func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.Group, held []heldSpan) []heldSpan {
+	tid, err := hex.DecodeString(b.TraceID)
+	if err != nil || len(tid) != 16 {
+		return held
+	}
+	var entry *correlate.SidecarSpan
+	for i := range g.Sidecars {
+		s := &g.Sidecars[i]
+		if entry == nil || s.Duration > entry.Duration {
+			entry = s
+		}
+	}
+	// Anchor the waterfall on the sidecar's clock when there is one: the
+	// real spans (sidecar, app, backends) carry it.
+	anchor := b.Start
+	for _, iv := range b.Spans {
+		if iv.Name == correlate.HopSidecar && entry != nil {
+			anchor = entry.Start.Add(-msToDuration(iv.StartOffsetMS))
+		}
+	}
+	lbService := "loadbalancer"
+	if g.LB != nil {
+		lbService = g.LB.Kind
+	}
+	resources := map[string]*resourcepb.Resource{}
+	resFor := func(service string) *resourcepb.Resource {
+		if r, ok := resources[service]; ok {
+			return r
+		}
+		r := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", service), strKV("hopscope.synthetic", "true")}}
+		resources[service] = r
+		return r
+	}
+	serviceOf := map[string]string{
+		"client": "browser", correlate.HopDNS: "browser", correlate.HopConnect: "browser", "request": "browser", correlate.HopDownload: "browser",
+		correlate.HopLoadBalancer: lbService, correlate.HopIngress: "ingress-nginx", correlate.HopService: "ingress-nginx",
+	}
+	parentOf := map[string][]string{
+		correlate.HopDNS: {"client"}, correlate.HopConnect: {"client"}, "request": {"client"}, correlate.HopDownload: {"client"},
+		correlate.HopLoadBalancer: {"request", "client"},
+		correlate.HopIngress:      {correlate.HopLoadBalancer, "request", "client"},
+		correlate.HopService:      {correlate.HopIngress, correlate.HopLoadBalancer, "request", "client"},
+	}
+	present := map[string]bool{}
+	for _, iv := range b.Spans {
+		present[iv.Name] = true
+	}
+	innermost := ""
+	for _, name := range []string{correlate.HopService, correlate.HopIngress, correlate.HopLoadBalancer, "request", "client"} {
+		if present[name] {
+			innermost = name
+			break
+		}
+	}
+	out := held
+	for _, iv := range b.Spans {
+		svc, ok := serviceOf[iv.Name]
+		if !ok || st.synth[iv.Name] {
+			continue
+		}
+		st.synth[iv.Name] = true
+		sp := &tracepb.Span{
+			TraceId:           tid,
+			SpanId:            synthID(b.TraceID, iv.Name),
+			Name:              iv.Name,
+			Kind:              tracepb.Span_SPAN_KIND_INTERNAL,
+			StartTimeUnixNano: uint64(anchor.Add(msToDuration(iv.StartOffsetMS)).UnixNano()),
+			EndTimeUnixNano:   uint64(anchor.Add(msToDuration(iv.StartOffsetMS + iv.MS)).UnixNano()),
+			Attributes: []*commonpb.KeyValue{strKV("hopscope.hop", iv.Name), strKV("hopscope.source", iv.Source),
+				{Key: "hopscope.duration_ms", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: iv.MS}}}},
+		}
+		if iv.Name == "client" {
+			sp.Kind = tracepb.Span_SPAN_KIND_CLIENT
+		}
+		for _, p := range parentOf[iv.Name] {
+			if present[p] {
+				sp.ParentSpanId = synthID(b.TraceID, p)
+				break
+			}
+		}
+		out = append(out, heldSpan{res: resFor(svc), scope: synthScope, span: sp})
+	}
+	// Hang the entry sidecar span under the innermost synthesized hop when
+	// its own parent is unknown (the ingress and the ALB export no spans).
+	if entry != nil && innermost != "" {
+		for _, h := range out {
+			if hex.EncodeToString(h.span.SpanId) != entry.SpanID {
+				continue
+			}
+			if p := hex.EncodeToString(h.span.ParentSpanId); len(h.span.ParentSpanId) == 0 || !st.known[p] {
+				if len(h.span.ParentSpanId) > 0 {
+					h.span.Links = append(h.span.Links, &tracepb.Span_Link{TraceId: tid, SpanId: h.span.ParentSpanId})
+				}
+				h.span.ParentSpanId = synthID(b.TraceID, innermost)
+			}
+		}
+	}
+	// The app's time as the sidecar measured it, when the app exported no
+	// server span of its own under the sidecar.
+	if entry != nil && !st.synth[correlate.HopApp] {
+		hasChild := false
+		for _, h := range held {
+			if hex.EncodeToString(h.span.ParentSpanId) == entry.SpanID && h.span.Kind == tracepb.Span_SPAN_KIND_SERVER {
+				hasChild = true
+			}
+		}
+		for _, iv := range b.Spans {
+			if iv.Name != correlate.HopApp || hasChild {
+				continue
+			}
+			st.synth[correlate.HopApp] = true
+			sid, _ := hex.DecodeString(entry.SpanID)
+			out = append(out, heldSpan{res: resFor(entry.Service), scope: synthScope, span: &tracepb.Span{
+				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: "app",
+				Kind:              tracepb.Span_SPAN_KIND_INTERNAL,
+				StartTimeUnixNano: uint64(anchor.Add(msToDuration(iv.StartOffsetMS)).UnixNano()),
+				EndTimeUnixNano:   uint64(anchor.Add(msToDuration(iv.StartOffsetMS + iv.MS)).UnixNano()),
+				Attributes:        []*commonpb.KeyValue{strKV("hopscope.hop", "app"), strKV("hopscope.source", "sidecar")},
+			}})
+		}
+	}
+	return out
+}
+
+func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+func strKV(k, v string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+}
+
+// synthID derives a synthesized span's id from the trace id and hop, so a
+// late record's span finds its parent among those exported earlier.
+func synthID(traceID, name string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(traceID))
+	h.Write([]byte{'/'})
+	h.Write([]byte(name))
+	id := h.Sum(nil)
+	if id[0] == 0 {
+		id[0] = 1
+	}
+	return id
+}
+
+// labelGuard bounds the service/route label pairs of the hop histograms.
+type labelGuard struct {
+	mu    sync.Mutex
+	max   int
+	known map[[2]string]bool
+}
+
+func newLabelGuard(max int) *labelGuard { return &labelGuard{max: max, known: map[[2]string]bool{}} }
+
+func (l *labelGuard) labels(service, route string, _ bool) (string, string) {
+	if service == "" {
+		service = "unknown"
+	}
+	if route == "" {
+		route = "unknown"
+	}
+	k := [2]string{service, route}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.known[k] {
+		return service, route
+	}
+	if len(l.known) >= l.max {
+		return service, "other"
+	}
+	l.known[k] = true
+	return service, route
+}

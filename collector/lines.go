@@ -1,0 +1,236 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/alb"
+	"github.com/hopscope/hopscope/correlate/haproxy"
+	"github.com/hopscope/hopscope/correlate/ingressnginx"
+	"github.com/hopscope/hopscope/sidecar/accesslog"
+)
+
+// lineParser turns a log line of a known format into a record.
+type lineParser struct {
+	haproxyLoc *time.Location
+}
+
+func (p *lineParser) parse(format, line string) (correlate.Record, error) {
+	switch format {
+	case FormatIngressNginx:
+		r, err := ingressnginx.ParseText(line)
+		return &r, err
+	case FormatIngressNginxJSON:
+		r, err := ingressnginx.ParseJSON(line)
+		return &r, err
+	case FormatHAProxy:
+		r, err := haproxy.Parse(line, p.haproxyLoc)
+		return &r, err
+	case FormatALB:
+		r, err := alb.Parse(line)
+		return &r, err
+	}
+	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// sniff guesses the format of a line that came without one (Fluent Bit's
+// tail input forwards raw lines under "log").
+func (p *lineParser) sniff(line, hint string) (correlate.Record, string, error) {
+	order := []string{FormatIngressNginxJSON, FormatIngressNginx, FormatHAProxy, FormatALB}
+	if strings.HasPrefix(strings.TrimSpace(line), "{") {
+		order = []string{FormatIngressNginxJSON}
+	}
+	for _, f := range []string{FormatALB, FormatHAProxy, FormatIngressNginx} {
+		if strings.Contains(hint, strings.Split(f, "-")[0]) {
+			order = append([]string{f}, order...)
+			break
+		}
+	}
+	var errs []error
+	for _, f := range order {
+		rec, err := p.parse(f, line)
+		if err == nil {
+			return rec, f, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, "", errors.Join(errs...)
+}
+
+func sourceOfFormat(format string) string {
+	switch format {
+	case FormatALB:
+		return SrcALB
+	case FormatHAProxy:
+		return SrcHAProxy
+	default:
+		return SrcIngress
+	}
+}
+
+// consumeForward routes Fluent forward events by shape: a hopscope sidecar
+// access-log record, ingress-nginx fields already parsed by Fluent Bit, or
+// a raw log line under "log" or "message" whose format is sniffed (the tag
+// is a hint: a tag containing "alb", "haproxy" or "ingress" is tried first).
+func (c *Collector) consumeForward(events []forward.Event) {
+	for _, ev := range events {
+		rec, source, err := c.routeEvent(ev)
+		if err != nil {
+			c.m.rejected.WithLabelValues(SrcForward, "malformed").Inc()
+			c.log.Debug("rejected forward event")
+			continue
+		}
+		c.m.received.WithLabelValues(SrcForward).Inc()
+		c.addRecord(source, rec)
+	}
+}
+
+func (c *Collector) routeEvent(ev forward.Event) (correlate.Record, string, error) {
+	r := ev.Record
+	if _, ok := r[accesslog.KeyAppMS]; ok {
+		if _, ok := r[accesslog.KeyTraceID]; ok {
+			rec, err := sidecarFromAccessLog(r, ev.Time)
+			return rec, SrcForward, err
+		}
+	}
+	if _, ok := r["request_time"]; ok {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, "", err
+		}
+		rec, err := ingressnginx.ParseJSON(string(b))
+		return &rec, SrcIngress, err
+	}
+	for _, k := range []string{"log", "message"} {
+		if s, ok := r[k].(string); ok {
+			rec, format, err := c.lines.sniff(strings.TrimRight(s, "\r\n"), ev.Tag)
+			return rec, sourceOfFormat(format), err
+		}
+		if b, ok := r[k].([]byte); ok {
+			rec, format, err := c.lines.sniff(strings.TrimRight(string(b), "\r\n"), ev.Tag)
+			return rec, sourceOfFormat(format), err
+		}
+	}
+	return nil, "", errors.New("forward record: not a sidecar access log, ingress-nginx fields or a log line")
+}
+
+// sidecarFromAccessLog reads a sidecar access-log record (sidecar/accesslog
+// keys) as the sidecar's span: what a pod sends when only its logs, not its
+// spans, reach the collector.
+func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpan, error) {
+	s := func(k string) string {
+		switch v := r[k].(type) {
+		case string:
+			return v
+		case []byte:
+			return string(v)
+		}
+		return ""
+	}
+	f := func(k string) (float64, bool) {
+		switch v := r[k].(type) {
+		case float64:
+			return v, true
+		case int64:
+			return float64(v), true
+		case uint64:
+			return float64(v), true
+		case string:
+			x, err := strconv.ParseFloat(v, 64)
+			return x, err == nil
+		}
+		return 0, false
+	}
+	tid := strings.ToLower(s(accesslog.KeyTraceID))
+	if len(tid) != 32 {
+		return nil, fmt.Errorf("access log %s: want 32 hex characters, got %q", accesslog.KeyTraceID, tid)
+	}
+	dur, ok := f(accesslog.KeyDurationMS)
+	if !ok {
+		return nil, fmt.Errorf("access log %s: missing or not a number", accesslog.KeyDurationMS)
+	}
+	app, _ := f(accesslog.KeyAppMS)
+	overhead, _ := f(accesslog.KeyOverheadMS)
+	status, _ := f(accesslog.KeyStatus)
+	start := at
+	if ts := s(accesslog.KeyTime); ts != "" {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			start = t
+		}
+	}
+	return &correlate.SidecarSpan{
+		Keys:     correlate.Keys{TraceID: tid, RequestID: s(accesslog.KeyRequestID)},
+		SpanID:   s(accesslog.KeySpanID),
+		Service:  s(accesslog.KeyService),
+		Method:   s(accesslog.KeyMethod),
+		Route:    s(accesslog.KeyRoute),
+		Status:   int(status),
+		Start:    start,
+		Duration: msDuration(dur),
+		App:      msDuration(app),
+		// The log has no forwarding instant: half the overhead is taken
+		// as spent before forwarding.
+		AppStart: msDuration(overhead / 2),
+	}, nil
+}
+
+// offsetFile keeps tail offsets in StateDir/tail-offsets.json.
+type offsetFile struct {
+	path string
+	mu   sync.Mutex
+	data map[string]offsetEntry
+}
+
+type offsetEntry struct {
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+}
+
+var offsetFiles sync.Map // path → *offsetFile, shared by the tails of one dir
+
+func newOffsetFile(dir string) *offsetFile {
+	path := filepath.Join(dir, "tail-offsets.json")
+	if v, ok := offsetFiles.Load(path); ok {
+		return v.(*offsetFile)
+	}
+	o := &offsetFile{path: path, data: map[string]offsetEntry{}}
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &o.data)
+	}
+	v, _ := offsetFiles.LoadOrStore(path, o)
+	return v.(*offsetFile)
+}
+
+func (o *offsetFile) Load(path string) (uint64, int64, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.data[path]
+	return e.Inode, e.Offset, ok
+}
+
+func (o *offsetFile) Save(path string, inode uint64, offset int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.data[path] = offsetEntry{Inode: inode, Offset: offset}
+	b, err := json.Marshal(o.data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	tmp := o.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	return os.Rename(tmp, o.path)
+}

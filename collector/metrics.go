@@ -1,0 +1,77 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sources named in hopscope_collector_received_total{source}.
+const (
+	SrcOTLP    = "otlp"
+	SrcForward = "forward"
+	SrcALB     = "alb"
+	SrcIngress = "ingress"
+	SrcHAProxy = "haproxy"
+	SrcRUM     = "rum"
+)
+
+// hopBuckets span 0.1 ms to 30 s: hops range from the sidecar's fraction
+// of a millisecond to a slow database.
+var hopBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+type metrics struct {
+	hop          *prometheus.HistogramVec
+	received     *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	tracesActive prometheus.GaugeFunc
+	evicted      prometheus.CounterFunc
+	late         prometheus.Counter
+	exported     prometheus.Counter
+	exportErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, active func() float64, evicted func() float64) (*metrics, error) {
+	m := &metrics{
+		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hopscope_hop_duration_seconds",
+			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id.",
+			Buckets: hopBuckets,
+		}, []string{"service", "route", "hop"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hopscope_collector_received_total",
+			Help: "Records accepted by the collector, by source.",
+		}, []string{"source"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hopscope_collector_rejected_total",
+			Help: "Inputs the collector refused, by source and reason.",
+		}, []string{"source", "reason"}),
+		tracesActive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hopscope_collector_traces_active",
+			Help: "Traces held in memory.",
+		}, active),
+		evicted: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hopscope_collector_evicted_total",
+			Help: "Traces dropped before their window ended because --max-traces was reached.",
+		}, evicted),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hopscope_collector_late_records_total",
+			Help: "Records that changed a breakdown after it had been emitted (e.g. ALB logs).",
+		}),
+		exported: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hopscope_collector_exported_spans_total",
+			Help: "Spans exported to the OTLP backend, synthesized ones included.",
+		}),
+		exportErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hopscope_collector_export_errors_total",
+			Help: "Failed exports to the OTLP backend.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.hop, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []string{SrcOTLP, SrcForward, SrcALB, SrcIngress, SrcHAProxy, SrcRUM} {
+		m.received.WithLabelValues(s)
+	}
+	return m, nil
+}

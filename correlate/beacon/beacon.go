@@ -1,0 +1,523 @@
+package beacon
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hopscope/hopscope/correlate"
+)
+
+// Version is the wire format version this package reads and rum.js writes.
+const Version = 1
+
+// Limits bound what Parse accepts. A zero or negative field takes its
+// default, so Limits{} behaves as DefaultLimits().
+type Limits struct {
+	// MaxBytes bounds the size of the beacon. Default 16 KiB.
+	MaxBytes int
+	// MaxServerTiming bounds the number of server_timing entries.
+	// Default 64.
+	MaxServerTiming int
+	// MaxStringBytes bounds every string: page, nav.type, and each
+	// server_timing name and description, and traceparent. Default 2048.
+	MaxStringBytes int
+	// MaxDuration bounds every nav value, and so every duration and offset
+	// of the result. Default 10 minutes.
+	MaxDuration time.Duration
+	// EarliestTimeOrigin and LatestTimeOrigin bound time_origin (the
+	// browser's wall clock when the navigation started). Defaults
+	// 2010-01-01 and 2100-01-01 UTC.
+	EarliestTimeOrigin, LatestTimeOrigin time.Time
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxBytes        = 16 << 10
+	DefaultMaxServerTiming = 64
+	DefaultMaxStringBytes  = 2048
+	DefaultMaxDuration     = 10 * time.Minute
+)
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBytes:           DefaultMaxBytes,
+		MaxServerTiming:    DefaultMaxServerTiming,
+		MaxStringBytes:     DefaultMaxStringBytes,
+		MaxDuration:        DefaultMaxDuration,
+		EarliestTimeOrigin: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC),
+		LatestTimeOrigin:   time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxServerTiming <= 0 {
+		l.MaxServerTiming = d.MaxServerTiming
+	}
+	if l.MaxStringBytes <= 0 {
+		l.MaxStringBytes = d.MaxStringBytes
+	}
+	if l.MaxDuration <= 0 {
+		l.MaxDuration = d.MaxDuration
+	}
+	if l.EarliestTimeOrigin.IsZero() {
+		l.EarliestTimeOrigin = d.EarliestTimeOrigin
+	}
+	if l.LatestTimeOrigin.IsZero() {
+		l.LatestTimeOrigin = d.LatestTimeOrigin
+	}
+	return l
+}
+
+// Error is a beacon Parse refused.
+type Error struct {
+	// Field is the path of the member at fault, as written in the beacon
+	// ("nav.responseEnd", "server_timing[2].description"), or "" when the
+	// beacon as a whole is.
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "beacon: " + e.Reason
+	}
+	return "beacon: " + e.Field + ": " + e.Reason
+}
+
+// ErrNoTraceparent is returned for a beacon that carries no trace id: no
+// server_timing entry named traceparent and no top-level traceparent.
+var ErrNoTraceparent = &Error{Reason: "no traceparent: the page's response carried no Server-Timing traceparent (is Timing-Allow-Origin set?)"}
+
+func fieldErr(field, reason string) error { return &Error{Field: field, Reason: reason} }
+
+// wire is the beacon as decoded. Numbers start as NaN, which JSON cannot
+// express, so that a member that is absent (or null) is told apart from 0.
+type wire struct {
+	V            float64            `json:"v"`
+	Page         string             `json:"page"`
+	TimeOrigin   float64            `json:"time_origin"`
+	Nav          wireNav            `json:"nav"`
+	ServerTiming []wireServerTiming `json:"server_timing"`
+	Traceparent  *string            `json:"traceparent"`
+}
+
+type wireNav struct {
+	FetchStart            float64 `json:"fetchStart"`
+	DomainLookupStart     float64 `json:"domainLookupStart"`
+	DomainLookupEnd       float64 `json:"domainLookupEnd"`
+	ConnectStart          float64 `json:"connectStart"`
+	SecureConnectionStart float64 `json:"secureConnectionStart"`
+	ConnectEnd            float64 `json:"connectEnd"`
+	RequestStart          float64 `json:"requestStart"`
+	ResponseStart         float64 `json:"responseStart"`
+	ResponseEnd           float64 `json:"responseEnd"`
+	Type                  string  `json:"type"`
+	TransferSize          float64 `json:"transferSize"`
+}
+
+type wireServerTiming struct {
+	Name        string  `json:"name"`
+	Duration    float64 `json:"duration"`
+	Description string  `json:"description"`
+}
+
+// The nav steps in the order their values must not decrease.
+const (
+	stepFetchStart = iota
+	stepDomainLookupStart
+	stepDomainLookupEnd
+	stepConnectStart
+	stepSecureConnectionStart
+	stepConnectEnd
+	stepRequestStart
+	stepResponseStart
+	stepResponseEnd
+	numSteps
+)
+
+// stepName returns the W3C name of step i.
+func stepName(i int) string {
+	return [numSteps]string{
+		"fetchStart", "domainLookupStart", "domainLookupEnd", "connectStart",
+		"secureConnectionStart", "connectEnd", "requestStart", "responseStart",
+		"responseEnd",
+	}[i]
+}
+
+// skippable reports whether a 0 in step i means the step did not happen.
+func skippable(i int) bool {
+	return i >= stepDomainLookupStart && i <= stepConnectEnd
+}
+
+func (n *wireNav) steps() [numSteps]float64 {
+	return [numSteps]float64{
+		n.FetchStart, n.DomainLookupStart, n.DomainLookupEnd, n.ConnectStart,
+		n.SecureConnectionStart, n.ConnectEnd, n.RequestStart, n.ResponseStart,
+		n.ResponseEnd,
+	}
+}
+
+// Parse validates one beacon and returns its timing. Limits' zero fields
+// take their defaults. Every error is an [*Error] naming the member at
+// fault, or [ErrNoTraceparent]; on error the returned value is zero.
+func Parse(body []byte, lim Limits) (correlate.BrowserTiming, error) {
+	bt, err := parse(body, lim.withDefaults())
+	if err != nil {
+		return correlate.BrowserTiming{}, err
+	}
+	return bt, nil
+}
+
+func parse(body []byte, lim Limits) (correlate.BrowserTiming, error) {
+	var bt correlate.BrowserTiming
+	if len(body) == 0 {
+		return bt, &Error{Reason: "empty body"}
+	}
+	if len(body) > lim.MaxBytes {
+		return bt, &Error{Reason: "larger than " + strconv.Itoa(lim.MaxBytes) + " bytes"}
+	}
+	nan := math.NaN()
+	w := wire{
+		V:          nan,
+		TimeOrigin: nan,
+		Nav: wireNav{
+			FetchStart: nan, DomainLookupStart: nan, DomainLookupEnd: nan,
+			ConnectStart: nan, SecureConnectionStart: nan, ConnectEnd: nan,
+			RequestStart: nan, ResponseStart: nan, ResponseEnd: nan,
+			TransferSize: nan,
+		},
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		// The decoder goes on after a type error, so the version is known
+		// and, if it is not ours, says more than the type error does.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && !math.IsNaN(w.V) && w.V != Version {
+			return bt, versionErr(w.V)
+		}
+		return bt, decodeErr(err)
+	}
+
+	switch {
+	case math.IsNaN(w.V):
+		return bt, fieldErr("v", "missing (want 1)")
+	case w.V != Version:
+		return bt, versionErr(w.V)
+	}
+
+	page, err := cleanPage(w.Page, lim)
+	if err != nil {
+		return bt, err
+	}
+	bt.Page = page
+
+	if err := checkNumber("time_origin", w.TimeOrigin); err != nil {
+		return bt, err
+	}
+	// Compared as floats first: a huge value must not reach the int64
+	// conversion.
+	if w.TimeOrigin < float64(lim.EarliestTimeOrigin.UnixMilli()) || w.TimeOrigin >= float64(lim.LatestTimeOrigin.UnixMilli()) {
+		return bt, fieldErr("time_origin", formatMS(w.TimeOrigin)+" ms since the epoch is outside "+
+			lim.EarliestTimeOrigin.UTC().Format(time.DateOnly)+" to "+
+			lim.LatestTimeOrigin.UTC().Format(time.DateOnly)+" (want performance.timeOrigin, in milliseconds)")
+	}
+	originUS := roundMicros(w.TimeOrigin)
+
+	us, err := checkNav(&w.Nav, lim)
+	if err != nil {
+		return bt, err
+	}
+
+	tid, err := traceID(&w, lim)
+	if err != nil {
+		return bt, err
+	}
+	bt.TraceID = tid
+
+	fetch, dls, dle, cs, ce := us[stepFetchStart], us[stepDomainLookupStart], us[stepDomainLookupEnd], us[stepConnectStart], us[stepConnectEnd]
+	if w.Nav.FetchStart > 0 && w.Nav.DomainLookupStart == 0 {
+		dls, dle = fetch, fetch // no DNS lookup
+	}
+	if w.Nav.FetchStart > 0 && w.Nav.ConnectStart == 0 {
+		cs, ce = dle, dle // no connection set up
+	}
+	rqs, rss, re := us[stepRequestStart], us[stepResponseStart], us[stepResponseEnd]
+
+	bt.Start = time.UnixMicro(originUS + fetch)
+	bt.Total = micros(re - fetch)
+	bt.DNS = micros(dle - dls)
+	bt.Connect = micros(ce - cs)
+	bt.ServerTime = micros(rss - rqs)
+	bt.Download = micros(re - rss)
+	bt.DNSStart = micros(dls - fetch)
+	bt.ConnectStart = micros(cs - fetch)
+	bt.RequestStart = micros(rqs - fetch)
+	bt.ResponseStart = micros(rss - fetch)
+	return bt, nil
+}
+
+func versionErr(v float64) error {
+	return fieldErr("v", "version "+formatMS(v)+" is not supported (want 1)")
+}
+
+// decodeErr turns an encoding/json error into an *Error.
+func decodeErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &Error{Reason: "not valid JSON at byte " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error()}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if strings.HasPrefix(te.Value, "number ") {
+			return fieldErr(te.Field, te.Value+" is out of range")
+		}
+		return fieldErr(te.Field, "want "+kindName(te.Type)+", got "+te.Value)
+	}
+	return &Error{Reason: "not valid JSON: " + err.Error()}
+}
+
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct:
+		return "an object"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	}
+	return t.String()
+}
+
+// checkNumber refuses absent, non-finite and negative numbers.
+func checkNumber(field string, v float64) error {
+	switch {
+	case math.IsNaN(v):
+		return fieldErr(field, "missing")
+	case math.IsInf(v, 0):
+		return fieldErr(field, "not finite")
+	case v < 0:
+		return fieldErr(field, "negative ("+formatMS(v)+")")
+	}
+	return nil
+}
+
+// checkNav validates the nav member and returns its steps in microseconds.
+func checkNav(n *wireNav, lim Limits) ([numSteps]int64, error) {
+	var us [numSteps]int64
+	v := n.steps()
+	absent := true
+	for _, x := range v {
+		absent = absent && math.IsNaN(x)
+	}
+	if absent && math.IsNaN(n.TransferSize) && n.Type == "" {
+		return us, fieldErr("nav", "missing or empty")
+	}
+	maxMS := float64(lim.MaxDuration) / float64(time.Millisecond)
+	for i, x := range v {
+		if err := checkNumber("nav."+stepName(i), x); err != nil {
+			return us, err
+		}
+		if x >= maxMS {
+			return us, fieldErr("nav."+stepName(i), formatMS(x)+" ms is not below the "+lim.MaxDuration.String()+" limit")
+		}
+		us[i] = roundMicros(x)
+	}
+	// A 0 is "did not happen" only when it cannot be a time, that is when
+	// fetchStart is later than 0.
+	skip := func(i int) bool { return skippable(i) && v[i] == 0 && v[stepFetchStart] > 0 }
+	for _, p := range [...][2]int{{stepDomainLookupStart, stepDomainLookupEnd}, {stepConnectStart, stepConnectEnd}} {
+		a, b := p[0], p[1]
+		if skip(a) != skip(b) {
+			zero, other := a, b
+			if skip(b) {
+				zero, other = b, a
+			}
+			return us, fieldErr("nav."+stepName(zero), "0 while "+stepName(other)+" is "+formatMS(v[other])+
+				" (both are 0 when the step did not happen)")
+		}
+	}
+	prev := stepFetchStart
+	for i := stepFetchStart + 1; i < numSteps; i++ {
+		if skip(i) {
+			continue
+		}
+		if v[i] < v[prev] {
+			return us, fieldErr("nav."+stepName(i), "before "+stepName(prev)+" ("+formatMS(v[i])+" < "+formatMS(v[prev])+")")
+		}
+		prev = i
+	}
+	if v[stepResponseEnd] == 0 {
+		return us, fieldErr("nav.responseEnd", "0: the response had not ended (send the beacon after the load event)")
+	}
+	if len(n.Type) > lim.MaxStringBytes {
+		return us, fieldErr("nav.type", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+	}
+	if !math.IsNaN(n.TransferSize) {
+		if err := checkNumber("nav.transferSize", n.TransferSize); err != nil {
+			return us, err
+		}
+		if n.TransferSize == 0 {
+			return us, fieldErr("nav.transferSize", "0: the document came from the browser's cache, so its timings are not a fetch "+
+				"and its Server-Timing traceparent belongs to an earlier response")
+		}
+	}
+	return us, nil
+}
+
+// cleanPage validates page and strips its query, fragment and user
+// information.
+func cleanPage(page string, lim Limits) (string, error) {
+	if page == "" {
+		return "", fieldErr("page", "missing")
+	}
+	if len(page) > lim.MaxStringBytes {
+		return "", fieldErr("page", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+	}
+	u, err := url.Parse(page)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fieldErr("page", "not a URL: "+err.Error())
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return "", fieldErr("page", "not an absolute http or https URL")
+	}
+	u.User = nil
+	u.RawQuery, u.ForceQuery = "", false
+	u.Fragment, u.RawFragment = "", ""
+	return u.String(), nil
+}
+
+// traceID returns the trace id of the server_timing traceparent entries,
+// else of the top-level traceparent.
+func traceID(w *wire, lim Limits) (string, error) {
+	if len(w.ServerTiming) > lim.MaxServerTiming {
+		return "", fieldErr("server_timing", strconv.Itoa(len(w.ServerTiming))+" entries, more than "+strconv.Itoa(lim.MaxServerTiming))
+	}
+	var tid string
+	first := -1
+	for i := range w.ServerTiming {
+		e := &w.ServerTiming[i]
+		switch {
+		case e.Name == "":
+			return "", fieldErr(stField(i, "name"), "missing")
+		case len(e.Name) > lim.MaxStringBytes:
+			return "", fieldErr(stField(i, "name"), "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+		case len(e.Description) > lim.MaxStringBytes:
+			return "", fieldErr(stField(i, "description"), "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+		}
+		if !strings.EqualFold(e.Name, "traceparent") {
+			continue
+		}
+		t, reason := parseTraceparent(e.Description)
+		if reason != "" {
+			return "", fieldErr(stField(i, "description"), reason)
+		}
+		if first < 0 {
+			tid, first = t, i
+		} else if t != tid {
+			return "", fieldErr(stField(i, "description"), "trace id "+t+" differs from server_timing["+strconv.Itoa(first)+"]'s "+tid)
+		}
+	}
+	if w.Traceparent != nil {
+		if len(*w.Traceparent) > lim.MaxStringBytes {
+			return "", fieldErr("traceparent", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+		}
+		t, reason := parseTraceparent(*w.Traceparent)
+		if reason != "" {
+			return "", fieldErr("traceparent", reason)
+		}
+		if tid == "" {
+			tid = t
+		}
+	}
+	if tid == "" {
+		return "", ErrNoTraceparent
+	}
+	return tid, nil
+}
+
+func stField(i int, member string) string {
+	return "server_timing[" + strconv.Itoa(i) + "]." + member
+}
+
+// parseTraceparent validates a W3C traceparent
+// (version-traceid-parentid-flags, lowercase hex) and returns its trace
+// id, or a reason it is invalid. Versions above 00 may carry more fields
+// after a '-', as the W3C recommendation asks parsers to accept.
+func parseTraceparent(s string) (traceID, reason string) {
+	s = strings.Trim(s, " \t")
+	const n = len("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if len(s) < n {
+		return "", "not a traceparent (want 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)"
+	}
+	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return "", "not a traceparent (want 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)"
+	}
+	version, trace, parent, flags := s[0:2], s[3:35], s[36:52], s[53:55]
+	switch {
+	case !isLowerHex(version):
+		return "", "traceparent version " + strconv.Quote(version) + " is not 2 lowercase hex digits"
+	case version == "ff":
+		return "", "traceparent version ff is invalid"
+	case version == "00" && len(s) != n:
+		return "", "traceparent version 00 has trailing data"
+	case len(s) > n && s[n] != '-':
+		return "", "traceparent flags are not 2 hex digits"
+	case !isLowerHex(trace):
+		return "", "traceparent trace id is not 32 lowercase hex digits"
+	case allZero(trace):
+		return "", "traceparent trace id is all zeros"
+	case !isLowerHex(parent):
+		return "", "traceparent parent id is not 16 lowercase hex digits"
+	case allZero(parent):
+		return "", "traceparent parent id is all zeros"
+	case !isLowerHex(flags):
+		return "", "traceparent flags are not 2 lowercase hex digits"
+	}
+	return trace, ""
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(s string) bool {
+	return strings.Trim(s, "0") == ""
+}
+
+// roundMicros converts milliseconds to microseconds, rounding half away
+// from zero. Callers have bounded ms, so the result cannot overflow.
+func roundMicros(ms float64) int64 {
+	return int64(math.Round(ms * 1000))
+}
+
+func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+func formatMS(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
