@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluent/fluent-logger-golang/fluent"
+
+	"github.com/hopscope/hopscope/sidecar/accesslog"
+)
+
+// TestForwardRouting sends, with fluent-logger-golang as the client, a
+// sidecar access-log record, an ingress-nginx JSON line as Fluent Bit's tail
+// input forwards it ({"log": line}) and a record of unknown shape.
+func TestForwardRouting(t *testing.T) {
+	c := startCollector(t, nil)
+	host, port := splitAddr(t, c.ForwardAddr().String())
+
+	// The sidecar's own shipper (async fluent-logger-golang).
+	al, err := accesslog.New(accesslog.Config{FluentAddress: c.ForwardAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+	al.Log(&accesslog.Record{Time: time.Now(), Service: "shop", TraceID: tid, SpanID: "00f067aa0ba902b7", RequestID: "req-fwd",
+		Method: "GET", Path: "/orders/1", Route: "/orders/{id}", Status: 200, Duration: 12 * time.Millisecond, AppDuration: 10 * time.Millisecond,
+		Overhead: 2 * time.Millisecond})
+	if err := al.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: port, RequestAck: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	line := `{"msec":"1764151200.100","request_time":"0.015","status":"200","request_method":"GET","request_uri":"/orders/1","upstream_addr":"10.0.0.7:15080","upstream_status":"200","upstream_response_time":"0.013","req_id":"req-fwd"}`
+	if err := f.Post("kube.ingress-nginx", map[string]string{"log": line + "\n", "stream": "stdout"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Post("kube.other", map[string]string{"foo": "bar"}); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "the sidecar record and the ingress line joined by request id", func() bool {
+		g, ok := c.Store().Group(tid)
+		return ok && len(g.Sidecars) == 1 && g.Ingress != nil
+	})
+	g, _ := c.Store().Group(tid)
+	if s := g.Sidecars[0]; s.Service != "shop" || s.Route != "/orders/{id}" || s.Duration != 12*time.Millisecond || s.App != 10*time.Millisecond {
+		t.Errorf("sidecar from access log: %+v", s)
+	}
+	if g.Ingress.RequestTime != 15*time.Millisecond || len(g.Ingress.Tries) != 1 {
+		t.Errorf("ingress from forwarded line: %+v", g.Ingress)
+	}
+	waitFor(t, "the unknown record rejected", func() bool {
+		return testutilCounter(c.m.rejected.WithLabelValues(SrcForward, "malformed")) == 1
+	})
+}
+
+func splitAddr(t *testing.T, a string) (string, int) {
+	i := strings.LastIndexByte(a, ':')
+	var port int
+	for _, ch := range a[i+1:] {
+		port = port*10 + int(ch-'0')
+	}
+	return a[:i], port
+}
+
+// FuzzSniff: a forwarded log line of any content is parsed or refused,
+// never a panic.
+func FuzzSniff(f *testing.F) {
+	for _, s := range []string{
+		`{"request_time":"0.015","upstream_response_time":"0.013","req_id":"r"}`,
+		`10.0.0.1 - - [26/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "curl" 80 0.015 [default-shop-80] [] 10.0.0.7:15080 2 0.013 200 abc`,
+		`http 2018-07-02T22:23:00.186641Z app/x 1.2.3.4:1 5.6.7.8:80 0.000 0.001 0.000 200 200 34 366 "GET http://x:80/ HTTP/1.1" "c" - - arn "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "5.6.7.8:80" "200" "-" "-"`,
+		"", "{", "\x00",
+	} {
+		f.Add(s, "kube.ingress")
+	}
+	p := &lineParser{haproxyLoc: time.UTC}
+	f.Fuzz(func(t *testing.T, line, hint string) {
+		rec, _, err := p.sniff(line, hint)
+		if err == nil && rec == nil {
+			t.Fatal("no error and no record")
+		}
+	})
+}
