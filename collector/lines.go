@@ -103,7 +103,7 @@ func (c *Collector) routeEvent(ev forward.Event) (correlate.Record, string, erro
 		}
 	}
 	if _, ok := r["request_time"]; ok {
-		b, err := json.Marshal(r)
+		b, err := json.Marshal(bytesToStrings(r))
 		if err != nil {
 			return nil, "", err
 		}
@@ -233,4 +233,26 @@ func (o *offsetFile) Save(path string, inode uint64, offset int64) error {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
 	return os.Rename(tmp, o.path)
+}
+
+// bytesToStrings turns msgpack bin values ([]byte) into strings, so that
+// encoding/json writes them as text and not base64.
+func bytesToStrings(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = bytesToStrings(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = bytesToStrings(e)
+		}
+		return out
+	}
+	return v
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -177,6 +178,10 @@ func (s *Store) remove(e *entry) {
 	}
 }
 
+func cloneKeys(k Keys) Keys {
+	return Keys{TraceID: strings.Clone(k.TraceID), XRayRoot: strings.Clone(k.XRayRoot), RequestID: strings.Clone(k.RequestID)}
+}
+
 func (s *Store) merge(e *entry, rec Record) {
 	e.version++
 	e.cached = nil
@@ -188,10 +193,19 @@ func (s *Store) merge(e *entry, rec Record) {
 		g.Browser = &c
 	case *LoadBalancerLog:
 		c := *r
+		// Parsed fields point into the log line; cloning them lets the
+		// line go instead of keeping it alive for the whole window.
+		c.Keys = cloneKeys(c.Keys)
+		c.Method, c.Path, c.TargetAddr = strings.Clone(c.Method), strings.Clone(c.Path), strings.Clone(c.TargetAddr)
 		g.LB = &c
 	case *IngressLog:
 		c := *r
+		c.Keys = cloneKeys(c.Keys)
+		c.Method, c.Path, c.Host, c.Upstream = strings.Clone(c.Method), strings.Clone(c.Path), strings.Clone(c.Host), strings.Clone(c.Upstream)
 		c.Tries = slices.Clone(r.Tries)
+		for i := range c.Tries {
+			c.Tries[i].Addr = strings.Clone(c.Tries[i].Addr)
+		}
 		g.Ingress = &c
 	case *SidecarSpan:
 		if r.SpanID != "" && slices.ContainsFunc(g.Sidecars, func(x SidecarSpan) bool { return x.SpanID == r.SpanID }) {

@@ -54,6 +54,7 @@ var (
 	errFracDigits   = errors.New("more than 9 decimal places")
 	errRange        = errors.New("out of range")
 	errStatus       = errors.New("not a three-digit status code")
+	errTime         = errors.New("not an ISO 8601 time")
 )
 
 // Parse parses one ALB access-log entry (a trailing "\n" or "\r\n" is
@@ -102,7 +103,7 @@ func Parse(line string) (correlate.LoadBalancerLog, error) {
 	if f[fCreationTime] != "-" {
 		t, err := time.Parse(time.RFC3339Nano, f[fCreationTime])
 		if err != nil {
-			return correlate.LoadBalancerLog{}, fieldErr(fCreationTime, f[fCreationTime], errors.New("not an ISO 8601 time"))
+			return correlate.LoadBalancerLog{}, fieldErr(fCreationTime, f[fCreationTime], errTime)
 		}
 		rec.Start = t.UTC()
 	}

@@ -103,7 +103,7 @@ func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
 		line    string
-		want    rec   // ignored when wantErr is set
+		want    rec // ignored when wantErr is set
 		change  func(*rec)
 		wantErr string // substring of the error
 	}{

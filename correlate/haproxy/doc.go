@@ -19,7 +19,8 @@
 // versions' "Tq/Tw/Tc/Tr/Tt" timers sit at the same place and are read the
 // same way; a '+' before Ta (or Tt) or before bytes_read ("option logasap")
 // is accepted. Fields after the request line, as the HTTPS log format
-// ("option httpslog") adds, are ignored.
+// ("option httpslog") adds, are ignored. The CLF variant ("option httplog
+// clf") and custom log-format strings are not read.
 //
 // The blocks of captured request headers ("{…|…}", %hr) and response
 // headers (%hs) appear only when the frontend captures headers, and not on

@@ -64,6 +64,7 @@ var (
 	errStatus       = errors.New("not a status code")
 	errTermination  = errors.New("not a 4-character termination state")
 	errNotQuoted    = errors.New(`want the request line enclosed in '"'`)
+	errDate         = errors.New("not a date in dd/Mon/yyyy:hh:mm:ss.mmm form")
 )
 
 // Parse parses one HAProxy HTTP log line (a trailing "\n" or "\r\n" is
@@ -257,7 +258,7 @@ var months = [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", 
 // parseDate parses "06/Feb/2009:12:14:14.655" (milliseconds optional) in
 // loc.
 func parseDate(d string, loc *time.Location) (time.Time, error) {
-	bad := errors.New("not a date in dd/Mon/yyyy:hh:mm:ss.mmm form")
+	bad := errDate
 	mon := 0
 	for i, m := range months {
 		if d[3:6] == m {

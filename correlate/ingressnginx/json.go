@@ -50,10 +50,47 @@ var jsonKeys = [numKeys - 1]string{
 }
 
 func lookupKey(k string) jkey {
-	for i, name := range jsonKeys {
-		if k == name {
-			return jkey(i + 1)
-		}
+	switch k { // a switch, which the compiler turns into a binary search
+	case "msec":
+		return kMsec
+	case "time_iso8601":
+		return kTimeISO8601
+	case "time_local":
+		return kTimeLocal
+	case "request_time":
+		return kRequestTime
+	case "status":
+		return kStatus
+	case "request_method":
+		return kRequestMethod
+	case "request_uri":
+		return kRequestURI
+	case "uri":
+		return kURI
+	case "host":
+		return kHost
+	case "proxy_upstream_name":
+		return kProxyUpstreamName
+	case "upstream_addr":
+		return kUpstreamAddr
+	case "upstream_status":
+		return kUpstreamStatus
+	case "upstream_connect_time":
+		return kUpstreamConnectTime
+	case "upstream_header_time":
+		return kUpstreamHeaderTime
+	case "upstream_response_time":
+		return kUpstreamResponseTime
+	case "req_id":
+		return kReqID
+	case "request_id":
+		return kRequestID
+	case "http_x_request_id":
+		return kHTTPXRequestID
+	case "http_traceparent":
+		return kHTTPTraceparent
+	case "http_x_amzn_trace_id":
+		return kHTTPXAmznTraceID
 	}
 	return kNone
 }

@@ -300,3 +300,14 @@ func TestParseJSON(t *testing.T) {
 func unix(sec int64, msec int64) time.Time {
 	return time.Unix(sec, msec*int64(time.Millisecond)).UTC()
 }
+
+func TestLookupKey(t *testing.T) {
+	for i, name := range jsonKeys {
+		if got := lookupKey(name); got != jkey(i+1) {
+			t.Errorf("lookupKey(%q) = %d, want %d", name, got, i+1)
+		}
+	}
+	if got := lookupKey("remote_addr"); got != kNone {
+		t.Errorf("lookupKey(remote_addr) = %d", got)
+	}
+}

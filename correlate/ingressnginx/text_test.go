@@ -165,9 +165,13 @@ func TestParseText(t *testing.T) {
 				r.Tries = []correlate.UpstreamTry{{Addr: "upstream-default-backend", Status: 502}}
 			})},
 		{name: "unix socket upstream", line: textEdit("127.0.0.1:18089, 127.0.0.1:18081", "unix:/run/a.sock, unix:/run/b.sock"),
-			want: with(func(r *correlate.IngressLog) { r.Tries[0].Addr, r.Tries[1].Addr = "unix:/run/a.sock", "unix:/run/b.sock" })},
+			want: with(func(r *correlate.IngressLog) {
+				r.Tries[0].Addr, r.Tries[1].Addr = "unix:/run/a.sock", "unix:/run/b.sock"
+			})},
 		{name: "IPv6 upstreams", line: textEdit("127.0.0.1:18089, 127.0.0.1:18081", "[2001:db8::1]:8080, [2001:db8::2]:8080"),
-			want: with(func(r *correlate.IngressLog) { r.Tries[0].Addr, r.Tries[1].Addr = "[2001:db8::1]:8080", "[2001:db8::2]:8080" })},
+			want: with(func(r *correlate.IngressLog) {
+				r.Tries[0].Addr, r.Tries[1].Addr = "[2001:db8::1]:8080", "[2001:db8::2]:8080"
+			})},
 		{name: "negative offset", line: textEdit("+0100", "-0730"),
 			want: with(func(r *correlate.IngressLog) { r.Start = utc("2026-11-26T11:00:37.993Z") })},
 		{name: "no upstream name", line: textEdit("[shop-refused-8080]", "[-]"),

@@ -14,6 +14,8 @@ for _ in $(seq 50); do # wait for the backend and the proxy
   curl -s -o /dev/null http://127.0.0.1:18081/ && curl -s -o /dev/null http://127.0.0.1:28481/ && break
   sleep 0.2
 done
+sleep 0.3 # the probes are logged too: skip them
+skip_out=$(wc -l <"$work/out.log") skip_err=$(wc -l <"$work/err.log")
 B=http://127.0.0.1:28481
 curl -s -o /dev/null -H 'X-Request-ID: 7f1c3b2a-9d4e-4c1b-8a2f-5e6d7c8b9a01' \
   -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' "$B/orders/42?ms=37&debug=true"
@@ -27,5 +29,5 @@ curl -s -o /dev/null -X POST --data 'x=1' -H 'X-Request-ID: 5e6d7c8b' "$B/orders
 curl -s -o /dev/null "http://127.0.0.1:28482/plain?ms=3"
 printf 'GARBAGE\r\n\r\n' | timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/28481; cat >&3; cat <&3' >/dev/null || true
 sleep 0.5
-cp "$work/out.log" "$here/haproxy-raw.log"
-cp "$work/err.log" "$here/haproxy-syslog.log"
+tail -n +$((skip_out + 1)) "$work/out.log" >"$here/haproxy-raw.log"
+tail -n +$((skip_err + 1)) "$work/err.log" >"$here/haproxy-syslog.log"

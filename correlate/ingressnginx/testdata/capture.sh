@@ -17,6 +17,8 @@ for _ in $(seq 50); do # wait for the backend and the proxy
   curl -s -o /dev/null http://127.0.0.1:18081/ && curl -s -o /dev/null http://127.0.0.1:28480/ && break
   sleep 0.2
 done
+sleep 0.3 # the probes are logged too: skip them
+skip_text=$(wc -l <"$work/logs/text.log") skip_json=$(wc -l <"$work/logs/json.log")
 B=http://127.0.0.1:28480
 H='Host: shop.example'
 curl -s -o /dev/null -H "$H" -A 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' \
@@ -33,5 +35,5 @@ curl -s -o /dev/null -H "$H" -H 'traceparent: 00-0000000000000000000000000000000
   -H 'X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793' "$B/static/app.js"
 printf 'GARBAGE\r\n\r\n' | timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/28480; cat >&3; cat <&3' >/dev/null || true
 sleep 0.5
-cp "$work/logs/text.log" "$here/nginx-text.log"
-cp "$work/logs/json.log" "$here/nginx-json.log"
+tail -n +$((skip_text + 1)) "$work/logs/text.log" >"$here/nginx-text.log"
+tail -n +$((skip_json + 1)) "$work/logs/json.log" >"$here/nginx-json.log"

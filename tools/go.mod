@@ -1,0 +1,3 @@
+module github.com/hopscope/hopscope/tools
+
+go 1.26
