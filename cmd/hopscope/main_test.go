@@ -32,6 +32,9 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"sidecar", "--config", cfgFile}, 2, `key "upstream-timeout"`},
 		{[]string{"sidecar", "--propagators", "w3c"}, 2, "--propagators"},
 		{[]string{"sidecar", "--help"}, 0, ""},
+		{[]string{"collector", "--tail", "nginx:/var/log/x"}, 2, "--tail"},
+		{[]string{"collector", "--window", "1s", "--export-delay", "5s"}, 2, "--export-delay"},
+		{[]string{"collector", "--rum-allowed-origins", "shop.example"}, 2, "--rum-allowed-origins"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -203,5 +206,43 @@ func TestDemoPrintsLiveTable(t *testing.T) {
 	}
 	if rows == 0 {
 		t.Fatalf("no rows with requests:\n%s", text)
+	}
+}
+
+// TestCollectorStopsOnSIGTERM: the collector serves, and a real SIGTERM
+// makes it flush and exit 0.
+func TestCollectorStopsOnSIGTERM(t *testing.T) {
+	api := freeAddr(t)
+	var stderr syncBuf
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(context.Background(), []string{"collector", "--http-listen", api, "--otlp-grpc-listen", freeAddr(t),
+			"--otlp-http-listen", freeAddr(t), "--forward-listen", freeAddr(t), "--rum-listen", ""}, io.Discard, &stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := http.Get("http://" + api + "/healthz")
+		if err == nil {
+			r.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector never served: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("collector did not stop on SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop logged: %s", stderr.String())
 	}
 }
