@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/fixture"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -193,16 +193,15 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 	requestTime := upstream + 2
 	albReq, albResp := 1.0, 2.0
 	albTarget := requestTime + 3
-	end := span.Start.Add(time.Duration(requestTime) * time.Millisecond)
-	line := fmt.Sprintf(`{"msec":"%d.%03d","request_time":"%.3f","status":"200","request_method":"GET","request_uri":"/api/orders/7","host":"shop.example","upstream_addr":"10.0.0.7:15080","upstream_status":"200","upstream_connect_time":"0.000","upstream_header_time":"%.3f","upstream_response_time":"%.3f","req_id":"req-join-1","http_x_request_id":"req-join-1","http_traceparent":"","http_x_amzn_trace_id":"Root=%s"}`+"\n",
-		end.Unix(), end.Nanosecond()/1e6, requestTime/1000, upstream/1000, upstream/1000, root)
+	msd := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	end := span.Start.Add(msd(requestTime))
 	f, _ := os.OpenFile(ingressLog, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(line)
+	f.WriteString(fixture.Ingress{End: end, RequestTime: msd(requestTime), URI: "/api/orders/7", RequestID: "req-join-1",
+		XRay: "Root=" + root, Tries: []fixture.Try{{Addr: "10.0.0.7:15080", Status: 200, Response: msd(upstream)}}}.Line() + "\n")
 	f.Close()
-	created := span.Start.Add(-5 * time.Millisecond).UTC()
-	alb := fmt.Sprintf(`http %s app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 %.3f %.3f %.3f 200 200 34 366 "GET http://shop.example:80/api/orders/7 HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=%s" "-" "-" 0 %s "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90 "-" "-" "-"`+"\n",
-		end.UTC().Format("2006-01-02T15:04:05.000000Z"), albReq/1000, albTarget/1000, albResp/1000, root, created.Format("2006-01-02T15:04:05.000000Z"))
-	os.WriteFile(filepath.Join(albDir, "123456789012_elasticloadbalancing_us-east-2_app.my-loadbalancer.50dc6c495c0c9188_20261126T1000Z_10.0.0.1_abc.log"), []byte(alb), 0o644)
+	alb := fixture.ALB{Root: root, Created: span.Start.Add(-5 * time.Millisecond), End: end, URL: "https://shop.example:443/api/orders/7",
+		Request: msd(albReq), Target: msd(albTarget), Response: msd(albResp)}.Line()
+	os.WriteFile(filepath.Join(albDir, "123456789012_elasticloadbalancing_us-east-2_app.my-loadbalancer.50dc6c495c0c9188_20261126T1000Z_10.0.0.1_abc.log"), []byte(alb+"\n"), 0o644)
 
 	var b BreakdownResponse
 	url := "http://" + c.HTTPAddr().String() + "/api/v1/traces/" + tid + "/breakdown"

@@ -1,0 +1,210 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort returns a loopback port nobody listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// process is a real component started by a test and stopped with it.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// start runs a component in its own process group; the test's cleanup
+// stops the whole group, first politely, then by force.
+func start(t *testing.T, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, out: out}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output:\n%s", name, tail(out.String(), 4000))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// waitHTTP polls url until it answers 200 or the deadline passes.
+func waitHTTP(t *testing.T, what, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready at %s after %s: %v", what, url, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var buildOnce sync.Map // tool → path
+
+// toolBinary returns the path of a tool of the tools module (Jaeger),
+// taken from env when set (CI builds it once), else built into the test's
+// cache directory.
+func toolBinary(t *testing.T, env, pkg string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	if v, ok := buildOnce.Load(pkg); ok {
+		return v.(string)
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	out := filepath.Join(dir, "hopscope-e2e", filepath.Base(pkg))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Join("..", "..", "tools")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s (set %s to skip): %v\n%s", pkg, env, err, b)
+	}
+	buildOnce.Store(pkg, out)
+	return out
+}
+
+// jaeger is a running Jaeger v2 with memory storage.
+type jaeger struct {
+	otlpHTTP, query string
+}
+
+func startJaeger(t *testing.T) *jaeger {
+	t.Helper()
+	bin := toolBinary(t, "HOPSCOPE_JAEGER_BIN", "github.com/jaegertracing/jaeger/cmd/jaeger")
+	ports := map[string]int{}
+	var env []string
+	for _, k := range []string{"JAEGER_HEALTH_PORT", "JAEGER_QUERY_HTTP_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT"} {
+		ports[k] = freePort(t)
+		env = append(env, k+"="+strconv.Itoa(ports[k]))
+	}
+	cfg, _ := filepath.Abs(filepath.Join("testdata", "jaeger.yaml"))
+	start(t, "jaeger", env, bin, "--config", cfg)
+	waitHTTP(t, "jaeger", fmt.Sprintf("http://127.0.0.1:%d/status", ports["JAEGER_HEALTH_PORT"]), 60*time.Second)
+	return &jaeger{otlpHTTP: fmt.Sprintf("http://127.0.0.1:%d", ports["JAEGER_OTLP_HTTP_PORT"]),
+		query: fmt.Sprintf("http://127.0.0.1:%d", ports["JAEGER_QUERY_HTTP_PORT"])}
+}
+
+// jaegerTrace is the part of Jaeger's /api/traces/{id} answer tests read.
+type jaegerTrace struct {
+	Spans []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		ProcessID     string `json:"processID"`
+		References    []struct {
+			RefType string `json:"refType"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+// trace fetches a trace from Jaeger's query API (nil while unknown).
+func (j *jaeger) trace(t *testing.T, id string) *jaegerTrace {
+	res, err := http.Get(j.query + "/api/traces/" + id)
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return nil
+	}
+	b, _ := io.ReadAll(res.Body)
+	var out struct {
+		Data []jaegerTrace `json:"data"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Data) == 0 {
+		return nil
+	}
+	return &out.Data[0]
+}
