@@ -2,41 +2,25 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/collector"
-	"github.com/hopscope/hopscope/internal/cliconfig"
 )
 
 // runCollector loads the collector's configuration and runs it until ctx
 // ends, then flushes.
 func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := collector.DefaultConfig()
-	fs := flag.NewFlagSet("hopscope collector", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var configFile string
-	fs.StringVar(&configFile, cliconfig.ConfigFlag, "", "YAML file with any of these flags as keys")
-	cfg.RegisterFlags(fs)
-	if err := cliconfig.Load(fs, args, cliconfig.Options{}); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+	if err := loadConfig("collector", &cfg, args, stderr); err != nil {
+		return err
 	}
 	logger := newDiagnosticLogger(stderr).With(zap.String("component", "collector"))
 	defer func() { _ = logger.Sync() }()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := processRegistry()
 	c, err := collector.New(cfg, collector.Options{Registerer: reg, Gatherer: reg, Logger: logger})
 	if err != nil {
 		return err

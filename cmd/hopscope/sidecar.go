@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -22,19 +18,8 @@ import (
 // (SIGTERM, Ctrl-C), then drains.
 func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := sidecar.DefaultConfig()
-	fs := flag.NewFlagSet("hopscope sidecar", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var configFile string
-	fs.StringVar(&configFile, cliconfig.ConfigFlag, "", "YAML file with any of these flags as keys")
-	cfg.RegisterFlags(fs)
-	if err := cliconfig.Load(fs, args, cliconfig.Options{}); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+	if err := loadConfig("sidecar", &cfg, args, stderr); err != nil {
+		return err
 	}
 
 	logger := newDiagnosticLogger(stderr).With(zap.String("component", "sidecar"))
@@ -42,8 +27,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := processRegistry()
 	sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg, AccessLogWriter: stdout, Logger: logger})
 	if err != nil {
 		return err
