@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/internal/logread"
 	"github.com/hopscope/hopscope/collector/tail"
 )
 
@@ -54,22 +54,16 @@ type Reader struct {
 	cfg       Config
 	emit      func(Line)
 	statePath string // empty: state in memory only
+	loop      *logread.Loop
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	stop    chan struct{}
-	done    chan struct{}
-
-	// Owned by the run goroutine after Start.
+	// Owned by the loop's goroutine after Start.
 	files    map[string]entry    // the state
 	seen     map[string]snapshot // files left by the previous scans
 	warned   map[string]bool     // files whose lasting problem was reported
 	dirty    bool
 	lastSave time.Time
 	br       *bufio.Reader
-	held     []byte // start of an over-long line
-	heldLen  int64
+	held     logread.LineBuf // start of an over-long line
 
 	scans    atomic.Uint64
 	nfiles   atomic.Uint64
@@ -102,12 +96,12 @@ func New(cfg Config, emit func(Line)) (*Reader, error) {
 	r := &Reader{
 		cfg:    cfg,
 		emit:   emit,
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		loop:   logread.NewLoop(),
 		files:  map[string]entry{},
 		seen:   map[string]snapshot{},
 		warned: map[string]bool{},
 		br:     bufio.NewReaderSize(nil, 64<<10),
+		held:   logread.LineBuf{Max: cfg.MaxLineBytes},
 	}
 	if cfg.StateDir != "" {
 		r.statePath = filepath.Join(cfg.StateDir, StateFileName)
@@ -123,16 +117,13 @@ func (r *Reader) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("albdir: start: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started || r.stopped {
-		return errors.New("albdir: start: already started or shut down")
-	}
-	if err := r.loadState(); err != nil {
+	switch err := r.loop.Claim(r.loadState); {
+	case errors.Is(err, logread.ErrStarted):
+		return fmt.Errorf("albdir: start: %w", err)
+	case err != nil:
 		return err
 	}
-	r.started = true
-	go r.run()
+	r.loop.Go(r.cfg.ScanInterval, r.scan, func() { r.save(true) })
 	return nil
 }
 
@@ -162,22 +153,10 @@ func (r *Reader) loadState() error {
 // inside the callback) returns, ctx's error is returned and the goroutine
 // still finishes on its own.
 func (r *Reader) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	if !r.stopped {
-		r.stopped = true
-		close(r.stop)
+	if err := r.loop.Shutdown(ctx); err != nil {
+		return fmt.Errorf("albdir: shutdown: %w", err)
 	}
-	started := r.started
-	r.mu.Unlock()
-	if !started {
-		return nil
-	}
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("albdir: shutdown: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -192,30 +171,7 @@ func (r *Reader) Stats() Stats {
 	}
 }
 
-func (r *Reader) run() {
-	defer close(r.done)
-	defer r.save(true)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-timer.C:
-		}
-		r.scan()
-		timer.Reset(r.cfg.ScanInterval)
-	}
-}
-
-func (r *Reader) stopping() bool {
-	select {
-	case <-r.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (r *Reader) stopping() bool { return r.loop.Stopping() }
 
 // scan walks Dir once and reads the files that are due.
 func (r *Reader) scan() {
@@ -450,7 +406,7 @@ func (r *Reader) readLines(path string, src io.Reader, skip int64) (n int64, com
 	br := r.br
 	br.Reset(src)
 	defer br.Reset(nil)
-	r.held, r.heldLen = r.held[:0], 0
+	r.held.Reset()
 	for {
 		if r.stopping() {
 			return n, false, nil
@@ -458,12 +414,12 @@ func (r *Reader) readLines(path string, src io.Reader, skip int64) (n int64, com
 		b, err := br.ReadSlice('\n')
 		r.bytes.Add(uint64(len(b)))
 		if err == bufio.ErrBufferFull {
-			r.hold(b)
+			r.held.Hold(b)
 			continue
 		}
 		if err == nil {
 			b = b[:len(b)-1]
-		} else if err != io.EOF || (len(b) == 0 && r.heldLen == 0) {
+		} else if err != io.EOF || (len(b) == 0 && !r.held.Held()) {
 			if err == io.EOF {
 				err = nil
 			}
@@ -471,33 +427,21 @@ func (r *Reader) readLines(path string, src io.Reader, skip int64) (n int64, com
 		}
 		n++
 		if n > skip {
-			if r.heldLen == 0 {
-				r.deliver(path, n, b, int64(len(b)))
-			} else {
-				r.hold(b)
-				r.deliver(path, n, r.held, r.heldLen)
-			}
+			r.deliver(path, n, b)
 		}
-		r.held, r.heldLen = r.held[:0], 0
+		r.held.Reset()
 		if err == io.EOF {
 			return n, true, nil
 		}
 	}
 }
 
-// hold keeps the start of a line longer than the read buffer.
-func (r *Reader) hold(b []byte) {
-	if room := r.cfg.MaxLineBytes - len(r.held); room > 0 {
-		r.held = append(r.held, b[:min(room, len(b))]...)
-	}
-	r.heldLen += int64(len(b))
-}
-
-func (r *Reader) deliver(path string, n int64, text []byte, full int64) {
-	if full > int64(r.cfg.MaxLineBytes) {
-		text = text[:min(len(text), r.cfg.MaxLineBytes)]
-		r.report(path, fmt.Errorf("albdir: %s line %d: %d bytes, delivered the first %d: %w",
-			path, n, full, r.cfg.MaxLineBytes, ErrLineTooLong))
+// deliver delivers line n of path, which ends with last (after the start
+// of it held in r.held, when it was longer than the read buffer).
+func (r *Reader) deliver(path string, n int64, last []byte) {
+	text, full := r.held.Line(last)
+	if err := r.held.TooLong(path, n, full); err != nil {
+		r.report(path, fmt.Errorf("albdir: %w", err))
 	}
 	r.lines.Add(1)
 	r.emit(Line{Source: path, Number: n, Text: text})

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/collector/internal/logread/logreadtest"
 )
 
 const waitTimeout = 5 * time.Second
@@ -232,7 +233,7 @@ func TestShutdownWithinFileResumes(t *testing.T) {
 	r, err := New(cfg, func(l Line) {
 		seen = append(seen, string(l.Text))
 		if len(seen) == 2 {
-			close(r.stop) // what Shutdown does, without waiting for itself
+			r.loop.Stop() // what Shutdown does, without waiting for itself
 		}
 	})
 	if err != nil {
@@ -554,55 +555,15 @@ func TestShutdownIsPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err == nil {
-		t.Fatal("second Start succeeded")
-	}
-	time.Sleep(10 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	begin := time.Now()
-	if err := r.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(begin); d > 500*time.Millisecond {
-		t.Fatalf("Shutdown took %v", d)
-	}
-	if err := r.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	logreadtest.ShutdownIsPrompt(t, r)
 }
 
 func TestShutdownWhileCallbackBlocks(t *testing.T) {
 	dir := t.TempDir()
 	put(t, filepath.Join(dir, "a.log"), []byte("a\n"))
-	release, entered := make(chan struct{}), make(chan struct{}, 1)
-	r, err := New(testConfig(dir, ""), func(Line) {
-		entered <- struct{}{}
-		<-release
+	logreadtest.ShutdownWhileCallbackBlocks(t, func(emit func(Line)) (logreadtest.Reader, error) {
+		return New(testConfig(dir, ""), emit)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-entered:
-	case <-time.After(waitTimeout):
-		t.Fatal("callback not called")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := r.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v", err)
-	}
-	close(release)
-	if err := r.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestValidate(t *testing.T) {

@@ -8,14 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hopscope/hopscope/collector/internal/logread"
 )
 
 // ErrLineTooLong is wrapped by the error reported for a line longer than
 // Config.MaxLineBytes.
-var ErrLineTooLong = errors.New("line too long")
+var ErrLineTooLong = logread.ErrLineTooLong
 
 // Line is one line of a followed file.
 type Line struct {
@@ -50,24 +51,18 @@ type Stats struct {
 type Tailer struct {
 	cfg  Config
 	emit func(Line)
+	loop *logread.Loop
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	stop    chan struct{}
-	done    chan struct{}
-
-	// Owned by the run goroutine after Start.
-	cur        *file
-	startFI    os.FileInfo // the file at Path at Start, until it is opened
-	buf        []byte
-	pending    []byte // held partial line, cut to MaxLineBytes
-	pendingLen int64  // full length of the held partial line
-	stickyErr  string
-	lastSave   time.Time
-	saved      bool
-	savedIno   uint64
-	savedOff   int64
+	// Owned by the loop's goroutine after Start.
+	cur       *file
+	startFI   os.FileInfo // the file at Path at Start, until it is opened
+	buf       []byte
+	pending   logread.LineBuf // held partial line
+	stickyErr string
+	lastSave  time.Time
+	saved     bool
+	savedIno  uint64
+	savedOff  int64
 
 	lines       atomic.Uint64
 	bytes       atomic.Uint64
@@ -107,11 +102,11 @@ func New(cfg Config, emit func(Line)) (*Tailer, error) {
 		return nil, errors.New("tail: emit callback must not be nil")
 	}
 	return &Tailer{
-		cfg:  cfg,
-		emit: emit,
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		buf:  make([]byte, cfg.ReadBufferBytes),
+		cfg:     cfg,
+		emit:    emit,
+		loop:    logread.NewLoop(),
+		buf:     make([]byte, cfg.ReadBufferBytes),
+		pending: logread.LineBuf{Max: cfg.MaxLineBytes},
 	}, nil
 }
 
@@ -122,19 +117,15 @@ func (t *Tailer) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("tail: start %s: %w", t.cfg.Path, err)
 	}
-	t.mu.Lock()
-	if t.started || t.stopped {
-		t.mu.Unlock()
-		return fmt.Errorf("tail: start %s: already started or shut down", t.cfg.Path)
+	if err := t.loop.Claim(nil); err != nil {
+		return fmt.Errorf("tail: start %s: %w", t.cfg.Path, err)
 	}
-	t.started = true
-	t.mu.Unlock()
-	// Outside the lock: open may call OnError.
+	// Outside the loop's lock: open may call OnError.
 	if fi, err := os.Stat(t.cfg.Path); err == nil && fi.Mode().IsRegular() {
 		t.startFI = fi
 	}
 	t.open()
-	go t.run()
+	t.loop.Go(t.cfg.PollInterval, t.poll, t.finish)
 	return nil
 }
 
@@ -144,22 +135,10 @@ func (t *Tailer) Start(ctx context.Context) error {
 // the callback) returns, ctx's error is returned and the goroutine still
 // finishes on its own.
 func (t *Tailer) Shutdown(ctx context.Context) error {
-	t.mu.Lock()
-	if !t.stopped {
-		t.stopped = true
-		close(t.stop)
+	if err := t.loop.Shutdown(ctx); err != nil {
+		return fmt.Errorf("tail: shutdown %s: %w", t.cfg.Path, err)
 	}
-	started := t.started
-	t.mu.Unlock()
-	if !started {
-		return nil
-	}
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("tail: shutdown %s: %w", t.cfg.Path, ctx.Err())
-	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -173,30 +152,7 @@ func (t *Tailer) Stats() Stats {
 	}
 }
 
-func (t *Tailer) run() {
-	defer close(t.done)
-	defer t.finish()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-t.stop:
-			return
-		case <-timer.C:
-		}
-		t.poll()
-		timer.Reset(t.cfg.PollInterval)
-	}
-}
-
-func (t *Tailer) stopping() bool {
-	select {
-	case <-t.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (t *Tailer) stopping() bool { return t.loop.Stopping() }
 
 // finish saves the offset and closes the file.
 func (t *Tailer) finish() {
@@ -332,7 +288,7 @@ func (t *Tailer) step() (released bool) {
 
 func (t *Tailer) release(c *file) {
 	_ = c.f.Close()
-	t.pending, t.pendingLen = t.pending[:0], 0
+	t.pending.Reset()
 	t.cur = nil
 }
 
@@ -401,51 +357,37 @@ func (t *Tailer) consume(c *file, chunk []byte) {
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
-			t.hold(chunk)
+			t.pending.Hold(chunk)
 			c.pos += int64(len(chunk))
 			return
 		}
 		c.pos += int64(i) + 1
-		if t.pendingLen == 0 {
-			t.deliver(c, chunk[:i], int64(i))
-		} else {
-			t.hold(chunk[:i])
-			t.deliver(c, t.pending, t.pendingLen)
-			t.pending, t.pendingLen = t.pending[:0], 0
-		}
+		t.deliver(c, chunk[:i])
 		c.committed = c.pos
 		chunk = chunk[i+1:]
 	}
 }
 
-// hold appends part of a line that has no newline yet.
-func (t *Tailer) hold(seg []byte) {
-	if room := t.cfg.MaxLineBytes - len(t.pending); room > 0 {
-		t.pending = append(t.pending, seg[:min(room, len(seg))]...)
-	}
-	t.pendingLen += int64(len(seg))
-}
-
 // flushPending delivers a held partial line: the file will not get its
 // newline (it was rotated or truncated).
 func (t *Tailer) flushPending(c *file) {
-	if t.pendingLen == 0 {
+	if !t.pending.Held() {
 		return
 	}
-	t.deliver(c, t.pending, t.pendingLen)
-	t.pending, t.pendingLen = t.pending[:0], 0
+	t.deliver(c, nil)
 	c.committed = c.pos
 }
 
-func (t *Tailer) deliver(c *file, text []byte, full int64) {
+// deliver delivers the line that ends with last (after what is held).
+func (t *Tailer) deliver(c *file, last []byte) {
+	text, full := t.pending.Line(last)
 	c.line++
-	if full > int64(t.cfg.MaxLineBytes) {
-		text = text[:min(len(text), t.cfg.MaxLineBytes)]
-		t.report(fmt.Errorf("tail: %s line %d: %d bytes, delivered the first %d: %w",
-			t.cfg.Path, c.line, full, t.cfg.MaxLineBytes, ErrLineTooLong))
+	if err := t.pending.TooLong(t.cfg.Path, c.line, full); err != nil {
+		t.report(fmt.Errorf("tail: %w", err))
 	}
 	t.lines.Add(1)
 	t.emit(Line{Source: t.cfg.Path, Number: c.line, Text: text})
+	t.pending.Reset()
 }
 
 // save stores the offset after the last delivered line, at most every

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/collector/internal/logread/logreadtest"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -427,25 +429,7 @@ func TestShutdownIsPrompt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tl.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(10 * time.Millisecond) // let the first poll pass
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			begin := time.Now()
-			if err := tl.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if d := time.Since(begin); d > 500*time.Millisecond {
-				t.Fatalf("Shutdown took %v", d)
-			}
-			if err := tl.Shutdown(ctx); err != nil {
-				t.Fatalf("second Shutdown: %v", err)
-			}
-			if err := tl.Start(context.Background()); err == nil {
-				t.Fatal("Start after Shutdown succeeded")
-			}
+			logreadtest.ShutdownIsPrompt(t, tl)
 		})
 	}
 }
@@ -455,32 +439,9 @@ func TestShutdownWhileCallbackBlocks(t *testing.T) {
 	create(t, path, "a\n")
 	cfg := testConfig(path)
 	cfg.StartAtBeginning = true
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	tl, err := New(cfg, func(Line) {
-		entered <- struct{}{}
-		<-release
+	logreadtest.ShutdownWhileCallbackBlocks(t, func(emit func(Line)) (logreadtest.Reader, error) {
+		return New(cfg, emit)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tl.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-entered:
-	case <-time.After(waitTimeout):
-		t.Fatal("callback not called")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := tl.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
-	}
-	close(release)
-	if err := tl.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestNotARegularFile(t *testing.T) {

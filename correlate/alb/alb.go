@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/logparse"
 )
 
 // Kind is the value of LoadBalancerLog.Kind for ALB records.
@@ -49,11 +50,6 @@ const maxSeconds = 1_000_000_000
 var (
 	errUnterminated = errors.New("unterminated quote")
 	errAfterQuote   = errors.New("closing quote not followed by a space")
-	errEmpty        = errors.New("empty value")
-	errNotDecimal   = errors.New("not a decimal number of seconds")
-	errFracDigits   = errors.New("more than 9 decimal places")
-	errRange        = errors.New("out of range")
-	errStatus       = errors.New("not a three-digit status code")
 	errTime         = errors.New("not an ISO 8601 time")
 )
 
@@ -94,10 +90,10 @@ func Parse(line string) (correlate.LoadBalancerLog, error) {
 	rec.Resolution = res
 
 	var err error
-	if rec.Status, err = parseStatus(f[fELBStatus]); err != nil {
+	if rec.Status, err = logparse.ParseStatus(f[fELBStatus]); err != nil {
 		return correlate.LoadBalancerLog{}, fieldErr(fELBStatus, f[fELBStatus], err)
 	}
-	if rec.TargetStatus, err = parseStatus(f[fTargetStatus]); err != nil {
+	if rec.TargetStatus, err = logparse.ParseStatus(f[fTargetStatus]); err != nil {
 		return correlate.LoadBalancerLog{}, fieldErr(fTargetStatus, f[fTargetStatus], err)
 	}
 	if f[fCreationTime] != "-" {
@@ -111,7 +107,7 @@ func Parse(line string) (correlate.LoadBalancerLog, error) {
 		rec.TargetAddr = f[fTarget]
 	}
 	rec.Method, rec.Path = parseRequest(f[fRequest])
-	rec.XRayRoot, rec.TraceID = xrayRoot(f[fTraceID])
+	rec.XRayRoot, rec.TraceID = logparse.XRayRoot(f[fTraceID])
 	return rec, nil
 }
 
@@ -122,27 +118,18 @@ func Parse(line string) (correlate.LoadBalancerLog, error) {
 func split(line string, f *[numFields]string) error {
 	line = strings.TrimSuffix(line, "\n")
 	line = strings.TrimSuffix(line, "\r")
-	i := 0
+	p := logparse.Scanner{Line: line}
 	for n := range numFields {
-		for i < len(line) && line[i] == ' ' {
-			i++
-		}
-		if i == len(line) {
+		p.SkipSpaces()
+		if p.Pos == len(line) {
 			return fmt.Errorf("ALB log: field %d %s: missing (the line has %d fields, want at least %d)",
 				n+1, fieldNames[n], n, numFields)
 		}
-		if line[i] != '"' {
-			j := strings.IndexByte(line[i:], ' ')
-			if j < 0 {
-				j = len(line)
-			} else {
-				j += i
-			}
-			f[n] = line[i:j]
-			i = j
+		if line[p.Pos] != '"' {
+			f[n], _ = p.Word()
 			continue
 		}
-		j := i + 1
+		j := p.Pos + 1
 		for {
 			if j >= len(line) {
 				return fmt.Errorf("ALB log: field %d %s: %w", n+1, fieldNames[n], errUnterminated)
@@ -155,171 +142,42 @@ func split(line string, f *[numFields]string) error {
 			}
 			j++
 		}
-		f[n] = line[i+1 : j]
+		f[n] = line[p.Pos+1 : j]
 		j++
 		if j < len(line) && line[j] != ' ' {
 			return fmt.Errorf("ALB log: field %d %s: %w", n+1, fieldNames[n], errAfterQuote)
 		}
-		i = j
+		p.Pos = j
 	}
 	return nil
 }
 
 func fieldErr(i int, val string, err error) error {
-	return fmt.Errorf("ALB log: field %d %s: %s: %w", i+1, fieldNames[i], quote(val), err)
+	return fmt.Errorf("ALB log: field %d %s: %s: %w", i+1, fieldNames[i], logparse.Quote(val), err)
 }
 
-// quote quotes v for an error message, shortened to 64 bytes.
-func quote(v string) string {
-	if len(v) > 64 {
-		return fmt.Sprintf("%q…", v[:64])
-	}
-	return fmt.Sprintf("%q", v)
-}
-
-// parseTiming parses one of the processing times. ok is false for -1 (and
-// "-"): no duration was measured.
+// parseTiming parses one of the processing times and the precision it is
+// written with. ok is false for -1 (and "-"): no duration was measured.
 func parseTiming(s string) (d, res time.Duration, ok bool, err error) {
 	if s == "-1" || s == "-" {
 		return 0, 0, false, nil
 	}
-	d, digits, err := parseSeconds(s)
+	d, res, err = logparse.ParseSeconds(s, maxSeconds)
 	if err != nil {
 		return 0, 0, false, err
 	}
-	return d, pow10ns[9-digits], true, nil
+	return d, res, true, nil
 }
 
-// pow10ns[k] is 10^k nanoseconds.
-var pow10ns = [10]time.Duration{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
-
-// parseSeconds parses a non-negative decimal number of seconds with at
-// most 9 decimal places exactly, and returns the number of decimal places
-// written.
-func parseSeconds(s string) (time.Duration, int, error) {
-	if s == "" {
-		return 0, 0, errEmpty
-	}
-	var sec int64
-	i := 0
-	for ; i < len(s) && s[i] != '.'; i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, 0, errNotDecimal
-		}
-		sec = sec*10 + int64(c-'0')
-		if sec > maxSeconds {
-			return 0, 0, errRange
-		}
-	}
-	if i == 0 {
-		return 0, 0, errNotDecimal
-	}
-	var frac int64
-	digits := 0
-	if i < len(s) {
-		i++ // '.'
-		if i == len(s) {
-			return 0, 0, errNotDecimal
-		}
-		for ; i < len(s); i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, 0, errNotDecimal
-			}
-			if digits == 9 {
-				return 0, 0, errFracDigits
-			}
-			frac = frac*10 + int64(c-'0')
-			digits++
-		}
-	}
-	return time.Duration(sec)*time.Second + time.Duration(frac)*pow10ns[9-digits], digits, nil
-}
-
-// parseStatus parses a three-digit status code; "-" is 0.
-func parseStatus(s string) (int, error) {
-	if s == "-" {
-		return 0, nil
-	}
-	if len(s) != 3 {
-		return 0, errStatus
-	}
-	n := 0
-	for i := range 3 {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, errStatus
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, nil
-}
-
-// parseRequest splits the logged request line "METHOD TARGET VERSION" and
-// returns the method and the target's path. Parts that cannot be found are
-// empty.
+// parseRequest splits the logged request line "METHOD TARGET VERSION",
+// whose quotes and backslashes the load balancer escaped with a backslash,
+// and returns the method and the target's path. Parts that cannot be found
+// are empty.
 func parseRequest(r string) (method, path string) {
 	if strings.IndexByte(r, '\\') >= 0 {
 		r = unescape(r)
 	}
-	method, target, ok := strings.Cut(r, " ")
-	if !ok {
-		return "", ""
-	}
-	if !isToken(method) {
-		method = ""
-	}
-	// The version is the last word; a target may contain spaces (the
-	// load balancer classifies such requests but still logs them).
-	if k := strings.LastIndexByte(target, ' '); k >= 0 {
-		target = target[:k]
-	}
-	return method, pathOf(target)
-}
-
-// pathOf returns the path of a request target in origin form ("/p?q") or
-// absolute form ("https://host:443/p?q"), without query and fragment. It is
-// "*" for the asterisk form and "" for anything else.
-func pathOf(target string) string {
-	switch {
-	case target == "*":
-		return "*"
-	case strings.HasPrefix(target, "/"):
-	default:
-		i := strings.Index(target, "://")
-		if i <= 0 {
-			return ""
-		}
-		rest := target[i+3:]
-		j := strings.IndexAny(rest, "/?#")
-		if j < 0 || rest[j] != '/' {
-			return ""
-		}
-		target = rest[j:]
-	}
-	if j := strings.IndexAny(target, "?#"); j >= 0 {
-		target = target[:j]
-	}
-	return target
-}
-
-// isToken reports whether s is a non-empty HTTP token (RFC 9110), which a
-// method must be.
-func isToken(s string) bool {
-	if s == "" || s == "-" { // "-" is the load balancer's "no method"
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	return logparse.RequestLine(r)
 }
 
 // unescape removes the backslashes that escape characters inside a quoted
@@ -336,64 +194,4 @@ func unescape(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// xrayRoot finds the Root field of an X-Amzn-Trace-Id value and returns it
-// and the trace id it holds (its two hex parts, lower case). Both are empty
-// when there is no well-formed Root.
-func xrayRoot(h string) (root, traceID string) {
-	for rest := h; rest != ""; {
-		var field string
-		field, rest, _ = strings.Cut(rest, ";")
-		key, val, ok := strings.Cut(field, "=")
-		if !ok || trimOWS(key) != "Root" {
-			continue
-		}
-		val = trimOWS(val)
-		if id, ok := rootTraceID(val); ok {
-			return val, id
-		}
-	}
-	return "", ""
-}
-
-// rootTraceID validates an X-Ray Root, 1-<8 hex>-<24 hex> with a trace id
-// that is not all zeros, and returns the trace id in lower case.
-func rootTraceID(r string) (string, bool) {
-	if len(r) != 35 || r[0] != '1' || r[1] != '-' || r[10] != '-' {
-		return "", false
-	}
-	var id [32]byte
-	var or byte
-	n := 0
-	for i := 2; i < 35; i++ {
-		if i == 10 {
-			continue
-		}
-		c := r[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return "", false
-		}
-		id[n] = c
-		or |= c - '0'
-		n++
-	}
-	if or == 0 {
-		return "", false
-	}
-	return string(id[:]), true
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -1,14 +1,13 @@
 package alb
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/parsertest"
 )
 
 // The example entries of
@@ -20,63 +19,54 @@ import (
 // list fields quoted, conn_trace_id and the transform fields appended). See
 // testdata/README.md for their provenance. Both editions describe the same
 // seven requests, so they map to the same records.
-var docWant = []struct {
-	name string
-	want correlate.LoadBalancerLog
-}{
-	{"HTTP entry", lb(rec{
+var docWant = []correlate.LoadBalancerLog{
+	// HTTP entry
+	lb(rec{
 		start: "2018-07-02T22:22:48.364Z", total: "1ms", target: "1ms",
 		method: "GET", path: "/", status: 200, targetAddr: "10.0.0.1:80", targetStatus: 200,
 		root: "1-58337262-36d228ad5d99923122bbe354", traceID: "5833726236d228ad5d99923122bbe354",
-	})},
-	{"HTTPS entry", lb(rec{
+	}),
+	// HTTPS entry
+	lb(rec{
 		start: "2018-07-02T22:22:48.364Z", total: "171ms", target: "48ms",
 		method: "GET", path: "/", status: 200, targetAddr: "10.0.0.1:80", targetStatus: 200,
 		root: "1-58337281-1d84f3d73c47ec4e58577259", traceID: "583372811d84f3d73c47ec4e58577259",
-	})},
-	{"HTTP/2 entry", lb(rec{
+	}),
+	// HTTP/2 entry
+	lb(rec{
 		start: "2018-07-02T22:22:48.364Z", total: "2ms", target: "2ms",
 		method: "GET", path: "/", status: 200, targetAddr: "10.0.0.66:9000", targetStatus: 200,
 		root: "1-58337327-72bd00b0343d75b906739c42", traceID: "5833732772bd00b0343d75b906739c42",
-	})},
-	{"WebSockets entry", lb(rec{
+	}),
+	// WebSockets entry
+	lb(rec{
 		start: "2018-07-02T22:22:48.364Z", total: "4ms", target: "3ms",
 		method: "GET", path: "/", status: 101, targetAddr: "10.0.1.192:8010", targetStatus: 101,
 		root: "1-58337364-23a8c76965a2ef7629b185e3", traceID: "5833736423a8c76965a2ef7629b185e3",
-	})},
-	{"secured WebSockets entry", lb(rec{
+	}),
+	// secured WebSockets entry
+	lb(rec{
 		start: "2018-07-02T22:22:48.364Z", total: "1ms", target: "1ms",
 		method: "GET", path: "/", status: 101, targetAddr: "10.0.0.171:8010", targetStatus: 101,
 		root: "1-58337364-23a8c76965a2ef7629b185e3", traceID: "5833736423a8c76965a2ef7629b185e3",
-	})},
-	{"Lambda function, succeeded", lb(rec{
+	}),
+	// Lambda function, succeeded
+	lb(rec{
 		start: "2018-11-30T22:22:48.364Z", total: "1ms", target: "1ms",
 		method: "GET", path: "/", status: 200, targetStatus: 200,
 		root: "1-58337364-23a8c76965a2ef7629b185e3", traceID: "5833736423a8c76965a2ef7629b185e3",
-	})},
-	{"Lambda function, failed", lb(rec{
+	}),
+	// Lambda function, failed
+	lb(rec{
 		start: "2018-11-30T22:22:48.364Z", total: "1ms", target: "1ms",
 		method: "GET", path: "/", status: 502,
 		root: "1-58337364-23a8c76965a2ef7629b185e3", traceID: "5833736423a8c76965a2ef7629b185e3",
-	})},
+	}),
 }
 
 func TestParseDocExamples(t *testing.T) {
 	for _, file := range []string{"aws-docs-archived.log", "aws-docs-current.log"} {
-		lines := readLines(t, filepath.Join("testdata", file))
-		if len(lines) != len(docWant) {
-			t.Fatalf("%s: %d lines, want %d", file, len(lines), len(docWant))
-		}
-		for i, line := range lines {
-			got, err := Parse(line)
-			if err != nil {
-				t.Errorf("%s: %s: Parse: %v", file, docWant[i].name, err)
-				continue
-			}
-			if got != docWant[i].want {
-				t.Errorf("%s: %s:\n got %+v\nwant %+v", file, docWant[i].name, got, docWant[i].want)
-			}
-		}
+		parsertest.CheckSamples(t, filepath.Join("testdata", file), Parse, docWant)
 	}
 }
 
@@ -92,12 +82,7 @@ var baseRec = rec{
 
 // edit replaces the first occurrence of old in base, failing loudly when
 // it is not there.
-func edit(old, new string) string {
-	if !strings.Contains(base, old) {
-		panic("edit: " + old + " not in base")
-	}
-	return strings.Replace(base, old, new, 1)
-}
+func edit(old, new string) string { return parsertest.Edit(base, old, new) }
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -229,28 +214,15 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Parse(tt.line)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("Parse = %+v, want error containing %q", got, tt.wantErr)
+			var want correlate.LoadBalancerLog
+			if tt.wantErr == "" {
+				r := tt.want
+				if tt.change != nil {
+					tt.change(&r)
 				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Parse error = %q, want it to contain %q", err, tt.wantErr)
-				}
-				if got != (correlate.LoadBalancerLog{}) {
-					t.Fatalf("Parse returned %+v with its error", got)
-				}
-				return
+				want = lb(r)
 			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			r := tt.want
-			if tt.change != nil {
-				tt.change(&r)
-			}
-			if want := lb(r); got != want {
-				t.Fatalf("\n got %+v\nwant %+v", got, want)
-			}
+			parsertest.CheckResult(t, "Parse", got, err, want, tt.wantErr)
 		})
 	}
 }
@@ -301,40 +273,6 @@ func dur(s string) time.Duration {
 	return d
 }
 
-func readLines(t testing.TB, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		lines = append(lines, s.Text())
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 func BenchmarkParse(b *testing.B) {
-	lines := readLines(b, filepath.Join("testdata", "aws-docs-current.log"))
-	var n int
-	for _, l := range lines {
-		n += len(l)
-	}
-	b.SetBytes(int64(n / len(lines)))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := Parse(lines[i]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-		if i == len(lines) {
-			i = 0
-		}
-	}
+	parsertest.BenchLines(b, filepath.Join("testdata", "aws-docs-current.log"), Parse)
 }

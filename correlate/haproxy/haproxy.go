@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/logparse"
 )
 
 // Kind is the value of LoadBalancerLog.Kind for HAProxy records.
@@ -104,10 +105,10 @@ func parse(line string, loc *time.Location) (correlate.LoadBalancerLog, error) {
 	// The fields up to the queues are words; each is checked as soon as it
 	// is read, so that a line of another format fails on the first field
 	// that differs.
-	p := lineParser{s: line, i: open + len(date) + 2}
+	p := lineParser{logparse.Scanner{Line: line, Pos: open + len(date) + 2}}
 	var t [5]int64 // the timers
 	for n := fFrontend; n <= fQueues; n++ {
-		w, ok := p.word()
+		w, ok := p.Word()
 		if !ok {
 			return rec, fieldErr(n, errMissing)
 		}
@@ -124,7 +125,7 @@ func parse(line string, loc *time.Location) (correlate.LoadBalancerLog, error) {
 			}
 		case fStatus:
 			if w != "-1" {
-				if rec.Status = num(w); rec.Status < 0 || len(w) != 3 {
+				if rec.Status = logparse.Num(w); rec.Status < 0 || len(w) != 3 {
 					err = errStatus
 				}
 			}
@@ -154,33 +155,30 @@ func parse(line string, loc *time.Location) (correlate.LoadBalancerLog, error) {
 	var blocks [2]string
 	nblocks := 0
 	for nblocks < 2 {
-		p.skipSpaces()
-		if p.i == len(p.s) || p.s[p.i] != '{' {
+		p.SkipSpaces()
+		if p.Pos == len(p.Line) || p.Line[p.Pos] != '{' {
 			break
 		}
-		j := strings.IndexByte(p.s[p.i:], '}')
+		j := strings.IndexByte(p.Line[p.Pos:], '}')
 		if j < 0 {
 			return rec, fieldErr(fReqHeaders+nblocks, errors.New("unterminated '{'"))
 		}
-		blocks[nblocks] = p.s[p.i+1 : p.i+j]
-		p.i += j + 1
-		if p.i < len(p.s) && p.s[p.i] != ' ' {
+		blocks[nblocks] = p.Line[p.Pos+1 : p.Pos+j]
+		p.Pos += j + 1
+		if p.Pos < len(p.Line) && p.Line[p.Pos] != ' ' {
 			return rec, fieldErr(fReqHeaders+nblocks, errors.New("'}' not followed by a space"))
 		}
 		nblocks++
 	}
-	p.skipSpaces()
-	if p.i == len(p.s) {
+	p.SkipSpaces()
+	if p.Pos == len(p.Line) {
 		return rec, fieldErr(fRequest, errMissing)
 	}
 	req, err := p.request()
 	if err != nil {
 		return rec, fieldErr(fRequest, err)
 	}
-	if strings.IndexByte(req, '#') >= 0 {
-		req = decode(req)
-	}
-	rec.Method, rec.Path = requestLine(req)
+	rec.Method, rec.Path = logparse.RequestLine(decode(req))
 	if nblocks > 0 {
 		setKeys(&rec.Keys, blocks[0])
 	}
@@ -221,10 +219,7 @@ func fieldErr(n int, err error) error {
 }
 
 func valueErr(n int, val string, err error) error {
-	if len(val) > 64 {
-		return fmt.Errorf("HAProxy log: field %d %s: %q…: %w", n, fieldNames[n], val[:64], err)
-	}
-	return fmt.Errorf("HAProxy log: field %d %s: %q: %w", n, fieldNames[n], val, err)
+	return fmt.Errorf("HAProxy log: field %d %s: %s: %w", n, fieldNames[n], logparse.Quote(val), err)
 }
 
 // findDate returns the index of the '[' of the first request date in the
@@ -253,19 +248,12 @@ func findDate(s string) (int, string) {
 	}
 }
 
-var months = [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
 // parseDate parses "06/Feb/2009:12:14:14.655" (milliseconds optional) in
 // loc.
 func parseDate(d string, loc *time.Location) (time.Time, error) {
 	bad := errDate
-	mon := 0
-	for i, m := range months {
-		if d[3:6] == m {
-			mon = i + 1
-			break
-		}
-	}
+	num := logparse.Num
+	mon := logparse.Month(d[3:6])
 	day, year, h, mi, s := num(d[0:2]), num(d[7:11]), num(d[12:14]), num(d[15:17]), num(d[18:20])
 	if mon == 0 || day < 1 || day > 31 || year < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 {
 		return time.Time{}, bad
@@ -285,23 +273,6 @@ func parseDate(d string, loc *time.Location) (time.Time, error) {
 		return time.Time{}, bad
 	}
 	return time.Date(year, time.Month(mon), day, h, mi, s, ns, loc), nil
-}
-
-// num parses a short string of decimal digits; it returns -1 for anything
-// else.
-func num(s string) int {
-	if s == "" {
-		return -1
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return -1
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }
 
 // parseInt parses a decimal integer with an optional '-' (no more than 18
@@ -362,26 +333,7 @@ func isTermination(s string) bool {
 
 // lineParser reads the fields of a line from left to right.
 type lineParser struct {
-	s string
-	i int
-}
-
-func (p *lineParser) skipSpaces() {
-	for p.i < len(p.s) && p.s[p.i] == ' ' {
-		p.i++
-	}
-}
-
-func (p *lineParser) word() (string, bool) {
-	p.skipSpaces()
-	if p.i == len(p.s) {
-		return "", false
-	}
-	start := p.i
-	for p.i < len(p.s) && p.s[p.i] != ' ' {
-		p.i++
-	}
-	return p.s[start:p.i], true
+	logparse.Scanner
 }
 
 // request reads the quoted request line. No quote can appear inside it
@@ -389,7 +341,7 @@ func (p *lineParser) word() (string, bool) {
 // backslash (syslog-ng) gives \"…\", which is read too. Text after the
 // closing quote is ignored.
 func (p *lineParser) request() (string, error) {
-	s := p.s[p.i:]
+	s := p.Line[p.Pos:]
 	closing := `"`
 	switch {
 	case strings.HasPrefix(s, `\"`):
@@ -410,52 +362,23 @@ func (p *lineParser) request() (string, error) {
 }
 
 // decode replaces HAProxy's #XX escapes with the bytes they stand for.
-func decode(s string) string {
-	if strings.IndexByte(s, '#') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '#' && i+2 < len(s) {
-			if hi, lo := unhex(s[i+1]), unhex(s[i+2]); hi >= 0 && lo >= 0 {
-				b.WriteByte(byte(hi<<4 | lo))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
+func decode(s string) string { return logparse.UnescapeHex(s, "#") }
 
 // setKeys reads the join keys from the captured request header values.
 func setKeys(k *correlate.Keys, block string) {
 	var xrayID string
 	for rest := block; ; {
 		v, more, found := strings.Cut(rest, "|")
-		v = trimOWS(decode(v))
+		v = logparse.TrimOWS(decode(v))
 		switch {
 		case v == "":
 		case strings.Contains(v, "Root=1-"):
 			if k.XRayRoot == "" {
-				k.XRayRoot, xrayID = xrayRoot(v)
+				k.XRayRoot, xrayID = logparse.XRayRoot(v)
 			}
 		case isTraceparent(v):
 			if k.TraceID == "" {
-				k.TraceID, _ = traceparentID(v)
+				k.TraceID, _ = logparse.TraceparentID(v)
 			}
 		case k.RequestID == "":
 			k.RequestID = v
@@ -471,6 +394,6 @@ func setKeys(k *correlate.Keys, block string) {
 }
 
 func isTraceparent(v string) bool {
-	_, ok := traceparentID(v)
+	_, ok := logparse.TraceparentID(v)
 	return ok
 }

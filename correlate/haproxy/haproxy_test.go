@@ -1,14 +1,13 @@
 package haproxy
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/parsertest"
 )
 
 // rec is a LoadBalancerLog written for tables.
@@ -152,20 +151,12 @@ var labWant = []rec{
 
 func TestParseSamples(t *testing.T) {
 	check := func(file string, loc *time.Location, want func(i int) rec, n int) {
-		lines := readLines(t, filepath.Join("testdata", file))
-		if len(lines) != n {
-			t.Fatalf("%s: %d lines, want %d", file, len(lines), n)
+		records := make([]correlate.LoadBalancerLog, n)
+		for i := range records {
+			records[i] = lb(want(i))
 		}
-		for i, line := range lines {
-			got, err := Parse(line, loc)
-			if err != nil {
-				t.Errorf("%s:%d: %v", file, i+1, err)
-				continue
-			}
-			if w := lb(want(i)); got != w {
-				t.Errorf("%s:%d:\n got %+v\nwant %+v", file, i+1, got, w)
-			}
-		}
+		parse := func(line string) (correlate.LoadBalancerLog, error) { return Parse(line, loc) }
+		parsertest.CheckSamples(t, filepath.Join("testdata", file), parse, records)
 	}
 	check("haproxy-docs.log", nil, func(i int) rec { return docsWant[i] }, len(docsWant))
 	check("haproxy-raw.log", cet, func(i int) rec { return labWant[i] }, len(labWant))
@@ -175,12 +166,7 @@ func TestParseSamples(t *testing.T) {
 // base is testdata/haproxy-raw.log line 1.
 const base = `127.0.0.1:59100 [26/Nov/2026:03:30:49.800] fe web/web1 0/0/1/39/40 200 139 - - ---- 1/1/0/0/0 0/0 {7f1c3b2a-9d4e-4c1b-8a2f-5e6d7c8b9a01|00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01|} {text/plain} "GET /orders/42?ms=37&debug=true HTTP/1.1"`
 
-func edit(old, new string) string {
-	if !strings.Contains(base, old) {
-		panic("edit: " + old + " not in base")
-	}
-	return strings.Replace(base, old, new, 1)
-}
+func edit(old, new string) string { return parsertest.Edit(base, old, new) }
 
 func TestParse(t *testing.T) {
 	baseRec := labWant[0]
@@ -282,61 +268,16 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Parse(tt.line, tt.loc)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("Parse = %+v, want error containing %q", got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Parse error = %q, want it to contain %q", err, tt.wantErr)
-				}
-				if got != (correlate.LoadBalancerLog{}) {
-					t.Fatalf("Parse returned %+v with its error", got)
-				}
-				return
+			var want correlate.LoadBalancerLog
+			if tt.wantErr == "" {
+				want = lb(tt.want)
 			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if want := lb(tt.want); got != want {
-				t.Fatalf("\n got %+v\nwant %+v", got, want)
-			}
+			parsertest.CheckResult(t, "Parse", got, err, want, tt.wantErr)
 		})
 	}
 }
 
-func readLines(t testing.TB, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		lines = append(lines, s.Text())
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 func BenchmarkParse(b *testing.B) {
-	lines := readLines(b, filepath.Join("testdata", "haproxy-raw.log"))
-	n := 0
-	for _, l := range lines {
-		n += len(l)
-	}
-	b.SetBytes(int64(n / len(lines)))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := Parse(lines[i], cet); err != nil {
-			b.Fatal(err)
-		}
-		if i++; i == len(lines) {
-			i = 0
-		}
-	}
+	parse := func(line string) (correlate.LoadBalancerLog, error) { return Parse(line, cet) }
+	parsertest.BenchLines(b, filepath.Join("testdata", "haproxy-raw.log"), parse)
 }

@@ -2,16 +2,13 @@ package ingressnginx
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/parsertest"
 )
 
 // FuzzParse runs both parsers on every input: neither may panic, each
@@ -73,94 +70,42 @@ func FuzzParse(f *testing.F) {
 
 func checkErr(t *testing.T, fn, line string, r correlate.IngressLog, err error, prefix string) {
 	t.Helper()
-	if !reflect.DeepEqual(r, correlate.IngressLog{}) {
-		t.Fatalf("%s(%q) returned %+v with error %v", fn, line, r, err)
-	}
-	if !strings.HasPrefix(err.Error(), prefix) {
-		t.Fatalf("%s(%q) error %q does not start with %q", fn, line, err, prefix)
-	}
+	call := parsertest.Call(fn, line)
+	parsertest.CheckError(t, call, r, err, prefix)
 	if fn == "ParseJSON" && !strings.Contains(err.Error(), "field ") && !strings.Contains(err.Error(), "invalid JSON at byte ") {
-		t.Fatalf("%s(%q) error %q names neither a field nor a position", fn, line, err)
+		t.Fatalf("%s error %q names neither a field nor a position", call, err)
 	}
 }
 
 func checkRecord(t *testing.T, fn, line string, r correlate.IngressLog) {
 	t.Helper()
+	call := parsertest.Call(fn, line)
 	if r.RequestTime < 0 || r.Resolution != Resolution {
-		t.Fatalf("%s(%q): RequestTime %v, Resolution %v", fn, line, r.RequestTime, r.Resolution)
+		t.Fatalf("%s: RequestTime %v, Resolution %v", call, r.RequestTime, r.Resolution)
 	}
 	if r.Status < 0 || r.Status > 999 {
-		t.Fatalf("%s(%q): Status %d", fn, line, r.Status)
+		t.Fatalf("%s: Status %d", call, r.Status)
 	}
 	if !r.Start.IsZero() && r.Start.Location().String() != "UTC" {
-		t.Fatalf("%s(%q): Start %v not in UTC", fn, line, r.Start)
+		t.Fatalf("%s: Start %v not in UTC", call, r.Start)
 	}
 	for i, try := range r.Tries {
 		if try.Status < 0 || try.Status > 999 || try.Connect < 0 || try.Header < 0 || try.Response < 0 {
-			t.Fatalf("%s(%q): try %d %+v", fn, line, i, try)
+			t.Fatalf("%s: try %d %+v", call, i, try)
 		}
 	}
 	if r.Tries != nil && len(r.Tries) == 0 {
-		t.Fatalf("%s(%q): empty, non-nil Tries", fn, line)
+		t.Fatalf("%s: empty, non-nil Tries", call)
 	}
-	if r.TraceID != "" && (len(r.TraceID) != 32 || strings.Trim(r.TraceID, "0123456789abcdef") != "" || strings.Trim(r.TraceID, "0") == "") {
-		t.Fatalf("%s(%q): TraceID %q", fn, line, r.TraceID)
-	}
-	if r.XRayRoot != "" {
-		if _, ok := rootTraceID(r.XRayRoot); !ok {
-			t.Fatalf("%s(%q): XRayRoot %q", fn, line, r.XRayRoot)
-		}
-	}
-	if r.Path != "" && r.Path != "*" && r.Path[0] != '/' {
-		t.Fatalf("%s(%q): Path %q", fn, line, r.Path)
-	}
-	if r.Method != "" && !isToken(r.Method) {
-		t.Fatalf("%s(%q): Method %q", fn, line, r.Method)
-	}
+	parsertest.CheckKeys(t, call, r.Keys)
+	// ParseJSON takes $uri as nginx wrote it: decoded, so it may hold "?".
+	parsertest.CheckRequest(t, call, r.Method, r.Path, false)
 }
 
 // TestCorpusHasSamples checks that the committed seed corpus holds every
 // sample line of testdata/*.log, so that the fuzzer starts from all of them.
 func TestCorpusHasSamples(t *testing.T) {
-	corpus := readCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParse"))
-	files, err := filepath.Glob(filepath.Join("testdata", "*.log"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/*.log: %v", err)
-	}
-	for _, file := range files {
-		for i, line := range readLines(t, file) {
-			if !slices.Contains(corpus, line) {
-				t.Errorf("%s:%d is not in the seed corpus", file, i+1)
-			}
-		}
-	}
-}
-
-// readCorpus returns the string values of a fuzz corpus directory in the
-// "go test fuzz v1" format with one string argument.
-func readCorpus(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		header, value, ok := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
-		if !ok || header != "go test fuzz v1" || !strings.HasPrefix(value, "string(") || !strings.HasSuffix(value, ")") {
-			t.Fatalf("%s: not a one-string corpus entry", e.Name())
-		}
-		s, err := strconv.Unquote(value[len("string(") : len(value)-1])
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		out = append(out, s)
-	}
-	return out
+	parsertest.CheckCorpusHasSamples(t, "FuzzParse")
 }
 
 func BenchmarkParse(b *testing.B) {
@@ -173,22 +118,7 @@ func BenchmarkParse(b *testing.B) {
 		{"json", "nginx-json.log", ParseJSON},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			lines := readLines(b, filepath.Join("testdata", bc.file))
-			n := 0
-			for _, l := range lines {
-				n += len(l)
-			}
-			b.SetBytes(int64(n / len(lines)))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := bc.parse(lines[i]); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i == len(lines) {
-					i = 0
-				}
-			}
+			parsertest.BenchLines(b, filepath.Join("testdata", bc.file), bc.parse)
 		})
 	}
 }

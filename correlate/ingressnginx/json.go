@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/logparse"
 )
 
 // jkey is a JSON key ParseJSON reads.
@@ -185,13 +186,13 @@ func fromJSON(v *[numKeys]jvalue) (correlate.IngressLog, error) {
 	}
 
 	rec.Method = text(kRequestMethod)
-	if !isToken(rec.Method) {
+	if !logparse.IsToken(rec.Method) {
 		rec.Method = ""
 	}
 	if s := text(kRequestURI); s != "" {
-		rec.Path = pathOf(s)
-	} else {
-		rec.Path = text(kURI) // already without query, decoded by nginx
+		rec.Path = logparse.PathOf(s)
+	} else if u := text(kURI); strings.HasPrefix(u, "/") {
+		rec.Path = u // already without query, decoded by nginx
 	}
 	rec.Host = text(kHost)
 	rec.Upstream = text(kProxyUpstreamName)
@@ -210,7 +211,7 @@ func jsonErr(k jkey, err error) error {
 }
 
 func jsonValueErr(k jkey, val string, err error) error {
-	return fmt.Errorf("field %q: %s: %w", jsonKeys[k-1], quote(val), err)
+	return fmt.Errorf("field %q: %s: %w", jsonKeys[k-1], logparse.Quote(val), err)
 }
 
 // jsonParser reads one flat JSON object, keeping the values of known keys
@@ -478,7 +479,7 @@ func (p *jsonParser) skip(depth int) error {
 
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if unhex(s[i]) < 0 {
+		if logparse.Unhex(s[i]) < 0 {
 			return false
 		}
 	}
@@ -535,7 +536,7 @@ func decodeString(raw string) string {
 func hex4(s string) rune {
 	var r rune
 	for i := 0; i < 4; i++ {
-		r = r<<4 | rune(unhex(s[i]))
+		r = r<<4 | rune(logparse.Unhex(s[i]))
 	}
 	return r
 }

@@ -2,12 +2,12 @@ package ingressnginx
 
 import (
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/parsertest"
 )
 
 // The lines of testdata/nginx-json.log were written by Debian's nginx, for
@@ -91,20 +91,7 @@ var jsonWant = []correlate.IngressLog{
 }
 
 func TestParseJSONNginxLines(t *testing.T) {
-	lines := readLines(t, filepath.Join("testdata", "nginx-json.log"))
-	if len(lines) != len(jsonWant) {
-		t.Fatalf("%d lines, want %d", len(lines), len(jsonWant))
-	}
-	for i, line := range lines {
-		got, err := ParseJSON(line)
-		if err != nil {
-			t.Errorf("line %d: %v", i+1, err)
-			continue
-		}
-		if !reflect.DeepEqual(got, jsonWant[i]) {
-			t.Errorf("line %d:\n got %+v\nwant %+v", i+1, got, jsonWant[i])
-		}
-	}
+	parsertest.CheckSamples(t, filepath.Join("testdata", "nginx-json.log"), ParseJSON, jsonWant)
 }
 
 // TestFormatsAgree checks that the text and the JSON line of each request
@@ -135,21 +122,11 @@ func TestFormatsAgree(t *testing.T) {
 // part of it.
 const jsonBase = `{"msec":"1795660238.639","time_iso8601":"2026-11-26T03:30:38+01:00","request_time":"0.007","status":"200","request_method":"GET","request_uri":"/refused/cart?ms=5","host":"shop.example","proxy_upstream_name":"shop-refused-8080","upstream_addr":"127.0.0.1:18089, 127.0.0.1:18081","upstream_status":"502, 200","upstream_connect_time":"-, 0.000","upstream_header_time":"-, 0.007","upstream_response_time":"0.000, 0.007","req_id":"7f1c3b2a-9d4e-4c1b-8a2f-5e6d7c8b9a01","http_x_request_id":"7f1c3b2a-9d4e-4c1b-8a2f-5e6d7c8b9a01","http_traceparent":"","http_x_amzn_trace_id":"Self=1-67891234-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678"}`
 
-func jsonEdit(old, new string) string {
-	if !strings.Contains(jsonBase, old) {
-		panic("jsonEdit: " + old + " not in jsonBase")
-	}
-	return strings.Replace(jsonBase, old, new, 1)
-}
+func jsonEdit(old, new string) string { return parsertest.Edit(jsonBase, old, new) }
 
 func TestParseJSON(t *testing.T) {
 	base := jsonWant[1]
-	with := func(f func(*correlate.IngressLog)) correlate.IngressLog {
-		r := base
-		r.Tries = append([]correlate.UpstreamTry(nil), base.Tries...)
-		f(&r)
-		return r
-	}
+	with := func(f func(*correlate.IngressLog)) correlate.IngressLog { return changed(base, f) }
 	minimal := func(f func(*correlate.IngressLog)) correlate.IngressLog {
 		r := correlate.IngressLog{RequestTime: ms(7), Resolution: time.Millisecond}
 		if f != nil {
@@ -157,12 +134,7 @@ func TestParseJSON(t *testing.T) {
 		}
 		return r
 	}
-	tests := []struct {
-		name    string
-		line    string
-		want    correlate.IngressLog
-		wantErr string
-	}{
+	tests := []parseCase{
 		{name: "base", line: jsonBase, want: base},
 		{name: "surrounding white space and newline", line: " \t" + jsonBase + " \r\n", want: base},
 		{name: "pretty-printed", line: strings.ReplaceAll(strings.ReplaceAll(jsonBase, `","`, "\",\n  \""), `":"`, `": "`), want: base},
@@ -272,29 +244,7 @@ func TestParseJSON(t *testing.T) {
 			wantErr: `field "x": invalid JSON at byte 69: nested too deeply`},
 		{name: "unterminated nested object", line: `{"x":{"y":1,"request_time":"0.007"}`, wantErr: `field "x": invalid JSON at byte 35: want ',' or '}'`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseJSON(tt.line)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("ParseJSON = %+v, want error containing %q", got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseJSON error = %q, want it to contain %q", err, tt.wantErr)
-				}
-				if !reflect.DeepEqual(got, correlate.IngressLog{}) {
-					t.Fatalf("ParseJSON returned %+v with its error", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseJSON: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("\n got %+v\nwant %+v", got, tt.want)
-			}
-		})
-	}
+	runCases(t, "ParseJSON", ParseJSON, tests)
 }
 
 func unix(sec int64, msec int64) time.Time {

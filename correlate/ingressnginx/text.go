@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/logparse"
 )
 
 // textFields are the variables of the default log-format-upstream, in
@@ -49,7 +50,7 @@ var (
 func ParseText(line string) (correlate.IngressLog, error) {
 	line = strings.TrimSuffix(line, "\n")
 	line = strings.TrimSuffix(line, "\r")
-	p := textParser{s: line}
+	p := textParser{logparse.Scanner{Line: line}}
 	var f [len(textFields)]string
 	for n := 1; n <= tAltUpstreamName; n++ {
 		var err error
@@ -74,7 +75,7 @@ func ParseText(line string) (correlate.IngressLog, error) {
 		}
 		f[n-1] = v
 	}
-	if p.skipSpaces(); p.i < len(p.s) {
+	if p.SkipSpaces(); p.Pos < len(p.Line) {
 		return correlate.IngressLog{}, textErr(tReqID, errTrailing)
 	}
 
@@ -106,11 +107,9 @@ func ParseText(line string) (correlate.IngressLog, error) {
 			return correlate.IngressLog{}, textValueErr(tUpstreamRespLen, f[tUpstreamRespLen-1], countErr(c, n))
 		}
 	}
-	req := f[tRequest-1]
-	if strings.Contains(req, `\x`) {
-		req = unescapeNginx(req)
-	}
-	rec.Method, rec.Path = requestLine(req)
+	// nginx's default log escaping writes '"', backslash and bytes outside
+	// printable ASCII as \xHH.
+	rec.Method, rec.Path = logparse.RequestLine(logparse.UnescapeHex(f[tRequest-1], `\x`))
 	rec.Upstream = dash(f[tUpstreamName-1])
 	rec.RequestID = dash(f[tReqID-1])
 	return rec, nil
@@ -121,112 +120,72 @@ func textErr(n int, err error) error {
 }
 
 func textValueErr(n int, val string, err error) error {
-	return fmt.Errorf("ingress-nginx log: field %d %s: %s: %w", n, textFields[n-1], quote(val), err)
+	return fmt.Errorf("ingress-nginx log: field %d %s: %s: %w", n, textFields[n-1], logparse.Quote(val), err)
 }
 
 // textParser reads the fields of a text line from left to right.
 type textParser struct {
-	s string
-	i int
-}
-
-func (p *textParser) skipSpaces() {
-	for p.i < len(p.s) && p.s[p.i] == ' ' {
-		p.i++
-	}
+	logparse.Scanner
 }
 
 // word reads a field that holds no space.
 func (p *textParser) word() (string, error) {
-	p.skipSpaces()
-	if p.i == len(p.s) {
+	w, ok := p.Word()
+	if !ok {
 		return "", errMissing
 	}
-	start := p.i
-	for p.i < len(p.s) && p.s[p.i] != ' ' {
-		p.i++
-	}
-	return p.s[start:p.i], nil
+	return w, nil
 }
 
 // enclosed reads a field written between open and close, which must be
 // followed by a space or the end of the line.
 func (p *textParser) enclosed(open, close byte) (string, error) {
-	p.skipSpaces()
-	if p.i == len(p.s) {
+	p.SkipSpaces()
+	if p.Pos == len(p.Line) {
 		return "", errMissing
 	}
-	if p.s[p.i] != open {
+	if p.Line[p.Pos] != open {
 		if open == '"' {
 			return "", errWantQuote
 		}
 		return "", errWantBracket
 	}
-	j := strings.IndexByte(p.s[p.i+1:], close)
+	j := strings.IndexByte(p.Line[p.Pos+1:], close)
 	if j < 0 {
 		return "", fmt.Errorf("unterminated %q", open)
 	}
-	start := p.i + 1
+	start := p.Pos + 1
 	end := start + j
-	if end+1 < len(p.s) && p.s[end+1] != ' ' {
+	if end+1 < len(p.Line) && p.Line[end+1] != ' ' {
 		return "", fmt.Errorf("%q not followed by a space", close)
 	}
-	p.i = end + 1
-	return p.s[start:end], nil
+	p.Pos = end + 1
+	return p.Line[start:end], nil
 }
 
 // list reads one upstream list: words joined by ", " or " : ".
 func (p *textParser) list() (string, error) {
-	p.skipSpaces()
-	if p.i == len(p.s) {
+	p.SkipSpaces()
+	if p.Pos == len(p.Line) {
 		return "", errMissing
 	}
-	start := p.i
+	start := p.Pos
 	for {
-		for p.i < len(p.s) && p.s[p.i] != ' ' {
-			p.i++
+		for p.Pos < len(p.Line) && p.Line[p.Pos] != ' ' {
+			p.Pos++
 		}
-		end := p.i
-		rest := p.s[end:]
+		end := p.Pos
+		rest := p.Line[end:]
 		switch {
-		case p.s[end-1] == ',' && len(rest) > 1 && rest[1] != ' ':
-			p.i++ // ", next"
+		case p.Line[end-1] == ',' && len(rest) > 1 && rest[1] != ' ':
+			p.Pos++ // ", next"
 		case strings.HasPrefix(rest, " : ") && len(rest) > 3 && rest[3] != ' ':
-			p.i += 3
+			p.Pos += 3
 		default:
-			if p.s[end-1] == ',' {
+			if p.Line[end-1] == ',' {
 				return "", errors.New("list ends with ','")
 			}
-			return p.s[start:end], nil
+			return p.Line[start:end], nil
 		}
 	}
-}
-
-// unescapeNginx decodes the \xHH escapes of nginx's default log escaping.
-func unescapeNginx(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if hi, lo := unhex(s[i+2]), unhex(s[i+3]); hi >= 0 && lo >= 0 {
-				b.WriteByte(byte(hi<<4 | lo))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

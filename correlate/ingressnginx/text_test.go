@@ -1,15 +1,13 @@
 package ingressnginx
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/internal/parsertest"
 )
 
 // The lines of testdata/nginx-text.log were written by Debian's nginx with
@@ -83,47 +81,45 @@ var textWant = []correlate.IngressLog{
 }
 
 func TestParseTextNginxLines(t *testing.T) {
-	lines := readLines(t, filepath.Join("testdata", "nginx-text.log"))
-	if len(lines) != len(textWant) {
-		t.Fatalf("%d lines, want %d", len(lines), len(textWant))
-	}
-	for i, line := range lines {
-		got, err := ParseText(line)
-		if err != nil {
-			t.Errorf("line %d: %v", i+1, err)
-			continue
-		}
-		if !reflect.DeepEqual(got, textWant[i]) {
-			t.Errorf("line %d:\n got %+v\nwant %+v", i+1, got, textWant[i])
-		}
-	}
+	parsertest.CheckSamples(t, filepath.Join("testdata", "nginx-text.log"), ParseText, textWant)
 }
 
 // textBase is testdata/nginx-text.log line 2 (a retry); the cases below
 // change one part of it.
 const textBase = `127.0.0.1 - - [26/Nov/2026:03:30:38 +0100] "GET /refused/cart?ms=5 HTTP/1.1" 200 3 "-" "curl/7.88.1" 244 0.007 [shop-refused-8080] [] 127.0.0.1:18089, 127.0.0.1:18081 0, 3 0.000, 0.007 502, 200 7f1c3b2a-9d4e-4c1b-8a2f-5e6d7c8b9a01`
 
-func textEdit(old, new string) string {
-	if !strings.Contains(textBase, old) {
-		panic("textEdit: " + old + " not in textBase")
+func textEdit(old, new string) string { return parsertest.Edit(textBase, old, new) }
+
+// parseCase is a row of the TestParseText and TestParseJSON tables.
+type parseCase struct {
+	name    string
+	line    string
+	want    correlate.IngressLog // ignored when wantErr is set
+	wantErr string               // substring of the error
+}
+
+// runCases runs the table of the parser fn.
+func runCases(t *testing.T, fn string, parse func(string) (correlate.IngressLog, error), tests []parseCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.line)
+			parsertest.CheckResult(t, fn, got, err, tt.want, tt.wantErr)
+		})
 	}
-	return strings.Replace(textBase, old, new, 1)
+}
+
+// changed returns a copy of base, its Tries included, changed by f.
+func changed(base correlate.IngressLog, f func(*correlate.IngressLog)) correlate.IngressLog {
+	r := base
+	r.Tries = append([]correlate.UpstreamTry(nil), base.Tries...)
+	f(&r)
+	return r
 }
 
 func TestParseText(t *testing.T) {
 	base := textWant[1]
-	with := func(f func(*correlate.IngressLog)) correlate.IngressLog {
-		r := base
-		r.Tries = append([]correlate.UpstreamTry(nil), base.Tries...)
-		f(&r)
-		return r
-	}
-	tests := []struct {
-		name    string
-		line    string
-		want    correlate.IngressLog
-		wantErr string
-	}{
+	with := func(f func(*correlate.IngressLog)) correlate.IngressLog { return changed(base, f) }
+	tests := []parseCase{
 		{name: "base", line: textBase, want: base},
 		{name: "trailing CRLF", line: textBase + "\r\n", want: base},
 		{name: "runs of spaces", line: textEdit(`200 3 "-"`, `200  3   "-"`), want: base},
@@ -217,29 +213,7 @@ func TestParseText(t *testing.T) {
 		{name: "line ending with a comma", line: textBase + ",",
 			wantErr: `field 18 req_id: list ends with ','`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseText(tt.line)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("ParseText = %+v, want error containing %q", got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseText error = %q, want it to contain %q", err, tt.wantErr)
-				}
-				if !reflect.DeepEqual(got, correlate.IngressLog{}) {
-					t.Fatalf("ParseText returned %+v with its error", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseText: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("\n got %+v\nwant %+v", got, tt.want)
-			}
-		})
-	}
+	runCases(t, "ParseText", ParseText, tests)
 }
 
 func utc(s string) time.Time {
@@ -251,21 +225,3 @@ func utc(s string) time.Time {
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-func readLines(t testing.TB, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		lines = append(lines, s.Text())
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
