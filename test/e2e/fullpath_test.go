@@ -1,0 +1,383 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/examples/shop/shop"
+	"github.com/hopscope/hopscope/sidecar"
+)
+
+// Injected delays (the issue's numbers).
+const (
+	injectApp     = 40 * time.Millisecond
+	injectSQL     = 25 * time.Millisecond
+	injectExt     = 30 * time.Millisecond
+	injectService = 15 * time.Millisecond // on the ingress → sidecar link
+)
+
+// topology is the whole request path on loopback.
+type topology struct {
+	lb        string // HAProxy, the load-balancer hop (the page's origin)
+	collector *collector.Collector
+	jaeger    *jaeger
+	prom      string
+	sidecar   *sidecar.Sidecar
+}
+
+// startTopology starts: Chromium's target HAProxy (adds an ALB-style
+// X-Amzn-Trace-Id Root, logs its timers) → nginx configured as
+// ingress-nginx (JSON log, X-Request-ID, X-Request-Start) → a relay adding
+// 15 ms → the hopscope sidecar → the shop app → PostgreSQL, Redis and an
+// HTTPS "external" payments API. The collector tails the nginx and HAProxy
+// logs, receives the sidecar's and the app's spans over OTLP and the
+// browser's beacon on its RUM port, and exports to Jaeger; Prometheus
+// scrapes the sidecar and the collector.
+func startTopology(t *testing.T) *topology {
+	t.Helper()
+	ctx := context.Background()
+	tp := &topology{jaeger: startJaeger(t)}
+	pgURL := startPostgres(t)
+	redisAddr := startRedis(t)
+	payments := httptest.NewTLSServer(shop.PaymentsStub{})
+	t.Cleanup(payments.Close)
+
+	dir := t.TempDir()
+	nginxLog := filepath.Join(dir, "nginx-access.log")
+	haproxyLog := filepath.Join(dir, "haproxy.log")
+	ccfg := collector.DefaultConfig()
+	ccfg.OTLPGRPCListen, ccfg.ForwardListen = "", ""
+	ccfg.OTLPHTTPListen, ccfg.HTTPListen, ccfg.RUMListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	ccfg.RUMAllowedOrigins = []string{"*"}
+	ccfg.ExportOTLPEndpoint = tp.jaeger.otlpHTTP
+	ccfg.ExportDelay = 2 * time.Second
+	ccfg.JaegerUIURL = tp.jaeger.query
+	// The log files are created by the components below; the tailers
+	// wait for them and read them from their beginning.
+	ccfg.Tail = []string{collector.FormatIngressNginxJSON + ":" + nginxLog, collector.FormatHAProxy + ":" + haproxyLog}
+	reg := prometheus.NewRegistry()
+	col, err := collector.New(ccfg, collector.Options{Registerer: reg, Gatherer: reg, TailPollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	tp.collector = col
+	otlpURL := "http://" + col.OTLPHTTPAddr().String()
+
+	// The app, instrumented with the OpenTelemetry SDK, exporting to the
+	// collector.
+	appTP, err := shop.NewTracerProvider(ctx, otlpURL, "shop-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { appTP.Shutdown(context.Background()) })
+	orders, err := shop.NewPostgresOrders(ctx, pgURL, shop.WithTracerProvider(appTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(orders.Close)
+	if err := shop.Migrate(ctx, orders.Pool()); err != nil {
+		t.Fatal(err)
+	}
+	cache, err := shop.NewRedisCache(redisAddr, shop.WithTracerProvider(appTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := shop.NewHTTPPayments(payments.URL, true, shop.WithTracerProvider(appTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := shop.New(shop.Config{ServiceName: "shop-app", CollectorRUMURL: "http://" + col.RUMAddr().String()},
+		shop.Deps{Orders: orders, Cache: cache, Payments: pay, TracerProvider: appTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	appSrv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go appSrv.Serve(appLn)
+	t.Cleanup(func() { appSrv.Close() })
+
+	scfg := sidecar.DefaultConfig()
+	scfg.Listen, scfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	scfg.Upstream, scfg.Service = "http://"+appLn.Addr().String(), "shop"
+	scfg.OTLPEndpoint, scfg.AccessLog, scfg.ShutdownGrace = otlpURL, "off", 0
+	sreg := prometheus.NewRegistry()
+	sc, err := sidecar.New(scfg, sidecar.Options{Registerer: sreg, Gatherer: sreg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Shutdown(context.Background()) })
+	tp.sidecar = sc
+
+	relay := delayRelay(t, sc.Addr().String(), injectService)
+	nginxAddr, accessLog := startNginxIngress(t, relay)
+	lbAddr, lbLog := startHAProxyLB(t, nginxAddr)
+	// Point the collector's tails at the files the components write.
+	linkLog(t, accessLog, nginxLog)
+	linkLog(t, lbLog, haproxyLog)
+	tp.lb = "http://" + lbAddr
+	tp.prom = startPrometheus(t, sc.AdminAddr().String(), col.HTTPAddr().String())
+	return tp
+}
+
+// linkLog makes the collector's expected path a symlink to the file a
+// component writes (the tailer follows the path and waits for it).
+func linkLog(t *testing.T, real, expected string) {
+	t.Helper()
+	if err := os.Symlink(real, expected); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pageLoad is what the browser measured for one navigation.
+type pageLoad struct {
+	TraceID  string  `json:"trace_id"`
+	Duration float64 `json:"duration"` // responseEnd − fetchStart, ms
+}
+
+// loadPage opens url in Chromium and returns the navigation's trace id
+// (from the sidecar's Server-Timing traceparent) and duration, once the
+// RUM beacon has had time to leave.
+func loadPage(t *testing.T, browser context.Context, u string) pageLoad {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("navigating to %s: %v", u, err)
+	}
+	js := `(() => {
+	  const n = performance.getEntriesByType('navigation')[0];
+	  if (!n || n.responseEnd === 0) return null;
+	  const tp = (n.serverTiming || []).map(s => ({name: s.name, description: s.description})).find(s => s.name === 'traceparent');
+	  if (!tp) return null;
+	  return JSON.stringify({trace_id: tp.description.split('-')[1], duration: n.responseEnd - n.fetchStart});
+	})()`
+	s, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("reading the navigation timing: %v", err)
+	}
+	var pl pageLoad
+	if err := json.Unmarshal([]byte(s), &pl); err != nil {
+		t.Fatalf("navigation timing %q: %v", s, err)
+	}
+	return pl
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	need(t, "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return bctx
+}
+
+// TestFullPathBreakdownAccuracy is the end-to-end proof: with known delays
+// injected at known hops, each hop of the breakdown is within max(2 ms,
+// 10 %) of what was injected (0 for the hops with nothing injected), the
+// hops sum to the browser-measured duration within 0.1 ms, Jaeger has the
+// whole trace, and Prometheus has a hop series for every hop.
+func TestFullPathBreakdownAccuracy(t *testing.T) {
+	tp := startTopology(t)
+	browser := newBrowser(t)
+	q := url.Values{"order": {"7"}, "app_ms": {"40"}, "sql_ms": {"25"}, "ext_ms": {"30"}}
+	// Warm up: connection pools, TLS to the payments API, Chromium.
+	loadPage(t, browser, tp.lb+"/?order=3")
+
+	const runs = 3
+	var results []map[string]float64
+	var last collector.BreakdownResponse
+	for i := 0; i < runs; i++ {
+		pl := loadPage(t, browser, tp.lb+"/?"+q.Encode())
+		b := waitComplete(t, tp, pl.TraceID)
+		var sum float64
+		for _, h := range b.Hops {
+			sum += h.MS
+		}
+		if b.TotalSource != "rum" || math.Abs(b.TotalMS-pl.Duration) > 0.1 || math.Abs(sum-pl.Duration) > 0.1 {
+			t.Fatalf("run %d: total %.3f from %s, hops sum %.3f, browser measured %.3f", i, b.TotalMS, b.TotalSource, sum, pl.Duration)
+		}
+		results = append(results, hopsMS(b))
+		last = b
+	}
+	expected := map[string]time.Duration{"app": injectApp, "postgres": injectSQL, "http_egress": injectExt, "service": injectService}
+	report := []string{}
+	for _, h := range last.Hops {
+		if h.Hop == "other" {
+			continue
+		}
+		want := float64(expected[h.Hop]) / 1e6
+		tol := math.Max(2, want*0.10)
+		for i, r := range results {
+			got := r[h.Hop]
+			if math.Abs(got-want) > tol {
+				t.Errorf("run %d: hop %s = %.3f ms, injected %.0f ms (tolerance %.1f ms)", i, h.Hop, got, want, tol)
+			}
+		}
+		report = append(report, fmt.Sprintf("%s %.3f (injected %.0f)", h.Hop, results[len(results)-1][h.Hop], want))
+	}
+	t.Logf("last breakdown: %s; other %.3f; total %.3f", strings.Join(report, ", "), results[len(results)-1]["other"], last.TotalMS)
+	if !last.Complete {
+		t.Errorf("breakdown not complete: missing %v", last.Missing)
+	}
+
+	checkJaeger(t, tp, last.TraceID)
+	checkPrometheus(t, tp, last)
+}
+
+// waitComplete waits for the trace's breakdown with every source joined.
+func waitComplete(t *testing.T, tp *topology, id string) collector.BreakdownResponse {
+	t.Helper()
+	var b collector.BreakdownResponse
+	eventually(t, "the complete breakdown of "+id, 30*time.Second, func() bool {
+		code, body, err := getBody("http://" + tp.collector.HTTPAddr().String() + "/api/v1/traces/" + id + "/breakdown")
+		if err != nil || code != 200 {
+			return false
+		}
+		b = collector.BreakdownResponse{}
+		if json.Unmarshal(body, &b) != nil {
+			return false
+		}
+		h := hopsMS(b)
+		_, pg := h["postgres"]
+		_, ext := h["http_egress"]
+		return b.Complete && pg && ext
+	})
+	return b
+}
+
+func hopsMS(b collector.BreakdownResponse) map[string]float64 {
+	m := map[string]float64{}
+	for _, h := range b.Hops {
+		m[h.Hop] = h.MS
+	}
+	return m
+}
+
+func checkJaeger(t *testing.T, tp *topology, id string) {
+	t.Helper()
+	want := []string{"client", "loadbalancer", "ingress", "service", "GET /"}
+	var tr *jaegerTrace
+	var services map[string]bool
+	eventually(t, "Jaeger to hold the whole trace", 30*time.Second, func() bool {
+		tr = tp.jaeger.trace(t, id)
+		if tr == nil {
+			return false
+		}
+		ops := map[string]bool{}
+		services = map[string]bool{}
+		for _, s := range tr.Spans {
+			ops[s.OperationName] = true
+			services[tr.Processes[s.ProcessID].ServiceName] = true
+		}
+		for _, w := range want {
+			if !ops[w] {
+				return false
+			}
+		}
+		return services["shop"] && services["shop-app"] && len(tr.Spans) >= 9
+	})
+	var names []string
+	for _, s := range tr.Spans {
+		names = append(names, tr.Processes[s.ProcessID].ServiceName+":"+s.OperationName)
+	}
+	sort.Strings(names)
+	joined := strings.Join(names, " ")
+	for _, w := range []string{"browser:client", "haproxy:loadbalancer", "ingress-nginx:ingress", "ingress-nginx:service", "shop:GET /", "shop-app:GET /"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("Jaeger trace lacks %s: %s", w, joined)
+		}
+	}
+	for _, backend := range []string{"postgres", "redis", "payments"} {
+		found := false
+		for _, n := range names {
+			if strings.HasPrefix(n, "shop-app:") && strings.Contains(strings.ToLower(n), backendHint(backend)) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("Jaeger trace lacks the app's %s span: %s", backend, joined)
+		}
+	}
+	t.Logf("Jaeger spans: %s", joined)
+}
+
+// backendHint is a word the instrumentation libraries put in the span
+// names of each backend's calls.
+func backendHint(b string) string {
+	switch b {
+	case "postgres":
+		return "select"
+	case "redis":
+		return "get"
+	default:
+		return "get" // otelhttp client span: "HTTP GET"
+	}
+}
+
+func checkPrometheus(t *testing.T, tp *topology, b collector.BreakdownResponse) {
+	t.Helper()
+	eventually(t, "Prometheus to scrape a series for every hop", 60*time.Second, func() bool {
+		code, body, err := getBody(tp.prom + "/api/v1/query?query=" + url.QueryEscape(`count by (hop) (hopscope_hop_duration_seconds_count)`))
+		if err != nil || code != 200 {
+			return false
+		}
+		var r struct {
+			Data struct {
+				Result []struct {
+					Metric map[string]string `json:"metric"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		json.Unmarshal(body, &r)
+		have := map[string]bool{}
+		for _, s := range r.Data.Result {
+			have[s.Metric["hop"]] = true
+		}
+		for _, h := range b.Hops {
+			if h.Hop != "other" && !have[h.Hop] {
+				return false
+			}
+		}
+		return true
+	})
+	code, body, _ := getBody(tp.prom + "/api/v1/query?query=" + url.QueryEscape(`sum(hopscope_requests_total{direction="inbound"})`))
+	if code != 200 || !strings.Contains(string(body), `"value"`) {
+		t.Errorf("Prometheus has no sidecar request counts: %s", body)
+	}
+}
