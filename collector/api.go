@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hopscope/hopscope/collector/ui"
 	"github.com/hopscope/hopscope/correlate"
 )
 
@@ -29,6 +30,8 @@ func (c *Collector) apiHandler(gather prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /api/v1/traces/{id}/breakdown", c.getBreakdown)
 	mux.HandleFunc("GET /api/v1/breakdowns", c.listBreakdowns)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: c.cfg.JaegerUIURL, HopColors: HopColors, DefaultColor: BackendColor}))
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
