@@ -1,0 +1,524 @@
+// Command collector compares OTLP receivers on one machine, reproducibly:
+// `hopscope collector` and Jaeger v2 with memory storage, each pinned to
+// one core, under the same telemetrygen load over OTLP/gRPC and OTLP/HTTP.
+// It reports spans accepted per receiver CPU-second and RSS per span, and
+// runs the correlate package's benchmarks for the cost of a breakdown.
+//
+//	go run ./bench/collector                       # gRPC and HTTP, 20s, 1 round
+//	go run ./bench/collector --duration 10s --json results.json
+//
+// See bench/README.md for the method and how to read the output.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	duration        time.Duration
+	rounds          int
+	protocols       []string
+	only            []string
+	jsonPath        string
+	keep            bool
+	receiverCPU     int
+	loadCPU         int
+	hopscopeBin     string
+	jaegerBin       string
+	telemetrygenBin string
+	workers         int
+	rate            int
+	batchSize       int
+	childSpans      int
+	mappedSpans     bool
+	settle          time.Duration
+	waitQuiet       time.Duration
+	readyTimeout    time.Duration
+	jaegerMaxTraces int
+	micro           bool
+}
+
+var (
+	allContenders = []string{"hopscope", "jaeger"}
+	allProtocols  = []string{"grpc", "http"}
+)
+
+const buildTools = "cd tools && go build -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = errors.New("interrupted; every process stopped")
+		}
+		fmt.Fprintln(os.Stderr, "bench/collector:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each telemetrygen run")
+	fs.IntVar(&o.rounds, "rounds", 1, "measured runs per contender and protocol, interleaved")
+	protocols := fs.String("protocols", "grpc,http", "OTLP transports to measure, comma-separated: grpc,http")
+	only := fs.String("only", strings.Join(allContenders, ","), "contenders, comma-separated: hopscope,jaeger")
+	fs.StringVar(&o.jsonPath, "json", "", "also write every figure as JSON to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, receiver logs, telemetrygen logs) and print its path")
+	fs.IntVar(&o.receiverCPU, "receiver-cpu", 1, "CPU the receiver under test is pinned to")
+	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU telemetrygen and this program are pinned to")
+	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this hopscope binary instead of building ./cmd/hopscope")
+	fs.StringVar(&o.jaegerBin, "jaeger", "", "Jaeger v2 binary (default: tools/bin/jaeger, then PATH)")
+	fs.StringVar(&o.telemetrygenBin, "telemetrygen", "", "telemetrygen binary (default: tools/bin/telemetrygen, then PATH)")
+	fs.IntVar(&o.workers, "workers", 256, "telemetrygen --workers")
+	fs.IntVar(&o.rate, "rate", 1000, "telemetrygen --rate (spans per second per worker)")
+	fs.IntVar(&o.batchSize, "batch-size", 8192, "telemetrygen --batch-size")
+	fs.IntVar(&o.childSpans, "child-spans", 5, "telemetrygen --child-spans")
+	fs.BoolVar(&o.mappedSpans, "mapped-spans", false, "add attributes that make hopscope file every span in its correlate store (both contenders get them)")
+	fs.DurationVar(&o.settle, "settle", 6*time.Second, "after the load, CPU keeps being counted this long (hopscope works off a trace 5s after its last span)")
+	fs.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for both CPUs to be idle (0 = don't)")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for a receiver to report healthy")
+	fs.IntVar(&o.jaegerMaxTraces, "jaeger-max-traces", 1_000_000, "Jaeger memory storage max_traces (hopscope runs with --max-traces 1000000)")
+	fs.BoolVar(&o.micro, "micro", true, "also run go test -bench 'BenchmarkCompute|BenchmarkStoreAdd' ./correlate/")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run ./bench/collector [flags]\n\nCompares hopscope collector and Jaeger v2 (memory storage) as OTLP receivers under telemetrygen.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if o.only, err = pickList("only", *only, allContenders); err != nil {
+		return o, err
+	}
+	if o.protocols, err = pickList("protocols", *protocols, allProtocols); err != nil {
+		return o, err
+	}
+	switch {
+	case o.duration < time.Second:
+		return o, errors.New("--duration: at least 1s")
+	case o.rounds < 1:
+		return o, errors.New("--rounds must be at least 1")
+	case o.receiverCPU == o.loadCPU || o.receiverCPU < 0 || o.loadCPU < 0:
+		return o, errors.New("--receiver-cpu and --load-cpu must be two different CPUs")
+	case o.workers < 1 || o.rate < 0 || o.batchSize < 1 || o.childSpans < 0:
+		return o, errors.New("--workers and --batch-size must be ≥ 1, --rate and --child-spans ≥ 0")
+	case o.settle < 0:
+		return o, errors.New("--settle must not be negative")
+	case o.jaegerMaxTraces < 1:
+		return o, errors.New("--jaeger-max-traces must be at least 1")
+	}
+	return o, nil
+}
+
+// pickList parses a comma-separated subset of known, in known's order.
+func pickList(flagName, v string, known []string) ([]string, error) {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		x = strings.TrimSpace(x)
+		if x == "" {
+			continue
+		}
+		if !slices.Contains(known, x) {
+			return nil, fmt.Errorf("--%s: unknown value %q (want %s)", flagName, x, strings.Join(known, ", "))
+		}
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--%s: empty", flagName)
+	}
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(known, a) - slices.Index(known, b) })
+	return out, nil
+}
+
+// measurement is one receiver under one telemetrygen run.
+type measurement struct {
+	Contender string     `json:"contender"`
+	Protocol  string     `json:"protocol"`
+	Round     int        `json:"round"`
+	Load      loadResult `json:"telemetrygen"`
+	// ExpectedSpans is traces × (1 + child spans).
+	ExpectedSpans int64 `json:"expected_spans"`
+	// Before and After are the receiver's counters around the run; After
+	// is read once they stopped moving after the load.
+	Before counters `json:"counters_before"`
+	After  counters `json:"counters_after"`
+	// Accepted is After.Accepted - Before.Accepted.
+	Accepted int64 `json:"spans_accepted"`
+	// CPUSeconds is the receiver's utime+stime from the start of the load
+	// to --settle after its end.
+	CPUSeconds     float64 `json:"receiver_cpu_seconds"`
+	SpansPerCPUSec float64 `json:"spans_per_cpu_second"`
+	SpansPerSec    float64 `json:"spans_accepted_per_wall_second"`
+	// ReceiverCPUPct and LoadCPUPct are % of one core during the load;
+	// OtherPct is the larger share of either CPU used by anything else.
+	ReceiverCPUPct float64 `json:"receiver_cpu_pct"`
+	LoadCPUPct     float64 `json:"load_cpu_pct"`
+	OtherPct       float64 `json:"other_cpu_pct"`
+	// RSS (VmRSS) before the load and once the counters settled after it;
+	// peak is VmHWM.
+	RSSBeforeKiB int64 `json:"rss_before_kib"`
+	RSSAfterKiB  int64 `json:"rss_after_kib"`
+	PeakRSSKiB   int64 `json:"peak_rss_kib"`
+	// RSSPerSpan is (after - before) / accepted, in bytes.
+	RSSPerSpan   float64 `json:"rss_growth_bytes_per_span"`
+	StoppedClean bool    `json:"stopped_cleanly"`
+	LoadAvg      string  `json:"load_average_after"`
+}
+
+type report struct {
+	Time         time.Time         `json:"time"`
+	Host         map[string]string `json:"host"`
+	Versions     map[string]string `json:"versions"`
+	Config       map[string]any    `json:"config"`
+	LoadAvgStart string            `json:"load_average_start"`
+	LoadAvgEnd   string            `json:"load_average_end"`
+	Runs         []*measurement    `json:"runs"`
+	Summary      []*summaryRow     `json:"summary"`
+	Ratios       []*ratioRow       `json:"hopscope_vs_jaeger,omitempty"`
+	Micro        *microBench       `json:"correlate_benchmarks,omitempty"`
+	Notes        []string          `json:"notes,omitempty"`
+}
+
+func run(args []string) (err error) {
+	o, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	has := func(name string) bool { return slices.Contains(o.only, name) }
+
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() {
+		<-ctx.Done()
+		stopSignals() // a second Ctrl-C kills this program outright; Pdeathsig takes the children
+	}()
+
+	if n := runtime.NumCPU(); n < 2 || o.receiverCPU >= n || o.loadCPU >= n {
+		return fmt.Errorf("needs CPUs %d and %d, this process may use %d CPU(s)", o.loadCPU, o.receiverCPU, n)
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	taskset, err := lookTool("taskset", "", nil, "install util-linux")
+	if err != nil {
+		return err
+	}
+	howTo := "build it with `" + buildTools + "` (~6 min and ~2.3 GB RAM the first time; see tools/README.md), or pass its path"
+	tgen, err := lookTool("telemetrygen", o.telemetrygenBin, []string{filepath.Join(root, "tools", "bin", "telemetrygen")}, howTo+" with --telemetrygen")
+	if err != nil {
+		return err
+	}
+	var jaeger string
+	if has("jaeger") {
+		if jaeger, err = lookTool("jaeger", o.jaegerBin, []string{filepath.Join(root, "tools", "bin", "jaeger")}, howTo+" with --jaeger, or run with --only hopscope"); err != nil {
+			return err
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "hopscope-bench-collector-")
+	if err != nil {
+		return err
+	}
+	var live []*proc // receivers not stopped yet
+	defer func() {
+		for _, p := range slices.Backward(live) {
+			p.stop(5 * time.Second)
+		}
+		if o.keep {
+			fmt.Fprintf(os.Stderr, "kept %s\n", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
+
+	rep := &report{
+		Time:         time.Now().UTC(),
+		Host:         hostInfo(),
+		Versions:     map[string]string{"go": runtime.Version()},
+		LoadAvgStart: loadAvg(),
+		Config: map[string]any{
+			"duration": o.duration.String(), "rounds": o.rounds, "protocols": o.protocols, "contenders": o.only,
+			"receiver_cpu": o.receiverCPU, "load_cpu": o.loadCPU, "workers": o.workers, "rate": o.rate,
+			"batch_size": o.batchSize, "child_spans": o.childSpans, "mapped_spans": o.mappedSpans,
+			"settle": o.settle.String(), "wait_quiet": o.waitQuiet.String(), "jaeger_max_traces": o.jaegerMaxTraces,
+			"receiver_gomaxprocs": 1, "telemetrygen_env": "OTEL_BSP_MAX_QUEUE_SIZE=65536",
+		},
+	}
+	rep.Versions["telemetrygen"] = modVersion(ctx, tgen, "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen")
+
+	// Build first, on all cores, before this program pins itself.
+	hsBin := o.hopscopeBin
+	if has("hopscope") {
+		if hsBin == "" {
+			hsBin = filepath.Join(dir, "hopscope")
+			fmt.Fprintln(os.Stderr, "building ./cmd/hopscope ...")
+			build := exec.CommandContext(ctx, "go", "build", "-o", hsBin, "./cmd/hopscope")
+			build.Dir = root
+			if out, err := build.CombinedOutput(); err != nil {
+				return fmt.Errorf("go build ./cmd/hopscope failed (%v) — until it builds, run with --only jaeger:\n%s", err, out)
+			}
+		} else if hsBin, err = lookTool("hopscope", hsBin, nil, ""); err != nil {
+			return err
+		}
+		rep.Versions["hopscope"] = toolVersion(ctx, hsBin, "version")
+	}
+	if has("jaeger") {
+		rep.Versions["jaeger"] = modVersion(ctx, jaeger, "github.com/jaegertracing/jaeger")
+	}
+	if err := pinSelf(o.loadCPU); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: could not pin this program to CPU %d: %v\n", o.loadCPU, err)
+	}
+
+	// Interleaved: per round and protocol every contender once, in reverse
+	// order every other time, so none always runs first. Each run gets a
+	// fresh receiver: the same empty start, RSS growth of this run only.
+	slot := 0
+	for r := 1; r <= o.rounds; r++ {
+		for _, proto := range o.protocols {
+			order := slices.Clone(o.only)
+			if slot%2 == 1 {
+				slices.Reverse(order)
+			}
+			slot++
+			for _, name := range order {
+				m, err := measure(ctx, o, dir, name, proto, r, hsBin, jaeger, tgen, taskset, &live)
+				if err != nil {
+					return fmt.Errorf("%s over %s, round %d: %w", name, proto, r, err)
+				}
+				rep.Runs = append(rep.Runs, m)
+				fmt.Fprintf(os.Stderr, "round %d/%d %-8s %-4s  %9d spans accepted of %9d expected  %7.2f CPU-s  %8.0f spans/CPU-s  RSS +%s (%.0f B/span)  receiver CPU %3.0f%%  load CPU %3.0f%%  other %3.0f%%\n",
+					r, o.rounds, name, proto, m.Accepted, m.ExpectedSpans, m.CPUSeconds, m.SpansPerCPUSec,
+					mib(m.RSSAfterKiB-m.RSSBeforeKiB), m.RSSPerSpan, m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct)
+			}
+		}
+	}
+
+	if o.micro {
+		fmt.Fprintln(os.Stderr, "running go test -bench 'BenchmarkCompute|BenchmarkStoreAdd' ./correlate/ ...")
+		if o.waitQuiet > 0 {
+			if err := waitQuiet(ctx, []int{o.receiverCPU}, o.waitQuiet); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
+			}
+		}
+		m, err := runMicro(ctx, root, dir, o.receiverCPU, taskset)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.Notes = append(rep.Notes, "correlate benchmarks failed: "+firstLine(err.Error()))
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		}
+		rep.Micro = m
+	}
+
+	rep.LoadAvgEnd = loadAvg()
+	summarize(rep, o)
+	rep.Notes = append(rep.Notes, notes(rep, o)...)
+	printReport(os.Stdout, rep, o)
+	if o.jsonPath != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(o.jsonPath), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// measure starts a fresh receiver, runs the load against it, reads its
+// counters, CPU and memory, and stops it.
+func measure(ctx context.Context, o options, dir, name, proto string, round int, hsBin, jaeger, tgen, taskset string, live *[]*proc) (*measurement, error) {
+	rdir := filepath.Join(dir, fmt.Sprintf("round%d-%s-%s", round, proto, name))
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return nil, err
+	}
+	var rc *receiver
+	var err error
+	switch name {
+	case "hopscope":
+		rc, err = startHopscope(ctx, hsBin, rdir, o.receiverCPU, taskset)
+	case "jaeger":
+		rc, err = startJaeger(ctx, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
+	}
+	if err != nil {
+		return nil, err
+	}
+	*live = append(*live, rc.p)
+	defer rc.p.stop(5 * time.Second) // no-op once stopped below
+	if err := waitReady(ctx, rc.p, rc.readyURL, o.readyTimeout); err != nil {
+		return nil, err
+	}
+	// The metrics endpoint can come up a little after the health check.
+	var before counters
+	deadline := time.Now().Add(o.readyTimeout)
+	for {
+		if before, err = rc.counters(ctx, false); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if rc.p.exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%v%s", err, rc.p.logTail(20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Waiting for quiet CPUs after the start also lets the receiver's own
+	// start-up work finish before anything is counted.
+	if o.waitQuiet > 0 {
+		if err := waitQuiet(ctx, []int{o.loadCPU, o.receiverCPU}, o.waitQuiet); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
+		}
+		if before, err = rc.counters(ctx, false); err != nil {
+			return nil, err
+		}
+	}
+
+	m := &measurement{Contender: name, Protocol: proto, Round: round, Before: before}
+	pid := rc.p.pid()
+	cpu0 := treeCPU(pid)
+	m.RSSBeforeKiB, _ = treeMem(pid)
+	busy0, self0 := cpuBusy(), selfCPU()
+
+	load, err := runTelemetrygen(ctx, o, tgen, taskset, proto, rc.endpoint(proto), filepath.Join(rdir, "telemetrygen.log"))
+	if err != nil {
+		if rc.p.exited() {
+			err = fmt.Errorf("%w\n%s exited during the load (%v)%s", err, rc.p.name, rc.p.err, rc.p.logTail(20))
+		}
+		return nil, err
+	}
+	loadEnd := time.Now()
+	cpuLoad, busy1, self1 := treeCPU(pid)-cpu0, cpuBusy(), selfCPU()-self0
+	m.Load = load
+	m.ExpectedSpans = load.Traces * int64(1+o.childSpans)
+	m.ReceiverCPUPct = 100 * cpuLoad / load.Wall
+	m.LoadCPUPct = 100 * load.CPU / load.Wall
+	other := max(busy1[o.receiverCPU]-busy0[o.receiverCPU]-cpuLoad, busy1[o.loadCPU]-busy0[o.loadCPU]-load.CPU-self1)
+	m.OtherPct = max(0, 100*other/load.Wall)
+
+	// Counters stop moving once the last request is handled: read them, and
+	// the memory, when two reads half a second apart agree.
+	after, err := rc.counters(ctx, true)
+	for stable := 0; err == nil && stable < 2 && time.Since(loadEnd) < 15*time.Second; {
+		time.Sleep(500 * time.Millisecond)
+		var next counters
+		if next, err = rc.counters(ctx, true); err == nil {
+			if next.Accepted == after.Accepted {
+				stable++
+			} else {
+				stable = 0
+			}
+			after = next
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%v%s", err, rc.p.logTail(20))
+	}
+	m.After = after
+	m.RSSAfterKiB, m.PeakRSSKiB = treeMem(pid)
+	// Keep counting CPU for --settle after the load: work a receiver defers
+	// (hopscope handles a trace 5 s after its last span) belongs to the spans.
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(loadEnd.Add(o.settle))):
+	}
+	if rc.p.exited() {
+		return nil, fmt.Errorf("%s exited after the load (%v)%s", rc.p.name, rc.p.err, rc.p.logTail(20))
+	}
+	m.CPUSeconds = treeCPU(pid) - cpu0
+	m.LoadAvg = loadAvg()
+	m.StoppedClean = rc.p.stop(20*time.Second) && rc.p.err == nil
+
+	m.Accepted = int64(after.Accepted - before.Accepted)
+	if m.CPUSeconds > 0 {
+		m.SpansPerCPUSec = float64(m.Accepted) / m.CPUSeconds
+	}
+	m.SpansPerSec = float64(m.Accepted) / load.Wall
+	if m.Accepted > 0 {
+		m.RSSPerSpan = float64(m.RSSAfterKiB-m.RSSBeforeKiB) * 1024 / float64(m.Accepted)
+	}
+	return m, nil
+}
+
+func toolVersion(ctx context.Context, bin, arg string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, _ := exec.CommandContext(ctx, bin, arg).CombinedOutput()
+	return firstLine(strings.TrimSpace(string(b)))
+}
+
+// modVersion reads a module's version from a Go binary's build info
+// (`go version -m`), where it is the main module ("mod") or a dependency
+// ("dep") — tools built from tools/ carry them as dependencies.
+func modVersion(ctx context.Context, bin, module string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "version", "-m", bin).Output()
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[0] == "mod" || f[0] == "dep") && f[1] == module {
+			return module + " " + f[2]
+		}
+	}
+	return "unknown"
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func hostInfo() map[string]string {
+	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h["kernel"] = strings.TrimSpace(string(b))
+	}
+	return h
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// counters are what a receiver says it did, read from its /metrics.
+type counters struct {
+	// Accepted spans: hopscope_collector_received_total{source="otlp"},
+	// otelcol_receiver_accepted_spans{receiver="otlp"}.
+	Accepted float64 `json:"accepted_spans"`
+	// Refused: Jaeger's refused plus failed spans; hopscope's
+	// hopscope_collector_rejected_total{source="otlp"}, which counts refused
+	// requests and spans with bad ids.
+	Refused float64 `json:"refused"`
+	// Stored: spans Jaeger's storage exporter wrote to memory
+	// (otelcol_exporter_sent_spans); -1 for hopscope.
+	Stored float64 `json:"stored_spans"`
+	// ExportFailed: otelcol_exporter_send_failed_spans; -1 for hopscope.
+	ExportFailed float64 `json:"export_failed_spans"`
+	// TracesActive: hopscope_collector_traces_active, the traces in
+	// hopscope's correlate store; -1 for Jaeger.
+	TracesActive float64 `json:"traces_active"`
+}
+
+// receiver is one started contender.
+type receiver struct {
+	name       string
+	p          *proc
+	grpcAddr   string
+	httpAddr   string
+	metricsURL string
+	readyURL   string
+	read       func(samples []sample, afterLoad bool) (counters, error)
+}
+
+func (r *receiver) endpoint(protocol string) string {
+	if protocol == "http" {
+		return r.httpAddr
+	}
+	return r.grpcAddr
+}
+
+func (r *receiver) counters(ctx context.Context, afterLoad bool) (counters, error) {
+	s, err := scrape(ctx, r.metricsURL)
+	if err != nil {
+		return counters{}, err
+	}
+	return r.read(s, afterLoad)
+}
+
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// startHopscope starts `hopscope collector` pinned to cpu with GOMAXPROCS=1:
+// both OTLP receivers on, Fluent forward and RUM off, no export.
+func startHopscope(ctx context.Context, bin, dir string, cpu int, taskset string) (*receiver, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{name: "hopscope", grpcAddr: loopback(ports[0]), httpAddr: loopback(ports[1])}
+	api := loopback(ports[2])
+	r.metricsURL, r.readyURL = "http://"+api+"/metrics", "http://"+api+"/healthz"
+	argv := []string{taskset, "-c", strconv.Itoa(cpu), bin, "collector",
+		"--otlp-grpc-listen", r.grpcAddr,
+		"--otlp-http-listen", r.httpAddr,
+		"--forward-listen", "",
+		"--rum-listen", "",
+		"--http-listen", api,
+		"--max-traces", "1000000",
+		"--window", "10m",
+	}
+	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(strings.Join(argv, " ")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	r.p, err = startProc(ctx, "hopscope collector", cleanEnv("GOMAXPROCS=1"),
+		filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log"), argv...)
+	if err != nil {
+		return nil, err
+	}
+	r.read = func(s []sample, afterLoad bool) (counters, error) {
+		var c counters
+		var ok bool
+		c.Accepted, ok = sum(s, "hopscope_collector_received_total", map[string]string{"source": "otlp"})
+		if !ok {
+			return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_received_total{source=\"otlp\"} (seen: %s)",
+				strings.Join(names(s, "hopscope_collector"), ", "))
+		}
+		c.Refused, _ = sum(s, "hopscope_collector_rejected_total", map[string]string{"source": "otlp"})
+		if c.TracesActive, ok = sum(s, "hopscope_collector_traces_active", nil); !ok {
+			return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_traces_active")
+		}
+		c.Stored, c.ExportFailed = -1, -1
+		return c, nil
+	}
+	return r, nil
+}
+
+// jaegerConfig is the whole Jaeger v2 configuration: memory storage, the
+// query extension (it needs one), the health check, the OTLP receiver
+// straight into the storage exporter (no batch processor, no queue: the
+// receiver's goroutine writes to memory), and the collector's own metrics
+// on a loopback port. Every address is 127.0.0.1.
+const jaegerConfig = `# written by bench/collector
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %[1]d
+    logs:
+      level: info
+
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:%[2]d
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:%[3]d
+    grpc:
+      endpoint: 127.0.0.1:%[4]d
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: %[7]d
+
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[5]d
+      http:
+        endpoint: 127.0.0.1:%[6]d
+
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`
+
+// startJaeger starts Jaeger v2 pinned to cpu with GOMAXPROCS=1 and the
+// configuration above.
+func startJaeger(ctx context.Context, bin, dir string, cpu int, taskset string, maxTraces int) (*receiver, error) {
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	metrics, health, qHTTP, qGRPC, oGRPC, oHTTP := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	conf := filepath.Join(dir, "jaeger.yaml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, jaegerConfig, metrics, health, qHTTP, qGRPC, oGRPC, oHTTP, maxTraces), 0o644); err != nil {
+		return nil, err
+	}
+	r := &receiver{name: "jaeger", grpcAddr: loopback(oGRPC), httpAddr: loopback(oHTTP),
+		metricsURL: "http://" + loopback(metrics) + "/metrics", readyURL: "http://" + loopback(health) + "/status"}
+	argv := []string{taskset, "-c", strconv.Itoa(cpu), bin, "--config", conf}
+	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(strings.Join(argv, " ")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	r.p, err = startProc(ctx, "jaeger", cleanEnv("GOMAXPROCS=1"),
+		filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log"), argv...)
+	if err != nil {
+		return nil, err
+	}
+	r.read = func(s []sample, afterLoad bool) (counters, error) {
+		var c counters
+		var ok bool
+		// The series appear with the first span; before the load, absent means 0.
+		c.Accepted, ok = sum(s, "otelcol_receiver_accepted_spans", map[string]string{"receiver": "otlp"})
+		if !ok && afterLoad {
+			return c, fmt.Errorf("jaeger's metrics have no otelcol_receiver_accepted_spans{receiver=\"otlp\"} (seen: %s)",
+				strings.Join(names(s, "otelcol_receiver"), ", "))
+		}
+		refused, _ := sum(s, "otelcol_receiver_refused_spans", map[string]string{"receiver": "otlp"})
+		failed, _ := sum(s, "otelcol_receiver_failed_spans", map[string]string{"receiver": "otlp"})
+		c.Refused = refused + failed
+		c.Stored, ok = sum(s, "otelcol_exporter_sent_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
+		if !ok && afterLoad {
+			c.Stored = -1 // not exposed: reported as unknown
+		}
+		c.ExportFailed, _ = sum(s, "otelcol_exporter_send_failed_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
+		c.TracesActive = -1
+		return c, nil
+	}
+	return r, nil
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// summaryRow aggregates one contender over one protocol's rounds.
+type summaryRow struct {
+	Contender      string  `json:"contender"`
+	Protocol       string  `json:"protocol"`
+	Rounds         int     `json:"rounds"`
+	Accepted       float64 `json:"median_spans_accepted"`
+	SpansPerCPUSec float64 `json:"median_spans_per_cpu_second"`
+	MinPerCPUSec   float64 `json:"min_spans_per_cpu_second"`
+	MaxPerCPUSec   float64 `json:"max_spans_per_cpu_second"`
+	CPUSeconds     float64 `json:"median_receiver_cpu_seconds"`
+	RSSAfterKiB    float64 `json:"median_rss_after_kib"`
+	RSSPerSpan     float64 `json:"median_rss_growth_bytes_per_span"`
+	TracesActive   float64 `json:"median_traces_active,omitempty"` // hopscope
+}
+
+// ratioRow is hopscope over Jaeger for one protocol.
+type ratioRow struct {
+	Protocol         string  `json:"protocol"`
+	SpansPerCPUSec   float64 `json:"spans_per_cpu_second"` // hopscope / jaeger: above 1 is cheaper per span
+	RSSPerSpan       float64 `json:"rss_growth_per_span,omitempty"`
+	HopscopePerCPU   float64 `json:"hopscope_spans_per_cpu_second"`
+	JaegerPerCPU     float64 `json:"jaeger_spans_per_cpu_second"`
+	HopscopeRSSBytes float64 `json:"hopscope_rss_bytes_per_span"`
+	JaegerRSSBytes   float64 `json:"jaeger_rss_bytes_per_span"`
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func pick(ms []*measurement, f func(*measurement) float64) []float64 {
+	out := make([]float64, len(ms))
+	for i, m := range ms {
+		out[i] = f(m)
+	}
+	return out
+}
+
+func runsOf(rep *report, contender, protocol string) []*measurement {
+	var out []*measurement
+	for _, m := range rep.Runs {
+		if m.Contender == contender && m.Protocol == protocol {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// summarize fills the medians per contender and protocol and the ratios.
+func summarize(rep *report, o options) {
+	rep.Summary, rep.Ratios = nil, nil
+	for _, proto := range o.protocols {
+		rows := map[string]*summaryRow{}
+		for _, c := range o.only {
+			ms := runsOf(rep, c, proto)
+			if len(ms) == 0 {
+				continue
+			}
+			per := pick(ms, func(m *measurement) float64 { return m.SpansPerCPUSec })
+			row := &summaryRow{Contender: c, Protocol: proto, Rounds: len(ms),
+				Accepted:       median(pick(ms, func(m *measurement) float64 { return float64(m.Accepted) })),
+				SpansPerCPUSec: median(per), MinPerCPUSec: slices.Min(per), MaxPerCPUSec: slices.Max(per),
+				CPUSeconds:  median(pick(ms, func(m *measurement) float64 { return m.CPUSeconds })),
+				RSSAfterKiB: median(pick(ms, func(m *measurement) float64 { return float64(m.RSSAfterKiB) })),
+				RSSPerSpan:  median(pick(ms, func(m *measurement) float64 { return m.RSSPerSpan })),
+			}
+			if c == "hopscope" {
+				row.TracesActive = median(pick(ms, func(m *measurement) float64 { return m.After.TracesActive }))
+			}
+			rows[c] = row
+			rep.Summary = append(rep.Summary, row)
+		}
+		h, j := rows["hopscope"], rows["jaeger"]
+		if h == nil || j == nil || j.SpansPerCPUSec == 0 {
+			continue
+		}
+		r := &ratioRow{Protocol: proto, SpansPerCPUSec: h.SpansPerCPUSec / j.SpansPerCPUSec,
+			HopscopePerCPU: h.SpansPerCPUSec, JaegerPerCPU: j.SpansPerCPUSec,
+			HopscopeRSSBytes: h.RSSPerSpan, JaegerRSSBytes: j.RSSPerSpan}
+		if j.RSSPerSpan > 0 {
+			r.RSSPerSpan = h.RSSPerSpan / j.RSSPerSpan
+		}
+		rep.Ratios = append(rep.Ratios, r)
+	}
+}
+
+// notes are the warnings a reader needs before trusting the table.
+func notes(rep *report, o options) []string {
+	var ns []string
+	add := func(format string, a ...any) { ns = append(ns, fmt.Sprintf(format, a...)) }
+	for _, m := range rep.Runs {
+		id := fmt.Sprintf("%s %s round %d", m.Contender, m.Protocol, m.Round)
+		if m.ExpectedSpans > 0 {
+			if d := float64(m.Accepted-m.ExpectedSpans) / float64(m.ExpectedSpans); math.Abs(d) > 0.01 {
+				add("%s: %d spans accepted, expected %d (traces %d × %d): %+.1f%% — telemetrygen dropped spans (its queue was full or its final flush timed out) or the receiver refused some; spans per CPU-second still divides what was accepted",
+					id, m.Accepted, m.ExpectedSpans, m.Load.Traces, 1+o.childSpans, 100*d)
+			}
+		}
+		if m.Load.Workers != o.workers {
+			add("%s: %d of %d telemetrygen workers reported their trace count — expected spans are undercounted", id, m.Load.Workers, o.workers)
+		}
+		if m.Load.Errors > 0 {
+			add("%s: telemetrygen logged %d error/warning line(s) (export failures?) — see its log with --keep", id, m.Load.Errors)
+		}
+		if r := m.After.Refused - m.Before.Refused; r > 0 {
+			what := "spans refused"
+			if m.Contender == "hopscope" {
+				what = "rejections (requests or spans with bad ids)"
+			}
+			add("%s: %.0f %s", id, r, what)
+		}
+		if m.Contender == "jaeger" {
+			switch stored := m.After.Stored - m.Before.Stored; {
+			case m.After.Stored < 0:
+				add("%s: Jaeger exposes no otelcol_exporter_sent_spans: spans stored unknown", id)
+			case int64(stored) != m.Accepted:
+				add("%s: Jaeger accepted %d spans but its storage exporter wrote %.0f (failed %.0f)", id, m.Accepted, stored, m.After.ExportFailed-m.Before.ExportFailed)
+			}
+			if m.Load.Traces > int64(o.jaegerMaxTraces) {
+				add("%s: %d traces sent, more than Jaeger's max_traces %d: it evicted traces, so its RSS per span is understated — raise --jaeger-max-traces", id, m.Load.Traces, o.jaegerMaxTraces)
+			}
+		}
+		if m.Contender == "hopscope" && m.Load.Traces > 1_000_000 {
+			add("%s: %d traces sent, more than hopscope's --max-traces 1000000: it evicted traces", id, m.Load.Traces)
+		}
+		if m.OtherPct >= 10 {
+			add("%s: other work used %.0f%% of a benchmark CPU during the load (load average %s) — this run is disturbed", id, m.OtherPct, m.LoadAvg)
+		}
+		if m.ReceiverCPUPct < 80 {
+			add("%s: the receiver used only %.0f%% of its core (telemetrygen %.0f%% of its own): the generator limited the rate, so fixed per-request costs weigh more than at saturation", id, m.ReceiverCPUPct, m.LoadCPUPct)
+		}
+		if !m.StoppedClean {
+			add("%s: the receiver did not exit cleanly on SIGTERM within 20 s", id)
+		}
+	}
+	for _, s := range rep.Summary {
+		if s.Rounds > 1 && s.MaxPerCPUSec > 0 && (s.MaxPerCPUSec-s.MinPerCPUSec)/s.MaxPerCPUSec > 0.10 {
+			add("%s %s: spans per CPU-second differ by %.0f%% across rounds — the machine was noisy; rerun with more --rounds",
+				s.Contender, s.Protocol, 100*(s.MaxPerCPUSec-s.MinPerCPUSec)/s.MaxPerCPUSec)
+		}
+	}
+	return ns
+}
+
+func kfmt(x float64) string {
+	switch {
+	case math.Abs(x) >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case math.Abs(x) >= 1e3:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func ratio(x float64) string {
+	if x == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", x)
+}
+
+// workDone says what each receiver does with a span, so the ratio is read
+// for what it is.
+func workDone(rep *report, o options) []string {
+	var out []string
+	if slices.Contains(o.only, "hopscope") {
+		s := "hopscope: decodes each request, maps every span to a correlate record where one applies (a sidecar's server span, a client span to a database, HTTP or RPC backend) and files it in its bounded store (--max-traces 1000000, --window 10m) — the work it exists for; it also groups the spans by trace, remembers each trace's span ids for the window and holds the spans 5 s for an export, which is off here (held spans are then dropped)."
+		var active []float64
+		for _, m := range rep.Runs {
+			if m.Contender == "hopscope" {
+				active = append(active, m.After.TracesActive)
+			}
+		}
+		switch {
+		case len(active) == 0:
+		case slices.Max(active) == 0 && !o.mappedSpans:
+			s += " In this run its store held 0 traces: telemetrygen's spans (a client root with only network.peer.address and service.peer.name, server children without hopscope.component) map to no record, so hopscope decoded, grouped and tracked them but filed nothing. --mapped-spans adds two attributes that make every span a record."
+		default:
+			s += fmt.Sprintf(" In this run its store held %s traces after the load (hopscope_collector_traces_active, median).", kfmt(median(active)))
+		}
+		out = append(out, s)
+	}
+	if slices.Contains(o.only, "jaeger") {
+		out = append(out, fmt.Sprintf("jaeger: decodes each request into pdata and writes every span, grouped by trace, into its memory store (max_traces %d); no batch processor and no exporter queue, so the receiver's goroutine does the storing.", o.jaegerMaxTraces))
+	}
+	return out
+}
+
+func printReport(w io.Writer, rep *report, o options) {
+	mapped := ""
+	if o.mappedSpans {
+		mapped = " + hopscope-mapped attributes"
+	}
+	fmt.Fprintf(w, "\nOTEL_BSP_MAX_QUEUE_SIZE=65536 telemetrygen traces --workers %d --rate %d --batch-size %d --child-spans %d --duration %s%s\n",
+		o.workers, o.rate, o.batchSize, o.childSpans, o.duration, mapped)
+	fmt.Fprintf(w, "%d round(s), interleaved, a fresh receiver per run; receiver on CPU %d (GOMAXPROCS=1), telemetrygen on CPU %d; CPU counted until %s after the load\n",
+		o.rounds, o.receiverCPU, o.loadCPU, o.settle)
+	fmt.Fprintf(w, "%s, %s CPUs, kernel %s; load average %s at the start, %s at the end\n",
+		rep.Host["cpu"], rep.Host["cpus"], rep.Host["kernel"], rep.LoadAvgStart, rep.LoadAvgEnd)
+	var vs []string
+	for _, k := range []string{"hopscope", "jaeger", "telemetrygen", "go"} {
+		if v, ok := rep.Versions[k]; ok {
+			vs = append(vs, k+": "+v)
+		}
+	}
+	fmt.Fprintf(w, "%s\n\n", strings.Join(vs, "; "))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "contender\tproto\tround\ttraces sent\tspans accepted\texpected\tspans/s\trecv CPU-s\tspans/CPU-s\trecv CPU\tload CPU\tother\tRSS before\tRSS after\tpeak RSS\tRSS B/span\t")
+	for _, m := range rep.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.2f\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%s\t%s\t%s\t%.0f\t\n",
+			m.Contender, m.Protocol, m.Round, m.Load.Traces, m.Accepted, m.ExpectedSpans, kfmt(m.SpansPerSec),
+			m.CPUSeconds, kfmt(m.SpansPerCPUSec), m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct,
+			mib(m.RSSBeforeKiB), mib(m.RSSAfterKiB), mib(m.PeakRSSKiB), m.RSSPerSpan)
+	}
+	tw.Flush()
+
+	if len(rep.Ratios) > 0 {
+		fmt.Fprintln(w, "\nhopscope / jaeger (medians over rounds; spans per CPU-second: above 1× hopscope is cheaper per span; RSS per span: below 1× it holds less)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "proto\thopscope spans/CPU-s\tjaeger spans/CPU-s\tratio\thopscope B/span\tjaeger B/span\tratio\t")
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.Protocol, kfmt(r.HopscopePerCPU), kfmt(r.JaegerPerCPU),
+				ratio(r.SpansPerCPUSec), r.HopscopeRSSBytes, r.JaegerRSSBytes, ratio(r.RSSPerSpan))
+		}
+		tw.Flush()
+	}
+
+	if m := rep.Micro; m != nil {
+		fmt.Fprintf(w, "\ncorrelate benchmarks (%s):\n", m.Command)
+		for _, b := range m.Lines {
+			fmt.Fprintf(w, "  %-18s %10.0f ns/op %9.0f B/op %6.0f allocs/op", b.Name, b.Metrics["ns/op"], b.Metrics["B/op"], b.Metrics["allocs/op"])
+			switch b.Name {
+			case "BenchmarkCompute":
+				fmt.Fprintf(w, "  → %s breakdowns/s per core", kfmt(m.BreakdownsPerSec))
+			case "BenchmarkStoreAdd":
+				fmt.Fprintf(w, "  → %s traces (6 records each)/s per core, %.0f heap bytes per trace held", kfmt(m.StoreTracesPerSec), m.HeapBytesPerTrace)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+
+	fmt.Fprintln(w, "\nwhat each receiver does with a span:")
+	for _, s := range workDone(rep, o) {
+		fmt.Fprintf(w, "  - %s\n", s)
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  - %s\n", n)
+		}
+	}
+}
