@@ -1,6 +1,8 @@
 // Package tools pins the real components hopscope's tests and benchmarks
-// build from the Go module proxy — Jaeger v2 and telemetrygen — in a module
-// of their own, so their dependencies never enter hopscope's go.mod.
+// build from the Go module proxy in modules of their own, so their
+// dependencies never enter hopscope's go.mod: Jaeger v2 here, telemetrygen
+// in ./telemetrygen (the two need OpenTelemetry Collector versions that do
+// not build together). See README.md.
 //
-//	go build -o bin/ tool    # or: go tool jaeger …
+//	go build -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger      # or: go tool jaeger …
 package tools

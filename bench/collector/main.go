@@ -57,7 +57,13 @@ var (
 	allProtocols  = []string{"grpc", "http"}
 )
 
-const buildTools = "cd tools && go build -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
+// How to build the two tools, from the repository root. They live in two
+// modules (tools/ and tools/telemetrygen/): Jaeger v1.76.0 and telemetrygen
+// v0.161.0 need OpenTelemetry Collector versions that do not build together.
+const (
+	buildJaeger       = "go build -C tools -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger"
+	buildTelemetrygen = "go build -C tools/telemetrygen -o ../bin/ github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
+)
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -226,14 +232,16 @@ func run(args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	howTo := "build it with `" + buildTools + "` (~6 min and ~2.3 GB RAM the first time; see tools/README.md), or pass its path"
-	tgen, err := lookTool("telemetrygen", o.telemetrygenBin, []string{filepath.Join(root, "tools", "bin", "telemetrygen")}, howTo+" with --telemetrygen")
+	tgen, err := lookTool("telemetrygen", o.telemetrygenBin, []string{filepath.Join(root, "tools", "bin", "telemetrygen")},
+		"build it from the repository root with `"+buildTelemetrygen+"` (see tools/README.md), or pass its path with --telemetrygen")
 	if err != nil {
 		return err
 	}
 	var jaeger string
 	if has("jaeger") {
-		if jaeger, err = lookTool("jaeger", o.jaegerBin, []string{filepath.Join(root, "tools", "bin", "jaeger")}, howTo+" with --jaeger, or run with --only hopscope"); err != nil {
+		jaeger, err = lookTool("jaeger", o.jaegerBin, []string{filepath.Join(root, "tools", "bin", "jaeger")},
+			"build it from the repository root with `"+buildJaeger+"` (~6–8 min and ~2.3 GB RAM the first time; see tools/README.md), pass its path with --jaeger, or run with --only hopscope")
+		if err != nil {
 			return err
 		}
 	}
