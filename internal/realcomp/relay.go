@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -97,11 +98,23 @@ func relayConn(c net.Conn, target string, delay time.Duration, track func(net.Co
 		}
 	}()
 	for ch := range q {
-		time.Sleep(time.Until(ch.at.Add(delay)))
+		waitUntil(ch.at.Add(delay))
 		if _, err := up.Write(ch.b); err != nil {
 			break
 		}
 	}
 	up.Close()
 	<-done
+}
+
+// waitUntil sleeps until shortly before t and spins for the rest: a
+// timer alone overshoots by up to a millisecond on a busy machine, which
+// would show as error in the hop the relay stands for.
+func waitUntil(t time.Time) {
+	if d := time.Until(t) - time.Millisecond; d > 0 {
+		time.Sleep(d)
+	}
+	for time.Now().Before(t) {
+		runtime.Gosched()
+	}
 }
