@@ -44,6 +44,7 @@ type options struct {
 	loadCPU      int
 	hopscopeBin  string
 	hopscopeArgs []string
+	fluent       bool
 	nginxPath    string
 	wrkPath      string
 	readyTimeout time.Duration
@@ -76,6 +77,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU the proxy under test is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU wrk, the upstream and this program are pinned to")
 	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this hopscope binary instead of building ./cmd/hopscope")
+	fs.BoolVar(&o.fluent, "fluent", false, "also ship access logs with --fluent-address to a local forward sink (the default is stdout only, which a node's Fluent Bit tails)")
 	extra := fs.String("hopscope-args", "", "extra arguments appended to `hopscope sidecar ...` (space-separated)")
 	fs.StringVar(&o.nginxPath, "nginx", "", "nginx binary (default: from PATH or /usr/sbin)")
 	fs.StringVar(&o.wrkPath, "wrk", "", "wrk binary (default: from PATH)")
@@ -349,8 +351,14 @@ func run(args []string) (err error) {
 			"--upstream", strings.TrimSuffix(upURL, "/"),
 			"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
 			"--otlp-endpoint", "http://" + otlp.addr,
-			"--fluent-address", fluent.addr,
 			"--access-log", "stdout",
+		}
+		desc := "hopscope sidecar, GOMAXPROCS=1, spans (OTLP/HTTP) + metrics + access log (stdout→file)"
+		if o.fluent {
+			// Direct shipping: fluent-logger-golang writes every record
+			// with its own write(2), which costs ~12% of the core.
+			argv = append(argv, "--fluent-address", fluent.addr)
+			desc += " + Fluent forward"
 		}
 		argv = append(argv, o.hopscopeArgs...)
 		p, err := startProc(ctx, "hopscope sidecar", sidecarEnv(), hsAccessLog, filepath.Join(hDir, "stderr.log"), argv...)
@@ -358,7 +366,7 @@ func run(args []string) (err error) {
 			return err
 		}
 		procs = append(procs, p)
-		c := &contender{Name: "hopscope", Desc: "hopscope sidecar, GOMAXPROCS=1, spans (OTLP/HTTP) + metrics + access log (stdout→file) + Fluent forward",
+		c := &contender{Name: "hopscope", Desc: desc,
 			URL: fmt.Sprintf("http://127.0.0.1:%d/", port), proc: p}
 		c.logLines = func() (int64, int64, error) { return countLines(hsAccessLog) }
 		if err := waitReady(ctx, p, c.URL, "ok", o.readyTimeout); err != nil {
