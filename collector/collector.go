@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,13 +11,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 // Options carries what the collector gets from its host process.
@@ -249,38 +250,45 @@ func (c *Collector) ForwardAddr() net.Addr {
 // Store exposes the trace store (for the UI and tests).
 func (c *Collector) Store() *correlate.Store { return c.store }
 
-// consumeOTLP files sidecar and backend spans as records and holds every
-// span for export.
-func (c *Collector) consumeOTLP(_ context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+// consumeOTLP walks an export request's bytes: sidecar and backend spans
+// are filed as records, and every span is held (as the bytes it came in)
+// for export when an export endpoint is set.
+func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	now := c.now()
-	byTrace := map[string][]heldSpan{}
-	var n int
-	for _, rs := range req.ResourceSpans {
-		var res attrs
-		if rs.Resource != nil {
-			res = rs.Resource.Attributes
+	byTrace := map[[16]byte][]otlpwire.Held{}
+	var n, bad int
+	hold := c.sink != nil
+	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
+		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 {
+			bad++
+			return nil
 		}
-		for _, ss := range rs.ScopeSpans {
-			for _, sp := range ss.Spans {
-				if len(sp.TraceId) != 16 || len(sp.SpanId) != 8 {
-					c.m.rejected.WithLabelValues(SrcOTLP, "bad_ids").Inc()
-					continue
-				}
-				n++
-				id := fmt.Sprintf("%x", sp.TraceId)
-				byTrace[id] = append(byTrace[id], heldSpan{res: rs.Resource, scope: ss.Scope, span: sp})
-				if rec := spanRecord(res, sp); rec != nil {
-					if r, err := c.store.Add(now, rec); err == nil && r.Late {
-						c.m.late.Inc()
-					}
-				}
+		n++
+		var key [16]byte
+		copy(key[:], sp.TraceID)
+		if hold {
+			byTrace[key] = append(byTrace[key], otlpwire.Held{Resource: res.Raw, ResourceSchema: res.SchemaURL,
+				Scope: scope.Raw, ScopeSchema: scope.SchemaURL, Span: sp.Raw})
+		} else if _, ok := byTrace[key]; !ok {
+			byTrace[key] = nil
+		}
+		if rec := spanRecord(res, sp); rec != nil {
+			if r, err := c.store.Add(now, rec); err == nil && r.Late {
+				c.m.late.Inc()
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		c.m.rejected.WithLabelValues(SrcOTLP, "bad_ids").Add(float64(bad))
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
-	var late []heldSpan
-	for id, spans := range byTrace {
-		late = append(late, c.em.touch(now, id, spans)...)
+	var late []otlpwire.Held
+	for key, spans := range byTrace {
+		late = append(late, c.em.touch(now, hex.EncodeToString(key[:]), spans)...)
 	}
 	if len(late) > 0 {
 		go c.em.export(context.Background(), late)

@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
@@ -39,11 +40,20 @@ func newSpanCapture(t *testing.T) *spanCapture {
 	c := &spanCapture{names: map[string]string{}}
 	cfg := otlp.DefaultConfig()
 	cfg.GRPCListen, cfg.HTTPListen = "", "127.0.0.1:0"
-	r, err := otlp.New(cfg, func(_ context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+	r, err := otlp.New(cfg, func(_ context.Context, body []byte) error {
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			return err
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, rs := range req.ResourceSpans {
-			svc := attrs(rs.Resource.GetAttributes()).str("service.name")
+			svc := ""
+			for _, kv := range rs.Resource.GetAttributes() {
+				if kv.Key == "service.name" {
+					svc = kv.Value.GetStringValue()
+				}
+			}
 			for _, ss := range rs.ScopeSpans {
 				for _, sp := range ss.Spans {
 					c.spans = append(c.spans, sp)

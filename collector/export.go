@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -23,13 +22,16 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/endpoint"
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 // spanSink sends one export request to the trace backend.
 type spanSink interface {
-	Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
+	// Export sends an ExportTraceServiceRequest's protobuf bytes.
+	Export(ctx context.Context, body []byte) error
 	Close() error
 }
 
@@ -47,7 +49,7 @@ func newSpanSink(raw string) (spanSink, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &grpcSink{conn: conn, client: coltracepb.NewTraceServiceClient(conn)}, nil
+		return &grpcSink{conn: conn}, nil
 	}
 	return &httpSink{url: ep.Target, client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
@@ -57,11 +59,7 @@ type httpSink struct {
 	client *http.Client
 }
 
-func (s *httpSink) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
-	body, err := proto.Marshal(req)
-	if err != nil {
-		return err
-	}
+func (s *httpSink) Export(ctx context.Context, body []byte) error {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -82,30 +80,22 @@ func (s *httpSink) Export(ctx context.Context, req *coltracepb.ExportTraceServic
 func (s *httpSink) Close() error { s.client.CloseIdleConnections(); return nil }
 
 type grpcSink struct {
-	conn   *grpc.ClientConn
-	client coltracepb.TraceServiceClient
+	conn *grpc.ClientConn
 }
 
-func (s *grpcSink) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
-	_, err := s.client.Export(ctx, req)
-	return err
+func (s *grpcSink) Export(ctx context.Context, body []byte) error {
+	return s.conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+		&otlp.RawMessage{B: body}, &otlp.RawMessage{}, grpc.ForceCodecV2(otlp.RawCodec{}))
 }
 
 func (s *grpcSink) Close() error { return s.conn.Close() }
-
-// heldSpan is a received span waiting for its trace to settle.
-type heldSpan struct {
-	res   *resourcepb.Resource
-	scope *commonpb.InstrumentationScope
-	span  *tracepb.Span
-}
 
 // emitState is what the emitter knows of one trace.
 type emitState struct {
 	id       string
 	last     time.Time
-	held     []heldSpan
-	known    map[string]bool // span ids received
+	held     []otlpwire.Held
+	known    map[[8]byte]bool // span ids received (kept only when exporting)
 	flushed  bool
 	dirty    bool
 	observed map[string]bool // hops observed in the histograms
@@ -137,12 +127,12 @@ func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window
 }
 
 // touch notes a record of trace id, holding the spans that came with it.
-func (e *emitter) touch(now time.Time, id string, spans []heldSpan) []heldSpan {
+func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held) []otlpwire.Held {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, ok := e.traces[id]
 	if !ok {
-		st = &emitState{id: id, known: map[string]bool{}, observed: map[string]bool{}, synth: map[string]bool{}}
+		st = &emitState{id: id, observed: map[string]bool{}, synth: map[string]bool{}}
 		st.elem = e.lru.PushBack(st)
 		e.traces[id] = st
 	} else {
@@ -150,7 +140,12 @@ func (e *emitter) touch(now time.Time, id string, spans []heldSpan) []heldSpan {
 	}
 	st.last = now
 	for _, h := range spans {
-		st.known[hex.EncodeToString(h.span.SpanId)] = true
+		if sp, err := otlpwire.ParseSpan(h.Span); err == nil && len(sp.SpanID) == 8 {
+			if st.known == nil {
+				st.known = map[[8]byte]bool{}
+			}
+			st.known[[8]byte(sp.SpanID)] = true
+		}
 	}
 	if st.flushed {
 		st.dirty = true
@@ -210,7 +205,7 @@ func (e *emitter) flush(ctx context.Context, states []*emitState) {
 	if len(states) == 0 {
 		return
 	}
-	var out []heldSpan
+	var out []otlpwire.Held
 	for _, st := range states {
 		e.mu.Lock()
 		held := st.held
@@ -245,50 +240,29 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 	}
 }
 
-func (e *emitter) export(ctx context.Context, spans []heldSpan) {
+func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 	if e.sink == nil || len(spans) == 0 {
 		return
 	}
-	req := &coltracepb.ExportTraceServiceRequest{}
-	type key struct {
-		res   *resourcepb.Resource
-		scope *commonpb.InstrumentationScope
-	}
-	index := map[key]*tracepb.ScopeSpans{}
-	resIndex := map[*resourcepb.Resource]*tracepb.ResourceSpans{}
-	for _, h := range spans {
-		rs, ok := resIndex[h.res]
-		if !ok {
-			rs = &tracepb.ResourceSpans{Resource: h.res}
-			resIndex[h.res] = rs
-			req.ResourceSpans = append(req.ResourceSpans, rs)
-		}
-		k := key{h.res, h.scope}
-		ss, ok := index[k]
-		if !ok {
-			ss = &tracepb.ScopeSpans{Scope: h.scope}
-			index[k] = ss
-			rs.ScopeSpans = append(rs.ScopeSpans, ss)
-		}
-		ss.Spans = append(ss.Spans, h.span)
-	}
+	body := otlpwire.AppendRequest(nil, spans)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := e.sink.Export(ctx, req); err != nil {
+	if err := e.sink.Export(ctx, body); err != nil {
 		e.m.exportErrors.Inc()
 		return
 	}
 	e.m.exported.Add(float64(len(spans)))
 }
 
-// synthScope marks the spans the collector made up from logs and beacons.
-var synthScope = &commonpb.InstrumentationScope{Name: "github.com/hopscope/hopscope/collector", Version: "synthesized"}
+// synthScopeBytes marks the spans the collector made up from logs and
+// beacons (an InstrumentationScope message).
+var synthScopeBytes, _ = proto.Marshal(&commonpb.InstrumentationScope{Name: "github.com/hopscope/hopscope/collector", Version: "synthesized"})
 
 // synthesize returns the held spans plus spans for the measured intervals
 // nobody exported, chained outermost first; an entry sidecar span without
 // a known parent is re-parented under the innermost synthesized hop so the
 // whole path is one tree in Jaeger.
-func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.Group, held []heldSpan) []heldSpan {
+func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.Group, held []otlpwire.Held) []otlpwire.Held {
 	tid, err := hex.DecodeString(b.TraceID)
 	if err != nil || len(tid) != 16 {
 		return held
@@ -312,14 +286,18 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 	if g.LB != nil {
 		lbService = g.LB.Kind
 	}
-	resources := map[string]*resourcepb.Resource{}
-	resFor := func(service string) *resourcepb.Resource {
+	resources := map[string][]byte{}
+	resFor := func(service string) []byte {
 		if r, ok := resources[service]; ok {
 			return r
 		}
-		r := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", service), strKV("hopscope.synthetic", "true")}}
+		r, _ := proto.Marshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", service), strKV("hopscope.synthetic", "true")}})
 		resources[service] = r
 		return r
+	}
+	hold := func(service string, sp *tracepb.Span) otlpwire.Held {
+		raw, _ := proto.Marshal(sp)
+		return otlpwire.Held{Resource: resFor(service), Scope: synthScopeBytes, Span: raw}
 	}
 	serviceOf := map[string]string{
 		"client": "browser", correlate.HopDNS: "browser", correlate.HopConnect: "browser", "request": "browser", correlate.HopDownload: "browser",
@@ -368,20 +346,29 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 				break
 			}
 		}
-		out = append(out, heldSpan{res: resFor(svc), scope: synthScope, span: sp})
+		out = append(out, hold(svc, sp))
 	}
 	// Hang the entry sidecar span under the innermost synthesized hop when
 	// its own parent is unknown (the ingress and the ALB export no spans).
 	if entry != nil && innermost != "" {
-		for _, h := range out {
-			if hex.EncodeToString(h.span.SpanId) != entry.SpanID {
+		for i, h := range out {
+			v, err := otlpwire.ParseSpan(h.Span)
+			if err != nil || hex.EncodeToString(v.SpanID) != entry.SpanID {
 				continue
 			}
-			if p := hex.EncodeToString(h.span.ParentSpanId); len(h.span.ParentSpanId) == 0 || !st.known[p] {
-				if len(h.span.ParentSpanId) > 0 {
-					h.span.Links = append(h.span.Links, &tracepb.Span_Link{TraceId: tid, SpanId: h.span.ParentSpanId})
-				}
-				h.span.ParentSpanId = synthID(b.TraceID, innermost)
+			if len(v.ParentSpanID) == 8 && st.known[[8]byte(v.ParentSpanID)] {
+				continue
+			}
+			var sp tracepb.Span
+			if proto.Unmarshal(h.Span, &sp) != nil {
+				continue
+			}
+			if len(sp.ParentSpanId) > 0 {
+				sp.Links = append(sp.Links, &tracepb.Span_Link{TraceId: tid, SpanId: sp.ParentSpanId})
+			}
+			sp.ParentSpanId = synthID(b.TraceID, innermost)
+			if raw, err := proto.Marshal(&sp); err == nil {
+				out[i].Span = raw
 			}
 		}
 	}
@@ -390,7 +377,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 	if entry != nil && !st.synth[correlate.HopApp] {
 		hasChild := false
 		for _, h := range held {
-			if hex.EncodeToString(h.span.ParentSpanId) == entry.SpanID && h.span.Kind == tracepb.Span_SPAN_KIND_SERVER {
+			if v, err := otlpwire.ParseSpan(h.Span); err == nil && hex.EncodeToString(v.ParentSpanID) == entry.SpanID && v.Kind == kindServer {
 				hasChild = true
 			}
 		}
@@ -400,13 +387,13 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			}
 			st.synth[correlate.HopApp] = true
 			sid, _ := hex.DecodeString(entry.SpanID)
-			out = append(out, heldSpan{res: resFor(entry.Service), scope: synthScope, span: &tracepb.Span{
+			out = append(out, hold(entry.Service, &tracepb.Span{
 				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: "app",
 				Kind:              tracepb.Span_SPAN_KIND_INTERNAL,
 				StartTimeUnixNano: uint64(anchor.Add(msToDuration(iv.StartOffsetMS)).UnixNano()),
 				EndTimeUnixNano:   uint64(anchor.Add(msToDuration(iv.StartOffsetMS + iv.MS)).UnixNano()),
 				Attributes:        []*commonpb.KeyValue{strKV("hopscope.hop", "app"), strKV("hopscope.source", "sidecar")},
-			}})
+			}))
 		}
 	}
 	return out

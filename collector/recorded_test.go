@@ -13,10 +13,12 @@ import (
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/beacon"
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -76,14 +78,15 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			if err := otlp.UnmarshalJSON(data, &req); err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			for _, rs := range req.ResourceSpans {
-				for _, ss := range rs.ScopeSpans {
-					for _, sp := range ss.Spans {
-						if rec := spanRecord(rs.Resource.GetAttributes(), sp); rec != nil {
-							add(rec)
-						}
-					}
+			body, _ := proto.Marshal(&req)
+			err := otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+				if rec := spanRecord(res, sp); rec != nil {
+					add(rec)
 				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
 	}

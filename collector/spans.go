@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 // Span attributes the sidecar writes (README, "Spans").
@@ -21,121 +19,111 @@ const (
 	attrAppStart    = "hopscope.app_start_ms"
 )
 
-// attrs indexes a span's or resource's attributes by key.
-type attrs []*commonpb.KeyValue
-
-func (a attrs) get(key string) *commonpb.AnyValue {
-	for _, kv := range a {
-		if kv.Key == key {
-			return kv.Value
-		}
-	}
-	return nil
+// view reads attributes of a span or resource view by key.
+type view interface {
+	Attr(key string) (otlpwire.Value, bool)
 }
 
-func (a attrs) str(keys ...string) string {
+// str returns the first of keys present, as text.
+func str(v view, keys ...string) string {
 	for _, k := range keys {
-		if v := a.get(k); v != nil {
-			switch x := v.Value.(type) {
-			case *commonpb.AnyValue_StringValue:
-				return x.StringValue
-			case *commonpb.AnyValue_IntValue:
-				return strconv.FormatInt(x.IntValue, 10)
-			}
+		if x, ok := v.Attr(k); ok {
+			return x.String()
 		}
 	}
 	return ""
 }
 
-func (a attrs) num(key string) (float64, bool) {
-	v := a.get(key)
-	if v == nil {
+func num(v view, key string) (float64, bool) {
+	x, ok := v.Attr(key)
+	if !ok {
 		return 0, false
 	}
-	switch x := v.Value.(type) {
-	case *commonpb.AnyValue_DoubleValue:
-		return x.DoubleValue, true
-	case *commonpb.AnyValue_IntValue:
-		return float64(x.IntValue), true
-	case *commonpb.AnyValue_StringValue:
-		f, err := strconv.ParseFloat(x.StringValue, 64)
-		return f, err == nil
+	if f, ok := x.Float(); ok {
+		return f, true
 	}
-	return 0, false
+	f, err := strconv.ParseFloat(x.String(), 64)
+	return f, err == nil
 }
 
 func msDuration(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
+// OTLP span kinds and status codes (opentelemetry.proto.trace.v1).
+const (
+	kindServer      = 2
+	kindClient      = 3
+	statusCodeError = 2
+)
+
 // spanRecord maps one OTLP span to the correlate record it stands for: the
 // hopscope sidecar's server span, or an app's client span to a backend.
 // Other spans (the app's own server and internal spans) give no record;
-// they are only forwarded to the trace backend.
-func spanRecord(res attrs, sp *tracepb.Span) correlate.Record {
-	if len(sp.TraceId) != 16 || sp.EndTimeUnixNano < sp.StartTimeUnixNano {
+// they are only forwarded to the trace backend. The kind is checked before
+// any attribute, so spans of no interest cost next to nothing.
+func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
+	if len(sp.TraceID) != 16 || sp.End < sp.Start || (sp.Kind != kindServer && sp.Kind != kindClient) {
 		return nil
 	}
-	a := attrs(sp.Attributes)
-	keys := correlate.Keys{TraceID: hex.EncodeToString(sp.TraceId), RequestID: a.str(attrRequestID), XRayRoot: a.str(attrXRayRoot)}
-	start := time.Unix(0, int64(sp.StartTimeUnixNano))
-	dur := time.Duration(sp.EndTimeUnixNano - sp.StartTimeUnixNano)
-	spanID, parent := hex.EncodeToString(sp.SpanId), hex.EncodeToString(sp.ParentSpanId)
-
-	if sp.Kind == tracepb.Span_SPAN_KIND_SERVER && (a.str(attrComponent) == "sidecar" || res.str(attrComponent) == "sidecar") {
-		app, _ := a.num(attrAppDuration)
-		appStart, _ := a.num(attrAppStart)
-		status, _ := strconv.Atoi(a.str("http.response.status_code"))
-		return &correlate.SidecarSpan{Keys: keys, SpanID: spanID, ParentSpanID: parent,
-			Service: res.str("service.name"), Method: a.str("http.request.method", "http.method"),
-			Route: a.str("http.route"), Status: status, Start: start, Duration: dur,
+	start := time.Unix(0, int64(sp.Start))
+	dur := time.Duration(sp.End - sp.Start)
+	if sp.Kind == kindServer {
+		if str(sp, attrComponent) != "sidecar" && str(res, attrComponent) != "sidecar" {
+			return nil
+		}
+		app, _ := num(sp, attrAppDuration)
+		appStart, _ := num(sp, attrAppStart)
+		status, _ := strconv.Atoi(str(sp, "http.response.status_code"))
+		return &correlate.SidecarSpan{
+			Keys:   correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID), RequestID: str(sp, attrRequestID), XRayRoot: str(sp, attrXRayRoot)},
+			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
+			Service: str(res, "service.name"), Method: str(sp, "http.request.method", "http.method"),
+			Route: str(sp, "http.route"), Status: status, Start: start, Duration: dur,
 			App: msDuration(app), AppStart: msDuration(appStart)}
 	}
-	if sp.Kind != tracepb.Span_SPAN_KIND_CLIENT {
-		return nil
-	}
-	kind, op, target := backendOf(a, sp.Name)
+	kind, op, target := backendOf(sp)
 	if kind == "" {
 		return nil
 	}
-	return &correlate.BackendCall{Keys: correlate.Keys{TraceID: keys.TraceID}, SpanID: spanID, ParentSpanID: parent,
+	return &correlate.BackendCall{Keys: correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID)},
+		SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
-		Error:       sp.Status != nil && sp.Status.Code == tracepb.Status_STATUS_CODE_ERROR,
-		Attribution: correlate.AttributionExact}
+		Error: sp.StatusCode == statusCodeError, Attribution: correlate.AttributionExact}
 }
 
 // backendOf classifies a client span by the OpenTelemetry semantic
 // conventions (old and new attribute names).
-func backendOf(a attrs, name string) (kind, op, target string) {
-	target = a.str("server.address", "net.peer.name", "network.peer.address")
-	if port := a.str("server.port", "net.peer.port"); port != "" && target != "" {
+func backendOf(sp *otlpwire.Span) (kind, op, target string) {
+	target = str(sp, "server.address", "net.peer.name", "network.peer.address")
+	if port := str(sp, "server.port", "net.peer.port"); port != "" && target != "" {
 		target += ":" + port
 	}
-	if sys := a.str("db.system.name", "db.system"); sys != "" {
+	if sys := str(sp, "db.system.name", "db.system"); sys != "" {
 		switch sys {
 		case "postgresql":
 			kind = "postgres"
 		default:
 			kind = sys
 		}
-		op = a.str("db.operation.name", "db.operation")
+		op = str(sp, "db.operation.name", "db.operation")
 		if op == "" {
-			stmt := a.str("db.query.text", "db.statement")
+			stmt := str(sp, "db.query.text", "db.statement")
 			if f := strings.Fields(stmt); len(f) > 0 {
 				op = strings.ToUpper(f[0])
 			}
 		}
 		if op == "" {
-			op = name
+			op = string(sp.Name)
 		}
 		return kind, op, target
 	}
-	if m := a.str("http.request.method", "http.method"); m != "" {
+	if m := str(sp, "http.request.method", "http.method"); m != "" {
 		if target == "" {
-			target = a.str("url.full", "http.url")
+			target = str(sp, "url.full", "http.url")
 		}
 		return "http_egress", m, target
 	}
-	if rpc := a.str("rpc.system"); rpc != "" {
-		return rpc, a.str("rpc.method"), target
+	if rpc := str(sp, "rpc.system"); rpc != "" {
+		return rpc, str(sp, "rpc.method"), target
 	}
 	return "", "", ""
 }

@@ -21,14 +21,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
-// Consumer receives one decoded export request. It returns an error only
-// when the request must be refused (the sender may retry).
-type Consumer func(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
+// Consumer receives one export request as ExportTraceServiceRequest
+// protobuf bytes (OTLP/JSON is converted first); the bytes are the
+// consumer's to keep. It returns an error wrapping otlpwire.ErrMalformed
+// for a request it cannot decode (refused for good), any other error when
+// the request must be refused for now (the sender may retry).
+type Consumer func(ctx context.Context, body []byte) error
 
 // Config configures both receivers.
 type Config struct {
@@ -96,8 +102,10 @@ func (r *Receiver) Start(context.Context) error {
 			return fmt.Errorf("--otlp-grpc-listen %s: %w", r.cfg.GRPCListen, err)
 		}
 		r.gln = ln
-		r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
-		coltracepb.RegisterTraceServiceServer(r.grpc, &traceService{r: r})
+		// The request's bytes go to the consumer undecoded (it walks them
+		// with otlpwire): a raw codec instead of protobuf unmarshalling.
+		r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(RawCodec{}))
+		r.grpc.RegisterService(&traceServiceDesc, r)
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); _ = r.grpc.Serve(ln) }()
 	}
@@ -153,18 +161,74 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type traceService struct {
-	coltracepb.UnimplementedTraceServiceServer
-	r *Receiver
+// traceServiceDesc is opentelemetry.proto.collector.trace.v1.TraceService
+// with its request kept as bytes.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := new(RawMessage)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			return srv.(*Receiver).exportGRPC(ctx, in.B)
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 }
 
-func (s *traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	if err := s.r.consume(ctx, req); err != nil {
-		s.r.cfg.OnReject("consumer")
+func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*RawMessage, error) {
+	if int64(len(body)) > r.cfg.MaxRequestBytes {
+		r.cfg.OnReject("too_large")
+		return nil, status.Errorf(codes.ResourceExhausted, "request larger than %d bytes", r.cfg.MaxRequestBytes)
+	}
+	if err := r.consume(ctx, body); err != nil {
+		if errors.Is(err, otlpwire.ErrMalformed) {
+			r.cfg.OnReject("malformed")
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		r.cfg.OnReject("consumer")
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &coltracepb.ExportTraceServiceResponse{}, nil
+	return &RawMessage{}, nil // an empty ExportTraceServiceResponse
 }
+
+// RawMessage is a gRPC message kept as its protobuf bytes.
+type RawMessage struct{ B []byte }
+
+// RawCodec passes RawMessage bytes through and marshals other messages
+// with protobuf, under the "proto" name gRPC peers expect.
+type RawCodec struct{}
+
+// Marshal implements encoding.CodecV2.
+func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	switch m := v.(type) {
+	case *RawMessage:
+		return mem.BufferSlice{mem.SliceBuffer(m.B)}, nil
+	case proto.Message:
+		b, err := proto.Marshal(m)
+		return mem.BufferSlice{mem.SliceBuffer(b)}, err
+	}
+	return nil, fmt.Errorf("otlp: cannot marshal %T", v)
+}
+
+// Unmarshal implements encoding.CodecV2; it copies the bytes out of gRPC's
+// pooled buffers.
+func (RawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch m := v.(type) {
+	case *RawMessage:
+		m.B = data.Materialize()
+		return nil
+	case proto.Message:
+		return proto.Unmarshal(data.Materialize(), m)
+	}
+	return fmt.Errorf("otlp: cannot unmarshal into %T", v)
+}
+
+// Name implements encoding.CodecV2.
+func (RawCodec) Name() string { return "proto" }
 
 // serveHTTP implements OTLP/HTTP: binary protobuf or JSON, optionally
 // gzip-encoded; the response uses the request's encoding.
@@ -193,18 +257,23 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes or unreadable: %v", r.cfg.MaxRequestBytes, err)
 		return
 	}
-	msg := &coltracepb.ExportTraceServiceRequest{}
 	if isJSON {
-		err = UnmarshalJSON(data, msg)
-	} else {
-		err = proto.Unmarshal(data, msg)
+		msg := &coltracepb.ExportTraceServiceRequest{}
+		if err = UnmarshalJSON(data, msg); err == nil {
+			data, err = proto.Marshal(msg)
+		}
+		if err != nil {
+			r.cfg.OnReject("malformed")
+			httpError(w, http.StatusBadRequest, "decoding ExportTraceServiceRequest: %v", err)
+			return
+		}
 	}
-	if err != nil {
-		r.cfg.OnReject("malformed")
-		httpError(w, http.StatusBadRequest, "decoding ExportTraceServiceRequest: %v", err)
-		return
-	}
-	if err := r.consume(req.Context(), msg); err != nil {
+	if err := r.consume(req.Context(), data); err != nil {
+		if errors.Is(err, otlpwire.ErrMalformed) {
+			r.cfg.OnReject("malformed")
+			httpError(w, http.StatusBadRequest, "decoding ExportTraceServiceRequest: %v", err)
+			return
+		}
 		r.cfg.OnReject("consumer")
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "%v", err)

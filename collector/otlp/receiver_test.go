@@ -17,6 +17,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 type captured struct {
@@ -24,7 +27,16 @@ type captured struct {
 	spans []*tracepb.Span
 }
 
-func (c *captured) consume(_ context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+// consume validates like the collector does (otlpwire.Walk) and keeps the
+// decoded spans.
+func (c *captured) consume(_ context.Context, body []byte) error {
+	if err := otlpwire.Walk(body, func(*otlpwire.Resource, *otlpwire.Scope, *otlpwire.Span) error { return nil }); err != nil {
+		return err
+	}
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(body, &req); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rs := range req.ResourceSpans {

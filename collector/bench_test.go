@@ -1,0 +1,71 @@
+package collector
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// exportRequest builds an export of traces×(1+children) spans shaped like
+// telemetrygen's: a server span with children, a few attributes each.
+func exportRequest(traces, children int, seed uint64) *coltracepb.ExportTraceServiceRequest {
+	var spans []*tracepb.Span
+	now := uint64(time.Now().UnixNano())
+	for i := 0; i < traces; i++ {
+		tid := make([]byte, 16)
+		binary.BigEndian.PutUint64(tid, seed)
+		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
+		root := make([]byte, 8)
+		binary.BigEndian.PutUint64(root, uint64(i+1)<<8)
+		spans = append(spans, &tracepb.Span{TraceId: tid, SpanId: root, Name: "lets-go", Kind: tracepb.Span_SPAN_KIND_SERVER,
+			StartTimeUnixNano: now, EndTimeUnixNano: now + 1e6,
+			Attributes: []*commonpb.KeyValue{strKV("net.sock.peer.addr", "1.2.3.4"), strKV("peer.service", "telemetrygen-server")}})
+		for c := 0; c < children; c++ {
+			sid := make([]byte, 8)
+			binary.BigEndian.PutUint64(sid, uint64(i+1)<<8|uint64(c+1))
+			spans = append(spans, &tracepb.Span{TraceId: tid, SpanId: sid, ParentSpanId: root, Name: "okey-dokey-0", Kind: tracepb.Span_SPAN_KIND_CLIENT,
+				StartTimeUnixNano: now, EndTimeUnixNano: now + 5e5,
+				Attributes: []*commonpb.KeyValue{strKV("net.sock.peer.addr", "1.2.3.4"), strKV("peer.service", "telemetrygen-client")}})
+		}
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", "telemetrygen")}},
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "telemetrygen"}, Spans: spans}},
+	}}}
+}
+
+// BenchmarkIngestOTLP measures the collector's work per received span:
+// walking the request's bytes, mapping, filing, with export off (the
+// receivers hand over the bytes as they came). Reports spans/s.
+func BenchmarkIngestOTLP(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen, cfg.HTTPListen = "", "", "", "", "127.0.0.1:0"
+	cfg.MaxTraces = 1 << 20
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const traces, children = 1365, 5 // ≈ 8192 spans, telemetrygen's batch
+	var bodies [][]byte
+	for i := 0; i < 8; i++ {
+		body, _ := proto.Marshal(exportRequest(traces, children, uint64(i+1)))
+		bodies = append(bodies, body)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.consumeOTLP(context.Background(), bodies[i%len(bodies)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*traces*(children+1))/b.Elapsed().Seconds(), "spans/s")
+}

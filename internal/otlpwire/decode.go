@@ -1,0 +1,516 @@
+package otlpwire
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Decoding: the collector reads every received span but keeps only a few
+// fields of a few of them, and forwards the rest unchanged. Walk visits
+// the spans of an ExportTraceServiceRequest in its wire bytes without
+// materializing them: each Span is a view (sub-slices of the input), and
+// the raw bytes of the span, its resource and its scope can be sent on as
+// they came (AppendRequest).
+
+// Resource is a view of one ResourceSpans' resource.
+type Resource struct {
+	// Raw is the Resource message; nil when absent.
+	Raw []byte
+	// SchemaURL is the ResourceSpans' schema_url.
+	SchemaURL []byte
+}
+
+// Attr finds a resource attribute.
+func (r *Resource) Attr(key string) (Value, bool) {
+	return findAttr(r.Raw, resourceAttributes, key)
+}
+
+// Scope is a view of one ScopeSpans' instrumentation scope.
+type Scope struct {
+	// Raw is the InstrumentationScope message; nil when absent.
+	Raw []byte
+	// SchemaURL is the ScopeSpans' schema_url.
+	SchemaURL []byte
+}
+
+// Span is a view of one span. Its slices alias the decoded input.
+type Span struct {
+	Raw                           []byte
+	TraceID, SpanID, ParentSpanID []byte
+	Name                          []byte
+	Kind                          int32
+	Start, End                    uint64
+	StatusCode                    int32
+}
+
+// Attr finds a span attribute.
+func (s *Span) Attr(key string) (Value, bool) {
+	return findAttr(s.Raw, spanAttributes, key)
+}
+
+// Value is an attribute's scalar value.
+type Value struct {
+	// Type is 1 string, 2 bool, 3 int, 4 double, 0 other (array, map,
+	// bytes: not decoded).
+	Type   int
+	Str    []byte
+	Int    int64
+	Double float64
+	Bool   bool
+}
+
+// String returns the value as text for strings and ints, else "".
+func (v Value) String() string {
+	switch v.Type {
+	case anyString:
+		return string(v.Str)
+	case anyInt:
+		return fmt.Sprint(v.Int)
+	}
+	return ""
+}
+
+// Float returns numbers as float64.
+func (v Value) Float() (float64, bool) {
+	switch v.Type {
+	case anyDouble:
+		return v.Double, true
+	case anyInt:
+		return float64(v.Int), true
+	}
+	return 0, false
+}
+
+// ErrMalformed wraps every decoding error.
+var ErrMalformed = errors.New("malformed OTLP protobuf")
+
+func malformed(where string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrMalformed, where, err)
+}
+
+// Walk calls fn for every span of the ExportTraceServiceRequest in b. The
+// views passed to fn are valid only during the call; their byte slices
+// alias b. It returns the first decoding error or fn's error.
+func Walk(b []byte, fn func(res *Resource, scope *Scope, span *Span) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return malformed("ExportTraceServiceRequest", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == reqResourceSpans && typ == protowire.BytesType {
+			rs, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("resource_spans", protowire.ParseError(n))
+			}
+			b = b[n:]
+			if err := walkResourceSpans(rs, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return malformed("ExportTraceServiceRequest", protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func walkResourceSpans(b []byte, fn func(*Resource, *Scope, *Span) error) error {
+	var res Resource
+	var scopes [][]byte
+	// First pass: the resource and schema may come after the scopes.
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return malformed("ResourceSpans", protowire.ParseError(n))
+		}
+		rest = rest[n:]
+		if typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(rest)
+			if n < 0 {
+				return malformed("ResourceSpans", protowire.ParseError(n))
+			}
+			rest = rest[n:]
+			switch num {
+			case rsResource:
+				res.Raw = v
+			case rsScopeSpans:
+				scopes = append(scopes, v)
+			case rsSchemaURL:
+				res.SchemaURL = v
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, rest)
+		if n < 0 {
+			return malformed("ResourceSpans", protowire.ParseError(n))
+		}
+		rest = rest[n:]
+	}
+	if res.Raw != nil {
+		if err := validAttrs(res.Raw, resourceAttributes); err != nil {
+			return malformed("resource", err)
+		}
+	}
+	for _, s := range scopes {
+		if err := walkScopeSpans(s, &res, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func walkScopeSpans(b []byte, res *Resource, fn func(*Resource, *Scope, *Span) error) error {
+	var scope Scope
+	var spans [][]byte
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return malformed("ScopeSpans", protowire.ParseError(n))
+		}
+		rest = rest[n:]
+		if typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(rest)
+			if n < 0 {
+				return malformed("ScopeSpans", protowire.ParseError(n))
+			}
+			rest = rest[n:]
+			switch num {
+			case ssScope:
+				scope.Raw = v
+			case ssSpans:
+				spans = append(spans, v)
+			case ssSchemaURL:
+				scope.SchemaURL = v
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, rest)
+		if n < 0 {
+			return malformed("ScopeSpans", protowire.ParseError(n))
+		}
+		rest = rest[n:]
+	}
+	var sp Span
+	for _, raw := range spans {
+		if err := parseSpan(raw, &sp); err != nil {
+			return err
+		}
+		if err := fn(res, &scope, &sp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseSpan decodes one Span message into a view.
+func ParseSpan(b []byte) (Span, error) {
+	var s Span
+	err := parseSpan(b, &s)
+	return s, err
+}
+
+func parseSpan(b []byte, s *Span) error {
+	*s = Span{Raw: b}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return malformed("Span", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("Span", protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case spanTraceID:
+				s.TraceID = v
+			case spanSpanID:
+				s.SpanID = v
+			case spanParentSpanID:
+				s.ParentSpanID = v
+			case spanName:
+				s.Name = v
+			case spanAttributes:
+				if _, _, err := parseKeyValue(v); err != nil {
+					return malformed("Span.attributes", err)
+				}
+			case spanStatus:
+				code, err := statusCodeOf(v)
+				if err != nil {
+					return malformed("Span.status", err)
+				}
+				s.StatusCode = code
+			}
+		case typ == protowire.VarintType && num == spanKind:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return malformed("Span.kind", protowire.ParseError(n))
+			}
+			b = b[n:]
+			s.Kind = int32(v)
+		case typ == protowire.Fixed64Type && (num == spanStartTime || num == spanEndTime):
+			v, n := protowire.ConsumeFixed64(b)
+			if n < 0 {
+				return malformed("Span.time", protowire.ParseError(n))
+			}
+			b = b[n:]
+			if num == spanStartTime {
+				s.Start = v
+			} else {
+				s.End = v
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return malformed("Span", protowire.ParseError(n))
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+func statusCodeOf(b []byte) (int32, error) {
+	var code int32
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == statusCode && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0, protowire.ParseError(n)
+			}
+			b = b[n:]
+			code = int32(v)
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return code, nil
+}
+
+// validAttrs checks the KeyValue fields numbered field of a message.
+func validAttrs(msg []byte, field protowire.Number) error {
+	return eachField(msg, field, func(kv []byte) error {
+		_, _, err := parseKeyValue(kv)
+		return err
+	})
+}
+
+func eachField(msg []byte, field protowire.Number, fn func([]byte) error) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		msg = msg[n:]
+		if num == field && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			msg = msg[n:]
+			if err := fn(v); err != nil {
+				return err
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		msg = msg[n:]
+	}
+	return nil
+}
+
+var errFound = errors.New("found")
+
+// findAttr scans the attributes (field number field) of msg for key.
+func findAttr(msg []byte, field protowire.Number, key string) (Value, bool) {
+	var out Value
+	err := eachField(msg, field, func(kv []byte) error {
+		k, v, err := parseKeyValue(kv)
+		if err != nil || string(k) != key {
+			return nil
+		}
+		out = v
+		return errFound
+	})
+	return out, err == errFound
+}
+
+// parseKeyValue decodes a KeyValue's key and scalar value.
+func parseKeyValue(b []byte) (key []byte, val Value, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, val, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == kvKey || num == kvValue) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, val, protowire.ParseError(n)
+			}
+			b = b[n:]
+			if num == kvKey {
+				key = v
+			} else if val, err = parseAnyValue(v); err != nil {
+				return nil, val, err
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return nil, val, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return key, val, nil
+}
+
+func parseAnyValue(b []byte) (Value, error) {
+	var v Value
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return v, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == anyString && typ == protowire.BytesType:
+			s, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return v, protowire.ParseError(n)
+			}
+			b = b[n:]
+			v = Value{Type: anyString, Str: s}
+		case (num == anyBool || num == anyInt) && typ == protowire.VarintType:
+			x, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return v, protowire.ParseError(n)
+			}
+			b = b[n:]
+			if num == anyBool {
+				v = Value{Type: anyBool, Bool: x != 0}
+			} else {
+				v = Value{Type: anyInt, Int: int64(x)}
+			}
+		case num == anyDouble && typ == protowire.Fixed64Type:
+			x, n := protowire.ConsumeFixed64(b)
+			if n < 0 {
+				return v, protowire.ParseError(n)
+			}
+			b = b[n:]
+			v = Value{Type: anyDouble, Double: math.Float64frombits(x)}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return v, protowire.ParseError(n)
+			}
+			b = b[n:]
+			v = Value{}
+		}
+	}
+	return v, nil
+}
+
+// Held is one span as it came, with the resource and scope it came under,
+// for sending on with AppendRequest.
+type Held struct {
+	Resource, ResourceSchema []byte
+	Scope, ScopeSchema       []byte
+	Span                     []byte
+}
+
+// AppendRequest appends an ExportTraceServiceRequest holding spans,
+// grouped under their resources and scopes (spans whose resource and scope
+// bytes are the same slice, or equal, share a group), to b.
+func AppendRequest(b []byte, spans []Held) []byte {
+	type group struct {
+		res, resSchema []byte
+		scopes         []int // indexes into scopeGroups
+	}
+	type scopeGroup struct {
+		scope, schema []byte
+		spans         [][]byte
+	}
+	var groups []group
+	var sgs []scopeGroup
+	for _, h := range spans {
+		gi := -1
+		for i := range groups {
+			if string(groups[i].res) == string(h.Resource) && string(groups[i].resSchema) == string(h.ResourceSchema) {
+				gi = i
+				break
+			}
+		}
+		if gi < 0 {
+			groups = append(groups, group{res: h.Resource, resSchema: h.ResourceSchema})
+			gi = len(groups) - 1
+		}
+		si := -1
+		for _, idx := range groups[gi].scopes {
+			if string(sgs[idx].scope) == string(h.Scope) && string(sgs[idx].schema) == string(h.ScopeSchema) {
+				si = idx
+				break
+			}
+		}
+		if si < 0 {
+			sgs = append(sgs, scopeGroup{scope: h.Scope, schema: h.ScopeSchema})
+			si = len(sgs) - 1
+			groups[gi].scopes = append(groups[gi].scopes, si)
+		}
+		sgs[si].spans = append(sgs[si].spans, h.Span)
+	}
+	for _, g := range groups {
+		var rs []byte
+		if g.res != nil {
+			rs = protowire.AppendTag(rs, rsResource, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, g.res)
+		}
+		for _, idx := range g.scopes {
+			sg := sgs[idx]
+			var ss []byte
+			if sg.scope != nil {
+				ss = protowire.AppendTag(ss, ssScope, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, sg.scope)
+			}
+			for _, sp := range sg.spans {
+				ss = protowire.AppendTag(ss, ssSpans, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, sp)
+			}
+			if len(sg.schema) > 0 {
+				ss = protowire.AppendTag(ss, ssSchemaURL, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, sg.schema)
+			}
+			rs = protowire.AppendTag(rs, rsScopeSpans, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, ss)
+		}
+		if len(g.resSchema) > 0 {
+			rs = protowire.AppendTag(rs, rsSchemaURL, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, g.resSchema)
+		}
+		b = protowire.AppendTag(b, reqResourceSpans, protowire.BytesType)
+		b = protowire.AppendBytes(b, rs)
+	}
+	return b
+}
