@@ -16,7 +16,7 @@ import (
 
 // exportRequest builds an export of traces×(1+children) spans shaped like
 // telemetrygen's: a server span with children, a few attributes each.
-func exportRequest(traces, children int, seed uint64) *coltracepb.ExportTraceServiceRequest {
+func exportRequest(traces, children int, seed uint64, mapped bool) *coltracepb.ExportTraceServiceRequest {
 	var spans []*tracepb.Span
 	now := uint64(time.Now().UnixNano())
 	for i := 0; i < traces; i++ {
@@ -28,12 +28,18 @@ func exportRequest(traces, children int, seed uint64) *coltracepb.ExportTraceSer
 		spans = append(spans, &tracepb.Span{TraceId: tid, SpanId: root, Name: "lets-go", Kind: tracepb.Span_SPAN_KIND_SERVER,
 			StartTimeUnixNano: now, EndTimeUnixNano: now + 1e6,
 			Attributes: []*commonpb.KeyValue{strKV("net.sock.peer.addr", "1.2.3.4"), strKV("peer.service", "telemetrygen-server")}})
+		if mapped {
+			spans[len(spans)-1].Attributes = append(spans[len(spans)-1].Attributes, strKV("hopscope.component", "sidecar"), strKV("http.route", "/x"))
+		}
 		for c := 0; c < children; c++ {
 			sid := make([]byte, 8)
 			binary.BigEndian.PutUint64(sid, uint64(i+1)<<8|uint64(c+1))
 			spans = append(spans, &tracepb.Span{TraceId: tid, SpanId: sid, ParentSpanId: root, Name: "okey-dokey-0", Kind: tracepb.Span_SPAN_KIND_CLIENT,
 				StartTimeUnixNano: now, EndTimeUnixNano: now + 5e5,
 				Attributes: []*commonpb.KeyValue{strKV("net.sock.peer.addr", "1.2.3.4"), strKV("peer.service", "telemetrygen-client")}})
+			if mapped {
+				spans[len(spans)-1].Attributes = append(spans[len(spans)-1].Attributes, strKV("db.system.name", "redis"), strKV("db.operation.name", "GET"))
+			}
 		}
 	}
 	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
@@ -46,6 +52,16 @@ func exportRequest(traces, children int, seed uint64) *coltracepb.ExportTraceSer
 // walking the request's bytes, mapping, filing, with export off (the
 // receivers hand over the bytes as they came). Reports spans/s.
 func BenchmarkIngestOTLP(b *testing.B) {
+	for _, mapped := range []bool{false, true} {
+		name := "unmapped"
+		if mapped {
+			name = "mapped" // every span is a sidecar span or a backend call
+		}
+		b.Run(name, func(b *testing.B) { benchIngest(b, mapped) })
+	}
+}
+
+func benchIngest(b *testing.B, mapped bool) {
 	cfg := DefaultConfig()
 	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen, cfg.HTTPListen = "", "", "", "", "127.0.0.1:0"
 	cfg.MaxTraces = 1 << 20
@@ -57,7 +73,7 @@ func BenchmarkIngestOTLP(b *testing.B) {
 	const traces, children = 1365, 5 // ≈ 8192 spans, telemetrygen's batch
 	var bodies [][]byte
 	for i := 0; i < 8; i++ {
-		body, _ := proto.Marshal(exportRequest(traces, children, uint64(i+1)))
+		body, _ := proto.Marshal(exportRequest(traces, children, uint64(i+1), mapped))
 		bodies = append(bodies, body)
 	}
 	b.ReportAllocs()

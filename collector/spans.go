@@ -34,18 +34,6 @@ func str(v view, keys ...string) string {
 	return ""
 }
 
-func num(v view, key string) (float64, bool) {
-	x, ok := v.Attr(key)
-	if !ok {
-		return 0, false
-	}
-	if f, ok := x.Float(); ok {
-		return f, true
-	}
-	f, err := strconv.ParseFloat(x.String(), 64)
-	return f, err == nil
-}
-
 func msDuration(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
 // OTLP span kinds and status codes (opentelemetry.proto.trace.v1).
@@ -55,32 +43,84 @@ const (
 	statusCodeError = 2
 )
 
+// spanFields are the attributes spanRecord reads, gathered in one pass.
+type spanFields struct {
+	component, requestID, xrayRoot, method, route, status   string
+	appMS, appStartMS                                       float64
+	serverAddr, serverPort, dbSystem, dbOp, dbStmt, urlFull string
+	rpcSystem, rpcMethod                                    string
+}
+
+func gather(sp *otlpwire.Span) spanFields {
+	var f spanFields
+	sp.EachAttr(func(k []byte, v otlpwire.Value) {
+		switch string(k) {
+		case attrComponent:
+			f.component = v.String()
+		case attrRequestID:
+			f.requestID = v.String()
+		case attrXRayRoot:
+			f.xrayRoot = v.String()
+		case "http.request.method", "http.method":
+			f.method = v.String()
+		case "http.route":
+			f.route = v.String()
+		case "http.response.status_code", "http.status_code":
+			f.status = v.String()
+		case attrAppDuration:
+			f.appMS, _ = v.Float()
+		case attrAppStart:
+			f.appStartMS, _ = v.Float()
+		case "server.address", "net.peer.name":
+			f.serverAddr = v.String()
+		case "network.peer.address":
+			if f.serverAddr == "" {
+				f.serverAddr = v.String()
+			}
+		case "server.port", "net.peer.port":
+			f.serverPort = v.String()
+		case "db.system.name", "db.system":
+			f.dbSystem = v.String()
+		case "db.operation.name", "db.operation":
+			f.dbOp = v.String()
+		case "db.query.text", "db.statement":
+			f.dbStmt = v.String()
+		case "url.full", "http.url":
+			f.urlFull = v.String()
+		case "rpc.system":
+			f.rpcSystem = v.String()
+		case "rpc.method":
+			f.rpcMethod = v.String()
+		}
+	})
+	return f
+}
+
 // spanRecord maps one OTLP span to the correlate record it stands for: the
 // hopscope sidecar's server span, or an app's client span to a backend.
 // Other spans (the app's own server and internal spans) give no record;
 // they are only forwarded to the trace backend. The kind is checked before
-// any attribute, so spans of no interest cost next to nothing.
+// any attribute, and the attributes are read in one pass.
 func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	if len(sp.TraceID) != 16 || sp.End < sp.Start || (sp.Kind != kindServer && sp.Kind != kindClient) {
 		return nil
 	}
+	f := gather(sp)
 	start := time.Unix(0, int64(sp.Start))
 	dur := time.Duration(sp.End - sp.Start)
 	if sp.Kind == kindServer {
-		if str(sp, attrComponent) != "sidecar" && str(res, attrComponent) != "sidecar" {
+		if f.component != "sidecar" && str(res, attrComponent) != "sidecar" {
 			return nil
 		}
-		app, _ := num(sp, attrAppDuration)
-		appStart, _ := num(sp, attrAppStart)
-		status, _ := strconv.Atoi(str(sp, "http.response.status_code"))
+		status, _ := strconv.Atoi(f.status)
 		return &correlate.SidecarSpan{
-			Keys:   correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID), RequestID: str(sp, attrRequestID), XRayRoot: str(sp, attrXRayRoot)},
+			Keys:   correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID), RequestID: f.requestID, XRayRoot: f.xrayRoot},
 			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
-			Service: str(res, "service.name"), Method: str(sp, "http.request.method", "http.method"),
-			Route: str(sp, "http.route"), Status: status, Start: start, Duration: dur,
-			App: msDuration(app), AppStart: msDuration(appStart)}
+			Service: str(res, "service.name"), Method: f.method,
+			Route: f.route, Status: status, Start: start, Duration: dur,
+			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
 	}
-	kind, op, target := backendOf(sp)
+	kind, op, target := backendOf(f, sp.Name)
 	if kind == "" {
 		return nil
 	}
@@ -92,38 +132,35 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 
 // backendOf classifies a client span by the OpenTelemetry semantic
 // conventions (old and new attribute names).
-func backendOf(sp *otlpwire.Span) (kind, op, target string) {
-	target = str(sp, "server.address", "net.peer.name", "network.peer.address")
-	if port := str(sp, "server.port", "net.peer.port"); port != "" && target != "" {
-		target += ":" + port
+func backendOf(f spanFields, name []byte) (kind, op, target string) {
+	target = f.serverAddr
+	if f.serverPort != "" && target != "" {
+		target += ":" + f.serverPort
 	}
-	if sys := str(sp, "db.system.name", "db.system"); sys != "" {
-		switch sys {
-		case "postgresql":
+	if f.dbSystem != "" {
+		kind = f.dbSystem
+		if kind == "postgresql" {
 			kind = "postgres"
-		default:
-			kind = sys
 		}
-		op = str(sp, "db.operation.name", "db.operation")
+		op = f.dbOp
 		if op == "" {
-			stmt := str(sp, "db.query.text", "db.statement")
-			if f := strings.Fields(stmt); len(f) > 0 {
-				op = strings.ToUpper(f[0])
+			if w := strings.Fields(f.dbStmt); len(w) > 0 {
+				op = strings.ToUpper(w[0])
 			}
 		}
 		if op == "" {
-			op = string(sp.Name)
+			op = string(name)
 		}
 		return kind, op, target
 	}
-	if m := str(sp, "http.request.method", "http.method"); m != "" {
+	if f.method != "" {
 		if target == "" {
-			target = str(sp, "url.full", "http.url")
+			target = f.urlFull
 		}
-		return "http_egress", m, target
+		return "http_egress", f.method, target
 	}
-	if rpc := str(sp, "rpc.system"); rpc != "" {
-		return rpc, str(sp, "rpc.method"), target
+	if f.rpcSystem != "" {
+		return f.rpcSystem, f.rpcMethod, target
 	}
 	return "", "", ""
 }
