@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 // loadResult is one telemetrygen run.
@@ -48,30 +48,27 @@ func telemetrygenArgs(o options, protocol, endpoint string) []string {
 func runTelemetrygen(ctx context.Context, o options, bin, taskset, protocol, endpoint, logPath string) (loadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.duration+time.Minute)
 	defer cancel()
-	argv := append([]string{"-c", strconv.Itoa(o.loadCPU), bin}, telemetrygenArgs(o, protocol, endpoint)...)
-	cmd := exec.CommandContext(ctx, taskset, argv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	cmd.Env = cleanEnv("OTEL_BSP_MAX_QUEUE_SIZE=65536")
+	argv := harness.Pinned(taskset, o.loadCPU, append([]string{bin}, telemetrygenArgs(o, protocol, endpoint)...)...)
+	cmd := harness.Command(ctx, argv...)
+	cmd.Env = harness.CleanEnv("OTEL_BSP_MAX_QUEUE_SIZE=65536")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "# %s %s\n", taskset, strings.Join(argv, " "))
+	fmt.Fprintf(f, "# %s\n", strings.Join(argv, " "))
 	cmd.Stdout, cmd.Stderr = f, f
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start).Seconds()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return loadResult{}, fmt.Errorf("telemetrygen did not finish within %v; killed%s", o.duration+time.Minute, fileTail(logPath, 20))
+			return loadResult{}, fmt.Errorf("telemetrygen did not finish within %v; killed%s", o.duration+time.Minute, harness.FileTail(logPath, 20))
 		}
 		return loadResult{}, ctxErr
 	}
 	if err != nil {
-		return loadResult{}, fmt.Errorf("telemetrygen: %v%s", err, fileTail(logPath, 20))
+		return loadResult{}, fmt.Errorf("telemetrygen: %v%s", err, harness.FileTail(logPath, 20))
 	}
 	data, err := os.ReadFile(logPath)
 	if err != nil {
@@ -79,9 +76,9 @@ func runTelemetrygen(ctx context.Context, o options, bin, taskset, protocol, end
 	}
 	res := parseTelemetrygen(string(data))
 	res.Wall = wall
-	res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	res.CPU = harness.CPUSeconds(cmd.ProcessState)
 	if res.Workers == 0 {
-		return res, fmt.Errorf("telemetrygen logged no \"traces generated\" line: cannot tell how many spans it sent%s", fileTail(logPath, 20))
+		return res, fmt.Errorf("telemetrygen logged no \"traces generated\" line: cannot tell how many spans it sent%s", harness.FileTail(logPath, 20))
 	}
 	return res, nil
 }

@@ -12,20 +12,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 type options struct {
@@ -65,15 +62,7 @@ const (
 	buildTelemetrygen = "go build -C tools/telemetrygen -o ../bin/ github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted; every process stopped")
-		}
-		fmt.Fprintln(os.Stderr, "bench/collector:", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("bench/collector", run) }
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -99,15 +88,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for a receiver to report healthy")
 	fs.IntVar(&o.jaegerMaxTraces, "jaeger-max-traces", 1_000_000, "Jaeger memory storage max_traces (hopscope runs with --max-traces 1000000)")
 	fs.BoolVar(&o.micro, "micro", true, "also run go test -bench 'BenchmarkCompute|BenchmarkStoreAdd' ./correlate/")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./bench/collector [flags]\n\nCompares hopscope collector and Jaeger v2 (memory storage) as OTLP receivers under telemetrygen.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := harness.ParseFlags(fs, args, "Compares hopscope collector and Jaeger v2 (memory storage) as OTLP receivers under telemetrygen."); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
 	if o.only, err = pickList("only", *only, allContenders); err != nil {
@@ -191,40 +173,30 @@ type measurement struct {
 }
 
 type report struct {
-	Time         time.Time         `json:"time"`
-	Host         map[string]string `json:"host"`
-	Versions     map[string]string `json:"versions"`
-	Config       map[string]any    `json:"config"`
-	LoadAvgStart string            `json:"load_average_start"`
-	LoadAvgEnd   string            `json:"load_average_end"`
-	Runs         []*measurement    `json:"runs"`
-	Summary      []*summaryRow     `json:"summary"`
-	Ratios       []*ratioRow       `json:"hopscope_vs_jaeger,omitempty"`
-	Micro        *microBench       `json:"correlate_benchmarks,omitempty"`
-	Notes        []string          `json:"notes,omitempty"`
+	harness.Header
+	LoadAvgStart string         `json:"load_average_start"`
+	LoadAvgEnd   string         `json:"load_average_end"`
+	Runs         []*measurement `json:"runs"`
+	Summary      []*summaryRow  `json:"summary"`
+	Ratios       []*ratioRow    `json:"hopscope_vs_jaeger,omitempty"`
+	Micro        *microBench    `json:"correlate_benchmarks,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
 }
 
 func run(args []string) (err error) {
 	o, err := parseFlags(args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return err // flag.ErrHelp: harness.Main exits 0
 	}
 	has := func(name string) bool { return slices.Contains(o.only, name) }
 
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stopSignals := harness.SignalContext()
 	defer stopSignals()
-	go func() {
-		<-ctx.Done()
-		stopSignals() // a second Ctrl-C kills this program outright; Pdeathsig takes the children
-	}()
 
-	if n := runtime.NumCPU(); n < 2 || o.receiverCPU >= n || o.loadCPU >= n {
-		return fmt.Errorf("needs CPUs %d and %d, this process may use %d CPU(s)", o.loadCPU, o.receiverCPU, n)
+	if err := harness.CheckCPUs(o.loadCPU, o.receiverCPU); err != nil {
+		return err
 	}
-	root, err := moduleRoot(ctx)
+	root, err := harness.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
@@ -246,34 +218,22 @@ func run(args []string) (err error) {
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "hopscope-bench-collector-")
+	sess, err := harness.NewSession("hopscope-bench-collector-", o.keep)
 	if err != nil {
 		return err
 	}
-	var live []*proc // receivers not stopped yet
-	defer func() {
-		for _, p := range slices.Backward(live) {
-			p.stop(5 * time.Second)
-		}
-		if o.keep {
-			fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer sess.Close() // stops the receivers not stopped yet
+	dir := sess.Dir
 
 	rep := &report{
-		Time:         time.Now().UTC(),
-		Host:         hostInfo(),
-		Versions:     map[string]string{"go": runtime.Version()},
-		LoadAvgStart: loadAvg(),
-		Config: map[string]any{
+		Header: harness.NewHeader(map[string]any{
 			"duration": o.duration.String(), "rounds": o.rounds, "protocols": o.protocols, "contenders": o.only,
 			"receiver_cpu": o.receiverCPU, "load_cpu": o.loadCPU, "workers": o.workers, "rate": o.rate,
 			"batch_size": o.batchSize, "child_spans": o.childSpans, "mapped_spans": o.mappedSpans,
 			"settle": o.settle.String(), "wait_quiet": o.waitQuiet.String(), "jaeger_max_traces": o.jaegerMaxTraces,
 			"receiver_gomaxprocs": 1, "telemetrygen_env": "OTEL_BSP_MAX_QUEUE_SIZE=65536",
-		},
+		}),
+		LoadAvgStart: harness.LoadAvg(),
 	}
 	rep.Versions["telemetrygen"] = modVersion(ctx, tgen, "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen")
 
@@ -282,21 +242,18 @@ func run(args []string) (err error) {
 	if has("hopscope") {
 		if hsBin == "" {
 			hsBin = filepath.Join(dir, "hopscope")
-			fmt.Fprintln(os.Stderr, "building ./cmd/hopscope ...")
-			build := exec.CommandContext(ctx, "go", "build", "-o", hsBin, "./cmd/hopscope")
-			build.Dir = root
-			if out, err := build.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build ./cmd/hopscope failed (%v) — until it builds, run with --only jaeger:\n%s", err, out)
+			if err := harness.BuildHopscope(ctx, root, hsBin, "until it builds, run with --only jaeger"); err != nil {
+				return err
 			}
 		} else if hsBin, err = lookTool("hopscope", hsBin, nil, ""); err != nil {
 			return err
 		}
-		rep.Versions["hopscope"] = toolVersion(ctx, hsBin, "version")
+		rep.Versions["hopscope"] = harness.ToolVersion(ctx, hsBin, "version")
 	}
 	if has("jaeger") {
 		rep.Versions["jaeger"] = modVersion(ctx, jaeger, "github.com/jaegertracing/jaeger")
 	}
-	if err := pinSelf(o.loadCPU); err != nil {
+	if err := harness.PinSelf(o.loadCPU); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: could not pin this program to CPU %d: %v\n", o.loadCPU, err)
 	}
 
@@ -312,27 +269,22 @@ func run(args []string) (err error) {
 			}
 			slot++
 			for _, name := range order {
-				m, err := measure(ctx, o, dir, name, proto, r, hsBin, jaeger, tgen, taskset, &live)
+				m, err := measure(ctx, o, sess, name, proto, r, hsBin, jaeger, tgen, taskset)
 				if err != nil {
 					return fmt.Errorf("%s over %s, round %d: %w", name, proto, r, err)
 				}
 				rep.Runs = append(rep.Runs, m)
 				fmt.Fprintf(os.Stderr, "round %d/%d %-8s %-4s  %9d spans accepted of %9d expected  %7.2f CPU-s  %8.0f spans/CPU-s  RSS +%s (%.0f B/span)  receiver CPU %3.0f%%  load CPU %3.0f%%  other %3.0f%%\n",
 					r, o.rounds, name, proto, m.Accepted, m.ExpectedSpans, m.CPUSeconds, m.SpansPerCPUSec,
-					mib(m.RSSAfterKiB-m.RSSBeforeKiB), m.RSSPerSpan, m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct)
+					harness.FmtMiB(m.RSSAfterKiB-m.RSSBeforeKiB), m.RSSPerSpan, m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct)
 			}
 		}
 	}
 
 	if o.micro {
 		fmt.Fprintln(os.Stderr, "running go test -bench 'BenchmarkCompute|BenchmarkStoreAdd' ./correlate/ ...")
-		if o.waitQuiet > 0 {
-			if err := waitQuiet(ctx, []int{o.receiverCPU}, o.waitQuiet); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
-			}
+		if err := waitQuiet(ctx, []int{o.receiverCPU}, o.waitQuiet); err != nil {
+			return err
 		}
 		m, err := runMicro(ctx, root, dir, o.receiverCPU, taskset)
 		if err != nil {
@@ -345,30 +297,20 @@ func run(args []string) (err error) {
 		rep.Micro = m
 	}
 
-	rep.LoadAvgEnd = loadAvg()
+	rep.LoadAvgEnd = harness.LoadAvg()
 	summarize(rep, o)
 	rep.Notes = append(rep.Notes, notes(rep, o)...)
 	printReport(os.Stdout, rep, o)
 	if o.jsonPath != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(o.jsonPath), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonPath, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", o.jsonPath)
+		return harness.WriteJSON(o.jsonPath, rep)
 	}
 	return nil
 }
 
 // measure starts a fresh receiver, runs the load against it, reads its
 // counters, CPU and memory, and stops it.
-func measure(ctx context.Context, o options, dir, name, proto string, round int, hsBin, jaeger, tgen, taskset string, live *[]*proc) (*measurement, error) {
-	rdir := filepath.Join(dir, fmt.Sprintf("round%d-%s-%s", round, proto, name))
+func measure(ctx context.Context, o options, sess *harness.Session, name, proto string, round int, hsBin, jaeger, tgen, taskset string) (*measurement, error) {
+	rdir := filepath.Join(sess.Dir, fmt.Sprintf("round%d-%s-%s", round, proto, name))
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -376,16 +318,15 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 	var err error
 	switch name {
 	case "hopscope":
-		rc, err = startHopscope(ctx, hsBin, rdir, o.receiverCPU, taskset)
+		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset)
 	case "jaeger":
-		rc, err = startJaeger(ctx, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
+		rc, err = startJaeger(ctx, sess, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
 	}
 	if err != nil {
 		return nil, err
 	}
-	*live = append(*live, rc.p)
-	defer rc.p.stop(5 * time.Second) // no-op once stopped below
-	if err := waitReady(ctx, rc.p, rc.readyURL, o.readyTimeout); err != nil {
+	defer rc.p.Stop(5 * time.Second) // no-op once stopped below
+	if err := harness.WaitReady(ctx, rc.p, harness.Ready{URL: rc.readyURL, Timeout: o.readyTimeout, Every: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	// The metrics endpoint can come up a little after the health check.
@@ -398,8 +339,8 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if rc.p.exited() || time.Now().After(deadline) {
-			return nil, fmt.Errorf("%v%s", err, rc.p.logTail(20))
+		if rc.p.Exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%v%s", err, rc.p.LogTail(20))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -407,10 +348,7 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 	// start-up work finish before anything is counted.
 	if o.waitQuiet > 0 {
 		if err := waitQuiet(ctx, []int{o.loadCPU, o.receiverCPU}, o.waitQuiet); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
+			return nil, err
 		}
 		if before, err = rc.counters(ctx, false); err != nil {
 			return nil, err
@@ -418,20 +356,20 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 	}
 
 	m := &measurement{Contender: name, Protocol: proto, Round: round, Before: before}
-	pid := rc.p.pid()
-	cpu0 := treeCPU(pid)
-	m.RSSBeforeKiB, _ = treeMem(pid)
-	busy0, self0 := cpuBusy(), selfCPU()
+	pid := rc.p.PID()
+	cpu0 := harness.TreeCPU(pid)
+	m.RSSBeforeKiB, _ = harness.TreeMem(pid)
+	busy0, self0 := harness.CPUBusy(), harness.SelfCPU()
 
 	load, err := runTelemetrygen(ctx, o, tgen, taskset, proto, rc.endpoint(proto), filepath.Join(rdir, "telemetrygen.log"))
 	if err != nil {
-		if rc.p.exited() {
-			err = fmt.Errorf("%w\n%s exited during the load (%v)%s", err, rc.p.name, rc.p.err, rc.p.logTail(20))
+		if rc.p.Exited() {
+			err = fmt.Errorf("%w\n%s exited during the load (%v)%s", err, rc.p.Name(), rc.p.Err(), rc.p.LogTail(20))
 		}
 		return nil, err
 	}
 	loadEnd := time.Now()
-	cpuLoad, busy1, self1 := treeCPU(pid)-cpu0, cpuBusy(), selfCPU()-self0
+	cpuLoad, busy1, self1 := harness.TreeCPU(pid)-cpu0, harness.CPUBusy(), harness.SelfCPU()-self0
 	m.Load = load
 	m.ExpectedSpans = load.Traces * int64(1+o.childSpans)
 	m.ReceiverCPUPct = 100 * cpuLoad / load.Wall
@@ -455,10 +393,10 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%v%s", err, rc.p.logTail(20))
+		return nil, fmt.Errorf("%v%s", err, rc.p.LogTail(20))
 	}
 	m.After = after
-	m.RSSAfterKiB, m.PeakRSSKiB = treeMem(pid)
+	m.RSSAfterKiB, m.PeakRSSKiB = harness.TreeMem(pid)
 	// Keep counting CPU for --settle after the load: work a receiver defers
 	// (hopscope handles a trace 5 s after its last span) belongs to the spans.
 	select {
@@ -466,12 +404,12 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 		return nil, ctx.Err()
 	case <-time.After(time.Until(loadEnd.Add(o.settle))):
 	}
-	if rc.p.exited() {
-		return nil, fmt.Errorf("%s exited after the load (%v)%s", rc.p.name, rc.p.err, rc.p.logTail(20))
+	if rc.p.Exited() {
+		return nil, fmt.Errorf("%s exited after the load (%v)%s", rc.p.Name(), rc.p.Err(), rc.p.LogTail(20))
 	}
-	m.CPUSeconds = treeCPU(pid) - cpu0
-	m.LoadAvg = loadAvg()
-	m.StoppedClean = rc.p.stop(20*time.Second) && rc.p.err == nil
+	m.CPUSeconds = harness.TreeCPU(pid) - cpu0
+	m.LoadAvg = harness.LoadAvg()
+	m.StoppedClean = rc.p.Stop(20*time.Second) && rc.p.Err() == nil
 
 	m.Accepted = int64(after.Accepted - before.Accepted)
 	if m.CPUSeconds > 0 {
@@ -482,13 +420,6 @@ func measure(ctx context.Context, o options, dir, name, proto string, round int,
 		m.RSSPerSpan = float64(m.RSSAfterKiB-m.RSSBeforeKiB) * 1024 / float64(m.Accepted)
 	}
 	return m, nil
-}
-
-func toolVersion(ctx context.Context, bin, arg string) string {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b, _ := exec.CommandContext(ctx, bin, arg).CombinedOutput()
-	return firstLine(strings.TrimSpace(string(b)))
 }
 
 // modVersion reads a module's version from a Go binary's build info
@@ -513,20 +444,4 @@ func modVersion(ctx context.Context, bin, module string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-func hostInfo() map[string]string {
-	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				h["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		h["kernel"] = strings.TrimSpace(string(b))
-	}
-	return h
 }

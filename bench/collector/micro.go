@@ -7,8 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 // microBench is the correlate package's own benchmarks: the cost of the
@@ -77,14 +78,10 @@ func runMicro(ctx context.Context, root, dir string, cpu int, taskset string) (*
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	args := []string{"-c", strconv.Itoa(cpu), bin, "-test.run", "^$", "-test.bench", "BenchmarkCompute|BenchmarkStoreAdd",
-		"-test.benchmem", "-test.cpu", "1"}
-	cmd := exec.CommandContext(ctx, taskset, args...)
+	cmd := harness.Command(ctx, harness.Pinned(taskset, cpu, bin, "-test.run", "^$", "-test.bench", "BenchmarkCompute|BenchmarkStoreAdd",
+		"-test.benchmem", "-test.cpu", "1")...)
 	cmd.Dir = filepath.Join(root, "correlate") // as go test would: testdata is relative
-	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
+	cmd.Env = harness.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("correlate benchmarks: %w", ctx.Err())

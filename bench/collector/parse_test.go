@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,21 +50,6 @@ func TestParseProm(t *testing.T) {
 	}
 	if got := names(s, "hopscope_collector"); !slices.Equal(got, []string{"hopscope_collector_received_total", "hopscope_collector_rejected_total", "hopscope_collector_traces_active"}) {
 		t.Errorf("names = %v", got)
-	}
-}
-
-func TestParseStat(t *testing.T) {
-	// The command name holds spaces and a parenthesis.
-	line := "4242 (jaeger (x) y) S 4200 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 12 0 100 0 0"
-	st, err := parseStat(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ppid != 4200 || st.ticks != 1234+567 {
-		t.Errorf("got %+v", st)
-	}
-	if _, err := parseStat("4242 (x) S 1"); err == nil {
-		t.Error("short stat accepted")
 	}
 }
 
@@ -150,14 +134,5 @@ func TestJaegerConfigLoopbackOnly(t *testing.T) {
 	}
 	if !strings.Contains(conf, "max_traces: 1000000") {
 		t.Error("max_traces not set")
-	}
-}
-
-func TestMedian(t *testing.T) {
-	if m := median([]float64{3, 1, 2}); m != 2 {
-		t.Errorf("odd: %v", m)
-	}
-	if m := median([]float64{4, 1, 3, 2}); math.Abs(m-2.5) > 1e-9 {
-		t.Errorf("even: %v", m)
 	}
 }

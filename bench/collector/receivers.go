@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 // counters are what a receiver says it did, read from its /metrics.
@@ -31,7 +33,7 @@ type counters struct {
 // receiver is one started contender.
 type receiver struct {
 	name       string
-	p          *proc
+	p          *harness.Proc
 	grpcAddr   string
 	httpAddr   string
 	metricsURL string
@@ -56,17 +58,28 @@ func (r *receiver) counters(ctx context.Context, afterLoad bool) (counters, erro
 
 func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
+// startReceiver starts argv (taskset … receiver) with GOMAXPROCS=1 and
+// nothing else configuring it from the environment, its command line in
+// dir/command.txt and its output in dir/stdout.log and dir/stderr.log.
+func startReceiver(ctx context.Context, sess *harness.Session, name, dir string, argv []string) (*harness.Proc, error) {
+	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(strings.Join(argv, " ")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	return sess.Start(ctx, name, harness.CleanEnv("GOMAXPROCS=1"),
+		filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log"), argv...)
+}
+
 // startHopscope starts `hopscope collector` pinned to cpu with GOMAXPROCS=1:
 // both OTLP receivers on, Fluent forward and RUM off, no export.
-func startHopscope(ctx context.Context, bin, dir string, cpu int, taskset string) (*receiver, error) {
-	ports, err := freePorts(3)
+func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string) (*receiver, error) {
+	ports, err := harness.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	r := &receiver{name: "hopscope", grpcAddr: loopback(ports[0]), httpAddr: loopback(ports[1])}
 	api := loopback(ports[2])
 	r.metricsURL, r.readyURL = "http://"+api+"/metrics", "http://"+api+"/healthz"
-	argv := []string{taskset, "-c", strconv.Itoa(cpu), bin, "collector",
+	argv := harness.Pinned(taskset, cpu, bin, "collector",
 		"--otlp-grpc-listen", r.grpcAddr,
 		"--otlp-http-listen", r.httpAddr,
 		"--forward-listen", "",
@@ -74,13 +87,8 @@ func startHopscope(ctx context.Context, bin, dir string, cpu int, taskset string
 		"--http-listen", api,
 		"--max-traces", "1000000",
 		"--window", "10m",
-	}
-	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(strings.Join(argv, " ")+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	r.p, err = startProc(ctx, "hopscope collector", cleanEnv("GOMAXPROCS=1"),
-		filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log"), argv...)
-	if err != nil {
+	)
+	if r.p, err = startReceiver(ctx, sess, "hopscope collector", dir, argv); err != nil {
 		return nil, err
 	}
 	r.read = func(s []sample, afterLoad bool) (counters, error) {
@@ -160,8 +168,8 @@ exporters:
 
 // startJaeger starts Jaeger v2 pinned to cpu with GOMAXPROCS=1 and the
 // configuration above.
-func startJaeger(ctx context.Context, bin, dir string, cpu int, taskset string, maxTraces int) (*receiver, error) {
-	ports, err := freePorts(6)
+func startJaeger(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string, maxTraces int) (*receiver, error) {
+	ports, err := harness.FreePorts(6)
 	if err != nil {
 		return nil, err
 	}
@@ -172,13 +180,8 @@ func startJaeger(ctx context.Context, bin, dir string, cpu int, taskset string, 
 	}
 	r := &receiver{name: "jaeger", grpcAddr: loopback(oGRPC), httpAddr: loopback(oHTTP),
 		metricsURL: "http://" + loopback(metrics) + "/metrics", readyURL: "http://" + loopback(health) + "/status"}
-	argv := []string{taskset, "-c", strconv.Itoa(cpu), bin, "--config", conf}
-	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(strings.Join(argv, " ")+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	r.p, err = startProc(ctx, "jaeger", cleanEnv("GOMAXPROCS=1"),
-		filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log"), argv...)
-	if err != nil {
+	argv := harness.Pinned(taskset, cpu, bin, "--config", conf)
+	if r.p, err = startReceiver(ctx, sess, "jaeger", dir, argv); err != nil {
 		return nil, err
 	}
 	r.read = func(s []sample, afterLoad bool) (counters, error) {

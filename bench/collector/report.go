@@ -6,7 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 // summaryRow aggregates one contender over one protocol's rounds.
@@ -35,27 +36,6 @@ type ratioRow struct {
 	JaegerRSSBytes   float64 `json:"jaeger_rss_bytes_per_span"`
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func pick(ms []*measurement, f func(*measurement) float64) []float64 {
-	out := make([]float64, len(ms))
-	for i, m := range ms {
-		out[i] = f(m)
-	}
-	return out
-}
-
 func runsOf(rep *report, contender, protocol string) []*measurement {
 	var out []*measurement
 	for _, m := range rep.Runs {
@@ -76,16 +56,16 @@ func summarize(rep *report, o options) {
 			if len(ms) == 0 {
 				continue
 			}
-			per := pick(ms, func(m *measurement) float64 { return m.SpansPerCPUSec })
+			per := harness.Pick(ms, func(m *measurement) float64 { return m.SpansPerCPUSec })
 			row := &summaryRow{Contender: c, Protocol: proto, Rounds: len(ms),
-				Accepted:       median(pick(ms, func(m *measurement) float64 { return float64(m.Accepted) })),
-				SpansPerCPUSec: median(per), MinPerCPUSec: slices.Min(per), MaxPerCPUSec: slices.Max(per),
-				CPUSeconds:  median(pick(ms, func(m *measurement) float64 { return m.CPUSeconds })),
-				RSSAfterKiB: median(pick(ms, func(m *measurement) float64 { return float64(m.RSSAfterKiB) })),
-				RSSPerSpan:  median(pick(ms, func(m *measurement) float64 { return m.RSSPerSpan })),
+				Accepted:       harness.Median(harness.Pick(ms, func(m *measurement) float64 { return float64(m.Accepted) })),
+				SpansPerCPUSec: harness.Median(per), MinPerCPUSec: slices.Min(per), MaxPerCPUSec: slices.Max(per),
+				CPUSeconds:  harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.CPUSeconds })),
+				RSSAfterKiB: harness.Median(harness.Pick(ms, func(m *measurement) float64 { return float64(m.RSSAfterKiB) })),
+				RSSPerSpan:  harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.RSSPerSpan })),
 			}
 			if c == "hopscope" {
-				row.TracesActive = median(pick(ms, func(m *measurement) float64 { return m.After.TracesActive }))
+				row.TracesActive = harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.After.TracesActive }))
 			}
 			rows[c] = row
 			rep.Summary = append(rep.Summary, row)
@@ -171,25 +151,6 @@ func notes(rep *report, o options) []string {
 	return ns
 }
 
-func kfmt(x float64) string {
-	switch {
-	case math.Abs(x) >= 1e6:
-		return fmt.Sprintf("%.2fM", x/1e6)
-	case math.Abs(x) >= 1e3:
-		return fmt.Sprintf("%.1fk", x/1e3)
-	}
-	return fmt.Sprintf("%.0f", x)
-}
-
-func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
-
-func ratio(x float64) string {
-	if x == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f×", x)
-}
-
 // workDone says what each receiver does with a span, so the ratio is read
 // for what it is.
 func workDone(rep *report, o options) []string {
@@ -207,7 +168,7 @@ func workDone(rep *report, o options) []string {
 		case slices.Max(active) == 0 && !o.mappedSpans:
 			s += " In this run its store held 0 traces: telemetrygen's spans (a client root with only network.peer.address and service.peer.name, server children without hopscope.component) map to no record, so hopscope decoded, grouped and tracked them but filed nothing. --mapped-spans adds two attributes that make every span a record."
 		default:
-			s += fmt.Sprintf(" In this run its store held %s traces after the load (hopscope_collector_traces_active, median).", kfmt(median(active)))
+			s += fmt.Sprintf(" In this run its store held %s traces after the load (hopscope_collector_traces_active, median).", harness.FmtK(harness.Median(active)))
 		}
 		out = append(out, s)
 	}
@@ -236,23 +197,23 @@ func printReport(w io.Writer, rep *report, o options) {
 	}
 	fmt.Fprintf(w, "%s\n\n", strings.Join(vs, "; "))
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := harness.NewTable(w)
 	fmt.Fprintln(tw, "contender\tproto\tround\ttraces sent\tspans accepted\texpected\tspans/s\trecv CPU-s\tspans/CPU-s\trecv CPU\tload CPU\tother\tRSS before\tRSS after\tpeak RSS\tRSS B/span\t")
 	for _, m := range rep.Runs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.2f\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%s\t%s\t%s\t%.0f\t\n",
-			m.Contender, m.Protocol, m.Round, m.Load.Traces, m.Accepted, m.ExpectedSpans, kfmt(m.SpansPerSec),
-			m.CPUSeconds, kfmt(m.SpansPerCPUSec), m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct,
-			mib(m.RSSBeforeKiB), mib(m.RSSAfterKiB), mib(m.PeakRSSKiB), m.RSSPerSpan)
+			m.Contender, m.Protocol, m.Round, m.Load.Traces, m.Accepted, m.ExpectedSpans, harness.FmtK(m.SpansPerSec),
+			m.CPUSeconds, harness.FmtK(m.SpansPerCPUSec), m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct,
+			harness.FmtMiB(m.RSSBeforeKiB), harness.FmtMiB(m.RSSAfterKiB), harness.FmtMiB(m.PeakRSSKiB), m.RSSPerSpan)
 	}
 	tw.Flush()
 
 	if len(rep.Ratios) > 0 {
 		fmt.Fprintln(w, "\nhopscope / jaeger (medians over rounds; spans per CPU-second: above 1× hopscope is cheaper per span; RSS per span: below 1× it holds less)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw = harness.NewTable(w)
 		fmt.Fprintln(tw, "proto\thopscope spans/CPU-s\tjaeger spans/CPU-s\tratio\thopscope B/span\tjaeger B/span\tratio\t")
 		for _, r := range rep.Ratios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.Protocol, kfmt(r.HopscopePerCPU), kfmt(r.JaegerPerCPU),
-				ratio(r.SpansPerCPUSec), r.HopscopeRSSBytes, r.JaegerRSSBytes, ratio(r.RSSPerSpan))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.Protocol, harness.FmtK(r.HopscopePerCPU), harness.FmtK(r.JaegerPerCPU),
+				harness.FmtRatio(r.SpansPerCPUSec), r.HopscopeRSSBytes, r.JaegerRSSBytes, harness.FmtRatio(r.RSSPerSpan))
 		}
 		tw.Flush()
 	}
@@ -263,9 +224,9 @@ func printReport(w io.Writer, rep *report, o options) {
 			fmt.Fprintf(w, "  %-18s %10.0f ns/op %9.0f B/op %6.0f allocs/op", b.Name, b.Metrics["ns/op"], b.Metrics["B/op"], b.Metrics["allocs/op"])
 			switch b.Name {
 			case "BenchmarkCompute":
-				fmt.Fprintf(w, "  → %s breakdowns/s per core", kfmt(m.BreakdownsPerSec))
+				fmt.Fprintf(w, "  → %s breakdowns/s per core", harness.FmtK(m.BreakdownsPerSec))
 			case "BenchmarkStoreAdd":
-				fmt.Fprintf(w, "  → %s traces (6 records each)/s per core, %.0f heap bytes per trace held", kfmt(m.StoreTracesPerSec), m.HeapBytesPerTrace)
+				fmt.Fprintf(w, "  → %s traces (6 records each)/s per core, %.0f heap bytes per trace held", harness.FmtK(m.StoreTracesPerSec), m.HeapBytesPerTrace)
 			}
 			fmt.Fprintln(w)
 		}
@@ -275,10 +236,5 @@ func printReport(w io.Writer, rep *report, o options) {
 	for _, s := range workDone(rep, o) {
 		fmt.Fprintf(w, "  - %s\n", s)
 	}
-	if len(rep.Notes) > 0 {
-		fmt.Fprintln(w, "\nnotes:")
-		for _, n := range rep.Notes {
-			fmt.Fprintf(w, "  - %s\n", n)
-		}
-	}
+	harness.PrintNotes(w, rep.Notes)
 }

@@ -13,22 +13,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
 
 type options struct {
@@ -53,15 +49,7 @@ type options struct {
 
 var allContenders = []string{"direct", "nginx", "hopscope"}
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted; every process stopped")
-		}
-		fmt.Fprintln(os.Stderr, "bench/proxy:", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("bench/proxy", run) }
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -83,15 +71,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.wrkPath, "wrk", "", "wrk binary (default: from PATH)")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for both CPUs to be idle (0 = don't)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 15*time.Second, "how long to wait for each server to answer 200")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./bench/proxy [flags]\n\nCompares wrk→nginx upstream directly, via nginx as reverse proxy and via the hopscope sidecar.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := harness.ParseFlags(fs, args, "Compares wrk→nginx upstream directly, via nginx as reverse proxy and via the hopscope sidecar."); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for _, c := range strings.Split(*only, ",") {
 		c = strings.TrimSpace(c)
@@ -142,7 +123,7 @@ type contender struct {
 	Errors   int64   `json:"errors"`
 	VsNginx  *ratios `json:"vs_nginx_proxy,omitempty"`
 	Sent     int64   `json:"requests_sent_incl_warmup"`
-	proc     *proc
+	proc     *harness.Proc
 	logLines func() (int64, int64, error)
 }
 
@@ -178,23 +159,17 @@ type telemetry struct {
 }
 
 type report struct {
-	Time       time.Time         `json:"time"`
-	Host       map[string]string `json:"host"`
-	Versions   map[string]string `json:"versions"`
-	Config     map[string]any    `json:"config"`
-	Contenders []*contender      `json:"contenders"`
-	Hopscope   *telemetry        `json:"hopscope_telemetry,omitempty"`
-	NginxLog   *[2]int64         `json:"nginx_access_log_lines_bytes,omitempty"`
-	Notes      []string          `json:"notes,omitempty"`
+	harness.Header
+	Contenders []*contender `json:"contenders"`
+	Hopscope   *telemetry   `json:"hopscope_telemetry,omitempty"`
+	NginxLog   *[2]int64    `json:"nginx_access_log_lines_bytes,omitempty"`
+	Notes      []string     `json:"notes,omitempty"`
 }
 
 func run(args []string) (err error) {
 	o, err := parseFlags(args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return err // flag.ErrHelp: harness.Main exits 0
 	}
 	has := func(name string) bool { return slices.Contains(o.only, name) }
 
@@ -210,67 +185,54 @@ func run(args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	if n := runtime.NumCPU(); n < 2 || o.proxyCPU >= n || o.loadCPU >= n {
-		return fmt.Errorf("needs CPUs %d and %d, this process may use %d CPU(s)", o.loadCPU, o.proxyCPU, n)
+	if err := harness.CheckCPUs(o.loadCPU, o.proxyCPU); err != nil {
+		return err
 	}
 
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stopSignals := harness.SignalContext()
 	defer stopSignals()
-	go func() {
-		<-ctx.Done()
-		stopSignals() // a second Ctrl-C kills this program outright; Pdeathsig takes the children
-	}()
 
-	dir, err := os.MkdirTemp("", "hopscope-bench-")
+	sess, err := harness.NewSession("hopscope-bench-", o.keep)
 	if err != nil {
 		return err
 	}
+	dir := sess.Dir
 	// nginx's workers run as nobody when started by root: let them traverse.
 	os.Chmod(dir, 0o755)
-	var procs []*proc
-	defer func() {
-		for _, p := range slices.Backward(procs) {
-			p.stop(5 * time.Second)
-		}
-		if o.keep {
-			fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer sess.Close()
 
-	rep := &report{
-		Time:     time.Now().UTC(),
-		Host:     hostInfo(),
-		Versions: map[string]string{"go": runtime.Version()},
-		Config: map[string]any{
-			"duration": o.duration.String(), "warmup": o.warmup.String(), "connections": o.connections,
-			"threads": o.threads, "rounds": o.rounds, "proxy_cpu": o.proxyCPU, "load_cpu": o.loadCPU,
-			"contenders": o.only, "hopscope_args": o.hopscopeArgs, "wait_quiet": o.waitQuiet.String(),
-		},
-	}
-	rep.Versions["nginx"] = toolVersion(ctx, nginx, "-v")
-	rep.Versions["wrk"], _, _ = strings.Cut(toolVersion(ctx, wrk, "--version"), " Copyright")
+	rep := &report{Header: harness.NewHeader(map[string]any{
+		"duration": o.duration.String(), "warmup": o.warmup.String(), "connections": o.connections,
+		"threads": o.threads, "rounds": o.rounds, "proxy_cpu": o.proxyCPU, "load_cpu": o.loadCPU,
+		"contenders": o.only, "hopscope_args": o.hopscopeArgs, "wait_quiet": o.waitQuiet.String(),
+	})}
+	rep.Versions["nginx"] = harness.ToolVersion(ctx, nginx, "-v")
+	rep.Versions["wrk"], _, _ = strings.Cut(harness.ToolVersion(ctx, wrk, "--version"), " Copyright")
 
 	// Build first, on all cores, before this program pins itself.
 	hsBin := o.hopscopeBin
 	if has("hopscope") {
 		if hsBin == "" {
 			hsBin = filepath.Join(dir, "hopscope")
-			fmt.Fprintln(os.Stderr, "building ./cmd/hopscope ...")
-			if err := buildHopscope(ctx, hsBin); err != nil {
+			root, err := harness.ModuleRoot(ctx)
+			if err != nil {
+				return err
+			}
+			if err := harness.BuildHopscope(ctx, root, hsBin, "until the sidecar builds, run with --only direct,nginx"); err != nil {
 				return err
 			}
 		}
-		rep.Versions["hopscope"] = toolVersion(ctx, hsBin, "version")
+		rep.Versions["hopscope"] = harness.ToolVersion(ctx, hsBin, "version")
 	}
-	if err := pinSelf(o.loadCPU); err != nil {
+	if err := harness.PinSelf(o.loadCPU); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: could not pin this program to CPU %d: %v\n", o.loadCPU, err)
 	}
-	load, proxyCore := strconv.Itoa(o.loadCPU), strconv.Itoa(o.proxyCPU)
+	ready := func(url string) harness.Ready {
+		return harness.Ready{URL: url, Body: "ok", Timeout: o.readyTimeout, Every: 50 * time.Millisecond}
+	}
 
 	// The upstream: the app stand-in every contender ends at.
-	upPort, err := freePort()
+	upPort, err := harness.FreePort()
 	if err != nil {
 		return err
 	}
@@ -279,15 +241,14 @@ func run(args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	upstream, err := startProc(ctx, "upstream nginx", nil, filepath.Join(upDir, "stdout.log"), filepath.Join(upDir, "stderr.log"),
-		taskset, "-c", load, nginx, "-p", upDir, "-c", upConf, "-e", filepath.Join(upDir, "error.log"))
+	upstream, err := sess.Start(ctx, "upstream nginx", nil, filepath.Join(upDir, "stdout.log"), filepath.Join(upDir, "stderr.log"),
+		harness.Pinned(taskset, o.loadCPU, nginx, "-p", upDir, "-c", upConf, "-e", filepath.Join(upDir, "error.log"))...)
 	if err != nil {
 		return err
 	}
-	upstream.logs = append(upstream.logs, filepath.Join(upDir, "error.log"))
-	procs = append(procs, upstream)
+	upstream.AddLog(filepath.Join(upDir, "error.log"))
 	upURL := fmt.Sprintf("http://127.0.0.1:%d/", upPort)
-	if err := waitReady(ctx, upstream, upURL, "ok", o.readyTimeout); err != nil {
+	if err := harness.WaitReady(ctx, upstream, ready(upURL)); err != nil {
 		return err
 	}
 
@@ -296,7 +257,7 @@ func run(args []string) (err error) {
 		cs = append(cs, &contender{Name: "direct", Desc: "wrk → upstream nginx, no proxy", URL: upURL})
 	}
 	if has("nginx") {
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
@@ -305,17 +266,16 @@ func run(args []string) (err error) {
 		if err != nil {
 			return err
 		}
-		p, err := startProc(ctx, "nginx proxy", nil, filepath.Join(pDir, "stdout.log"), filepath.Join(pDir, "stderr.log"),
-			taskset, "-c", proxyCore, nginx, "-p", pDir, "-c", conf, "-e", filepath.Join(pDir, "error.log"))
+		p, err := sess.Start(ctx, "nginx proxy", nil, filepath.Join(pDir, "stdout.log"), filepath.Join(pDir, "stderr.log"),
+			harness.Pinned(taskset, o.proxyCPU, nginx, "-p", pDir, "-c", conf, "-e", filepath.Join(pDir, "error.log"))...)
 		if err != nil {
 			return err
 		}
-		p.logs = append(p.logs, filepath.Join(pDir, "error.log"))
-		procs = append(procs, p)
+		p.AddLog(filepath.Join(pDir, "error.log"))
 		c := &contender{Name: "nginx", Desc: "nginx reverse proxy, keep-alive pool, JSON access log to a file",
 			URL: fmt.Sprintf("http://127.0.0.1:%d/", port), proc: p}
 		c.logLines = func() (int64, int64, error) { return countLines(filepath.Join(pDir, "access.log")) }
-		if err := waitReady(ctx, p, c.URL, "ok", o.readyTimeout); err != nil {
+		if err := harness.WaitReady(ctx, p, ready(c.URL)); err != nil {
 			return err
 		}
 		cs = append(cs, c)
@@ -332,11 +292,11 @@ func run(args []string) (err error) {
 			return err
 		}
 		defer fluent.close()
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
-		admin, err := freePort()
+		admin, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
@@ -346,13 +306,13 @@ func run(args []string) (err error) {
 		}
 		hsAccessLog = filepath.Join(hDir, "access.log")
 		hsAdmin = fmt.Sprintf("http://127.0.0.1:%d", admin)
-		argv := []string{taskset, "-c", proxyCore, hsBin, "sidecar",
+		argv := harness.Pinned(taskset, o.proxyCPU, hsBin, "sidecar",
 			"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--upstream", strings.TrimSuffix(upURL, "/"),
 			"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
-			"--otlp-endpoint", "http://" + otlp.addr,
+			"--otlp-endpoint", "http://"+otlp.addr,
 			"--access-log", "stdout",
-		}
+		)
 		desc := "hopscope sidecar, GOMAXPROCS=1, spans (OTLP/HTTP) + metrics + access log (stdout→file)"
 		if o.fluent {
 			// Direct shipping: fluent-logger-golang writes every record
@@ -361,15 +321,15 @@ func run(args []string) (err error) {
 			desc += " + Fluent forward"
 		}
 		argv = append(argv, o.hopscopeArgs...)
-		p, err := startProc(ctx, "hopscope sidecar", sidecarEnv(), hsAccessLog, filepath.Join(hDir, "stderr.log"), argv...)
+		// Nothing configures the sidecar behind the flags' back; one core.
+		p, err := sess.Start(ctx, "hopscope sidecar", harness.CleanEnv("GOMAXPROCS=1"), hsAccessLog, filepath.Join(hDir, "stderr.log"), argv...)
 		if err != nil {
 			return err
 		}
-		procs = append(procs, p)
 		c := &contender{Name: "hopscope", Desc: desc,
 			URL: fmt.Sprintf("http://127.0.0.1:%d/", port), proc: p}
 		c.logLines = func() (int64, int64, error) { return countLines(hsAccessLog) }
-		if err := waitReady(ctx, p, c.URL, "ok", o.readyTimeout); err != nil {
+		if err := harness.WaitReady(ctx, p, ready(c.URL)); err != nil {
 			return err
 		}
 		cs = append(cs, c)
@@ -385,7 +345,7 @@ func run(args []string) (err error) {
 		}
 		for _, c := range order {
 			if o.waitQuiet > 0 {
-				if err := waitQuiet(ctx, []int{o.loadCPU, o.proxyCPU}, o.waitQuiet); err != nil {
+				if err := harness.WaitQuiet(ctx, []int{o.loadCPU, o.proxyCPU}, o.waitQuiet); err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
@@ -393,7 +353,7 @@ func run(args []string) (err error) {
 				}
 			}
 			if o.warmup > 0 {
-				res, _, _, err := runWrk(ctx, taskset, load, wrk, wrkArgs(o.threads, o.connections, o.warmup, c.URL), o.warmup)
+				res, _, _, err := runWrk(ctx, taskset, o.loadCPU, wrk, wrkArgs(o.threads, o.connections, o.warmup, c.URL), o.warmup)
 				if err != nil {
 					return fmt.Errorf("%s warm-up: %w", c.Name, err)
 				}
@@ -401,24 +361,24 @@ func run(args []string) (err error) {
 			}
 			var proxyBefore float64
 			if c.proc != nil {
-				proxyBefore = treeCPU(c.proc.pid())
+				proxyBefore = harness.TreeCPU(c.proc.PID())
 			}
-			upBefore, selfBefore, busyBefore := treeCPU(upstream.pid()), selfCPU(), cpuBusy()
-			res, wrkCPU, wall, err := runWrk(ctx, taskset, load, wrk, wrkArgs(o.threads, o.connections, o.duration, c.URL), o.duration)
+			upBefore, selfBefore, busyBefore := harness.TreeCPU(upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
+			res, wrkCPU, wall, err := runWrk(ctx, taskset, o.loadCPU, wrk, wrkArgs(o.threads, o.connections, o.duration, c.URL), o.duration)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", c.Name, r, err)
 			}
 			c.Sent += res.Requests
 			rd := round{Round: r, wrkResult: res}
-			loadCPU := wrkCPU + treeCPU(upstream.pid()) - upBefore + selfCPU() - selfBefore
-			busy := cpuBusy()
+			loadCPU := wrkCPU + harness.TreeCPU(upstream.PID()) - upBefore + harness.SelfCPU() - selfBefore
+			busy := harness.CPUBusy()
 			rd.LoadCPUPct = 100 * loadCPU / wall
 			var proxyCPU float64
 			if c.proc != nil {
-				if c.proc.exited() {
-					return fmt.Errorf("%s exited during round %d (%v)%s", c.proc.name, r, c.proc.err, c.proc.logTail(20))
+				if c.proc.Exited() {
+					return fmt.Errorf("%s exited during round %d (%v)%s", c.proc.Name(), r, c.proc.Err(), c.proc.LogTail(20))
 				}
-				proxyCPU = treeCPU(c.proc.pid()) - proxyBefore
+				proxyCPU = harness.TreeCPU(c.proc.PID()) - proxyBefore
 				rd.ProxyCPUPct = 100 * proxyCPU / wall
 			}
 			other := busy[o.loadCPU] - busyBefore[o.loadCPU] - loadCPU
@@ -435,7 +395,7 @@ func run(args []string) (err error) {
 	// Memory after the run, while the proxies still hold their connections.
 	for _, c := range cs {
 		if c.proc != nil {
-			c.RSSKiB, c.PeakKiB = treeMem(c.proc.pid())
+			c.RSSKiB, c.PeakKiB = harness.TreeMem(c.proc.PID())
 		}
 	}
 	for _, c := range cs {
@@ -452,8 +412,8 @@ func run(args []string) (err error) {
 		t.DroppedMetrics = scrapeDropped(ctx, hsAdmin+"/metrics")
 		// Stop the sidecar now, so spans and log records still queued are
 		// flushed (or not) before the counts are read.
-		c.proc.stop(20 * time.Second)
-		t.StoppedCleanly = c.proc.exited() && c.proc.err == nil
+		c.proc.Stop(20 * time.Second)
+		t.StoppedCleanly = c.proc.Exited() && c.proc.Err() == nil
 		t.OTLPPosts, t.OTLPBytes, t.Spans, t.OTLPUncounted = otlp.posts.Load(), otlp.bytes.Load(), otlp.spans.Load(), otlp.badBodies.Load()
 		t.FluentConns, t.FluentBytes = fluent.conns.Load(), fluent.bytes.Load()
 		t.AccessLogLines, t.AccessLogBytes, _ = c.logLines()
@@ -464,30 +424,17 @@ func run(args []string) (err error) {
 	rep.Notes = notes(cs, rep)
 	printReport(os.Stdout, rep)
 	if o.jsonPath != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(o.jsonPath), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonPath, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", o.jsonPath)
+		return harness.WriteJSON(o.jsonPath, rep)
 	}
 	return nil
 }
 
 // runWrk runs wrk pinned to the load CPU and returns its parsed output, the
 // CPU seconds wrk used and the wall time.
-func runWrk(ctx context.Context, taskset, cpu, wrk string, args []string, d time.Duration) (wrkResult, float64, float64, error) {
+func runWrk(ctx context.Context, taskset string, cpu int, wrk string, args []string, d time.Duration) (wrkResult, float64, float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, taskset, append([]string{"-c", cpu, wrk}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
+	cmd := harness.Command(ctx, harness.Pinned(taskset, cpu, append([]string{wrk}, args...)...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -503,51 +450,7 @@ func runWrk(ctx context.Context, taskset, cpu, wrk string, args []string, d time
 	if err != nil {
 		return res, 0, 0, fmt.Errorf("%v\nwrk output:\n%s%s", err, stdout.String(), stderr.String())
 	}
-	used := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-	return res, used, wall, nil
-}
-
-func selfCPU() float64 { return treeCPUOnly(os.Getpid()) }
-
-func treeCPUOnly(pid int) float64 {
-	st, err := readStat(pid)
-	if err != nil {
-		return 0
-	}
-	return float64(st.ticks) / clockTicks
-}
-
-// buildHopscope runs `go build -o out ./cmd/hopscope` in the module root.
-func buildHopscope(ctx context.Context, out string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return errors.New("run from inside the hopscope module (go env GOMOD is empty)")
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/hopscope")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hopscope failed (%v) — until the sidecar builds, run with --only direct,nginx:\n%s", err, b)
-	}
-	return nil
-}
-
-// sidecarEnv is this environment without anything that would configure the
-// sidecar or its Go runtime behind the flags' back, plus GOMAXPROCS=1.
-func sidecarEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "HOPSCOPE_") || strings.HasPrefix(k, "OTEL_") ||
-			slices.Contains([]string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG"}, k) {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "GOMAXPROCS=1")
+	return res, harness.CPUSeconds(cmd.ProcessState), wall, nil
 }
 
 func scrapeDropped(ctx context.Context, url string) []string {
@@ -570,28 +473,4 @@ func scrapeDropped(ctx context.Context, url string) []string {
 		out = append(out, fmt.Sprintf("scrape status %d", resp.StatusCode))
 	}
 	return out
-}
-
-func toolVersion(ctx context.Context, bin string, arg string) string {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b, _ := exec.CommandContext(ctx, bin, arg).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(line)
-}
-
-func hostInfo() map[string]string {
-	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				h["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		h["kernel"] = strings.TrimSpace(string(b))
-	}
-	return h
 }

@@ -5,39 +5,19 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/hopscope/hopscope/bench/internal/harness"
 )
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func pick(rs []round, f func(round) float64) []float64 {
-	out := make([]float64, len(rs))
-	for i, r := range rs {
-		out[i] = f(r)
-	}
-	return out
-}
 
 // summarize fills the per-contender aggregates and the ratios to nginx.
 func summarize(cs []*contender) {
 	var ng *contender
 	for _, c := range cs {
-		rps := pick(c.Rounds, func(r round) float64 { return r.ReqPerSec })
+		rps := harness.Pick(c.Rounds, func(r round) float64 { return r.ReqPerSec })
 		c.Best = slices.Max(rps)
-		c.Median = median(rps)
-		c.P50Ms = median(pick(c.Rounds, func(r round) float64 { return r.P50Ms }))
-		c.P99Ms = median(pick(c.Rounds, func(r round) float64 { return r.P99Ms }))
+		c.Median = harness.Median(rps)
+		c.P50Ms = harness.Median(harness.Pick(c.Rounds, func(r round) float64 { return r.P50Ms }))
+		c.P99Ms = harness.Median(harness.Pick(c.Rounds, func(r round) float64 { return r.P99Ms }))
 		c.Errors = 0
 		for _, r := range c.Rounds {
 			c.Errors += r.Errors()
@@ -62,7 +42,7 @@ func summarize(cs []*contender) {
 func notes(cs []*contender, rep *report) []string {
 	var ns []string
 	for _, c := range cs {
-		rps := pick(c.Rounds, func(r round) float64 { return r.ReqPerSec })
+		rps := harness.Pick(c.Rounds, func(r round) float64 { return r.ReqPerSec })
 		if lo, hi := slices.Min(rps), slices.Max(rps); len(rps) > 1 && hi > 0 && (hi-lo)/hi > 0.10 {
 			ns = append(ns, fmt.Sprintf("%s: rounds differ by %.0f%% — the machine was noisy; rerun with more --rounds", c.Name, 100*(hi-lo)/hi))
 		}
@@ -94,18 +74,12 @@ func notes(cs []*contender, rep *report) []string {
 	return ns
 }
 
-func kfmt(x float64) string {
-	if x >= 1000 {
-		return fmt.Sprintf("%.1fk", x/1000)
-	}
-	return fmt.Sprintf("%.0f", x)
-}
-
+// mib is harness.FmtMiB, "-" for 0 (direct has no proxy process).
 func mib(kib int64) string {
 	if kib == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+	return harness.FmtMiB(kib)
 }
 
 func pct(x float64) string {
@@ -113,13 +87,6 @@ func pct(x float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", x)
-}
-
-func ratio(x float64) string {
-	if x == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f×", x)
 }
 
 func printReport(w io.Writer, rep *report) {
@@ -133,29 +100,29 @@ func printReport(w io.Writer, rep *report) {
 	}
 	fmt.Fprintln(w)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := harness.NewTable(w)
 	fmt.Fprintln(tw, "contender\treq/s by round\tbest\tmedian\tp50\tp99\terrors\tproxy CPU\tload CPU\tother\tRSS\tpeak RSS\t")
 	for _, c := range rep.Contenders {
 		var rr []string
 		var pc, lc, oc []float64
 		for _, r := range c.Rounds {
-			rr = append(rr, kfmt(r.ReqPerSec))
+			rr = append(rr, harness.FmtK(r.ReqPerSec))
 			pc = append(pc, r.ProxyCPUPct)
 			lc = append(lc, r.LoadCPUPct)
 			oc = append(oc, r.OtherPct)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fms\t%.2fms\t%d\t%s\t%s\t%.0f%%\t%s\t%s\t\n", c.Name, strings.Join(rr, " "),
-			kfmt(c.Best), kfmt(c.Median), c.P50Ms, c.P99Ms, c.Errors, pct(median(pc)), pct(median(lc)), slices.Max(oc), mib(c.RSSKiB), mib(c.PeakKiB))
+			harness.FmtK(c.Best), harness.FmtK(c.Median), c.P50Ms, c.P99Ms, c.Errors, pct(harness.Median(pc)), pct(harness.Median(lc)), slices.Max(oc), mib(c.RSSKiB), mib(c.PeakKiB))
 	}
 	tw.Flush()
 
 	if slices.ContainsFunc(rep.Contenders, func(c *contender) bool { return c.VsNginx != nil }) {
 		fmt.Fprintln(w, "\nrelative to nginx as reverse proxy (median req/s: higher is better; latency and RSS: lower is better)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw = harness.NewTable(w)
 		fmt.Fprintln(tw, "contender\treq/s\tp50\tp99\tRSS\t")
 		for _, c := range rep.Contenders {
 			if r := c.VsNginx; r != nil {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Name, ratio(r.ReqPerSec), ratio(r.P50), ratio(r.P99), ratio(r.RSS))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Name, harness.FmtRatio(r.ReqPerSec), harness.FmtRatio(r.P50), harness.FmtRatio(r.P99), harness.FmtRatio(r.RSS))
 			}
 		}
 		tw.Flush()
@@ -178,10 +145,5 @@ func printReport(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
-	if len(rep.Notes) > 0 {
-		fmt.Fprintln(w, "\nnotes:")
-		for _, n := range rep.Notes {
-			fmt.Fprintf(w, "  - %s\n", n)
-		}
-	}
+	harness.PrintNotes(w, rep.Notes)
 }

@@ -97,12 +97,3 @@ func TestWrkArgs(t *testing.T) {
 		}
 	}
 }
-
-func TestMedian(t *testing.T) {
-	if m := median([]float64{3, 1, 2}); m != 2 {
-		t.Error(m)
-	}
-	if m := median([]float64{4, 1}); m != 2.5 {
-		t.Error(m)
-	}
-}
