@@ -129,6 +129,12 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		c.forward = forward.NewServer(fcfg, c.consumeForward)
 		c.starts = append(c.starts, c.forward)
 	}
+	var offsets *offsetFile
+	if cfg.StateDir != "" && len(cfg.Tail) > 0 {
+		if offsets, err = loadOffsetFile(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	for _, spec := range cfg.Tail {
 		ts, _ := ParseTail(spec) // checked by Validate
 		tcfg := tail.DefaultConfig()
@@ -136,8 +142,8 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		if opts.TailPollInterval > 0 {
 			tcfg.PollInterval = opts.TailPollInterval
 		}
-		if cfg.StateDir != "" {
-			tcfg.Offsets = newOffsetFile(cfg.StateDir)
+		if offsets != nil {
+			tcfg.Offsets = offsets
 		}
 		source := sourceOfFormat(ts.Format)
 		tcfg.OnError = func(path string, err error) {

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,30 @@ func TestBytesToStrings(t *testing.T) {
 	out := bytesToStrings(in).(map[string]any)
 	if out["request_time"] != "0.015" || out["nested"].([]any)[0] != "x" || out["nested"].([]any)[1].(map[string]any)["k"] != "v" || out["n"] != int64(1) {
 		t.Fatalf("%#v", out)
+	}
+}
+
+func TestOffsetFile(t *testing.T) {
+	dir := t.TempDir()
+	o, err := loadOffsetFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := o.Load("/var/log/a"); ok {
+		t.Fatal("empty state has an offset")
+	}
+	if err := o.Save("/var/log/a", 7, 1234); err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadOffsetFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ino, off, ok := again.Load("/var/log/a"); !ok || ino != 7 || off != 1234 {
+		t.Fatalf("reloaded %d %d %v", ino, off, ok)
+	}
+	os.WriteFile(filepath.Join(dir, "tail-offsets.json"), []byte("{broken"), 0o644)
+	if _, err := loadOffsetFile(dir); err == nil || !strings.Contains(err.Error(), "tail-offsets.json") {
+		t.Fatalf("corrupt state: %v", err)
 	}
 }

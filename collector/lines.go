@@ -183,7 +183,8 @@ func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpa
 	}, nil
 }
 
-// offsetFile keeps tail offsets in StateDir/tail-offsets.json.
+// offsetFile keeps tail offsets in StateDir/tail-offsets.json, shared by
+// the collector's tailers.
 type offsetFile struct {
 	path string
 	mu   sync.Mutex
@@ -195,19 +196,21 @@ type offsetEntry struct {
 	Offset int64  `json:"offset"`
 }
 
-var offsetFiles sync.Map // path → *offsetFile, shared by the tails of one dir
-
-func newOffsetFile(dir string) *offsetFile {
-	path := filepath.Join(dir, "tail-offsets.json")
-	if v, ok := offsetFiles.Load(path); ok {
-		return v.(*offsetFile)
+// loadOffsetFile reads the offsets kept in dir; a missing file is empty, a
+// corrupt one an error (it is never overwritten silently).
+func loadOffsetFile(dir string) (*offsetFile, error) {
+	o := &offsetFile{path: filepath.Join(dir, "tail-offsets.json"), data: map[string]offsetEntry{}}
+	b, err := os.ReadFile(o.path)
+	switch {
+	case os.IsNotExist(err):
+		return o, nil
+	case err != nil:
+		return nil, fmt.Errorf("--state-dir: %w", err)
 	}
-	o := &offsetFile{path: path, data: map[string]offsetEntry{}}
-	if b, err := os.ReadFile(path); err == nil {
-		_ = json.Unmarshal(b, &o.data)
+	if err := json.Unmarshal(b, &o.data); err != nil {
+		return nil, fmt.Errorf("--state-dir: %s is not a tail offsets file (move it away to start over): %w", o.path, err)
 	}
-	v, _ := offsetFiles.LoadOrStore(path, o)
-	return v.(*offsetFile)
+	return o, nil
 }
 
 func (o *offsetFile) Load(path string) (uint64, int64, bool) {
@@ -228,11 +231,18 @@ func (o *offsetFile) Save(path string, inode uint64, offset int64) error {
 	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
-	tmp := o.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(o.path), ".tail-offsets-*.tmp")
+	if err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
-	return os.Rename(tmp, o.path)
+	_, werr := tmp.Write(b)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--state-dir: writing %s: %w", o.path, err)
+	}
+	return os.Rename(tmp.Name(), o.path)
 }
 
 // bytesToStrings turns msgpack bin values ([]byte) into strings, so that
