@@ -155,7 +155,7 @@ func (c *h1Client) roundTrip(ctx context.Context, pc *h1Conn, req *http.Request)
 		return nil, err
 	}
 	if c.headerTimeout > 0 {
-		pc.c.SetReadDeadline(time.Now().Add(c.headerTimeout))
+		setReadDeadline(ctx, pc.c, time.Now().Add(c.headerTimeout))
 	}
 	var res *http.Response
 	var err error
@@ -183,7 +183,7 @@ func (c *h1Client) roundTrip(ctx context.Context, pc *h1Conn, req *http.Request)
 		break
 	}
 	if c.headerTimeout > 0 {
-		pc.c.SetReadDeadline(time.Time{})
+		setReadDeadline(ctx, pc.c, time.Time{})
 	}
 	res.Body = &h1Body{rc: res.Body, pc: pc, client: c, stop: stop, reusable: !res.Close && !req.Close,
 		eof: res.Body == http.NoBody}
@@ -191,6 +191,18 @@ func (c *h1Client) roundTrip(ctx context.Context, pc *h1Conn, req *http.Request)
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// setReadDeadline sets a read deadline without undoing a cancellation: the
+// AfterFunc that unblocks I/O when the client goes away may already have
+// set a past deadline, which a later deadline would silently replace (and
+// the request would hang until the app answered). ctx is marked done
+// before its AfterFuncs run, so checking after setting closes the race.
+func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
+	c.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		c.SetDeadline(aLongTimeAgo)
+	}
+}
 
 // errResponseHeaderTimeout is a net.Error with Timeout() true, like
 // http.Transport's, so the error handler answers 504.

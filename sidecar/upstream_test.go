@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -134,5 +135,28 @@ func TestSanitizeHeaderValue(t *testing.T) {
 	}
 	if got := sanitizeHeaderValue("plain"); got != "plain" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestReadDeadlineKeepsCancellation: setting the header timeout after the
+// client went away must not undo the past deadline that unblocks the read
+// (that race hung a request until the app answered).
+func TestReadDeadlineKeepsCancellation(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a.SetDeadline(aLongTimeAgo) // what the AfterFunc did
+	setReadDeadline(ctx, a, time.Now().Add(time.Hour))
+	done := make(chan error, 1)
+	go func() { _, err := a.Read(make([]byte, 1)); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read blocked: the cancellation deadline was overwritten")
 	}
 }
