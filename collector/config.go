@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -145,17 +144,14 @@ func (c *Config) Validate() error {
 	bad := func(flag, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
 	}
-	for flag, a := range map[string]string{"otlp-grpc-listen": c.OTLPGRPCListen, "otlp-http-listen": c.OTLPHTTPListen,
-		"forward-listen": c.ForwardListen, "rum-listen": c.RUMListen} {
-		if a == "" {
-			continue
+	for _, l := range []struct {
+		flag, addr string
+		optional   bool
+	}{{"otlp-grpc-listen", c.OTLPGRPCListen, true}, {"otlp-http-listen", c.OTLPHTTPListen, true},
+		{"forward-listen", c.ForwardListen, true}, {"rum-listen", c.RUMListen, true}, {"http-listen", c.HTTPListen, false}} {
+		if err := cliconfig.ListenAddr(l.flag, l.addr, l.optional); err != nil {
+			errs = append(errs, err)
 		}
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			bad(flag, "must be [host]:port: %v", err)
-		}
-	}
-	if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
-		bad("http-listen", "must be [host]:port: %v", err)
 	}
 	for _, o := range c.RUMAllowedOrigins {
 		if o == "*" {

@@ -167,11 +167,10 @@ func (c *Config) Validate() error {
 	bad := func(flag, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, a...)))
 	}
-	if err := validAddr(c.Listen); err != nil {
-		bad("listen", "%v", err)
-	}
-	if err := validAddr(c.AdminListen); err != nil {
-		bad("admin-listen", "%v", err)
+	for _, l := range [][2]string{{"listen", c.Listen}, {"admin-listen", c.AdminListen}} {
+		if err := cliconfig.ListenAddr(l[0], l[1], false); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("upstream", "must be an http:// or https:// URL with a host, got %q", c.Upstream)
@@ -243,11 +242,4 @@ func (c *Config) Validate() error {
 		bad("gc-percent", "must be between 25 and 10000, got %d", c.GCPercent)
 	}
 	return errors.Join(errs...)
-}
-
-func validAddr(a string) error {
-	if _, _, err := net.SplitHostPort(a); err != nil {
-		return fmt.Errorf("must be [host]:port: %v", err)
-	}
-	return nil
 }

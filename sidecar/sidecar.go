@@ -191,9 +191,6 @@ func (s *Sidecar) AdminAddr() net.Addr { return s.aln.Addr() }
 // Err reports a server that stopped on its own.
 func (s *Sidecar) Err() <-chan error { return s.errc }
 
-// Draining reports whether Shutdown has begun.
-func (s *Sidecar) Draining() bool { return s.draining.Load() }
-
 // Shutdown drains: /readyz fails at once, the listener keeps accepting for
 // ShutdownGrace (endpoints are being removed meanwhile), then closes;
 // in-flight requests get up to DrainTimeout; spans and logs are flushed.

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
@@ -57,12 +58,10 @@ func DefaultConfig() Config {
 // Validate names the bad field.
 func (c Config) Validate() error {
 	var errs []error
-	for name, a := range map[string]string{"otlp-grpc-listen": c.GRPCListen, "otlp-http-listen": c.HTTPListen} {
-		if a == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			errs = append(errs, fmt.Errorf("--%s: must be [host]:port: %v", name, err))
+	for _, err := range []error{cliconfig.ListenAddr("otlp-grpc-listen", c.GRPCListen, true),
+		cliconfig.ListenAddr("otlp-http-listen", c.HTTPListen, true)} {
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.MaxRequestBytes < 1024 {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -244,3 +245,16 @@ func (s *StringList) Set(v string) error {
 
 // Reset implements ListValue.
 func (s *StringList) Reset() { *s.Values = nil; s.touched = true }
+
+// ListenAddr checks the value of a listen-address flag: [host]:port, or
+// empty when the listener is optional (empty = off). The error names the
+// flag.
+func ListenAddr(flag, addr string, optional bool) error {
+	if addr == "" && optional {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--%s: must be [host]:port: %v", flag, err)
+	}
+	return nil
+}
