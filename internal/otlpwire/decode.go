@@ -102,67 +102,79 @@ func malformed(where string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrMalformed, where, err)
 }
 
+// wireError marks a protobuf parse failure from fields, as opposed to an
+// error of its callback.
+type wireError struct{ err error }
+
+func (w wireError) Error() string { return w.err.Error() }
+
+// fields calls fn with the number and bytes of every length-delimited
+// field of msg and skips the others. A parse failure is a wireError; fn's
+// errors pass through.
+func fields(msg []byte, fn func(num protowire.Number, v []byte) error) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return wireError{protowire.ParseError(n)}
+		}
+		msg = msg[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
+				return wireError{protowire.ParseError(n)}
+			}
+			msg = msg[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(msg)
+		if n < 0 {
+			return wireError{protowire.ParseError(n)}
+		}
+		msg = msg[n:]
+		if err := fn(num, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inMessage turns a wireError into ErrMalformed naming where it happened.
+func inMessage(where string, err error) error {
+	var w wireError
+	if errors.As(err, &w) {
+		return malformed(where, w.err)
+	}
+	return err
+}
+
 // Walk calls fn for every span of the ExportTraceServiceRequest in b. The
 // views passed to fn are valid only during the call; their byte slices
 // alias b. It returns the first decoding error or fn's error.
 func Walk(b []byte, fn func(res *Resource, scope *Scope, span *Span) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed("ExportTraceServiceRequest", protowire.ParseError(n))
+	return inMessage("ExportTraceServiceRequest", fields(b, func(num protowire.Number, rs []byte) error {
+		if num != reqResourceSpans {
+			return nil
 		}
-		b = b[n:]
-		if num == reqResourceSpans && typ == protowire.BytesType {
-			rs, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return malformed("resource_spans", protowire.ParseError(n))
-			}
-			b = b[n:]
-			if err := walkResourceSpans(rs, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return malformed("ExportTraceServiceRequest", protowire.ParseError(n))
-		}
-		b = b[n:]
-	}
-	return nil
+		return walkResourceSpans(rs, fn)
+	}))
 }
 
 func walkResourceSpans(b []byte, fn func(*Resource, *Scope, *Span) error) error {
 	var res Resource
 	var scopes [][]byte
-	// First pass: the resource and schema may come after the scopes.
-	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
-			return malformed("ResourceSpans", protowire.ParseError(n))
+	// The resource and schema may come after the scopes: collect first.
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case rsResource:
+			res.Raw = v
+		case rsScopeSpans:
+			scopes = append(scopes, v)
+		case rsSchemaURL:
+			res.SchemaURL = v
 		}
-		rest = rest[n:]
-		if typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(rest)
-			if n < 0 {
-				return malformed("ResourceSpans", protowire.ParseError(n))
-			}
-			rest = rest[n:]
-			switch num {
-			case rsResource:
-				res.Raw = v
-			case rsScopeSpans:
-				scopes = append(scopes, v)
-			case rsSchemaURL:
-				res.SchemaURL = v
-			}
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, rest)
-		if n < 0 {
-			return malformed("ResourceSpans", protowire.ParseError(n))
-		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return inMessage("ResourceSpans", err)
 	}
 	if res.Raw != nil {
 		if err := validAttrs(res.Raw, resourceAttributes); err != nil {
@@ -180,33 +192,19 @@ func walkResourceSpans(b []byte, fn func(*Resource, *Scope, *Span) error) error 
 func walkScopeSpans(b []byte, res *Resource, fn func(*Resource, *Scope, *Span) error) error {
 	var scope Scope
 	var spans [][]byte
-	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
-			return malformed("ScopeSpans", protowire.ParseError(n))
+	err := fields(b, func(num protowire.Number, v []byte) error {
+		switch num {
+		case ssScope:
+			scope.Raw = v
+		case ssSpans:
+			spans = append(spans, v)
+		case ssSchemaURL:
+			scope.SchemaURL = v
 		}
-		rest = rest[n:]
-		if typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(rest)
-			if n < 0 {
-				return malformed("ScopeSpans", protowire.ParseError(n))
-			}
-			rest = rest[n:]
-			switch num {
-			case ssScope:
-				scope.Raw = v
-			case ssSpans:
-				spans = append(spans, v)
-			case ssSchemaURL:
-				scope.SchemaURL = v
-			}
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, rest)
-		if n < 0 {
-			return malformed("ScopeSpans", protowire.ParseError(n))
-		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return inMessage("ScopeSpans", err)
 	}
 	var sp Span
 	for _, raw := range spans {
@@ -326,30 +324,17 @@ func validAttrs(msg []byte, field protowire.Number) error {
 }
 
 func eachField(msg []byte, field protowire.Number, fn func([]byte) error) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return protowire.ParseError(n)
+	err := fields(msg, func(num protowire.Number, v []byte) error {
+		if num != field {
+			return nil
 		}
-		msg = msg[n:]
-		if num == field && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			msg = msg[n:]
-			if err := fn(v); err != nil {
-				return err
-			}
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		msg = msg[n:]
+		return fn(v)
+	})
+	var w wireError
+	if errors.As(err, &w) {
+		return w.err
 	}
-	return nil
+	return err
 }
 
 var errFound = errors.New("found")
