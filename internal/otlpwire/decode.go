@@ -323,18 +323,34 @@ func validAttrs(msg []byte, field protowire.Number) error {
 	})
 }
 
+// eachField calls fn with every field numbered field of msg. It is the
+// attribute loop of the hot path: a loop of its own, because a closure
+// handed to fields would be allocated per call.
 func eachField(msg []byte, field protowire.Number, fn func([]byte) error) error {
-	err := fields(msg, func(num protowire.Number, v []byte) error {
-		if num != field {
-			return nil
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return protowire.ParseError(n)
 		}
-		return fn(v)
-	})
-	var w wireError
-	if errors.As(err, &w) {
-		return w.err
+		msg = msg[n:]
+		if num == field && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			msg = msg[n:]
+			if err := fn(v); err != nil {
+				return err
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		msg = msg[n:]
 	}
-	return err
+	return nil
 }
 
 var errFound = errors.New("found")
