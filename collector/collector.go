@@ -261,7 +261,11 @@ func (c *Collector) Store() *correlate.Store { return c.store }
 // for export when an export endpoint is set.
 func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	now := c.now()
-	byTrace := map[[16]byte][]otlpwire.Held{}
+	type traceSpans struct {
+		held []otlpwire.Held
+		ids  [][8]byte
+	}
+	byTrace := map[[16]byte]*traceSpans{}
 	var n, bad int
 	hold := c.sink != nil
 	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
@@ -270,13 +274,16 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 			return nil
 		}
 		n++
-		var key [16]byte
-		copy(key[:], sp.TraceID)
+		key := [16]byte(sp.TraceID)
+		ts := byTrace[key]
+		if ts == nil {
+			ts = &traceSpans{}
+			byTrace[key] = ts
+		}
 		if hold {
-			byTrace[key] = append(byTrace[key], otlpwire.Held{Resource: res.Raw, ResourceSchema: res.SchemaURL,
+			ts.held = append(ts.held, otlpwire.Held{Resource: res.Raw, ResourceSchema: res.SchemaURL,
 				Scope: scope.Raw, ScopeSchema: scope.SchemaURL, Span: sp.Raw})
-		} else if _, ok := byTrace[key]; !ok {
-			byTrace[key] = nil
+			ts.ids = append(ts.ids, [8]byte(sp.SpanID))
 		}
 		if rec := spanRecord(res, sp); rec != nil {
 			if r, err := c.store.Add(now, rec); err == nil && r.Late {
@@ -293,8 +300,8 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
 	var late []otlpwire.Held
-	for key, spans := range byTrace {
-		late = append(late, c.em.touch(now, hex.EncodeToString(key[:]), spans)...)
+	for key, ts := range byTrace {
+		late = append(late, c.em.touch(now, hex.EncodeToString(key[:]), ts.held, ts.ids)...)
 	}
 	if len(late) > 0 {
 		go c.em.export(context.Background(), late)
@@ -317,7 +324,7 @@ func (c *Collector) addRecord(source string, rec correlate.Record) {
 	if r.Late {
 		c.m.late.Inc()
 	}
-	c.em.touch(now, r.TraceID, nil)
+	c.em.touch(now, r.TraceID, nil, nil)
 }
 
 // consumeLine parses one log line of a known format.

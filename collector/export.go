@@ -127,7 +127,8 @@ func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window
 }
 
 // touch notes a record of trace id, holding the spans that came with it.
-func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held) []otlpwire.Held {
+// ids are the spans' ids, read once when the request was walked.
+func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) []otlpwire.Held {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, ok := e.traces[id]
@@ -139,13 +140,11 @@ func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held) []otlpw
 		e.lru.MoveToBack(st.elem)
 	}
 	st.last = now
-	for _, h := range spans {
-		if sp, err := otlpwire.ParseSpan(h.Span); err == nil && len(sp.SpanID) == 8 {
-			if st.known == nil {
-				st.known = map[[8]byte]bool{}
-			}
-			st.known[[8]byte(sp.SpanID)] = true
+	for _, sid := range ids {
+		if st.known == nil {
+			st.known = map[[8]byte]bool{}
 		}
+		st.known[sid] = true
 	}
 	if st.flushed {
 		st.dirty = true
