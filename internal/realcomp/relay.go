@@ -1,11 +1,13 @@
 package realcomp
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,70 +20,89 @@ func httpGet(url string) (int, error) {
 	return res.StatusCode, nil
 }
 
-// DelayRelay forwards TCP from a loopback port to target and holds every
-// chunk travelling towards target for delay: a slow network link (between
-// the ingress and the pod, say) on loopback, without privileges. Replies
-// pass at once. It returns the relay's address and its stop function.
-func DelayRelay(target string, delay time.Duration) (string, func(), error) {
+// Relay forwards TCP from a loopback port to a target and holds every
+// chunk travelling towards the target for a delay: a slow network link
+// (between the ingress and the pod, say) on loopback, without privileges.
+// Replies pass at once. The delay can be changed while it runs, so a test
+// can measure the same path with and without it.
+type Relay struct {
+	ln    net.Listener
+	delay atomic.Int64 // nanoseconds
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+// DelayRelay starts a Relay to target on a free loopback port.
+func DelayRelay(target string, delay time.Duration) (*Relay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return nil, fmt.Errorf("relay listener: %w", err)
 	}
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = true
-		} else {
-			delete(conns, c)
-		}
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
+	r := &Relay{ln: ln, conns: map[net.Conn]bool{}}
+	r.delay.Store(int64(delay))
+	r.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer r.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Add(1)
+			r.wg.Add(1)
 			go func() {
-				defer wg.Done()
-				relayConn(c, target, delay, track)
+				defer r.wg.Done()
+				r.relayConn(c, target)
 			}()
 		}
 	}()
-	stop := func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
-	return ln.Addr().String(), stop, nil
+	return r, nil
 }
 
-func relayConn(c net.Conn, target string, delay time.Duration, track func(net.Conn, bool)) {
+// Addr is the relay's listening address.
+func (r *Relay) Addr() string { return r.ln.Addr().String() }
+
+// SetDelay changes the delay for chunks read from now on.
+func (r *Relay) SetDelay(d time.Duration) { r.delay.Store(int64(d)) }
+
+// Close stops accepting, closes every relayed connection and waits for
+// the relay's goroutines.
+func (r *Relay) Close() {
+	r.ln.Close()
+	r.mu.Lock()
+	for c := range r.conns {
+		c.Close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+func (r *Relay) track(c net.Conn, add bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if add {
+		r.conns[c] = true
+	} else {
+		delete(r.conns, c)
+	}
+}
+
+func (r *Relay) relayConn(c net.Conn, target string) {
 	defer c.Close()
 	up, err := net.Dial("tcp", target)
 	if err != nil {
 		return
 	}
 	defer up.Close()
-	track(c, true)
-	track(up, true)
-	defer track(c, false)
-	defer track(up, false)
+	r.track(c, true)
+	r.track(up, true)
+	defer r.track(c, false)
+	defer r.track(up, false)
 	done := make(chan struct{})
 	go func() { _, _ = io.Copy(c, up); c.Close(); close(done) }()
 	type chunk struct {
-		at time.Time
-		b  []byte
+		due time.Time
+		b   []byte
 	}
 	q := make(chan chunk, 1024)
 	go func() {
@@ -90,7 +111,7 @@ func relayConn(c net.Conn, target string, delay time.Duration, track func(net.Co
 		for {
 			n, err := c.Read(buf)
 			if n > 0 {
-				q <- chunk{time.Now(), append([]byte(nil), buf[:n]...)}
+				q <- chunk{time.Now().Add(time.Duration(r.delay.Load())), append([]byte(nil), buf[:n]...)}
 			}
 			if err != nil {
 				return
@@ -98,7 +119,7 @@ func relayConn(c net.Conn, target string, delay time.Duration, track func(net.Co
 		}
 	}()
 	for ch := range q {
-		waitUntil(ch.at.Add(delay))
+		waitUntil(ch.due)
 		if _, err := up.Write(ch.b); err != nil {
 			break
 		}

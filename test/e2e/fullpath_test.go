@@ -23,6 +23,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/examples/shop/shop"
+	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -41,6 +42,7 @@ type topology struct {
 	jaeger    *jaeger
 	prom      string
 	sidecar   *sidecar.Sidecar
+	relay     *realcomp.Relay // the ingress → sidecar link
 }
 
 // startTopology starts: Chromium's target HAProxy (adds an ALB-style
@@ -133,8 +135,8 @@ func startTopology(t *testing.T) *topology {
 	t.Cleanup(func() { sc.Shutdown(context.Background()) })
 	tp.sidecar = sc
 
-	relay := delayRelay(t, sc.Addr().String(), injectService)
-	nginxAddr, accessLog := startNginxIngress(t, relay)
+	tp.relay = delayRelay(t, sc.Addr().String(), injectService)
+	nginxAddr, accessLog := startNginxIngress(t, tp.relay.Addr())
 	lbAddr, lbLog := startHAProxyLB(t, nginxAddr)
 	// Point the collector's tails at the files the components write.
 	linkLog(t, accessLog, nginxLog)
@@ -208,27 +210,39 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // TestFullPathBreakdownAccuracy is the end-to-end proof: with known delays
-// injected at known hops, each hop of the breakdown is within max(2 ms,
-// 10 %) of what was injected (0 for the hops with nothing injected), the
-// hops sum to the browser-measured duration within 0.1 ms, Jaeger has the
-// whole trace, and Prometheus has a hop series for every hop.
+// injected at known hops, each of those hops grows by what was injected,
+// within max(2 ms, 10 %), against the same path measured without them; the
+// other hops do not move; the hops of every request sum to the
+// browser-measured duration within 0.1 ms; Jaeger has the whole trace, and
+// Prometheus has a hop series for every hop.
+//
+// The comparison is against a baseline because every hop has a cost of its
+// own on loopback that the breakdown rightly reports: the app's handler
+// work, PostgreSQL executing the statement, nginx's millisecond clock and
+// its scheduling on a shared 2-core machine (about 1 ms on the service hop).
 func TestFullPathBreakdownAccuracy(t *testing.T) {
 	tp := startTopology(t)
 	browser := newBrowser(t)
-	q := url.Values{"order": {"7"}, "app_ms": {"40"}, "sql_ms": {"25"}, "ext_ms": {"30"}}
-	// Warm up: connection pools, TLS to the payments API, Chromium.
+	base := url.Values{"order": {"7"}, "app_ms": {"0"}, "sql_ms": {"0"}, "ext_ms": {"0"}}
+	injected := url.Values{"order": {"7"}, "app_ms": {"40"}, "sql_ms": {"25"}, "ext_ms": {"30"}}
+	// Warm up with the measured requests themselves: connection pools, TLS
+	// to the payments API, Chromium, and both statements, which pgx
+	// prepares on their first use (a Parse round trip and PostgreSQL's
+	// planning that later runs do not pay).
 	for i := 0; i < 2; i++ {
-		loadPage(t, browser, tp.lb+"/?order=3")
+		loadPage(t, browser, tp.lb+"/?"+base.Encode())
+		loadPage(t, browser, tp.lb+"/?"+injected.Encode())
 	}
 
-	// Every run must join completely and sum exactly to what the browser
-	// measured; each injected hop's median over the runs must be within
-	// max(2 ms, 10 %) of the injection (a single run on a shared 2-core
-	// machine can catch a scheduler hiccup; every run is logged).
-	const runs = 5
-	var results []map[string]float64
+	// Baseline and injected runs alternate, so that a slow patch of the
+	// machine falls on both. Every run must join completely and sum exactly
+	// to what the browser measured; the medians are compared (a single run
+	// on a shared 2-core machine can catch a scheduler hiccup; every run is
+	// logged).
+	const runs = 7
+	var baseline, results []map[string]float64
 	var last collector.BreakdownResponse
-	for i := 0; i < runs; i++ {
+	measure := func(i int, kind string, q url.Values) collector.BreakdownResponse {
 		pl := loadPage(t, browser, tp.lb+"/?"+q.Encode())
 		b := waitComplete(t, tp, pl.TraceID)
 		var sum float64
@@ -236,34 +250,39 @@ func TestFullPathBreakdownAccuracy(t *testing.T) {
 			sum += h.MS
 		}
 		if b.TotalSource != "rum" || math.Abs(b.TotalMS-pl.Duration) > 0.1 || math.Abs(sum-pl.Duration) > 0.1 {
-			t.Fatalf("run %d: total %.3f from %s, hops sum %.3f, browser measured %.3f", i, b.TotalMS, b.TotalSource, sum, pl.Duration)
+			t.Fatalf("%s run %d: total %.3f from %s, hops sum %.3f, browser measured %.3f", kind, i, b.TotalMS, b.TotalSource, sum, pl.Duration)
 		}
 		if !b.Complete {
-			t.Errorf("run %d: breakdown not complete: missing %v", i, b.Missing)
+			t.Errorf("%s run %d: breakdown not complete: missing %v", kind, i, b.Missing)
 		}
-		results = append(results, hopsMS(b))
-		last = b
-		t.Logf("run %d: %s", i, formatHops(b))
+		t.Logf("%s run %d: %s", kind, i, formatHops(b))
+		return b
+	}
+	for i := 0; i < runs; i++ {
+		tp.relay.SetDelay(0)
+		baseline = append(baseline, hopsMS(measure(i, "baseline", base)))
+		tp.relay.SetDelay(injectService)
+		last = measure(i, "injected", injected)
+		results = append(results, hopsMS(last))
 	}
 	expected := map[string]time.Duration{"app": injectApp, "postgres": injectSQL, "http_egress": injectExt, "service": injectService}
-	for hop, inj := range expected {
-		want := float64(inj) / 1e6
-		tol := math.Max(2, want*0.10)
-		got := median(results, hop)
-		t.Logf("%s: median %.3f ms, injected %.0f ms, error %+.3f ms (tolerance %.1f)", hop, got, want, got-want, tol)
-		if math.Abs(got-want) > tol {
-			t.Errorf("hop %s: median %.3f ms, injected %.0f ms (tolerance %.1f ms)", hop, got, want, tol)
-		}
-	}
-	// The hops nothing was injected into are the path's own costs on
-	// loopback: small, but not zero (the browser's own work, HAProxy's and
-	// nginx's millisecond clocks).
+	// Hops nothing was injected into whose sources count whole milliseconds
+	// (HAProxy's timers, and the browser's times either side of them) may
+	// move by a count or two more between runs.
+	msClock := map[string]bool{"edge_network": true, "loadbalancer": true, "download": true}
 	for _, h := range last.Hops {
-		if _, injected := expected[h.Hop]; injected || h.Hop == "other" {
-			continue
+		if h.Hop == "other" {
+			continue // what no source measured: checked by the sums above
 		}
-		if got := median(results, h.Hop); got < 0 || got > 10 {
-			t.Errorf("hop %s: median %.3f ms with nothing injected", h.Hop, got)
+		want := float64(expected[h.Hop]) / 1e6
+		tol := math.Max(2, want*0.10)
+		if msClock[h.Hop] {
+			tol += 2
+		}
+		got, was := median(results, h.Hop), median(baseline, h.Hop)
+		t.Logf("%-12s median %7.3f ms, baseline %6.3f ms, grew %+7.3f ms, injected %2.0f ms (tolerance %.1f)", h.Hop, got, was, got-was, want, tol)
+		if math.Abs(got-was-want) > tol {
+			t.Errorf("hop %s grew by %.3f ms (median %.3f against a baseline of %.3f), injected %.0f ms (tolerance %.1f ms)", h.Hop, got-was, got, was, want, tol)
 		}
 	}
 

@@ -73,14 +73,14 @@ func startPrometheus(t *testing.T, targets ...string) string {
 	return base
 }
 
-func delayRelay(t *testing.T, target string, delay time.Duration) string {
+func delayRelay(t *testing.T, target string, delay time.Duration) *realcomp.Relay {
 	t.Helper()
-	addr, stop, err := realcomp.DelayRelay(target, delay)
+	r, err := realcomp.DelayRelay(target, delay)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(stop)
-	return addr
+	t.Cleanup(r.Close)
+	return r
 }
 
 // start runs a component binary, stopped (its whole process group) in

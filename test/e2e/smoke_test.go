@@ -46,7 +46,7 @@ func TestComponentsStart(t *testing.T) {
 	go app.Serve(ln)
 	defer app.Close()
 	relay := delayRelay(t, ln.Addr().String(), 15*time.Millisecond)
-	nginxAddr, accessLog := startNginxIngress(t, relay)
+	nginxAddr, accessLog := startNginxIngress(t, relay.Addr())
 	lbAddr, lbLog := startHAProxyLB(t, nginxAddr)
 	startAt := time.Now()
 	res, err := http.Get("http://" + lbAddr + "/hello")
