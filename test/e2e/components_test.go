@@ -105,9 +105,7 @@ func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	bin := toolBinary(t, "HOPSCOPE_JAEGER_BIN", "github.com/jaegertracing/jaeger/cmd/jaeger")
 	ports := map[string]int{}
-	// Jaeger's own tracing would export to the default OTLP endpoint on
-	// this machine: off.
-	env := []string{"OTEL_SDK_DISABLED=true", "OTEL_TRACES_EXPORTER=none"}
+	var env []string
 	for _, k := range []string{"JAEGER_HEALTH_PORT", "JAEGER_QUERY_HTTP_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT"} {
 		ports[k] = freePort(t)
 		env = append(env, k+"="+strconv.Itoa(ports[k]))
