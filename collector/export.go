@@ -99,6 +99,7 @@ type emitState struct {
 	flushed  bool
 	dirty    bool
 	observed map[string]bool // hops observed in the histograms
+	calls    map[callKey]int // backend calls observed in the histograms, per label set
 	synth    map[string]bool // synthesized spans exported
 	elem     *list.Element
 }
@@ -115,6 +116,8 @@ type emitter struct {
 	window time.Duration
 	max    int
 	labels *labelGuard
+	// backendLabels bounds the backend histogram's label sets.
+	backendLabels *backendGuard
 
 	mu     sync.Mutex
 	traces map[string]*emitState
@@ -122,7 +125,7 @@ type emitter struct {
 }
 
 func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window time.Duration, max int) *emitter {
-	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max, labels: newLabelGuard(2000),
+	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max, labels: newLabelGuard(2000), backendLabels: newBackendGuard(2000),
 		traces: map[string]*emitState{}, lru: list.New()}
 }
 
@@ -133,7 +136,7 @@ func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][
 	defer e.mu.Unlock()
 	st, ok := e.traces[id]
 	if !ok {
-		st = &emitState{id: id, observed: map[string]bool{}, synth: map[string]bool{}}
+		st = &emitState{id: id, observed: map[string]bool{}, calls: map[callKey]int{}, synth: map[string]bool{}}
 		st.elem = e.lru.PushBack(st)
 		e.traces[id] = st
 	} else {
@@ -237,6 +240,35 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 		obs := e.m.hop.WithLabelValues(service, route, h.Hop)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, prometheus.Labels{"trace_id": b.TraceID})
 	}
+	// Calls have no identity of their own in the breakdown, and late
+	// records move their offsets: count them per label set and observe
+	// only those beyond what an earlier flush observed.
+	seen := map[callKey]int{}
+	for _, c := range b.Backends {
+		outcome := "ok"
+		if c.Error {
+			outcome = "error"
+		}
+		attribution := string(c.Attribution)
+		if attribution == "" {
+			attribution = string(correlate.AttributionInferred)
+		}
+		k := callKey{c.Kind, c.Target, c.Operation, attribution, outcome}
+		seen[k]++
+		if seen[k] <= st.calls[k] {
+			continue
+		}
+		st.calls[k] = seen[k]
+		target, op := e.backendLabels.labels(service, c.Kind, c.Target, c.Operation)
+		obs := e.m.backend.WithLabelValues(service, c.Kind, target, op, attribution, outcome)
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, prometheus.Labels{"trace_id": b.TraceID})
+	}
+}
+
+// callKey is the label set of a backend call: late records rebuild the
+// breakdown, and a call already observed must not count twice.
+type callKey struct {
+	kind, target, operation, attribution, outcome string
 }
 
 func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
@@ -445,4 +477,37 @@ func (l *labelGuard) labels(service, route string, _ bool) (string, string) {
 	}
 	l.known[k] = true
 	return service, route
+}
+
+// backendGuard bounds the (service, backend, target, operation) label sets
+// of the backend histogram: past max, new targets and operations are
+// counted as "other".
+type backendGuard struct {
+	mu    sync.Mutex
+	max   int
+	known map[[4]string]bool
+}
+
+func newBackendGuard(max int) *backendGuard {
+	return &backendGuard{max: max, known: map[[4]string]bool{}}
+}
+
+func (g *backendGuard) labels(service, kind, target, operation string) (string, string) {
+	if target == "" {
+		target = "unknown"
+	}
+	if operation == "" {
+		operation = "unknown"
+	}
+	k := [4]string{service, kind, target, operation}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.known[k] {
+		return target, operation
+	}
+	if len(g.known) >= g.max {
+		return "other", "other"
+	}
+	g.known[k] = true
+	return target, operation
 }

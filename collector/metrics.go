@@ -20,6 +20,7 @@ var hopBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 
 type metrics struct {
 	hop          *prometheus.HistogramVec
+	backend      *prometheus.HistogramVec
 	received     *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
 	tracesActive prometheus.GaugeFunc
@@ -36,6 +37,11 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id.",
 			Buckets: hopBuckets,
 		}, []string{"service", "route", "hop"}),
+		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hopscope_backend_duration_seconds",
+			Help:    "Duration of each backend call (PostgreSQL, Redis, HTTP APIs, ...) of the joined requests, by how it was attributed; exemplars carry trace_id.",
+			Buckets: hopBuckets,
+		}, []string{"service", "backend", "target", "operation", "attribution", "outcome"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hopscope_collector_received_total",
 			Help: "Records accepted by the collector, by source.",
@@ -65,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 			Help: "Failed exports to the OTLP backend.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.hop, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors} {
+	for _, c := range []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -247,11 +247,11 @@ func TestMetricsEndpointOpenMetricsExemplars(t *testing.T) {
 	mres.Body.Close()
 	text := string(body)
 	for _, want := range []string{
-		`hopscope_requests_total{code="200",direction="inbound",method="GET",route="/api/items/{id}"} 1`,
-		`hopscope_inflight_requests{direction="inbound"} 0`,
+		`hopscope_requests_total{code="200",direction="inbound",method="GET",route="/api/items/{id}",service="shop"} 1`,
+		`hopscope_inflight_requests{direction="inbound",service="shop"} 0`,
 		`# {trace_id="` + tid[1] + `"}`,
-		`hopscope_telemetry_dropped_total{sink="otlp"} 0`,
-		`hopscope_proxy_overhead_seconds_count 1`,
+		`hopscope_telemetry_dropped_total{service="shop",sink="otlp"} 0`,
+		`hopscope_proxy_overhead_seconds_count{service="shop"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -73,7 +73,10 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	if opts.AccessLogWriter == nil {
 		opts.AccessLogWriter = os.Stdout
 	}
-	m, err := newMetrics(opts.Registerer)
+	// Every series carries the service name: one value per sidecar, and
+	// what dashboards and SLO rules group by (namespace and pod come from
+	// the scrape).
+	m, err := newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"service": cfg.Service}, opts.Registerer))
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}

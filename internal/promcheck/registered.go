@@ -2,6 +2,7 @@ package promcheck
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,10 +105,10 @@ func (r *recorder) Unregister(prometheus.Collector) bool { return false }
 func typesOf(c prometheus.Collector) map[string]string {
 	out := map[string]string{}
 	vecType := ""
-	switch c.(type) {
-	case *prometheus.HistogramVec:
+	switch concreteType(c) {
+	case reflect.TypeFor[*prometheus.HistogramVec]():
 		vecType = "histogram"
-	case *prometheus.SummaryVec:
+	case reflect.TypeFor[*prometheus.SummaryVec]():
 		vecType = "summary"
 	}
 	if vecType != "" {
@@ -139,4 +140,19 @@ func typesOf(c prometheus.Collector) map[string]string {
 		}
 	}
 	return out
+}
+
+// concreteType is the type of c, seen through the collectors that
+// prometheus.WrapRegistererWith puts around it (the sidecar adds its
+// service label so).
+func concreteType(c prometheus.Collector) reflect.Type {
+	v := reflect.ValueOf(c)
+	for v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+		inner := v.Elem().FieldByName("wrappedCollector")
+		if !inner.IsValid() || inner.Kind() != reflect.Interface || inner.IsNil() {
+			break
+		}
+		v = inner.Elem()
+	}
+	return v.Type()
 }
