@@ -313,6 +313,17 @@ backend ingress
 // Prometheus runs Prometheus scraping targets every second and returns its
 // base URL once it is ready.
 func Prometheus(dir string, targets ...string) (base string, stop func(), err error) {
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = strconv.Quote(tg)
+	}
+	return PrometheusConfig(dir, fmt.Sprintf("scrape_configs:\n  - job_name: hopscope\n    static_configs:\n      - targets: [%s]\n", strings.Join(quoted, ", ")))
+}
+
+// PrometheusConfig starts Prometheus with
+// scrapeConfigs (YAML holding a scrape_configs: list, every target on
+// loopback) after a global section that scrapes and evaluates each second.
+func PrometheusConfig(dir, scrapeConfigs string) (base string, stop func(), err error) {
 	bin, err := Lookup("prometheus")
 	if err != nil {
 		return "", nil, err
@@ -321,17 +332,14 @@ func Prometheus(dir string, targets ...string) (base string, stop func(), err er
 	if err != nil {
 		return "", nil, err
 	}
-	quoted := make([]string, len(targets))
-	for i, tg := range targets {
-		quoted[i] = strconv.Quote(tg)
-	}
-	conf := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: hopscope\n    static_configs:\n      - targets: [%s]\n", strings.Join(quoted, ", "))
+	conf := "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + scrapeConfigs
 	confPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return "", nil, err
 	}
+	// Exemplar storage keeps the trace ids the histograms carry.
 	p, err := Start("prometheus", exec.Command(bin, "--config.file="+confPath, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--log.level=warn"))
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--log.level=warn", "--enable-feature=exemplar-storage"))
 	if err != nil {
 		return "", nil, err
 	}

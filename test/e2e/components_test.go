@@ -56,12 +56,16 @@ func waitHTTP(t *testing.T, what, url string, within time.Duration) {
 }
 
 // eventually polls cond for up to d.
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool, detail ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+			var more string
+			for _, f := range detail {
+				more += "\n" + f()
+			}
+			t.Fatalf("timed out after %s waiting for %s%s", d, what, more)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

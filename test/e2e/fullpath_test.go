@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hopscope/hopscope/collector"
-	"github.com/hopscope/hopscope/examples/shop/shop"
 	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/sidecar"
 )
@@ -59,8 +55,6 @@ func startTopology(t *testing.T) *topology {
 	tp := &topology{jaeger: startJaeger(t)}
 	pgURL := startPostgres(t)
 	redisAddr := startRedis(t)
-	payments := httptest.NewTLSServer(shop.PaymentsStub{})
-	t.Cleanup(payments.Close)
 
 	dir := t.TempDir()
 	nginxLog := filepath.Join(dir, "nginx-access.log")
@@ -87,42 +81,11 @@ func startTopology(t *testing.T) *topology {
 	tp.collector = col
 	otlpURL := "http://" + col.OTLPHTTPAddr().String()
 
-	// The app, instrumented with the OpenTelemetry SDK, exporting to the
-	// collector.
-	appTP, err := shop.NewTracerProvider(ctx, otlpURL, "shop-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { appTP.Shutdown(context.Background()) })
-	orders, err := shop.NewPostgresOrders(ctx, pgURL, shop.WithTracerProvider(appTP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(orders.Close)
-	if err := shop.Migrate(ctx, orders.Pool()); err != nil {
-		t.Fatal(err)
-	}
-	cache, err := shop.NewRedisCache(redisAddr, shop.WithTracerProvider(appTP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pay, err := shop.NewHTTPPayments(payments.URL, true, shop.WithTracerProvider(appTP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := shop.New(shop.Config{ServiceName: "shop-app", CollectorRUMURL: "http://" + col.RUMAddr().String()},
-		shop.Deps{Orders: orders, Cache: cache, Payments: pay, TracerProvider: appTP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	appSrv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go appSrv.Serve(appLn)
-	t.Cleanup(func() { appSrv.Close() })
+	appAddr := startShop(t, pgURL, redisAddr, otlpURL, "http://"+col.RUMAddr().String(), nil)
 
 	scfg := sidecar.DefaultConfig()
 	scfg.Listen, scfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	scfg.Upstream, scfg.Service = "http://"+appLn.Addr().String(), "shop"
+	scfg.Upstream, scfg.Service = "http://"+appAddr, "shop"
 	scfg.OTLPEndpoint, scfg.AccessLog, scfg.ShutdownGrace = otlpURL, "off", 0
 	sreg := prometheus.NewRegistry()
 	sc, err := sidecar.New(scfg, sidecar.Options{Registerer: sreg, Gatherer: sreg})
