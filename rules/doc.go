@@ -10,5 +10,3 @@
 // check rules` on the rule file and `promtool test rules` on the unit tests
 // under testdata/. docs/monitoring.md explains how to use them.
 package rules
-
-//go:generate go run ./cmd/gen

@@ -6,18 +6,18 @@ import (
 	"strings"
 )
 
-// RequestDurationBuckets are the upper bounds (le) of the sidecar's
+// requestDurationBuckets are the upper bounds (le) of the sidecar's
 // hopscope_request_duration_seconds histogram. A latency threshold must be
 // one of them: the slow ratio is read from the bucket at the threshold, and
 // a threshold between two bounds has no bucket.
-var RequestDurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+var requestDurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // SLO is the service-level objective every sidecar-fronted service is held
 // to. The same objective applies to each (namespace, service); the alerts
 // fire per service.
 type SLO struct {
 	// LatencyThresholdSeconds is the latency a request must beat to count
-	// as fast. It must equal one of RequestDurationBuckets, the bucket
+	// as fast. It must equal one of requestDurationBuckets, the bucket
 	// bounds of hopscope_request_duration_seconds.
 	LatencyThresholdSeconds float64 `yaml:"latencyThresholdSeconds" json:"latencyThresholdSeconds"`
 	// LatencyObjective is the fraction of inbound requests that must be
@@ -40,8 +40,8 @@ func DefaultSLO() SLO {
 // in the chart's values (slo.<field>).
 func (s SLO) Validate() error {
 	if !isBucket(s.LatencyThresholdSeconds) {
-		bounds := make([]string, len(RequestDurationBuckets))
-		for i, b := range RequestDurationBuckets {
+		bounds := make([]string, len(requestDurationBuckets))
+		for i, b := range requestDurationBuckets {
 			bounds[i] = formatFloat(b)
 		}
 		return fmt.Errorf("slo.latencyThresholdSeconds: %s is not a bucket bound of hopscope_request_duration_seconds; use one of %s",
@@ -63,7 +63,7 @@ func (s SLO) Validate() error {
 }
 
 func isBucket(v float64) bool {
-	for _, b := range RequestDurationBuckets {
+	for _, b := range requestDurationBuckets {
 		if v == b {
 			return true
 		}

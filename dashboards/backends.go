@@ -1,0 +1,143 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// The collector's histogram of backend calls (PostgreSQL, Redis, HTTP
+// APIs, ...): labels service, backend (the kind), target, operation,
+// attribution (exact, inferred, ambiguous) and outcome (ok, error); its
+// exemplars carry trace_id.
+const (
+	backendBucket = "hopscope_backend_duration_seconds_bucket"
+	backendCount  = "hopscope_backend_duration_seconds_count"
+)
+
+// backendScope selects the chosen service's calls to the chosen backends.
+// The namespace label is the collector's (its scrape's), not the app's.
+var backendScope = []string{mCluster, mNamespace, mService, mBackend}
+
+// failedCall keeps the calls that failed.
+const failedCall = `outcome="error"`
+
+func backendsDashboard() *dashboard.DashboardBuilder {
+	d := newDashboard("hopscope-backends", "hopscope / Backends",
+		"The calls apps make to their backends (PostgreSQL, Redis, HTTP APIs, ...), from the collector's joined breakdowns (hopscope_backend_duration_seconds): rate, errors, latency and how each call was tied to its request.").
+		Variables(variables(
+			[]variable{prometheusVar(), jaegerVar()},
+			scopeVars(backendCount, ""),
+			[]variable{labelVar("backend", "Backend", backendCount, []string{mCluster, mNamespace, mService}, "backend")},
+		))
+
+	d.WithRow(row("Calls"))
+	d.WithPanel(backendCallRate())
+	d.WithPanel(backendErrorRatio())
+
+	d.WithRow(row("Latency"))
+	for _, p := range percentiles {
+		d.WithPanel(backendLatency(p.q, p.name))
+	}
+
+	d.WithRow(row("Attribution"))
+	d.WithPanel(attributionMix())
+	d.WithPanel(attributionByBackend())
+
+	d.WithRow(row("Targets"))
+	d.WithPanel(backendTargets())
+
+	d.WithRow(row("Coming later"))
+	d.WithPanel(note(panel{
+		title: "Circuit breakers and retries",
+		desc:  "What this dashboard does not show yet.",
+		w:     24,
+		h:     3,
+	}, "Circuit-breaker state and retries per backend are not measured yet: they come with a later issue, and their panels with it."))
+	return d
+}
+
+// callLabels split calls by backend kind and operation.
+var callLabels = by("backend", "operation")
+
+// callLegend names a backend and operation.
+const callLegend = "{{backend}} {{operation}}"
+
+func backendCallRate() anyPanel {
+	return graph(panel{
+		title:   "Calls/s by backend and operation",
+		desc:    "Backend calls per second, by backend kind and operation (hopscope_backend_duration_seconds_count).",
+		unit:    unitOps,
+		queries: qs(query(sumRate(callLabels, sel(backendCount, backendScope...), overTime), callLegend)),
+	})
+}
+
+func backendErrorRatio() anyPanel {
+	return ratioGraph(panel{
+		title:   "Error ratio by backend and operation",
+		desc:    "Share of backend calls that failed (hopscope_backend_duration_seconds_count{outcome=\"error\"} over all), by backend kind and operation.",
+		queries: qs(query(failureRatio(callLabels, backendCount, backendScope, failedCall, overTime), callLegend)),
+	})
+}
+
+// backendLatency shows a quantile of the call duration; the p99 panel also
+// shows the exemplars, linked to their traces.
+func backendLatency(q float64, name string) anyPanel {
+	p := panel{
+		title:   name + " latency by backend and operation",
+		desc:    "The " + name + " of the backend calls' duration, by backend kind and operation (hopscope_backend_duration_seconds).",
+		unit:    unitSeconds,
+		w:       8,
+		queries: qs(query(quantile(q, callLabels, sel(backendBucket, backendScope...), overTime), callLegend)),
+	}
+	if q < 0.99 {
+		return graph(p)
+	}
+	p.desc += " The dots are exemplars: click one and follow its trace_id link to open the trace in Jaeger."
+	p.queries[0].Exemplar(true)
+	return withTraceLinks(graph(p))
+}
+
+func attributionMix() anyPanel {
+	return stacked100(panel{
+		title: "Attribution mix",
+		desc: "How backend calls were tied to their inbound request, stacked to 100% (hopscope_backend_duration_seconds_count by attribution): " +
+			"exact (the trace context travelled with the call), inferred (the only request in flight in the pod) or ambiguous.",
+		unit:    unitPercent,
+		queries: qs(query(sumRate(by("attribution"), sel(backendCount, backendScope...), overTime), "{{attribution}}")),
+	})
+}
+
+func attributionByBackend() anyPanel {
+	count := sel(backendCount, backendScope...)
+	return bars(panel{
+		title: "Attribution by backend",
+		desc: "Per backend kind, the share of its calls over the dashboard's time range that were attributed exactly, inferred or ambiguous " +
+			"(hopscope_backend_duration_seconds_count by backend and attribution).",
+		unit: unitPercent,
+		queries: qs(instant(ratio(
+			sumRate(by("backend", "attribution"), count, wholeRange),
+			"on (backend) group_left () "+sumRate(by("backend"), count, wholeRange)),
+			"{{backend}} {{attribution}}")),
+	}).Max(1)
+}
+
+// backendTargets lists, per backend, target and operation, the call rate,
+// p95 and error ratio over the time range.
+func backendTargets() anyPanel {
+	labels := by("backend", "target", "operation")
+	return tableOf(panel{
+		title: "Calls by target",
+		desc: "Per backend kind, target and operation, over the dashboard's time range: calls per second, p95 duration and share of failed calls " +
+			"(hopscope_backend_duration_seconds).",
+		w: 24,
+		h: 10,
+		queries: qs(
+			tableQuery(sumRate(labels, sel(backendCount, backendScope...), wholeRange)),
+			tableQuery(quantile(0.95, labels, sel(backendBucket, backendScope...), wholeRange)),
+			tableQuery(failureRatio(labels, backendCount, backendScope, failedCall, wholeRange)),
+		),
+	}, []column{
+		{"A", "calls/s", unitOps},
+		{"B", "p95", unitSeconds},
+		{"C", "error ratio", unitPercent},
+	}, "calls/s")
+}

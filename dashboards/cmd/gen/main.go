@@ -1,0 +1,72 @@
+// Command gen writes hopscope's Grafana dashboards as JSON files.
+//
+// Run it from anywhere inside the module, by `go generate ./dashboards` or
+// `go run ./dashboards/cmd/gen`. By default it writes into both
+// directories the repository commits (dashboards.OutputDirs); -out names
+// others, comma-separated, relative to the module root unless absolute.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hopscope/hopscope/dashboards"
+)
+
+func main() {
+	out := flag.String("out", strings.Join(dashboards.OutputDirs, ","),
+		"comma-separated directories to write the dashboards into, relative to the module root unless absolute")
+	flag.Parse()
+	if err := run(strings.Split(*out, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dirs []string) error {
+	ds, err := dashboards.All()
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		dir = strings.TrimSpace(dir)
+		if dir == "" {
+			continue
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(root, dir)
+		}
+		if err := dashboards.Write(dir, ds); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %d dashboards to %s\n", len(ds), dir)
+	}
+	return nil
+}
+
+// moduleRoot returns the nearest directory at or above the working
+// directory that holds a go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod at or above the working directory")
+		}
+		dir = parent
+	}
+}

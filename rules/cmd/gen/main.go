@@ -1,0 +1,63 @@
+// Command gen writes the files under rules/generated/ from the rules
+// package. Run it with `go generate ./rules` or, from the repository root,
+// `go run ./rules/cmd/gen`; it finds the module root by walking up from the
+// working directory to go.mod.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hopscope/hopscope/rules"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rules/cmd/gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot(wd)
+	if err != nil {
+		return err
+	}
+	outs, err := rules.Outputs()
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		path := filepath.Join(root, "rules", filepath.FromSlash(o.Path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, o.Data, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", path)
+	}
+	return nil
+}
+
+// moduleRoot returns the nearest directory from dir upwards holding go.mod.
+func moduleRoot(dir string) (string, error) {
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no go.mod in %s or above it", dir)
+		}
+		d = parent
+	}
+}

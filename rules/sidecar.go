@@ -1,0 +1,65 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// windows are the rate windows of the sidecar's recording rules: the short
+// and long windows of every burn-rate pair in burnPolicy.
+var windows = []string{"5m", "30m", "1h", "2h", "6h", "1d", "3d"}
+
+// Names of the sidecar's recorded series; the window is appended
+// (hopscope:sidecar_error_ratio:rate5m).
+const (
+	recRequests   = "hopscope:sidecar_requests:rate"
+	recErrorRatio = "hopscope:sidecar_error_ratio:rate"
+	recSlowRatio  = "hopscope:sidecar_slow_ratio:rate"
+)
+
+// inbound selects the sidecar's inbound requests: the only direction the
+// sidecar measures today, named so that an outbound direction added later
+// does not count twice.
+const inbound = `direction="inbound"`
+
+// byService is the aggregation of every SLO series: the service label the
+// sidecar sets and the namespace the scrape adds.
+const byService = "sum by (namespace, service) "
+
+// sidecarRecordingRules records, per (namespace, service) and for every
+// window: the inbound request rate, the 5xx ratio and the slow ratio (the
+// fraction of requests slower than the SLO's latency threshold).
+func sidecarRecordingRules(slo SLO) []Rule {
+	var out []Rule
+	for _, w := range windows {
+		total := fmt.Sprintf("%s(rate(hopscope_requests_total{%s}[%s]))", byService, inbound, w)
+		errors := fmt.Sprintf(`%s(rate(hopscope_requests_total{%s,code=~"5.."}[%s]))`, byService, inbound, w)
+		fast := fmt.Sprintf("%s(rate(hopscope_request_duration_seconds_bucket{%s,%s}[%s]))", byService, inbound, leMatcher(slo.LatencyThresholdSeconds), w)
+		count := fmt.Sprintf("%s(rate(hopscope_request_duration_seconds_count{%s}[%s]))", byService, inbound, w)
+		out = append(out,
+			Rule{Record: recRequests + w, Expr: total},
+			// A service that never answered 5xx has no 5xx series: "or 0 *
+			// total" records 0 for it instead of nothing.
+			Rule{Record: recErrorRatio + w, Expr: fmt.Sprintf("(%s or 0 * %s) / %s", errors, total, total)},
+			Rule{Record: recSlowRatio + w, Expr: fmt.Sprintf("1 - %s / %s", fast, count)},
+		)
+	}
+	return out
+}
+
+// leMatcher selects the bucket whose upper bound is v. client_golang's
+// text format writes an integral bound as "1"; Prometheus 3 (and 2.x
+// scraping protobuf) stores it as "1.0". Integral bounds match both.
+func leMatcher(v float64) string {
+	s := formatFloat(v)
+	if strings.ContainsAny(s, ".e") {
+		return fmt.Sprintf("le=%q", s)
+	}
+	return fmt.Sprintf(`le=~"%s|%s\\.0"`, s, s)
+}
+
+// percent writes an objective as a percentage: 0.999 → "99.9".
+func percent(v float64) string {
+	return formatFloat(math.Round(v*100*1e9) / 1e9)
+}

@@ -1,0 +1,336 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/dashboards"
+	"github.com/hopscope/hopscope/internal/promcheck"
+	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/rules"
+	"github.com/hopscope/hopscope/sidecar"
+)
+
+// The pods the two sidecars stand for, as Prometheus's Kubernetes service
+// discovery would label them (and as the recorded kube-state-metrics and
+// cAdvisor data names them).
+var shopPods = []string{"shop-7d9f8c6b5-a1b2c", "shop-7d9f8c6b5-d3e4f"}
+
+const collectorPod = "hopscope-collector-6c9d7b8f4-x7k2p"
+
+// TestMonitoringOnRealPrometheus is the proof of the dashboards and the
+// HPA metrics: a real Prometheus scrapes two sidecars and a collector under
+// load (the shop app on real PostgreSQL and Redis behind them), plus the
+// recorded output of kube-state-metrics and cAdvisor, which cannot run
+// without a cluster. Every query of every generated dashboard must return
+// at least one series; the exemplars of the hop histogram carry trace ids;
+// and each prometheus-adapter rule's metricsQuery, filled the way the
+// adapter fills it for a pods request, returns one value per pod.
+func TestMonitoringOnRealPrometheus(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	pgURL := startPostgres(t)
+	redisAddr := startRedis(t)
+
+	ccfg := collector.DefaultConfig()
+	ccfg.OTLPGRPCListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", ""
+	ccfg.OTLPHTTPListen, ccfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	ccfg.ExportDelay = 500 * time.Millisecond
+	// As `hopscope collector` serves it: with the Go and process collectors.
+	creg := prometheus.NewRegistry()
+	creg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	col, err := collector.New(ccfg, collector.Options{Registerer: creg, Gatherer: creg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	otlpURL := "http://" + col.OTLPHTTPAddr().String()
+
+	// The app fails one route on purpose, so error ratios have errors.
+	appAddr := startShop(t, pgURL, redisAddr, otlpURL, "", func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/fail" {
+				http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	var sidecars []*sidecar.Sidecar
+	for range shopPods {
+		cfg := sidecar.DefaultConfig()
+		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Upstream, cfg.Service, cfg.OTLPEndpoint = "http://"+appAddr, "shop", otlpURL
+		cfg.AccessLog, cfg.ShutdownGrace = "off", 0
+		cfg.Routes = []string{"/api/orders/{id}"}
+		reg := prometheus.NewRegistry()
+		sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sc.Shutdown(context.Background()) })
+		sidecars = append(sidecars, sc)
+	}
+	exporters := serveRecordedExporters(t, filepath.Join("testdata", "kube-exporters.prom"))
+
+	var sc strings.Builder
+	sc.WriteString("scrape_configs:\n  - job_name: hopscope-sidecar\n    static_configs:\n")
+	for i, s := range sidecars {
+		fmt.Fprintf(&sc, "      - targets: [%q]\n        labels: {cluster: e2e, namespace: shop, pod: %s}\n", s.AdminAddr().String(), shopPods[i])
+	}
+	fmt.Fprintf(&sc, "  - job_name: hopscope-collector\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e, namespace: observability, pod: %s}\n", col.HTTPAddr().String(), collectorPod)
+	fmt.Fprintf(&sc, "  - job_name: kube-state-metrics-and-cadvisor\n    honor_labels: true\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e}\n", exporters)
+	prom, stopProm, err := realcomp.PrometheusConfig(t.TempDir(), sc.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopProm)
+
+	// Load: both pods, orders (PostgreSQL, Redis, the payments API), a
+	// failing route, health checks, and X-Request-Start as an ingress sets
+	// it; one malformed OTLP body for the collector's rejections.
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i := 0; ctx.Err() == nil; i++ {
+			s := sidecars[i%len(sidecars)]
+			path := fmt.Sprintf("/api/orders/%d", 1+i%10)
+			switch {
+			case i%10 == 3:
+				path = "/api/fail"
+			case i%10 == 7:
+				path = "/healthz"
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr().String()+path, nil)
+			req.Header.Set("X-Request-Start", fmt.Sprintf("t=%.3f", float64(time.Now().Add(-2*time.Millisecond).UnixMicro())/1e6))
+			if path == "/healthz" {
+				req.Header.Set("User-Agent", "kube-probe/1.34")
+			}
+			if res, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				sent.Add(1)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(40 * time.Millisecond):
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer stop()
+	if res, err := http.Post(otlpURL+"/v1/traces", "application/x-protobuf", strings.NewReader("not a protobuf")); err == nil {
+		res.Body.Close()
+	}
+
+	all, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type check struct{ where, expr string }
+	var checks []check
+	for _, d := range all {
+		for _, q := range d.Queries {
+			checks = append(checks, check{d.UID + " / " + q.Panel + " / " + q.RefID, q.Expr})
+		}
+	}
+	if len(checks) < 20 {
+		t.Fatalf("only %d dashboard queries", len(checks))
+	}
+	empty := map[string]string{}
+	eventually(t, "every dashboard query to return a series", 120*time.Second, func() bool {
+		clear(empty)
+		for _, c := range checks {
+			if n, err := promCount(prom, c.expr); err != nil || n == 0 {
+				empty[c.where] = fmt.Sprintf("%s (%v series, %v)", c.expr, n, err)
+			}
+		}
+		return len(empty) == 0
+	}, func() string {
+		var lines []string
+		for w, e := range empty {
+			lines = append(lines, w+": "+e)
+		}
+		sort.Strings(lines)
+		return strings.Join(lines, "\n")
+	})
+	t.Logf("%d dashboard queries over %d dashboards each returned series (%d requests sent)", len(checks), len(all), sent.Load())
+
+	// The hop histogram's exemplars reach Prometheus with trace ids, which
+	// the breakdown dashboard links to Jaeger.
+	eventually(t, "hop exemplars with trace ids", 60*time.Second, func() bool {
+		code, body, err := getBody(prom + "/api/v1/query_exemplars?query=" + url.QueryEscape(`hopscope_hop_duration_seconds_bucket`) +
+			fmt.Sprintf("&start=%d&end=%d", time.Now().Add(-10*time.Minute).Unix(), time.Now().Add(time.Minute).Unix()))
+		return err == nil && code == 200 && regexp.MustCompile(`"trace_id":"[0-9a-f]{32}"`).Match(body)
+	})
+
+	// prometheus-adapter: each rule's metricsQuery as the adapter fills it
+	// for GET .../namespaces/shop/pods/*/<metric>.
+	podMatcher := fmt.Sprintf(`pod=~"%s"`, strings.Join(shopPods, "|"))
+	for _, r := range rules.AdapterRules() {
+		names, err := promcheck.Metrics(r.SeriesQuery)
+		if err != nil || len(names) != 1 {
+			t.Fatalf("adapter seriesQuery %q: %v %v", r.SeriesQuery, names, err)
+		}
+		q, err := rules.FillMetricsQuery(r.MetricsQuery, names[0], []string{`namespace="shop"`, podMatcher}, []string{"pod"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values map[string]float64
+		eventually(t, "adapter query "+q+" to return a value per pod", 60*time.Second, func() bool {
+			values, err = promVector(prom, q)
+			return err == nil && len(values) == len(shopPods)
+		})
+		for _, pod := range shopPods {
+			v, ok := values[pod]
+			if !ok {
+				t.Errorf("%s: no value for pod %s: %v", q, pod, values)
+			}
+			if strings.Contains(r.MetricsQuery, "rate(") && v <= 0 {
+				t.Errorf("%s: pod %s has rate %v under load", q, pod, v)
+			}
+		}
+		t.Logf("adapter %s → %v", q, values)
+	}
+}
+
+// serveRecordedExporters serves the recorded kube-state-metrics and
+// cAdvisor exposition on a loopback port; counters ("+N") grow by N at
+// each scrape.
+func serveRecordedExporters(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scrapes atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := float64(scrapes.Add(1))
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		for sc.Scan() {
+			line := sc.Text()
+			if i := strings.LastIndex(line, " +"); i > 0 && !strings.HasPrefix(line, "#") {
+				step, err := strconv.ParseFloat(line[i+2:], 64)
+				if err == nil {
+					line = line[:i] + " " + strconv.FormatFloat(step*n, 'f', -1, 64)
+				}
+			}
+			fmt.Fprintln(w, line)
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+var labelValuesRE = regexp.MustCompile(`^\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
+
+// promCount runs a dashboard query (Grafana variables expanded as for
+// "All") and returns how many series it gave. A variable's
+// label_values(selector, label) asks the series API, as Grafana does.
+func promCount(prom, expr string) (int, error) {
+	expr = promcheck.Expand(expr, nil)
+	if m := labelValuesRE.FindStringSubmatch(expr); m != nil {
+		code, body, err := getBody(prom + "/api/v1/series?match[]=" + url.QueryEscape(m[1]) +
+			fmt.Sprintf("&start=%d", time.Now().Add(-time.Hour).Unix()))
+		if err != nil || code != 200 {
+			return 0, fmt.Errorf("series API: %d %v %s", code, err, body)
+		}
+		var r struct {
+			Data []map[string]string `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, s := range r.Data {
+			if s[m[2]] != "" {
+				n++
+			}
+		}
+		return n, nil
+	}
+	v, err := promQuery(prom, expr)
+	return len(v), err
+}
+
+type promSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+func promQuery(prom, expr string) ([]promSample, error) {
+	code, body, err := getBody(prom + "/api/v1/query?query=" + url.QueryEscape(expr))
+	if err != nil {
+		return nil, err
+	}
+	if code != 200 {
+		return nil, fmt.Errorf("query %s: %d %s", expr, code, body)
+	}
+	var r struct {
+		Data struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	if r.Data.ResultType != "vector" {
+		// A scalar (e.g. a constant threshold line) is one value.
+		return []promSample{{}}, nil
+	}
+	var v []promSample
+	err = json.Unmarshal(r.Data.Result, &v)
+	return v, err
+}
+
+// promVector runs expr and returns its values by pod.
+func promVector(prom, expr string) (map[string]float64, error) {
+	v, err := promQuery(prom, expr)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range v {
+		f, _ := strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
+		out[s.Metric["pod"]] = f
+	}
+	return out, nil
+}
