@@ -1,6 +1,7 @@
 # hopscope: one static, non-root image holding the one binary.
 #
-#   docker build --build-arg VERSION=v0.1.0 -t hopscope:v0.1.0 .
+#   docker build --build-arg VERSION=v0.1.0 --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) -t ghcr.io/hopscope/hopscope:0.1.0 .
 #
 # The entrypoint is the binary itself; the subcommand is the first argument:
 #   docker run hopscope:v0.1.0 sidecar --upstream http://127.0.0.1:8080
@@ -22,10 +23,21 @@ RUN CGO_ENABLED=0 go build -trimpath \
 # distroless static: CA certificates, tzdata, /etc/passwd with nonroot (65532),
 # no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="hopscope" \
+      org.opencontainers.image.description="eBPF-free per-hop latency for Kubernetes: sidecar, collector and sidecar injector in one binary" \
+      org.opencontainers.image.source="https://github.com/hopscope/hopscope" \
+      org.opencontainers.image.url="https://github.com/hopscope/hopscope" \
+      org.opencontainers.image.documentation="https://github.com/hopscope/hopscope#readme" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY --from=build /out/hopscope /hopscope
 USER 65532:65532
 # sidecar inbound, sidecar admin; collector OTLP gRPC, OTLP HTTP, Fluent forward,
-# internal API/UI/metrics, public RUM endpoint. (The sidecar's egress port 15081
-# binds 127.0.0.1 only and is deliberately not exposed.)
-EXPOSE 15080 15090 4317 4318 24224 8088 8089
+# internal API/UI/metrics, public RUM endpoint; injector webhook (HTTPS) and
+# its admin port.
+EXPOSE 15080 15090 4317 4318 24224 8088 8089 8443 9090
 ENTRYPOINT ["/hopscope"]

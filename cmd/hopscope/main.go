@@ -1,5 +1,6 @@
 // Command hopscope is the one binary of hopscope: the per-pod sidecar proxy,
-// the collector, the terminal breakdown viewer and the demo.
+// the collector, the admission webhook that injects the sidecar, the
+// terminal breakdown viewer, the demo and the installation self-test.
 // This file only wires configuration, signals and exit codes.
 package main
 
@@ -21,6 +22,8 @@ const usage = `hopscope — per-hop latency for Kubernetes requests, without eBP
 Usage:
   hopscope sidecar [flags]   run the per-pod proxy (hopscope sidecar --help)
   hopscope collector [flags] join spans, logs and beacons into per-hop breakdowns
+  hopscope injector [flags]  the admission webhook adding the sidecar to pods
+  hopscope selftest [flags]  check a running installation (the chart's helm test)
   hopscope breakdown --collector URL TRACE_ID
                              print one request's waterfall
   hopscope demo [flags]      app + sidecar on loopback with a live timing table
@@ -51,6 +54,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
 		err = runCollector(ctx, args[1:], stderr)
+	case "injector":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		err = runInjector(ctx, args[1:], stderr)
+	case "selftest":
+		err = runSelftest(ctx, args[1:], stdout, stderr)
 	case "breakdown":
 		err = runBreakdown(ctx, args[1:], stdout, stderr)
 	case "demo":

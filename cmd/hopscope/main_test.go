@@ -35,6 +35,11 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"collector", "--tail", "nginx:/var/log/x"}, 2, "--tail"},
 		{[]string{"collector", "--window", "1s", "--export-delay", "5s"}, 2, "--export-delay"},
 		{[]string{"collector", "--rum-allowed-origins", "shop.example"}, 2, "--rum-allowed-origins"},
+		{[]string{"injector", "--namespace", "observability", "--listen", "x"}, 2, "--listen"},
+		{[]string{"injector", "--namespace", "observability", "--template", dir + "/missing.yaml"}, 2, "--template"},
+		{[]string{"injector"}, 2, "--namespace"},
+		{[]string{"selftest", "--collector", "ftp://x", "--otlp", "http://x:4318"}, 2, "--collector"},
+		{[]string{"selftest", "--collector", "http://x:8088", "--otlp", "http://x:4318", "--injector", "http://x"}, 2, "--injector"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer

@@ -73,30 +73,26 @@ func eventually(t *testing.T, what string, d time.Duration, cond func() bool, de
 
 var buildOnce sync.Map // tool → path
 
-// toolBinary returns the path of a tool of the tools module (Jaeger),
-// taken from env when set (CI builds it once), else built into the test's
-// cache directory.
-func toolBinary(t *testing.T, env, pkg string) string {
+// toolBinary returns the path of a tool pinned in one of the tools
+// modules: from env when set (CI builds each once), else tools/bin/<name>
+// as tools/build makes it (Go relinks only when it changed).
+func toolBinary(t *testing.T, env, name string) string {
 	t.Helper()
 	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	if v, ok := buildOnce.Load(pkg); ok {
+	if v, ok := buildOnce.Load(name); ok {
 		return v.(string)
 	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	out := filepath.Join(dir, "hopscope-e2e", filepath.Base(pkg))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Dir = filepath.Join("..", "..", "tools")
+	tools := filepath.Join("..", "..", "tools")
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(tools, "build"), name)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s (set %s to skip): %v\n%s", pkg, env, err, b)
+		t.Fatalf("building %s with tools/build (set %s to skip): %v\n%s", name, env, err, b)
 	}
-	buildOnce.Store(pkg, out)
+	out, _ := filepath.Abs(filepath.Join(tools, "bin", name))
+	buildOnce.Store(name, out)
 	return out
 }
 
@@ -107,7 +103,7 @@ type jaeger struct {
 
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
-	bin := toolBinary(t, "HOPSCOPE_JAEGER_BIN", "github.com/jaegertracing/jaeger/cmd/jaeger")
+	bin := toolBinary(t, "HOPSCOPE_JAEGER_BIN", "jaeger")
 	ports := map[string]int{}
 	var env []string
 	for _, k := range []string{"JAEGER_HEALTH_PORT", "JAEGER_QUERY_HTTP_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT"} {

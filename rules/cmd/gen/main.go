@@ -1,4 +1,5 @@
-// Command gen writes the files under rules/generated/ from the rules
+// Command gen writes the files under rules/generated/ and the Helm
+// chart's templates/prometheusrule.yaml (rules.HelmTemplate) from the rules
 // package. Run it with `go generate ./rules` or, from the repository root,
 // `go run ./rules/cmd/gen`; it finds the module root by walking up from the
 // working directory to go.mod.
@@ -43,6 +44,16 @@ func run() error {
 		}
 		fmt.Println("wrote", path)
 	}
+	// The chart's PrometheusRule template, outside rules/.
+	tmpl, err := rules.HelmTemplate()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(root, filepath.FromSlash(rules.HelmTemplatePath))
+	if err := os.WriteFile(path, tmpl, 0o644); err != nil {
+		return err
+	}
+	fmt.Println("wrote", path)
 	return nil
 }
 

@@ -1,0 +1,214 @@
+{{/*
+The chart's name, or nameOverride.
+*/}}
+{{- define "hopscope.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name every resource name starts with: fullnameOverride, else the
+release name when it contains the chart's name, else <release>-<name>.
+Cut to 43 characters so that the longest name made from it,
+"<fullname>-dashboard-breakdown" (20 more), stays within 63.
+*/}}
+{{- define "hopscope.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 43 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 43 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 43 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version for the helm.sh/chart label.
+*/}}
+{{- define "hopscope.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of every resource.
+*/}}
+{{- define "hopscope.labels" -}}
+helm.sh/chart: {{ include "hopscope.chart" . }}
+app.kubernetes.io/name: {{ include "hopscope.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: hopscope
+{{- end }}
+
+{{/*
+Selector labels of a component; call with (dict "ctx" $ "component" "collector").
+*/}}
+{{- define "hopscope.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hopscope.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Labels of a component's resources; call with (dict "ctx" $ "component" "collector").
+*/}}
+{{- define "hopscope.componentLabels" -}}
+{{ include "hopscope.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Names of the components' resources.
+*/}}
+{{- define "hopscope.collector.fullname" -}}
+{{- include "hopscope.fullname" . }}-collector
+{{- end }}
+
+{{- define "hopscope.rum.fullname" -}}
+{{- include "hopscope.fullname" . }}-rum
+{{- end }}
+
+{{- define "hopscope.injector.fullname" -}}
+{{- include "hopscope.fullname" . }}-injector
+{{- end }}
+
+{{- define "hopscope.injector.certSecret" -}}
+{{- include "hopscope.fullname" . }}-injector-tls
+{{- end }}
+
+{{- define "hopscope.injector.certManagerSecret" -}}
+{{- include "hopscope.fullname" . }}-injector-cert
+{{- end }}
+
+{{- define "hopscope.sidecarTemplate.fullname" -}}
+{{- include "hopscope.fullname" . }}-sidecar-template
+{{- end }}
+
+{{- define "hopscope.collector.serviceAccountName" -}}
+{{- if .Values.collector.serviceAccount.create }}
+{{- default (include "hopscope.collector.fullname" .) .Values.collector.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.collector.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "hopscope.injector.serviceAccountName" -}}
+{{- if .Values.injector.serviceAccount.create }}
+{{- default (include "hopscope.injector.fullname" .) .Values.injector.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.injector.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image of the chart's pods.
+*/}}
+{{- define "hopscope.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+The sidecar's image: sidecar.image, field by field over image.
+*/}}
+{{- define "hopscope.sidecar.image" -}}
+{{- $repo := default .Values.image.repository .Values.sidecar.image.repository }}
+{{- $tag := default (default .Chart.AppVersion .Values.image.tag) .Values.sidecar.image.tag }}
+{{- printf "%s:%s" $repo $tag }}
+{{- end }}
+
+{{/*
+Whether the in-cluster injector runs: enabled and not replaced by an
+external one (injector.webhook.url).
+*/}}
+{{- define "hopscope.injector.inCluster" -}}
+{{- if and .Values.injector.enabled (not .Values.injector.webhook.url) }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether the injector makes its own self-signed certificate (and so needs
+RBAC for its Secret and the webhook configuration's caBundle).
+*/}}
+{{- define "hopscope.injector.selfSigned" -}}
+{{- if and (include "hopscope.injector.inCluster" .) (not .Values.injector.certManager.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
+The sidecar's OTLP endpoint: sidecar.otlpEndpoint, else the collector's
+OTLP/HTTP port when the collector is deployed, else "" (no spans).
+*/}}
+{{- define "hopscope.sidecar.otlpEndpoint" -}}
+{{- if .Values.sidecar.otlpEndpoint }}
+{{- .Values.sidecar.otlpEndpoint }}
+{{- else if .Values.collector.enabled }}
+{{- printf "http://%s.%s.svc:4318" (include "hopscope.collector.fullname" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the sidecar is added as a native sidecar: sidecar.nativeSidecar, with
+auto meaning Kubernetes >= 1.29.
+*/}}
+{{- define "hopscope.sidecar.native" -}}
+{{- $v := .Values.sidecar.nativeSidecar | toString }}
+{{- if eq $v "auto" }}
+{{- semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version }}
+{{- else }}
+{{- eq $v "true" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A PodDisruptionBudget's bound: minAvailable when set, else maxUnavailable.
+Call with the pdb values.
+*/}}
+{{- define "hopscope.pdbBound" -}}
+{{- if ne (toString .minAvailable) "" }}
+minAvailable: {{ .minAvailable }}
+{{- else }}
+maxUnavailable: {{ .maxUnavailable }}
+{{- end }}
+{{- end }}
+
+{{/*
+The latency threshold's bucket matcher, as rules/sidecar.go leMatcher
+writes it: le="0.5" for a fraction, le=~"1|1\\.0" for a whole number
+(client_golang's text format writes "1", Prometheus 3 stores "1.0").
+*/}}
+{{- define "hopscope.slo.leMatcher" -}}
+{{- $t := .Values.slo.latencyThresholdSeconds | float64 | toString }}
+{{- if or (contains "." $t) (contains "e" $t) }}
+{{- printf "le=%q" $t }}
+{{- else }}
+{{- printf "le=~\"%s|%s\\\\.0\"" $t $t }}
+{{- end }}
+{{- end }}
+
+{{/*
+An objective as a percentage, as rules/sidecar.go percent writes it:
+0.999 → 99.9. Call with the objective. mulf multiplies decimals, so the
+product is the float64 nearest the exact percentage, as percent rounds to.
+*/}}
+{{- define "hopscope.slo.percent" -}}
+{{- mulf (float64 .) 100 }}
+{{- end }}
+
+{{/*
+Checks of values the schema cannot express.
+*/}}
+{{- define "hopscope.validate" -}}
+{{- if and .Values.collector.enabled .Values.collector.rum.enabled (not .Values.collector.rum.allowedOrigins) }}
+{{- fail "collector.rum.allowedOrigins: name the page origins allowed to send beacons (or [\"*\"]) when collector.rum.enabled is true" }}
+{{- end }}
+{{- if and .Values.collector.rum.ingress.enabled (not .Values.collector.rum.enabled) }}
+{{- fail "collector.rum.ingress.enabled needs collector.rum.enabled" }}
+{{- end }}
+{{- if and .Values.injector.certManager.enabled .Values.injector.webhook.url }}
+{{- fail "injector.certManager.enabled and injector.webhook.url exclude each other: an injector outside the cluster brings its own certificate (injector.webhook.caBundle)" }}
+{{- end }}
+{{- if and .Values.injector.webhook.url (not (hasPrefix "https://" .Values.injector.webhook.url)) }}
+{{- fail "injector.webhook.url must start with https://" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,78 @@
+{{/*
+The sidecar template the injector reads (injector.Template): the container
+it adds to a pod, whether as a native sidecar, the app port name it takes
+over by default, and its proxy and admin ports.
+*/}}
+{{- define "hopscope.sidecarTemplate" -}}
+container:
+  name: hopscope-sidecar
+  image: {{ include "hopscope.sidecar.image" . }}
+  imagePullPolicy: {{ default .Values.image.pullPolicy .Values.sidecar.image.pullPolicy }}
+  args:
+    - sidecar
+  env:
+    - name: HOPSCOPE_LISTEN
+      value: ":15080"
+    - name: HOPSCOPE_ADMIN_LISTEN
+      value: ":15090"
+    {{- with include "hopscope.sidecar.otlpEndpoint" . }}
+    - name: HOPSCOPE_OTLP_ENDPOINT
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with .Values.sidecar.fluentAddress }}
+    - name: HOPSCOPE_FLUENT_ADDRESS
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with .Values.sidecar.propagators }}
+    - name: HOPSCOPE_PROPAGATORS
+      value: {{ join "," . | quote }}
+    {{- end }}
+    {{- with .Values.sidecar.timingAllowOrigin }}
+    - name: HOPSCOPE_TIMING_ALLOW_ORIGIN
+      value: {{ . | quote }}
+    {{- end }}
+    - name: HOPSCOPE_ACCESS_LOG
+      value: {{ .Values.sidecar.accessLog | quote }}
+    - name: HOPSCOPE_POD_APP_LABEL
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.labels['app.kubernetes.io/name']
+    - name: GOMEMLIMIT
+      valueFrom:
+        resourceFieldRef:
+          resource: limits.memory
+    {{- with .Values.sidecar.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  resources:
+    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    capabilities:
+      drop:
+        - ALL
+    seccompProfile:
+      type: RuntimeDefault
+  ports:
+    - name: hopscope-admin
+      containerPort: 15090
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: 15090
+    periodSeconds: 5
+    failureThreshold: 2
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: 15090
+    periodSeconds: 1
+    failureThreshold: 30
+native: {{ include "hopscope.sidecar.native" . }}
+portName: {{ .Values.sidecar.portName }}
+proxyPort: 15080
+adminPort: 15090
+{{- end }}

@@ -1,0 +1,274 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Annotations a pod can set.
+const (
+	// AnnotationInject is "enabled" to ask for the sidecar, "disabled" to
+	// refuse it in a labelled namespace. As a namespace label, "enabled"
+	// injects every pod of the namespace.
+	AnnotationInject = "hopscope.io/inject"
+	// AnnotationInjected marks an injected pod; its value is the sidecar's
+	// image.
+	AnnotationInjected = "hopscope.io/injected"
+	// LabelSidecar ("injected") lets a PodMonitor select injected pods.
+	LabelSidecar = "hopscope.io/sidecar"
+	// AnnotationPortName names the app port to take over (default: the
+	// template's portName, "http").
+	AnnotationPortName = "hopscope.io/port-name"
+	// AnnotationService is the service name in spans, logs and metrics
+	// (default: the pod's app.kubernetes.io/name or app label).
+	AnnotationService = "hopscope.io/service"
+	// AnnotationCPURequest and the three below override the sidecar's
+	// resources for one pod (Kubernetes quantities).
+	AnnotationCPURequest    = "hopscope.io/cpu-request"
+	AnnotationCPULimit      = "hopscope.io/cpu-limit"
+	AnnotationMemoryRequest = "hopscope.io/memory-request"
+	AnnotationMemoryLimit   = "hopscope.io/memory-limit"
+)
+
+// PatchOp is one RFC 6902 JSON patch operation.
+type PatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Result is what the injector decided for one pod.
+type Result struct {
+	// Patch is empty when the pod is admitted unchanged.
+	Patch []PatchOp
+	// Warnings go back to the user in the admission response.
+	Warnings []string
+	// Skipped says why nothing was injected ("" when injected).
+	Skipped string
+}
+
+// Mutate decides whether pod gets the sidecar and returns the patch.
+// namespaceEnabled tells that the pod's namespace is labelled
+// hopscope.io/inject=enabled. It never fails: what stops injection is a
+// Skipped reason, with a warning when the user asked for the sidecar.
+func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
+	ann := pod.Annotations
+	switch {
+	case ann[AnnotationInject] == "disabled":
+		return Result{Skipped: "the pod's " + AnnotationInject + " annotation is disabled"}
+	case ann[AnnotationInject] != "enabled" && !namespaceEnabled:
+		return Result{Skipped: "neither the pod nor its namespace asks for injection"}
+	case ann[AnnotationInjected] != "" || hasContainer(pod, ContainerName):
+		return Result{Skipped: "already injected"}
+	}
+	skip := func(format string, a ...any) Result {
+		why := fmt.Sprintf(format, a...)
+		return Result{Skipped: why, Warnings: []string{"hopscope: sidecar not injected: " + why}}
+	}
+	if pod.Spec.HostNetwork {
+		return skip("the pod uses the host network, where the sidecar's ports %d and %d could clash with the node's", t.ProxyPort, t.AdminPort)
+	}
+	portName := t.PortName
+	if v, ok := ann[AnnotationPortName]; ok {
+		if msgs := validation.IsValidPortName(v); len(msgs) > 0 {
+			return skip("annotation %s: %q is not a port name: %s", AnnotationPortName, v, strings.Join(msgs, "; "))
+		}
+		portName = v
+	}
+
+	// The app's port of that name, and no container on the sidecar's ports.
+	ci, pi := -1, -1
+	for i, c := range pod.Spec.Containers {
+		for j, p := range c.Ports {
+			if p.ContainerPort == t.ProxyPort || p.ContainerPort == t.AdminPort {
+				return skip("container %q uses port %d, which the sidecar needs", c.Name, p.ContainerPort)
+			}
+			if p.Name == portName {
+				if ci >= 0 {
+					return skip("two containers have a port named %q", portName)
+				}
+				ci, pi = i, j
+			}
+		}
+	}
+	if ci < 0 {
+		return skip("no container has a port named %q: name the app's port %q or set the %s annotation", portName, portName, AnnotationPortName)
+	}
+	appPort := pod.Spec.Containers[ci].Ports[pi]
+	if appPort.Protocol != "" && appPort.Protocol != corev1.ProtocolTCP {
+		return skip("port %q is %s; the sidecar proxies TCP (HTTP, gRPC)", portName, appPort.Protocol)
+	}
+	movedName := movedPortName(portName)
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == movedName {
+				return skip("the port name %q the app's port would move to is taken", movedName)
+			}
+		}
+	}
+
+	var res Result
+	sidecar := t.Container.DeepCopy()
+	sidecar.Ports = append([]corev1.ContainerPort{{Name: portName, ContainerPort: t.ProxyPort, Protocol: corev1.ProtocolTCP}}, sidecar.Ports...)
+	setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_UPSTREAM", Value: "http://127.0.0.1:" + strconv.Itoa(int(appPort.ContainerPort))})
+	if svc := serviceName(pod); svc != "" {
+		setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_SERVICE", Value: svc})
+	}
+	res.Warnings = append(res.Warnings, overrideResources(sidecar, ann)...)
+
+	if t.Native {
+		always := corev1.ContainerRestartPolicyAlways
+		sidecar.RestartPolicy = &always
+		if len(pod.Spec.InitContainers) == 0 {
+			res.Patch = append(res.Patch, PatchOp{"add", "/spec/initContainers", []corev1.Container{*sidecar}})
+		} else {
+			// First, so that later init containers already have it.
+			res.Patch = append(res.Patch, PatchOp{"add", "/spec/initContainers/0", sidecar})
+		}
+	} else {
+		res.Patch = append(res.Patch, PatchOp{"add", "/spec/containers/-", sidecar})
+	}
+	res.Patch = append(res.Patch, PatchOp{"replace", fmt.Sprintf("/spec/containers/%d/ports/%d/name", ci, pi), movedName})
+
+	// Probes that named the moved port now name its number: the kubelet
+	// keeps probing the app, not the sidecar.
+	for i, c := range pod.Spec.Containers {
+		for _, pr := range []struct {
+			field string
+			probe *corev1.Probe
+		}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+			if pr.probe == nil {
+				continue
+			}
+			num := intstr.FromInt32(appPort.ContainerPort)
+			base := fmt.Sprintf("/spec/containers/%d/%s", i, pr.field)
+			if g := pr.probe.HTTPGet; g != nil && g.Port.Type == intstr.String && g.Port.StrVal == portName {
+				res.Patch = append(res.Patch, PatchOp{"replace", base + "/httpGet/port", num})
+			}
+			if s := pr.probe.TCPSocket; s != nil && s.Port.Type == intstr.String && s.Port.StrVal == portName {
+				res.Patch = append(res.Patch, PatchOp{"replace", base + "/tcpSocket/port", num})
+			}
+		}
+	}
+
+	if len(pod.Labels) == 0 {
+		res.Patch = append(res.Patch, PatchOp{"add", "/metadata/labels", map[string]string{LabelSidecar: "injected"}})
+	} else {
+		res.Patch = append(res.Patch, PatchOp{"add", "/metadata/labels/" + escapePointer(LabelSidecar), "injected"})
+	}
+	if len(pod.Annotations) == 0 {
+		res.Patch = append(res.Patch, PatchOp{"add", "/metadata/annotations", map[string]string{AnnotationInjected: t.Container.Image}})
+	} else {
+		res.Patch = append(res.Patch, PatchOp{"add", "/metadata/annotations/" + escapePointer(AnnotationInjected), t.Container.Image})
+	}
+	return res
+}
+
+// maxPortNameLength is the longest port name (an IANA service name).
+const maxPortNameLength = 15
+
+// movedPortName is the name the app's port takes when the sidecar takes
+// its name: "app-" and the name, cut to the 15 characters a port name may
+// have.
+func movedPortName(name string) string {
+	n := "app-" + name
+	if len(n) > maxPortNameLength {
+		n = n[:maxPortNameLength]
+	}
+	return strings.TrimRight(n, "-")
+}
+
+func hasContainer(pod *corev1.Pod, name string) bool {
+	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		if slices.ContainsFunc(cs, func(c corev1.Container) bool { return c.Name == name }) {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceName is the pod's hopscope.io/service annotation, else its
+// app.kubernetes.io/name or app label, else "" (the sidecar falls back to
+// its own default).
+func serviceName(pod *corev1.Pod) string {
+	if v := pod.Annotations[AnnotationService]; v != "" {
+		return v
+	}
+	for _, l := range []string{"app.kubernetes.io/name", "app"} {
+		if v := pod.Labels[l]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func setEnv(c *corev1.Container, v corev1.EnvVar) {
+	for i := range c.Env {
+		if c.Env[i].Name == v.Name {
+			c.Env[i] = v
+			return
+		}
+	}
+	c.Env = append(c.Env, v)
+}
+
+// overrideResources applies the pod's resource annotations; a value that
+// is not a quantity is ignored with a warning.
+func overrideResources(c *corev1.Container, ann map[string]string) []string {
+	var warnings []string
+	for _, o := range []struct {
+		key  string
+		list *corev1.ResourceList
+		name corev1.ResourceName
+	}{
+		{AnnotationCPURequest, &c.Resources.Requests, corev1.ResourceCPU},
+		{AnnotationCPULimit, &c.Resources.Limits, corev1.ResourceCPU},
+		{AnnotationMemoryRequest, &c.Resources.Requests, corev1.ResourceMemory},
+		{AnnotationMemoryLimit, &c.Resources.Limits, corev1.ResourceMemory},
+	} {
+		v, ok := ann[o.key]
+		if !ok {
+			continue
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			warnings = append(warnings, fmt.Sprintf("hopscope: annotation %s: %q is not a positive quantity; the chart's value is kept", o.key, v))
+			continue
+		}
+		if *o.list == nil {
+			*o.list = corev1.ResourceList{}
+		}
+		(*o.list)[o.name] = q
+	}
+	req, lim := c.Resources.Requests, c.Resources.Limits
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		r, okR := req[name]
+		l, okL := lim[name]
+		if okR && okL && r.Cmp(l) > 0 {
+			warnings = append(warnings, fmt.Sprintf("hopscope: the sidecar's %s request %s is above its limit %s; the request is lowered to the limit", name, r.String(), l.String()))
+			req[name] = l
+		}
+	}
+	return warnings
+}
+
+// escapePointer escapes a JSON pointer token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+}
+
+// MarshalPatch encodes a patch; nil for an empty one.
+func MarshalPatch(p []PatchOp) ([]byte, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(p)
+}

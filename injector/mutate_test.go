@@ -1,0 +1,220 @@
+package injector
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden patches")
+
+// labelledNamespace stands for a namespace labelled hopscope.io/inject=enabled
+// in the recorded reviews (testdata/admission/README.md).
+const labelledNamespace = "hopscope-enabled"
+
+func testTemplate(t *testing.T) Template {
+	t.Helper()
+	tmpl, err := LoadTemplate(filepath.Join("testdata", "sidecar-template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+// golden is what a test case's .golden.json holds.
+type golden struct {
+	Skipped  string          `json:"skipped,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
+	Patch    json.RawMessage `json:"patch,omitempty"`
+}
+
+// TestRecordedReviews: each AdmissionReview a real API server sent gives
+// the golden patch; each patch applies to the pod, and the patched pod is
+// one the API server accepts under Pod Security "restricted" as far as the
+// sidecar is concerned, with the Service-facing port name on the sidecar.
+func TestRecordedReviews(t *testing.T) {
+	tmpl := testTemplate(t)
+	files, _ := filepath.Glob(filepath.Join("testdata", "admission", "*.json"))
+	var cases []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".golden.json") {
+			cases = append(cases, f)
+		}
+	}
+	if len(cases) < 8 {
+		t.Fatalf("%d recorded reviews; want the 9 of test/e2e/admission_test.go", len(cases))
+	}
+	for _, f := range cases {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var review admissionv1.AdmissionReview
+			if err := json.Unmarshal(data, &review); err != nil || review.Request == nil {
+				t.Fatalf("not a recorded review: %v", err)
+			}
+			var pod corev1.Pod
+			if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
+				t.Fatal(err)
+			}
+			res := Mutate(tmpl, &pod, review.Request.Namespace == labelledNamespace)
+			patch, err := MarshalPatch(res.Patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := golden{Skipped: res.Skipped, Warnings: res.Warnings, Patch: patch}
+			gotJSON, _ := json.MarshalIndent(got, "", "  ")
+			gotJSON = append(gotJSON, '\n')
+			goldenPath := filepath.Join("testdata", "admission", name+".golden.json")
+			if *update {
+				os.WriteFile(goldenPath, gotJSON, 0o644)
+			}
+			want, err := os.ReadFile(goldenPath)
+			if err != nil {
+				t.Fatalf("%v (run go test ./injector -update)", err)
+			}
+			if !bytes.Equal(gotJSON, want) {
+				t.Errorf("patch differs from %s (go test ./injector -update):\ngot:\n%s\nwant:\n%s", goldenPath, gotJSON, want)
+			}
+			if res.Skipped != "" {
+				if len(res.Patch) != 0 {
+					t.Errorf("skipped (%s) but patched", res.Skipped)
+				}
+				return
+			}
+			patched := applyPatch(t, review.Request.Object.Raw, patch)
+			checkPatchedPod(t, tmpl, &pod, patched)
+		})
+	}
+}
+
+func applyPatch(t *testing.T, podJSON, patch []byte) *corev1.Pod {
+	t.Helper()
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		t.Fatalf("decoding the patch: %v", err)
+	}
+	out, err := p.Apply(podJSON)
+	if err != nil {
+		t.Fatalf("applying the patch: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	var pod corev1.Pod
+	if err := dec.Decode(&pod); err != nil {
+		t.Fatalf("the patched pod does not decode strictly: %v", err)
+	}
+	return &pod
+}
+
+// checkPatchedPod validates an injected pod against the original.
+func checkPatchedPod(t *testing.T, tmpl Template, orig, p *corev1.Pod) {
+	t.Helper()
+	var sidecar *corev1.Container
+	all := slices.Concat(p.Spec.InitContainers, p.Spec.Containers)
+	for i := range all {
+		if all[i].Name == ContainerName {
+			if sidecar != nil {
+				t.Fatal("two sidecars")
+			}
+			sidecar = &all[i]
+		}
+	}
+	if sidecar == nil {
+		t.Fatal("no sidecar")
+	}
+	if tmpl.Native != (len(p.Spec.InitContainers) > 0 && p.Spec.InitContainers[0].Name == ContainerName) {
+		t.Errorf("native %v, but the sidecar is not where it belongs", tmpl.Native)
+	}
+	if tmpl.Native && (sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+		t.Errorf("native sidecar without restartPolicy Always")
+	}
+	if len(p.Spec.InitContainers) != len(orig.Spec.InitContainers)+btoi(tmpl.Native) || len(p.Spec.Containers) != len(orig.Spec.Containers)+btoi(!tmpl.Native) {
+		t.Errorf("containers: %d init, %d regular; before %d, %d", len(p.Spec.InitContainers), len(p.Spec.Containers), len(orig.Spec.InitContainers), len(orig.Spec.Containers))
+	}
+	// Port names stay unique; the sidecar holds the name the Service targets.
+	names := map[string]string{}
+	for _, c := range all {
+		for _, port := range c.Ports {
+			if port.Name == "" {
+				continue
+			}
+			if other, dup := names[port.Name]; dup {
+				t.Errorf("port name %q on %s and %s", port.Name, other, c.Name)
+			}
+			names[port.Name] = c.Name
+		}
+	}
+	portName := tmpl.PortName
+	if v := orig.Annotations[AnnotationPortName]; v != "" {
+		portName = v
+	}
+	if names[portName] != ContainerName {
+		t.Errorf("port %q is on %q, not the sidecar", portName, names[portName])
+	}
+	// Probes never name a port that moved to the sidecar.
+	for _, c := range p.Spec.Containers {
+		for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+			if pr == nil || c.Name == ContainerName {
+				continue
+			}
+			for _, port := range []*intstr.IntOrString{portOf(pr)} {
+				if port != nil && port.Type == intstr.String && names[port.StrVal] != c.Name {
+					t.Errorf("%s probes port %q, which is not its own", c.Name, port.StrVal)
+				}
+			}
+		}
+	}
+	// Restricted, resources set.
+	sc := sidecar.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("sidecar security context is not restricted: %+v", sc)
+	}
+	if sidecar.Resources.Requests.Cpu().IsZero() || sidecar.Resources.Requests.Memory().IsZero() || sidecar.Resources.Limits.Memory().IsZero() {
+		t.Errorf("sidecar resources %+v", sidecar.Resources)
+	}
+	if p.Labels[LabelSidecar] != "injected" || p.Annotations[AnnotationInjected] != tmpl.Container.Image {
+		t.Errorf("marks: labels %v annotations %v", p.Labels, p.Annotations)
+	}
+	// What the pod had is still there.
+	for k, v := range orig.Annotations {
+		if p.Annotations[k] != v {
+			t.Errorf("annotation %s lost", k)
+		}
+	}
+	for k, v := range orig.Labels {
+		if p.Labels[k] != v {
+			t.Errorf("label %s lost", k)
+		}
+	}
+}
+
+func portOf(p *corev1.Probe) *intstr.IntOrString {
+	switch {
+	case p.HTTPGet != nil:
+		return &p.HTTPGet.Port
+	case p.TCPSocket != nil:
+		return &p.TCPSocket.Port
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,97 @@
+package injector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+)
+
+// ContainerName is the sidecar container's name; a pod that has it is
+// already injected.
+const ContainerName = "hopscope-sidecar"
+
+// Template is the sidecar as the Helm chart renders it from its values
+// (the ConfigMap <release>-sidecar-template, key sidecar.yaml). The
+// injector adds exactly this container, plus what only the pod can say
+// (the app's port, the service name), so the chart's values are the one
+// source of the sidecar's image, resources and security context.
+type Template struct {
+	// Container is the sidecar container: image, args, env, resources,
+	// security context, the admin port and its probes.
+	Container corev1.Container `json:"container"`
+	// Native adds the sidecar as an init container with restartPolicy
+	// Always (Kubernetes ≥ 1.29); false adds a regular container.
+	Native bool `json:"native"`
+	// PortName is the name of the app port the sidecar takes over, when the
+	// pod's hopscope.io/port-name annotation does not say.
+	PortName string `json:"portName"`
+	// ProxyPort is the port the sidecar listens on (its --listen).
+	ProxyPort int32 `json:"proxyPort"`
+	// AdminPort is the sidecar's admin port (/metrics, /healthz, /readyz).
+	AdminPort int32 `json:"adminPort"`
+}
+
+// LoadTemplate reads and validates a template file.
+func LoadTemplate(path string) (Template, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Template{}, fmt.Errorf("reading the sidecar template: %w", err)
+	}
+	return ParseTemplate(data)
+}
+
+// ParseTemplate decodes a template strictly (an unknown key is an error)
+// and validates it.
+func ParseTemplate(data []byte) (Template, error) {
+	var t Template
+	if err := yaml.UnmarshalStrict(data, &t); err != nil {
+		return Template{}, fmt.Errorf("decoding the sidecar template: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return Template{}, err
+	}
+	return t, nil
+}
+
+// Validate reports what would make an injected pod wrong, naming the key.
+func (t Template) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("sidecar template: %s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if t.Container.Name != ContainerName {
+		bad("container.name", "must be %q, got %q", ContainerName, t.Container.Name)
+	}
+	if t.Container.Image == "" {
+		bad("container.image", "must not be empty")
+	}
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := t.Container.Resources.Requests[res]; !ok {
+			bad("container.resources.requests."+string(res), "must be set (an HPA on CPU needs every container's requests)")
+		}
+		if _, ok := t.Container.Resources.Limits[res]; !ok && res == corev1.ResourceMemory {
+			bad("container.resources.limits.memory", "must be set")
+		}
+	}
+	if msgs := validation.IsValidPortName(t.PortName); len(msgs) > 0 {
+		bad("portName", "%q: %v", t.PortName, msgs)
+	}
+	for key, p := range map[string]int32{"proxyPort": t.ProxyPort, "adminPort": t.AdminPort} {
+		if p < 1 || p > 65535 {
+			bad(key, "must be a port number, got %d", p)
+		}
+	}
+	if t.ProxyPort == t.AdminPort {
+		bad("adminPort", "must differ from proxyPort (%d)", t.ProxyPort)
+	}
+	sc := t.Container.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || len(sc.Capabilities.Add) > 0 || len(sc.Capabilities.Drop) == 0 {
+		bad("container.securityContext", "must meet Pod Security \"restricted\": runAsNonRoot, allowPrivilegeEscalation false, capabilities drop ALL and add none")
+	}
+	return errors.Join(errs...)
+}
