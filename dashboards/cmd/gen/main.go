@@ -7,7 +7,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/hopscope/hopscope/dashboards"
+	"github.com/hopscope/hopscope/internal/modroot"
 )
 
 func main() {
@@ -32,7 +32,7 @@ func run(dirs []string) error {
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return err
 	}
@@ -50,23 +50,4 @@ func run(dirs []string) error {
 		fmt.Printf("wrote %d dashboards to %s\n", len(ds), dir)
 	}
 	return nil
-}
-
-// moduleRoot returns the nearest directory at or above the working
-// directory that holds a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
 }

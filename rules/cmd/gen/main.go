@@ -6,11 +6,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/hopscope/hopscope/internal/modroot"
 	"github.com/hopscope/hopscope/rules"
 )
 
@@ -22,11 +22,7 @@ func main() {
 }
 
 func run() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := moduleRoot(wd)
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return err
 	}
@@ -55,20 +51,4 @@ func run() error {
 	}
 	fmt.Println("wrote", path)
 	return nil
-}
-
-// moduleRoot returns the nearest directory from dir upwards holding go.mod.
-func moduleRoot(dir string) (string, error) {
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod in %s or above it", dir)
-		}
-		d = parent
-	}
 }
