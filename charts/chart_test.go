@@ -124,6 +124,9 @@ func TestCIValues(t *testing.T) {
 				for _, problem := range checkRestricted(name, p.Meta, p.Spec) {
 					t.Error(problem)
 				}
+				for _, problem := range psaRestricted(name, p.Meta, p.Spec) {
+					t.Error(problem)
+				}
 				for _, problem := range checkResources(name, p.Spec) {
 					t.Error(problem)
 				}

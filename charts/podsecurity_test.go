@@ -2,6 +2,8 @@ package charts
 
 import (
 	"fmt"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -251,6 +253,30 @@ func containerResourceProblems(name string, c corev1.Container) []string {
 	}
 	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || q.IsZero() {
 		out = append(out, fmt.Sprintf("%s: container %q: resources.limits.memory is not set", name, c.Name))
+	}
+	return out
+}
+
+// psaEvaluator is the Pod Security admission controller's own evaluator
+// (k8s.io/pod-security-admission/policy), at the latest version.
+var psaEvaluator = func() policy.Evaluator {
+	e, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}()
+
+// psaRestricted evaluates a pod as an API server enforcing
+// pod-security.kubernetes.io/enforce: restricted would, and names every
+// check that forbids it.
+func psaRestricted(name string, meta metav1.ObjectMeta, spec corev1.PodSpec) []string {
+	var out []string
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	for _, r := range psaEvaluator.EvaluatePod(lv, &meta, &spec) {
+		if !r.Allowed {
+			out = append(out, fmt.Sprintf("%s: Pod Security restricted (pod-security-admission): %s: %s", name, r.ForbiddenReason, r.ForbiddenDetail))
+		}
 	}
 	return out
 }

@@ -14,6 +14,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden patches")
@@ -177,7 +179,17 @@ func checkPatchedPod(t *testing.T, tmpl Template, orig, p *corev1.Pod) {
 			}
 		}
 	}
-	// Restricted, resources set.
+	// Restricted, as the Pod Security admission controller's own evaluator
+	// judges the sidecar in a pod of its own (the app's containers are the
+	// user's business).
+	alone := corev1.PodSpec{Containers: []corev1.Container{*sidecar}}
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	for _, r := range psaEvaluator.EvaluatePod(lv, &p.ObjectMeta, &alone) {
+		if !r.Allowed {
+			t.Errorf("sidecar breaks Pod Security restricted: %s: %s", r.ForbiddenReason, r.ForbiddenDetail)
+		}
+	}
+	// Resources set.
 	sc := sidecar.SecurityContext
 	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 		sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -201,6 +213,14 @@ func checkPatchedPod(t *testing.T, tmpl Template, orig, p *corev1.Pod) {
 		}
 	}
 }
+
+var psaEvaluator = func() policy.Evaluator {
+	e, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}()
 
 func portOf(p *corev1.Probe) *intstr.IntOrString {
 	switch {
