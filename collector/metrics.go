@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 			Buckets: hopBuckets,
 		}, []string{"service", "route", "hop"}),
 		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "hopscope_backend_duration_seconds",
+			Name:    "hopscope_backend_call_duration_seconds",
 			Help:    "Duration of each backend call (PostgreSQL, Redis, HTTP APIs, ...) of the joined requests, by how it was attributed; exemplars carry trace_id.",
 			Buckets: hopBuckets,
 		}, []string{"service", "backend", "target", "operation", "attribution", "outcome"}),

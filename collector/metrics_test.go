@@ -11,7 +11,7 @@ import (
 )
 
 // TestBackendHistogram: each backend call of a joined trace is observed
-// once in hopscope_backend_duration_seconds, with its attribution and an
+// once in hopscope_backend_call_duration_seconds, with its attribution and an
 // exemplar; a late record that rebuilds the breakdown (the ingress line
 // after the spans) adds its hop but does not count the calls again.
 func TestBackendHistogram(t *testing.T) {
@@ -36,8 +36,8 @@ func TestBackendHistogram(t *testing.T) {
 		t.Fatalf("OTLP/HTTP: %s", res.Status)
 	}
 	const (
-		pg    = `hopscope_backend_duration_seconds_count{attribution="exact",backend="postgres",operation="SELECT",outcome="ok",service="shop",target="db:5432"} 2`
-		redis = `hopscope_backend_duration_seconds_count{attribution="exact",backend="redis",operation="GET",outcome="ok",service="shop",target="cache:6379"} 1`
+		pg    = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="postgres",operation="SELECT",outcome="ok",service="shop",target="db:5432"} 2`
+		redis = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="redis",operation="GET",outcome="ok",service="shop",target="cache:6379"} 1`
 		ing   = `hopscope_hop_duration_seconds_count{hop="ingress",route="/api/orders/{id}",service="shop"} 1`
 	)
 	metrics := func() string {
@@ -78,7 +78,7 @@ func TestBackendHistogram(t *testing.T) {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if !strings.Contains(string(b), `hopscope_backend_duration_seconds_bucket{attribution="exact",backend="postgres"`) ||
+	if !strings.Contains(string(b), `hopscope_backend_call_duration_seconds_bucket{attribution="exact",backend="postgres"`) ||
 		!strings.Contains(string(b), `# {trace_id="67891233abcdef012345678912345678"}`) {
 		t.Errorf("no backend bucket with a trace_id exemplar in the OpenMetrics output")
 	}

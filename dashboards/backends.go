@@ -9,8 +9,8 @@ import (
 // attribution (exact, inferred, ambiguous) and outcome (ok, error); its
 // exemplars carry trace_id.
 const (
-	backendBucket = "hopscope_backend_duration_seconds_bucket"
-	backendCount  = "hopscope_backend_duration_seconds_count"
+	backendBucket = "hopscope_backend_call_duration_seconds_bucket"
+	backendCount  = "hopscope_backend_call_duration_seconds_count"
 )
 
 // backendScope selects the chosen service's calls to the chosen backends.
@@ -22,7 +22,7 @@ const failedCall = `outcome="error"`
 
 func backendsDashboard() *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-backends", "hopscope / Backends",
-		"The calls apps make to their backends (PostgreSQL, Redis, HTTP APIs, ...), from the collector's joined breakdowns (hopscope_backend_duration_seconds): rate, errors, latency and how each call was tied to its request.").
+		"The calls apps make to their backends (PostgreSQL, Redis, HTTP APIs, ...), from the collector's joined breakdowns (hopscope_backend_call_duration_seconds): rate, errors, latency and how each call was tied to its request.").
 		Variables(variables(
 			[]variable{prometheusVar(), jaegerVar()},
 			scopeVars(backendCount, ""),
@@ -64,7 +64,7 @@ const callLegend = "{{backend}} {{operation}}"
 func backendCallRate() anyPanel {
 	return graph(panel{
 		title:   "Calls/s by backend and operation",
-		desc:    "Backend calls per second, by backend kind and operation (hopscope_backend_duration_seconds_count).",
+		desc:    "Backend calls per second, by backend kind and operation (hopscope_backend_call_duration_seconds_count).",
 		unit:    unitOps,
 		queries: qs(query(sumRate(callLabels, sel(backendCount, backendScope...), overTime), callLegend)),
 	})
@@ -73,7 +73,7 @@ func backendCallRate() anyPanel {
 func backendErrorRatio() anyPanel {
 	return ratioGraph(panel{
 		title:   "Error ratio by backend and operation",
-		desc:    "Share of backend calls that failed (hopscope_backend_duration_seconds_count{outcome=\"error\"} over all), by backend kind and operation.",
+		desc:    "Share of backend calls that failed (hopscope_backend_call_duration_seconds_count{outcome=\"error\"} over all), by backend kind and operation.",
 		queries: qs(query(failureRatio(callLabels, backendCount, backendScope, failedCall, overTime), callLegend)),
 	})
 }
@@ -83,7 +83,7 @@ func backendErrorRatio() anyPanel {
 func backendLatency(q float64, name string) anyPanel {
 	p := panel{
 		title:   name + " latency by backend and operation",
-		desc:    "The " + name + " of the backend calls' duration, by backend kind and operation (hopscope_backend_duration_seconds).",
+		desc:    "The " + name + " of the backend calls' duration, by backend kind and operation (hopscope_backend_call_duration_seconds).",
 		unit:    unitSeconds,
 		w:       8,
 		queries: qs(query(quantile(q, callLabels, sel(backendBucket, backendScope...), overTime), callLegend)),
@@ -99,7 +99,7 @@ func backendLatency(q float64, name string) anyPanel {
 func attributionMix() anyPanel {
 	return stacked100(panel{
 		title: "Attribution mix",
-		desc: "How backend calls were tied to their inbound request, stacked to 100% (hopscope_backend_duration_seconds_count by attribution): " +
+		desc: "How backend calls were tied to their inbound request, stacked to 100% (hopscope_backend_call_duration_seconds_count by attribution): " +
 			"exact (the trace context travelled with the call), inferred (the only request in flight in the pod) or ambiguous.",
 		unit:    unitPercent,
 		queries: qs(query(sumRate(by("attribution"), sel(backendCount, backendScope...), overTime), "{{attribution}}")),
@@ -111,7 +111,7 @@ func attributionByBackend() anyPanel {
 	return bars(panel{
 		title: "Attribution by backend",
 		desc: "Per backend kind, the share of its calls over the dashboard's time range that were attributed exactly, inferred or ambiguous " +
-			"(hopscope_backend_duration_seconds_count by backend and attribution).",
+			"(hopscope_backend_call_duration_seconds_count by backend and attribution).",
 		unit: unitPercent,
 		queries: qs(instant(ratio(
 			sumRate(by("backend", "attribution"), count, wholeRange),
@@ -127,7 +127,7 @@ func backendTargets() anyPanel {
 	return tableOf(panel{
 		title: "Calls by target",
 		desc: "Per backend kind, target and operation, over the dashboard's time range: calls per second, p95 duration and share of failed calls " +
-			"(hopscope_backend_duration_seconds).",
+			"(hopscope_backend_call_duration_seconds).",
 		w: 24,
 		h: 10,
 		queries: qs(
