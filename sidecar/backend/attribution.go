@@ -1,0 +1,97 @@
+package backend
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Attribution says how a backend call was tied to an inbound request.
+type Attribution string
+
+// The attributions, as the collector's breakdown carries them.
+const (
+	// Exact: the call carried the request's trace context (a traceparent
+	// header, a sqlcommenter comment).
+	Exact Attribution = "exact"
+	// Inferred: exactly one inbound request was in flight in the pod when
+	// the call began.
+	Inferred Attribution = "inferred"
+	// Ambiguous: none or several were; the call starts a trace of its own.
+	Ambiguous Attribution = "ambiguous"
+)
+
+// Tracker knows the inbound requests in flight in the pod. The sidecar's
+// inbound proxy enters each request; the backend proxies ask it at the
+// start of each call.
+type Tracker struct {
+	mu     sync.Mutex
+	n      int
+	sole   trace.SpanContext            // the request in flight when n == 1
+	others map[uint64]trace.SpanContext // every request in flight
+	next   uint64
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker {
+	return &Tracker{others: map[uint64]trace.SpanContext{}}
+}
+
+// Enter records an inbound request in flight and returns the function
+// that ends it.
+func (t *Tracker) Enter(sc trace.SpanContext) (leave func()) {
+	t.mu.Lock()
+	t.next++
+	id := t.next
+	t.others[id] = sc
+	t.n++
+	if t.n == 1 {
+		t.sole = sc
+	}
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if _, ok := t.others[id]; !ok {
+			return
+		}
+		delete(t.others, id)
+		t.n--
+		if t.n == 1 {
+			for _, rest := range t.others {
+				t.sole = rest
+			}
+		}
+	}
+}
+
+// Attribute ties a call beginning now to its inbound request: to explicit
+// when the call carried a valid trace context, else to the only request in
+// flight, else to none.
+func (t *Tracker) Attribute(explicit trace.SpanContext) (trace.SpanContext, Attribution) {
+	if explicit.IsValid() {
+		return explicit, Exact
+	}
+	if t == nil {
+		return trace.SpanContext{}, Ambiguous
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 1 && t.sole.IsValid() {
+		return t.sole, Inferred
+	}
+	return trace.SpanContext{}, Ambiguous
+}
+
+// InFlight is the number of inbound requests in flight.
+func (t *Tracker) InFlight() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+var contextBackground = context.Background()
+
+// invalidSpanContext is "the call carried no trace context".
+var invalidSpanContext trace.SpanContext

@@ -1,0 +1,178 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Kinds of backend.
+const (
+	KindPostgres = "postgres"
+	KindRedis    = "redis"
+	KindHTTP     = "http"
+	KindTCP      = "tcp"
+)
+
+// TLS modes.
+const (
+	// TLSPassthrough relays a PostgreSQL session that asks for TLS opaque:
+	// it is counted, its queries are not seen.
+	TLSPassthrough = "passthrough"
+	// TLSOriginate lets the app speak plain HTTP to the sidecar, which
+	// speaks TLS to the target.
+	TLSOriginate = "originate"
+)
+
+// Config is one entry of the sidecar's `backends:` YAML list.
+type Config struct {
+	// Name names the backend in metrics and spans (label backend).
+	Name string `yaml:"name"`
+	// Kind is the protocol: postgres, redis, http or tcp.
+	Kind string `yaml:"kind"`
+	// Listen is the local address the app is pointed at; loopback only.
+	Listen string `yaml:"listen"`
+	// Target is host:port of the backend (postgres, redis, tcp) or its base
+	// URL (http: http://host[:port] or, with tls: originate, https://…).
+	Target string `yaml:"target"`
+	// TLS is "" (none), "passthrough" (postgres: relay TLS sessions opaque)
+	// or "originate" (http: TLS to the target).
+	TLS string `yaml:"tls"`
+	// Timeout bounds one call (http: until the response headers); 0 = none.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries retries failed idempotent HTTP requests within a budget
+	// (http only; off when absent).
+	Retries *RetryPolicy `yaml:"retries"`
+	// CircuitBreaker stops calling a failing target for a while (http only;
+	// off when absent).
+	CircuitBreaker *BreakerPolicy `yaml:"circuitBreaker"`
+	// RateLimit bounds the calls per second to the target (http only; off
+	// when absent).
+	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
+}
+
+// RetryPolicy retries idempotent requests (GET, HEAD, OPTIONS, PUT,
+// DELETE) that failed to connect or answered 502, 503 or 504.
+type RetryPolicy struct {
+	// Attempts is the most tries of one request, the first included (2–5).
+	Attempts int `yaml:"attempts"`
+	// Budget is the share of recent requests that may be retries (0–1],
+	// so retries cannot multiply an outage's load.
+	Budget float64 `yaml:"budget"`
+	// Backoff is the wait before the first retry, doubled for each next.
+	Backoff time.Duration `yaml:"backoff"`
+}
+
+// BreakerPolicy opens the circuit after consecutive failures: calls fail
+// at once (503) for OpenFor, then one trial call decides.
+type BreakerPolicy struct {
+	// Failures is the consecutive failures (connection errors, 5xx) that
+	// open the circuit.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long the circuit stays open before a trial call.
+	OpenFor time.Duration `yaml:"openFor"`
+}
+
+// RateLimitPolicy is a token bucket on calls to the target; calls over it
+// get 429 at once.
+type RateLimitPolicy struct {
+	// PerSecond is the sustained rate.
+	PerSecond float64 `yaml:"perSecond"`
+	// Burst is the bucket size.
+	Burst int `yaml:"burst"`
+}
+
+// Validate checks one entry; errors name it as backends[i].key.
+func (c Config) Validate(i int) error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("backends[%d].%s: %s", i, key, fmt.Sprintf(format, a...)))
+	}
+	if c.Name == "" || strings.ContainsAny(c.Name, " \t\n\"") {
+		bad("name", "must be a word naming the backend, got %q", c.Name)
+	}
+	switch c.Kind {
+	case KindPostgres, KindRedis, KindHTTP, KindTCP:
+	default:
+		bad("kind", "must be postgres, redis, http or tcp, got %q", c.Kind)
+	}
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("listen", "must be host:port, got %q", c.Listen)
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		bad("listen", "must be a loopback address (127.0.0.1:PORT): only the pod's own app may use it, got %q", c.Listen)
+	}
+	if c.Kind == KindHTTP {
+		u, err := url.Parse(c.Target)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
+			bad("target", "must be a base URL http://host[:port] or https://host[:port], got %q", c.Target)
+		} else if (u.Scheme == "https") != (c.TLS == TLSOriginate) {
+			bad("tls", "an https:// target needs tls: originate (the app speaks plain HTTP to the sidecar), and originate needs https://")
+		}
+	} else if _, port, err := net.SplitHostPort(c.Target); err != nil || port == "" {
+		bad("target", "must be host:port, got %q", c.Target)
+	}
+	switch {
+	case c.TLS == "":
+	case c.TLS == TLSPassthrough && c.Kind == KindPostgres:
+	case c.TLS == TLSOriginate && c.Kind == KindHTTP:
+	default:
+		bad("tls", "%q is not a TLS mode of kind %s (postgres: passthrough; http: originate)", c.TLS, c.Kind)
+	}
+	if c.Timeout < 0 {
+		bad("timeout", "must not be negative")
+	}
+	if c.Kind != KindHTTP && (c.Retries != nil || c.CircuitBreaker != nil || c.RateLimit != nil) {
+		bad("kind", "retries, circuitBreaker and rateLimit apply to kind http only")
+	}
+	if r := c.Retries; r != nil {
+		if r.Attempts < 2 || r.Attempts > 5 {
+			bad("retries.attempts", "must be 2 to 5 (the first try included), got %d", r.Attempts)
+		}
+		if r.Budget <= 0 || r.Budget > 1 {
+			bad("retries.budget", "must be in (0, 1], got %v", r.Budget)
+		}
+		if r.Backoff < 0 {
+			bad("retries.backoff", "must not be negative")
+		}
+	}
+	if b := c.CircuitBreaker; b != nil {
+		if b.Failures < 1 {
+			bad("circuitBreaker.failures", "must be at least 1")
+		}
+		if b.OpenFor <= 0 {
+			bad("circuitBreaker.openFor", "must be positive")
+		}
+	}
+	if r := c.RateLimit; r != nil {
+		if r.PerSecond <= 0 {
+			bad("rateLimit.perSecond", "must be positive")
+		}
+		if r.Burst < 1 {
+			bad("rateLimit.burst", "must be at least 1")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateAll checks every entry and that names and listen addresses are
+// unique.
+func ValidateAll(cs []Config) error {
+	var errs []error
+	names, listens := map[string]int{}, map[string]int{}
+	for i, c := range cs {
+		if err := c.Validate(i); err != nil {
+			errs = append(errs, err)
+		}
+		if j, dup := names[c.Name]; dup && c.Name != "" {
+			errs = append(errs, fmt.Errorf("backends[%d].name: %q is also backends[%d]'s", i, c.Name, j))
+		}
+		if j, dup := listens[c.Listen]; dup && c.Listen != "" {
+			errs = append(errs, fmt.Errorf("backends[%d].listen: %s is also backends[%d]'s", i, c.Listen, j))
+		}
+		names[c.Name], listens[c.Listen] = i, i
+	}
+	return errors.Join(errs...)
+}

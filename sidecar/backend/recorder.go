@@ -1,0 +1,260 @@
+package backend
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Span attributes the backend proxies set besides the OpenTelemetry
+// semantic conventions' (db.system.name, db.operation.name,
+// db.query.text, server.address, server.port, error.type, http.*).
+const (
+	AttrBackend     = "hopscope.backend"
+	AttrAttribution = "hopscope.attribution"
+)
+
+// maxOperations bounds the operation label per backend; later operations
+// are counted as "other".
+const maxOperations = 64
+
+// durationBuckets span 0.1 ms (a Redis GET on loopback) to 30 s.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// Options configure a Recorder.
+type Options struct {
+	// Tracer makes the client spans; no spans when nil.
+	Tracer trace.Tracer
+	// Tracker knows the inbound requests in flight; every call is
+	// ambiguous without it.
+	Tracker *Tracker
+	// Registerer receives the hopscope_backend_* metrics.
+	Registerer prometheus.Registerer
+}
+
+// Recorder turns measured calls into client spans and metrics. One per
+// sidecar, shared by every backend proxy.
+type Recorder struct {
+	tracer  trace.Tracer
+	tracker *Tracker
+
+	duration    *prometheus.HistogramVec
+	connections *prometheus.GaugeVec
+	decodeErrs  *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+	limited     *prometheus.CounterVec
+	breaker     *prometheus.GaugeVec
+}
+
+// NewRecorder registers the metrics.
+func NewRecorder(opts Options) (*Recorder, error) {
+	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker}
+	if r.tracer == nil {
+		r.tracer = noop.NewTracerProvider().Tracer("")
+	}
+	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hopscope_backend_duration_seconds",
+		Help:    "Duration of each query, command or request the sidecar's backend proxies relayed, by backend, kind, operation and outcome.",
+		Buckets: durationBuckets,
+	}, []string{"backend", "kind", "operation", "outcome"})
+	r.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hopscope_backend_connections",
+		Help: "Client connections open through a backend proxy: state=decoded (calls timed) or relayed (opaque: TLS passthrough, a CONNECT tunnel, or a stream the proxy stopped decoding).",
+	}, []string{"backend", "state"})
+	r.decodeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopscope_backend_decode_errors_total",
+		Help: "Connections whose protocol the proxy could not follow; they were relayed on unchanged, untimed.",
+	}, []string{"backend"})
+	r.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopscope_backend_retries_total",
+		Help: "Requests retried by the HTTP egress proxy, by backend.",
+	}, []string{"backend"})
+	r.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopscope_backend_rate_limited_total",
+		Help: "Requests refused (429) by a backend's rate limit.",
+	}, []string{"backend"})
+	r.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hopscope_backend_circuit_state",
+		Help: "Circuit breaker state per backend: 0 closed, 1 half-open (one trial call), 2 open (calls refused with 503).",
+	}, []string{"backend"})
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.breaker} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("registering backend metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Backend is one configured backend as its proxy sees the Recorder.
+type Backend struct {
+	Config Config
+	r      *Recorder
+	host   string
+	port   int
+
+	mu  sync.Mutex
+	ops map[string]bool
+}
+
+// Backend returns the handle of one configured backend and creates its
+// series, so dashboards show zeros before the first call.
+func (r *Recorder) Backend(cfg Config) *Backend {
+	b := &Backend{Config: cfg, r: r, ops: map[string]bool{}}
+	hostport := cfg.Target
+	if i := strings.Index(hostport, "://"); i >= 0 {
+		hostport = strings.TrimSuffix(hostport[i+3:], "/")
+	}
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		b.host = h
+		fmt.Sscan(p, &b.port)
+	} else {
+		b.host = hostport
+	}
+	for _, s := range []string{StateDecoded, StateRelayed} {
+		r.connections.WithLabelValues(cfg.Name, s)
+	}
+	r.decodeErrs.WithLabelValues(cfg.Name)
+	if cfg.Kind == KindHTTP {
+		r.retries.WithLabelValues(cfg.Name)
+		r.limited.WithLabelValues(cfg.Name)
+		r.breaker.WithLabelValues(cfg.Name)
+	}
+	return b
+}
+
+// Connection states of hopscope_backend_connections.
+const (
+	StateDecoded = "decoded"
+	StateRelayed = "relayed"
+)
+
+// Connected counts a client connection in state until the returned
+// function is called.
+func (b *Backend) Connected(state string) (closed func()) {
+	g := b.r.connections.WithLabelValues(b.Config.Name, state)
+	g.Inc()
+	var once sync.Once
+	return func() { once.Do(g.Dec) }
+}
+
+// DecodeFailed counts a connection the proxy stopped decoding.
+func (b *Backend) DecodeFailed() { b.r.decodeErrs.WithLabelValues(b.Config.Name).Inc() }
+
+// Retried counts one retry (HTTP egress).
+func (b *Backend) Retried() { b.r.retries.WithLabelValues(b.Config.Name).Inc() }
+
+// RateLimited counts one refused request (HTTP egress).
+func (b *Backend) RateLimited() { b.r.limited.WithLabelValues(b.Config.Name).Inc() }
+
+// SetBreakerState exports the circuit breaker's state: 0 closed, 1
+// half-open, 2 open.
+func (b *Backend) SetBreakerState(s int) { b.r.breaker.WithLabelValues(b.Config.Name).Set(float64(s)) }
+
+// Call is a backend call that began: its attribution is fixed then.
+type Call struct {
+	b           *Backend
+	start       time.Time
+	parent      trace.SpanContext
+	attribution Attribution
+}
+
+// Begin starts a call at start. explicit is the trace context the call
+// itself carried (invalid when none): it makes the attribution exact.
+func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
+	parent, a := b.r.tracker.Attribute(explicit)
+	return Call{b: b, start: start, parent: parent, attribution: a}
+}
+
+// Attribution is how the call was tied to its inbound request.
+func (c Call) Attribution() Attribution { return c.attribution }
+
+// Parent is the span context the call's span is a child of (invalid when
+// ambiguous).
+func (c Call) Parent() trace.SpanContext { return c.parent }
+
+// Op is what a proxy learnt of one call.
+type Op struct {
+	// Name is the operation: SELECT, INSERT, GET, HSET, HTTP GET… It must
+	// come from a bounded set (a statement kind, a command name, a method),
+	// never from parameters.
+	Name string
+	// Text is the normalised statement (literals replaced), or "".
+	Text string
+	// Error is the error type (a SQLSTATE, a Redis error prefix, an HTTP
+	// status, "timeout") or "" for success.
+	Error string
+	// Attrs are more span attributes.
+	Attrs []attribute.KeyValue
+}
+
+// Finish records the call ended at end: one observation and one client
+// span, child of the attributed request.
+func (c Call) Finish(end time.Time, op Op) {
+	b := c.b
+	outcome := "ok"
+	if op.Error != "" {
+		outcome = "error"
+	}
+	name := b.opLabel(op.Name)
+	b.r.duration.WithLabelValues(b.Config.Name, b.Config.Kind, name, outcome).Observe(end.Sub(c.start).Seconds())
+
+	ctx := trace.ContextWithSpanContext(contextBackground, c.parent)
+	attrs := make([]attribute.KeyValue, 0, 8+len(op.Attrs))
+	attrs = append(attrs,
+		attribute.String(AttrBackend, b.Config.Name),
+		attribute.String(AttrAttribution, string(c.attribution)),
+		attribute.String("server.address", b.host))
+	if b.port != 0 {
+		attrs = append(attrs, attribute.Int("server.port", b.port))
+	}
+	switch b.Config.Kind {
+	case KindPostgres:
+		attrs = append(attrs, attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", op.Name))
+	case KindRedis:
+		attrs = append(attrs, attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", op.Name))
+	}
+	if op.Text != "" {
+		attrs = append(attrs, attribute.String("db.query.text", op.Text))
+	}
+	if op.Error != "" {
+		attrs = append(attrs, attribute.String("error.type", op.Error))
+	}
+	attrs = append(attrs, op.Attrs...)
+	spanName := op.Name
+	if spanName == "" {
+		spanName = b.Config.Kind
+	}
+	_, span := b.r.tracer.Start(ctx, spanName+" "+b.Config.Name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithTimestamp(c.start), trace.WithAttributes(attrs...))
+	if op.Error != "" {
+		span.SetStatus(codes.Error, op.Error)
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// opLabel bounds the operation label per backend.
+func (b *Backend) opLabel(name string) string {
+	if name == "" {
+		return "unknown"
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ops[name] {
+		return name
+	}
+	if len(b.ops) >= maxOperations {
+		return "other"
+	}
+	b.ops[name] = true
+	return name
+}
