@@ -17,6 +17,8 @@ const (
 	attrXRayRoot    = "hopscope.xray_root"
 	attrAppDuration = "hopscope.app_duration_ms"
 	attrAppStart    = "hopscope.app_start_ms"
+	// attrAttribution is set by the sidecar's backend proxies (sidecar/backend).
+	attrAttribution = "hopscope.attribution"
 )
 
 // view reads attributes of a span or resource view by key.
@@ -49,6 +51,7 @@ type spanFields struct {
 	appMS, appStartMS                                       float64
 	serverAddr, serverPort, dbSystem, dbOp, dbStmt, urlFull string
 	rpcSystem, rpcMethod                                    string
+	attribution                                             string
 }
 
 func gather(sp *otlpwire.Span) spanFields {
@@ -91,6 +94,8 @@ func gather(sp *otlpwire.Span) spanFields {
 			f.rpcSystem = v.String()
 		case "rpc.method":
 			f.rpcMethod = v.String()
+		case attrAttribution:
+			f.attribution = v.String()
 		}
 	})
 	return f
@@ -127,7 +132,17 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	return &correlate.BackendCall{Keys: correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID)},
 		SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
-		Error: sp.StatusCode == statusCodeError, Attribution: correlate.AttributionExact}
+		Error: sp.StatusCode == statusCodeError, Attribution: attributionOf(f.attribution)}
+}
+
+// attributionOf reads a sidecar backend proxy's hopscope.attribution; an
+// app's own client span runs inside the request's context: exact.
+func attributionOf(v string) correlate.Attribution {
+	switch a := correlate.Attribution(v); a {
+	case correlate.AttributionInferred, correlate.AttributionAmbiguous:
+		return a
+	}
+	return correlate.AttributionExact
 }
 
 // backendOf classifies a client span by the OpenTelemetry semantic

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
+	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
 
@@ -96,6 +97,19 @@ type Config struct {
 	// 100 for about 15 MiB more RSS (bench/README.md); GOMEMLIMIT, when set
 	// (the chart sets it from the container limit), still caps the heap.
 	GCPercent int
+	// Backends are the backend protocol proxies the app is pointed at
+	// instead of its backends (YAML key `backends:` of the --config file
+	// only: a list of objects, see package backend).
+	Backends []backend.Config
+	// EgressListen is the forward proxy for apps that honour HTTP_PROXY and
+	// HTTPS_PROXY; loopback only; empty = off (--egress-listen).
+	EgressListen string
+}
+
+// Structured returns the YAML keys of the --config file that are not
+// flags, and where each is decoded to.
+func (c *Config) Structured() map[string]any {
+	return map[string]any{"backends": &c.Backends}
 }
 
 // DefaultConfig returns the documented defaults.
@@ -159,6 +173,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "max time to read request headers")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive timeout for inbound connections")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percent (GOGC, when set, wins)")
+	fs.StringVar(&c.EgressListen, "egress-listen", c.EgressListen, "forward proxy address for HTTP_PROXY/HTTPS_PROXY (loopback; empty = off)")
 }
 
 // Validate checks every field and names the flag of each bad one.
@@ -237,6 +252,16 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("idle-timeout", "must not be negative")
+	}
+	if c.EgressListen != "" {
+		if host, _, err := net.SplitHostPort(c.EgressListen); err != nil {
+			bad("egress-listen", "must be host:port: %v", err)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("egress-listen", "must be a loopback address: only the pod's own app may use the forward proxy, got %q", c.EgressListen)
+		}
+	}
+	if err := backend.ValidateAll(c.Backends); err != nil {
+		errs = append(errs, err)
 	}
 	if c.GCPercent < 25 || c.GCPercent > 10000 {
 		bad("gc-percent", "must be between 25 and 10000, got %d", c.GCPercent)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hopscope/hopscope/correlate/queuetime"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
+	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
 
@@ -45,10 +46,13 @@ const (
 // forward to the app through httputil.ReverseProxy, then record metrics,
 // span and access log. All per-request state lives in one reqState.
 type proxy struct {
-	target    *url.URL
-	rp        *httputil.ReverseProxy
-	prop      *propagation.Propagation
-	tracer    trace.Tracer
+	target *url.URL
+	rp     *httputil.ReverseProxy
+	prop   *propagation.Propagation
+	tracer trace.Tracer
+	// tracker knows the requests in flight for the backend proxies'
+	// attribution; nil when no backend proxy runs.
+	tracker   *backend.Tracker
 	metrics   *metrics
 	routes    *routeNamer
 	redactor  *queryRedactor
@@ -73,6 +77,7 @@ type reqState struct {
 
 	span        trace.Span
 	sc          trace.SpanContext
+	trackID     uint64 // in the backend tracker, when there is one
 	traceID     string // hex, formatted once
 	source      propagation.Source
 	route       string
@@ -116,6 +121,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(st.start))
 	st.sc = st.span.SpanContext()
 	st.traceID = st.sc.TraceID().String()
+	if p.tracker != nil {
+		st.trackID = p.tracker.EnterID(st.sc)
+	}
 	st.Context = ctx
 
 	if st.requestID = r.Header.Get(headerRequestID); st.requestID == "" {
@@ -147,6 +155,9 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 	}
 	end := time.Now()
 	p.metrics.inflight.Dec()
+	if p.tracker != nil {
+		p.tracker.Leave(st.trackID)
+	}
 
 	status := st.rw.status
 	switch {

@@ -47,6 +47,9 @@ type Sidecar struct {
 	metrics *metrics
 	gather  prometheus.Gatherer
 	tr      *timedTransport
+	// backends are the backend protocol proxies (nil tracker and no
+	// servers when none is configured).
+	backends *backends
 
 	draining atomic.Bool
 	server   *http.Server
@@ -76,7 +79,8 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	// Every series carries the service name: one value per sidecar, and
 	// what dashboards and SLO rules group by (namespace and pod come from
 	// the scrape).
-	m, err := newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"service": cfg.Service}, opts.Registerer))
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": cfg.Service}, opts.Registerer)
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
@@ -94,6 +98,9 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		return nil, err
 	}
 	s := &Sidecar{cfg: cfg, log: opts.Logger, tp: tp, metrics: m, gather: opts.Gatherer, errc: make(chan error, 2)}
+	if s.backends, err = newBackends(&cfg, tp, reg, opts.Logger); err != nil {
+		return nil, err
+	}
 
 	alcfg := accesslog.Config{
 		FluentAddress:     cfg.FluentAddress,
@@ -125,6 +132,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		tao:       cfg.TimingAllowOrigin,
 		upTimeout: cfg.UpstreamTimeout,
 		draining:  &s.draining,
+		tracker:   s.backends.tracker,
 	}
 	errLog := log.New(zapWriter{opts.Logger}, "", 0)
 	p.rp = &httputil.ReverseProxy{
@@ -173,6 +181,11 @@ func (s *Sidecar) Start(_ context.Context) error {
 		return fmt.Errorf("--admin-listen %s: %w", s.cfg.AdminListen, err)
 	}
 	s.ln, s.aln = ln, aln
+	if err := s.backends.start(); err != nil {
+		ln.Close()
+		aln.Close()
+		return err
+	}
 	serve := func(srv *http.Server, l net.Listener, name string) {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- fmt.Errorf("%s server: %w", name, err)
@@ -211,6 +224,10 @@ func (s *Sidecar) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("draining inbound requests: %w", err))
 		_ = s.server.Close()
 	}
+	cancel()
+	// Backends after the inbound requests that may still be using them.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	s.backends.shutdown(bctx)
 	cancel()
 	s.tr.CloseIdleConnections()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -26,7 +26,11 @@ func loadConfig(name string, cfg component, args []string, stderr io.Writer) err
 	var configFile string
 	fs.StringVar(&configFile, cliconfig.ConfigFlag, "", "YAML file with any of these flags as keys")
 	cfg.RegisterFlags(fs)
-	if err := cliconfig.Load(fs, args, cliconfig.Options{}); err != nil {
+	var opts cliconfig.Options
+	if st, ok := cfg.(interface{ Structured() map[string]any }); ok {
+		opts.Structured = st.Structured()
+	}
+	if err := cliconfig.Load(fs, args, opts); err != nil {
 		if err == flag.ErrHelp {
 			return err
 		}

@@ -19,6 +19,9 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := dir + "/sidecar.yaml"
 	os.WriteFile(cfgFile, []byte("upstream-timeout: soon\n"), 0o600)
+	badKind, typo := dir+"/kind.yaml", dir+"/typo.yaml"
+	os.WriteFile(badKind, []byte("backends:\n  - {name: db, kind: postgress, listen: 127.0.0.1:15432, target: db:5432}\n"), 0o600)
+	os.WriteFile(typo, []byte("backends:\n  - {name: db, kind: postgres, lisen: 127.0.0.1:15432, target: db:5432}\n"), 0o600)
 	tests := []struct {
 		args []string
 		code int
@@ -32,6 +35,9 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"sidecar", "--config", cfgFile}, 2, `key "upstream-timeout"`},
 		{[]string{"sidecar", "--propagators", "w3c"}, 2, "--propagators"},
 		{[]string{"sidecar", "--help"}, 0, ""},
+		{[]string{"sidecar", "--config", badKind}, 2, "backends[0].kind"},
+		{[]string{"sidecar", "--config", typo}, 2, "lisen"},
+		{[]string{"sidecar", "--egress-listen", "0.0.0.0:15081"}, 2, "--egress-listen"},
 		{[]string{"collector", "--tail", "nginx:/var/log/x"}, 2, "--tail"},
 		{[]string{"collector", "--window", "1s", "--export-delay", "5s"}, 2, "--export-delay"},
 		{[]string{"collector", "--rum-allowed-origins", "shop.example"}, 2, "--rum-allowed-origins"},

@@ -41,27 +41,36 @@ func NewTracker() *Tracker {
 // Enter records an inbound request in flight and returns the function
 // that ends it.
 func (t *Tracker) Enter(sc trace.SpanContext) (leave func()) {
+	id := t.EnterID(sc)
+	return func() { t.Leave(id) }
+}
+
+// EnterID is Enter without the closure, for the proxy's hot path: the
+// request leaves with Leave(id).
+func (t *Tracker) EnterID(sc trace.SpanContext) uint64 {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.next++
-	id := t.next
-	t.others[id] = sc
+	t.others[t.next] = sc
 	t.n++
 	if t.n == 1 {
 		t.sole = sc
 	}
-	t.mu.Unlock()
-	return func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if _, ok := t.others[id]; !ok {
-			return
-		}
-		delete(t.others, id)
-		t.n--
-		if t.n == 1 {
-			for _, rest := range t.others {
-				t.sole = rest
-			}
+	return t.next
+}
+
+// Leave ends the request EnterID returned id for; twice is harmless.
+func (t *Tracker) Leave(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.others[id]; !ok {
+		return
+	}
+	delete(t.others, id)
+	t.n--
+	if t.n == 1 {
+		for _, rest := range t.others {
+			t.sole = rest
 		}
 	}
 }

@@ -1,0 +1,278 @@
+package backend
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestConfigValidateNamesTheKey(t *testing.T) {
+	good := Config{Name: "db", Kind: KindPostgres, Listen: "127.0.0.1:15432", Target: "postgres.db.svc:5432"}
+	if err := good.Validate(0); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"kind", func(c *Config) { c.Kind = "mysql" }, "backends[3].kind"},
+		{"name", func(c *Config) { c.Name = "" }, "backends[3].name"},
+		{"public listen", func(c *Config) { c.Listen = "0.0.0.0:15432" }, "backends[3].listen: must be a loopback"},
+		{"listen", func(c *Config) { c.Listen = "15432" }, "backends[3].listen"},
+		{"target", func(c *Config) { c.Target = "postgres.db.svc" }, "backends[3].target"},
+		{"tls mode", func(c *Config) { c.TLS = TLSOriginate }, "backends[3].tls"},
+		{"http target", func(c *Config) { c.Kind, c.Target = KindHTTP, "api.stripe.com:443" }, "backends[3].target"},
+		{"https without originate", func(c *Config) { c.Kind, c.Target = KindHTTP, "https://api.stripe.com" }, "backends[3].tls"},
+		{"policy on postgres", func(c *Config) { c.Retries = &RetryPolicy{Attempts: 3, Budget: 0.2} }, "apply to kind http only"},
+		{"retry attempts", func(c *Config) {
+			c.Kind, c.Target, c.Retries = KindHTTP, "http://api:80", &RetryPolicy{Attempts: 9, Budget: 0.2}
+		}, "backends[3].retries.attempts"},
+		{"retry budget", func(c *Config) {
+			c.Kind, c.Target, c.Retries = KindHTTP, "http://api:80", &RetryPolicy{Attempts: 2, Budget: 2}
+		}, "backends[3].retries.budget"},
+		{"breaker", func(c *Config) {
+			c.Kind, c.Target, c.CircuitBreaker = KindHTTP, "http://api:80", &BreakerPolicy{Failures: 0, OpenFor: time.Second}
+		}, "backends[3].circuitBreaker.failures"},
+		{"rate", func(c *Config) {
+			c.Kind, c.Target, c.RateLimit = KindHTTP, "http://api:80", &RateLimitPolicy{PerSecond: 0, Burst: 1}
+		}, "backends[3].rateLimit.perSecond"},
+		{"timeout", func(c *Config) { c.Timeout = -1 }, "backends[3].timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.mutate(&c)
+			if err := c.Validate(3); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	ok := []Config{
+		{Name: "stripe", Kind: KindHTTP, Listen: "127.0.0.1:15443", Target: "https://api.stripe.com", TLS: TLSOriginate,
+			Retries: &RetryPolicy{Attempts: 3, Budget: 0.2, Backoff: 50 * time.Millisecond}},
+		{Name: "cache", Kind: KindRedis, Listen: "localhost:16379", Target: "redis.cache.svc:6379"},
+		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSPassthrough},
+		{Name: "other", Kind: KindTCP, Listen: "[::1]:19000", Target: "10.0.0.5:9000"},
+	}
+	if err := ValidateAll(ok); err != nil {
+		t.Errorf("the issue's examples: %v", err)
+	}
+	dup := append(ok, Config{Name: "cache", Kind: KindTCP, Listen: "127.0.0.1:15443", Target: "x:1"})
+	err := ValidateAll(dup)
+	if err == nil || !strings.Contains(err.Error(), `backends[4].name: "cache" is also backends[1]'s`) || !strings.Contains(err.Error(), "backends[4].listen") {
+		t.Errorf("duplicates: %v", err)
+	}
+}
+
+func spanContext(t *testing.T, tid, sid byte) trace.SpanContext {
+	t.Helper()
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{tid, 1}, SpanID: trace.SpanID{sid, 1}, TraceFlags: trace.FlagsSampled})
+}
+
+func TestTrackerAttribution(t *testing.T) {
+	tr := NewTracker()
+	a, b, explicit := spanContext(t, 1, 1), spanContext(t, 2, 2), spanContext(t, 9, 9)
+	check := func(what string, wantSC trace.SpanContext, want Attribution, ex trace.SpanContext) {
+		t.Helper()
+		sc, got := tr.Attribute(ex)
+		if got != want || !sc.Equal(wantSC) {
+			t.Errorf("%s: %s %v, want %s %v", what, got, sc.TraceID(), want, wantSC.TraceID())
+		}
+	}
+	check("none in flight", trace.SpanContext{}, Ambiguous, trace.SpanContext{})
+	leaveA := tr.Enter(a)
+	check("one in flight", a, Inferred, trace.SpanContext{})
+	check("explicit wins", explicit, Exact, explicit)
+	leaveB := tr.Enter(b)
+	check("two in flight", trace.SpanContext{}, Ambiguous, trace.SpanContext{})
+	leaveA()
+	check("the other left", b, Inferred, trace.SpanContext{})
+	leaveA() // twice is harmless
+	if tr.InFlight() != 1 {
+		t.Errorf("in flight %d after a double leave", tr.InFlight())
+	}
+	leaveB()
+	check("all left", trace.SpanContext{}, Ambiguous, trace.SpanContext{})
+	var nilTracker *Tracker
+	if _, got := nilTracker.Attribute(trace.SpanContext{}); got != Ambiguous {
+		t.Errorf("nil tracker: %s", got)
+	}
+}
+
+func TestTrackerConcurrent(t *testing.T) {
+	tr := NewTracker()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 1000; j++ {
+				leave := tr.Enter(spanContext(t, byte(i), byte(j)))
+				tr.Attribute(trace.SpanContext{})
+				leave()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if n := tr.InFlight(); n != 0 {
+		t.Errorf("%d in flight after all left", n)
+	}
+}
+
+func newTestRecorder(t *testing.T) (*Recorder, *tracetest.SpanRecorder, *prometheus.Registry, *Tracker) {
+	t.Helper()
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	reg := prometheus.NewRegistry()
+	tr := NewTracker()
+	rec, err := NewRecorder(Options{Tracer: tp.Tracer("test"), Tracker: tr, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, sr, reg, tr
+}
+
+func TestRecorderSpansAndMetrics(t *testing.T) {
+	rec, sr, reg, tr := newTestRecorder(t)
+	b := rec.Backend(Config{Name: "db", Kind: KindPostgres, Listen: "127.0.0.1:15432", Target: "postgres.db.svc:5432"})
+	inbound := spanContext(t, 1, 1)
+	leave := tr.Enter(inbound)
+	start := time.Unix(1000, 0)
+	call := b.Begin(start, trace.SpanContext{})
+	leave() // attribution is fixed when the call began
+	call.Finish(start.Add(25*time.Millisecond), Op{Name: "SELECT", Text: "SELECT * FROM orders WHERE id = ?"})
+	b.Begin(start, trace.SpanContext{}).Finish(start.Add(time.Millisecond), Op{Name: "INSERT", Error: "23505"})
+
+	spans := sr.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	s := spans[0]
+	attrs := map[string]string{}
+	for _, kv := range s.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if s.Name() != "SELECT db" || s.SpanKind() != trace.SpanKindClient || !s.Parent().Equal(inbound) ||
+		s.StartTime() != start || s.EndTime().Sub(s.StartTime()) != 25*time.Millisecond {
+		t.Errorf("span %s kind %v parent %v start %v", s.Name(), s.SpanKind(), s.Parent().TraceID(), s.StartTime())
+	}
+	for k, v := range map[string]string{AttrBackend: "db", AttrAttribution: "inferred", "db.system.name": "postgresql",
+		"db.operation.name": "SELECT", "db.query.text": "SELECT * FROM orders WHERE id = ?", "server.address": "postgres.db.svc", "server.port": "5432"} {
+		if attrs[k] != v {
+			t.Errorf("attribute %s = %q, want %q", k, attrs[k], v)
+		}
+	}
+	if e := spans[1]; e.Status().Code.String() != "Error" || e.Parent().IsValid() {
+		t.Errorf("error span: status %v, parent %v (ambiguous: none)", e.Status(), e.Parent())
+	}
+	if n := testutil.CollectAndCount(reg, "hopscope_backend_duration_seconds"); n != 2 {
+		t.Errorf("%d duration series", n)
+	}
+	want := `
+# HELP hopscope_backend_connections Client connections open through a backend proxy: state=decoded (calls timed) or relayed (opaque: TLS passthrough, a CONNECT tunnel, or a stream the proxy stopped decoding).
+# TYPE hopscope_backend_connections gauge
+hopscope_backend_connections{backend="db",state="decoded"} 1
+hopscope_backend_connections{backend="db",state="relayed"} 0
+`
+	closed := b.Connected(StateDecoded)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hopscope_backend_connections"); err != nil {
+		t.Error(err)
+	}
+	closed()
+	closed()
+	if v := testutil.ToFloat64(rec.connections.WithLabelValues("db", StateDecoded)); v != 0 {
+		t.Errorf("connections after close (twice): %v", v)
+	}
+}
+
+func TestOperationLabelBounded(t *testing.T) {
+	rec, _, reg, _ := newTestRecorder(t)
+	b := rec.Backend(Config{Name: "cache", Kind: KindRedis, Listen: "127.0.0.1:1", Target: "r:6379"})
+	now := time.Now()
+	for i := 0; i < maxOperations+10; i++ {
+		b.Begin(now, trace.SpanContext{}).Finish(now, Op{Name: "CMD" + string(rune('A'+i%26)) + string(rune('A'+i/26))})
+	}
+	b.Begin(now, trace.SpanContext{}).Finish(now, Op{})
+	if n := testutil.CollectAndCount(reg, "hopscope_backend_duration_seconds"); n != maxOperations+2 {
+		t.Errorf("%d series, want %d (the bound, other, unknown)", n, maxOperations+2)
+	}
+}
+
+// TestServerAndTCPRelay: a kind tcp backend relays bytes both ways
+// unchanged, records the connection, and Shutdown closes what is left.
+func TestServerAndTCPRelay(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	rec, sr, reg, _ := newTestRecorder(t)
+	cfg := Config{Name: "other", Kind: KindTCP, Listen: "127.0.0.1:0", Target: echo.Addr().String()}
+	srv := NewServer(cfg, TCPRelay{B: rec.Backend(cfg)}, nil)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat("hopscope ", 10000)
+	go func() { io.WriteString(c, msg); c.(*net.TCPConn).CloseWrite() }()
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != msg {
+		t.Fatalf("relayed %d bytes, want %d unchanged", len(got), len(msg))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sr.Ended()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	spans := sr.Ended()
+	if len(spans) != 1 || spans[0].Name() != "connection other" {
+		t.Fatalf("spans %v", spans)
+	}
+	for _, kv := range spans[0].Attributes() {
+		if kv.Key == "network.io.sent_bytes" && kv.Value.AsInt64() != int64(len(msg)) {
+			t.Errorf("sent bytes %d", kv.Value.AsInt64())
+		}
+	}
+	// A connection still open at shutdown is closed when ctx ends.
+	c2, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	io.WriteString(c2, "x")
+	buf := make([]byte, 1)
+	io.ReadFull(c2, buf)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	srv.Shutdown(ctx)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	if _, err := c2.Read(buf); err == nil {
+		t.Error("connection still open after shutdown")
+	}
+	_ = reg
+}

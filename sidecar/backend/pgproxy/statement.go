@@ -1,0 +1,312 @@
+package pgproxy
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// Statement kinds: the operation label of a call, a bounded set.
+const (
+	KindSelect   = "SELECT"
+	KindInsert   = "INSERT"
+	KindUpdate   = "UPDATE"
+	KindDelete   = "DELETE"
+	KindBegin    = "BEGIN"
+	KindCommit   = "COMMIT"
+	KindRollback = "ROLLBACK"
+	KindCopy     = "COPY"
+	KindCreate   = "CREATE"
+	KindAlter    = "ALTER"
+	KindDrop     = "DROP"
+	KindWith     = "WITH"
+	KindSet      = "SET"
+	KindShow     = "SHOW"
+	KindOther    = "OTHER"
+)
+
+// MaxText caps the normalised statement text of a span.
+const MaxText = 1024
+
+// keywords maps a statement's first word to its kind.
+var keywords = []struct {
+	word string
+	kind string
+}{
+	{"SELECT", KindSelect}, {"INSERT", KindInsert}, {"UPDATE", KindUpdate}, {"DELETE", KindDelete},
+	{"BEGIN", KindBegin}, {"START", KindBegin}, {"COMMIT", KindCommit}, {"END", KindCommit},
+	{"ROLLBACK", KindRollback}, {"ABORT", KindRollback}, {"COPY", KindCopy}, {"CREATE", KindCreate},
+	{"ALTER", KindAlter}, {"DROP", KindDrop}, {"WITH", KindWith}, {"SET", KindSet}, {"SHOW", KindShow},
+}
+
+// StatementKind names a statement by its first keyword; a multi-statement
+// string is named by its first statement. WITH … SELECT (INSERT, UPDATE,
+// DELETE) is named by its main statement when it lies within sql.
+func StatementKind(sql []byte) string {
+	s := scanner{src: sql}
+	word := s.word(true)
+	kind := KindOther
+	for _, k := range keywords {
+		if bytes.EqualFold(word, []byte(k.word)) {
+			kind = k.kind
+			break
+		}
+	}
+	if kind != KindWith {
+		return kind
+	}
+	// The main statement of a WITH is the first of these keywords outside
+	// the parentheses of the common table expressions.
+	for {
+		w := s.word(false)
+		if w == nil {
+			return KindWith
+		}
+		if s.depth != 0 {
+			continue
+		}
+		for _, k := range [...]string{KindSelect, KindInsert, KindUpdate, KindDelete} {
+			if bytes.EqualFold(w, []byte(k)) {
+				return k
+			}
+		}
+	}
+}
+
+// scanner walks SQL words, skipping literals, quoted identifiers and
+// comments, and tracks the parenthesis depth.
+type scanner struct {
+	src   []byte
+	i     int
+	depth int
+}
+
+// word returns the next bare word, or nil at the end (or, when first, at
+// anything but a word or an opening parenthesis).
+func (s *scanner) word(first bool) []byte {
+	src := s.src
+	for s.i < len(src) {
+		c := src[s.i]
+		switch {
+		case isSpace(c):
+			s.i++
+		case c == '-' && s.i+1 < len(src) && src[s.i+1] == '-':
+			s.i = skipLineComment(src, s.i)
+		case c == '/' && s.i+1 < len(src) && src[s.i+1] == '*':
+			s.i = skipBlockComment(src, s.i)
+		case c == '(':
+			s.depth++
+			s.i++
+		case c == ')':
+			if s.depth > 0 {
+				s.depth--
+			}
+			s.i++
+		case first && !isIdentStart(c):
+			return nil
+		case c == '\'':
+			s.i = skipQuoted(src, s.i, '\'', false)
+		case c == '"':
+			s.i = skipQuoted(src, s.i, '"', false)
+		case c == '$':
+			if end, ok := dollarQuoteEnd(src, s.i); ok {
+				s.i = end
+			} else {
+				s.i++
+			}
+		case isIdentStart(c):
+			start := s.i
+			for s.i < len(src) && isIdentPart(src[s.i]) {
+				s.i++
+			}
+			return src[start:s.i]
+		default:
+			s.i++
+		}
+	}
+	return nil
+}
+
+// Normalize appends to dst the statement with its literals (strings,
+// numbers, dollar-quoted strings) replaced by ?, comments dropped and
+// whitespace collapsed, at most MaxText bytes (cut on a character
+// boundary). Parameters ($1) and identifiers are kept.
+func Normalize(dst, src []byte) []byte {
+	base := len(dst)
+	space := false
+	emit := func(b ...byte) {
+		if space && len(dst) > base {
+			dst = append(dst, ' ')
+		}
+		space = false
+		dst = append(dst, b...)
+	}
+	i := 0
+	for i < len(src) && len(dst)-base < MaxText {
+		c := src[i]
+		switch {
+		case isSpace(c):
+			space = true
+			i++
+		case c == '-' && i+1 < len(src) && src[i+1] == '-':
+			i = skipLineComment(src, i)
+			space = true
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			i = skipBlockComment(src, i)
+			space = true
+		case c == '\'':
+			i = skipQuoted(src, i, '\'', false)
+			emit('?')
+		case c == '"':
+			end := skipQuoted(src, i, '"', false)
+			emit(src[i:end]...)
+			i = end
+		case c == '$':
+			if i+1 < len(src) && isDigit(src[i+1]) {
+				end := i + 1
+				for end < len(src) && isDigit(src[end]) {
+					end++
+				}
+				emit(src[i:end]...)
+				i = end
+			} else if end, ok := dollarQuoteEnd(src, i); ok {
+				emit('?')
+				i = end
+			} else {
+				emit(c)
+				i++
+			}
+		case isDigit(c) || (c == '.' && i+1 < len(src) && isDigit(src[i+1])):
+			i = skipNumber(src, i)
+			emit('?')
+		case isIdentStart(c):
+			end := i
+			for end < len(src) && isIdentPart(src[end]) {
+				end++
+			}
+			w := src[i:end]
+			switch {
+			case end < len(src) && src[end] == '\'' && len(w) == 1 && bytes.IndexByte([]byte("eEbBxXnN"), w[0]) >= 0:
+				// E'…', B'…', X'…', N'…': E strings take backslash escapes.
+				i = skipQuoted(src, end, '\'', w[0] == 'e' || w[0] == 'E')
+				emit('?')
+			case end+1 < len(src) && src[end] == '&' && src[end+1] == '\'' && len(w) == 1 && (w[0] == 'u' || w[0] == 'U'):
+				i = skipQuoted(src, end+1, '\'', false)
+				emit('?')
+			default:
+				emit(w...)
+				i = end
+			}
+		default:
+			emit(c)
+			i++
+		}
+	}
+	if len(dst)-base > MaxText {
+		cut := base + MaxText
+		for cut > base && !utf8.RuneStart(dst[cut]) {
+			cut--
+		}
+		dst = dst[:cut]
+	}
+	return dst
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+
+func isIdentPart(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }
+
+// skipLineComment returns the index after a -- comment starting at i.
+func skipLineComment(src []byte, i int) int {
+	if j := bytes.IndexByte(src[i:], '\n'); j >= 0 {
+		return i + j + 1
+	}
+	return len(src)
+}
+
+// skipBlockComment returns the index after a (nested) /* */ comment
+// starting at i.
+func skipBlockComment(src []byte, i int) int {
+	depth := 0
+	for i < len(src) {
+		switch {
+		case src[i] == '/' && i+1 < len(src) && src[i+1] == '*':
+			depth++
+			i += 2
+		case src[i] == '*' && i+1 < len(src) && src[i+1] == '/':
+			depth--
+			i += 2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return len(src)
+}
+
+// skipQuoted returns the index after the quoted text starting at i (a
+// doubled quote is part of it; with backslash, so is \').
+func skipQuoted(src []byte, i int, q byte, backslash bool) int {
+	i++
+	for i < len(src) {
+		switch c := src[i]; {
+		case backslash && c == '\\':
+			i += 2
+		case c == q:
+			if i+1 < len(src) && src[i+1] == q {
+				i += 2
+				continue
+			}
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return len(src)
+}
+
+// dollarQuoteEnd returns the index after a $tag$…$tag$ string starting at
+// i, if one starts there.
+func dollarQuoteEnd(src []byte, i int) (int, bool) {
+	j := i + 1
+	if j < len(src) && isIdentStart(src[j]) {
+		for j < len(src) && isIdentPart(src[j]) && src[j] != '$' {
+			j++
+		}
+	}
+	if j >= len(src) || src[j] != '$' {
+		return 0, false
+	}
+	tag := src[i : j+1]
+	if k := bytes.Index(src[j+1:], tag); k >= 0 {
+		return j + 1 + k + len(tag), true
+	}
+	return len(src), true
+}
+
+// skipNumber returns the index after a numeric literal starting at i:
+// digits, a fraction, an exponent, 0x/0o/0b forms and underscores.
+func skipNumber(src []byte, i int) int {
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case isDigit(c) || c == '.' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			i++
+			if (c == 'e' || c == 'E') && i < len(src) && (src[i] == '+' || src[i] == '-') {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}

@@ -1,0 +1,85 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.uber.org/zap"
+
+	"github.com/hopscope/hopscope/sidecar/backend"
+)
+
+// backends runs the backend protocol proxies of the `backends:` list.
+type backends struct {
+	tracker *backend.Tracker // nil when there are none
+	servers []*backend.Server
+	log     *zap.Logger
+}
+
+// handlerFor builds the proxy of one backend's kind.
+var handlerFor = map[string]func(b *backend.Backend) (backend.Handler, error){
+	backend.KindTCP: func(b *backend.Backend) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
+}
+
+// newBackends builds the proxies; with none configured it returns an
+// empty set that costs the inbound path nothing.
+func newBackends(cfg *Config, tp *sdktrace.TracerProvider, reg prometheus.Registerer, log *zap.Logger) (*backends, error) {
+	bs := &backends{log: log}
+	if len(cfg.Backends) == 0 && cfg.EgressListen == "" {
+		return bs, nil
+	}
+	bs.tracker = backend.NewTracker()
+	rec, err := backend.NewRecorder(backend.Options{
+		Tracer:     tp.Tracer("github.com/hopscope/hopscope/sidecar/backend"),
+		Tracker:    bs.tracker,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range cfg.Backends {
+		mk, ok := handlerFor[c.Kind]
+		if !ok {
+			return nil, fmt.Errorf("backends[%d].kind: %s proxies are not built into this sidecar", i, c.Kind)
+		}
+		h, err := mk(rec.Backend(c))
+		if err != nil {
+			return nil, fmt.Errorf("backends[%d]: %w", i, err)
+		}
+		bs.servers = append(bs.servers, backend.NewServer(c, h, log))
+	}
+	return bs, nil
+}
+
+// start listens on every backend's address.
+func (bs *backends) start() error {
+	for i, s := range bs.servers {
+		if err := s.Start(); err != nil {
+			for _, started := range bs.servers[:i] {
+				started.Shutdown(context.Background())
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// shutdown stops the proxies, letting open calls finish within ctx.
+func (bs *backends) shutdown(ctx context.Context) {
+	for _, s := range bs.servers {
+		_ = s.Shutdown(ctx)
+	}
+}
+
+// BackendAddrs are the backend proxies' listening addresses, by name, once
+// started (tests and logs).
+func (s *Sidecar) BackendAddrs() map[string]net.Addr {
+	out := map[string]net.Addr{}
+	for i, srv := range s.backends.servers {
+		out[s.cfg.Backends[i].Name] = srv.Addr()
+	}
+	return out
+}
