@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,18 +11,25 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/httpegress"
 )
 
-// backends runs the backend protocol proxies of the `backends:` list.
+// backends runs the backend protocol proxies of the `backends:` list and
+// the egress forward proxy.
 type backends struct {
 	tracker *backend.Tracker // nil when there are none
 	servers []*backend.Server
+	names   []string
+	closers []io.Closer
 	log     *zap.Logger
 }
 
 // handlerFor builds the proxy of one backend's kind.
-var handlerFor = map[string]func(b *backend.Backend) (backend.Handler, error){
-	backend.KindTCP: func(b *backend.Backend) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
+var handlerFor = map[string]func(b *backend.Backend, log *zap.Logger) (backend.Handler, error){
+	backend.KindTCP: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
+	backend.KindHTTP: func(b *backend.Backend, log *zap.Logger) (backend.Handler, error) {
+		return httpegress.NewBackend(b, httpegress.Options{Logger: log})
+	},
 }
 
 // newBackends builds the proxies; with none configured it returns an
@@ -45,13 +53,32 @@ func newBackends(cfg *Config, tp *sdktrace.TracerProvider, reg prometheus.Regist
 		if !ok {
 			return nil, fmt.Errorf("backends[%d].kind: %s proxies are not built into this sidecar", i, c.Kind)
 		}
-		h, err := mk(rec.Backend(c))
+		h, err := mk(rec.Backend(c), log)
 		if err != nil {
 			return nil, fmt.Errorf("backends[%d]: %w", i, err)
 		}
-		bs.servers = append(bs.servers, backend.NewServer(c, h, log))
+		bs.add(c, h)
+	}
+	if cfg.EgressListen != "" {
+		c := backend.Config{Name: EgressBackend, Kind: backend.KindHTTP, Listen: cfg.EgressListen}
+		fwd, err := httpegress.NewForward(httpegress.Options{Egress: rec.Backend(c), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("--egress-listen: %w", err)
+		}
+		bs.add(c, fwd)
 	}
 	return bs, nil
+}
+
+// EgressBackend names the forward proxy's calls (label backend).
+const EgressBackend = "egress"
+
+func (bs *backends) add(c backend.Config, h backend.Handler) {
+	bs.servers = append(bs.servers, backend.NewServer(c, h, bs.log))
+	bs.names = append(bs.names, c.Name)
+	if cl, ok := h.(io.Closer); ok {
+		bs.closers = append(bs.closers, cl)
+	}
 }
 
 // start listens on every backend's address.
@@ -72,6 +99,9 @@ func (bs *backends) shutdown(ctx context.Context) {
 	for _, s := range bs.servers {
 		_ = s.Shutdown(ctx)
 	}
+	for _, c := range bs.closers {
+		_ = c.Close()
+	}
 }
 
 // BackendAddrs are the backend proxies' listening addresses, by name, once
@@ -79,7 +109,7 @@ func (bs *backends) shutdown(ctx context.Context) {
 func (s *Sidecar) BackendAddrs() map[string]net.Addr {
 	out := map[string]net.Addr{}
 	for i, srv := range s.backends.servers {
-		out[s.cfg.Backends[i].Name] = srv.Addr()
+		out[s.backends.names[i]] = srv.Addr()
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,73 @@ func TestBackendsConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
+	}
+}
+
+// TestEgressForwardProxyContinuesTheTrace: an app that honours
+// HTTP_PROXY calls an external API through the sidecar's forward proxy;
+// the API receives a traceparent in the inbound request's trace whose
+// parent is the sidecar's client span for the call.
+func TestEgressForwardProxyContinuesTheTrace(t *testing.T) {
+	gotTP := make(chan string, 1)
+	api, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotTP <- r.Header.Get("traceparent")
+		io.WriteString(w, "quote 42")
+	}))
+	proxyAddr := make(chan string, 1)
+	app, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pu, _ := url.Parse("http://" + <-proxyAddr)
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+		res, err := client.Get(api + "/quote")
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer res.Body.Close()
+		io.Copy(w, res.Body)
+	}))
+	sink := newOTLPSink(t)
+	h := startSidecar(t, app, func(c *Config) {
+		c.OTLPEndpoint = sink.url
+		c.EgressListen = "127.0.0.1:0"
+	})
+	proxyAddr <- h.sc.BackendAddrs()[EgressBackend].String()
+	res, err := http.Get(h.url + "/checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "quote 42" {
+		t.Fatalf("app answered %q", body)
+	}
+	tp := <-gotTP
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 {
+		t.Fatalf("the API got traceparent %q", tp)
+	}
+	var serverTrace, clientID, clientTrace string
+	var client map[string]string
+	deadline := time.Now().Add(10 * time.Second)
+	for client == nil && time.Now().Before(deadline) {
+		h.sc.tp.ForceFlush(t.Context())
+		for _, sp := range sink.Spans() {
+			switch {
+			case strings.HasPrefix(sp.Name, "GET /checkout"):
+				serverTrace = hex.EncodeToString(sp.TraceId)
+			case sp.Name == "HTTP GET egress":
+				client, clientID, clientTrace = attrs(sp), hex.EncodeToString(sp.SpanId), hex.EncodeToString(sp.TraceId)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if client == nil {
+		t.Fatalf("no egress span among %v", sink.Spans())
+	}
+	if parts[1] != serverTrace || parts[1] != clientTrace || parts[2] != clientID {
+		t.Errorf("traceparent %s; inbound trace %s, egress span %s in %s", tp, serverTrace, clientID, clientTrace)
+	}
+	if client[backend.AttrAttribution] != "inferred" || client["http.request.method"] != "GET" {
+		t.Errorf("egress span attributes %v", client)
 	}
 }

@@ -160,19 +160,25 @@ func (b *Backend) RateLimited() { b.r.limited.WithLabelValues(b.Config.Name).Inc
 // half-open, 2 open.
 func (b *Backend) SetBreakerState(s int) { b.r.breaker.WithLabelValues(b.Config.Name).Set(float64(s)) }
 
-// Call is a backend call that began: its attribution is fixed then.
+// Call is a backend call that began: its attribution is fixed then, and
+// its client span exists from then on (so a proxy can send the span's own
+// context downstream, as the HTTP egress proxy does in traceparent).
 type Call struct {
 	b           *Backend
 	start       time.Time
 	parent      trace.SpanContext
 	attribution Attribution
+	span        trace.Span
 }
 
 // Begin starts a call at start. explicit is the trace context the call
 // itself carried (invalid when none): it makes the attribution exact.
+// Every Begin must be followed by Finish.
 func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
 	parent, a := b.r.tracker.Attribute(explicit)
-	return Call{b: b, start: start, parent: parent, attribution: a}
+	ctx := trace.ContextWithSpanContext(contextBackground, parent)
+	_, span := b.r.tracer.Start(ctx, b.Config.Kind+" "+b.Config.Name, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start))
+	return Call{b: b, start: start, parent: parent, attribution: a, span: span}
 }
 
 // Attribution is how the call was tied to its inbound request.
@@ -181,6 +187,16 @@ func (c Call) Attribution() Attribution { return c.attribution }
 // Parent is the span context the call's span is a child of (invalid when
 // ambiguous).
 func (c Call) Parent() trace.SpanContext { return c.parent }
+
+// SpanContext is the call's own client span context: the parent the next
+// hop should see. Without a tracer it is the attributed parent (or
+// invalid).
+func (c Call) SpanContext() trace.SpanContext {
+	if sc := c.span.SpanContext(); sc.IsValid() {
+		return sc
+	}
+	return c.parent
+}
 
 // Op is what a proxy learnt of one call.
 type Op struct {
@@ -197,8 +213,8 @@ type Op struct {
 	Attrs []attribute.KeyValue
 }
 
-// Finish records the call ended at end: one observation and one client
-// span, child of the attributed request.
+// Finish records the call ended at end: one observation and its client
+// span, child of the attributed request, ended.
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
 	outcome := "ok"
@@ -208,7 +224,11 @@ func (c Call) Finish(end time.Time, op Op) {
 	name := b.opLabel(op.Name)
 	b.r.duration.WithLabelValues(b.Config.Name, b.Config.Kind, name, outcome).Observe(end.Sub(c.start).Seconds())
 
-	ctx := trace.ContextWithSpanContext(contextBackground, c.parent)
+	span := c.span
+	if !span.IsRecording() {
+		span.End(trace.WithTimestamp(end))
+		return
+	}
 	attrs := make([]attribute.KeyValue, 0, 8+len(op.Attrs))
 	attrs = append(attrs,
 		attribute.String(AttrBackend, b.Config.Name),
@@ -230,12 +250,10 @@ func (c Call) Finish(end time.Time, op Op) {
 		attrs = append(attrs, attribute.String("error.type", op.Error))
 	}
 	attrs = append(attrs, op.Attrs...)
-	spanName := op.Name
-	if spanName == "" {
-		spanName = b.Config.Kind
+	if op.Name != "" {
+		span.SetName(op.Name + " " + b.Config.Name)
 	}
-	_, span := b.r.tracer.Start(ctx, spanName+" "+b.Config.Name, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithTimestamp(c.start), trace.WithAttributes(attrs...))
+	span.SetAttributes(attrs...)
 	if op.Error != "" {
 		span.SetStatus(codes.Error, op.Error)
 	}

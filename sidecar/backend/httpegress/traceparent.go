@@ -1,0 +1,118 @@
+package httpegress
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+
+	"github.com/hopscope/hopscope/sidecar/backend"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// hTraceparent and hTracestate are the W3C headers, canonical.
+const (
+	hTraceparent = "Traceparent"
+	hTracestate  = "Tracestate"
+)
+
+// parseTraceparent reads a W3C traceparent
+// (version-traceid-parentid-flags); ok is false when it is malformed, all
+// zero or of the forbidden version ff. Later versions may append fields.
+func parseTraceparent(v string) (trace.SpanContext, bool) {
+	const n = 55 // 2+1+32+1+16+1+2
+	if len(v) < n || (len(v) > n && v[n] != '-') {
+		return trace.SpanContext{}, false
+	}
+	if v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	var ver, flags [1]byte
+	var tid trace.TraceID
+	var sid trace.SpanID
+	if !unhex(ver[:], v[0:2]) || ver[0] == 0xff || (ver[0] == 0 && len(v) != n) ||
+		!unhex(tid[:], v[3:35]) || !unhex(sid[:], v[36:52]) || !unhex(flags[:], v[53:55]) {
+		return trace.SpanContext{}, false
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true,
+	})
+	return sc, sc.IsValid()
+}
+
+// unhex decodes len(dst) bytes of lower-case hex (W3C allows no other).
+func unhex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := nibble(s[2*i])
+		lo, ok2 := nibble(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func nibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// formatTraceparent writes sc as a version 00 traceparent.
+func formatTraceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	b[0], b[1], b[2] = '0', '0', '-'
+	tid, sid := sc.TraceID(), sc.SpanID()
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags())})
+	return string(b[:])
+}
+
+// spanContexter is a Call that knows its client span's context before the
+// span ends. backend.Call does not yet; when it does, the traceparent the
+// proxy sends names the recorded client span exactly.
+type spanContexter interface {
+	SpanContext() trace.SpanContext
+}
+
+// callKnowsSpan is whether backend.Call implements spanContexter.
+var _, callKnowsSpan = any(backend.Call{}).(spanContexter)
+
+// outgoingContext is the context the proxy sends as traceparent for a call
+// whose request carried none: the client span's when the Call knows it;
+// else the attributed request's trace (a new one when ambiguous) with a new
+// span id, so the next hop at least joins the trace.
+func outgoingContext(call backend.Call) trace.SpanContext {
+	if callKnowsSpan {
+		if sc := any(call).(spanContexter).SpanContext(); sc.IsValid() {
+			return sc
+		}
+	}
+	parent := call.Parent()
+	cfg := trace.SpanContextConfig{TraceFlags: trace.FlagsSampled}
+	if parent.IsValid() {
+		cfg.TraceID = parent.TraceID()
+		cfg.TraceFlags = parent.TraceFlags()
+	} else {
+		for !cfg.TraceID.IsValid() {
+			putUint64(cfg.TraceID[:8], rand.Uint64())
+			putUint64(cfg.TraceID[8:], rand.Uint64())
+		}
+	}
+	for !cfg.SpanID.IsValid() {
+		putUint64(cfg.SpanID[:], rand.Uint64())
+	}
+	return trace.NewSpanContext(cfg)
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (56 - 8*i))
+	}
+}
