@@ -816,6 +816,28 @@ func TestNativeSidecarFollowsKubeVersion(t *testing.T) {
 	}
 }
 
+// TestSidecarEgress: sidecar.egress puts the forward proxy into the
+// template the injector reads (off by default).
+func TestSidecarEgress(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want *injector.Egress
+	}{
+		{nil, nil},
+		{[]string{"--set", "sidecar.egress.enabled=true"}, &injector.Egress{Listen: "127.0.0.1:15081", NoProxy: "localhost,127.0.0.1,.svc,.cluster.local"}},
+		{[]string{"--set", "sidecar.egress.enabled=true", "--set", "sidecar.egress.port=18080", "--set", "sidecar.egress.noProxy=.internal"}, &injector.Egress{Listen: "127.0.0.1:18080", NoProxy: ".internal"}},
+	} {
+		out := mustTemplate(t, append(tc.args, "--show-only", "templates/sidecar-template.yaml")...)
+		tmpl, ok := sidecarTemplate(t, decodeAll(t, out))
+		if !ok {
+			t.Fatal("no sidecar template")
+		}
+		if (tmpl.Egress == nil) != (tc.want == nil) || (tc.want != nil && *tmpl.Egress != *tc.want) {
+			t.Errorf("%v: egress %+v, want %+v", tc.args, tmpl.Egress, tc.want)
+		}
+	}
+}
+
 // TestSchemaRejects: values.schema.json refuses misspelt keys and values
 // outside their enums and ranges, naming them; the templates refuse what
 // the schema cannot express.

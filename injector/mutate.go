@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
 // Annotations a pod can set.
@@ -30,6 +33,10 @@ const (
 	// AnnotationService is the service name in spans, logs and metrics
 	// (default: the pod's app.kubernetes.io/name or app label).
 	AnnotationService = "hopscope.io/service"
+	// AnnotationBackends is the sidecar's backend proxies for this pod, a
+	// YAML list as the sidecar's `backends:` key takes it; the app is then
+	// pointed at their listen addresses.
+	AnnotationBackends = "hopscope.io/backends"
 	// AnnotationCPURequest and the three below override the sidecar's
 	// resources for one pod (Kubernetes quantities).
 	AnnotationCPURequest    = "hopscope.io/cpu-request"
@@ -119,10 +126,21 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 	sidecar := t.Container.DeepCopy()
 	sidecar.Ports = append([]corev1.ContainerPort{{Name: portName, ContainerPort: t.ProxyPort, Protocol: corev1.ProtocolTCP}}, sidecar.Ports...)
 	setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_UPSTREAM", Value: "http://127.0.0.1:" + strconv.Itoa(int(appPort.ContainerPort))})
+	if t.Egress != nil {
+		setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_EGRESS_LISTEN", Value: t.Egress.Listen})
+	}
 	if svc := serviceName(pod); svc != "" {
 		setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_SERVICE", Value: svc})
 	}
 	res.Warnings = append(res.Warnings, overrideResources(sidecar, ann)...)
+	if v, ok := ann[AnnotationBackends]; ok {
+		env, err := backendsEnv(v)
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("hopscope: annotation %s: %v; the sidecar runs without backend proxies", AnnotationBackends, err))
+		} else {
+			setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_BACKENDS", Value: env})
+		}
+	}
 
 	if t.Native {
 		always := corev1.ContainerRestartPolicyAlways
@@ -137,6 +155,11 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 		res.Patch = append(res.Patch, PatchOp{"add", "/spec/containers/-", sidecar})
 	}
 	res.Patch = append(res.Patch, PatchOp{"replace", fmt.Sprintf("/spec/containers/%d/ports/%d/name", ci, pi), movedName})
+	if t.Egress != nil {
+		ops, warnings := egressEnv(pod, t.Egress)
+		res.Patch = append(res.Patch, ops...)
+		res.Warnings = append(res.Warnings, warnings...)
+	}
 
 	// Probes that named the moved port now name its number: the kubelet
 	// keeps probing the app, not the sidecar.
@@ -174,6 +197,56 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 
 // maxPortNameLength is the longest port name (an IANA service name).
 const maxPortNameLength = 15
+
+// backendsEnv checks a hopscope.io/backends annotation as the sidecar will
+// (strict YAML, every entry valid) and returns it as the sidecar's
+// HOPSCOPE_BACKENDS value: the annotation itself.
+func backendsEnv(v string) (string, error) {
+	dec := yaml.NewDecoder(strings.NewReader(v))
+	dec.KnownFields(true)
+	var list []backend.Config
+	if err := dec.Decode(&list); err != nil {
+		return "", fmt.Errorf("not a YAML list of backends: %w", err)
+	}
+	if err := backend.ValidateAll(list); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// proxyEnv are the variables that point an app at the egress proxy.
+var proxyEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
+
+// egressEnv points every app container at the egress proxy, except those
+// that already set a proxy of their own (left alone, with a warning).
+func egressEnv(pod *corev1.Pod, e *Egress) ([]PatchOp, []string) {
+	var ops []PatchOp
+	var warnings []string
+	url := "http://" + e.Listen
+	values := map[string]string{"HTTP_PROXY": url, "HTTPS_PROXY": url, "NO_PROXY": e.NoProxy}
+	for i, c := range pod.Spec.Containers {
+		if slices.ContainsFunc(c.Env, func(v corev1.EnvVar) bool {
+			return slices.Contains(proxyEnv, strings.ToUpper(v.Name))
+		}) {
+			warnings = append(warnings, fmt.Sprintf("hopscope: container %q sets its own proxy variables; its outbound HTTP is not captured", c.Name))
+			continue
+		}
+		var vars []corev1.EnvVar
+		for _, name := range proxyEnv {
+			if values[name] != "" {
+				vars = append(vars, corev1.EnvVar{Name: name, Value: values[name]})
+			}
+		}
+		if len(c.Env) == 0 {
+			ops = append(ops, PatchOp{"add", fmt.Sprintf("/spec/containers/%d/env", i), vars})
+			continue
+		}
+		for _, v := range vars {
+			ops = append(ops, PatchOp{"add", fmt.Sprintf("/spec/containers/%d/env/-", i), v})
+		}
+	}
+	return ops, warnings
+}
 
 // movedPortName is the name the app's port takes when the sidecar takes
 // its name: "app-" and the name, cut to the 15 characters a port name may

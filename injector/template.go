@@ -3,6 +3,7 @@ package injector
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,20 @@ type Template struct {
 	ProxyPort int32 `json:"proxyPort"`
 	// AdminPort is the sidecar's admin port (/metrics, /healthz, /readyz).
 	AdminPort int32 `json:"adminPort"`
+	// Egress, when set, captures the app's outbound HTTP: the sidecar runs
+	// its forward proxy and the app containers get HTTP_PROXY, HTTPS_PROXY
+	// and NO_PROXY pointing at it.
+	Egress *Egress `json:"egress,omitempty"`
+}
+
+// Egress is the forward proxy the app containers are pointed at.
+type Egress struct {
+	// Listen is the proxy's loopback address (the sidecar's
+	// --egress-listen), e.g. 127.0.0.1:15081.
+	Listen string `json:"listen"`
+	// NoProxy is the app's NO_PROXY: destinations reached directly (the
+	// cluster's own Services, by default).
+	NoProxy string `json:"noProxy"`
 }
 
 // LoadTemplate reads and validates a template file.
@@ -87,6 +102,11 @@ func (t Template) Validate() error {
 	}
 	if t.ProxyPort == t.AdminPort {
 		bad("adminPort", "must differ from proxyPort (%d)", t.ProxyPort)
+	}
+	if e := t.Egress; e != nil {
+		if host, port, err := net.SplitHostPort(e.Listen); err != nil || port == "" || (host != "127.0.0.1" && host != "localhost") {
+			bad("egress.listen", "must be 127.0.0.1:PORT, got %q", e.Listen)
+		}
 	}
 	sc := t.Container.SecurityContext
 	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||

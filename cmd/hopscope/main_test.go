@@ -256,3 +256,14 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("no clean stop logged: %s", stderr.String())
 	}
 }
+
+// TestBackendsFromEnv: the injector hands a pod's hopscope.io/backends to
+// the sidecar as HOPSCOPE_BACKENDS; a bad entry stops the sidecar at start
+// naming the key.
+func TestBackendsFromEnv(t *testing.T) {
+	t.Setenv("HOPSCOPE_BACKENDS", "[{name: db, kind: mysql, listen: '127.0.0.1:15432', target: 'db:5432'}]")
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"sidecar"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "backends[0].kind") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

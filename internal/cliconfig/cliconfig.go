@@ -89,6 +89,25 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 		}
 		fromEnv[f.Name] = true
 	})
+	// A structured key may come from its variable too, as YAML (flow style
+	// fits one line: HOPSCOPE_BACKENDS='[{name: db, kind: postgres, ...}]').
+	for key, target := range opts.Structured {
+		name := EnvName(key)
+		v, ok := lookup(name)
+		if !ok || strings.TrimSpace(v) == "" {
+			continue
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(v), &n); err != nil || len(n.Content) == 0 {
+			errs = append(errs, fmt.Errorf("%s: not YAML: %v", name, err))
+			continue
+		}
+		if err := decodeStrict(n.Content[0], target); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		fromEnv[key] = true
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -124,6 +143,9 @@ func applyYAML(fs *flag.FlagSet, path string, data []byte, skip func(string) boo
 		key, val := root.Content[i].Value, root.Content[i+1]
 		where := fmt.Sprintf("config file %s: key %q (line %d)", path, key, root.Content[i].Line)
 		if target, ok := structured[key]; ok {
+			if skip(key) {
+				continue // its variable won
+			}
 			if err := decodeStrict(val, target); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}

@@ -120,6 +120,24 @@ func TestLoadStructured(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kynd") {
 		t.Fatalf("typo in structured key not reported: %v", err)
 	}
+
+	// The variable wins over the file, and is decoded as strictly.
+	read = func(string) ([]byte, error) { return []byte("backends:\n  - {name: db, kind: postgres}\n"), nil }
+	env := func(v string) func(string) (string, bool) {
+		return func(k string) (string, bool) { return v, k == "HOPSCOPE_BACKENDS" }
+	}
+	backends = nil
+	err = Load(newFlags(&c), []string{"--config", "f"}, Options{ReadFile: read, LookupEnv: env("[{name: cache, kind: redis}]"),
+		Structured: map[string]any{"backends": &backends}})
+	if err != nil || len(backends) != 1 || backends[0] != (backend{"cache", "redis"}) {
+		t.Fatalf("from HOPSCOPE_BACKENDS: %+v, %v", backends, err)
+	}
+	for v, want := range map[string]string{"[{name: cache, kinds: redis}]": "kinds", "[{": "HOPSCOPE_BACKENDS: not YAML"} {
+		err = Load(newFlags(&c), nil, Options{LookupEnv: env(v), Structured: map[string]any{"backends": &backends}})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "HOPSCOPE_BACKENDS") {
+			t.Errorf("HOPSCOPE_BACKENDS=%s: %v, want an error naming it and %q", v, err, want)
+		}
+	}
 }
 
 func TestHelp(t *testing.T) {

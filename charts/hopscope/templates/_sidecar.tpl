@@ -75,4 +75,9 @@ native: {{ include "hopscope.sidecar.native" . }}
 portName: {{ .Values.sidecar.portName }}
 proxyPort: 15080
 adminPort: 15090
+{{- if .Values.sidecar.egress.enabled }}
+egress:
+  listen: "127.0.0.1:{{ .Values.sidecar.egress.port }}"
+  noProxy: {{ .Values.sidecar.egress.noProxy | quote }}
+{{- end }}
 {{- end }}
