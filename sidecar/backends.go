@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/httpegress"
+	"github.com/hopscope/hopscope/sidecar/backend/redisproxy"
 )
 
 // backends runs the backend protocol proxies of the `backends:` list and
@@ -27,6 +28,7 @@ type backends struct {
 // handlerFor builds the proxy of one backend's kind.
 var handlerFor = map[string]func(b *backend.Backend, log *zap.Logger) (backend.Handler, error){
 	backend.KindTCP: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
+	backend.KindRedis: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return redisproxy.New(b) },
 	backend.KindHTTP: func(b *backend.Backend, log *zap.Logger) (backend.Handler, error) {
 		return httpegress.NewBackend(b, httpegress.Options{Logger: log})
 	},
@@ -40,11 +42,13 @@ func newBackends(cfg *Config, tp *sdktrace.TracerProvider, reg prometheus.Regist
 		return bs, nil
 	}
 	bs.tracker = backend.NewTracker()
-	rec, err := backend.NewRecorder(backend.Options{
-		Tracer:     tp.Tracer("github.com/hopscope/hopscope/sidecar/backend"),
-		Tracker:    bs.tracker,
-		Registerer: reg,
-	})
+	opts := backend.Options{Tracker: bs.tracker, Registerer: reg}
+	if cfg.OTLPEndpoint != "" {
+		// Spans only when they go somewhere: without an endpoint a call
+		// costs one histogram observation.
+		opts.Tracer = tp.Tracer("github.com/hopscope/hopscope/sidecar/backend")
+	}
+	rec, err := backend.NewRecorder(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ type Options struct {
 // sidecar, shared by every backend proxy.
 type Recorder struct {
 	tracer  trace.Tracer
+	spans   bool // a real tracer: calls make spans
 	tracker *Tracker
 
 	duration    *prometheus.HistogramVec
@@ -56,7 +57,7 @@ type Recorder struct {
 
 // NewRecorder registers the metrics.
 func NewRecorder(opts Options) (*Recorder, error) {
-	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker}
+	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker, spans: opts.Tracer != nil}
 	if r.tracer == nil {
 		r.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -102,14 +103,20 @@ type Backend struct {
 	host   string
 	port   int
 
+	// base are the span attributes every call of the backend has.
+	base []attribute.KeyValue
+
 	mu  sync.Mutex
 	ops map[string]bool
+	obs map[obsKey]prometheus.Observer // the histogram's children, looked up once
 }
+
+type obsKey struct{ op, outcome string }
 
 // Backend returns the handle of one configured backend and creates its
 // series, so dashboards show zeros before the first call.
 func (r *Recorder) Backend(cfg Config) *Backend {
-	b := &Backend{Config: cfg, r: r, ops: map[string]bool{}}
+	b := &Backend{Config: cfg, r: r, ops: map[string]bool{}, obs: map[obsKey]prometheus.Observer{}}
 	hostport := cfg.Target
 	if i := strings.Index(hostport, "://"); i >= 0 {
 		hostport = strings.TrimSuffix(hostport[i+3:], "/")
@@ -119,6 +126,16 @@ func (r *Recorder) Backend(cfg Config) *Backend {
 		fmt.Sscan(p, &b.port)
 	} else {
 		b.host = hostport
+	}
+	b.base = []attribute.KeyValue{attribute.String(AttrBackend, cfg.Name), attribute.String("server.address", b.host)}
+	if b.port != 0 {
+		b.base = append(b.base, attribute.Int("server.port", b.port))
+	}
+	switch cfg.Kind {
+	case KindPostgres:
+		b.base = append(b.base, attribute.String("db.system.name", "postgresql"))
+	case KindRedis:
+		b.base = append(b.base, attribute.String("db.system.name", "redis"))
 	}
 	for _, s := range []string{StateDecoded, StateRelayed} {
 		r.connections.WithLabelValues(cfg.Name, s)
@@ -176,10 +193,19 @@ type Call struct {
 // Every Begin must be followed by Finish.
 func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
 	parent, a := b.r.tracker.Attribute(explicit)
-	ctx := trace.ContextWithSpanContext(contextBackground, parent)
-	_, span := b.r.tracer.Start(ctx, b.Config.Kind+" "+b.Config.Name, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start))
-	return Call{b: b, start: start, parent: parent, attribution: a, span: span}
+	c := Call{b: b, start: start, parent: parent, attribution: a, span: noSpan}
+	if b.r.spans {
+		ctx := trace.ContextWithSpanContext(contextBackground, parent)
+		_, c.span = b.r.tracer.Start(ctx, b.Config.Kind+" "+b.Config.Name, spanKindClient, trace.WithTimestamp(start))
+	}
+	return c
 }
+
+// spanKindClient is the option every call's span starts with, made once.
+var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
+
+// noSpan stands for the span when the Recorder has no tracer.
+var noSpan = trace.SpanFromContext(contextBackground)
 
 // Attribution is how the call was tied to its inbound request.
 func (c Call) Attribution() Attribution { return c.attribution }
@@ -217,31 +243,16 @@ type Op struct {
 // span, child of the attributed request, ended.
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
-	outcome := "ok"
-	if op.Error != "" {
-		outcome = "error"
-	}
-	name := b.opLabel(op.Name)
-	b.r.duration.WithLabelValues(b.Config.Name, b.Config.Kind, name, outcome).Observe(end.Sub(c.start).Seconds())
-
+	b.observer(op).Observe(end.Sub(c.start).Seconds())
 	span := c.span
 	if !span.IsRecording() {
-		span.End(trace.WithTimestamp(end))
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 8+len(op.Attrs))
-	attrs = append(attrs,
-		attribute.String(AttrBackend, b.Config.Name),
-		attribute.String(AttrAttribution, string(c.attribution)),
-		attribute.String("server.address", b.host))
-	if b.port != 0 {
-		attrs = append(attrs, attribute.Int("server.port", b.port))
-	}
-	switch b.Config.Kind {
-	case KindPostgres:
-		attrs = append(attrs, attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", op.Name))
-	case KindRedis:
-		attrs = append(attrs, attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", op.Name))
+	attrs := make([]attribute.KeyValue, 0, len(b.base)+4+len(op.Attrs))
+	attrs = append(attrs, b.base...)
+	attrs = append(attrs, attribute.String(AttrAttribution, string(c.attribution)))
+	if b.Config.Kind == KindPostgres || b.Config.Kind == KindRedis {
+		attrs = append(attrs, attribute.String("db.operation.name", op.Name))
 	}
 	if op.Text != "" {
 		attrs = append(attrs, attribute.String("db.query.text", op.Text))
@@ -260,19 +271,33 @@ func (c Call) Finish(end time.Time, op Op) {
 	span.End(trace.WithTimestamp(end))
 }
 
-// opLabel bounds the operation label per backend.
-func (b *Backend) opLabel(name string) string {
+// observer is the histogram child of op's label set, bounded per backend
+// (past maxOperations, new operations count as "other").
+func (b *Backend) observer(op Op) prometheus.Observer {
+	outcome := "ok"
+	if op.Error != "" {
+		outcome = "error"
+	}
+	name := op.Name
 	if name == "" {
-		return "unknown"
+		name = "unknown"
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ops[name] {
-		return name
+	if o, ok := b.obs[obsKey{name, outcome}]; ok {
+		return o
 	}
-	if len(b.ops) >= maxOperations {
-		return "other"
+	label := name
+	if op.Name != "" && !b.ops[name] {
+		if len(b.ops) >= maxOperations {
+			label = "other"
+		} else {
+			b.ops[name] = true
+		}
 	}
-	b.ops[name] = true
-	return name
+	o := b.r.duration.WithLabelValues(b.Config.Name, b.Config.Kind, label, outcome)
+	if label == name || len(b.obs) < 4*maxOperations {
+		b.obs[obsKey{name, outcome}] = o
+	}
+	return o
 }
