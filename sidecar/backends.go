@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/httpegress"
+	"github.com/hopscope/hopscope/sidecar/backend/pgproxy"
 	"github.com/hopscope/hopscope/sidecar/backend/redisproxy"
 )
 
@@ -27,8 +28,9 @@ type backends struct {
 
 // handlerFor builds the proxy of one backend's kind.
 var handlerFor = map[string]func(b *backend.Backend, log *zap.Logger) (backend.Handler, error){
-	backend.KindTCP: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
-	backend.KindRedis: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return redisproxy.New(b) },
+	backend.KindTCP:      func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return backend.TCPRelay{B: b}, nil },
+	backend.KindPostgres: func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return pgproxy.New(b) },
+	backend.KindRedis:    func(b *backend.Backend, _ *zap.Logger) (backend.Handler, error) { return redisproxy.New(b) },
 	backend.KindHTTP: func(b *backend.Backend, log *zap.Logger) (backend.Handler, error) {
 		return httpegress.NewBackend(b, httpegress.Options{Logger: log})
 	},

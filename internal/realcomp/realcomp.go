@@ -124,17 +124,27 @@ func WaitTCP(what, addr string, within time.Duration) error {
 // initdb and pg_ctl refuse to run as root; as root they run as the
 // postgres user the Debian package creates.
 func Postgres(dir string) (url string, stop func(), err error) {
-	initdb, err := Lookup("initdb")
+	port, stop, err := startPostgres(dir, []string{"--auth=trust"}, nil)
 	if err != nil {
 		return "", nil, err
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+}
+
+// startPostgres initialises a cluster under dir with initArgs (as the
+// postgres user when root) and starts it on a free loopback port, its
+// socket in dir, with serverArgs as more server options.
+func startPostgres(dir string, initArgs, serverArgs []string) (port int, stop func(), err error) {
+	initdb, err := Lookup("initdb")
+	if err != nil {
+		return 0, nil, err
 	}
 	pgctl, err := Lookup("pg_ctl")
 	if err != nil {
-		return "", nil, err
+		return 0, nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return "", nil, err
+	if port, err = FreePort(); err != nil {
+		return 0, nil, err
 	}
 	data := filepath.Join(dir, "data")
 	asOwner := func(bin string, args ...string) *exec.Cmd {
@@ -145,22 +155,25 @@ func Postgres(dir string) (url string, stop func(), err error) {
 	}
 	if os.Geteuid() == 0 {
 		if b, err := exec.Command("chown", "-R", "postgres:postgres", dir).CombinedOutput(); err != nil {
-			return "", nil, fmt.Errorf("chown %s: %v: %s", dir, err, b)
+			return 0, nil, fmt.Errorf("chown %s: %v: %s", dir, err, b)
 		}
 		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
 			_ = os.Chmod(d, 0o755) // postgres must traverse the parents
 		}
 	}
-	if b, err := asOwner(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("initdb: %v: %s", err, b)
+	if b, err := asOwner(initdb, append([]string{"-D", data, "-U", "postgres", "-E", "UTF8"}, initArgs...)...).CombinedOutput(); err != nil {
+		return 0, nil, fmt.Errorf("initdb: %v: %s", err, b)
 	}
-	args := []string{"-D", data, "-o", fmt.Sprintf("-k %s -p %d -h 127.0.0.1", dir, port), "-l", filepath.Join(dir, "log"), "-w", "start"}
+	opts := fmt.Sprintf("-k %s -p %d -h 127.0.0.1", dir, port)
+	if len(serverArgs) > 0 {
+		opts += " " + strings.Join(serverArgs, " ")
+	}
+	args := []string{"-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"}
 	if b, err := asOwner(pgctl, args...).CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return "", nil, fmt.Errorf("pg_ctl start: %v: %s %s", err, b, log)
+		return 0, nil, fmt.Errorf("pg_ctl start: %v: %s %s", err, b, log)
 	}
-	stop = func() { _ = asOwner(pgctl, "-D", data, "-m", "immediate", "-w", "stop").Run() }
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+	return port, func() { _ = asOwner(pgctl, "-D", data, "-m", "immediate", "-w", "stop").Run() }, nil
 }
 
 // Redis runs a throwaway Redis and returns host:port.

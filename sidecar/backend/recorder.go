@@ -177,15 +177,15 @@ func (b *Backend) RateLimited() { b.r.limited.WithLabelValues(b.Config.Name).Inc
 // half-open, 2 open.
 func (b *Backend) SetBreakerState(s int) { b.r.breaker.WithLabelValues(b.Config.Name).Set(float64(s)) }
 
-// Call is a backend call that began: its attribution is fixed then, and
-// its client span exists from then on (so a proxy can send the span's own
-// context downstream, as the HTTP egress proxy does in traceparent).
+// Call is a backend call that began: its attribution is fixed then. Its
+// client span is made when the call finishes (with the call's start
+// time), off the relay path, unless BeginTraced made it at once.
 type Call struct {
 	b           *Backend
 	start       time.Time
 	parent      trace.SpanContext
 	attribution Attribution
-	span        trace.Span
+	span        trace.Span // nil until the span exists
 }
 
 // Begin starts a call at start. explicit is the trace context the call
@@ -193,11 +193,14 @@ type Call struct {
 // Every Begin must be followed by Finish.
 func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
 	parent, a := b.r.tracker.Attribute(explicit)
-	c := Call{b: b, start: start, parent: parent, attribution: a, span: noSpan}
-	if b.r.spans {
-		ctx := trace.ContextWithSpanContext(contextBackground, parent)
-		_, c.span = b.r.tracer.Start(ctx, b.Config.Kind+" "+b.Config.Name, spanKindClient, trace.WithTimestamp(start))
-	}
+	return Call{b: b, start: start, parent: parent, attribution: a}
+}
+
+// BeginTraced is Begin for a proxy that sends the call's own span context
+// downstream (the HTTP egress proxy's traceparent): the span is made now.
+func (b *Backend) BeginTraced(start time.Time, explicit trace.SpanContext) Call {
+	c := b.Begin(start, explicit)
+	c.span = c.startSpan()
 	return c
 }
 
@@ -207,6 +210,15 @@ var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
 // noSpan stands for the span when the Recorder has no tracer.
 var noSpan = trace.SpanFromContext(contextBackground)
 
+func (c Call) startSpan() trace.Span {
+	if !c.b.r.spans {
+		return noSpan
+	}
+	ctx := trace.ContextWithSpanContext(contextBackground, c.parent)
+	_, span := c.b.r.tracer.Start(ctx, c.b.Config.Kind+" "+c.b.Config.Name, spanKindClient, trace.WithTimestamp(c.start))
+	return span
+}
+
 // Attribution is how the call was tied to its inbound request.
 func (c Call) Attribution() Attribution { return c.attribution }
 
@@ -214,14 +226,13 @@ func (c Call) Attribution() Attribution { return c.attribution }
 // ambiguous).
 func (c Call) Parent() trace.SpanContext { return c.parent }
 
-// SpanContext is the call's own client span context: the parent the next
-// hop should see. Without a tracer it is the attributed parent (or
-// invalid).
+// SpanContext is the call's own client span context, the parent the next
+// hop should see, when BeginTraced made a span; else invalid.
 func (c Call) SpanContext() trace.SpanContext {
-	if sc := c.span.SpanContext(); sc.IsValid() {
-		return sc
+	if c.span == nil {
+		return trace.SpanContext{}
 	}
-	return c.parent
+	return c.span.SpanContext()
 }
 
 // Op is what a proxy learnt of one call.
@@ -244,7 +255,13 @@ type Op struct {
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
 	b.observer(op).Observe(end.Sub(c.start).Seconds())
+	if !b.r.spans {
+		return
+	}
 	span := c.span
+	if span == nil {
+		span = c.startSpan()
+	}
 	if !span.IsRecording() {
 		return
 	}

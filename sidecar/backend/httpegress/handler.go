@@ -80,7 +80,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(tp) > 0 {
 		explicit, _ = parseTraceparent(tp[0])
 	}
-	c := &call{Call: p.b.Begin(start, explicit), method: r.Method, u: u}
+	c := &call{Call: p.b.BeginTraced(start, explicit), method: r.Method, u: u}
 	c.ex = p.getExchange()
 	defer p.putExchange(c.ex)
 

@@ -131,34 +131,26 @@ func (s *scanner) word(first bool) []byte {
 // whitespace collapsed, at most MaxText bytes (cut on a character
 // boundary). Parameters ($1) and identifiers are kept.
 func Normalize(dst, src []byte) []byte {
-	base := len(dst)
-	space := false
-	emit := func(b ...byte) {
-		if space && len(dst) > base {
-			dst = append(dst, ' ')
-		}
-		space = false
-		dst = append(dst, b...)
-	}
+	o := out{dst: dst, base: len(dst)}
 	i := 0
-	for i < len(src) && len(dst)-base < MaxText {
+	for i < len(src) && len(o.dst)-o.base < MaxText {
 		c := src[i]
 		switch {
 		case isSpace(c):
-			space = true
+			o.space = true
 			i++
 		case c == '-' && i+1 < len(src) && src[i+1] == '-':
 			i = skipLineComment(src, i)
-			space = true
+			o.space = true
 		case c == '/' && i+1 < len(src) && src[i+1] == '*':
 			i = skipBlockComment(src, i)
-			space = true
+			o.space = true
 		case c == '\'':
 			i = skipQuoted(src, i, '\'', false)
-			emit('?')
+			o.byte('?')
 		case c == '"':
 			end := skipQuoted(src, i, '"', false)
-			emit(src[i:end]...)
+			o.bytes(src[i:end])
 			i = end
 		case c == '$':
 			if i+1 < len(src) && isDigit(src[i+1]) {
@@ -166,18 +158,18 @@ func Normalize(dst, src []byte) []byte {
 				for end < len(src) && isDigit(src[end]) {
 					end++
 				}
-				emit(src[i:end]...)
+				o.bytes(src[i:end])
 				i = end
 			} else if end, ok := dollarQuoteEnd(src, i); ok {
-				emit('?')
+				o.byte('?')
 				i = end
 			} else {
-				emit(c)
+				o.byte(c)
 				i++
 			}
 		case isDigit(c) || (c == '.' && i+1 < len(src) && isDigit(src[i+1])):
 			i = skipNumber(src, i)
-			emit('?')
+			o.byte('?')
 		case isIdentStart(c):
 			end := i
 			for end < len(src) && isIdentPart(src[end]) {
@@ -185,30 +177,64 @@ func Normalize(dst, src []byte) []byte {
 			}
 			w := src[i:end]
 			switch {
-			case end < len(src) && src[end] == '\'' && len(w) == 1 && bytes.IndexByte([]byte("eEbBxXnN"), w[0]) >= 0:
+			case end < len(src) && src[end] == '\'' && len(w) == 1 && isStringPrefix(w[0]):
 				// E'…', B'…', X'…', N'…': E strings take backslash escapes.
 				i = skipQuoted(src, end, '\'', w[0] == 'e' || w[0] == 'E')
-				emit('?')
+				o.byte('?')
 			case end+1 < len(src) && src[end] == '&' && src[end+1] == '\'' && len(w) == 1 && (w[0] == 'u' || w[0] == 'U'):
 				i = skipQuoted(src, end+1, '\'', false)
-				emit('?')
+				o.byte('?')
 			default:
-				emit(w...)
+				o.bytes(w)
 				i = end
 			}
 		default:
-			emit(c)
+			o.byte(c)
 			i++
 		}
 	}
-	if len(dst)-base > MaxText {
-		cut := base + MaxText
-		for cut > base && !utf8.RuneStart(dst[cut]) {
+	dst = o.dst
+	if len(dst)-o.base > MaxText {
+		cut := o.base + MaxText
+		for cut > o.base && !utf8.RuneStart(dst[cut]) {
 			cut--
 		}
 		dst = dst[:cut]
 	}
 	return dst
+}
+
+// out is Normalize's output: a pending space is written before the next
+// token, never first.
+type out struct {
+	dst   []byte
+	base  int
+	space bool
+}
+
+func (o *out) sep() {
+	if o.space && len(o.dst) > o.base {
+		o.dst = append(o.dst, ' ')
+	}
+	o.space = false
+}
+
+func (o *out) byte(c byte) {
+	o.sep()
+	o.dst = append(o.dst, c)
+}
+
+func (o *out) bytes(b []byte) {
+	o.sep()
+	o.dst = append(o.dst, b...)
+}
+
+func isStringPrefix(c byte) bool {
+	switch c {
+	case 'e', 'E', 'b', 'B', 'x', 'X', 'n', 'N':
+		return true
+	}
+	return false
 }
 
 func isSpace(c byte) bool {

@@ -1,0 +1,28 @@
+// Package pgproxy is the sidecar's PostgreSQL proxy (protocol 3.0): the
+// app connects to a local listener instead of its database, and every
+// byte is relayed unchanged to the target while each call is timed.
+//
+// A call is a simple Query up to its ReadyForQuery, or an
+// extended-protocol batch (Parse, Bind, Describe, Execute, Close, Flush)
+// from its first message up to the ReadyForQuery that answers its Sync;
+// pipelined batches are matched to their replies in order. Each call is
+// named by the kind of its first statement (SELECT, INSERT, … OTHER),
+// carries the statement normalised (literals replaced by ?, never a
+// parameter value) and, from an ErrorResponse, its SQLSTATE. A
+// sqlcommenter traceparent in the statement ties the call exactly to its
+// request. A call still in flight when the connection ends (a FATAL, a
+// server gone) is recorded as an error. Calls are recorded (span and
+// histogram, with their own start and end) in short bursts off the relay
+// goroutines.
+//
+// The startup and authentication (trust, md5, SCRAM) pass through unread.
+// SSLRequest and GSSENCRequest are answered N by the proxy, so the app
+// goes on in plain text on loopback, unless the backend's tls is
+// passthrough: then the server answers and an encrypted session is
+// relayed opaque. A CancelRequest is relayed as it came.
+//
+// The decoder frames messages as the bytes stream past, keeping a small
+// header and the start of the few bodies it reads: a 100 MB COPY is not
+// buffered. Whatever it cannot follow (a bad length, an unknown message)
+// stops the decoding, never the relay.
+package pgproxy

@@ -1,0 +1,363 @@
+package pgproxy
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// server is a PostgreSQL the integration tests share, started on first
+// use and stopped after them.
+type server struct {
+	once sync.Once
+	url  string
+	dir  string
+	stop func()
+	err  error
+}
+
+var (
+	// trustPG is realcomp.Postgres: trust authentication, no TLS.
+	trustPG server
+	// securePG has a superuser password (scram-sha-256 over TCP) and
+	// ssl=on with a self-signed certificate.
+	securePG server
+)
+
+// securePassword is securePG's superuser password.
+const securePassword = "Sc-Ram'pw 1"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, s := range []*server{&trustPG, &securePG} {
+		if s.stop != nil {
+			s.stop()
+		}
+	}
+	os.Exit(code)
+}
+
+func (s *server) start(t testing.TB, run func(dir string) (string, func(), error)) string {
+	t.Helper()
+	s.once.Do(func() {
+		s.dir, s.err = os.MkdirTemp("", "pgproxy-pg-")
+		if s.err != nil {
+			return
+		}
+		var stop func()
+		s.url, stop, s.err = run(s.dir)
+		if s.err != nil {
+			os.RemoveAll(s.dir)
+			return
+		}
+		s.stop = func() { stop(); os.RemoveAll(s.dir) }
+	})
+	if s.err != nil {
+		t.Fatalf("starting PostgreSQL: %v", s.err)
+	}
+	return s.url
+}
+
+// postgresURL is the shared Debian PostgreSQL 15 with trust auth.
+func postgresURL(t testing.TB) string {
+	return trustPG.start(t, realcomp.Postgres)
+}
+
+// securePostgresURL is the shared PostgreSQL with SCRAM and TLS; its URL
+// carries the password and sslmode=disable.
+func securePostgresURL(t testing.TB) string {
+	return securePG.start(t, func(dir string) (string, func(), error) {
+		crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		if err := selfSigned(crt, key); err != nil {
+			return "", nil, err
+		}
+		return realcomp.PostgresPassword(dir, securePassword,
+			"-c ssl=on", "-c ssl_cert_file="+crt, "-c ssl_key_file="+key)
+	})
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
+func selfSigned(crtPath, keyPath string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600)
+}
+
+// fixture is a proxy to target with its own recorder: spans, metrics and
+// in-flight requests the test can look at.
+type fixture struct {
+	t       testing.TB
+	spans   *tracetest.SpanRecorder
+	reg     *prometheus.Registry
+	tracker *backend.Tracker
+	b       *backend.Backend
+	addr    string
+}
+
+func newFixture(t testing.TB, target, tls string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, spans: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry(), tracker: backend.NewTracker()}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.spans))
+	rec, err := backend.NewRecorder(backend.Options{Tracer: tp.Tracer("pgproxy-test"), Tracker: f.tracker, Registerer: f.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := backend.Config{Name: "db", Kind: backend.KindPostgres, Listen: "127.0.0.1:0", Target: target, TLS: tls}
+	f.b = rec.Backend(cfg)
+	h, err := New(f.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := backend.NewServer(cfg, h, nil)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	f.addr = srv.Addr().String()
+	return f
+}
+
+// targetOf is the host:port of a postgres:// URL.
+func targetOf(t testing.TB, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+// via is dbURL pointed at the proxy, with sslmode set when not empty.
+func (f *fixture) via(dbURL, sslmode string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	u.Host = f.addr
+	if sslmode != "" {
+		q := u.Query()
+		q.Set("sslmode", sslmode)
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// port is the proxy's port.
+func (f *fixture) port() string {
+	_, p, _ := net.SplitHostPort(f.addr)
+	return p
+}
+
+// waitSpans waits until at least n spans ended (a call is recorded just
+// after its reply is forwarded) and returns them.
+func (f *fixture) waitSpans(n int) []sdktrace.ReadOnlySpan {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		spans := f.spans.Ended()
+		if len(spans) >= n {
+			return spans
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d spans ended, want at least %d:\n%s", len(spans), n, describe(spans))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// settle waits until no span ended for a while and returns them all.
+func (f *fixture) settle() []sdktrace.ReadOnlySpan {
+	last, stable := -1, 0
+	for stable < 5 {
+		time.Sleep(10 * time.Millisecond)
+		n := len(f.spans.Ended())
+		if n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+	return f.spans.Ended()
+}
+
+// call is what a test expects of one span.
+type call struct {
+	op, text, err string
+}
+
+func (c call) String() string { return fmt.Sprintf("%s %q err=%q", c.op, c.text, c.err) }
+
+func calls(spans []sdktrace.ReadOnlySpan) []call {
+	var cs []call
+	for _, s := range spans {
+		cs = append(cs, call{op: attr(s, "db.operation.name"), text: attr(s, "db.query.text"), err: attr(s, "error.type")})
+	}
+	return cs
+}
+
+func describe(spans []sdktrace.ReadOnlySpan) string {
+	var b strings.Builder
+	for _, c := range calls(spans) {
+		fmt.Fprintln(&b, " ", c)
+	}
+	return b.String()
+}
+
+func attr(s sdktrace.ReadOnlySpan, key string) string {
+	for _, kv := range s.Attributes() {
+		if string(kv.Key) == key {
+			return kv.Value.Emit()
+		}
+	}
+	return ""
+}
+
+func hasAttr(s sdktrace.ReadOnlySpan, key string) bool {
+	for _, kv := range s.Attributes() {
+		if kv.Key == attribute.Key(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// histogram is the number of observations of
+// hopscope_backend_duration_seconds{operation, outcome}.
+func (f *fixture) histogram(op, outcome string) uint64 {
+	f.t.Helper()
+	var n uint64
+	for _, m := range f.metric("hopscope_backend_duration_seconds", map[string]string{"operation": op, "outcome": outcome}) {
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n
+}
+
+// gauge is hopscope_backend_connections{state}.
+func (f *fixture) gauge(state string) float64 {
+	f.t.Helper()
+	var v float64
+	for _, m := range f.metric("hopscope_backend_connections", map[string]string{"state": state}) {
+		v += m.GetGauge().GetValue()
+	}
+	return v
+}
+
+// decodeErrors is hopscope_backend_decode_errors_total.
+func (f *fixture) decodeErrors() float64 {
+	var v float64
+	for _, m := range f.metric("hopscope_backend_decode_errors_total", nil) {
+		v += m.GetCounter().GetValue()
+	}
+	return v
+}
+
+// operations lists the operation labels observed.
+func (f *fixture) operations() []string {
+	seen := map[string]bool{}
+	for _, m := range f.metric("hopscope_backend_duration_seconds", nil) {
+		if m.GetHistogram().GetSampleCount() == 0 {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "operation" {
+				seen[l.GetValue()] = true
+			}
+		}
+	}
+	var ops []string
+	for op := range seen {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+func (f *fixture) metric(name string, labels map[string]string) []*metricPB {
+	f.t.Helper()
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []*metricPB
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type metricPB = dto.Metric
+
+// waitGauge waits for hopscope_backend_connections{state} to be want.
+func (f *fixture) waitGauge(state string, want float64) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.gauge(state) != want {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("connections{state=%s} = %v, want %v", state, f.gauge(state), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,47 @@
+package pgproxy
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRecorder: calls queued are all recorded, in a burst, and the
+// recorder's goroutine ends when there is nothing left; a full queue
+// makes the session record its calls itself.
+func TestRecorder(t *testing.T) {
+	ts := newTestSession(t)
+	var r recorder
+	ts.rec = &r
+	ts.feed([]step{{startupMsg("u", "d"), serverHello()}}, whole)
+	for i := 0; i < 3; i++ {
+		ts.feed([]step{{queryMsg("SELECT 1"), readyMsg()}}, whole)
+	}
+	if n := len(ts.spans.Ended()); n != 0 {
+		t.Fatalf("%d spans recorded at once, want them queued", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(ts.spans.Ended()) < 3 || r.busy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spans recorded, recorder running %v", len(ts.spans.Ended()), r.busy())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(ts.spans.Ended()); n != 3 {
+		t.Fatalf("%d spans, want 3", n)
+	}
+
+	r.mu.Lock()
+	r.queue = make([]finished, maxQueued)
+	r.running = true // no goroutine drains it: the queue stays full
+	r.mu.Unlock()
+	ts.feed([]step{{queryMsg("SELECT 2"), readyMsg()}}, whole)
+	if n := len(ts.spans.Ended()); n != 4 {
+		t.Fatalf("%d spans with the queue full, want the 4th recorded at once", n)
+	}
+}
+
+func (r *recorder) busy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}

@@ -1,0 +1,115 @@
+package pgproxy
+
+import "time"
+
+// errorCapture is enough of an ErrorResponse for its severity and
+// SQLSTATE, which PostgreSQL sends first; the message and detail (which
+// may quote data) are never read.
+const errorCapture = 128
+
+// replies decodes what the server sends: a ReadyForQuery ends the oldest
+// call in flight, an ErrorResponse before it is that call's error.
+type replies struct {
+	s   *session
+	f   framer
+	now time.Time
+
+	ready    bool // the startup and authentication are over
+	sqlstate string
+	severity string
+	done     []finished
+}
+
+func (be *replies) begin(typ byte, length int) (int, bool, bool) {
+	switch typ {
+	case 'E':
+		if !be.ready {
+			return 0, false, true // an authentication failure is not read
+		}
+		return errorCapture, false, true
+	case 'Z', 'G', 'W', 'R', 'K', 'S', 'v', // authentication, key data, parameters, negotiation
+		'1', '2', '3', 'C', 'D', 'I', 'n', 's', 't', 'T', 'V', // query replies
+		'N', 'A', // notices and notifications
+		'H', 'd', 'c': // copy out
+		return 0, false, true
+	}
+	return 0, false, false
+}
+
+func (be *replies) end(m *message) bool {
+	switch m.typ {
+	case 'Z':
+		if be.now.IsZero() {
+			be.now = time.Now()
+		}
+		be.ready = true
+		p, ok := be.s.pop()
+		if ok {
+			be.done = append(be.done, finished{pending: p, end: be.now, sqlstate: be.sqlstate, severity: be.severity})
+		}
+		be.sqlstate, be.severity = "", ""
+	case 'E':
+		if be.ready && be.sqlstate == "" {
+			be.sqlstate, be.severity = errorFields(m.body)
+		}
+	case 'G', 'W':
+		be.s.copyStarted()
+	}
+	return true
+}
+
+// errorFields reads the SQLSTATE and the (untranslated) severity of an
+// ErrorResponse.
+func errorFields(b []byte) (sqlstate, severity string) {
+	var localized []byte
+	for len(b) > 0 && b[0] != 0 {
+		code := b[0]
+		v, rest, ok := cstring(b[1:])
+		if !ok {
+			break
+		}
+		b = rest
+		switch code {
+		case 'C':
+			sqlstate = sqlstateString(v)
+		case 'V':
+			severity = severityString(v)
+		case 'S':
+			localized = v
+		}
+	}
+	if severity == "" {
+		severity = severityString(localized)
+	}
+	if sqlstate == "" {
+		sqlstate = "unknown"
+	}
+	return sqlstate, severity
+}
+
+// sqlstateString is a well-formed SQLSTATE (five digits or upper-case
+// letters), else "unknown".
+func sqlstateString(v []byte) string {
+	if len(v) != 5 {
+		return "unknown"
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return "unknown"
+		}
+	}
+	return string(v)
+}
+
+// severityString bounds the severity to PostgreSQL's error severities.
+func severityString(v []byte) string {
+	switch string(v) {
+	case "ERROR":
+		return "ERROR"
+	case "FATAL":
+		return "FATAL"
+	case "PANIC":
+		return "PANIC"
+	}
+	return "ERROR"
+}
