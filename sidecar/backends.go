@@ -44,7 +44,7 @@ func newBackends(cfg *Config, tp *sdktrace.TracerProvider, reg prometheus.Regist
 		return bs, nil
 	}
 	bs.tracker = backend.NewTracker()
-	opts := backend.Options{Tracker: bs.tracker, Registerer: reg}
+	opts := backend.Options{Tracker: bs.tracker, Registerer: reg, AmbiguousSpansPerSecond: backend.DefaultAmbiguousSpansPerSecond}
 	if cfg.OTLPEndpoint != "" {
 		// Spans only when they go somewhere: without an endpoint a call
 		// costs one histogram observation.

@@ -276,3 +276,46 @@ func TestServerAndTCPRelay(t *testing.T) {
 	}
 	_ = reg
 }
+
+// TestAmbiguousSpansLimited: calls no request can be tied to are all
+// counted, but make at most maxAmbiguousSpansPerSecond spans a second;
+// attributed calls always make theirs.
+func TestAmbiguousSpansLimited(t *testing.T) {
+	const maxAmbiguousSpansPerSecond = 10
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	reg := prometheus.NewRegistry()
+	tr := NewTracker()
+	rec, err := NewRecorder(Options{Tracer: tp.Tracer("test"), Tracker: tr, Registerer: reg, AmbiguousSpansPerSecond: maxAmbiguousSpansPerSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rec.Backend(Config{Name: "cache", Kind: KindRedis, Listen: "127.0.0.1:1", Target: "r:6379"})
+	sec := time.Unix(2000, 0)
+	for i := 0; i < 100; i++ {
+		b.Begin(sec, trace.SpanContext{}).Finish(sec.Add(time.Millisecond), Op{Name: "GET"})
+	}
+	if n := len(sr.Ended()); n != maxAmbiguousSpansPerSecond {
+		t.Errorf("%d spans of 100 ambiguous calls in one second, want %d", n, maxAmbiguousSpansPerSecond)
+	}
+	next := sec.Add(time.Second)
+	b.Begin(next, trace.SpanContext{}).Finish(next.Add(time.Millisecond), Op{Name: "GET"})
+	leave := tr.Enter(spanContext(t, 1, 1))
+	for i := 0; i < 20; i++ {
+		b.Begin(sec, trace.SpanContext{}).Finish(sec.Add(time.Millisecond), Op{Name: "GET"})
+	}
+	leave()
+	if n := len(sr.Ended()); n != maxAmbiguousSpansPerSecond+1+20 {
+		t.Errorf("%d spans, want %d (the next second's one, every inferred one)", n, maxAmbiguousSpansPerSecond+21)
+	}
+	mfs, _ := reg.Gather()
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "hopscope_backend_duration_seconds" && mf.Metric[0].GetHistogram().GetSampleCount() == 121 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("not every call counted: want 121 observations")
+	}
+}

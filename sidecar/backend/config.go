@@ -169,7 +169,7 @@ func ValidateAll(cs []Config) error {
 		if j, dup := names[c.Name]; dup && c.Name != "" {
 			errs = append(errs, fmt.Errorf("backends[%d].name: %q is also backends[%d]'s", i, c.Name, j))
 		}
-		if j, dup := listens[c.Listen]; dup && c.Listen != "" {
+		if j, dup := listens[c.Listen]; dup && c.Listen != "" && !strings.HasSuffix(c.Listen, ":0") {
 			errs = append(errs, fmt.Errorf("backends[%d].listen: %s is also backends[%d]'s", i, c.Listen, j))
 		}
 		names[c.Name], listens[c.Listen] = i, i

@@ -38,14 +38,25 @@ type Options struct {
 	Tracker *Tracker
 	// Registerer receives the hopscope_backend_* metrics.
 	Registerer prometheus.Registerer
+	// AmbiguousSpansPerSecond bounds, per backend, the spans of calls no
+	// inbound request can be tied to (each would be a trace of its own; a
+	// batch job without inbound requests would spend the pod's CPU on
+	// them); every call is still counted. 0: no bound. The sidecar uses
+	// DefaultAmbiguousSpansPerSecond.
+	AmbiguousSpansPerSecond int
 }
+
+// DefaultAmbiguousSpansPerSecond is the sidecar's bound on spans of
+// ambiguous calls, per backend.
+const DefaultAmbiguousSpansPerSecond = 10
 
 // Recorder turns measured calls into client spans and metrics. One per
 // sidecar, shared by every backend proxy.
 type Recorder struct {
-	tracer  trace.Tracer
-	spans   bool // a real tracer: calls make spans
-	tracker *Tracker
+	tracer       trace.Tracer
+	spans        bool // a real tracer: calls make spans
+	tracker      *Tracker
+	ambiguousMax int
 
 	duration    *prometheus.HistogramVec
 	connections *prometheus.GaugeVec
@@ -57,7 +68,7 @@ type Recorder struct {
 
 // NewRecorder registers the metrics.
 func NewRecorder(opts Options) (*Recorder, error) {
-	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker, spans: opts.Tracer != nil}
+	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker, spans: opts.Tracer != nil, ambiguousMax: opts.AmbiguousSpansPerSecond}
 	if r.tracer == nil {
 		r.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -109,6 +120,31 @@ type Backend struct {
 	mu  sync.Mutex
 	ops map[string]bool
 	obs map[obsKey]prometheus.Observer // the histogram's children, looked up once
+
+	// ambiguous limits the spans of calls no request can be tied to
+	// (Options.AmbiguousSpansPerSecond).
+	ambiguous rateGate
+}
+
+// rateGate lets through at most max events per wall-clock second.
+type rateGate struct {
+	mu     sync.Mutex
+	second int64
+	n      int
+}
+
+func (g *rateGate) allow(now time.Time, max int) bool {
+	sec := now.Unix()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sec != g.second {
+		g.second, g.n = sec, 0
+	}
+	if g.n >= max {
+		return false
+	}
+	g.n++
+	return true
 }
 
 type obsKey struct{ op, outcome string }
@@ -251,7 +287,8 @@ type Op struct {
 }
 
 // Finish records the call ended at end: one observation and its client
-// span, child of the attributed request, ended.
+// span, child of the attributed request, ended. Spans of ambiguous calls
+// (a trace of their own each) are limited per Options.AmbiguousSpansPerSecond.
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
 	b.observer(op).Observe(end.Sub(c.start).Seconds())
@@ -260,6 +297,9 @@ func (c Call) Finish(end time.Time, op Op) {
 	}
 	span := c.span
 	if span == nil {
+		if c.attribution == Ambiguous && b.r.ambiguousMax > 0 && !b.ambiguous.allow(end, b.r.ambiguousMax) {
+			return
+		}
 		span = c.startSpan()
 	}
 	if !span.IsRecording() {
