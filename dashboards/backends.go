@@ -26,7 +26,10 @@ func backendsDashboard() *dashboard.DashboardBuilder {
 		Variables(variables(
 			[]variable{prometheusVar(), jaegerVar()},
 			scopeVars(backendCount, ""),
-			[]variable{labelVar("backend", "Backend", backendCount, []string{mCluster, mNamespace, mService}, "backend")},
+			[]variable{
+				labelVar("backend", "Backend", backendCount, []string{mCluster, mNamespace, mService}, "backend"),
+				labelVar("proxy", "Sidecar backend proxy", proxyConnections, []string{mCluster, mNamespace, mService}, "backend"),
+			},
 		))
 
 	d.WithRow(row("Calls"))
@@ -45,14 +48,70 @@ func backendsDashboard() *dashboard.DashboardBuilder {
 	d.WithRow(row("Targets"))
 	d.WithPanel(backendTargets())
 
-	d.WithRow(row("Coming later"))
-	d.WithPanel(note(panel{
-		title: "Circuit breakers and retries",
-		desc:  "What this dashboard does not show yet.",
-		w:     24,
-		h:     3,
-	}, "Circuit-breaker state and retries per backend are not measured yet: they come with a later issue, and their panels with it."))
+	d.WithRow(row("Sidecar backend proxies"))
+	d.WithPanel(proxyLatency())
+	d.WithPanel(proxyConnectionsPanel())
+	d.WithPanel(proxyPolicies())
+	d.WithPanel(proxyCircuits())
 	return d
+}
+
+// The sidecar's backend proxies' own metrics (sidecar/backend): their
+// backend label is the configured backend's name (db, cache, stripe,
+// egress), chosen with the proxy variable.
+const (
+	proxyBucket      = "hopscope_backend_duration_seconds_bucket"
+	proxyConnections = "hopscope_backend_connections"
+	proxyRetries     = "hopscope_backend_retries_total"
+	proxyLimited     = "hopscope_backend_rate_limited_total"
+	proxyDecodeErrs  = "hopscope_backend_decode_errors_total"
+	proxyCircuit     = "hopscope_backend_circuit_state"
+)
+
+// proxyScope selects the chosen service's sidecars' chosen proxies.
+var proxyScope = []string{mCluster, mNamespace, mService, mProxy}
+
+func proxyLatency() anyPanel {
+	return graph(panel{
+		title:   "Proxied call p95 by backend and operation",
+		desc:    "The p95 of the queries, commands and requests the sidecars' backend proxies relayed, by configured backend and operation (hopscope_backend_duration_seconds).",
+		unit:    unitSeconds,
+		queries: qs(query(quantile(0.95, by("backend", "operation"), sel(proxyBucket, proxyScope...), overTime), "{{backend}} {{operation}}")),
+	})
+}
+
+func proxyConnectionsPanel() anyPanel {
+	return graph(panel{
+		title: "Proxy connections and decode failures",
+		desc: "Client connections open through each backend proxy, decoded (calls timed) or relayed opaque (TLS passthrough, CONNECT tunnels, streams the proxy stopped following) " +
+			"(hopscope_backend_connections), and connections per second the proxy stopped decoding (hopscope_backend_decode_errors_total).",
+		unit: unitShort,
+		queries: qs(
+			query(sumBy(by("backend", "state"), sel(proxyConnections, proxyScope...)), "{{backend}} {{state}}"),
+			query(sumRate(by("backend"), sel(proxyDecodeErrs, proxyScope...), overTime), "{{backend}} decode failures/s"),
+		),
+	})
+}
+
+func proxyPolicies() anyPanel {
+	return graph(panel{
+		title: "Retries and rate-limited calls/s",
+		desc:  "HTTP backends' retries (hopscope_backend_retries_total) and calls refused by their rate limit (hopscope_backend_rate_limited_total), per second.",
+		unit:  unitOps,
+		queries: qs(
+			query(sumRate(by("backend"), sel(proxyRetries, proxyScope...), overTime), "{{backend}} retries"),
+			query(sumRate(by("backend"), sel(proxyLimited, proxyScope...), overTime), "{{backend}} rate-limited"),
+		),
+	})
+}
+
+func proxyCircuits() anyPanel {
+	return graph(panel{
+		title:   "Circuit breaker state",
+		desc:    "Per HTTP backend and pod, the circuit breaker's state (hopscope_backend_circuit_state): 0 closed, 1 half-open (one trial call), 2 open (calls refused with 503).",
+		unit:    unitShort,
+		queries: qs(query(aggBy("max", by("backend", "pod"), sel(proxyCircuit, proxyScope...)), "{{backend}} {{pod}}")),
+	})
 }
 
 // callLabels split calls by backend kind and operation.

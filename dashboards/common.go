@@ -44,6 +44,7 @@ const (
 	mPod       = `pod=~"$pod"`
 	mJob       = `job=~"$job"`
 	mBackend   = `backend=~"$backend"`
+	mProxy     = `backend=~"$proxy"`
 	mHPA       = `horizontalpodautoscaler=~"$hpa"`
 	mInbound   = `direction="inbound"`
 )

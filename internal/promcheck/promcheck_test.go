@@ -18,6 +18,8 @@ func TestRegisteredNamesTheContract(t *testing.T) {
 		"hopscope_proxy_overhead_seconds_count":    "sidecar",
 		"hopscope_queue_time_seconds_sum":          "sidecar",
 		"hopscope_telemetry_dropped_total":         "sidecar",
+		"hopscope_backend_duration_seconds_bucket": "sidecar",
+		"hopscope_backend_circuit_state":           "sidecar",
 		"hopscope_hop_duration_seconds_bucket":     "collector",
 		"hopscope_collector_received_total":        "collector",
 		"hopscope_collector_traces_active":         "collector",

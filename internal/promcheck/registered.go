@@ -11,6 +11,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/sidecar"
+	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
 // Registered returns every series name the sidecar and the collector
@@ -26,7 +27,11 @@ func Registered() (map[string]string, error) {
 		make func(prometheus.Registerer) error
 	}{
 		{"sidecar", func(r prometheus.Registerer) error {
-			_, err := sidecar.New(sidecar.DefaultConfig(), sidecar.Options{Registerer: r, Gatherer: prometheus.NewRegistry()})
+			// With a backend proxy, so its hopscope_backend_* metrics are
+			// listed too (nothing listens before Start).
+			cfg := sidecar.DefaultConfig()
+			cfg.Backends = []backend.Config{{Name: "api", Kind: backend.KindHTTP, Listen: "127.0.0.1:0", Target: "http://127.0.0.1:1"}}
+			_, err := sidecar.New(cfg, sidecar.Options{Registerer: r, Gatherer: prometheus.NewRegistry()})
 			return err
 		}},
 		{"collector", func(r prometheus.Registerer) error {

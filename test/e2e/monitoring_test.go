@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,10 +28,12 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/dashboards"
+	"github.com/hopscope/hopscope/examples/shop/shop"
 	"github.com/hopscope/hopscope/internal/promcheck"
 	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/rules"
 	"github.com/hopscope/hopscope/sidecar"
+	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
 // The pods the two sidecars stand for, as Prometheus's Kubernetes service
@@ -81,6 +84,10 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
+	// An external API the sidecars proxy as an http backend with every
+	// policy on, so the Backends dashboard's proxy panels have series.
+	payments := httptest.NewServer(shop.PaymentsStub{})
+	t.Cleanup(payments.Close)
 	var sidecars []*sidecar.Sidecar
 	for range shopPods {
 		cfg := sidecar.DefaultConfig()
@@ -88,6 +95,10 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 		cfg.Upstream, cfg.Service, cfg.OTLPEndpoint = "http://"+appAddr, "shop", otlpURL
 		cfg.AccessLog, cfg.ShutdownGrace = "off", 0
 		cfg.Routes = []string{"/api/orders/{id}"}
+		cfg.Backends = []backend.Config{{Name: "payments", Kind: backend.KindHTTP, Listen: "127.0.0.1:0", Target: payments.URL,
+			Retries:        &backend.RetryPolicy{Attempts: 2, Budget: 0.5, Backoff: 10 * time.Millisecond},
+			CircuitBreaker: &backend.BreakerPolicy{Failures: 5, OpenFor: time.Second},
+			RateLimit:      &backend.RateLimitPolicy{PerSecond: 1000, Burst: 100}}}
 		reg := prometheus.NewRegistry()
 		sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg})
 		if err != nil {
@@ -131,6 +142,12 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 				path = "/api/fail"
 			case i%10 == 7:
 				path = "/healthz"
+			case i%10 == 5:
+				// The app's call to the external API, through the sidecar.
+				if res, err := client.Get("http://" + s.BackendAddrs()["payments"].String() + "/quote?order=1"); err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
 			}
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr().String()+path, nil)
 			req.Header.Set("X-Request-Start", fmt.Sprintf("t=%.3f", float64(time.Now().Add(-2*time.Millisecond).UnixMicro())/1e6))
