@@ -28,7 +28,6 @@ import (
 	"os"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -195,18 +194,12 @@ func run(args []string) error {
 		_, ports["tcp-relay"], _ = net.SplitHostPort(relay.Addr().String())
 		contenders = append(contenders, "tcp-relay")
 	}
-	if o.profile != "" {
-		// Only the proxies run in this process: the profile is theirs.
-		f, err := os.Create(o.profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	// Only the proxies run in this process: the profile is theirs.
+	stopProfile, err := harness.StartCPUProfile(o.profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
 	results := map[string][]result{}
 	cpu := map[string]float64{}

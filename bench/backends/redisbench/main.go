@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,17 +244,11 @@ func run(args []string) error {
 		}
 	}
 	warm := timedCalls(reg)
-	if o.profile != "" {
-		f, err := os.Create(o.profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := harness.StartCPUProfile(o.profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	for _, p := range o.pipelines {
 		for round := 1; round <= o.rounds; round++ {
 			for _, target := range targets {
