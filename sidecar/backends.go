@@ -21,7 +21,6 @@ import (
 type backends struct {
 	tracker *backend.Tracker // nil when there are none
 	servers []*backend.Server
-	names   []string
 	closers []io.Closer
 	log     *zap.Logger
 }
@@ -81,7 +80,6 @@ const EgressBackend = "egress"
 
 func (bs *backends) add(c backend.Config, h backend.Handler) {
 	bs.servers = append(bs.servers, backend.NewServer(c, h, bs.log))
-	bs.names = append(bs.names, c.Name)
 	if cl, ok := h.(io.Closer); ok {
 		bs.closers = append(bs.closers, cl)
 	}
@@ -114,8 +112,8 @@ func (bs *backends) shutdown(ctx context.Context) {
 // started (tests and logs).
 func (s *Sidecar) BackendAddrs() map[string]net.Addr {
 	out := map[string]net.Addr{}
-	for i, srv := range s.backends.servers {
-		out[s.backends.names[i]] = srv.Addr()
+	for _, srv := range s.backends.servers {
+		out[srv.Name()] = srv.Addr()
 	}
 	return out
 }

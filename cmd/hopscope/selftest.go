@@ -67,10 +67,7 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	checks := []struct {
-		name string
-		run  func(context.Context) error
-	}{
+	checks := []selfCheck{
 		{"collector is healthy", func(ctx context.Context) error {
 			return expectStatus(ctx, http.DefaultClient, "GET", strings.TrimRight(cfg.Collector, "/")+"/healthz", "", nil, 200)
 		}},
@@ -80,10 +77,7 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}},
 	}
 	if cfg.Injector != "" {
-		checks = append(checks, struct {
-			name string
-			run  func(context.Context) error
-		}{"injector adds the sidecar to an annotated pod", func(ctx context.Context) error { return checkInjector(ctx, cfg.Injector) }})
+		checks = append(checks, selfCheck{"injector adds the sidecar to an annotated pod", func(ctx context.Context) error { return checkInjector(ctx, cfg.Injector) }})
 	}
 	for _, c := range checks {
 		var err error
@@ -102,6 +96,12 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "ok  %s\n", c.name)
 	}
 	return nil
+}
+
+// selfCheck is one check of `hopscope selftest`, retried until it passes.
+type selfCheck struct {
+	name string
+	run  func(context.Context) error
 }
 
 func expectStatus(ctx context.Context, client *http.Client, method, u, contentType string, body []byte, want int) error {

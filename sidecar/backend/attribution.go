@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"sync"
 
 	"go.opentelemetry.io/otel/trace"
@@ -26,16 +25,14 @@ const (
 // inbound proxy enters each request; the backend proxies ask it at the
 // start of each call.
 type Tracker struct {
-	mu     sync.Mutex
-	n      int
-	sole   trace.SpanContext            // the request in flight when n == 1
-	others map[uint64]trace.SpanContext // every request in flight
-	next   uint64
+	mu       sync.Mutex
+	inFlight map[uint64]trace.SpanContext // every request in flight, by entry
+	next     uint64
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{others: map[uint64]trace.SpanContext{}}
+	return &Tracker{inFlight: map[uint64]trace.SpanContext{}}
 }
 
 // Enter records an inbound request in flight and returns the function
@@ -51,11 +48,7 @@ func (t *Tracker) EnterID(sc trace.SpanContext) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.next++
-	t.others[t.next] = sc
-	t.n++
-	if t.n == 1 {
-		t.sole = sc
-	}
+	t.inFlight[t.next] = sc
 	return t.next
 }
 
@@ -63,16 +56,7 @@ func (t *Tracker) EnterID(sc trace.SpanContext) uint64 {
 func (t *Tracker) Leave(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.others[id]; !ok {
-		return
-	}
-	delete(t.others, id)
-	t.n--
-	if t.n == 1 {
-		for _, rest := range t.others {
-			t.sole = rest
-		}
-	}
+	delete(t.inFlight, id)
 }
 
 // Attribute ties a call beginning now to its inbound request: to explicit
@@ -87,8 +71,12 @@ func (t *Tracker) Attribute(explicit trace.SpanContext) (trace.SpanContext, Attr
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.n == 1 && t.sole.IsValid() {
-		return t.sole, Inferred
+	if len(t.inFlight) == 1 {
+		for _, sole := range t.inFlight {
+			if sole.IsValid() {
+				return sole, Inferred
+			}
+		}
 	}
 	return trace.SpanContext{}, Ambiguous
 }
@@ -97,10 +85,5 @@ func (t *Tracker) Attribute(explicit trace.SpanContext) (trace.SpanContext, Attr
 func (t *Tracker) InFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.n
+	return len(t.inFlight)
 }
-
-var contextBackground = context.Background()
-
-// invalidSpanContext is "the call carried no trace context".
-var invalidSpanContext trace.SpanContext

@@ -14,6 +14,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 )
 
 func TestConfigValidateNamesTheKey(t *testing.T) {
@@ -308,14 +310,7 @@ func TestAmbiguousSpansLimited(t *testing.T) {
 	if n := len(sr.Ended()); n != maxAmbiguousSpansPerSecond+1+20 {
 		t.Errorf("%d spans, want %d (the next second's one, every inferred one)", n, maxAmbiguousSpansPerSecond+21)
 	}
-	mfs, _ := reg.Gather()
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() == "hopscope_backend_duration_seconds" && mf.Metric[0].GetHistogram().GetSampleCount() == 121 {
-			found = true
-		}
-	}
-	if !found {
+	if ms := backendtest.Series(reg, "hopscope_backend_duration_seconds", map[string]string{"operation": "GET"}); len(ms) != 1 || backendtest.Value(ms[0]) != 121 {
 		t.Error("not every call counted: want 121 observations")
 	}
 }

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -244,13 +245,13 @@ func (b *Backend) BeginTraced(start time.Time, explicit trace.SpanContext) Call 
 var spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
 
 // noSpan stands for the span when the Recorder has no tracer.
-var noSpan = trace.SpanFromContext(contextBackground)
+var noSpan = trace.SpanFromContext(context.Background())
 
 func (c Call) startSpan() trace.Span {
 	if !c.b.r.spans {
 		return noSpan
 	}
-	ctx := trace.ContextWithSpanContext(contextBackground, c.parent)
+	ctx := trace.ContextWithSpanContext(context.Background(), c.parent)
 	_, span := c.b.r.tracer.Start(ctx, c.b.Config.Kind+" "+c.b.Config.Name, spanKindClient, trace.WithTimestamp(c.start))
 	return span
 }

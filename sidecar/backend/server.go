@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -58,6 +59,9 @@ func (s *Server) Start() error {
 
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Name is the backend's name.
+func (s *Server) Name() string { return s.cfg.Name }
 
 func (s *Server) accept() {
 	defer s.wg.Done()
@@ -156,7 +160,7 @@ type TCPRelay struct {
 // ServeConn relays one connection.
 func (t TCPRelay) ServeConn(ctx context.Context, client net.Conn) {
 	start := time.Now()
-	call := t.B.Begin(start, invalidSpanContext)
+	call := t.B.Begin(start, trace.SpanContext{}) // a TCP stream carries no trace context
 	up, err := Dial(ctx, t.B.Config.Target)
 	if err != nil {
 		call.Finish(time.Now(), Op{Name: "connect", Error: "connect"})

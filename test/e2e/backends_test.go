@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
@@ -36,18 +35,9 @@ func TestBackendProxiesInBreakdown(t *testing.T) {
 	pgURL := startPostgres(t)
 	redisAddr := startRedis(t)
 
-	ccfg := collector.DefaultConfig()
-	ccfg.OTLPGRPCListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", ""
-	ccfg.OTLPHTTPListen, ccfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	ccfg := loopbackCollectorConfig()
 	ccfg.ExportDelay = 500 * time.Millisecond
-	col, err := collector.New(ccfg, collector.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := col.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	col := runCollector(t, ccfg, collector.Options{})
 
 	// The app: plain pgx and go-redis, no OpenTelemetry, reaching its
 	// backends only through the sidecar's listeners.
@@ -90,15 +80,7 @@ func TestBackendProxiesInBreakdown(t *testing.T) {
 		{Name: "db", Kind: backend.KindPostgres, Listen: "127.0.0.1:0", Target: pgTarget},
 		{Name: "cache", Kind: backend.KindRedis, Listen: "127.0.0.1:0", Target: redisAddr},
 	}
-	reg := prometheus.NewRegistry()
-	sc, err := sidecar.New(scfg, sidecar.Options{Registerer: reg, Gatherer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Shutdown(context.Background()) })
+	sc, reg := runSidecar(t, scfg)
 	addrs := sc.BackendAddrs()
 	p, err := pgxpool.New(ctx, strings.Replace(pgURL, pgTarget, addrs["db"].String(), 1))
 	if err != nil {

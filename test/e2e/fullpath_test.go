@@ -51,7 +51,6 @@ type topology struct {
 // scrapes the sidecar and the collector.
 func startTopology(t *testing.T) *topology {
 	t.Helper()
-	ctx := context.Background()
 	tp := &topology{jaeger: startJaeger(t)}
 	pgURL := startPostgres(t)
 	redisAddr := startRedis(t)
@@ -59,9 +58,8 @@ func startTopology(t *testing.T) *topology {
 	dir := t.TempDir()
 	nginxLog := filepath.Join(dir, "nginx-access.log")
 	haproxyLog := filepath.Join(dir, "haproxy.log")
-	ccfg := collector.DefaultConfig()
-	ccfg.OTLPGRPCListen, ccfg.ForwardListen = "", ""
-	ccfg.OTLPHTTPListen, ccfg.HTTPListen, ccfg.RUMListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	ccfg := loopbackCollectorConfig()
+	ccfg.RUMListen = "127.0.0.1:0"
 	ccfg.RUMAllowedOrigins = []string{"*"}
 	ccfg.ExportOTLPEndpoint = tp.jaeger.otlpHTTP
 	ccfg.ExportDelay = 2 * time.Second
@@ -70,14 +68,7 @@ func startTopology(t *testing.T) *topology {
 	// wait for them and read them from their beginning.
 	ccfg.Tail = []string{collector.FormatIngressNginxJSON + ":" + nginxLog, collector.FormatHAProxy + ":" + haproxyLog}
 	reg := prometheus.NewRegistry()
-	col, err := collector.New(ccfg, collector.Options{Registerer: reg, Gatherer: reg, TailPollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := col.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	col := runCollector(t, ccfg, collector.Options{Registerer: reg, Gatherer: reg, TailPollInterval: 50 * time.Millisecond})
 	tp.collector = col
 	otlpURL := "http://" + col.OTLPHTTPAddr().String()
 
@@ -87,15 +78,7 @@ func startTopology(t *testing.T) *topology {
 	scfg.Listen, scfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	scfg.Upstream, scfg.Service = "http://"+appAddr, "shop"
 	scfg.OTLPEndpoint, scfg.AccessLog, scfg.ShutdownGrace = otlpURL, "off", 0
-	sreg := prometheus.NewRegistry()
-	sc, err := sidecar.New(scfg, sidecar.Options{Registerer: sreg, Gatherer: sreg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Shutdown(context.Background()) })
+	sc, _ := runSidecar(t, scfg)
 	tp.sidecar = sc
 
 	tp.relay = delayRelay(t, sc.Addr().String(), injectService)

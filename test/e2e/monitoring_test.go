@@ -57,21 +57,12 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 	pgURL := startPostgres(t)
 	redisAddr := startRedis(t)
 
-	ccfg := collector.DefaultConfig()
-	ccfg.OTLPGRPCListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", ""
-	ccfg.OTLPHTTPListen, ccfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	ccfg := loopbackCollectorConfig()
 	ccfg.ExportDelay = 500 * time.Millisecond
 	// As `hopscope collector` serves it: with the Go and process collectors.
 	creg := prometheus.NewRegistry()
 	creg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	col, err := collector.New(ccfg, collector.Options{Registerer: creg, Gatherer: creg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := col.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	col := runCollector(t, ccfg, collector.Options{Registerer: creg, Gatherer: creg})
 	otlpURL := "http://" + col.OTLPHTTPAddr().String()
 
 	// The app fails one route on purpose, so error ratios have errors.
@@ -99,15 +90,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 			Retries:        &backend.RetryPolicy{Attempts: 2, Budget: 0.5, Backoff: 10 * time.Millisecond},
 			CircuitBreaker: &backend.BreakerPolicy{Failures: 5, OpenFor: time.Second},
 			RateLimit:      &backend.RateLimitPolicy{PerSecond: 1000, Burst: 100}}}
-		reg := prometheus.NewRegistry()
-		sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sc.Shutdown(context.Background()) })
+		sc, _ := runSidecar(t, cfg)
 		sidecars = append(sidecars, sc)
 	}
 	exporters := serveRecordedExporters(t, filepath.Join("testdata", "kube-exporters.prom"))

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -117,39 +117,8 @@ func (e *env) span(n int) sdktrace.ReadOnlySpan { return e.waitSpans(n)[n-1] }
 // metric is the value of the series name{labels}, -1 when absent.
 func (e *env) metric(name string, labels map[string]string) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			return value(m)
-		}
-	}
-	return -1
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
+	if ms := backendtest.Series(e.reg, name, labels); len(ms) > 0 {
+		return backendtest.Value(ms[0])
 	}
 	return -1
 }

@@ -1,6 +1,7 @@
 package httpegress
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 
@@ -74,25 +75,13 @@ func formatTraceparent(sc trace.SpanContext) string {
 	return string(b[:])
 }
 
-// spanContexter is a Call that knows its client span's context before the
-// span ends. backend.Call does not yet; when it does, the traceparent the
-// proxy sends names the recorded client span exactly.
-type spanContexter interface {
-	SpanContext() trace.SpanContext
-}
-
-// callKnowsSpan is whether backend.Call implements spanContexter.
-var _, callKnowsSpan = any(backend.Call{}).(spanContexter)
-
 // outgoingContext is the context the proxy sends as traceparent for a call
-// whose request carried none: the client span's when the Call knows it;
-// else the attributed request's trace (a new one when ambiguous) with a new
-// span id, so the next hop at least joins the trace.
+// whose request carried none: the client span's when the Recorder makes
+// spans (BeginTraced); else the attributed request's trace (a new one when
+// ambiguous) with a new span id, so the next hop at least joins the trace.
 func outgoingContext(call backend.Call) trace.SpanContext {
-	if callKnowsSpan {
-		if sc := any(call).(spanContexter).SpanContext(); sc.IsValid() {
-			return sc
-		}
+	if sc := call.SpanContext(); sc.IsValid() {
+		return sc
 	}
 	parent := call.Parent()
 	cfg := trace.SpanContextConfig{TraceFlags: trace.FlagsSampled}
@@ -101,18 +90,12 @@ func outgoingContext(call backend.Call) trace.SpanContext {
 		cfg.TraceFlags = parent.TraceFlags()
 	} else {
 		for !cfg.TraceID.IsValid() {
-			putUint64(cfg.TraceID[:8], rand.Uint64())
-			putUint64(cfg.TraceID[8:], rand.Uint64())
+			binary.BigEndian.PutUint64(cfg.TraceID[:8], rand.Uint64())
+			binary.BigEndian.PutUint64(cfg.TraceID[8:], rand.Uint64())
 		}
 	}
 	for !cfg.SpanID.IsValid() {
-		putUint64(cfg.SpanID[:], rand.Uint64())
+		binary.BigEndian.PutUint64(cfg.SpanID[:], rand.Uint64())
 	}
 	return trace.NewSpanContext(cfg)
-}
-
-func putUint64(b []byte, v uint64) {
-	for i := range 8 {
-		b[i] = byte(v >> (56 - 8*i))
-	}
 }

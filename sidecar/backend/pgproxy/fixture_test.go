@@ -22,6 +22,7 @@ import (
 
 	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
@@ -322,30 +323,7 @@ func (f *fixture) operations() []string {
 
 func (f *fixture) metric(name string, labels map[string]string) []*metricPB {
 	f.t.Helper()
-	mfs, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var out []*metricPB
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			out = append(out, m)
-		}
-	}
-	return out
+	return backendtest.Series(f.reg, name, labels)
 }
 
 type metricPB = dto.Metric

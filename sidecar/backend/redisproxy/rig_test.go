@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -117,30 +118,17 @@ func (r *rig) everything() string {
 }
 
 // decodeErrors returns hopscope_backend_decode_errors_total.
-func (r *rig) decodeErrors() float64 {
-	mfs, _ := r.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "hopscope_backend_decode_errors_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return -1
-}
+func (r *rig) decodeErrors() float64 { return r.value("hopscope_backend_decode_errors_total", nil) }
 
 // gauge returns hopscope_backend_connections{state}.
 func (r *rig) gauge(state string) float64 {
-	mfs, _ := r.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != "hopscope_backend_connections" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "state" && l.GetValue() == state {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
+	return r.value("hopscope_backend_connections", map[string]string{"state": state})
+}
+
+// value is the first series of name{labels}, -1 when absent.
+func (r *rig) value(name string, labels map[string]string) float64 {
+	if ms := backendtest.Series(r.reg, name, labels); len(ms) > 0 {
+		return backendtest.Value(ms[0])
 	}
 	return -1
 }
