@@ -50,6 +50,7 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 			c.Kind, c.Target, c.RateLimit = KindHTTP, "http://api:80", &RateLimitPolicy{PerSecond: 0, Burst: 1}
 		}, "backends[3].rateLimit.perSecond"},
 		{"timeout", func(c *Config) { c.Timeout = -1 }, "backends[3].timeout"},
+		{"timeout on postgres", func(c *Config) { c.Timeout = time.Second }, "backends[3].timeout: applies to kind http only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -61,7 +62,7 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 	}
 	ok := []Config{
 		{Name: "stripe", Kind: KindHTTP, Listen: "127.0.0.1:15443", Target: "https://api.stripe.com", TLS: TLSOriginate,
-			Retries: &RetryPolicy{Attempts: 3, Budget: 0.2, Backoff: 50 * time.Millisecond}},
+			Timeout: 2 * time.Second, Retries: &RetryPolicy{Attempts: 3, Budget: 0.2, Backoff: 50 * time.Millisecond}},
 		{Name: "cache", Kind: KindRedis, Listen: "localhost:16379", Target: "redis.cache.svc:6379"},
 		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSPassthrough},
 		{Name: "other", Kind: KindTCP, Listen: "[::1]:19000", Target: "10.0.0.5:9000"},

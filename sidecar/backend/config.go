@@ -41,7 +41,9 @@ type Config struct {
 	// TLS is "" (none), "passthrough" (postgres: relay TLS sessions opaque)
 	// or "originate" (http: TLS to the target).
 	TLS string `yaml:"tls"`
-	// Timeout bounds one call (http: until the response headers); 0 = none.
+	// Timeout bounds one HTTP call until its response headers (http only:
+	// cutting one query of a PostgreSQL or Redis session would break the
+	// session; use the client's statement timeout there); 0 = none.
 	Timeout time.Duration `yaml:"timeout"`
 	// Retries retries failed idempotent HTTP requests within a budget
 	// (http only; off when absent).
@@ -123,6 +125,8 @@ func (c Config) Validate(i int) error {
 	}
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
+	} else if c.Timeout > 0 && c.Kind != KindHTTP {
+		bad("timeout", "applies to kind http only (a proxy cannot cut one query of a %s session without breaking the session; set the client's own timeout)", c.Kind)
 	}
 	if c.Kind != KindHTTP && (c.Retries != nil || c.CircuitBreaker != nil || c.RateLimit != nil) {
 		bad("kind", "retries, circuitBreaker and rateLimit apply to kind http only")
