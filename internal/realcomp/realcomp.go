@@ -157,8 +157,8 @@ func startPostgres(dir string, initArgs, serverArgs []string) (port int, stop fu
 		if b, err := exec.Command("chown", "-R", "postgres:postgres", dir).CombinedOutput(); err != nil {
 			return 0, nil, fmt.Errorf("chown %s: %v: %s", dir, err, b)
 		}
-		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
-			_ = os.Chmod(d, 0o755) // postgres must traverse the parents
+		if err := Traversable(filepath.Dir(dir)); err != nil {
+			return 0, nil, err
 		}
 	}
 	if b, err := asOwner(initdb, append([]string{"-D", data, "-U", "postgres", "-E", "UTF8"}, initArgs...)...).CombinedOutput(); err != nil {
@@ -174,6 +174,27 @@ func startPostgres(dir string, initArgs, serverArgs []string) (port int, stop fu
 		return 0, nil, fmt.Errorf("pg_ctl start: %v: %s %s", err, b, log)
 	}
 	return port, func() { _ = asOwner(pgctl, "-D", data, "-m", "immediate", "-w", "stop").Run() }, nil
+}
+
+// Traversable lets every user pass through dir and its parents (o+x),
+// so that a server running as another user (PostgreSQL as postgres) can
+// reach a directory below them. It changes only directories that lack
+// the bit and keeps their other bits (the sticky bit of /tmp included).
+func Traversable(dir string) error {
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("making %s traversable: %w", d, err)
+		}
+		if fi.Mode().Perm()&0o001 != 0 {
+			continue
+		}
+		keep := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetuid | os.ModeSetgid)
+		if err := os.Chmod(d, keep|0o011); err != nil {
+			return fmt.Errorf("making %s traversable: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // Redis runs a throwaway Redis and returns host:port.

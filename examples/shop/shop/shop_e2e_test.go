@@ -11,7 +11,6 @@ package shop_test
 // redis-server on PATH. The test is skipped when they are not installed.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,14 +18,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hopscope/hopscope/examples/shop/shop"
+	"github.com/hopscope/hopscope/internal/realcomp"
 )
 
 func TestShopE2E(t *testing.T) {
@@ -263,154 +257,27 @@ func cacheDel(ctx context.Context, addr, key string) error {
 
 // --- real components
 
-// pgBin finds a PostgreSQL server binary, or skips the test.
-func pgBin(t *testing.T, name string) string {
-	t.Helper()
-	p := filepath.Join("/usr/lib/postgresql/15/bin", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	t.Skipf("%s not found in /usr/lib/postgresql/15/bin or on PATH: apt-get install postgresql to run this test", name)
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// run runs a short command, bounded by within.
-func run(t *testing.T, within time.Duration, asPostgres bool, name string, args ...string) ([]byte, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	if asPostgres { // initdb and pg_ctl refuse to run as root
-		args = append([]string{"-u", "postgres", "--", name}, args...)
-		name = "runuser"
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = time.Second
-	return cmd.CombinedOutput()
-}
-
 // startPostgres runs a throwaway PostgreSQL on a free loopback port (as the
 // postgres user when we are root) and returns its URL; it is stopped when
 // the test ends.
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	initdb, pgctl := pgBin(t, "initdb"), pgBin(t, "pg_ctl")
-	root := os.Geteuid() == 0
-	dir := t.TempDir()
-	if root {
-		if _, err := user.Lookup("postgres"); err != nil {
-			t.Skip("running as root and there is no postgres user for PostgreSQL to run as")
-		}
-		if _, err := exec.LookPath("runuser"); err != nil {
-			t.Skip("running as root and runuser is missing")
-		}
-		if b, err := run(t, 10*time.Second, false, "chown", "-R", "postgres:postgres", dir); err != nil {
-			t.Fatalf("chown: %v\n%s", err, b)
-		}
-		// The postgres user must reach dir.
-		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
-			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				_ = os.Chmod(d, fi.Mode().Perm()|0o011)
-			}
-		}
+	url, stop, err := realcomp.Postgres(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	if b, err := run(t, 2*time.Minute, root, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, b)
-	}
-	port := freePort(t)
-	logFile := filepath.Join(dir, "postgres.log")
-	t.Cleanup(func() {
-		if b, err := run(t, 40*time.Second, root, pgctl, "-D", data, "-m", "fast", "-w", "-t", "30", "stop"); err != nil &&
-			!bytes.Contains(b, []byte("Is server running?")) {
-			t.Errorf("pg_ctl stop: %v\n%s", err, b)
-		}
-	})
-	if b, err := run(t, 40*time.Second, root, pgctl, "-D", data, "-l", logFile, "-w", "-t", "30",
-		"-o", fmt.Sprintf("-k %s -p %d -h 127.0.0.1", dir, port), "start"); err != nil {
-		log, _ := os.ReadFile(logFile)
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, b, log)
-	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	t.Cleanup(stop)
+	return url
 }
 
 // startRedis runs a throwaway Redis without persistence and returns its
-// address; it is stopped (its process group) when the test ends.
+// address; it is stopped when the test ends.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	addr, stop, err := realcomp.Redis()
 	if err != nil {
-		t.Skip("redis-server not found on PATH: apt-get install redis-server to run this test")
-	}
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var out syncBuffer
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				t.Errorf("redis-server (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
-			}
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("redis-server exited: %v\n%s", waitErr, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not listening on %s after 10s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	t.Cleanup(stop)
+	return addr
 }
