@@ -339,7 +339,9 @@ type Filter struct {
 	Service, Route string
 }
 
-// Recent returns up to limit breakdowns, most recently updated first.
+// Recent returns the limit most recently updated breakdowns (a late log
+// line brings an older request back among them), the request that started
+// last first.
 func (s *Store) Recent(f Filter, limit int) []Breakdown {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -351,6 +353,7 @@ func (s *Store) Recent(f Filter, limit int) []Breakdown {
 			out = append(out, b)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Breakdown) int { return b.Start.Compare(a.Start) })
 	return out
 }
 

@@ -161,6 +161,28 @@ func TestStoreRecentFilters(t *testing.T) {
 	}
 }
 
+// TestStoreRecentNewestRequestFirst: a late record moves an older request
+// among the most recently updated, but the list stays in request order.
+func TestStoreRecentNewestRequestFirst(t *testing.T) {
+	s := newTestStore(t, nil)
+	id := func(i int) string { return fmt.Sprintf("%032x", i) }
+	for i := 1; i <= 3; i++ {
+		start := t0.Add(time.Duration(i) * time.Second)
+		addAll(t, s, start.Add(time.Second), &SidecarSpan{Keys: Keys{TraceID: id(i)}, SpanID: "s", Service: "shop",
+			Start: start, Duration: 10 * time.Millisecond})
+	}
+	// Trace 1's ingress line arrives last.
+	addAll(t, s, t0.Add(10*time.Second), &IngressLog{Keys: Keys{TraceID: id(1)}, Start: t0.Add(time.Second - time.Millisecond),
+		RequestTime: 12 * time.Millisecond, Tries: []UpstreamTry{{Response: 11 * time.Millisecond}}})
+	var got []string
+	for _, b := range s.Recent(Filter{}, 10) {
+		got = append(got, b.TraceID)
+	}
+	if want := []string{id(3), id(2), id(1)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
 func TestStoreConfigValidate(t *testing.T) {
 	if err := (StoreConfig{}).Validate(); err == nil {
 		t.Fatal("zero config accepted")
