@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -58,7 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&c.slowEvery, "slow-every", 10, "every Nth request is slow (alternately in the app, in SQL and in the external API)")
 	fs.BoolVar(&c.real, "real", false, "use nginx, PostgreSQL and Redis when installed instead of the stand-ins")
 	fs.StringVar(&c.httpAddr, "http-listen", "127.0.0.1:8088", "collector API and UI address (a free port when busy)")
-	if err := cliconfig.Load(fs, args, cliconfig.Options{LookupEnv: func(string) (string, bool) { return "", false }}); err != nil {
+	if err := cliconfig.Load(fs, args, cliconfig.Options{}); err != nil {
 		if err == flag.ErrHelp {
 			return err
 		}
@@ -141,7 +142,9 @@ func (d *demo) start(ctx context.Context) error {
 	otlpURL := "http://" + col.OTLPHTTPAddr().String()
 
 	// The shop app, instrumented with the OpenTelemetry SDK.
-	tp, err := shop.NewTracerProvider(ctx, otlpURL, "shop-app")
+	// Spans leave every 200 ms, not the SDK's 5 s, so that the live table
+	// sees the backend calls of the requests it shows.
+	tp, err := shop.NewTracerProvider(ctx, otlpURL, "shop-app", sdktrace.WithBatchTimeout(200*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -190,7 +193,7 @@ func (d *demo) start(ctx context.Context) error {
 			}
 			d.notes = append(d.notes, "edge: nginx (real), ingress-nginx log format")
 		} else {
-			d.notes = append(d.notes, "edge: stand-in (nginx unavailable: "+firstLine(err)+")")
+			d.notes = append(d.notes, "edge: stand-in (nginx did not start: "+firstLine(err)+")")
 		}
 	}
 	if d.edge == "" {
@@ -239,7 +242,7 @@ func (d *demo) backends(ctx context.Context, tp trace.TracerProvider) (shop.Deps
 			deps.Orders = orders
 			d.notes = append(d.notes, "orders: PostgreSQL (real)")
 		} else {
-			d.notes = append(d.notes, "orders: stand-in (PostgreSQL unavailable: "+firstLine(err)+")")
+			d.notes = append(d.notes, "orders: stand-in (PostgreSQL did not start: "+firstLine(err)+")")
 		}
 		if addr, stop, err := realcomp.Redis(); err == nil {
 			d.onStop(stop)
@@ -250,7 +253,7 @@ func (d *demo) backends(ctx context.Context, tp trace.TracerProvider) (shop.Deps
 			deps.Cache = cache
 			d.notes = append(d.notes, "cache: Redis (real)")
 		} else {
-			d.notes = append(d.notes, "cache: stand-in (Redis unavailable: "+firstLine(err)+")")
+			d.notes = append(d.notes, "cache: stand-in (Redis did not start: "+firstLine(err)+")")
 		}
 	}
 	tracer := tp.Tracer("github.com/hopscope/hopscope/cmd/hopscope/demo")
@@ -389,9 +392,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "  UI:        http://%s/ui/\n", d.col.HTTPAddr())
 	fmt.Fprintf(d.out, "  API:       http://%s/api/v1/breakdowns?limit=5\n", d.col.HTTPAddr())
-	fmt.Fprintf(d.out, "  try:       curl -s %s/api/orders/7?app_ms=50 -D - -o /dev/null | grep -i server-timing\n", d.edge)
+	fmt.Fprintf(d.out, "  try:       curl -s '%s/api/orders/7?app_ms=50' -D - -o /dev/null | grep -i server-timing\n", d.edge)
 	fmt.Fprintf(d.out, "  a request: hopscope breakdown --collector http://%s <trace id>\n", d.col.HTTPAddr())
-	fmt.Fprintf(d.out, "  (every %dth request is slow; Ctrl-C stops)\n\n", d.cfg.slowEvery)
+	fmt.Fprintf(d.out, "  (every %dth request is slow; Ctrl-C stops)\n", d.cfg.slowEvery)
+	fmt.Fprintf(d.out, "  other = time no source attributes; below 0 when the ingress log's 1 ms resolution puts the total under the sidecar's exact time\n\n")
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -440,15 +444,20 @@ func (d *demo) load(ctx context.Context) {
 	}
 }
 
-// table prints p50 and p95 of every hop over the breakdowns of the last
-// ten seconds.
+// table prints p50 and p95 of every hop over ten seconds of breakdowns:
+// those of requests that ended at least settle ago, whose spans and log
+// lines have all arrived.
 func (d *demo) table() {
 	recent := d.col.Store().Recent(correlate.Filter{}, 2000)
-	cutoff := time.Now().Add(-10 * time.Second)
+	const settle = time.Second
+	newest := time.Now().Add(-settle)
+	oldest := newest.Add(-10 * time.Second)
 	per := map[string][]float64{}
 	n := 0
 	for _, b := range recent {
-		if b.Start.Before(cutoff) || b.TotalSource == correlate.SourceNone || !hasHop(b, correlate.HopIngress) {
+		end := b.Start.Add(time.Duration(b.TotalMS * float64(time.Millisecond)))
+		if b.Start.Before(oldest) || end.After(newest) || b.TotalSource == correlate.SourceNone ||
+			!hasHop(b, correlate.HopIngress) || !hasHop(b, correlate.HopApp) {
 			continue
 		}
 		n++
@@ -457,7 +466,7 @@ func (d *demo) table() {
 			per[h.Hop] = append(per[h.Hop], h.MS)
 		}
 	}
-	fmt.Fprintf(d.out, "%s  %d requests joined in the last 10 s\n", time.Now().Format("15:04:05"), n)
+	fmt.Fprintf(d.out, "%s  %d requests joined in 10 s (those that ended 1 s ago or earlier)\n", time.Now().Format("15:04:05"), n)
 	if n == 0 {
 		fmt.Fprintln(d.out, "  (waiting for the first breakdowns…)")
 		return

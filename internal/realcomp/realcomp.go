@@ -146,6 +146,9 @@ func startPostgres(dir string, initArgs, serverArgs []string) (port int, stop fu
 	if port, err = FreePort(); err != nil {
 		return 0, nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, nil, err
+	}
 	data := filepath.Join(dir, "data")
 	asOwner := func(bin string, args ...string) *exec.Cmd {
 		if os.Geteuid() == 0 {
@@ -233,6 +236,9 @@ func NginxIngress(dir, upstream string) (addr, accessLog string, stop func(), er
 	}
 	port, err := FreePort()
 	if err != nil {
+		return "", "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", nil, err
 	}
 	accessLog = filepath.Join(dir, "access.log")

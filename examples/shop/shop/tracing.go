@@ -33,11 +33,11 @@ func SetupTracing(ctx context.Context, endpoint, service string) (shutdown func(
 }
 
 // NewTracerProvider is a tracer provider that samples what its parent
-// sampled (everything, for a new trace), batches spans and exports them
-// over OTLP/HTTP to endpoint, http(s)://host:4318 (/v1/traces is added to a
+// sampled (everything, for a new trace), batches spans (the SDK's
+// defaults, changed by batch) and exports them over OTLP/HTTP to endpoint, http(s)://host:4318 (/v1/traces is added to a
 // bare host). Its resource has service.name=service ("shop" if empty) and
 // what OTEL_RESOURCE_ATTRIBUTES says.
-func NewTracerProvider(ctx context.Context, endpoint, service string) (*sdktrace.TracerProvider, error) {
+func NewTracerProvider(ctx context.Context, endpoint, service string, batch ...sdktrace.BatchSpanProcessorOption) (*sdktrace.TracerProvider, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("shop: OTLP endpoint: want http(s)://host:4318, got %q", endpoint)
@@ -59,7 +59,7 @@ func NewTracerProvider(ctx context.Context, endpoint, service string) (*sdktrace
 		return nil, fmt.Errorf("shop: resource: %w", err)
 	}
 	return sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithBatcher(exp, batch...),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	), nil
