@@ -8,14 +8,19 @@
 //	go run ./bench/backends/pgbench                         # -c 8, 10 s each, one round
 //	go run ./bench/backends/pgbench --tcp-relay --rounds 3  # also a plain TCP relay: the cost of relaying alone
 //	go run ./bench/backends/pgbench --tracer noop            # metrics only, no spans
+//	go run ./bench/backends/pgbench --clients 1              # pure round-trip latency
 //	go run ./bench/backends/pgbench --only pgproxy --cpuprofile /tmp/pgproxy.prof
 //
 // The proxy runs in this process with an OpenTelemetry SDK tracer (batch
 // processor, spans discarded at export) and a Prometheus registry, as in
-// the sidecar; its CPU time per transaction is this process's. Runs are
-// interleaved, each after waiting (--wait-quiet) for idle CPUs. The
-// target is a latency through the proxy at most 1.3× the direct one.
-// Needs postgresql-15 and postgresql-client-15 (pgbench).
+// the sidecar; its CPU time per transaction is this process's. HAProxy in
+// TCP mode (one thread) relays too, as the reference: what the extra hop
+// costs when the relay is as cheap as relays get. By default (--pin)
+// PostgreSQL and pgbench share --load-cpu and the proxies run alone on
+// --proxy-cpu (GOMAXPROCS=1), as a sidecar with a one-CPU limit would.
+// Runs are interleaved, each after waiting (--wait-quiet) for idle CPUs.
+// The target is a latency through the proxy at most 1.3× the direct one.
+// Needs postgresql-15, postgresql-client-15 (pgbench) and haproxy.
 package main
 
 import (
@@ -58,6 +63,10 @@ type options struct {
 	quiet    time.Duration
 	profile  string
 	keep     bool
+	haproxy  bool
+	pin      bool
+	loadCPU  int
+	proxyCPU int
 }
 
 func main() { harness.Main("bench/backends/pgbench", run) }
@@ -76,6 +85,10 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.quiet, "wait-quiet", 20*time.Second, "before each run, wait up to this long for every CPU to be idle (0 = don't); a run on busy CPUs is noted")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of this process (the proxies) to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the PostgreSQL data directory and log")
+	fs.BoolVar(&o.haproxy, "haproxy", true, "also run through HAProxy in TCP mode (one thread): the reference relay")
+	fs.BoolVar(&o.pin, "pin", true, "pin PostgreSQL and pgbench to --load-cpu, the proxies to --proxy-cpu (GOMAXPROCS=1)")
+	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU of PostgreSQL and pgbench")
+	fs.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU of the proxies")
 	if err := harness.ParseFlags(fs, args, "Compares pgbench -S directly against PostgreSQL and through the sidecar's pgproxy."); err != nil {
 		return o, err
 	}
@@ -106,15 +119,31 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "pgbench-")
+	haproxyBin := ""
+	if o.haproxy {
+		if haproxyBin, err = realcomp.Lookup("haproxy"); err != nil {
+			return fmt.Errorf("%w (or run with --haproxy=false)", err)
+		}
+	}
+	taskset := ""
+	if o.pin {
+		if err := harness.CheckCPUs(o.loadCPU, o.proxyCPU); err != nil {
+			return fmt.Errorf("%w (or run with --pin=false)", err)
+		}
+		if taskset, err = realcomp.Lookup("taskset"); err != nil {
+			return fmt.Errorf("%w (or run with --pin=false)", err)
+		}
+		// PostgreSQL inherits this mask: it runs on the load CPU.
+		if err := harness.PinSelf(o.loadCPU); err != nil {
+			return fmt.Errorf("pinning to CPU %d: %w", o.loadCPU, err)
+		}
+	}
+	sess, err := harness.NewSession("pgbench-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Printf("kept %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer sess.Close()
+	dir := sess.Dir
 	dbURL, stopPG, err := realcomp.Postgres(dir)
 	if err != nil {
 		return fmt.Errorf("starting PostgreSQL: %w", err)
@@ -131,7 +160,13 @@ func run(args []string) error {
 		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
 	}
 
-	// The proxy, recording as the sidecar does.
+	// The proxies, recording as the sidecar does, alone on the proxy CPU.
+	if o.pin {
+		runtime.GOMAXPROCS(1)
+		if err := harness.PinSelf(o.proxyCPU); err != nil {
+			return fmt.Errorf("pinning the proxies to CPU %d: %w", o.proxyCPU, err)
+		}
+	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	defer tp.Shutdown(context.Background())
 	tracer := trace.Tracer(tp.Tracer("hopscope"))
@@ -158,6 +193,9 @@ func run(args []string) error {
 	bench := func(port string) (result, error) {
 		argv := []string{pgbench, "-S", "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(o.jobs),
 			"-T", strconv.Itoa(int(o.duration.Seconds())), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "postgres"}
+		if o.pin {
+			argv = harness.Pinned(taskset, o.loadCPU, argv...)
+		}
 		cmd := harness.Command(ctx, argv...)
 		cmd.Env = append(os.Environ(), "PGSSLMODE=prefer")
 		out, err := cmd.CombinedOutput()
@@ -177,11 +215,12 @@ func run(args []string) error {
 				contenders = append(contenders, c)
 			case "tcp-relay":
 				o.relay = true
-			case "direct", "":
+			case "direct", "", "haproxy":
 			default:
-				return fmt.Errorf("--only: unknown contender %q (pgproxy, tcp-relay)", c)
+				return fmt.Errorf("--only: unknown contender %q (pgproxy, tcp-relay, haproxy)", c)
 			}
 		}
+		o.haproxy = o.haproxy && strings.Contains(o.only, "haproxy")
 	}
 	if o.relay {
 		rcfg := cfg
@@ -194,6 +233,14 @@ func run(args []string) error {
 		_, ports["tcp-relay"], _ = net.SplitHostPort(relay.Addr().String())
 		contenders = append(contenders, "tcp-relay")
 	}
+	var ref *harness.TCPReference
+	if o.haproxy {
+		if ref, err = harness.StartTCPReference(ctx, sess, haproxyBin, u.Host, taskset, o.proxyCPU); err != nil {
+			return err
+		}
+		_, ports["haproxy"], _ = net.SplitHostPort(ref.Addr)
+		contenders = append(contenders, "haproxy")
+	}
 	// Only the proxies run in this process: the profile is theirs.
 	stopProfile, err := harness.StartCPUProfile(o.profile)
 	if err != nil {
@@ -204,9 +251,19 @@ func run(args []string) error {
 	results := map[string][]result{}
 	cpu := map[string]float64{}
 	var notes []string
-	var cpus []int
-	for i := range runtime.NumCPU() {
-		cpus = append(cpus, i)
+	cpus := []int{o.loadCPU, o.proxyCPU}
+	if !o.pin {
+		cpus = nil
+		for i := range runtime.NumCPU() {
+			cpus = append(cpus, i)
+		}
+	}
+	// The CPU time a contender's proxy spends: this process, or HAProxy's.
+	proxyCPU := func(c string) float64 {
+		if c == "haproxy" {
+			return harness.TreeCPU(ref.Proc.PID())
+		}
+		return harness.SelfCPU()
 	}
 	for r := 0; r < o.rounds; r++ {
 		for _, c := range contenders {
@@ -219,12 +276,12 @@ func run(args []string) error {
 				}
 			}
 			fmt.Printf("round %d/%d: %s ...\n", r+1, o.rounds, c)
-			before := harness.SelfCPU()
+			before := proxyCPU(c)
 			res, err := bench(ports[c])
 			if err != nil {
 				return err
 			}
-			cpu[c] += harness.SelfCPU() - before
+			cpu[c] += proxyCPU(c) - before
 			results[c] = append(results[c], res)
 		}
 	}
@@ -287,8 +344,12 @@ func report(o options, version string, contenders []string, results map[string][
 	dTPS, dLat := tps(results["direct"]), lat(results["direct"])
 
 	host := harness.HostInfo()
-	fmt.Printf("\npgbench -S -c %d -j %d -T %d, scale %d, %d round(s); %s; %s CPUs (%s)\n\n",
-		o.clients, o.jobs, int(o.duration.Seconds()), o.scale, o.rounds, version, host["cpus"], host["cpu"])
+	pin := "not pinned: everything shares every CPU"
+	if o.pin {
+		pin = fmt.Sprintf("PostgreSQL and pgbench on CPU %d, each proxy alone on CPU %d", o.loadCPU, o.proxyCPU)
+	}
+	fmt.Printf("\npgbench -S -c %d -j %d -T %d, scale %d, %d round(s); %s; %s CPUs (%s); %s\n\n",
+		o.clients, o.jobs, int(o.duration.Seconds()), o.scale, o.rounds, version, host["cpus"], host["cpu"], pin)
 	w := harness.NewTable(os.Stdout)
 	fmt.Fprintln(w, "contender\ttps\tlatency avg\tlatency ratio\ttps ratio\tproxy CPU per transaction\t")
 	for _, c := range contenders {
@@ -316,8 +377,11 @@ func report(o options, version string, contenders []string, results map[string][
 			verdict = "NOT met"
 		}
 		fmt.Printf("target: latency through pgproxy ≤ %.2f× direct: %s (%.2f×)\n", target, verdict, ratio)
+		if rs := results["haproxy"]; len(rs) > 0 {
+			fmt.Printf("reference: HAProxy's TCP relay %.2f× direct; pgproxy %.2f× HAProxy\n", lat(rs)/dLat, lat(results["pgproxy"])/lat(rs))
+		}
 	}
-	if n, _ := strconv.Atoi(host["cpus"]); n <= 2 {
+	if n, _ := strconv.Atoi(host["cpus"]); n <= 2 && !o.pin {
 		fmt.Println("note: with 2 CPUs pgbench, PostgreSQL and the proxy share the cores: the proxy's CPU time adds to the latency directly.")
 	}
 }

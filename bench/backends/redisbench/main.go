@@ -2,15 +2,17 @@
 // reached directly: one redis-server, the proxy (sidecar/backend/redisproxy
 // served in this process, with the Recorder's metrics and, by default,
 // spans to a discarding exporter), a plain TCP relay (backend.TCPRelay,
-// the cost of the extra hop alone), and redis-benchmark run at the same
-// concurrency against each, interleaved, without and with pipelining.
+// the cost of the extra hop alone), HAProxy in TCP mode (one thread: the
+// reference, what the hop costs when the relay is as cheap as relays get),
+// and redis-benchmark run at the same concurrency against each,
+// interleaved, without and with pipelining.
 //
 //	go run ./bench/backends/redisbench                 # -c 50 -n 100000, -P 1 and 16
 //	go run ./bench/backends/redisbench --rounds 3 --pipelines 1,16,64
 //	go run ./bench/backends/redisbench --spans=false   # metrics only
 //
 // By default (--pin) redis-server and redis-benchmark share --load-cpu and
-// the proxy runs alone on --proxy-cpu with GOMAXPROCS=1, as a sidecar
+// the proxies run alone on --proxy-cpu (GOMAXPROCS=1), as a sidecar
 // with a one-CPU limit would; the direct runs are the machine's ceiling.
 // It prints requests per second and the p50 and p99 latencies
 // (redis-benchmark --csv) of each, and their ratios to direct.
@@ -57,7 +59,7 @@ type options struct {
 
 // result is one redis-benchmark test (SET or GET) of one run.
 type result struct {
-	Target   string  `json:"target"` // direct, relay or proxy
+	Target   string  `json:"target"` // direct, relay, haproxy or proxy
 	Pipeline int     `json:"pipeline"`
 	Round    int     `json:"round"`
 	Test     string  `json:"test"`
@@ -91,7 +93,7 @@ func run(args []string) error {
 	fs.IntVar(&o.requests, "requests", 100000, "redis-benchmark -n")
 	fs.IntVar(&o.clients, "clients", 50, "redis-benchmark -c (the same for direct and proxy)")
 	pipelines := fs.String("pipelines", "1,16", "redis-benchmark -P values, comma-separated")
-	only := fs.String("only", "direct,relay,proxy", "targets to run (direct is the reference of the ratios)")
+	only := fs.String("only", "direct,relay,haproxy,proxy", "targets to run (direct is the reference of the ratios)")
 	fs.IntVar(&o.rounds, "rounds", 1, "measured runs per target and pipeline")
 	fs.BoolVar(&o.spans, "spans", true, "make a span per command (OTel SDK, batch processor, discarding exporter)")
 	fs.BoolVar(&o.pin, "pin", true, "pin redis-server and redis-benchmark to --load-cpu, the proxy to --proxy-cpu (GOMAXPROCS=1)")
@@ -115,10 +117,10 @@ func run(args []string) error {
 	var targets []string
 	for _, t := range strings.Split(*only, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "direct", "relay", "proxy":
+		case "direct", "relay", "haproxy", "proxy":
 			targets = append(targets, t)
 		default:
-			return fmt.Errorf("--only: %q is not direct, relay or proxy", t)
+			return fmt.Errorf("--only: %q is not direct, relay, haproxy or proxy", t)
 		}
 	}
 	o.targets = targets
@@ -201,6 +203,17 @@ func run(args []string) error {
 	}
 	defer relaySrv.Shutdown(context.Background())
 	addrs := map[string]string{"direct": direct, "relay": relaySrv.Addr().String(), "proxy": srv.Addr().String()}
+	if slices.Contains(targets, "haproxy") {
+		haproxyBin, err := realcomp.Lookup("haproxy")
+		if err != nil {
+			return fmt.Errorf("%w (or leave haproxy out of --only)", err)
+		}
+		ref, err := harness.StartTCPReference(ctx, sess, haproxyBin, direct, taskset, o.proxyCPU)
+		if err != nil {
+			return err
+		}
+		addrs["haproxy"] = ref.Addr
+	}
 
 	bench := func(addr string, requests, pipeline int) ([]result, error) {
 		host, port, _ := strings.Cut(addr, ":")
