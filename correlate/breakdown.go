@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/route"
 )
 
 // Hop names. The breakdown of one request lists the hops its sources could
@@ -273,9 +275,22 @@ func fillLabels(b *Breakdown, g Group, sc *SidecarSpan) {
 	case sc != nil:
 		b.Service, b.Method, b.Route, b.Status, b.Start = sc.Service, sc.Method, sc.Route, sc.Status, sc.Start
 	case g.Ingress != nil:
-		b.Method, b.Route, b.Status, b.Start = g.Ingress.Method, g.Ingress.Path, g.Ingress.Status, g.Ingress.Start
+		b.Method, b.Status, b.Start = g.Ingress.Method, g.Ingress.Status, g.Ingress.Start
 	case g.LB != nil:
-		b.Method, b.Route, b.Status, b.Start = g.LB.Method, g.LB.Path, g.LB.Status, g.LB.Start
+		b.Method, b.Status, b.Start = g.LB.Method, g.LB.Status, g.LB.Start
+	}
+	// No sidecar named the route (the trace reached no hopscope sidecar,
+	// or its span had no route): derive it from the logged path as the
+	// sidecar does for paths no template matches, so that health checks and
+	// uninstrumented requests to /orders/1, /orders/2, ... make one route
+	// label, and a query string never becomes one.
+	if b.Route == "" {
+		switch {
+		case g.Ingress != nil && g.Ingress.Path != "":
+			b.Route = route.FromPath(g.Ingress.Path)
+		case g.LB != nil:
+			b.Route = route.FromPath(g.LB.Path)
+		}
 	}
 	if g.Ingress != nil && b.Status == 0 {
 		b.Status = g.Ingress.Status

@@ -3,6 +3,7 @@ package correlate
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -271,5 +272,46 @@ func TestTraceIDFromXRayRoot(t *testing.T) {
 		if got := TraceIDFromXRayRoot(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestRouteWithoutSidecar: a trace only a load balancer or the ingress
+// logged (health checks, uninstrumented requests) gets its route from the
+// path with identifiers collapsed, as the sidecar names routes, never with
+// a query string; a sidecar's route template still wins.
+func TestRouteWithoutSidecar(t *testing.T) {
+	ingress := func(path string) *IngressLog {
+		return &IngressLog{Keys: Keys{TraceID: traceID}, Start: t0, RequestTime: msd(3), Resolution: time.Millisecond, Method: "GET", Path: path, Status: 200}
+	}
+	lb := func(path string) *LoadBalancerLog {
+		return &LoadBalancerLog{Keys: Keys{TraceID: traceID}, Kind: "alb", Start: t0, Total: msd(5), Dispatched: true, Resolution: time.Millisecond, Method: "GET", Path: path, Status: 200}
+	}
+	for _, tt := range []struct {
+		name string
+		g    Group
+		want string
+	}{
+		{"ingress numeric id", Group{Ingress: ingress("/api/orders/17")}, "/api/orders/{id}"},
+		{"ingress uuid and query", Group{Ingress: ingress("/u/550e8400-e29b-41d4-a716-446655440000/x?token=s3cret")}, "/u/{id}/x"},
+		{"alb long hex", Group{LB: lb("/blobs/4bf92f3577b34da6a3ce929d0e0e4736")}, "/blobs/{id}"},
+		{"alb query only", Group{LB: lb("/search?q=shoes")}, "/search"},
+		{"health check kept", Group{Ingress: ingress("/healthz")}, "/healthz"},
+		{"sidecar template wins", Group{Ingress: ingress("/api/orders/17"), Sidecars: []SidecarSpan{{Service: "shop", Route: "/api/orders/:id", Start: t0, Duration: msd(2)}}}, "/api/orders/:id"},
+		{"sidecar without route falls back to the path", Group{Ingress: ingress("/api/orders/17"), Sidecars: []SidecarSpan{{Service: "shop", Start: t0, Duration: msd(2)}}}, "/api/orders/{id}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.g.TraceID = traceID
+			if got := Compute(tt.g).Route; got != tt.want {
+				t.Errorf("route %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// Many ingress-only requests to distinct ids make one route.
+	routes := map[string]bool{}
+	for i := range 500 {
+		routes[Compute(Group{TraceID: traceID, Ingress: ingress(fmt.Sprintf("/api/orders/%d?page=%d", i, i))}).Route] = true
+	}
+	if len(routes) != 1 || !routes["/api/orders/{id}"] {
+		t.Errorf("500 ingress-only orders gave %d routes, want only /api/orders/{id}", len(routes))
 	}
 }

@@ -3,6 +3,8 @@ package sidecar
 import (
 	"strings"
 	"testing"
+
+	"github.com/hopscope/hopscope/internal/route"
 )
 
 // FuzzRedactQuery: no input may make a sensitive value survive redaction,
@@ -42,7 +44,7 @@ func FuzzRoute(f *testing.F) {
 	n := newRouteNamer([]string{"/orders/{id}", "/static/*"}, 50)
 	f.Fuzz(func(t *testing.T, path string) {
 		got := n.Route(path)
-		if got != "/orders/{id}" && got != "/static/*" && got != RouteOther && got != collapseIDs(orSlash(path)) {
+		if got != "/orders/{id}" && got != "/static/*" && got != RouteOther && got != route.CollapseIDs(orSlash(path)) {
 			t.Fatalf("Route(%q) = %q", path, got)
 		}
 		if len(n.known) > 50 {

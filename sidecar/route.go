@@ -3,6 +3,8 @@ package sidecar
 import (
 	"strings"
 	"sync"
+
+	"github.com/hopscope/hopscope/internal/route"
 )
 
 // RouteOther is the route label of requests past the route cap.
@@ -10,9 +12,10 @@ const RouteOther = "other"
 
 // routeNamer maps a URL path to a bounded route label: a configured template
 // when one matches, else the path with identifier-like segments (numbers,
-// UUIDs, long hex strings) collapsed to {id}. At most max distinct labels are
-// handed out; the rest become "other", so a scanner walking random paths
-// cannot blow up the metrics' cardinality.
+// UUIDs, long hex strings) collapsed to {id} by internal/route, as the
+// collector names the routes of requests no sidecar saw. At most max
+// distinct labels are handed out; the rest become "other", so a scanner
+// walking random paths cannot blow up the metrics' cardinality.
 type routeNamer struct {
 	templates []routeTemplate
 	max       int
@@ -81,7 +84,7 @@ func (n *routeNamer) Route(path string) string {
 			return n.templates[i].raw
 		}
 	}
-	route := collapseIDs(path)
+	route := route.CollapseIDs(path)
 	n.mu.RLock()
 	_, ok := n.known[route]
 	n.mu.RUnlock()
@@ -98,85 +101,4 @@ func (n *routeNamer) Route(path string) string {
 	}
 	n.known[route] = struct{}{}
 	return route
-}
-
-// collapseIDs replaces identifier-like segments with {id}. It returns path
-// itself, without allocating, when nothing is replaced.
-func collapseIDs(path string) string {
-	var b *strings.Builder
-	start := 0
-	for start <= len(path) {
-		end := strings.IndexByte(path[start:], '/')
-		if end < 0 {
-			end = len(path)
-		} else {
-			end += start
-		}
-		seg := path[start:end]
-		if isIDSegment(seg) {
-			if b == nil {
-				b = &strings.Builder{}
-				b.Grow(len(path))
-				b.WriteString(path[:start])
-			}
-			b.WriteString("{id}")
-		} else if b != nil {
-			b.WriteString(seg)
-		}
-		if end == len(path) {
-			break
-		}
-		if b != nil {
-			b.WriteByte('/')
-		}
-		start = end + 1
-	}
-	if b == nil {
-		return path
-	}
-	return b.String()
-}
-
-func isIDSegment(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hex := true, true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		isDigit := c >= '0' && c <= '9'
-		if !isDigit {
-			digits = false
-		}
-		if !isDigit && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') {
-			hex = false
-		}
-	}
-	if digits {
-		return true
-	}
-	if hex && len(s) >= 16 {
-		return true
-	}
-	return isUUID(s)
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

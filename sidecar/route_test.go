@@ -55,13 +55,6 @@ func TestRouteCardinalityCap(t *testing.T) {
 	}
 }
 
-func TestCollapseIDsNoAlloc(t *testing.T) {
-	allocs := testing.AllocsPerRun(100, func() { collapseIDs("/api/orders/list") })
-	if allocs != 0 {
-		t.Fatalf("collapseIDs allocated %v times on a path without ids", allocs)
-	}
-}
-
 func TestExemplarLimiter(t *testing.T) {
 	var l exemplarLimiter
 	now := time.Unix(1000, 0)

@@ -1,0 +1,103 @@
+// Package route turns URL paths into bounded route labels when no route
+// template is known: identifier-like segments (numbers, UUIDs, hex strings
+// of 16 characters or more) are collapsed to {id}. The sidecar applies it
+// to paths no configured template matches; the collector (package
+// correlate) to the paths of requests only a load balancer or ingress
+// logged.
+package route
+
+import "strings"
+
+// ID replaces an identifier-like segment.
+const ID = "{id}"
+
+// FromPath is the route of a request path as a log wrote it: the query
+// string and fragment (which may carry secrets and are unbounded) are
+// dropped, then identifiers collapsed. An empty path gives "".
+func FromPath(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return CollapseIDs(p)
+}
+
+// CollapseIDs replaces identifier-like segments of path with {id}. It
+// returns path itself, without allocating, when nothing is replaced.
+func CollapseIDs(path string) string {
+	var b *strings.Builder
+	start := 0
+	for start <= len(path) {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
+		}
+		seg := path[start:end]
+		if isIDSegment(seg) {
+			if b == nil {
+				b = &strings.Builder{}
+				b.Grow(len(path))
+				b.WriteString(path[:start])
+			}
+			b.WriteString(ID)
+		} else if b != nil {
+			b.WriteString(seg)
+		}
+		if end == len(path) {
+			break
+		}
+		if b != nil {
+			b.WriteByte('/')
+		}
+		start = end + 1
+	}
+	if b == nil {
+		return path
+	}
+	return b.String()
+}
+
+func isIDSegment(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits, hex := true, true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		isDigit := c >= '0' && c <= '9'
+		if !isDigit {
+			digits = false
+		}
+		if !isDigit && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') {
+			hex = false
+		}
+	}
+	if digits {
+		return true
+	}
+	if hex && len(s) >= 16 {
+		return true
+	}
+	return isUUID(s)
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
