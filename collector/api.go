@@ -50,7 +50,7 @@ func (c *Collector) getBreakdown(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "trace id must be 32 hex characters"})
 		return
 	}
-	b, ok := c.store.Breakdown(id)
+	b, ok := c.store.View(id)
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "trace " + id + " not found (unknown, or older than --window)"})
 		return

@@ -312,3 +312,35 @@ func testutilCounter(c interface{ Write(*dto.Metric) error }) float64 {
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestAPIReadsDoNotMakeRecordsLate: hopscope_collector_late_records_total
+// counts records that arrive after the exporter emitted the trace, not
+// after someone looked at its breakdown in the API or UI.
+func TestAPIReadsDoNotMakeRecordsLate(t *testing.T) {
+	c := startCollector(t, func(cfg *Config) { cfg.ExportDelay = time.Hour; cfg.Window = 2 * time.Hour })
+	const root = "1-67891233-abcdef012345678912345678"
+	const tid = "67891233abcdef012345678912345678"
+	end := time.Now()
+	ingress := fixture.Ingress{End: end, RequestTime: 5 * time.Millisecond, URI: "/api/orders/7", XRay: "Root=" + root,
+		Tries: []fixture.Try{{Addr: "10.0.0.7:15080", Status: 200, Response: 4 * time.Millisecond}}}.Line()
+	alb := fixture.ALB{Root: root, Created: end.Add(-8 * time.Millisecond), End: end, URL: "https://shop.example:443/api/orders/7",
+		Request: time.Millisecond, Target: 6 * time.Millisecond, Response: time.Millisecond}.Line()
+	c.consumeLine(FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, ingress)
+
+	base := "http://" + c.HTTPAddr().String()
+	for _, path := range []string{"/api/v1/traces/" + tid + "/breakdown", "/api/v1/breakdowns", "/api/v1/traces/" + tid + "/breakdown"} {
+		if code := getJSON(t, base+path, nil); code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+	}
+	c.consumeLine(FormatALB, SrcALB, "alb.log", 1, alb)
+	if n := testutilCounter(c.m.late); n != 0 {
+		t.Fatalf("late records %v after API reads only, want 0", n)
+	}
+	// Once the exporter emitted the trace, the next record is late.
+	c.em.flushAll(t.Context(), time.Now())
+	c.consumeLine(FormatALB, SrcALB, "alb.log", 2, alb)
+	if n := testutilCounter(c.m.late); n != 1 {
+		t.Fatalf("late records %v after the emission, want 1", n)
+	}
+}

@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 		}, evicted),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hopscope_collector_late_records_total",
-			Help: "Records that changed a breakdown after it had been emitted (e.g. ALB logs).",
+			Help: "Records that changed a breakdown after the exporter had emitted it (observed its hops, exported its spans), e.g. ALB logs; reading a breakdown in the API or UI does not count.",
 		}),
 		exported: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hopscope_collector_exported_spans_total",

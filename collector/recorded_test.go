@@ -90,7 +90,7 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			}
 		}
 	}
-	b, ok := store.Breakdown(traceID)
+	b, ok := store.Emit(traceID)
 	if !ok {
 		t.Fatalf("%s: no trace", dir)
 	}
@@ -191,7 +191,7 @@ func TestRecordedALBFiveMinutesLate(t *testing.T) {
 	if err != nil || !r.Late {
 		t.Fatalf("late add: %+v %v", r, err)
 	}
-	late, _ := store.Breakdown(r.TraceID)
+	late, _ := store.View(r.TraceID)
 	full, _ := replay(t, dir, allInputs)
 	if !reflect.DeepEqual(hops(late), hops(full)) || !late.Complete {
 		t.Fatalf("after the late ALB log: %v", hops(late))

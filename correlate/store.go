@@ -71,8 +71,10 @@ type AddResult struct {
 	// Pending is true when the record waits for a trace to claim its
 	// X-Request-ID.
 	Pending bool
-	// Late is true when the trace had already been read (its breakdown
-	// emitted) before this record changed it.
+	// Late is true when the trace's breakdown had already been emitted
+	// (Emit: the collector observed its hops and exported its spans)
+	// before this record changed it. Reading a breakdown (View, Recent:
+	// the API and UI) does not make the next record late.
 	Late bool
 }
 
@@ -99,8 +101,7 @@ type entry struct {
 	g          Group
 	updated    time.Time
 	elem       *list.Element
-	version    int
-	readAt     int // version last returned by Breakdown
+	emitted    bool // Emit returned the breakdown at least once
 	cached     *Breakdown
 	requestIDs []string
 }
@@ -143,7 +144,7 @@ func (s *Store) Add(now time.Time, rec Record) (AddResult, error) {
 		return AddResult{Pending: true}, nil
 	}
 	e := s.entry(now, id)
-	late := e.readAt > 0 && e.readAt == e.version
+	late := e.emitted
 	s.merge(e, rec)
 	if k.RequestID != "" && k.TraceID != "" {
 		s.claim(now, e, id, k.RequestID)
@@ -183,7 +184,6 @@ func cloneKeys(k Keys) Keys {
 }
 
 func (s *Store) merge(e *entry, rec Record) {
-	e.version++
 	e.cached = nil
 	g := &e.g
 	spans := len(g.Sidecars) + len(g.Backends)
@@ -300,13 +300,33 @@ func (s *Store) Expire(now time.Time) int {
 	return n
 }
 
-// Breakdown computes (or returns the cached) breakdown of a trace.
+// View computes (or returns the cached) breakdown of a trace, for
+// reading: the API and the UI. It does not mark the trace emitted.
+func (s *Store) View(traceID string) (Breakdown, bool) {
+	return s.get(traceID, false)
+}
+
+// Emit is View for the exporter: it also marks the trace emitted, so that
+// every record added to it afterwards is reported Late.
+func (s *Store) Emit(traceID string) (Breakdown, bool) {
+	return s.get(traceID, true)
+}
+
+// Breakdown is Emit under its earlier name, kept for the exporter's call;
+// readers use View.
 func (s *Store) Breakdown(traceID string) (Breakdown, bool) {
+	return s.get(traceID, true)
+}
+
+func (s *Store) get(traceID string, emit bool) (Breakdown, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.traces[traceID]
 	if !ok {
 		return Breakdown{}, false
+	}
+	if emit {
+		e.emitted = true
 	}
 	return s.compute(e), true
 }
@@ -316,7 +336,6 @@ func (s *Store) compute(e *entry) Breakdown {
 		b := Compute(e.g)
 		e.cached = &b
 	}
-	e.readAt = e.version
 	return *e.cached
 }
 
@@ -341,7 +360,7 @@ type Filter struct {
 
 // Recent returns the limit most recently updated breakdowns (a late log
 // line brings an older request back among them), the request that started
-// last first.
+// last first. Like View, it does not mark them emitted.
 func (s *Store) Recent(f Filter, limit int) []Breakdown {
 	s.mu.Lock()
 	defer s.mu.Unlock()

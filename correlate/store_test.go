@@ -37,7 +37,7 @@ func TestStoreLateALBLogUpdatesBreakdown(t *testing.T) {
 	g := fullPath()
 	now := t0.Add(time.Second)
 	addAll(t, s, now, g.Browser, g.Ingress, &g.Sidecars[0], &g.Backends[0], &g.Backends[1], &g.Backends[2])
-	early, ok := s.Breakdown(traceID)
+	early, ok := s.Emit(traceID)
 	if !ok {
 		t.Fatal("trace not found")
 	}
@@ -51,9 +51,50 @@ func TestStoreLateALBLogUpdatesBreakdown(t *testing.T) {
 	if res.TraceID != traceID || !res.Late {
 		t.Fatalf("late ALB record: %+v", res)
 	}
-	late, _ := s.Breakdown(traceID)
+	late, _ := s.View(traceID)
 	if !reflect.DeepEqual(hopMap(late), hopMap(Compute(fullPath()))) || !late.Complete {
 		t.Fatalf("after the ALB log: %v", hopMap(late))
+	}
+}
+
+// TestStoreLateMeansAfterEmit: a record is late only when the trace's
+// breakdown had been emitted (Emit, the exporter; Breakdown, its old name)
+// before it arrived; reading it (View, Recent: the API and UI) does not
+// make the next record late.
+func TestStoreLateMeansAfterEmit(t *testing.T) {
+	g := fullPath()
+	for _, tt := range []struct {
+		name string
+		read func(*Store)
+		late bool
+	}{
+		{"nothing read", func(*Store) {}, false},
+		{"View", func(s *Store) { s.View(traceID) }, false},
+		{"Recent", func(s *Store) { s.Recent(Filter{}, 10) }, false},
+		{"View and Recent twice", func(s *Store) { s.View(traceID); s.Recent(Filter{}, 10); s.View(traceID) }, false},
+		{"Emit", func(s *Store) { s.Emit(traceID) }, true},
+		{"Breakdown (the exporter's old name for Emit)", func(s *Store) { s.Breakdown(traceID) }, true},
+		{"Emit then View", func(s *Store) { s.Emit(traceID); s.View(traceID) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestStore(t, nil)
+			now := t0.Add(time.Second)
+			addAll(t, s, now, g.Ingress, &g.Sidecars[0])
+			tt.read(s)
+			res, err := s.Add(now.Add(time.Minute), g.LB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Late != tt.late {
+				t.Fatalf("Late = %v, want %v", res.Late, tt.late)
+			}
+			// Every record after the emission is late, not only the first.
+			if tt.late {
+				if res, _ := s.Add(now.Add(2*time.Minute), g.Browser); !res.Late {
+					t.Fatal("second record after the emission not late")
+				}
+			}
+		})
 	}
 }
 
