@@ -127,6 +127,10 @@ type jaegerTrace struct {
 			RefType string `json:"refType"`
 			SpanID  string `json:"spanID"`
 		} `json:"references"`
+		Tags []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
 	} `json:"spans"`
 	Processes map[string]struct {
 		ServiceName string `json:"serviceName"`

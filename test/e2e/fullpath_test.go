@@ -157,8 +157,9 @@ func newBrowser(t *testing.T) context.Context {
 
 // TestFullPathBreakdownAccuracy is the end-to-end proof: with known delays
 // injected at known hops, each of those hops grows by what was injected,
-// within max(2 ms, 10 %), against the same path measured without them; the
-// other hops do not move; the hops of every request sum to the
+// within max(2 ms, 10 %), against the same path measured without them (the
+// median of seven runs, and at least five of the seven on their own); the
+// other hops do not move, nor does "other" (median); the hops of every request sum to the
 // browser-measured duration within 0.1 ms; Jaeger has the whole trace, and
 // Prometheus has a hop series for every hop.
 //
@@ -216,19 +217,35 @@ func TestFullPathBreakdownAccuracy(t *testing.T) {
 	// (HAProxy's timers, and the browser's times either side of them) may
 	// move by a count or two more between runs.
 	msClock := map[string]bool{"edge_network": true, "loadbalancer": true, "download": true}
+	// Every hop of the breakdown: its median growth within tolerance, and
+	// at least minGood of the runs each within it on their own. "other",
+	// what no source measured (the browser's own stalls before it sends,
+	// and the rounding of the three millisecond clocks: HAProxy's, nginx's
+	// and the browser's), is held to the median only, within 2 ms plus
+	// those three roundings.
+	const minGood = runs - 2
 	for _, h := range last.Hops {
-		if h.Hop == "other" {
-			continue // what no source measured: checked by the sums above
-		}
 		want := float64(expected[h.Hop]) / 1e6
 		tol := math.Max(2, want*0.10)
 		if msClock[h.Hop] {
 			tol += 2
 		}
+		if h.Hop == "other" {
+			tol += 3
+		}
 		got, was := median(results, h.Hop), median(baseline, h.Hop)
-		t.Logf("%-12s median %7.3f ms, baseline %6.3f ms, grew %+7.3f ms, injected %2.0f ms (tolerance %.1f)", h.Hop, got, was, got-was, want, tol)
+		good := 0
+		for _, r := range results {
+			if math.Abs(r[h.Hop]-was-want) <= tol {
+				good++
+			}
+		}
+		t.Logf("%-12s median %7.3f ms, baseline %6.3f ms, grew %+7.3f ms, injected %2.0f ms (tolerance %.1f), %d/%d runs within", h.Hop, got, was, got-was, want, tol, good, runs)
 		if math.Abs(got-was-want) > tol {
 			t.Errorf("hop %s grew by %.3f ms (median %.3f against a baseline of %.3f), injected %.0f ms (tolerance %.1f ms)", h.Hop, got-was, got, was, want, tol)
+		}
+		if good < minGood && h.Hop != "other" {
+			t.Errorf("hop %s: only %d of %d runs grew by the injected %.0f ms within %.1f ms", h.Hop, good, runs, want, tol)
 		}
 	}
 
@@ -299,31 +316,39 @@ func checkJaeger(t *testing.T, tp *topology, id string) {
 			t.Errorf("Jaeger trace lacks %s: %s", w, joined)
 		}
 	}
-	for _, backend := range []string{"postgres", "redis", "payments"} {
+	// The app's client spans of each backend, told apart by what the
+	// instrumentation libraries record (otelpgx, redisotel, otelhttp).
+	for backend, match := range map[string]func(tags map[string]string) bool{
+		"postgres": func(tags map[string]string) bool { return dbSystem(tags) == "postgresql" },
+		"redis":    func(tags map[string]string) bool { return dbSystem(tags) == "redis" },
+		"payments": func(tags map[string]string) bool {
+			return tags["span.kind"] == "client" && dbSystem(tags) == "" && (tags["http.request.method"] != "" || tags["http.method"] != "")
+		},
+	} {
 		found := false
-		for _, n := range names {
-			if strings.HasPrefix(n, "shop-app:") && strings.Contains(strings.ToLower(n), backendHint(backend)) {
+		for _, s := range tr.Spans {
+			tags := map[string]string{}
+			for _, kv := range s.Tags {
+				tags[kv.Key] = fmt.Sprint(kv.Value)
+			}
+			if tr.Processes[s.ProcessID].ServiceName == "shop-app" && match(tags) {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("Jaeger trace lacks the app's %s span: %s", backend, joined)
+			t.Errorf("Jaeger trace lacks the app's %s client span: %s", backend, joined)
 		}
 	}
 	t.Logf("Jaeger spans: %s", joined)
 }
 
-// backendHint is a word the instrumentation libraries put in the span
-// names of each backend's calls.
-func backendHint(b string) string {
-	switch b {
-	case "postgres":
-		return "select"
-	case "redis":
-		return "get"
-	default:
-		return "get" // otelhttp client span: "HTTP GET"
+// dbSystem is the database a client span talks to, under the attribute
+// name of either semantic-conventions generation.
+func dbSystem(tags map[string]string) string {
+	if v := tags["db.system.name"]; v != "" {
+		return v
 	}
+	return tags["db.system"]
 }
 
 func checkPrometheus(t *testing.T, tp *topology, b collector.BreakdownResponse) {
