@@ -41,11 +41,11 @@ const (
 // browser starts a headless Chromium for t, bounded by a timeout.
 func browser(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("headless browser test skipped: no Chromium at %s (%v)", chromium, err)
-	}
 	if testing.Short() {
 		t.Skip("headless browser test skipped with -short")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("no Chromium at %s (apt-get install chromium): %v", chromium, err)
 	}
 	dir, err := os.MkdirTemp("", "hopscope-ui-chromium-")
 	if err != nil {
@@ -489,10 +489,13 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if b := img.Bounds(); b.Dx() < 1000 || b.Dy() < 300 {
 		t.Errorf("screenshot %s is %v", name, b)
 	}
+	// Kept after the test: $HOPSCOPE_ARTIFACTS (CI sets it) or
+	// $TMPDIR/hopscope-artifacts.
 	dir := os.Getenv("HOPSCOPE_ARTIFACTS")
 	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir = filepath.Join(os.TempDir(), "hopscope-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, name)

@@ -37,7 +37,7 @@ func TestSCRAM(t *testing.T) {
 
 	psql, err := exec.LookPath("psql")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal("psql is not installed (apt-get install postgresql-client-15)")
 	}
 	cmd := exec.Command(psql, "-X", "-h", "127.0.0.1", "-p", f.port(), "-U", "postgres", "-d", "postgres", "-tAc", "select 'scram ok'")
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+securePassword, "PGSSLMODE=disable")
