@@ -52,6 +52,8 @@ type Collector struct {
 	em    *emitter
 	sink  spanSink
 	lines *lineParser
+	// rejects logs refused input, rate-limited per source.
+	rejects *rejectLog
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -63,6 +65,13 @@ type Collector struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// Late spans (of traces already exported) leave on their own
+	// goroutines, tracked so that Shutdown waits for them before it
+	// closes the export; once stopping, they are exported in the caller.
+	lateMu       sync.Mutex
+	lateStopping bool
+	lateWG       sync.WaitGroup
 }
 
 // component is a receiver with the Collector-style lifecycle.
@@ -98,7 +107,8 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick, store: store}
+	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick, store: store,
+		rejects: newRejectLog(opts.Logger, rejectLogEvery)}
 	c.m, err = newMetrics(opts.Registerer,
 		func() float64 { return float64(store.Stats().Traces) },
 		func() float64 { return float64(store.Stats().Evicted) })
@@ -117,7 +127,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
 		ocfg := otlp.DefaultConfig()
 		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
-		ocfg.OnReject = func(reason string) { c.m.rejected.WithLabelValues(SrcOTLP, reason).Inc() }
+		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
 		if c.otlp, err = otlp.New(ocfg, c.consumeOTLP); err != nil {
 			return nil, err
 		}
@@ -125,7 +135,13 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	}
 	if cfg.ForwardListen != "" {
 		fcfg := forward.ServerConfig{Listen: cfg.ForwardListen, Limits: forward.DefaultLimits(),
-			OnReject: func(_ net.Addr, err error) { c.m.rejected.WithLabelValues(SrcForward, "malformed").Inc() }}
+			OnReject: func(peer net.Addr, err error) {
+				where := ""
+				if peer != nil {
+					where = "peer " + peer.String()
+				}
+				c.reject(SrcForward, "malformed", where, 1, err)
+			}}
 		c.forward = forward.NewServer(fcfg, c.consumeForward)
 		c.starts = append(c.starts, c.forward)
 	}
@@ -195,7 +211,9 @@ func (c *Collector) Start(ctx context.Context) error {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				c.store.Expire(c.now())
+				now := c.now()
+				c.store.Expire(now)
+				c.rejects.flush(now, false)
 			}
 		}
 	}()
@@ -216,14 +234,50 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		c.cancel()
 	}
 	c.em.flushAll(ctx, c.now())
+	if err := c.waitLate(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.api.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("API server: %w", err))
 	}
 	c.wg.Wait()
+	c.rejects.flush(c.now(), true)
 	if c.sink != nil {
 		_ = c.sink.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// exportLate sends the spans of traces already exported on a goroutine
+// Shutdown waits for; once Shutdown has begun, in the caller.
+func (c *Collector) exportLate(spans []otlpwire.Held) {
+	c.lateMu.Lock()
+	if c.lateStopping {
+		c.lateMu.Unlock()
+		c.em.export(context.Background(), spans)
+		return
+	}
+	c.lateWG.Add(1)
+	c.lateMu.Unlock()
+	go func() {
+		defer c.lateWG.Done()
+		c.em.export(context.Background(), spans)
+	}()
+}
+
+// waitLate waits, within ctx, for the late exports in flight.
+func (c *Collector) waitLate(ctx context.Context) error {
+	c.lateMu.Lock()
+	c.lateStopping = true
+	c.lateMu.Unlock()
+	done := make(chan struct{})
+	go func() { c.lateWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("late span export still running: %w", ctx.Err())
+	}
 }
 
 // HTTPAddr is the internal API's address once started.
@@ -296,7 +350,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		return err
 	}
 	if bad > 0 {
-		c.m.rejected.WithLabelValues(SrcOTLP, "bad_ids").Add(float64(bad))
+		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes or a span id not 8", bad))
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
 	var late []otlpwire.Held
@@ -304,17 +358,28 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		late = append(late, c.em.touch(now, hex.EncodeToString(key[:]), ts.held, ts.ids)...)
 	}
 	if len(late) > 0 {
-		go c.em.export(context.Background(), late)
+		c.exportLate(late)
 	}
 	return nil
 }
 
-// addRecord files one record from a log or beacon.
-func (c *Collector) addRecord(source string, rec correlate.Record) {
+// reject counts n refused inputs of source in
+// hopscope_collector_rejected_total (reason: a fixed word, never error
+// text) and logs why, rate-limited per source. where names the input
+// (file:line, forward tag or peer), err the cause.
+func (c *Collector) reject(source, reason, where string, n int, err error) {
+	c.m.rejected.WithLabelValues(source, reason).Add(float64(n))
+	c.rejects.note(c.now(), source, reason, where, err)
+}
+
+// addRecord files one record from a log or beacon. source is the receiver
+// that took it in (hopscope_collector_received_total counts each record
+// once, under it); where names the input for the rejection log.
+func (c *Collector) addRecord(source, where string, rec correlate.Record) {
 	now := c.now()
 	r, err := c.store.Add(now, rec)
 	if err != nil {
-		c.m.rejected.WithLabelValues(source, "no_key").Inc()
+		c.reject(source, "no_key", where, 1, err)
 		return
 	}
 	c.m.received.WithLabelValues(source).Inc()
@@ -332,11 +397,11 @@ func (c *Collector) consumeLine(format, source, file string, n int64, line strin
 	if line == "" {
 		return
 	}
+	where := fmt.Sprintf("%s:%d", file, n)
 	rec, err := c.lines.parse(format, line)
 	if err != nil {
-		c.m.rejected.WithLabelValues(source, "malformed").Inc()
-		c.log.Debug("rejected line", zap.String("file", file), zap.Int64("line", n), zap.Error(err))
+		c.reject(source, "malformed", where, 1, err)
 		return
 	}
-	c.addRecord(source, rec)
+	c.addRecord(source, where, rec)
 }

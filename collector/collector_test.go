@@ -344,3 +344,72 @@ func TestAPIReadsDoNotMakeRecordsLate(t *testing.T) {
 		t.Fatalf("late records %v after the emission, want 1", n)
 	}
 }
+
+// slowSink is an export endpoint that takes delay per export.
+type slowSink struct {
+	delay time.Duration
+
+	mu                sync.Mutex
+	exports           int
+	closed, lateAfter bool
+}
+
+func (s *slowSink) Export(ctx context.Context, _ []byte) error {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exports++
+	s.lateAfter = s.lateAfter || s.closed
+	return nil
+}
+
+func (s *slowSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// TestShutdownWaitsForLateSpans: spans of a trace already exported leave
+// on their own goroutine; Shutdown (SIGTERM) waits for them, within its
+// context, before it closes the export.
+func TestShutdownWaitsForLateSpans(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen = "", "", "", ""
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.ExportOTLPEndpoint = "http://127.0.0.1:1" // replaced below
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &slowSink{delay: 300 * time.Millisecond}
+	c.sink.Close()
+	c.sink, c.em.sink = sink, sink
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := proto.Marshal(exportRequest(1, 0, 7, false))
+	late, _ := proto.Marshal(exportRequest(1, 1, 7, false)) // the same trace, one more span
+	if err := c.consumeOTLP(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	c.em.flushAll(t.Context(), time.Now()) // the trace is exported
+	if err := c.consumeOTLP(t.Context(), late); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.exports != 2 || sink.lateAfter {
+		t.Fatalf("%d exports done when Shutdown returned (want 2: the trace, then its late spans); one after Close: %v", sink.exports, sink.lateAfter)
+	}
+}

@@ -59,6 +59,13 @@ func TestForwardRouting(t *testing.T) {
 	waitFor(t, "the unknown record rejected", func() bool {
 		return testutilCounter(c.m.rejected.WithLabelValues(SrcForward, "malformed")) == 1
 	})
+	// Each record counts once, under the receiver that took it in: both
+	// forwarded records under forward, whatever they carried.
+	for source, want := range map[string]float64{SrcForward: 2, SrcIngress: 0, SrcOTLP: 0, SrcALB: 0, SrcHAProxy: 0, SrcRUM: 0} {
+		if got := testutilCounter(c.m.received.WithLabelValues(source)); got != want {
+			t.Errorf("hopscope_collector_received_total{source=%q} = %v, want %v", source, got, want)
+		}
+	}
 }
 
 func splitAddr(t *testing.T, a string) (string, int) {

@@ -81,46 +81,61 @@ func sourceOfFormat(format string) string {
 // access-log record, ingress-nginx fields already parsed by Fluent Bit, or
 // a raw log line under "log" or "message" whose format is sniffed (the tag
 // is a hint: a tag containing "alb", "haproxy" or "ingress" is tried first).
+// Whatever it carries, a forwarded record is received (and rejected) under
+// the forward source: the receiver that took it in.
 func (c *Collector) consumeForward(events []forward.Event) {
 	for _, ev := range events {
-		rec, source, err := c.routeEvent(ev)
+		rec, shape, err := c.routeEvent(ev)
+		where := "tag " + ev.Tag
+		if shape != "" {
+			where += " (" + shape + ")"
+		}
 		if err != nil {
-			c.m.rejected.WithLabelValues(SrcForward, "malformed").Inc()
-			c.log.Debug("rejected forward event")
+			c.reject(SrcForward, "malformed", where, 1, err)
 			continue
 		}
-		c.m.received.WithLabelValues(SrcForward).Inc()
-		c.addRecord(source, rec)
+		c.addRecord(SrcForward, where, rec)
 	}
 }
 
-func (c *Collector) routeEvent(ev forward.Event) (correlate.Record, string, error) {
+// routeEvent reads one forwarded record; shape says what it was taken
+// for (a sidecar access log, ingress-nginx fields, a log line of a format),
+// "" when nothing.
+func (c *Collector) routeEvent(ev forward.Event) (rec correlate.Record, shape string, err error) {
 	r := ev.Record
 	if _, ok := r[accesslog.KeyAppMS]; ok {
 		if _, ok := r[accesslog.KeyTraceID]; ok {
 			rec, err := sidecarFromAccessLog(r, ev.Time)
-			return rec, SrcForward, err
+			return rec, "sidecar access log", err
 		}
 	}
 	if _, ok := r["request_time"]; ok {
+		const shape = "ingress-nginx fields"
 		b, err := json.Marshal(bytesToStrings(r))
 		if err != nil {
-			return nil, "", err
+			return nil, shape, err
 		}
 		rec, err := ingressnginx.ParseJSON(string(b))
-		return &rec, SrcIngress, err
+		return &rec, shape, err
 	}
 	for _, k := range []string{"log", "message"} {
 		if s, ok := r[k].(string); ok {
 			rec, format, err := c.lines.sniff(strings.TrimRight(s, "\r\n"), ev.Tag)
-			return rec, sourceOfFormat(format), err
+			return rec, lineShape(k, format), err
 		}
 		if b, ok := r[k].([]byte); ok {
 			rec, format, err := c.lines.sniff(strings.TrimRight(string(b), "\r\n"), ev.Tag)
-			return rec, sourceOfFormat(format), err
+			return rec, lineShape(k, format), err
 		}
 	}
 	return nil, "", errors.New("forward record: not a sidecar access log, ingress-nginx fields or a log line")
+}
+
+func lineShape(key, format string) string {
+	if format == "" {
+		return key + ": no known log format"
+	}
+	return key + ": " + format
 }
 
 // sidecarFromAccessLog reads a sidecar access-log record (sidecar/accesslog

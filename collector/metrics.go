@@ -4,7 +4,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Sources named in hopscope_collector_received_total{source}.
+// Sources named in hopscope_collector_received_total{source} and
+// hopscope_collector_rejected_total{source,reason}: the receiver that took
+// the input in, not what the input was (a forwarded ingress-nginx line
+// counts under forward, a tailed one under ingress).
 const (
 	SrcOTLP    = "otlp"
 	SrcForward = "forward"
@@ -44,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 		}, []string{"service", "backend", "target", "operation", "attribution", "outcome"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hopscope_collector_received_total",
-			Help: "Records accepted by the collector, by source.",
+			Help: "Records accepted by the collector, each counted once under the receiver that took it in: otlp (spans), forward (every Fluent forward record, whatever it carries), ingress, haproxy, alb (tailed files by format, the ALB log directory), rum (beacons).",
 		}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hopscope_collector_rejected_total",
