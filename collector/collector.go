@@ -121,6 +121,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		}
 	}
 	c.em = newEmitter(store, c.m, c.sink, cfg.ExportDelay, cfg.Window, cfg.MaxTraces)
+	c.em.configure(c.log, cfg)
 	loc, _ := time.LoadLocation(cfg.HAProxyTimezone) // checked by Validate
 	c.lines = &lineParser{haproxyLoc: loc}
 

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -10,20 +9,25 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/correlate/alb"
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
@@ -90,24 +94,147 @@ func (s *grpcSink) Export(ctx context.Context, body []byte) error {
 
 func (s *grpcSink) Close() error { return s.conn.Close() }
 
-// emitState is what the emitter knows of one trace.
+// emitState is what the emitter knows of one trace. Once the trace is
+// exported it keeps only what late records need: the ids of the spans
+// received (a late span's parent, duplicates), the hops and backend calls
+// already observed in the histograms and the spans already synthesized.
 type emitState struct {
-	id       string
-	last     time.Time
-	held     []otlpwire.Held
-	known    map[[8]byte]bool // span ids received (kept only when exporting)
-	flushed  bool
-	dirty    bool
-	observed map[string]bool // hops observed in the histograms
-	calls    map[callKey]int // backend calls observed in the histograms, per label set
-	synth    map[string]bool // synthesized spans exported
-	elem     *list.Element
+	key        [16]byte
+	prev, next *emitState // in waiting or done
+	last       int64      // unix nanoseconds of the last record
+	held       []otlpwire.Held
+	ids        [][8]byte            // span ids received (only when exporting)
+	idSet      map[[8]byte]struct{} // replaces ids past idSetAt
+	otherHops  []uint64             // hashes of observed hops beyond hopBits (backend kinds)
+	calls      []callCount          // backend calls observed, per label set
+	hops       uint16               // observed hops, one bit per hopBits entry
+	synth      uint16               // synthesized spans exported, one bit per synthBits entry
+	done       bool                 // in e.done: exported, nothing new since
+}
+
+// idSetAt is the number of span ids past which a trace's ids move from a
+// slice (8 bytes each) to a map (fast lookups for big traces).
+const idSetAt = 32
+
+// knows reports whether span id was received; e.mu is held.
+func (st *emitState) knows(id [8]byte) bool {
+	if st.idSet != nil {
+		_, ok := st.idSet[id]
+		return ok
+	}
+	for _, x := range st.ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// addID notes span id, false when it was known already; e.mu is held.
+func (st *emitState) addID(id [8]byte) bool {
+	if st.knows(id) {
+		return false
+	}
+	if st.idSet != nil {
+		st.idSet[id] = struct{}{}
+		return true
+	}
+	st.ids = append(st.ids, id)
+	if len(st.ids) > idSetAt {
+		st.idSet = make(map[[8]byte]struct{}, 2*len(st.ids))
+		for _, x := range st.ids {
+			st.idSet[x] = struct{}{}
+		}
+		st.ids = nil
+	}
+	return true
+}
+
+// callCount is how many backend calls of one label set (hashed) a trace
+// has had observed.
+type callCount struct {
+	key uint64
+	n   int
+}
+
+// stateList is an intrusive list of states, oldest at the head.
+type stateList struct {
+	head, tail *emitState
+	n          int
+}
+
+func (l *stateList) pushBack(st *emitState) {
+	st.prev, st.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = st
+	} else {
+		l.head = st
+	}
+	l.tail = st
+	l.n++
+}
+
+func (l *stateList) remove(st *emitState) {
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else {
+		l.head = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	} else {
+		l.tail = st.prev
+	}
+	st.prev, st.next = nil, nil
+	l.n--
+}
+
+// Hops and synthesized spans a trace can have, one bit each in
+// emitState.hops and emitState.synth.
+var (
+	hopBits   = bitsOf(correlate.HopNames())
+	synthBits = bitsOf([]string{"client", correlate.HopDNS, correlate.HopConnect, "request", correlate.HopDownload,
+		correlate.HopLoadBalancer, correlate.HopIngress, correlate.HopService, correlate.HopApp})
+)
+
+func bitsOf(names []string) map[string]uint16 {
+	if len(names) > 16 {
+		panic("collector: more than 16 names for a uint16 bit set")
+	}
+	m := map[string]uint16{}
+	for i, n := range names {
+		m[n] = 1 << i
+	}
+	return m
+}
+
+// hashStrings is FNV-1a over ss, each followed by a 0 byte.
+func hashStrings(ss ...string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, s := range ss {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= 1099511628211
+		}
+		h *= 1099511628211 // a 0 byte between strings
+	}
+	return h
 }
 
 // emitter waits ExportDelay after a trace's last record, then observes the
 // trace's hops in hopscope_hop_duration_seconds and exports its spans plus
 // synthesized spans for the hops nobody instrumented. Records that arrive
-// later (an ALB log five minutes late) add the hops and spans they bring.
+// later (an ALB log five minutes late) add the hops and spans they bring,
+// again after ExportDelay.
+//
+// Its state is bounded by max traces. Traces waiting for their delay are
+// in waiting (by last record); exported ones stay in done (by export
+// time) until their window ends, so that late records find what was
+// exported. A new trace beyond max first makes the oldest exported trace
+// be forgotten (hopscope_collector_export_evicted_total); only when more
+// than max traces are waiting at once are the oldest exported before
+// their delay, at the next tick (hopscope_collector_export_early_total) —
+// the store itself holds no more than max traces either.
 type emitter struct {
 	store  *correlate.Store
 	m      *metrics
@@ -118,70 +245,177 @@ type emitter struct {
 	labels *labelGuard
 	// backendLabels bounds the backend histogram's label sets.
 	backendLabels *backendGuard
+	log           *zap.Logger
+	clock         func() time.Time // for the export warnings' rate limit
+	// albInput is true when ALB logs are an input (--alb-logs or an alb
+	// --tail); albSeen when an ALB record came some other way (forward).
+	albInput bool
+	albSeen  atomic.Bool
 
-	mu     sync.Mutex
-	traces map[string]*emitState
-	lru    *list.List // by last update, oldest at the front
+	mu      sync.Mutex
+	traces  map[[16]byte]*emitState
+	odd     map[[16]byte]string // trace ids that are not 32 lowercase hex digits, by their key
+	waiting stateList           // by last record, oldest first
+	done    stateList           // exported, by export time, oldest first
+
+	// flushMu serialises flushes (the ticker's and Shutdown's): they
+	// update the observed and synthesized bits outside mu.
+	flushMu sync.Mutex
+
+	warnMu   sync.Mutex
+	warnAt   time.Time // last export warning
+	failures int       // failed requests since
 }
 
 func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window time.Duration, max int) *emitter {
 	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max, labels: newLabelGuard(2000), backendLabels: newBackendGuard(2000),
-		traces: map[string]*emitState{}, lru: list.New()}
+		log: zap.NewNop(), clock: time.Now, traces: map[[16]byte]*emitState{}, odd: map[[16]byte]string{}}
 }
 
-// touch notes a record of trace id, holding the spans that came with it.
-// ids are the spans' ids, read once when the request was walked.
+// configure gives the emitter the collector's logger and tells it whether
+// ALB logs are an input.
+func (e *emitter) configure(log *zap.Logger, cfg Config) {
+	if log != nil {
+		e.log = log
+	}
+	e.albInput = cfg.ALBLogs != ""
+	for _, spec := range cfg.Tail {
+		if ts, err := ParseTail(spec); err == nil && ts.Format == FormatALB {
+			e.albInput = true
+		}
+	}
+}
+
+// keyOf returns the map key of trace id: its 16 bytes, or for an id that
+// is not 32 lowercase hex digits a hash of it (odd is true).
+func keyOf(id string) (key [16]byte, odd bool) {
+	if len(id) == 32 && isLowerHex(id) {
+		hex.Decode(key[:], []byte(id))
+		return key, false
+	}
+	h := fnv.New128a()
+	h.Write([]byte(id))
+	h.Sum(key[:0])
+	return key, true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// idOf is st's trace id as the store knows it; e.mu is held.
+func (e *emitter) idOf(st *emitState) string {
+	if id, ok := e.odd[st.key]; ok {
+		return id
+	}
+	return hex.EncodeToString(st.key[:])
+}
+
+// touch notes a record of trace id, holding the spans that came with it
+// (a span whose id the trace already had is a duplicate and dropped). ids
+// are the spans' ids, read once when the request was walked. The spans
+// wait for the trace's export, also when the trace was exported before:
+// a late sidecar span is then hung under the hops synthesized for it. The
+// result is always nil (kept for callers that send what it returns).
 func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) []otlpwire.Held {
+	key, odd := keyOf(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st, ok := e.traces[id]
-	if !ok {
-		st = &emitState{id: id, observed: map[string]bool{}, calls: map[callKey]int{}, synth: map[string]bool{}}
-		st.elem = e.lru.PushBack(st)
-		e.traces[id] = st
-	} else {
-		e.lru.MoveToBack(st.elem)
-	}
-	st.last = now
-	for _, sid := range ids {
-		if st.known == nil {
-			st.known = map[[8]byte]bool{}
+	st, ok := e.traces[key]
+	switch {
+	case !ok:
+		for len(e.traces) >= e.max && e.done.head != nil {
+			e.forget(e.done.head)
+			e.m.exportEvicted.Inc()
 		}
-		st.known[sid] = true
+		st = &emitState{key: key}
+		e.traces[key] = st
+		if odd {
+			e.odd[key] = id
+		}
+		e.waiting.pushBack(st)
+	case st.done:
+		e.done.remove(st)
+		st.done = false
+		e.waiting.pushBack(st)
+	default:
+		e.waiting.remove(st)
+		e.waiting.pushBack(st)
 	}
-	if st.flushed {
-		st.dirty = true
-		return spans // the trace is out already: its late spans go at once
+	st.last = now.UnixNano()
+	for i, sp := range spans {
+		if i < len(ids) && !st.addID(ids[i]) {
+			continue
+		}
+		st.held = append(st.held, sp)
 	}
-	st.held = append(st.held, spans...)
+	for i := len(spans); i < len(ids); i++ {
+		st.addID(ids[i])
+	}
 	return nil
 }
 
-// due collects what is ready at now: traces whose last record is older
-// than the delay, plus the oldest ones when more than max are held.
-func (e *emitter) due(now time.Time, all bool) []*emitState {
+// forget drops an exported trace's state; e.mu is held.
+func (e *emitter) forget(st *emitState) {
+	e.done.remove(st)
+	delete(e.traces, st.key)
+	delete(e.odd, st.key)
+}
+
+// dueTrace is one trace to flush: its state, its trace id and the spans
+// taken from it.
+type dueTrace struct {
+	st   *emitState
+	id   string
+	held []otlpwire.Held
+}
+
+// due takes what is ready at now: traces whose last record is at least
+// the delay old (all: every waiting trace), plus the oldest ones while
+// more than max are waiting. They move to done; exported traces whose
+// window ended, and the oldest beyond max, are forgotten.
+func (e *emitter) due(now time.Time, all bool) []dueTrace {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []*emitState
-	for el := e.lru.Front(); el != nil; {
-		next := el.Next()
-		st := el.Value.(*emitState)
-		ready := all || now.Sub(st.last) >= e.delay || e.lru.Len()-len(out) > e.max
-		if !ready {
+	t := now.UnixNano()
+	for st := e.done.head; st != nil && t-st.last >= int64(e.window); st = e.done.head {
+		e.forget(st)
+	}
+	var out []dueTrace
+	for st := e.waiting.head; st != nil; st = e.waiting.head {
+		ripe := all || t-st.last >= int64(e.delay)
+		if !ripe && e.waiting.n <= e.max {
 			break
 		}
-		if st.flushed && !st.dirty {
-			if all || now.Sub(st.last) >= e.window {
-				e.lru.Remove(el)
-				delete(e.traces, st.id)
-			}
-			el = next
-			continue
+		if !ripe {
+			e.m.exportEarly.Inc()
 		}
-		out = append(out, st)
-		el = next
+		out = append(out, dueTrace{st: st, id: e.idOf(st), held: st.held})
+		st.held = nil
+		e.waiting.remove(st)
+		e.done.pushBack(st)
+		st.done = true
+	}
+	for len(e.traces) > e.max && e.done.head != nil {
+		e.forget(e.done.head)
+		e.m.exportEvicted.Inc()
 	}
 	return out
+}
+
+// knows reports whether trace st received span id.
+func (e *emitter) knows(st *emitState, id []byte) bool {
+	if len(id) != 8 {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return st.knows([8]byte(id))
 }
 
 // run flushes due traces every tick until ctx ends.
@@ -203,24 +437,25 @@ func (e *emitter) flushAll(ctx context.Context, now time.Time) {
 	e.flush(ctx, e.due(now, true))
 }
 
-func (e *emitter) flush(ctx context.Context, states []*emitState) {
-	if len(states) == 0 {
+func (e *emitter) flush(ctx context.Context, due []dueTrace) {
+	if len(due) == 0 {
 		return
 	}
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
 	var out []otlpwire.Held
-	for _, st := range states {
-		e.mu.Lock()
-		held := st.held
-		st.held, st.flushed, st.dirty = nil, true, false
-		e.mu.Unlock()
-		b, ok := e.store.Breakdown(st.id)
+	for _, d := range due {
+		b, ok := e.store.Breakdown(d.id)
 		if !ok {
-			out = append(out, held...)
+			out = append(out, d.held...)
 			continue
 		}
-		g, _ := e.store.Group(st.id)
-		e.observe(st, b)
-		out = append(out, e.synthesize(st, b, g, held)...)
+		g, _ := e.store.Group(d.id)
+		if g.LB != nil && g.LB.Kind == alb.Kind {
+			e.albSeen.Store(true)
+		}
+		e.observe(d.st, b)
+		out = append(out, e.synthesize(d.st, b, g, d.held)...)
 	}
 	e.export(ctx, out)
 }
@@ -229,10 +464,21 @@ func (e *emitter) flush(ctx context.Context, states []*emitState) {
 func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 	service, route := e.labels.labels(b.Service, b.Route, b.TraceID != "" && len(b.Hops) > 0)
 	for _, h := range b.Hops {
-		if st.observed[h.Hop] || h.Hop == correlate.HopOther {
+		if h.Hop == correlate.HopOther {
 			continue
 		}
-		st.observed[h.Hop] = true
+		if bit, ok := hopBits[h.Hop]; ok {
+			if st.hops&bit != 0 {
+				continue
+			}
+			st.hops |= bit
+		} else {
+			k := hashStrings(h.Hop)
+			if slices.Contains(st.otherHops, k) {
+				continue
+			}
+			st.otherHops = append(st.otherHops, k)
+		}
 		v := h.MS / 1000
 		if v < 0 {
 			v = 0
@@ -243,7 +489,7 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 	// Calls have no identity of their own in the breakdown, and late
 	// records move their offsets: count them per label set and observe
 	// only those beyond what an earlier flush observed.
-	seen := map[callKey]int{}
+	seen := map[uint64]int{}
 	for _, c := range b.Backends {
 		outcome := "ok"
 		if c.Error {
@@ -253,36 +499,113 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 		if attribution == "" {
 			attribution = string(correlate.AttributionInferred)
 		}
-		k := callKey{c.Kind, c.Target, c.Operation, attribution, outcome}
+		k := hashStrings(c.Kind, c.Target, c.Operation, attribution, outcome)
 		seen[k]++
-		if seen[k] <= st.calls[k] {
+		i := slices.IndexFunc(st.calls, func(x callCount) bool { return x.key == k })
+		if i < 0 {
+			st.calls = append(st.calls, callCount{key: k})
+			i = len(st.calls) - 1
+		}
+		if seen[k] <= st.calls[i].n {
 			continue
 		}
-		st.calls[k] = seen[k]
+		st.calls[i].n = seen[k]
 		target, op := e.backendLabels.labels(service, c.Kind, c.Target, c.Operation)
 		obs := e.m.backend.WithLabelValues(service, c.Kind, target, op, attribution, outcome)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, prometheus.Labels{"trace_id": b.TraceID})
 	}
 }
 
-// callKey is the label set of a backend call: late records rebuild the
-// breakdown, and a call already observed must not count twice.
-type callKey struct {
-	kind, target, operation, attribution, outcome string
-}
+// Export requests are split so that none comes near the 4 MiB a gRPC
+// server accepts by default (Jaeger's and the OpenTelemetry Collector's
+// OTLP receivers): at most maxExportBytes encoded, a quarter of it, and at
+// most maxExportSpans spans, the OpenTelemetry Collector batch
+// processor's default batch; whichever comes first. A span bigger than
+// maxExportBytes on its own goes alone.
+const (
+	maxExportBytes = 1 << 20
+	maxExportSpans = 8192
+)
 
+// exportWarnEvery rate-limits the warning logged for failed exports.
+const exportWarnEvery = 10 * time.Second
+
+// export sends spans in requests of bounded size; each failed request is
+// counted (and logged, rate-limited) on its own.
 func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 	if e.sink == nil || len(spans) == 0 {
 		return
 	}
-	body := otlpwire.AppendRequest(nil, spans)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := e.sink.Export(ctx, body); err != nil {
-		e.m.exportErrors.Inc()
+	for _, batch := range splitExport(spans, maxExportBytes, maxExportSpans) {
+		body := otlpwire.AppendRequest(nil, batch)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := e.sink.Export(rctx, body)
+		cancel()
+		if err != nil {
+			e.exportFailed(err, len(batch), len(body))
+			continue
+		}
+		e.m.exported.Add(float64(len(batch)))
+	}
+}
+
+// exportFailed counts a failed request and logs it at Warn at most once
+// per exportWarnEvery, with the number of failures since the last line.
+func (e *emitter) exportFailed(err error, spans, bytes int) {
+	e.m.exportErrors.Inc()
+	e.warnMu.Lock()
+	e.failures++
+	now := e.clock()
+	if !e.warnAt.IsZero() && now.Sub(e.warnAt) < exportWarnEvery {
+		e.warnMu.Unlock()
 		return
 	}
-	e.m.exported.Add(float64(len(spans)))
+	n := e.failures
+	e.failures, e.warnAt = 0, now
+	e.warnMu.Unlock()
+	e.log.Warn("OTLP span export failed", zap.Int("failures", n), zap.Duration("log_interval", exportWarnEvery),
+		zap.Int("spans", spans), zap.Int("bytes", bytes), zap.Error(err))
+}
+
+// splitExport cuts spans into batches whose ExportTraceServiceRequest is
+// at most maxBytes (estimated from above: each span's and each new
+// resource and scope group's bytes with their framing) and at most
+// maxSpans long.
+func splitExport(spans []otlpwire.Held, maxBytes, maxSpans int) [][]otlpwire.Held {
+	var out [][]otlpwire.Held
+	start, size := 0, 0
+	groups := map[string]map[string]bool{} // resource → scopes in the batch
+	for i, h := range spans {
+		n := 1 + protowire.SizeBytes(len(h.Span))
+		scopes, ok := groups[string(h.Resource)]
+		if !ok {
+			// ResourceSpans framing (up to 1+5 bytes), the resource and
+			// its schema URL.
+			n += 6 + protowire.SizeBytes(len(h.Resource)) + protowire.SizeBytes(len(h.ResourceSchema)) + 2
+		}
+		if !scopes[string(h.Scope)] {
+			n += 6 + protowire.SizeBytes(len(h.Scope)) + protowire.SizeBytes(len(h.ScopeSchema)) + 2
+		}
+		if i > start && (size+n > maxBytes || i-start >= maxSpans) {
+			out = append(out, spans[start:i:i])
+			start, size = i, 0
+			clear(groups)
+			n = 1 + protowire.SizeBytes(len(h.Span)) +
+				6 + protowire.SizeBytes(len(h.Resource)) + protowire.SizeBytes(len(h.ResourceSchema)) + 2 +
+				6 + protowire.SizeBytes(len(h.Scope)) + protowire.SizeBytes(len(h.ScopeSchema)) + 2
+			scopes = nil
+		}
+		if scopes == nil {
+			scopes = map[string]bool{}
+			groups[string(h.Resource)] = scopes
+		}
+		scopes[string(h.Scope)] = true
+		size += n
+	}
+	if start < len(spans) {
+		out = append(out, spans[start:])
+	}
+	return out
 }
 
 // synthScopeBytes marks the spans the collector made up from logs and
@@ -293,6 +616,12 @@ var synthScopeBytes, _ = proto.Marshal(&commonpb.InstrumentationScope{Name: "git
 // nobody exported, chained outermost first; an entry sidecar span without
 // a known parent is re-parented under the innermost synthesized hop so the
 // whole path is one tree in Jaeger.
+//
+// A request that came through an ALB whose log has not arrived yet (ALB
+// writes its logs every 5 minutes) has its loadbalancer span's id
+// reserved: the ids are derived from trace id and hop (synthID), so the
+// ingress span (or the entry sidecar span) is parented to it now, and the
+// loadbalancer span exported when the ALB line arrives fills that place.
 func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.Group, held []otlpwire.Held) []otlpwire.Held {
 	tid, err := hex.DecodeString(b.TraceID)
 	if err != nil || len(tid) != 16 {
@@ -306,11 +635,19 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 		}
 	}
 	// Anchor the waterfall on the sidecar's clock when there is one: the
-	// real spans (sidecar, app, backends) carry it.
+	// real spans (sidecar, app, backends) carry it. Else on the ingress's,
+	// so that a loadbalancer span exported later encloses the ingress span
+	// exported now.
 	anchor := b.Start
+	anchored := false
 	for _, iv := range b.Spans {
 		if iv.Name == correlate.HopSidecar && entry != nil {
-			anchor = entry.Start.Add(-msToDuration(iv.StartOffsetMS))
+			anchor, anchored = entry.Start.Add(-msToDuration(iv.StartOffsetMS)), true
+		}
+	}
+	for _, iv := range b.Spans {
+		if iv.Name == correlate.HopIngress && g.Ingress != nil && !anchored {
+			anchor = g.Ingress.Start.Add(-msToDuration(iv.StartOffsetMS))
 		}
 	}
 	lbService := "loadbalancer"
@@ -344,6 +681,9 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 	for _, iv := range b.Spans {
 		present[iv.Name] = true
 	}
+	if e.expectALB(g, entry) {
+		present[correlate.HopLoadBalancer] = true // reserved for the ALB line to come
+	}
 	innermost := ""
 	for _, name := range []string{correlate.HopService, correlate.HopIngress, correlate.HopLoadBalancer, "request", "client"} {
 		if present[name] {
@@ -354,10 +694,10 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 	out := held
 	for _, iv := range b.Spans {
 		svc, ok := serviceOf[iv.Name]
-		if !ok || st.synth[iv.Name] {
+		if !ok || st.synth&synthBits[iv.Name] != 0 {
 			continue
 		}
-		st.synth[iv.Name] = true
+		st.synth |= synthBits[iv.Name]
 		sp := &tracepb.Span{
 			TraceId:           tid,
 			SpanId:            synthID(b.TraceID, iv.Name),
@@ -387,7 +727,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			if err != nil || hex.EncodeToString(v.SpanID) != entry.SpanID {
 				continue
 			}
-			if len(v.ParentSpanID) == 8 && st.known[[8]byte(v.ParentSpanID)] {
+			if e.knows(st, v.ParentSpanID) {
 				continue
 			}
 			var sp tracepb.Span
@@ -405,7 +745,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 	}
 	// The app's time as the sidecar measured it, when the app exported no
 	// server span of its own under the sidecar.
-	if entry != nil && !st.synth[correlate.HopApp] {
+	if entry != nil && st.synth&synthBits[correlate.HopApp] == 0 {
 		hasChild := false
 		for _, h := range held {
 			if v, err := otlpwire.ParseSpan(h.Span); err == nil && hex.EncodeToString(v.ParentSpanID) == entry.SpanID && v.Kind == kindServer {
@@ -416,7 +756,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			if iv.Name != correlate.HopApp || hasChild {
 				continue
 			}
-			st.synth[correlate.HopApp] = true
+			st.synth |= synthBits[correlate.HopApp]
 			sid, _ := hex.DecodeString(entry.SpanID)
 			out = append(out, hold(entry.Service, &tracepb.Span{
 				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: "app",
@@ -428,6 +768,20 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 		}
 	}
 	return out
+}
+
+// expectALB reports whether the trace came through an ALB whose log line
+// has not joined it yet but can: ALB logs are an input, and the ingress
+// line or the entry sidecar span carries the X-Amzn-Trace-Id Root the ALB
+// made, whose trace id is this trace's (the ALB line joins by it).
+func (e *emitter) expectALB(g correlate.Group, entry *correlate.SidecarSpan) bool {
+	if g.LB != nil || !(e.albInput || e.albSeen.Load()) {
+		return false
+	}
+	if g.Ingress != nil && g.Ingress.XRayRoot != "" {
+		return correlate.TraceIDFromXRayRoot(g.Ingress.XRayRoot) == g.TraceID
+	}
+	return entry != nil && entry.XRayRoot != "" && correlate.TraceIDFromXRayRoot(entry.XRayRoot) == g.TraceID
 }
 
 func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }

@@ -31,6 +31,10 @@ type metrics struct {
 	late         prometheus.Counter
 	exported     prometheus.Counter
 	exportErrors prometheus.Counter
+	// exportEvicted and exportEarly count what the exporter's bound of
+	// --max-traces traces cost (collector/export.go).
+	exportEvicted prometheus.Counter
+	exportEarly   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, active func() float64, evicted func() float64) (*metrics, error) {
@@ -71,10 +75,18 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 		}),
 		exportErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hopscope_collector_export_errors_total",
-			Help: "Failed exports to the OTLP backend.",
+			Help: "Failed export requests to the OTLP backend.",
+		}),
+		exportEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hopscope_collector_export_evicted_total",
+			Help: "Exported traces the exporter forgot before --window ended because --max-traces was reached; a late record of one is exported as if the trace were new.",
+		}),
+		exportEarly: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hopscope_collector_export_early_total",
+			Help: "Traces exported before --export-delay because more than --max-traces were waiting.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors} {
+	for _, c := range []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
