@@ -27,11 +27,12 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	base := fs.String("collector", "http://127.0.0.1:8088", "collector internal API base URL")
 	width := fs.Int("width", 60, "bar width in characters")
 	color := fs.String("color", "auto", "auto, always or never")
-	// Flags may come before or after the trace id.
+	// Flags may come before or after the trace id; HOPSCOPE_COLLECTOR,
+	// HOPSCOPE_WIDTH and HOPSCOPE_COLOR stand for flags not given.
 	var pos []string
 	rest := args
 	for {
-		if err := cliconfig.Load(fs, rest, cliconfig.Options{LookupEnv: func(string) (string, bool) { return "", false }}); err != nil {
+		if err := cliconfig.Load(fs, rest, cliconfig.Options{}); err != nil {
 			if err == flag.ErrHelp {
 				return err
 			}
@@ -47,8 +48,17 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(pos) != 1 {
 		return usageError{fmt.Errorf("want exactly one TRACE_ID (32 hex characters), got %d arguments", len(pos))}
 	}
+	// A bad value is named as it was given: flag or variable.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	name := func(flag string) string {
+		if _, env := os.LookupEnv(cliconfig.EnvName(flag)); env && !given[flag] {
+			return cliconfig.EnvName(flag)
+		}
+		return "--" + flag
+	}
 	if *width < 10 || *width > 400 {
-		return usageError{fmt.Errorf("--width: must be between 10 and 400")}
+		return usageError{fmt.Errorf("%s: must be between 10 and 400", name("width"))}
 	}
 	useColor := false
 	switch *color {
@@ -62,11 +72,11 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 		}
 	default:
-		return usageError{fmt.Errorf("--color: must be auto, always or never")}
+		return usageError{fmt.Errorf("%s: must be auto, always or never", name("color"))}
 	}
 	u, err := url.Parse(*base)
 	if err != nil || u.Host == "" {
-		return usageError{fmt.Errorf("--collector: want a URL like http://127.0.0.1:8088, got %q", *base)}
+		return usageError{fmt.Errorf("%s: want a URL like http://127.0.0.1:8088, got %q", name("collector"), *base)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

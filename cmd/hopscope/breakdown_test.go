@@ -87,3 +87,40 @@ func TestBreakdownColorAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakdownFromEnv: like every subcommand, breakdown takes its flags
+// from HOPSCOPE_* variables; a flag given wins, and a bad value is named
+// as it was given.
+func TestBreakdownFromEnv(t *testing.T) {
+	body, _ := os.ReadFile(filepath.Join("..", "..", "correlate", "testdata", "breakdown", "full_path.golden.json"))
+	url := serveFile(t, 200, body)
+	const tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"collector and color from env", map[string]string{"HOPSCOPE_COLLECTOR": url, "HOPSCOPE_COLOR": "always"}, []string{tid}, 0, "\x1b[38;2;"},
+		{"flag wins over env", map[string]string{"HOPSCOPE_COLLECTOR": "http://127.0.0.1:1", "HOPSCOPE_COLOR": "always"}, []string{"--collector", url, "--color", "never", tid}, 0, "postgres"},
+		{"bad env value named", map[string]string{"HOPSCOPE_COLLECTOR": url, "HOPSCOPE_WIDTH": "5"}, []string{tid}, 2, "HOPSCOPE_WIDTH: must be between"},
+		{"bad env color named", map[string]string{"HOPSCOPE_COLLECTOR": url, "HOPSCOPE_COLOR": "pink"}, []string{tid}, 2, "HOPSCOPE_COLOR"},
+		{"bad flag named as a flag", map[string]string{"HOPSCOPE_COLLECTOR": url}, []string{"--width", "5", tid}, 2, "--width"},
+		{"unparsable env value", map[string]string{"HOPSCOPE_WIDTH": "wide"}, []string{tid}, 2, "HOPSCOPE_WIDTH"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"breakdown"}, tt.args...), &out, &errb)
+			if code != tt.code || !strings.Contains(out.String()+errb.String(), tt.want) {
+				t.Errorf("exit %d (want %d), stdout %q, stderr %q (want %q)", code, tt.code, out.String(), errb.String(), tt.want)
+			}
+			if tt.code == 0 && tt.name == "flag wins over env" && strings.Contains(out.String(), "\x1b[") {
+				t.Errorf("--color never lost to HOPSCOPE_COLOR=always")
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector"
 )
@@ -15,10 +16,11 @@ import (
 // ends, then flushes.
 func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := collector.DefaultConfig()
-	if err := loadConfig("collector", &cfg, args, stderr); err != nil {
+	level := zapcore.InfoLevel
+	if err := loadConfig("collector", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
 		return err
 	}
-	logger := newDiagnosticLogger(stderr).With(zap.String("component", "collector"))
+	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "collector"))
 	defer func() { _ = logger.Sync() }()
 	reg := processRegistry()
 	c, err := collector.New(cfg, collector.Options{Registerer: reg, Gatherer: reg, Logger: logger})

@@ -17,7 +17,7 @@ func runInjector(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := loadConfig("injector", &cfg, args, stderr); err != nil {
 		return err
 	}
-	logger := newDiagnosticLogger(stderr).With(zap.String("component", "injector"))
+	logger := newDiagnosticLogger(stderr, zap.InfoLevel).With(zap.String("component", "injector"))
 	defer func() { _ = logger.Sync() }()
 	reg := processRegistry()
 	inj, err := injector.New(cfg, injector.Options{Registerer: reg, Gatherer: reg, Logger: logger})

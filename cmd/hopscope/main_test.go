@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/internal/realcomp"
 )
 
@@ -24,6 +27,8 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 	badKind, typo := dir+"/kind.yaml", dir+"/typo.yaml"
 	os.WriteFile(badKind, []byte("backends:\n  - {name: db, kind: postgress, listen: 127.0.0.1:15432, target: db:5432}\n"), 0o600)
 	os.WriteFile(typo, []byte("backends:\n  - {name: db, kind: postgres, lisen: 127.0.0.1:15432, target: db:5432}\n"), 0o600)
+	logLevelFile := dir + "/log-level.yaml"
+	os.WriteFile(logLevelFile, []byte("log-level: loud\n"), 0o600)
 	tests := []struct {
 		args []string
 		code int
@@ -43,6 +48,9 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"collector", "--tail", "nginx:/var/log/x"}, 2, "--tail"},
 		{[]string{"collector", "--window", "1s", "--export-delay", "5s"}, 2, "--export-delay"},
 		{[]string{"collector", "--rum-allowed-origins", "shop.example"}, 2, "--rum-allowed-origins"},
+		{[]string{"collector", "--log-level", "verbose"}, 2, `flag -log-level: want debug, info, warn or error, got "verbose"`},
+		{[]string{"sidecar", "--log-level", "trace"}, 2, "flag -log-level"},
+		{[]string{"sidecar", "--config", logLevelFile}, 2, `key "log-level"`},
 		{[]string{"injector", "--namespace", "observability", "--listen", "x"}, 2, "--listen"},
 		{[]string{"injector", "--namespace", "observability", "--template", dir + "/missing.yaml"}, 2, "--template"},
 		{[]string{"injector"}, 2, "--namespace"},
@@ -286,5 +294,57 @@ func TestBackendsFromEnv(t *testing.T) {
 	var errb bytes.Buffer
 	if code := run(context.Background(), []string{"sidecar"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "backends[0].kind") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestLogLevel: --log-level (HOPSCOPE_LOG_LEVEL, YAML log-level) sets the
+// least severe level the sidecar and the collector log; a bad value from
+// the environment is refused naming the variable.
+func TestLogLevel(t *testing.T) {
+	dir := t.TempDir()
+	yamlFile := dir + "/c.yaml"
+	os.WriteFile(yamlFile, []byte("log-level: error\n"), 0o600)
+	t.Setenv("HOPSCOPE_LOG_LEVEL", "") // restored after the test
+	for _, tt := range []struct {
+		args []string
+		env  string
+		want zapcore.Level
+	}{
+		{nil, "", zapcore.InfoLevel},
+		{[]string{"--log-level", "debug"}, "", zapcore.DebugLevel},
+		{[]string{"--log-level", "WARN"}, "", zapcore.WarnLevel},
+		{nil, "error", zapcore.ErrorLevel},
+		{[]string{"--log-level", "debug"}, "error", zapcore.DebugLevel}, // the flag wins
+		{[]string{"--config", yamlFile}, "", zapcore.ErrorLevel},
+		{[]string{"--config", yamlFile}, "warn", zapcore.WarnLevel}, // env wins over the file
+	} {
+		if tt.env != "" {
+			t.Setenv("HOPSCOPE_LOG_LEVEL", tt.env)
+		} else {
+			os.Unsetenv("HOPSCOPE_LOG_LEVEL")
+		}
+		cfg := collector.DefaultConfig()
+		level := zapcore.InfoLevel
+		if err := loadConfig("collector", &cfg, tt.args, io.Discard, logLevelFlag(&level)); err != nil || level != tt.want {
+			t.Errorf("%v, HOPSCOPE_LOG_LEVEL=%q: level %v (%v), want %v", tt.args, tt.env, level, err, tt.want)
+		}
+	}
+	t.Setenv("HOPSCOPE_LOG_LEVEL", "loud")
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"collector"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "HOPSCOPE_LOG_LEVEL") {
+		t.Errorf("HOPSCOPE_LOG_LEVEL=loud: exit %d, %q", code, errb.String())
+	}
+
+	var out bytes.Buffer
+	log := newDiagnosticLogger(&out, zapcore.WarnLevel)
+	log.Info("quiet")
+	log.Warn("input rejected")
+	if s := out.String(); strings.Contains(s, "quiet") || !strings.Contains(s, `"level":"warn"`) {
+		t.Errorf("at warn: %s", s)
+	}
+	out.Reset()
+	newDiagnosticLogger(&out, zapcore.DebugLevel).Debug("detail")
+	if !strings.Contains(out.String(), "detail") {
+		t.Errorf("at debug: %q", out.String())
 	}
 }

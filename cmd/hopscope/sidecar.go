@@ -18,11 +18,12 @@ import (
 // (SIGTERM, Ctrl-C), then drains.
 func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := sidecar.DefaultConfig()
-	if err := loadConfig("sidecar", &cfg, args, stderr); err != nil {
+	level := zapcore.InfoLevel
+	if err := loadConfig("sidecar", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
 		return err
 	}
 
-	logger := newDiagnosticLogger(stderr).With(zap.String("component", "sidecar"))
+	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "sidecar"))
 	defer func() { _ = logger.Sync() }()
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.GCPercent)
@@ -52,11 +53,11 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // newDiagnosticLogger writes the process's own logs (not access logs) as
-// JSON to stderr.
-func newDiagnosticLogger(w io.Writer) *zap.Logger {
+// JSON to stderr, from level up (--log-level).
+func newDiagnosticLogger(w io.Writer, level zapcore.Level) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "time"
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zap.InfoLevel)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), level)
 	return zap.New(core)
 }
