@@ -255,14 +255,14 @@ func (c *Collector) exportLate(spans []otlpwire.Held) {
 	c.lateMu.Lock()
 	if c.lateStopping {
 		c.lateMu.Unlock()
-		c.em.export(context.Background(), spans)
+		c.em.export(context.Background(), spans, false)
 		return
 	}
 	c.lateWG.Add(1)
 	c.lateMu.Unlock()
 	go func() {
 		defer c.lateWG.Done()
-		c.em.export(context.Background(), spans)
+		c.em.export(context.Background(), spans, false)
 	}()
 }
 

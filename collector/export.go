@@ -427,17 +427,21 @@ func (e *emitter) run(ctx context.Context, tick time.Duration, now func() time.T
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			e.flush(ctx, e.due(now(), false))
+			e.flush(ctx, e.due(now(), false), false)
 		}
 	}
 }
 
-// flushAll emits everything (shutdown).
+// flushAll emits everything (shutdown): bounded by ctx, whose end stops
+// the requests still to send (counted as failed).
 func (e *emitter) flushAll(ctx context.Context, now time.Time) {
-	e.flush(ctx, e.due(now, true))
+	e.flush(ctx, e.due(now, true), true)
 }
 
-func (e *emitter) flush(ctx context.Context, due []dueTrace) {
+// flush emits due traces. The ticker's flushes (bounded=false) finish what
+// they took even when the collector stops; each request is bounded by
+// exportTimeout either way.
+func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
 	if len(due) == 0 {
 		return
 	}
@@ -457,7 +461,7 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace) {
 		e.observe(d.st, b)
 		out = append(out, e.synthesize(d.st, b, g, d.held)...)
 	}
-	e.export(ctx, out)
+	e.export(ctx, out, bounded)
 }
 
 // observe records the hops not observed before for this trace.
@@ -530,15 +534,27 @@ const (
 // exportWarnEvery rate-limits the warning logged for failed exports.
 const exportWarnEvery = 10 * time.Second
 
+// exportTimeout bounds one export request.
+const exportTimeout = 10 * time.Second
+
 // export sends spans in requests of bounded size; each failed request is
-// counted (and logged, rate-limited) on its own.
-func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
+// counted (and logged, rate-limited) on its own. When bounded, the end of
+// ctx also ends the request in flight and fails those not yet sent.
+func (e *emitter) export(ctx context.Context, spans []otlpwire.Held, bounded bool) {
 	if e.sink == nil || len(spans) == 0 {
 		return
 	}
+	parent := ctx
+	if !bounded {
+		parent = context.WithoutCancel(ctx)
+	}
 	for _, batch := range splitExport(spans, maxExportBytes, maxExportSpans) {
 		body := otlpwire.AppendRequest(nil, batch)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := parent.Err(); err != nil {
+			e.exportFailed(fmt.Errorf("not sent, shutting down: %w", err), len(batch), len(body))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(parent, exportTimeout)
 		err := e.sink.Export(rctx, body)
 		cancel()
 		if err != nil {

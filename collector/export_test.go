@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/zap"
@@ -117,7 +119,7 @@ func TestExportStateBounded(t *testing.T) {
 			e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
 			touched[id] = now
 		}
-		e.flush(context.Background(), e.due(now, false))
+		e.flush(context.Background(), e.due(now, false), false)
 		ids := sink.traceIDs()
 		for _, id := range ids[exported:] {
 			if waited := now.Sub(touched[id]); waited < delay {
@@ -154,19 +156,19 @@ func TestExportDelayHoldsPastMaxTraces(t *testing.T) {
 		e.touch(t0, id, []otlpwire.Held{h}, [][8]byte{sid})
 	}
 	now := t0.Add(delay)
-	e.flush(context.Background(), e.due(now, false))
+	e.flush(context.Background(), e.due(now, false), false)
 	if n := len(sink.traceIDs()); n != 150 {
 		t.Fatalf("%d earlier traces exported, want 150", n)
 	}
 	id, h, sid := heldSpan(150, 1, 0)
 	e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
 	for at := now.Add(tick); at.Before(now.Add(delay)); at = at.Add(tick) {
-		e.flush(context.Background(), e.due(at, false))
+		e.flush(context.Background(), e.due(at, false), false)
 		if n := len(sink.traceIDs()); n != 150 {
 			t.Fatalf("the new trace was exported %v after its only record; --export-delay is %v", at.Sub(now), delay)
 		}
 	}
-	e.flush(context.Background(), e.due(now.Add(delay), false))
+	e.flush(context.Background(), e.due(now.Add(delay), false), false)
 	if ids := sink.traceIDs(); len(ids) != 151 || ids[150] != id {
 		t.Fatalf("the new trace was not exported once its delay passed: %d spans", len(ids))
 	}
@@ -184,15 +186,15 @@ func TestExportLateSpanDeduped(t *testing.T) {
 	id, h1, s1 := heldSpan(0, 1, 0)
 	_, h2, s2 := heldSpan(0, 2, 0)
 	e.touch(t0, id, []otlpwire.Held{h1}, [][8]byte{s1})
-	e.flush(context.Background(), e.due(t0.Add(time.Second), false))
+	e.flush(context.Background(), e.due(t0.Add(time.Second), false), false)
 	if late := e.touch(t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2}); len(late) != 0 {
 		t.Fatalf("late spans sent at once: %d", len(late))
 	}
-	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false))
+	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false), false)
 	if n := len(sink.traceIDs()); n != 1 {
 		t.Fatalf("%d spans out before the late span's delay, want 1", n)
 	}
-	e.flush(context.Background(), e.due(t0.Add(3*time.Second), false))
+	e.flush(context.Background(), e.due(t0.Add(3*time.Second), false), false)
 	if n := len(sink.traceIDs()); n != 2 {
 		t.Fatalf("%d spans out, want 2 (the first one again was a duplicate)", n)
 	}
@@ -402,7 +404,7 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 				c.em.touch(clock, r.TraceID, nil, nil)
 			}
 			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false))
+			c.em.flush(context.Background(), c.em.due(clock, false), false)
 			first := capture.byName()
 			if first["ingress"] == nil || first["loadbalancer"] != nil {
 				t.Fatalf("first export: %v", names(first))
@@ -416,7 +418,7 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 				c.consumeLine(FormatALB, SrcALB, "alb.log", 1, sc.Text())
 			}
 			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false))
+			c.em.flush(context.Background(), c.em.due(clock, false), false)
 			all := capture.byName()
 			lb := all["loadbalancer"]
 			if lb == nil {
@@ -467,4 +469,48 @@ func names(m map[string]*tracepb.Span) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// blockingSink answers no request until its context ends, like an OTLP
+// backend that accepts connections and never replies.
+type blockingSink struct{ calls atomic.Int32 }
+
+func (s *blockingSink) Export(ctx context.Context, _ []byte) error {
+	s.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *blockingSink) Close() error { return nil }
+
+// TestShutdownFlushBoundedByContext: a shutdown flush to a backend that
+// never answers ends with its context, not after exportTimeout per
+// request, and counts every request it could not send.
+func TestShutdownFlushBoundedByContext(t *testing.T) {
+	sink := &blockingSink{}
+	e := testEmitter(t, 100_000, time.Second, sink)
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	const traces, perTrace = 2000, 10 // several requests of at most 1 MiB
+	for i := 0; i < traces; i++ {
+		var held []otlpwire.Held
+		var ids [][8]byte
+		for s := 0; s < perTrace; s++ {
+			_, h, sid := heldSpan(i, uint64(s+1), 250)
+			held = append(held, h)
+			ids = append(ids, sid)
+		}
+		id, _, _ := heldSpan(i, 1, 0)
+		e.touch(t0, id, held, ids)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	e.flushAll(ctx, t0)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown flush took %v with a 200ms context", took)
+	}
+	failed := testutil.ToFloat64(e.m.exportErrors)
+	if sink.calls.Load() != 1 || failed < 2 {
+		t.Fatalf("%d requests sent, %v counted failed: want the first sent and cut, the rest failed unsent", sink.calls.Load(), failed)
+	}
 }
