@@ -449,7 +449,7 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
 	defer e.flushMu.Unlock()
 	var out []otlpwire.Held
 	for _, d := range due {
-		b, ok := e.store.Breakdown(d.id)
+		b, ok := e.store.Emit(d.id)
 		if !ok {
 			out = append(out, d.held...)
 			continue

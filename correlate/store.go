@@ -312,12 +312,6 @@ func (s *Store) Emit(traceID string) (Breakdown, bool) {
 	return s.get(traceID, true)
 }
 
-// Breakdown is Emit under its earlier name, kept for the exporter's call;
-// readers use View.
-func (s *Store) Breakdown(traceID string) (Breakdown, bool) {
-	return s.get(traceID, true)
-}
-
 func (s *Store) get(traceID string, emit bool) (Breakdown, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

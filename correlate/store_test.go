@@ -73,7 +73,6 @@ func TestStoreLateMeansAfterEmit(t *testing.T) {
 		{"Recent", func(s *Store) { s.Recent(Filter{}, 10) }, false},
 		{"View and Recent twice", func(s *Store) { s.View(traceID); s.Recent(Filter{}, 10); s.View(traceID) }, false},
 		{"Emit", func(s *Store) { s.Emit(traceID) }, true},
-		{"Breakdown (the exporter's old name for Emit)", func(s *Store) { s.Breakdown(traceID) }, true},
 		{"Emit then View", func(s *Store) { s.Emit(traceID); s.View(traceID) }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +117,7 @@ func TestStoreJoinsByRequestID(t *testing.T) {
 			t.Fatalf("ingress line without trace id not parked: %+v", res)
 		}
 		addAll(t, s, t0, recs[1])
-		b, _ := s.Breakdown(traceID)
+		b, _ := s.View(traceID)
 		if h := hopMap(b); h["ingress"] != 5 || h["service"] != 5 {
 			t.Fatalf("ingressFirst=%v: not joined by request id: %v", ingressFirst, h)
 		}
@@ -152,7 +151,7 @@ func TestStoreBounds(t *testing.T) {
 	if st.Traces != 3 || st.Evicted != 2 {
 		t.Fatalf("max traces: %+v", st)
 	}
-	if _, ok := s.Breakdown(fmt.Sprintf("%032x", 1)); ok {
+	if _, ok := s.View(fmt.Sprintf("%032x", 1)); ok {
 		t.Fatal("oldest trace not evicted")
 	}
 	// Per-trace span bound.
