@@ -69,9 +69,6 @@ type Collector struct {
 	// Late spans (of traces already exported) leave on their own
 	// goroutines, tracked so that Shutdown waits for them before it
 	// closes the export; once stopping, they are exported in the caller.
-	lateMu       sync.Mutex
-	lateStopping bool
-	lateWG       sync.WaitGroup
 }
 
 // component is a receiver with the Collector-style lifecycle.
@@ -235,9 +232,6 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		c.cancel()
 	}
 	c.em.flushAll(ctx, c.now())
-	if err := c.waitLate(ctx); err != nil {
-		errs = append(errs, err)
-	}
 	if err := c.api.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("API server: %w", err))
 	}
@@ -247,38 +241,6 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		_ = c.sink.Close()
 	}
 	return errors.Join(errs...)
-}
-
-// exportLate sends the spans of traces already exported on a goroutine
-// Shutdown waits for; once Shutdown has begun, in the caller.
-func (c *Collector) exportLate(spans []otlpwire.Held) {
-	c.lateMu.Lock()
-	if c.lateStopping {
-		c.lateMu.Unlock()
-		c.em.export(context.Background(), spans, false)
-		return
-	}
-	c.lateWG.Add(1)
-	c.lateMu.Unlock()
-	go func() {
-		defer c.lateWG.Done()
-		c.em.export(context.Background(), spans, false)
-	}()
-}
-
-// waitLate waits, within ctx, for the late exports in flight.
-func (c *Collector) waitLate(ctx context.Context) error {
-	c.lateMu.Lock()
-	c.lateStopping = true
-	c.lateMu.Unlock()
-	done := make(chan struct{})
-	go func() { c.lateWG.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("late span export still running: %w", ctx.Err())
-	}
 }
 
 // HTTPAddr is the internal API's address once started.
@@ -354,12 +316,8 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes or a span id not 8", bad))
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
-	var late []otlpwire.Held
 	for key, ts := range byTrace {
-		late = append(late, c.em.touch(now, hex.EncodeToString(key[:]), ts.held, ts.ids)...)
-	}
-	if len(late) > 0 {
-		c.exportLate(late)
+		c.em.touch(now, hex.EncodeToString(key[:]), ts.held, ts.ids)
 	}
 	return nil
 }

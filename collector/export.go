@@ -320,9 +320,8 @@ func (e *emitter) idOf(st *emitState) string {
 // (a span whose id the trace already had is a duplicate and dropped). ids
 // are the spans' ids, read once when the request was walked. The spans
 // wait for the trace's export, also when the trace was exported before:
-// a late sidecar span is then hung under the hops synthesized for it. The
-// result is always nil (kept for callers that send what it returns).
-func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) []otlpwire.Held {
+// a late sidecar span is then hung under the hops synthesized for it.
+func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) {
 	key, odd := keyOf(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -357,7 +356,6 @@ func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][
 	for i := len(spans); i < len(ids); i++ {
 		st.addID(ids[i])
 	}
-	return nil
 }
 
 // forget drops an exported trace's state; e.mu is held.

@@ -187,9 +187,7 @@ func TestExportLateSpanDeduped(t *testing.T) {
 	_, h2, s2 := heldSpan(0, 2, 0)
 	e.touch(t0, id, []otlpwire.Held{h1}, [][8]byte{s1})
 	e.flush(context.Background(), e.due(t0.Add(time.Second), false), false)
-	if late := e.touch(t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2}); len(late) != 0 {
-		t.Fatalf("late spans sent at once: %d", len(late))
-	}
+	e.touch(t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2})
 	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false), false)
 	if n := len(sink.traceIDs()); n != 1 {
 		t.Fatalf("%d spans out before the late span's delay, want 1", n)
