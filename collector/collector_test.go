@@ -374,9 +374,9 @@ func (s *slowSink) Close() error {
 	return nil
 }
 
-// TestShutdownWaitsForLateSpans: spans of a trace already exported leave
-// on their own goroutine; Shutdown (SIGTERM) waits for them, within its
-// context, before it closes the export.
+// TestShutdownWaitsForLateSpans: spans of a trace already exported wait
+// for the export delay like any other; Shutdown (SIGTERM) sends them
+// before it closes the export.
 func TestShutdownWaitsForLateSpans(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen = "", "", "", ""
