@@ -127,11 +127,8 @@ func run(args []string) error {
 	}
 	taskset := ""
 	if o.pin {
-		if err := harness.CheckCPUs(o.loadCPU, o.proxyCPU); err != nil {
-			return fmt.Errorf("%w (or run with --pin=false)", err)
-		}
-		if taskset, err = realcomp.Lookup("taskset"); err != nil {
-			return fmt.Errorf("%w (or run with --pin=false)", err)
+		if taskset, err = harness.PinTool(o.loadCPU, o.proxyCPU); err != nil {
+			return err
 		}
 		// PostgreSQL inherits this mask: it runs on the load CPU.
 		if err := harness.PinSelf(o.loadCPU); err != nil {

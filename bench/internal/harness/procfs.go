@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -151,6 +152,19 @@ func CheckCPUs(load, target int) error {
 		return fmt.Errorf("needs CPUs %d and %d, this process may use %d CPU(s)", load, target, n)
 	}
 	return nil
+}
+
+// PinTool checks, for --pin, that this process may use both CPUs and
+// returns taskset's path; the errors say to run with --pin=false instead.
+func PinTool(load, target int) (string, error) {
+	if err := CheckCPUs(load, target); err != nil {
+		return "", fmt.Errorf("%w (or run with --pin=false)", err)
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return "", fmt.Errorf("taskset (util-linux) is not installed: %w (or run with --pin=false)", err)
+	}
+	return taskset, nil
 }
 
 // CPUBusy returns, per CPU, the seconds spent running anything (user, nice,
