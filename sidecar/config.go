@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
+	"github.com/hopscope/hopscope/sidecar/accesslog"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
@@ -187,8 +189,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		bad("upstream", "must be an http:// or https:// URL with a host, got %q", c.Upstream)
+	} else if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			bad("upstream", "port %q is not a number from 1 to 65535, got %q", p, c.Upstream)
+		}
 	}
 	if c.UpstreamTimeout < 0 {
 		bad("upstream-timeout", "must not be negative")
@@ -212,10 +218,17 @@ func (c *Config) Validate() error {
 	if c.SpanQueueSize < 1 {
 		bad("span-queue-size", "must be at least 1")
 	}
+	// The same checks as accesslog.New's, here so that a bad value is a
+	// usage error naming the flag.
 	if c.FluentAddress != "" {
-		if _, _, err := net.SplitHostPort(c.FluentAddress); err != nil {
-			bad("fluent-address", "must be host:port: %v", err)
+		if err := accesslog.ValidateFluentAddress(c.FluentAddress); err != nil {
+			bad("fluent-address", "%v", err)
 		}
+	}
+	if c.FluentTag == "" {
+		bad("fluent-tag", "must not be empty")
+	} else if err := accesslog.ValidateFluentTag(c.FluentTag); err != nil {
+		bad("fluent-tag", "%v", err)
 	}
 	if c.FluentBufferLimit < 1 {
 		bad("fluent-buffer-limit", "must be at least 1")

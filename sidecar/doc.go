@@ -2,11 +2,14 @@
 // the pod's port, continues or starts the request's trace (W3C, B3, Jaeger,
 // X-Ray), hands the app a traceparent whose parent is the sidecar's own
 // server span, and times the proxy and the app apart. Each request yields one
-// span (OTLP), one access-log record (stdout and Fluent Bit) and RED metrics
-// on the admin port. Telemetry never blocks or fails the user's traffic: every
+// span (OTLP; none when the inbound context says it is not sampled), one
+// access-log record (stdout and Fluent Bit) and RED metrics on the admin
+// port. Telemetry never blocks or fails the user's traffic: every
 // sink has a bounded queue and counts what it drops.
 //
 // The lifecycle follows the OpenTelemetry Collector's: New builds, Start
 // listens, Shutdown drains (readiness fails first, then the listener closes
-// after a grace period, in-flight requests finish, telemetry is flushed).
+// after a grace period, in-flight requests finish or, past the drain
+// timeout, are cut and recorded as 503 sidecar_shutdown, telemetry is
+// flushed).
 package sidecar

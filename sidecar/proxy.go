@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,26 @@ import (
 // StatusClientClosed is recorded, as nginx does, for a request whose client
 // went away before the response was complete.
 const StatusClientClosed = 499
+
+// StatusSidecarShutdown is recorded for a request the sidecar itself cut
+// because --drain-timeout ended before it finished; the client gets it as
+// a response when no response header had left yet. Its error kind
+// (error.type, the JSON body's "error") is ErrorSidecarShutdown.
+const StatusSidecarShutdown = http.StatusServiceUnavailable
+
+// ErrorSidecarShutdown is the error kind of a request cut at the end of
+// the drain.
+const ErrorSidecarShutdown = "sidecar_shutdown"
+
+// errSidecarShutdown is the cause the sidecar cancels every request
+// context with when the drain times out.
+var errSidecarShutdown = errors.New("the sidecar is shutting down and --drain-timeout has passed")
+
+// cutByShutdown reports whether ctx was cancelled by the end of the drain
+// rather than by the client.
+func cutByShutdown(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), errSidecarShutdown)
+}
 
 // Headers the sidecar reads and writes (DESIGN.md, Contract).
 const (
@@ -62,6 +83,9 @@ type proxy struct {
 	upTimeout time.Duration
 	draining  *atomic.Bool
 	exemplars exemplarLimiter
+	// active counts the handlers running (probes and upgraded connections
+	// included), so that Shutdown can wait for them and say how many it cut.
+	active atomic.Int64
 }
 
 type stateKey struct{}
@@ -107,6 +131,8 @@ func stateFrom(ctx context.Context) *reqState {
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.active.Add(1)
+	defer p.active.Add(-1)
 	if probe := probeKind(r.Header.Get("User-Agent")); probe != "" {
 		p.serveProbe(w, r, probe)
 		return
@@ -147,10 +173,27 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(&st.rw, out)
 }
 
+// waitIdle returns once no handler runs, or with ctx's error.
+func (p *proxy) waitIdle(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for p.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // finish records the request once its response is complete or aborted.
 func (p *proxy) finish(st *reqState, r *http.Request) {
 	rec := recover()
-	if rec != nil && rec != http.ErrAbortHandler {
+	if rec != nil {
+		// Re-panic once recorded, http.ErrAbortHandler included: net/http
+		// then aborts the response (no terminating chunk, a reset stream),
+		// so a client never takes a cut body for a complete one.
 		defer panic(rec)
 	}
 	end := time.Now()
@@ -161,6 +204,12 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 
 	status := st.rw.status
 	switch {
+	case st.errKind == ErrorSidecarShutdown:
+		status = StatusSidecarShutdown
+	case (rec == http.ErrAbortHandler || st.clientGone) && cutByShutdown(st):
+		// Cut mid-response (the client may have had a 200's headers): the
+		// sidecar ended it, not the client.
+		status, st.errKind = StatusSidecarShutdown, ErrorSidecarShutdown
 	case rec == http.ErrAbortHandler || st.clientGone:
 		status = StatusClientClosed
 	case status == 0:
@@ -231,15 +280,14 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 // Span attribute names. The collector reads the hopscope.* ones; the
 // README documents all of them.
 const (
-	AttrRequestID     = "hopscope.request_id"
-	AttrXRayRoot      = "hopscope.xray_root"
-	AttrQueueTimeMS   = "hopscope.queue_time_ms"
-	AttrAppDuration   = "hopscope.app_duration_ms"
-	AttrOverhead      = "hopscope.overhead_ms"
-	AttrAppStart      = "hopscope.app_start_ms"
-	AttrPropagation   = "hopscope.propagation"
-	AttrComponent     = "hopscope.component"
-	AttrUpstreamError = "hopscope.upstream_error"
+	AttrRequestID   = "hopscope.request_id"
+	AttrXRayRoot    = "hopscope.xray_root"
+	AttrQueueTimeMS = "hopscope.queue_time_ms"
+	AttrAppDuration = "hopscope.app_duration_ms"
+	AttrOverhead    = "hopscope.overhead_ms"
+	AttrAppStart    = "hopscope.app_start_ms"
+	AttrPropagation = "hopscope.propagation"
+	AttrComponent   = "hopscope.component"
 )
 
 func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
@@ -249,7 +297,6 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		attribute.String("http.route", st.route),
 		attribute.String("url.path", r.URL.Path),
 		attribute.String("url.scheme", schemeOf(r)),
-		attribute.String("server.address", r.Host),
 		attribute.String("client.address", hostOnly(r.RemoteAddr)),
 		attribute.String("user_agent.original", r.Header.Get("User-Agent")),
 		attribute.Int("http.response.status_code", status),
@@ -258,6 +305,14 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		attribute.Float64(AttrAppDuration, ms(app)),
 		attribute.Float64(AttrOverhead, ms(overhead)),
 	)
+	// server.address is the host the client asked for (Host, :authority)
+	// without the port; server.port the port when the client named one.
+	if host, port := splitHost(r.Host); host != "" {
+		a = append(a, attribute.String("server.address", host))
+		if port > 0 {
+			a = append(a, attribute.Int("server.port", port))
+		}
+	}
 	if !st.appStart.IsZero() {
 		a = append(a, attribute.Float64(AttrAppStart, ms(st.appStart.Sub(st.start))))
 	}
@@ -316,17 +371,61 @@ func hostOnly(addr string) string {
 	return addr
 }
 
-// xrayRoot returns the Root=… value of an X-Amzn-Trace-Id header.
+// splitHost splits a Host header value into the host (IPv6 without
+// brackets) and the port, 0 when absent or not a port number.
+func splitHost(hostport string) (string, int) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return host, 0
+	}
+	return host, n
+}
+
+// xrayRoot returns the Root=… value of an X-Amzn-Trace-Id header, in lower
+// case, when it is an X-Ray trace id (1-<8 hex>-<24 hex>, not all zeros):
+// the collector joins ALB and ingress records on it, so nothing else may be
+// recorded.
 func xrayRoot(h string) string {
 	for h != "" {
 		var part string
 		part, h, _ = strings.Cut(h, ";")
-		part = strings.TrimSpace(part)
-		if v, ok := strings.CutPrefix(part, "Root="); ok {
-			return v
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(k) != "Root" {
+			continue
 		}
+		if v = strings.TrimSpace(v); validXRayRoot(v) {
+			return strings.ToLower(v)
+		}
+		return ""
 	}
 	return ""
+}
+
+// validXRayRoot reports whether r is 1-<8 hex>-<24 hex> with a trace id
+// that is not all zeros, as correlate/xray parses it.
+func validXRayRoot(r string) bool {
+	if len(r) != 35 || r[0] != '1' || r[1] != '-' || r[10] != '-' {
+		return false
+	}
+	zero := true
+	for i := 2; i < len(r); i++ {
+		if i == 10 {
+			continue
+		}
+		c := r[i]
+		switch {
+		case c == '0':
+		case '1' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+			zero = false
+		default:
+			return false
+		}
+	}
+	return !zero
 }
 
 // rewrite prepares the request to the app. pr.In is never modified.
@@ -452,9 +551,15 @@ type errorBody struct {
 }
 
 // errorHandler turns a failed round trip into 502 (app unreachable), 504
-// (app too slow) or, when the client went away, a recorded 499.
+// (app too slow), 503 sidecar_shutdown (cut at the end of the drain) or,
+// when the client went away, a recorded 499.
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	if cutByShutdown(r.Context()) {
+		p.writeError(w, st, errorBody{Status: StatusSidecarShutdown, Error: ErrorSidecarShutdown,
+			Message: "the sidecar is shutting down: the request did not finish within --drain-timeout"})
+		return
+	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		if st != nil {
 			st.clientGone = true
@@ -475,6 +580,11 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		body.Error = "app_closed_connection"
 		body.Message = fmt.Sprintf("the app at %s closed the connection without a response", p.target.Host)
 	}
+	p.writeError(w, st, body)
+}
+
+// writeError answers with the sidecar's own JSON error body.
+func (p *proxy) writeError(w http.ResponseWriter, st *reqState, body errorBody) {
 	if st != nil {
 		st.errKind = body.Error
 		body.TraceID = st.traceID

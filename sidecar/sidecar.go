@@ -52,10 +52,14 @@ type Sidecar struct {
 	backends *backends
 
 	draining atomic.Bool
-	server   *http.Server
-	admin    *http.Server
-	ln, aln  net.Listener
-	errc     chan error
+	// base is the context of every inbound connection; cut cancels it
+	// with errSidecarShutdown when the drain times out.
+	base    context.Context
+	cut     context.CancelCauseFunc
+	server  *http.Server
+	admin   *http.Server
+	ln, aln net.Listener
+	errc    chan error
 }
 
 // New builds a sidecar from a validated configuration.
@@ -98,6 +102,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		return nil, err
 	}
 	s := &Sidecar{cfg: cfg, log: opts.Logger, tp: tp, metrics: m, gather: opts.Gatherer, errc: make(chan error, 2)}
+	s.base, s.cut = context.WithCancelCause(context.Background())
 	if s.backends, err = newBackends(&cfg, tp, reg, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -157,6 +162,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		Protocols:         protocols,
 		ErrorLog:          errLog,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: errLog}))
@@ -211,6 +217,12 @@ func (s *Sidecar) Err() <-chan error { return s.errc }
 // ShutdownGrace (endpoints are being removed meanwhile), then closes;
 // in-flight requests get up to DrainTimeout; spans and logs are flushed.
 // ctx bounds the whole sequence.
+//
+// Requests still running when DrainTimeout ends (or ctx is done) are cut:
+// each is answered, when no response header has left yet, and recorded as
+// 503 with the error kind sidecar_shutdown, and a Warn line says how many
+// there were. That is the drain's documented end, not an error: Shutdown
+// returns an error only when flushing or stopping fails.
 func (s *Sidecar) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.log.Info("draining", zap.Duration("grace", s.cfg.ShutdownGrace), zap.Duration("drain_timeout", s.cfg.DrainTimeout))
@@ -220,11 +232,16 @@ func (s *Sidecar) Shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
-	if err := s.server.Shutdown(dctx); err != nil {
-		errs = append(errs, fmt.Errorf("draining inbound requests: %w", err))
-		_ = s.server.Close()
+	err := s.server.Shutdown(dctx)
+	if err == nil {
+		// Upgraded connections (WebSocket) are not tracked by
+		// http.Server.Shutdown: they get the same time.
+		err = s.proxy.waitIdle(dctx)
 	}
 	cancel()
+	if err != nil {
+		s.cutInFlight(ctx)
+	}
 	// Backends after the inbound requests that may still be using them.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	s.backends.shutdown(bctx)
@@ -244,6 +261,45 @@ func (s *Sidecar) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("stopping admin server: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// cutWait bounds how long cut requests get to write their record, first
+// with their connections open (so a client still waiting gets the 503),
+// then after the connections are closed.
+const cutWait = time.Second
+
+// cutInFlight ends the requests the drain left running: their contexts are
+// cancelled with errSidecarShutdown (the proxy answers and records 503
+// sidecar_shutdown), then the remaining connections are closed. It waits,
+// bounded, for their handlers to return so that their records are flushed.
+func (s *Sidecar) cutInFlight(ctx context.Context) {
+	n := s.proxy.active.Load()
+	s.cut(errSidecarShutdown)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cutWait)
+	err := s.proxy.waitIdle(wctx)
+	cancel()
+	_ = s.server.Close()
+	if err != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cutWait)
+		err = s.proxy.waitIdle(wctx)
+		cancel()
+	}
+	fields := []zap.Field{zap.Int64("requests", n), zap.Duration("drain_timeout", s.cfg.DrainTimeout),
+		zap.Int("status", StatusSidecarShutdown), zap.String("error", ErrorSidecarShutdown)}
+	if err != nil {
+		fields = append(fields, zap.Int64("still_running", s.proxy.active.Load()))
+	}
+	s.log.Warn("drain timeout: in-flight requests cut", fields...)
+}
+
+// Close stops at once: in-flight requests are cut (recorded as at the end
+// of the drain, when their handlers still get to run) and every listener
+// and connection is closed. Nothing is flushed: for a second signal during
+// Shutdown.
+func (s *Sidecar) Close() error {
+	s.draining.Store(true)
+	s.cut(errSidecarShutdown)
+	return errors.Join(s.server.Close(), s.admin.Close())
 }
 
 // readyz is ready when not draining and the app accepts connections.

@@ -68,16 +68,18 @@ func newExporter(raw string) (sdktrace.SpanExporter, error) {
 	return otlpwire.NewHTTPExporter(otlpwire.HTTPConfig{Endpoint: ep.Target, Timeout: exportTimeout})
 }
 
+// newResource describes the sidecar: service.name, hopscope.component,
+// hopscope.version, the SDK's own telemetry.sdk.name, .language and
+// .version, and OTEL_RESOURCE_ATTRIBUTES (README, Spans, lists them).
 func newResource(service string) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{
 		attribute.String("service.name", service),
-		attribute.String("telemetry.sdk.name", "hopscope"),
 		attribute.String(AttrComponent, "sidecar"),
 		attribute.String("hopscope.version", version.Version),
 	}
 	// resource.FromEnv merges OTEL_RESOURCE_ATTRIBUTES (the injector puts
 	// k8s.pod.name and k8s.namespace.name there); our service name wins.
-	env, err := resource.New(context.Background(), resource.WithFromEnv())
+	env, err := resource.New(context.Background(), resource.WithTelemetrySDK(), resource.WithFromEnv())
 	if err != nil {
 		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}

@@ -78,17 +78,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("accesslog: FluentBufferLimit must not be negative, got %d", c.FluentBufferLimit)
 	}
 	if c.FluentAddress != "" {
-		if _, _, err := splitHostPort(c.FluentAddress); err != nil {
+		if err := ValidateFluentAddress(c.FluentAddress); err != nil {
 			return fmt.Errorf("accesslog: FluentAddress: %w", err)
 		}
 	}
 	if c.FluentTag != "" {
-		if err := validTag(c.FluentTag); err != nil {
+		if err := ValidateFluentTag(c.FluentTag); err != nil {
 			return fmt.Errorf("accesslog: FluentTag: %w", err)
 		}
 	}
 	return nil
 }
+
+// ValidateFluentAddress checks a Fluent forward address as Config.Validate
+// does: host:port with a host and a port from 1 to 65535. Commands call it
+// to name their own flag.
+func ValidateFluentAddress(addr string) error {
+	_, _, err := splitHostPort(addr)
+	return err
+}
+
+// ValidateFluentTag checks a Fluent tag as Config.Validate does:
+// dot-separated words without blanks or control characters.
+func ValidateFluentTag(tag string) error { return validTag(tag) }
 
 // splitHostPort parses a host:port Fluent address.
 func splitHostPort(addr string) (string, int, error) {
