@@ -34,7 +34,7 @@ func loadConfig(name string, cfg component, args []string, stderr io.Writer, ext
 	for _, register := range extra {
 		register(fs)
 	}
-	var opts cliconfig.Options
+	opts := cliconfig.Options{Origins: cliconfig.Origins{}}
 	if st, ok := cfg.(interface{ Structured() map[string]any }); ok {
 		opts.Structured = st.Structured()
 	}
@@ -44,8 +44,10 @@ func loadConfig(name string, cfg component, args []string, stderr io.Writer, ext
 		}
 		return usageError{err}
 	}
+	// Validate names flags; a value that came from a variable or the file
+	// is named with its source: "--access-log (from HOPSCOPE_ACCESS_LOG): …".
 	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+		return usageError{opts.Origins.Annotate(err)}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/hopscope/hopscope/internal/version"
@@ -47,9 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "sidecar":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		err = runSidecar(ctx, args[1:], stdout, stderr)
+		sig := notifySignals(ctx)
+		defer sig.stop()
+		err = runSidecar(sig.ctx, sig.again, args[1:], stdout, stderr)
 	case "collector":
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
@@ -94,3 +95,47 @@ type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
+
+// signals is signal.NotifyContext that keeps listening: the first SIGTERM
+// or Ctrl-C ends ctx (the drain starts), every later one is sent on again
+// (a second signal stops at once instead of being swallowed).
+type signals struct {
+	ctx   context.Context
+	again <-chan os.Signal
+	stop  func()
+}
+
+func notifySignals(parent context.Context) signals {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
+	ctx, cancel := context.WithCancel(parent)
+	again := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		for {
+			select {
+			case s := <-ch:
+				select {
+				case again <- s:
+				default: // one is enough
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return signals{ctx: ctx, again: again, stop: func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}}
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,11 +44,18 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"sidecar", "--config", badKind}, 2, "backends[0].kind"},
 		{[]string{"sidecar", "--config", typo}, 2, "lisen"},
 		{[]string{"sidecar", "--egress-listen", "0.0.0.0:15081"}, 2, "--egress-listen"},
+		{[]string{"sidecar", "--fluent-tag", "a..b"}, 2, `--fluent-tag: "a..b" must be dot-separated words`},
+		{[]string{"sidecar", "--fluent-address", ":24224"}, 2, `--fluent-address: ":24224" must be host:port: missing host`},
+		{[]string{"sidecar", "--fluent-address", "fluent-bit:99999"}, 2, `--fluent-address: "fluent-bit:99999" must be host:port: port "99999"`},
+		{[]string{"sidecar", "--fluent-address", "fluent-bit:abc"}, 2, `--fluent-address: "fluent-bit:abc" must be host:port`},
+		{[]string{"sidecar", "--upstream", "http://127.0.0.1:99999"}, 2, `--upstream: port "99999" is not a number from 1 to 65535`},
+		{[]string{"sidecar", "--upstream-timeout", "soon"}, 2, `hopscope sidecar: --upstream-timeout: invalid value "soon": want a duration such as 500ms, 5s or 1m30s (see --help)`},
+		{[]string{"sidecar", "--upstream-timeot", "5s"}, 2, "hopscope sidecar: unknown flag --upstream-timeot (see --help)"},
 		{[]string{"collector", "--tail", "nginx:/var/log/x"}, 2, "--tail"},
 		{[]string{"collector", "--window", "1s", "--export-delay", "5s"}, 2, "--export-delay"},
 		{[]string{"collector", "--rum-allowed-origins", "shop.example"}, 2, "--rum-allowed-origins"},
-		{[]string{"collector", "--log-level", "verbose"}, 2, `flag -log-level: want debug, info, warn or error, got "verbose"`},
-		{[]string{"sidecar", "--log-level", "trace"}, 2, "flag -log-level"},
+		{[]string{"collector", "--log-level", "verbose"}, 2, `--log-level: want debug, info, warn or error, got "verbose" (see --help)`},
+		{[]string{"sidecar", "--log-level", "trace"}, 2, "--log-level: want"},
 		{[]string{"sidecar", "--config", logLevelFile}, 2, `key "log-level"`},
 		{[]string{"injector", "--namespace", "observability", "--listen", "x"}, 2, "--listen"},
 		{[]string{"injector", "--namespace", "observability", "--template", dir + "/missing.yaml"}, 2, "--template"},
@@ -63,6 +69,51 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		if code != tt.code || !strings.Contains(errb.String()+out.String(), tt.want) {
 			t.Errorf("%v: exit %d (want %d), stderr %q (want it to mention %q)", tt.args, code, tt.code, errb.String(), tt.want)
 		}
+		// A bad flag is one line, not the error twice and the whole usage.
+		if strings.HasSuffix(tt.want, "(see --help)") && (strings.Contains(errb.String(), "Usage:") || strings.Count(errb.String(), "\n") != 1) {
+			t.Errorf("%v: stderr is not one line: %q", tt.args, errb.String())
+		}
+	}
+}
+
+// TestBadValueNamedWhereItWasSet: a value refused by validation is named
+// with its source when it came from a variable or the --config file, for
+// every command loading its configuration the same way.
+func TestBadValueNamedWhereItWasSet(t *testing.T) {
+	dir := t.TempDir()
+	yamlFile := dir + "/sidecar.yaml"
+	os.WriteFile(yamlFile, []byte("upstream: http://127.0.0.1:8080\nupstream-protocol: h3\n"), 0o600)
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"sidecar, variable", map[string]string{"HOPSCOPE_ACCESS_LOG": "fromenv"}, []string{"sidecar"},
+			`hopscope sidecar: --access-log (from HOPSCOPE_ACCESS_LOG): must be stdout or off, got "fromenv"`},
+		{"sidecar, file", nil, []string{"sidecar", "--config", yamlFile},
+			`hopscope sidecar: --upstream-protocol (from config file ` + yamlFile + `, key "upstream-protocol", line 2): must be auto, http1 or h2c, got "h3"`},
+		{"sidecar, flag wins and is named as a flag", map[string]string{"HOPSCOPE_ACCESS_LOG": "stdout"}, []string{"sidecar", "--access-log", "file"},
+			`hopscope sidecar: --access-log: must be stdout or off, got "file"`},
+		{"sidecar, structured key from a variable", map[string]string{"HOPSCOPE_BACKENDS": "[{name: db, kind: mysql, listen: '127.0.0.1:15432', target: 'db:5432'}]"},
+			[]string{"sidecar"}, "backends[0].kind (from HOPSCOPE_BACKENDS): "},
+		{"sidecar, fluent tag from a variable", map[string]string{"HOPSCOPE_FLUENT_TAG": "a..b"}, []string{"sidecar"},
+			`--fluent-tag (from HOPSCOPE_FLUENT_TAG): "a..b" must be dot-separated words`},
+		{"collector, variable", map[string]string{"HOPSCOPE_RUM_ALLOWED_ORIGINS": "shop.example"}, []string{"collector"},
+			`hopscope collector: --rum-allowed-origins (from HOPSCOPE_RUM_ALLOWED_ORIGINS): "shop.example" is not an origin`},
+		{"injector, variable", map[string]string{"HOPSCOPE_SHUTDOWN_GRACE": "-1s"}, []string{"injector", "--namespace", "observability"},
+			`hopscope injector: --shutdown-grace (from HOPSCOPE_SHUTDOWN_GRACE): must not be negative`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var errb bytes.Buffer
+			code := run(context.Background(), tt.args, io.Discard, &errb)
+			if code != 2 || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q\nwant exit 2 and %q", code, errb.String(), tt.want)
+			}
+		})
 	}
 }
 
@@ -82,105 +133,235 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestSidecarDrainsOnSIGTERM sends the process a real SIGTERM while
-// clients keep requests in flight. Clients behave like an endpoints
-// controller: they stop starting requests once /readyz fails. Every request
-// started must succeed, and the command must exit 0.
-func TestSidecarDrainsOnSIGTERM(t *testing.T) {
-	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond)
-		io.WriteString(w, "ok")
-	})}
+// sidecarProcess is `hopscope sidecar` run in the test process in front
+// of app, on free loopback ports; signals are real (syscall.Kill).
+type sidecarProcess struct {
+	listen, admin  string
+	stdout, stderr syncBuf
+	exit           chan int
+}
+
+func startSidecarCmd(t *testing.T, app http.Handler, args ...string) *sidecarProcess {
+	t.Helper()
 	aln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go app.Serve(aln)
-	defer app.Close()
-
-	listen, admin := freeAddr(t), freeAddr(t)
-	var stdout, stderr syncBuf
-	exit := make(chan int, 1)
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(aln)
+	t.Cleanup(func() { srv.Close() })
+	p := &sidecarProcess{listen: freeAddr(t), admin: freeAddr(t), exit: make(chan int, 1)}
 	go func() {
-		exit <- run(context.Background(), []string{"sidecar", "--listen", listen, "--admin-listen", admin,
-			"--upstream", "http://" + aln.Addr().String(), "--shutdown-grace", "400ms", "--drain-timeout", "5s",
-			"--service", "drain-test"}, &stdout, &stderr)
+		p.exit <- run(context.Background(), append([]string{"sidecar", "--listen", p.listen, "--admin-listen", p.admin,
+			"--upstream", "http://" + aln.Addr().String(), "--service", "drain-test"}, args...), &p.stdout, &p.stderr)
 	}()
-	ready := func() bool {
-		r, err := http.Get("http://" + admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !ready() {
+	for !p.ready() {
 		if time.Now().After(deadline) {
-			t.Fatalf("sidecar never became ready: %s", stderr.String())
+			t.Fatalf("sidecar never became ready: %s", p.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return p
+}
 
-	var stop atomic.Bool
-	var ok, failed atomic.Int32
-	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 10 * time.Second}
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				res, err := client.Get("http://" + listen + "/work")
-				if err != nil {
-					failed.Add(1)
-					t.Logf("request failed: %v", err)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					failed.Add(1)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
+func (p *sidecarProcess) ready() bool {
+	c := &http.Client{Timeout: time.Second}
+	r, err := c.Get("http://" + p.admin + "/readyz")
+	if err != nil {
+		return false
 	}
-	time.Sleep(300 * time.Millisecond)
+	r.Body.Close()
+	return r.StatusCode == 200
+}
+
+// waitExit returns the exit code, failing the test after limit.
+func (p *sidecarProcess) waitExit(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case code := <-p.exit:
+		return code
+	case <-time.After(limit):
+		t.Fatalf("sidecar did not exit within %v: %s", limit, p.stderr.String())
+		return -1
+	}
+}
+
+func sigterm(t *testing.T) {
+	t.Helper()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// The "endpoints controller": stop sending once readiness fails.
-	deadline = time.Now().Add(5 * time.Second)
-	for ready() {
+}
+
+// inflight starts n requests, each on its own connection, and returns
+// once the app holds all of them; results delivers each outcome.
+type outcome struct {
+	status int
+	body   string
+	err    error
+	at     time.Time
+}
+
+func inflight(t *testing.T, url string, n int, arrived <-chan struct{}) <-chan outcome {
+	t.Helper()
+	results := make(chan outcome, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			res, err := client.Get(url)
+			if err != nil {
+				results <- outcome{err: err, at: time.Now()}
+				return
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			results <- outcome{status: res.StatusCode, body: string(b), err: err, at: time.Now()}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d requests reached the app", i, n)
+		}
+	}
+	return results
+}
+
+// TestSidecarDrainsOnSIGTERM sends the process a real SIGTERM while
+// requests are in flight in the app for longer than the grace: /readyz
+// fails at once, new connections are refused once the grace is over, the
+// requests in flight still finish with 200 after that, the command exits 0
+// and every request has its access line.
+func TestSidecarDrainsOnSIGTERM(t *testing.T) {
+	const n, appTime, grace = 8, 1500 * time.Millisecond, 200 * time.Millisecond
+	arrived := make(chan struct{}, n)
+	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(appTime)
+		io.WriteString(w, "ok")
+	}), "--shutdown-grace", grace.String(), "--drain-timeout", "5s")
+	results := inflight(t, "http://"+p.listen+"/work", n, arrived)
+
+	signalled := time.Now()
+	sigterm(t)
+	for p.ready() {
+		if time.Since(signalled) > time.Second {
+			t.Fatal("/readyz still succeeds 1 s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// After the grace the listener is closed, while the app still holds
+	// every request (appTime is far longer than the grace).
+	time.Sleep(grace + 300*time.Millisecond)
+	if c, err := net.DialTimeout("tcp", p.listen, time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after the grace")
+	}
+	refusedAt := time.Now()
+
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.err != nil || r.status != 200 || r.body != "ok" {
+			t.Errorf("in-flight request: status %d, body %q, err %v", r.status, r.body, r.err)
+		}
+		if !r.at.After(refusedAt) {
+			t.Errorf("a request finished before the listener closed: the drain was not exercised")
+		}
+	}
+	if code := p.waitExit(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d: %s", code, p.stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(p.stdout.String()), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d access lines for %d requests: logs not flushed on exit:\n%s", len(lines), n, p.stdout.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"status":200`) {
+			t.Errorf("access line %s", l)
+		}
+	}
+	if e := p.stderr.String(); !strings.Contains(e, `"msg":"stopped"`) || strings.Contains(e, "cut") {
+		t.Errorf("diagnostics: %s", e)
+	}
+}
+
+// TestSidecarDrainTimeoutExits0: a request still in the app when
+// --drain-timeout ends is cut, answered 503 sidecar_shutdown and logged as
+// such (not as a client's 499); a Warn line says how many were cut; logs
+// are flushed and the exit is 0.
+func TestSidecarDrainTimeoutExits0(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-time.After(6 * time.Second):
+		case <-r.Context().Done():
+		}
+	}), "--shutdown-grace", "100ms", "--drain-timeout", "300ms")
+	results := inflight(t, "http://"+p.listen+"/slow", 1, arrived)
+	start := time.Now()
+	sigterm(t)
+	if code := p.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d: %s", code, p.stderr.String())
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("exit took %v with a 300ms drain", d)
+	}
+	r := <-results
+	if r.status != 503 || !strings.Contains(r.body, `"error":"sidecar_shutdown"`) {
+		t.Errorf("client got %d %q (%v), want 503 sidecar_shutdown", r.status, r.body, r.err)
+	}
+	out := p.stdout.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"status":503`) || strings.Contains(out, `"status":499`) {
+		t.Errorf("access log %q, want one line with status 503", out)
+	}
+	e := p.stderr.String()
+	if !strings.Contains(e, `"level":"warn"`) || !strings.Contains(e, `"msg":"drain timeout: in-flight requests cut"`) || !strings.Contains(e, `"requests":1,`) {
+		t.Errorf("no Warn saying one request was cut: %s", e)
+	}
+	if strings.Contains(e, "deadline exceeded") || !strings.Contains(e, `"msg":"stopped"`) {
+		t.Errorf("diagnostics: %s", e)
+	}
+}
+
+// TestSidecarSecondSignalStopsAtOnce: a second SIGTERM during the drain is
+// not swallowed: the command stops at once, exits 1 and says why.
+func TestSidecarSecondSignalStopsAtOnce(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-time.After(10 * time.Second):
+		case <-r.Context().Done():
+		}
+	}), "--shutdown-grace", "100ms", "--drain-timeout", "20s")
+	results := inflight(t, "http://"+p.listen+"/slow", 1, arrived)
+	sigterm(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("/readyz still succeeds after SIGTERM")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	stop.Store(true)
-	wg.Wait()
-
+	time.Sleep(200 * time.Millisecond) // into the drain
+	start := time.Now()
+	sigterm(t)
+	if code := p.waitExit(t, 5*time.Second); code != 1 {
+		t.Errorf("exit code %d after a second signal, want 1", code)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("stopping took %v after the second signal", d)
+	}
+	if e := p.stderr.String(); !strings.Contains(e, "second signal during the drain") || !strings.Contains(e, "terminated during the drain: stopped at once") {
+		t.Errorf("stderr does not say why it stopped: %s", e)
+	}
 	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("exit code %d: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("sidecar did not exit after SIGTERM")
-	}
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed during the drain (%d succeeded)", failed.Load(), ok.Load())
-	}
-	if ok.Load() < 16 {
-		t.Fatalf("only %d requests ran", ok.Load())
-	}
-	if lines := strings.Count(stdout.String(), "\n"); lines != int(ok.Load()) {
-		t.Errorf("%d access lines for %d requests: logs not flushed on exit", lines, ok.Load())
-	}
-	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
-		t.Error("listener still open after exit")
+	case <-results:
+	case <-time.After(5 * time.Second):
+		t.Error("the in-flight request was left hanging")
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 )
 
 // runSidecar loads the sidecar's configuration, runs it until ctx ends
-// (SIGTERM, Ctrl-C), then drains.
-func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// (SIGTERM, Ctrl-C), then drains: requests still running when
+// --drain-timeout ends are cut (a Warn line says how many) and the exit is
+// still 0 once spans and logs are flushed. A signal on again during the
+// drain stops at once, unflushed, with an error (exit 1).
+func runSidecar(ctx context.Context, again <-chan os.Signal, args []string, stdout, stderr io.Writer) error {
 	cfg := sidecar.DefaultConfig()
 	level := zapcore.InfoLevel
 	if err := loadConfig("sidecar", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
@@ -45,8 +48,17 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Drain within the pod's grace period: grace + drain + flush.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+cfg.DrainTimeout+10*time.Second)
 	defer cancel()
-	if err := sc.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- sc.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	case sig := <-again:
+		logger.Warn("second signal during the drain: stopping at once", zap.String("signal", sig.String()))
+		_ = sc.Close()
+		return fmt.Errorf("%v during the drain: stopped at once, without waiting for in-flight requests or flushing spans and logs", sig)
 	}
 	logger.Info("stopped")
 	return nil

@@ -38,6 +38,10 @@ type Options struct {
 	// Structured maps YAML keys that are not flags (lists of objects such as
 	// `backends:`) to a pointer the key's node is decoded into, strictly.
 	Structured map[string]any
+	// Origins, when not nil, receives where each flag (and structured
+	// key) set from a variable or the file got its value, so that errors
+	// found later (Validate) can say so: see Origins.Annotate.
+	Origins Origins
 }
 
 // Load parses args into fs and then fills every flag not given on the command
@@ -53,7 +57,7 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 	if readFile == nil {
 		readFile = os.ReadFile
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -69,6 +73,7 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 				return fmt.Errorf("%s: %w", EnvName(ConfigFlag), err)
 			}
 			set[ConfigFlag] = true
+			opts.Origins.record(ConfigFlag, Origin{Env: EnvName(ConfigFlag)})
 		}
 	}
 
@@ -84,10 +89,11 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 			return
 		}
 		if err := setValue(f, []string{v}); err != nil {
-			errs = append(errs, fmt.Errorf("%s: invalid value %q: %w", name, v, err))
+			errs = append(errs, fmt.Errorf("%s: invalid value %q: %w", name, v, explain(f, err)))
 			return
 		}
 		fromEnv[f.Name] = true
+		opts.Origins.record(f.Name, Origin{Env: name})
 	})
 	// A structured key may come from its variable too, as YAML (flow style
 	// fits one line: HOPSCOPE_BACKENDS='[{name: db, kind: postgres, ...}]').
@@ -107,6 +113,7 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 			continue
 		}
 		fromEnv[key] = true
+		opts.Origins.record(key, Origin{Env: name})
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -121,12 +128,12 @@ func Load(fs *flag.FlagSet, args []string, opts Options) error {
 	}
 	data, err := readFile(path)
 	if err != nil {
-		return fmt.Errorf("--%s: %w", ConfigFlag, err)
+		return opts.Origins.Annotate(fmt.Errorf("--%s: %w", ConfigFlag, err))
 	}
-	return applyYAML(fs, path, data, func(name string) bool { return set[name] || fromEnv[name] }, opts.Structured)
+	return applyYAML(fs, path, data, func(name string) bool { return set[name] || fromEnv[name] }, opts.Structured, opts.Origins)
 }
 
-func applyYAML(fs *flag.FlagSet, path string, data []byte, skip func(string) bool, structured map[string]any) error {
+func applyYAML(fs *flag.FlagSet, path string, data []byte, skip func(string) bool, structured map[string]any, origins Origins) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
@@ -149,6 +156,7 @@ func applyYAML(fs *flag.FlagSet, path string, data []byte, skip func(string) boo
 			if err := decodeStrict(val, target); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
+			origins.record(key, Origin{File: path, Key: key, Line: root.Content[i].Line})
 			continue
 		}
 		f := fs.Lookup(key)
@@ -182,8 +190,10 @@ func applyYAML(fs *flag.FlagSet, path string, data []byte, skip func(string) boo
 			continue
 		}
 		if err := setValue(f, values); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			errs = append(errs, fmt.Errorf("%s: %w", where, explain(f, err)))
+			continue
 		}
+		origins.record(key, Origin{File: path, Key: key, Line: root.Content[i].Line})
 	}
 	return errors.Join(errs...)
 }

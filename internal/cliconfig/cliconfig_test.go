@@ -1,8 +1,10 @@
 package cliconfig
 
 import (
+	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -150,5 +152,119 @@ func TestHelp(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	if got := EnvName("upstream-timeout"); got != "HOPSCOPE_UPSTREAM_TIMEOUT" {
 		t.Fatal(got)
+	}
+}
+
+// TestOriginsAnnotate: Load remembers which variable or file key set each
+// flag, and Annotate names it in the errors a later Validate returns.
+func TestOriginsAnnotate(t *testing.T) {
+	files := map[string]string{"sidecar.yaml": "listen: \":1000\"\nworkers: 9\nbackends:\n  - {name: db}\n"}
+	env := map[string]string{"HOPSCOPE_UPSTREAM_TIMEOUT": "5s"}
+	var c testConfig
+	var backends []struct {
+		Name string `yaml:"name"`
+	}
+	origins := Origins{}
+	err := Load(newFlags(&c), []string{"--config", "sidecar.yaml", "--routes", "/x"}, Options{
+		LookupEnv:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		ReadFile:   func(p string) ([]byte, error) { return []byte(files[p]), nil },
+		Structured: map[string]any{"backends": &backends},
+		Origins:    origins,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOrigins := Origins{
+		"listen":           {File: "sidecar.yaml", Key: "listen", Line: 1},
+		"workers":          {File: "sidecar.yaml", Key: "workers", Line: 2},
+		"backends":         {File: "sidecar.yaml", Key: "backends", Line: 3},
+		"upstream-timeout": {Env: "HOPSCOPE_UPSTREAM_TIMEOUT"},
+	}
+	if !reflect.DeepEqual(origins, wantOrigins) {
+		t.Fatalf("origins = %+v, want %+v", origins, wantOrigins)
+	}
+
+	sentinel := errors.New("must be positive")
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"from env", fmt.Errorf("--upstream-timeout: %w", sentinel),
+			"--upstream-timeout (from HOPSCOPE_UPSTREAM_TIMEOUT): must be positive"},
+		{"from file", errors.New(`--listen: must be [host]:port: missing port in address`),
+			`--listen (from config file sidecar.yaml, key "listen", line 1): must be [host]:port: missing port in address`},
+		{"from the command line: as it was", errors.New("--routes: must start with /"), "--routes: must start with /"},
+		{"default: as it was", errors.New("--config: x"), "--config: x"},
+		{"structured key", errors.New("backends[0].kind: must be postgres, redis, http or tcp"),
+			`backends[0].kind (from config file sidecar.yaml, key "backends", line 3): must be postgres, redis, http or tcp`},
+		{"joined, each line on its own",
+			errors.Join(errors.New("--workers: must be at least 1"), errors.New("--routes: bad"), errors.Join(errors.New("--listen: bad"))),
+			"--workers (from config file sidecar.yaml, key \"workers\", line 2): must be at least 1\n--routes: bad\n" +
+				"--listen (from config file sidecar.yaml, key \"listen\", line 1): bad"},
+		{"not about a flag", errors.New("something else: entirely"), "something else: entirely"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := origins.Annotate(tt.err)
+			if got.Error() != tt.want {
+				t.Errorf("Annotate = %q\n want %q", got.Error(), tt.want)
+			}
+			if errors.Is(tt.err, sentinel) && !errors.Is(got, sentinel) {
+				t.Errorf("the annotated error no longer wraps the original")
+			}
+		})
+	}
+	if Origins(nil).Annotate(nil) != nil {
+		t.Error("Annotate(nil) != nil")
+	}
+	// HOPSCOPE_CONFIG names the file: a missing one is reported under the variable.
+	o := Origins{}
+	err = Load(newFlags(&c), nil, Options{LookupEnv: func(k string) (string, bool) { return "nope.yaml", k == "HOPSCOPE_CONFIG" },
+		ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }, Origins: o})
+	if err == nil || !strings.HasPrefix(err.Error(), "--config (from HOPSCOPE_CONFIG): ") {
+		t.Errorf("missing file named by HOPSCOPE_CONFIG: %v", err)
+	}
+}
+
+// TestParseErrorsAreOneLine: a bad command line is one line naming --flag
+// with a hint to --help; nothing else is printed. --help prints the flags
+// with two dashes.
+func TestParseErrorsAreOneLine(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--upstream-timeout", "soon"}, `--upstream-timeout: invalid value "soon": want a duration such as 500ms, 5s or 1m30s (see --help)`},
+		{[]string{"-workers=many"}, `--workers: invalid value "many": want a whole number (see --help)`},
+		{[]string{"--upstream-timeot", "5s"}, "unknown flag --upstream-timeot (see --help)"},
+		{[]string{"--listen"}, "--listen: needs a value (see --help)"},
+	} {
+		var c testConfig
+		fs := newFlags(&c)
+		var out bytes.Buffer
+		fs.SetOutput(&out)
+		err := Load(fs, tt.args, Options{LookupEnv: func(string) (string, bool) { return "", false }})
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: printed %q besides the error", tt.args, out.String())
+		}
+	}
+	// A bad value from a variable says what the flag takes, too.
+	var c testConfig
+	err := Load(newFlags(&c), nil, Options{LookupEnv: func(k string) (string, bool) { return "soon", k == "HOPSCOPE_UPSTREAM_TIMEOUT" }})
+	if err == nil || err.Error() != `HOPSCOPE_UPSTREAM_TIMEOUT: invalid value "soon": want a duration such as 500ms, 5s or 1m30s` {
+		t.Errorf("env: %v", err)
+	}
+
+	fs := newFlags(&c)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	if err := Load(fs, []string{"--help"}, Options{}); err != flag.ErrHelp {
+		t.Fatalf("--help: %v", err)
+	}
+	if s := out.String(); !strings.Contains(s, "\n  --upstream-timeout duration\n") || strings.Contains(s, "\n  -upstream") || !strings.Contains(s, "HOPSCOPE_") {
+		t.Errorf("usage:\n%s", s)
 	}
 }
