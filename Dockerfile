@@ -3,8 +3,10 @@
 #   docker build --build-arg VERSION=v0.1.0 --build-arg REVISION=$(git rev-parse HEAD) \
 #     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) -t ghcr.io/hopscope/hopscope:0.1.0 .
 #
-# The entrypoint is the binary itself; the subcommand is the first argument:
-#   docker run hopscope:v0.1.0 sidecar --upstream http://127.0.0.1:8080
+# The image tag is the chart's appVersion, without the "v" of the VERSION
+# the binary reports. The entrypoint is the binary itself; the subcommand is
+# the first argument:
+#   docker run ghcr.io/hopscope/hopscope:0.1.0 sidecar --upstream http://127.0.0.1:8080
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
