@@ -201,6 +201,11 @@ func (p *Propagation) Extract(ctx context.Context, h http.Header) (context.Conte
 	}
 	if p.b3 != nil && (first(h, hB3) != "" || first(h, hB3TraceID) != "") {
 		if out := p.b3.Extract(base, c); hasRemote(out) {
+			if b3Deferred(h) {
+				// No sampling decision: the receiver decides, and the
+				// sidecar samples what it starts.
+				out = withSampled(out)
+			}
 			return out, SourceB3
 		}
 	}
@@ -240,8 +245,10 @@ func extractXRay(ctx context.Context, v string) (context.Context, Source, bool) 
 	if !ok {
 		return ContextWithTraceID(ctx, tid), SourceXRayRootOnly, true
 	}
+	// Sampled=0 is the only "no": "?" asks the receiver to decide and no
+	// Sampled field leaves it to the receiver, and the sidecar samples.
 	var flags trace.TraceFlags
-	if xh.Sampled == "1" {
+	if xh.Sampled != "0" {
 		flags = trace.FlagsSampled
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
@@ -251,6 +258,23 @@ func extractXRay(ctx context.Context, v string) (context.Context, Source, bool) 
 		Remote:     true,
 	})
 	return trace.ContextWithRemoteSpanContext(ctx, sc), SourceXRay, true
+}
+
+// b3Deferred reports whether the B3 headers carry no sampling decision:
+// a single header with only trace and span ids, or X-B3-* without
+// X-B3-Sampled and X-B3-Flags (the single header wins when both are sent,
+// as in extraction).
+func b3Deferred(h http.Header) bool {
+	if v := first(h, hB3); v != "" {
+		return strings.Count(v, "-") == 1
+	}
+	return first(h, hB3Sampled) == "" && first(h, hB3Flags) == ""
+}
+
+// withSampled is ctx with its remote span context marked sampled.
+func withSampled(ctx context.Context) context.Context {
+	sc := trace.SpanContextFromContext(ctx)
+	return trace.ContextWithRemoteSpanContext(ctx, sc.WithTraceFlags(sc.TraceFlags()|trace.FlagsSampled))
 }
 
 // Inject writes the span context of ctx into h in every configured format,
