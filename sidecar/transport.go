@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,6 +83,11 @@ func (t *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := rt.RoundTrip(req)
 	st.appHeaders = time.Now()
 	if err != nil {
+		if neverReached(err) {
+			// The time went into dialing: the app spent none, and
+			// Server-Timing, app_ms and the span report none.
+			st.appStart, st.appHeaders = time.Time{}, time.Time{}
+		}
 		return nil, err
 	}
 	// A 101's body is the raw upgraded connection: ReverseProxy needs it
@@ -91,6 +97,12 @@ func (t *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		res.Body = &st.body
 	}
 	return res, nil
+}
+
+// neverReached reports whether err is a failure to connect to the app.
+func neverReached(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func (t *timedTransport) CloseIdleConnections() {
