@@ -50,19 +50,22 @@ func TestFastPathBodyAfterAppClosedIdleConnection(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	h := startSidecar(t, "http://"+ln.Addr().String(), nil)
 	client := &http.Client{Timeout: 10 * time.Second}
-	payload := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
 
 	for _, tc := range []struct {
 		method  string
+		size    int // 64 KiB: written concurrently with reading; 1 KiB: in line
 		chunked bool
 	}{
-		{"POST", false},
-		{"PUT", false},
-		{"PATCH", false},
-		{"DELETE", false},
-		{"POST", true},
+		{"POST", 64 << 10, false},
+		{"POST", 1 << 10, false},
+		{"PUT", 64 << 10, false},
+		{"PUT", 1 << 10, false},
+		{"PATCH", 1 << 10, false},
+		{"DELETE", 1 << 10, false},
+		{"POST", 64 << 10, true},
 	} {
-		name := tc.method
+		payload := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16)
+		name := fmt.Sprintf("%s %d KiB", tc.method, tc.size>>10)
 		if tc.chunked {
 			name += " chunked"
 		}
@@ -89,7 +92,7 @@ func TestFastPathBodyAfterAppClosedIdleConnection(t *testing.T) {
 			}
 		})
 	}
-	if n := conns.count(); n < 10 {
+	if n := conns.count(); n < 14 {
 		t.Errorf("the app saw %d connections: its idle timeout did not close them, the test proves nothing", n)
 	}
 }
@@ -274,9 +277,6 @@ func rawExchange(t *testing.T, addr, method string, hdr map[string]string, body 
 // upload still arrives byte for byte. Each case runs against the app
 // directly first, so the client's behaviour is checked too.
 func TestFastPathEarlyAnswer(t *testing.T) {
-	big := bytes.Repeat([]byte("abcdefghijklmnop"), 1<<19) // 8 MiB
-	sum := bodyDigest(big)
-
 	answerNow := func(code int) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, http.StatusText(code), code)
@@ -317,6 +317,7 @@ func TestFastPathEarlyAnswer(t *testing.T) {
 		hdr      map[string]string
 		code     int
 		body     string // the answer's body; "" = not checked
+		echo     bool   // the answer's body is "POST <digest of the upload>"
 		check100 bool   // whether the client is asked for the body is checked…
 		want100  bool   // …against this
 	}{
@@ -324,41 +325,50 @@ func TestFastPathEarlyAnswer(t *testing.T) {
 		{name: "401 before reading, app closes", app: goApp(answerNow(401)), code: 401, body: "Unauthorized\n"},
 		{name: "401 before reading, app stops reading", app: stopsReading, code: 401, body: "Unauthorized\n"},
 		{name: "413 at once to Expect: 100-continue", app: goApp(answerNow(413)), hdr: expect, code: 413, check100: true, want100: false},
-		{name: "large upload", app: goApp(digestHandler), code: 200, body: "POST " + sum},
-		{name: "large upload with Expect: 100-continue", app: goApp(digestHandler), hdr: expect, code: 200, body: "POST " + sum, check100: true, want100: true},
-		{name: "Expect: 100-continue to an app that ignores it", app: ignoresExpect, hdr: expect, code: 200, body: "POST " + sum},
+		{name: "upload", app: goApp(digestHandler), code: 200, echo: true},
+		{name: "upload with Expect: 100-continue", app: goApp(digestHandler), hdr: expect, code: 200, echo: true, check100: true, want100: true},
+		{name: "Expect: 100-continue to an app that ignores it", app: ignoresExpect, hdr: expect, code: 200, echo: true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addr := tc.app(t)
-			h := startSidecar(t, "http://"+addr, nil)
-			for _, via := range []struct{ name, addr string }{{"direct", addr}, {"sidecar", strings.TrimPrefix(h.url, "http://")}} {
-				start := time.Now()
-				res, body, got100 := rawExchange(t, via.addr, "POST", tc.hdr, big)
-				if res.StatusCode != tc.code || (tc.body != "" && body != tc.body) {
-					t.Fatalf("%s: %d %q, want %d %q", via.name, res.StatusCode, body, tc.code, tc.body)
-				}
-				if tc.check100 && got100 != tc.want100 {
-					t.Errorf("%s: 100 Continue sent: %v, want %v", via.name, got100, tc.want100)
-				}
-				if took := time.Since(start); took > 5*time.Second {
-					t.Errorf("%s: took %v", via.name, took)
-				}
+		// 8 MiB: written concurrently with reading the answer; 4 KiB: in line.
+		for _, size := range []int{8 << 20, 4 << 10} {
+			payload := bytes.Repeat([]byte("abcdefghijklmnop"), size/16)
+			want := tc.body
+			if tc.echo {
+				want = "POST " + bodyDigest(payload)
 			}
-			if tc.code == 200 && tc.hdr == nil {
-				// A chunked upload (unknown length) takes the same path.
-				req, _ := http.NewRequest("POST", h.url+"/upload", io.MultiReader(bytes.NewReader(big)))
-				req.ContentLength = -1
-				res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-				if err != nil {
-					t.Fatal(err)
+			t.Run(fmt.Sprintf("%s, %d KiB", tc.name, size>>10), func(t *testing.T) {
+				addr := tc.app(t)
+				h := startSidecar(t, "http://"+addr, nil)
+				for _, via := range []struct{ name, addr string }{{"direct", addr}, {"sidecar", strings.TrimPrefix(h.url, "http://")}} {
+					start := time.Now()
+					res, body, got100 := rawExchange(t, via.addr, "POST", tc.hdr, payload)
+					if res.StatusCode != tc.code || (want != "" && body != want) {
+						t.Fatalf("%s: %d %q, want %d %q", via.name, res.StatusCode, body, tc.code, want)
+					}
+					if tc.check100 && got100 != tc.want100 {
+						t.Errorf("%s: 100 Continue sent: %v, want %v", via.name, got100, tc.want100)
+					}
+					if took := time.Since(start); took > 5*time.Second {
+						t.Errorf("%s: took %v", via.name, took)
+					}
 				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 || string(b) != tc.body {
-					t.Fatalf("chunked: %d %q", res.StatusCode, b)
+				if tc.echo && tc.hdr == nil {
+					// A chunked upload (unknown length) is always written
+					// concurrently.
+					req, _ := http.NewRequest("POST", h.url+"/upload", io.MultiReader(bytes.NewReader(payload)))
+					req.ContentLength = -1
+					res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 || string(b) != want {
+						t.Fatalf("chunked: %d %q", res.StatusCode, b)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -483,6 +493,33 @@ func TestHeaderTimeoutIsNotRetried(t *testing.T) {
 	defer mu.Unlock()
 	if slow != 1 {
 		t.Fatalf("the app got the timed-out GET %d times", slow)
+	}
+}
+
+// BenchmarkIdleConnAlive is the cost of the check before reusing a
+// connection that was idle for aliveCheckAfter or longer.
+func BenchmarkIdleConnAlive(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Close()
+	pc := newH1Conn(conn)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if !pc.alive() {
+			b.Fatal("an idle connection judged dead")
+		}
 	}
 }
 
