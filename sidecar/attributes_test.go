@@ -139,7 +139,7 @@ func TestUnsampledParentIsRespected(t *testing.T) {
 	const tid, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	for _, hdr := range [][2]string{
 		{"Traceparent", "00-" + tid + "-" + parent + "-00"},
-		{"X-Amzn-Trace-Id", "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=" + parent}, // no Sampled=1
+		{"X-Amzn-Trace-Id", "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=" + parent + ";Sampled=0"},
 	} {
 		req, _ := http.NewRequest("GET", h.url+"/unsampled", nil)
 		req.Header.Set(hdr[0], hdr[1])
@@ -211,5 +211,33 @@ func TestAppCutMidBodyReachesTheClient(t *testing.T) {
 	res.Body.Close()
 	if err == nil {
 		t.Fatalf("client read %q and a clean end from a body the app broke off", b)
+	}
+}
+
+func TestSplitHost(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		host string
+		port int
+	}{
+		{"shop.example", "shop.example", 0},
+		{"shop.example:8080", "shop.example", 8080},
+		{"127.0.0.1:15080", "127.0.0.1", 15080},
+		{"[::1]:443", "::1", 443},
+		{"[::1]", "::1", 0},
+		{"::1", "::1", 0},
+		{"shop.example:", "shop.example", 0},
+		{"shop.example:99999", "shop.example", 0},
+		{"shop.example:0", "shop.example", 0},
+		{"shop.example:8o", "shop.example", 0},
+		{"[::1", "[::1", 0},
+		{"", "", 0},
+	} {
+		if host, port := splitHost(tc.in); host != tc.host || port != tc.port {
+			t.Errorf("splitHost(%q) = %q, %d; want %q, %d", tc.in, host, port, tc.host, tc.port)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { splitHost("shop.example") }); n != 0 {
+		t.Errorf("splitHost allocates %v times", n)
 	}
 }

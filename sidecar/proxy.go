@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -374,12 +373,33 @@ func hostOnly(addr string) string {
 // splitHost splits a Host header value into the host (IPv6 without
 // brackets) and the port, 0 when absent or not a port number.
 func splitHost(hostport string) (string, int) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), 0
+	host, port := hostport, ""
+	if strings.HasPrefix(hostport, "[") { // [v6] or [v6]:port
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return hostport, 0
+		}
+		host, port = hostport[1:end], strings.TrimPrefix(hostport[end+1:], ":")
+	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		if strings.IndexByte(hostport[:i], ':') >= 0 {
+			return hostport, 0 // an IPv6 address without brackets: no port
+		}
+		host, port = hostport[:i], hostport[i+1:]
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
+	// By hand: net.SplitHostPort and strconv.Atoi allocate their errors,
+	// and a Host without a port is the common case.
+	if port == "" || len(port) > 5 {
+		return host, 0
+	}
+	n := 0
+	for i := 0; i < len(port); i++ {
+		c := port[i]
+		if c < '0' || c > '9' {
+			return host, 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 1 || n > 65535 {
 		return host, 0
 	}
 	return host, n
@@ -560,7 +580,10 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 			Message: "the sidecar is shutting down: the request did not finish within --drain-timeout"})
 		return
 	}
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+	var bre bodyReadError
+	if (r.Context().Err() != nil && errors.Is(err, context.Canceled)) || errors.As(err, &bre) {
+		// The client went away, before the answer or in the middle of
+		// sending its body: not the app's fault.
 		if st != nil {
 			st.clientGone = true
 			st.errKind = "client_closed"

@@ -457,6 +457,9 @@ func TestClientBodyCutShort(t *testing.T) {
 		t.Fatal("the app still waits for the rest of the body")
 	}
 	waitFor(t, "the access line", func() bool { return len(h.logs.Lines()) == 1 })
+	if line := h.logs.Lines()[0]; !strings.Contains(line, `"status":499`) {
+		t.Errorf("an upload the client cut short is the client's 499, not the app's fault: %s", line)
+	}
 }
 
 // TestHeaderTimeoutIsNotRetried: --upstream-timeout on a reused connection
