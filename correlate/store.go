@@ -215,7 +215,9 @@ func (s *Store) merge(e *entry, rec Record) {
 			s.stats.SpansDropped++
 			return
 		}
-		g.Sidecars = append(g.Sidecars, *r)
+		c := *r
+		c.TraceID = sharedID(c.TraceID, g.TraceID)
+		g.Sidecars = appendExact(g.Sidecars, c)
 	case *BackendCall:
 		if r.SpanID != "" && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
 			return
@@ -224,8 +226,29 @@ func (s *Store) merge(e *entry, rec Record) {
 			s.stats.SpansDropped++
 			return
 		}
-		g.Backends = append(g.Backends, *r)
+		c := *r
+		c.TraceID = sharedID(c.TraceID, g.TraceID)
+		g.Backends = appendExact(g.Backends, c)
 	}
+}
+
+// sharedID is the group's trace id string when a record's is the same
+// value, so the record's own copy can go.
+func sharedID(id, groupID string) string {
+	if id == groupID {
+		return groupID
+	}
+	return id
+}
+
+// appendExact appends r in a slice of exactly the needed length: append's
+// doubling would hold up to twice the records' memory for the whole
+// window, and a trace has few records of a kind.
+func appendExact[T any](rs []T, r T) []T {
+	out := make([]T, len(rs)+1)
+	copy(out, rs)
+	out[len(rs)] = r
+	return out
 }
 
 // claim ties a request id to a trace and files the records waiting for it.
