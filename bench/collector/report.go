@@ -156,7 +156,7 @@ func notes(rep *report, o options) []string {
 func workDone(rep *report, o options) []string {
 	var out []string
 	if slices.Contains(o.only, "hopscope") {
-		s := "hopscope: decodes each request, maps every span to a correlate record where one applies (a sidecar's server span, a client span to a database, HTTP or RPC backend) and files it in its bounded store (--max-traces 1000000, --window 10m) — the work it exists for; it also groups the spans by trace, remembers each trace's span ids for the window and holds the spans 5 s for an export, which is off here (held spans are then dropped)."
+		s := "hopscope: decodes each request, maps every span to a correlate record where one applies (a sidecar's server span, a client span to a database, HTTP or RPC backend) and files it in its bounded store (--max-traces 1000000, --window 10m) — the work it exists for; it also groups the spans by trace and tracks each trace for its export delay (5 s) to observe its hops in hopscope_hop_duration_seconds; with export off, as here, it holds neither the spans nor their ids."
 		var active []float64
 		for _, m := range rep.Runs {
 			if m.Contender == "hopscope" {
