@@ -127,7 +127,7 @@ func printWaterfall(w io.Writer, b collector.BreakdownResponse, width int, useCo
 		total = 1
 	}
 	scale := float64(width) / total
-	fmt.Fprintf(w, "%-16s %10s  |%s|\n", "hop", "ms", strings.Repeat(" ", width))
+	fmt.Fprintf(w, "%-16s %10s  |%s|\n", "hop", "ms", center("exclusive times, stacked", width))
 	var at float64
 	for _, h := range b.Hops {
 		start := int(math.Round(at * scale))
@@ -138,19 +138,23 @@ func printWaterfall(w io.Writer, b collector.BreakdownResponse, width int, useCo
 		bar := strings.Repeat(" ", clampInt(start, 0, width)) + paint(h.Hop, strings.Repeat("█", clampInt(n, 0, width-clampInt(start, 0, width))))
 		fmt.Fprintf(w, "%-16s %10.3f  |%s%s|  %s\n", h.Hop, h.MS, bar, strings.Repeat(" ", clampInt(width-start-n, 0, width)), h.Source)
 		at += math.Max(h.MS, 0)
-		if h.Hop == "app" && len(b.Backends) > 0 {
-			for _, c := range b.Backends {
-				s := int(math.Round(c.StartOffsetMS * scale))
-				n := int(math.Max(1, math.Round(c.MS*scale)))
-				s = clampInt(s, 0, width-1)
-				n = clampInt(n, 1, width-s)
-				label := "  " + c.Kind
-				if c.Operation != "" {
-					label += " " + c.Operation
-				}
-				fmt.Fprintf(w, "%-16s %10.3f  |%s%s%s|  %s %s\n", truncate(label, 16), c.MS, strings.Repeat(" ", s),
-					paint(c.Kind, strings.Repeat("▒", n)), strings.Repeat(" ", width-s-n), c.Attribution, c.Target)
+	}
+	// The calls on their own axis: when each began and how long it took,
+	// from the start of the request (the hop rows above stack exclusive
+	// times, which are not a timeline).
+	if len(b.Backends) > 0 {
+		fmt.Fprintf(w, "%-16s %10s  |%s|\n", "backend calls", "ms", center("from the request's start", width))
+		for _, c := range b.Backends {
+			s := int(math.Round(c.StartOffsetMS * scale))
+			n := int(math.Max(1, math.Round(c.MS*scale)))
+			s = clampInt(s, 0, width-1)
+			n = clampInt(n, 1, width-s)
+			label := "  " + c.Kind
+			if c.Operation != "" {
+				label += " " + c.Operation
 			}
+			fmt.Fprintf(w, "%-16s %10.3f  |%s%s%s|  %s %s\n", truncate(label, 16), c.MS, strings.Repeat(" ", s),
+				paint(c.Kind, strings.Repeat("▒", n)), strings.Repeat(" ", width-s-n), c.Attribution, c.Target)
 		}
 	}
 	if len(b.Tries) > 1 {
@@ -163,6 +167,15 @@ func printWaterfall(w io.Writer, b collector.BreakdownResponse, width int, useCo
 	if b.JaegerURL != "" {
 		fmt.Fprintf(w, "jaeger: %s\n", b.JaegerURL)
 	}
+}
+
+// center is s centred in width columns (cut to fit).
+func center(s string, width int) string {
+	if len(s) > width {
+		s = s[:width]
+	}
+	left := (width - len(s)) / 2
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", width-len(s)-left)
 }
 
 func clampInt(v, lo, hi int) int {
