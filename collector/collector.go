@@ -106,9 +106,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	}
 	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick, store: store,
 		rejects: newRejectLog(opts.Logger, rejectLogEvery)}
-	c.m, err = newMetrics(opts.Registerer,
-		func() float64 { return float64(store.Stats().Traces) },
-		func() float64 { return float64(store.Stats().Evicted) })
+	c.m, err = newMetrics(opts.Registerer, store.Stats)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}

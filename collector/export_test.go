@@ -82,7 +82,7 @@ func testEmitter(t *testing.T, maxTraces int, delay time.Duration, sink spanSink
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := newMetrics(prometheus.NewRegistry(), func() float64 { return 0 }, func() float64 { return 0 })
+	m, err := newMetrics(prometheus.NewRegistry(), func() correlate.StoreStats { return correlate.StoreStats{} })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hopscope/hopscope/correlate"
 )
 
 // Sources named in hopscope_collector_received_total{source} and
@@ -37,7 +39,9 @@ type metrics struct {
 	exportEarly   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, active func() float64, evicted func() float64) (*metrics, error) {
+// newMetrics registers the collector's metrics; stats reads the store's
+// counters at each scrape.
+func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*metrics, error) {
 	m := &metrics{
 		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hopscope_hop_duration_seconds",
@@ -60,11 +64,11 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 		tracesActive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hopscope_collector_traces_active",
 			Help: "Traces held in memory.",
-		}, active),
+		}, func() float64 { return float64(stats().Traces) }),
 		evicted: prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "hopscope_collector_evicted_total",
 			Help: "Traces dropped before their window ended because --max-traces was reached.",
-		}, evicted),
+		}, func() float64 { return float64(stats().Evicted) }),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hopscope_collector_late_records_total",
 			Help: "Records that changed a breakdown after the exporter had emitted it (observed its hops, exported its spans), e.g. ALB logs; reading a breakdown in the API or UI does not count.",
@@ -86,7 +90,18 @@ func newMetrics(reg prometheus.Registerer, active func() float64, evicted func()
 			Help: "Traces exported before --export-delay because more than --max-traces were waiting.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly} {
+	// Records the store took in and then let go without a breakdown.
+	dropped := func(reason string, n func(correlate.StoreStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "hopscope_collector_dropped_records_total",
+			Help:        "Records accepted and later dropped by the store, by reason: pending_unclaimed (a record keyed only by X-Request-ID that no trace claimed within the window, or pushed out by newer ones), spans_over_limit (spans past the per-trace limit).",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(n(stats())) })
+	}
+	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly,
+		dropped("pending_unclaimed", func(st correlate.StoreStats) uint64 { return st.PendingDropped }),
+		dropped("spans_over_limit", func(st correlate.StoreStats) uint64 { return st.SpansDropped })}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hopscope/hopscope/correlate"
 )
 
 // TestBackendHistogram: each backend call of a joined trace is observed
@@ -96,5 +101,36 @@ func TestBackendGuard(t *testing.T) {
 		if target != tc.wantTarget || op != tc.wantOp {
 			t.Errorf("labels(%s, %q, %q) = %q, %q; want %q, %q", tc.kind, tc.target, tc.op, target, op, tc.wantTarget, tc.wantOp)
 		}
+	}
+}
+
+// TestStoreCountersExported: what the store drops without a breakdown is
+// visible on /metrics, read from its counters at each scrape.
+func TestStoreCountersExported(t *testing.T) {
+	st := correlate.StoreStats{Traces: 5, Evicted: 1, PendingDropped: 3, SpansDropped: 2}
+	reg := prometheus.NewRegistry()
+	if _, err := newMetrics(reg, func() correlate.StoreStats { return st }); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP hopscope_collector_dropped_records_total Records accepted and later dropped by the store, by reason: pending_unclaimed (a record keyed only by X-Request-ID that no trace claimed within the window, or pushed out by newer ones), spans_over_limit (spans past the per-trace limit).
+# TYPE hopscope_collector_dropped_records_total counter
+hopscope_collector_dropped_records_total{reason="pending_unclaimed"} 3
+hopscope_collector_dropped_records_total{reason="spans_over_limit"} 2
+# HELP hopscope_collector_evicted_total Traces dropped before their window ended because --max-traces was reached.
+# TYPE hopscope_collector_evicted_total counter
+hopscope_collector_evicted_total 1
+# HELP hopscope_collector_traces_active Traces held in memory.
+# TYPE hopscope_collector_traces_active gauge
+hopscope_collector_traces_active 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hopscope_collector_dropped_records_total",
+		"hopscope_collector_evicted_total", "hopscope_collector_traces_active"); err != nil {
+		t.Error(err)
+	}
+	st.SpansDropped = 7 // read again at the next scrape
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(strings.Replace(want, `"spans_over_limit"} 2`, `"spans_over_limit"} 7`, 1)),
+		"hopscope_collector_dropped_records_total", "hopscope_collector_evicted_total", "hopscope_collector_traces_active"); err != nil {
+		t.Error(err)
 	}
 }
