@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,8 +13,8 @@ import (
 )
 
 // runCollector loads the collector's configuration and runs it until ctx
-// ends, then flushes.
-func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
+// ends, then flushes; a signal on again stops the flush.
+func runCollector(ctx context.Context, again <-chan os.Signal, args []string, stderr io.Writer) error {
 	cfg := collector.DefaultConfig()
 	level := zapcore.InfoLevel
 	if err := loadConfig("collector", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
@@ -31,10 +31,8 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := c.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := stopGracefully(logger, again, 20*time.Second, c.Shutdown); err != nil {
+		return err
 	}
 	logger.Info("stopped")
 	return nil

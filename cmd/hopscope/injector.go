@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,8 +11,9 @@ import (
 	"github.com/hopscope/hopscope/injector"
 )
 
-// runInjector runs the admission webhook until ctx ends, then drains.
-func runInjector(ctx context.Context, args []string, stderr io.Writer) error {
+// runInjector runs the admission webhook until ctx ends, then drains; a
+// signal on again stops the drain.
+func runInjector(ctx context.Context, again <-chan os.Signal, args []string, stderr io.Writer) error {
 	cfg := injector.DefaultConfig()
 	if err := loadConfig("injector", &cfg, args, stderr); err != nil {
 		return err
@@ -29,10 +30,8 @@ func runInjector(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger.Info("serving", zap.Stringer("addr", inj.Addr()))
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+10*time.Second)
-	defer cancel()
-	if err := inj.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := stopGracefully(logger, again, cfg.ShutdownGrace+10*time.Second, inj.Shutdown); err != nil {
+		return err
 	}
 	logger.Info("stopped")
 	return nil

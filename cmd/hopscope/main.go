@@ -52,13 +52,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer sig.stop()
 		err = runSidecar(sig.ctx, sig.again, args[1:], stdout, stderr)
 	case "collector":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		err = runCollector(ctx, args[1:], stderr)
+		sig := notifySignals(ctx)
+		defer sig.stop()
+		err = runCollector(sig.ctx, sig.again, args[1:], stderr)
 	case "injector":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		err = runInjector(ctx, args[1:], stderr)
+		sig := notifySignals(ctx)
+		defer sig.stop()
+		err = runInjector(sig.ctx, sig.again, args[1:], stderr)
 	case "selftest":
 		err = runSelftest(ctx, args[1:], stdout, stderr)
 	case "breakdown":

@@ -467,6 +467,80 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// TestCollectorSecondSignalStopsAtOnce: a collector whose shutdown flush
+// hangs on an export backend that never answers stops at a second SIGTERM,
+// with exit 1, instead of waiting out its 20 s.
+func TestCollectorSecondSignalStopsAtOnce(t *testing.T) {
+	blackhole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blackhole.Close()
+	go func() { // accept and never answer
+		for {
+			c, err := blackhole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	api, otlpHTTP := freeAddr(t), freeAddr(t)
+	var stderr syncBuf
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(context.Background(), []string{"collector", "--http-listen", api, "--otlp-grpc-listen", "",
+			"--otlp-http-listen", otlpHTTP, "--forward-listen", "", "--rum-listen", "",
+			"--export-otlp-endpoint", "http://" + blackhole.Addr().String(), "--export-delay", "60s"}, io.Discard, &stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := http.Get("http://" + api + "/healthz")
+		if err == nil {
+			r.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector never served: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	span := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
+		"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"GET /",
+		"kind":2,"startTimeUnixNano":"1764150000000000000","endTimeUnixNano":"1764150000010000000"}]}]}]}`
+	res, err := http.Post("http://"+otlpHTTP+"/v1/traces", "application/json", strings.NewReader(span))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("OTLP post: %s", res.Status)
+	}
+	sigterm(t) // the flush now waits on the black hole
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case code := <-exit:
+		t.Fatalf("collector exited (%d) before the second signal, with a span held for a backend that never answers: %s", code, stderr.String())
+	default:
+	}
+	start := time.Now()
+	sigterm(t)
+	select {
+	case code := <-exit:
+		if code != 1 {
+			t.Errorf("exit %d after a second signal, want 1: %s", code, stderr.String())
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("stopped %v after the second signal", took)
+		}
+		if !strings.Contains(stderr.String(), "stopped at once") {
+			t.Errorf("the second signal is not reported: %s", stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("collector did not stop at the second SIGTERM")
+	}
+}
+
 // TestBackendsFromEnv: the injector hands a pod's hopscope.io/backends to
 // the sidecar as HOPSCOPE_BACKENDS; a bad entry stops the sidecar at start
 // naming the key.
