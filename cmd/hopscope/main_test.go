@@ -287,19 +287,25 @@ func TestSidecarDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// heldApp is an app that says on arrived when a request reaches it and
+// holds it for d, or until the sidecar gives up on it.
+func heldApp(arrived chan<- struct{}, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+	})
+}
+
 // TestSidecarDrainTimeoutExits0: a request still in the app when
 // --drain-timeout ends is cut, answered 503 sidecar_shutdown and logged as
 // such (not as a client's 499); a Warn line says how many were cut; logs
 // are flushed and the exit is 0.
 func TestSidecarDrainTimeoutExits0(t *testing.T) {
 	arrived := make(chan struct{}, 1)
-	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-time.After(6 * time.Second):
-		case <-r.Context().Done():
-		}
-	}), "--shutdown-grace", "100ms", "--drain-timeout", "300ms")
+	p := startSidecarCmd(t, heldApp(arrived, 6*time.Second), "--shutdown-grace", "100ms", "--drain-timeout", "300ms")
 	results := inflight(t, "http://"+p.listen+"/slow", 1, arrived)
 	start := time.Now()
 	sigterm(t)
@@ -330,13 +336,7 @@ func TestSidecarDrainTimeoutExits0(t *testing.T) {
 // not swallowed: the command stops at once, exits 1 and says why.
 func TestSidecarSecondSignalStopsAtOnce(t *testing.T) {
 	arrived := make(chan struct{}, 1)
-	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-time.After(10 * time.Second):
-		case <-r.Context().Done():
-		}
-	}), "--shutdown-grace", "100ms", "--drain-timeout", "20s")
+	p := startSidecarCmd(t, heldApp(arrived, 10*time.Second), "--shutdown-grace", "100ms", "--drain-timeout", "20s")
 	results := inflight(t, "http://"+p.listen+"/slow", 1, arrived)
 	sigterm(t)
 	deadline := time.Now().Add(5 * time.Second)
