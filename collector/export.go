@@ -452,11 +452,14 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
 			out = append(out, d.held...)
 			continue
 		}
+		e.observe(d.st, b)
+		if e.sink == nil {
+			continue // nothing to export: no spans to make
+		}
 		g, _ := e.store.Group(d.id)
 		if g.LB != nil && g.LB.Kind == alb.Kind {
 			e.albSeen.Store(true)
 		}
-		e.observe(d.st, b)
 		out = append(out, e.synthesize(d.st, b, g, d.held)...)
 	}
 	e.export(ctx, out, bounded)
