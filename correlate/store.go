@@ -217,7 +217,7 @@ func (s *Store) merge(e *entry, rec Record) {
 		}
 		c := *r
 		c.TraceID = sharedID(c.TraceID, g.TraceID)
-		g.Sidecars = appendExact(g.Sidecars, c)
+		g.Sidecars = append(g.Sidecars, c)
 	case *BackendCall:
 		if r.SpanID != "" && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
 			return
@@ -228,7 +228,7 @@ func (s *Store) merge(e *entry, rec Record) {
 		}
 		c := *r
 		c.TraceID = sharedID(c.TraceID, g.TraceID)
-		g.Backends = appendExact(g.Backends, c)
+		g.Backends = append(g.Backends, c)
 	}
 }
 
@@ -241,13 +241,15 @@ func sharedID(id, groupID string) string {
 	return id
 }
 
-// appendExact appends r in a slice of exactly the needed length: append's
-// doubling would hold up to twice the records' memory for the whole
-// window, and a trace has few records of a kind.
-func appendExact[T any](rs []T, r T) []T {
-	out := make([]T, len(rs)+1)
+// fitted is rs in a slice of exactly its length: a trace is emitted once
+// its records have come, and then held for the rest of the window, where
+// append's spare capacity would cost memory for nothing.
+func fitted[T any](rs []T) []T {
+	if cap(rs) == len(rs) {
+		return rs
+	}
+	out := make([]T, len(rs))
 	copy(out, rs)
-	out[len(rs)] = r
 	return out
 }
 
@@ -342,10 +344,17 @@ func (s *Store) get(traceID string, emit bool) (Breakdown, bool) {
 	if !ok {
 		return Breakdown{}, false
 	}
-	if emit {
-		e.emitted = true
+	if !emit {
+		return s.compute(e), true
 	}
-	return s.compute(e), true
+	// Emitted: the trace's records have come; it is held for the rest of
+	// the window for late data and reads, so it keeps no spare capacity
+	// and no cached breakdown (a read computes one again).
+	e.emitted = true
+	e.g.Sidecars, e.g.Backends = fitted(e.g.Sidecars), fitted(e.g.Backends)
+	b := s.compute(e)
+	e.cached = nil
+	return b, true
 }
 
 func (s *Store) compute(e *entry) Breakdown {
