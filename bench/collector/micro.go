@@ -78,7 +78,7 @@ func runMicro(ctx context.Context, root, dir string, cpu int, taskset string) (*
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := harness.Command(ctx, harness.Pinned(taskset, cpu, bin, "-test.run", "^$", "-test.bench", "BenchmarkCompute|BenchmarkStoreAdd",
+	cmd := harness.Command(ctx, harness.Pinned(taskset, cpu, bin, "-test.run", "^$", "-test.bench", "^(BenchmarkCompute|BenchmarkStoreAdd)$",
 		"-test.benchmem", "-test.cpu", "1")...)
 	cmd.Dir = filepath.Join(root, "correlate") // as go test would: testdata is relative
 	cmd.Env = harness.CleanEnv()
