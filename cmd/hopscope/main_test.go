@@ -439,18 +439,7 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 		exit <- run(context.Background(), []string{"collector", "--http-listen", api, "--otlp-grpc-listen", freeAddr(t),
 			"--otlp-http-listen", freeAddr(t), "--forward-listen", freeAddr(t), "--rum-listen", ""}, io.Discard, &stderr)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collector never served: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCollector(t, api, &stderr)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -464,6 +453,23 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop logged: %s", stderr.String())
+	}
+}
+
+// waitCollector waits up to 10 s for the collector's /healthz on api.
+func waitCollector(t *testing.T, api string, stderr *syncBuf) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := http.Get("http://" + api + "/healthz")
+		if err == nil {
+			r.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector never served: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -493,18 +499,7 @@ func TestCollectorSecondSignalStopsAtOnce(t *testing.T) {
 			"--otlp-http-listen", otlpHTTP, "--forward-listen", "", "--rum-listen", "",
 			"--export-otlp-endpoint", "http://" + blackhole.Addr().String(), "--export-delay", "60s"}, io.Discard, &stderr)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collector never served: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCollector(t, api, &stderr)
 	span := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
 		"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"GET /",
 		"kind":2,"startTimeUnixNano":"1764150000000000000","endTimeUnixNano":"1764150000010000000"}]}]}]}`
