@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 )
 
 // TestBackendCallAttributedToInboundRequest: the app, while serving a
@@ -19,20 +20,7 @@ import (
 // sidecar's server span, attributed "inferred", and the relay changed no
 // byte.
 func TestBackendCallAttributedToInboundRequest(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := backendtest.Echo(t)
 	backendAddr := make(chan string, 1)
 	app, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := net.Dial("tcp", <-backendAddr)
@@ -49,7 +37,7 @@ func TestBackendCallAttributedToInboundRequest(t *testing.T) {
 	sink := newOTLPSink(t)
 	h := startSidecar(t, app, func(c *Config) {
 		c.OTLPEndpoint = sink.url
-		c.Backends = []backend.Config{{Name: "echo", Kind: backend.KindTCP, Listen: "127.0.0.1:0", Target: echo.Addr().String()}}
+		c.Backends = []backend.Config{{Name: "echo", Kind: backend.KindTCP, Listen: "127.0.0.1:0", Target: echo}}
 	})
 	backendAddr <- h.sc.BackendAddrs()["echo"].String()
 	res, err := http.Get(h.url + "/orders/7")

@@ -214,22 +214,9 @@ func TestOperationLabelBounded(t *testing.T) {
 // TestServerAndTCPRelay: a kind tcp backend relays bytes both ways
 // unchanged, records the connection, and Shutdown closes what is left.
 func TestServerAndTCPRelay(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := backendtest.Echo(t)
 	rec, sr, reg, _ := newTestRecorder(t)
-	cfg := Config{Name: "other", Kind: KindTCP, Listen: "127.0.0.1:0", Target: echo.Addr().String()}
+	cfg := Config{Name: "other", Kind: KindTCP, Listen: "127.0.0.1:0", Target: echo}
 	srv := NewServer(cfg, TCPRelay{B: rec.Backend(cfg)}, nil)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

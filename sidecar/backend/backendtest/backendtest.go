@@ -1,9 +1,15 @@
 // Package backendtest holds what the backend proxies' tests share: reading
-// back the hopscope_backend_* series a Recorder exported.
+// back the hopscope_backend_* series a Recorder exported, serving a
+// handler on loopback, an echo server.
 package backendtest
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -50,4 +56,48 @@ func Value(m *dto.Metric) float64 {
 		return float64(m.Histogram.GetSampleCount())
 	}
 	return -1
+}
+
+// Server is what Serve needs of a backend.Server (an interface, so that
+// the backend package's own tests may use this package too).
+type Server interface {
+	Start() error
+	Shutdown(context.Context) error
+	Addr() net.Addr
+}
+
+// Serve starts srv (a backend.Server listening on 127.0.0.1:0), stops it
+// when the test ends, and returns its address.
+func Serve(t testing.TB, srv Server) string {
+	t.Helper()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv.Addr().String()
+}
+
+// Echo is a TCP server on a free loopback port that sends back every byte
+// it gets, closed when the test ends; it returns its address.
+func Echo(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -55,16 +55,7 @@ func newEnv(t testing.TB) *env {
 // address.
 func (e *env) listen(name string, h backend.Handler) string {
 	e.t.Helper()
-	srv := backend.NewServer(backend.Config{Name: name, Kind: backend.KindHTTP, Listen: "127.0.0.1:0"}, h, nil)
-	if err := srv.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv.Addr().String()
+	return backendtest.Serve(e.t, backend.NewServer(backend.Config{Name: name, Kind: backend.KindHTTP, Listen: "127.0.0.1:0"}, h, nil))
 }
 
 // backendProxy makes a kind http backend proxy for cfg and serves it.

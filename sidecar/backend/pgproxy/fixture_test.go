@@ -1,7 +1,6 @@
 package pgproxy
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -154,16 +153,7 @@ func newFixture(t testing.TB, target, tls string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := backend.NewServer(cfg, h, nil)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	f.addr = srv.Addr().String()
+	f.addr = backendtest.Serve(t, backend.NewServer(cfg, h, nil))
 	return f
 }
 

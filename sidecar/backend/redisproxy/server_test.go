@@ -1,7 +1,6 @@
 package redisproxy
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -79,16 +79,7 @@ func startProxy(t *testing.T, r *rig, log *zap.Logger) string {
 	}
 	cfg := r.b.Config
 	cfg.Listen = "127.0.0.1:0"
-	srv := backend.NewServer(cfg, h, log)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv.Addr().String()
+	return backendtest.Serve(t, backend.NewServer(cfg, h, log))
 }
 
 // eventually polls cond for up to 5 s.
