@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -315,7 +314,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
 	for key, ts := range byTrace {
-		c.em.touch(now, hex.EncodeToString(key[:]), ts.held, ts.ids)
+		c.em.touchKey(now, key, "", ts.held, ts.ids)
 	}
 	return nil
 }

@@ -323,6 +323,15 @@ func (e *emitter) idOf(st *emitState) string {
 // a late sidecar span is then hung under the hops synthesized for it.
 func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) {
 	key, odd := keyOf(id)
+	if !odd {
+		id = "" // the key says it all
+	}
+	e.touchKey(now, key, id, spans, ids)
+}
+
+// touchKey is touch for a trace id already in key form (OTLP spans carry
+// it as 16 bytes); odd is the id when it is not 32 lowercase hex digits.
+func (e *emitter) touchKey(now time.Time, key [16]byte, odd string, spans []otlpwire.Held, ids [][8]byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, ok := e.traces[key]
@@ -334,8 +343,8 @@ func (e *emitter) touch(now time.Time, id string, spans []otlpwire.Held, ids [][
 		}
 		st = &emitState{key: key}
 		e.traces[key] = st
-		if odd {
-			e.odd[key] = id
+		if odd != "" {
+			e.odd[key] = odd
 		}
 		e.waiting.pushBack(st)
 	case st.done:
