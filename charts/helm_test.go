@@ -87,11 +87,6 @@ func helmBin(t *testing.T) string {
 	return helmPath
 }
 
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
-
 // runHelm runs helm with its cache, config and data directories in a
 // fresh temporary directory, so that no repository or plugin of the user
 // is involved, and returns stdout and stderr.

@@ -12,7 +12,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
-	"github.com/grafana/grafana-foundation-sdk/go/text"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
@@ -299,13 +298,6 @@ func tableOf(p panel, cols []column, sortBy string) *table.PanelBuilder {
 		SortBy([]cog.Builder[common.TableSortByFieldState]{
 			common.NewTableSortByFieldStateBuilder().DisplayName(sortBy).Desc(true),
 		})
-}
-
-// note is a Markdown text panel, with no query.
-func note(p panel, markdown string) *text.PanelBuilder {
-	return setup(text.NewPanelBuilder(), p).
-		Mode(text.TextModeMarkdown).
-		Content(markdown)
 }
 
 // errorThresholds colour a ratio of failures: green, orange from 1%, red

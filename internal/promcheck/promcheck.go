@@ -122,12 +122,6 @@ func NewChecker() (*Checker, error) {
 // AddRecorded makes the series a recording rule writes known.
 func (c *Checker) AddRecorded(name, from string) { c.known[name] = from }
 
-// Known reports where a series comes from, or false.
-func (c *Checker) Known(name string) (string, bool) {
-	from, ok := c.known[name]
-	return from, ok
-}
-
 // Check parses expr and names every series it reads that nobody provides.
 func (c *Checker) Check(expr string) error {
 	names, err := Metrics(expr)

@@ -24,7 +24,6 @@ import (
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -249,15 +248,6 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 		}
 	}
 	return ""
-}
-
-func hasAttr(s sdktrace.ReadOnlySpan, key string) bool {
-	for _, kv := range s.Attributes() {
-		if kv.Key == attribute.Key(key) {
-			return true
-		}
-	}
-	return false
 }
 
 // histogram is the number of observations of

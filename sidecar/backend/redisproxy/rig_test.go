@@ -3,7 +3,6 @@ package redisproxy
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -160,16 +159,6 @@ func (r *rig) observations() map[string]uint64 {
 			out[op+"/"+outcome] += m.GetHistogram().GetSampleCount()
 		}
 	}
-	return out
-}
-
-// keys returns a map's keys sorted, for messages.
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
