@@ -217,6 +217,10 @@ func (i *Injector) AdminAddr() net.Addr {
 	return i.adminLn.Addr()
 }
 
+// Ready tells whether the injector serves with its CA in the webhook
+// configuration.
+func (i *Injector) Ready() bool { return i.ready.Load() }
+
 // Shutdown stops serving: /readyz fails at once, admission calls are
 // answered for ShutdownGrace (the API server is told by the endpoints
 // going away), then the servers close, within ctx.
