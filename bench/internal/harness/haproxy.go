@@ -3,10 +3,11 @@ package harness
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/realcomp"
 )
 
 // TCPReference is HAProxy in TCP mode relaying to a backend: the
@@ -53,16 +54,8 @@ backend target
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return &TCPReference{Addr: addr, Proc: p}, nil
-		}
-		if p.Exited() || time.Now().After(deadline) {
-			return nil, fmt.Errorf("haproxy did not listen on %s: %v%s", addr, err, p.LogTail(20))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := realcomp.WaitTCP("haproxy", addr, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("%w%s", err, p.LogTail(20))
 	}
+	return &TCPReference{Addr: addr, Proc: p}, nil
 }
