@@ -242,11 +242,8 @@ type emitter struct {
 	delay  time.Duration
 	window time.Duration
 	max    int
-	labels *labelGuard
-	// backendLabels bounds the backend histogram's label sets.
-	backendLabels *backendGuard
-	log           *zap.Logger
-	clock         func() time.Time // for the export warnings' rate limit
+	log    *zap.Logger
+	clock  func() time.Time // for the export warnings' rate limit
 	// albInput is true when ALB logs are an input (--alb-logs or an alb
 	// --tail); albSeen when an ALB record came some other way (forward).
 	albInput bool
@@ -268,7 +265,7 @@ type emitter struct {
 }
 
 func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window time.Duration, max int) *emitter {
-	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max, labels: newLabelGuard(2000), backendLabels: newBackendGuard(2000),
+	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max,
 		log: zap.NewNop(), clock: time.Now, traces: map[[16]byte]*emitState{}, odd: map[[16]byte]string{}}
 }
 
@@ -476,7 +473,8 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
 
 // observe records the hops not observed before for this trace.
 func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
-	service, route := e.labels.labels(b.Service, b.Route, b.TraceID != "" && len(b.Hops) > 0)
+	lim := e.m.limits
+	service := lim.service(b.Service)
 	for _, h := range b.Hops {
 		if h.Hop == correlate.HopOther {
 			continue
@@ -497,7 +495,12 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 		if v < 0 {
 			v = 0
 		}
-		obs := e.m.hop.WithLabelValues(service, route, h.Hop)
+		hop := h.Hop
+		if _, fixed := hopBits[hop]; !fixed {
+			hop = lim.kind(hop) // a backend kind: db.system, rpc.system, …
+		}
+		svc, route := lim.hop(service, b.Route, hop)
+		obs := e.m.hop.WithLabelValues(svc, route, hop)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, prometheus.Labels{"trace_id": b.TraceID})
 	}
 	// Calls have no identity of their own in the breakdown, and late
@@ -524,8 +527,9 @@ func (e *emitter) observe(st *emitState, b correlate.Breakdown) {
 			continue
 		}
 		st.calls[i].n = seen[k]
-		target, op := e.backendLabels.labels(service, c.Kind, c.Target, c.Operation)
-		obs := e.m.backend.WithLabelValues(service, c.Kind, target, op, attribution, outcome)
+		kind := lim.kind(c.Kind)
+		svc, target, op := lim.backend(service, kind, c.Target, c.Operation)
+		obs := e.m.backend.WithLabelValues(svc, kind, target, op, attribution, outcome)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, prometheus.Labels{"trace_id": b.TraceID})
 	}
 }
@@ -828,66 +832,4 @@ func synthID(traceID, name string) []byte {
 		id[0] = 1
 	}
 	return id
-}
-
-// labelGuard bounds the service/route label pairs of the hop histograms.
-type labelGuard struct {
-	mu    sync.Mutex
-	max   int
-	known map[[2]string]bool
-}
-
-func newLabelGuard(max int) *labelGuard { return &labelGuard{max: max, known: map[[2]string]bool{}} }
-
-func (l *labelGuard) labels(service, route string, _ bool) (string, string) {
-	if service == "" {
-		service = "unknown"
-	}
-	if route == "" {
-		route = "unknown"
-	}
-	k := [2]string{service, route}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.known[k] {
-		return service, route
-	}
-	if len(l.known) >= l.max {
-		return service, "other"
-	}
-	l.known[k] = true
-	return service, route
-}
-
-// backendGuard bounds the (service, backend, target, operation) label sets
-// of the backend histogram: past max, new targets and operations are
-// counted as "other".
-type backendGuard struct {
-	mu    sync.Mutex
-	max   int
-	known map[[4]string]bool
-}
-
-func newBackendGuard(max int) *backendGuard {
-	return &backendGuard{max: max, known: map[[4]string]bool{}}
-}
-
-func (g *backendGuard) labels(service, kind, target, operation string) (string, string) {
-	if target == "" {
-		target = "unknown"
-	}
-	if operation == "" {
-		operation = "unknown"
-	}
-	k := [4]string{service, kind, target, operation}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.known[k] {
-		return target, operation
-	}
-	if len(g.known) >= g.max {
-		return "other", "other"
-	}
-	g.known[k] = true
-	return target, operation
 }

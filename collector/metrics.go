@@ -37,6 +37,8 @@ type metrics struct {
 	// --max-traces traces cost (collector/export.go).
 	exportEvicted prometheus.Counter
 	exportEarly   prometheus.Counter
+	// limits caps the histograms' labels (labels.go).
+	limits *labelLimits
 }
 
 // newMetrics registers the collector's metrics; stats reads the store's
@@ -45,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 	m := &metrics{
 		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hopscope_hop_duration_seconds",
-			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id.",
+			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id. Labels past their limits are \"other\" (hopscope_collector_label_overflow_total).",
 			Buckets: hopBuckets,
 		}, []string{"service", "route", "hop"}),
 		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -69,6 +71,7 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			Name: "hopscope_collector_evicted_total",
 			Help: "Traces dropped before their window ended because --max-traces was reached.",
 		}, func() float64 { return float64(stats().Evicted) }),
+		limits: newLabelLimits(),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hopscope_collector_late_records_total",
 			Help: "Records that changed a breakdown after the exporter had emitted it (observed its hops, exported its spans), e.g. ALB logs; reading a breakdown in the API or UI does not count.",
@@ -101,6 +104,7 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly,
 		dropped("pending_unclaimed", func(st correlate.StoreStats) uint64 { return st.PendingDropped }),
 		dropped("spans_over_limit", func(st correlate.StoreStats) uint64 { return st.SpansDropped })}
+	cs = append(cs, m.limits.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

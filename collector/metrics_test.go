@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/route"
 )
 
 // TestBackendHistogram: each backend call of a joined trace is observed
@@ -89,18 +90,68 @@ func TestBackendHistogram(t *testing.T) {
 	}
 }
 
-func TestBackendGuard(t *testing.T) {
-	g := newBackendGuard(2)
-	for _, tc := range []struct{ kind, target, op, wantTarget, wantOp string }{
-		{"postgres", "db:5432", "SELECT", "db:5432", "SELECT"},
-		{"redis", "", "", "unknown", "unknown"},
-		{"postgres", "db:5432", "INSERT", "other", "other"},
-		{"postgres", "db:5432", "SELECT", "db:5432", "SELECT"}, // known before the cap
+// TestLabelLimits: each label past its limit is "other", values admitted
+// before stay, and a histogram's label sets past their own limit keep only
+// the hop (or backend kind).
+func TestLabelLimits(t *testing.T) {
+	l := &labelLimits{
+		services: route.NewLimit[string](2), kinds: route.NewLimit[string](1),
+		routes: route.NewLimit[[2]string](3), targetOps: route.NewLimit[[4]string](2),
+		hopSeries: route.NewLimit[[3]string](4), backendSeries: route.NewLimit[[4]string](3),
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"shop", "shop"}, {"", "unknown"}, {"cart", "other"}, {"shop", "shop"},
 	} {
-		target, op := g.labels("shop", tc.kind, tc.target, tc.op)
-		if target != tc.wantTarget || op != tc.wantOp {
-			t.Errorf("labels(%s, %q, %q) = %q, %q; want %q, %q", tc.kind, tc.target, tc.op, target, op, tc.wantTarget, tc.wantOp)
+		if got := l.service(tc.in); got != tc.want {
+			t.Errorf("service(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+	for _, tc := range []struct{ in, want string }{{"postgres", "postgres"}, {"x-random", "other"}, {"postgres", "postgres"}} {
+		if got := l.kind(tc.in); got != tc.want {
+			t.Errorf("kind(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ service, route, hop, wantService, wantRoute string }{
+		{"shop", "/a", "app", "shop", "/a"},
+		{"shop", "", "app", "shop", "unknown"},
+		{"shop", "/b", "app", "shop", "/b"},
+		{"shop", "/c", "app", "shop", "other"},      // 4th pair: route other
+		{"shop", "/a", "sidecar", "other", "other"}, // 5th series
+		{"shop", "/a", "app", "shop", "/a"},         // known series
+	} {
+		s, r := l.hop(tc.service, tc.route, tc.hop)
+		if s != tc.wantService || r != tc.wantRoute {
+			t.Errorf("hop(%q, %q, %q) = %q, %q; want %q, %q", tc.service, tc.route, tc.hop, s, r, tc.wantService, tc.wantRoute)
+		}
+	}
+	for _, tc := range []struct{ kind, target, op, wantService, wantTarget, wantOp string }{
+		{"postgres", "db:5432", "SELECT", "shop", "db:5432", "SELECT"},
+		{"redis", "", "", "shop", "unknown", "unknown"},
+		{"postgres", "db:5432", "INSERT", "shop", "other", "other"},
+		{"redis", "cache:6379", "GET", "other", "other", "other"}, // (shop, redis, other, other): 4th set
+		{"postgres", "db:5432", "SELECT", "shop", "db:5432", "SELECT"},
+	} {
+		s, target, op := l.backend("shop", tc.kind, tc.target, tc.op)
+		if s != tc.wantService || target != tc.wantTarget || op != tc.wantOp {
+			t.Errorf("backend(%s, %q, %q) = %q, %q, %q; want %q, %q, %q", tc.kind, tc.target, tc.op, s, target, op, tc.wantService, tc.wantTarget, tc.wantOp)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range l.collectors() {
+		reg.MustRegister(c)
+	}
+	want := `
+# HELP hopscope_collector_label_overflow_total Observations whose label value became "other" because the label's limit of distinct values was reached: label = service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).
+# TYPE hopscope_collector_label_overflow_total counter
+hopscope_collector_label_overflow_total{label="backend"} 1
+hopscope_collector_label_overflow_total{label="backend_series"} 1
+hopscope_collector_label_overflow_total{label="hop_series"} 1
+hopscope_collector_label_overflow_total{label="route"} 1
+hopscope_collector_label_overflow_total{label="service"} 1
+hopscope_collector_label_overflow_total{label="target_operation"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hopscope_collector_label_overflow_total"); err != nil {
+		t.Error(err)
 	}
 }
 

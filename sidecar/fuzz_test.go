@@ -47,8 +47,8 @@ func FuzzRoute(f *testing.F) {
 		if got != "/orders/{id}" && got != "/static/*" && got != RouteOther && got != route.CollapseIDs(orSlash(path)) {
 			t.Fatalf("Route(%q) = %q", path, got)
 		}
-		if len(n.known) > 50 {
-			t.Fatalf("namer holds %d routes", len(n.known))
+		if n.known.Len() > 50 {
+			t.Fatalf("namer holds %d routes", n.known.Len())
 		}
 	})
 }

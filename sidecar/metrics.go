@@ -19,6 +19,8 @@ const (
 	metricQueueTime    = "hopscope_queue_time_seconds"
 	metricDropped      = "hopscope_telemetry_dropped_total"
 	metricHealthchecks = "hopscope_healthcheck_requests_total"
+	// metricRouteOverflow counts requests past --max-routes (sidecar.go).
+	metricRouteOverflow = "hopscope_route_overflow_total"
 )
 
 // Telemetry sinks named in hopscope_telemetry_dropped_total{sink}.

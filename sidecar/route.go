@@ -2,26 +2,24 @@ package sidecar
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/hopscope/hopscope/internal/route"
 )
 
 // RouteOther is the route label of requests past the route cap.
-const RouteOther = "other"
+const RouteOther = route.Other
 
 // routeNamer maps a URL path to a bounded route label: a configured template
 // when one matches, else the path with identifier-like segments (numbers,
 // UUIDs, long hex strings) collapsed to {id} by internal/route, as the
 // collector names the routes of requests no sidecar saw. At most max
-// distinct labels are handed out; the rest become "other", so a scanner
-// walking random paths cannot blow up the metrics' cardinality.
+// distinct labels are handed out (route.Limit, as the collector caps its
+// labels); the rest become "other", counted in
+// hopscope_route_overflow_total, so a scanner walking random paths cannot
+// blow up the metrics' cardinality.
 type routeNamer struct {
 	templates []routeTemplate
-	max       int
-
-	mu    sync.RWMutex
-	known map[string]struct{}
+	known     *route.Limit[string]
 }
 
 type routeTemplate struct {
@@ -31,7 +29,7 @@ type routeTemplate struct {
 }
 
 func newRouteNamer(templates []string, max int) *routeNamer {
-	n := &routeNamer{max: max, known: make(map[string]struct{}, max)}
+	n := &routeNamer{known: route.NewLimit[string](max)}
 	for _, t := range templates {
 		n.templates = append(n.templates, parseTemplate(t))
 	}
@@ -84,21 +82,5 @@ func (n *routeNamer) Route(path string) string {
 			return n.templates[i].raw
 		}
 	}
-	route := route.CollapseIDs(path)
-	n.mu.RLock()
-	_, ok := n.known[route]
-	n.mu.RUnlock()
-	if ok {
-		return route
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if _, ok := n.known[route]; ok {
-		return route
-	}
-	if len(n.known) >= n.max {
-		return RouteOther
-	}
-	n.known[route] = struct{}{}
-	return route
+	return route.Value(n.known, route.CollapseIDs(path))
 }

@@ -2,8 +2,12 @@ package sidecar
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestRouteNamer(t *testing.T) {
@@ -50,8 +54,8 @@ func TestRouteCardinalityCap(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		n.Route(fmt.Sprintf("/scan/x%dy", i))
 	}
-	if len(n.known) != 3 {
-		t.Fatalf("namer holds %d routes, cap is 3", len(n.known))
+	if n.known.Len() != 3 {
+		t.Fatalf("namer holds %d routes, cap is 3", n.known.Len())
 	}
 }
 
@@ -72,5 +76,30 @@ func TestExemplarLimiter(t *testing.T) {
 	}
 	if !l.take(1e6, now) {
 		t.Fatal("beyond the last bucket refused")
+	}
+}
+
+// TestRouteOverflowCounted: requests past --max-routes are labelled
+// "other" and counted in hopscope_route_overflow_total.
+func TestRouteOverflowCounted(t *testing.T) {
+	up, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	h := startSidecar(t, up, func(c *Config) { c.MaxRoutes = 2; c.AccessLog = "off" })
+	for _, p := range []string{"/a", "/b", "/c", "/a", "/d"} {
+		res, err := http.Get(h.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	want := `
+# HELP hopscope_route_overflow_total Requests whose route label became "other" because --max-routes distinct routes were taken.
+# TYPE hopscope_route_overflow_total counter
+hopscope_route_overflow_total{service="shop"} 2
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), metricRouteOverflow); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.ToFloat64(h.sc.metrics.requests.WithLabelValues(directionInbound, "GET", RouteOther, "200")); n != 2 {
+		t.Errorf("requests with route=\"other\": %v, want 2", n)
 	}
 }

@@ -124,13 +124,21 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		}
 	}
 
+	routes := newRouteNamer(cfg.Routes, cfg.MaxRoutes)
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: metricRouteOverflow,
+		Help: "Requests whose route label became \"other\" because --max-routes distinct routes were taken.",
+	}, func() float64 { return float64(routes.known.Refused()) })); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+
 	s.tr = newTimedTransport(&cfg)
 	p := &proxy{
 		target:    target,
 		prop:      prop,
 		tracer:    tp.Tracer("github.com/hopscope/hopscope/sidecar"),
 		metrics:   m,
-		routes:    newRouteNamer(cfg.Routes, cfg.MaxRoutes),
+		routes:    routes,
 		redactor:  newQueryRedactor(cfg.RedactQueryParams),
 		access:    s.access,
 		service:   cfg.Service,

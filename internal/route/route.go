@@ -3,7 +3,8 @@
 // of 16 characters or more) are collapsed to {id}. The sidecar applies it
 // to paths no configured template matches; the collector (package
 // correlate) to the paths of requests only a load balancer or ingress
-// logged.
+// logged. Limit caps the distinct values of any label fed from outside
+// input, routes included: past it a value becomes Other.
 package route
 
 import "strings"
