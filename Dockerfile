@@ -8,7 +8,11 @@
 # the first argument:
 #   docker run ghcr.io/hopscope/hopscope:0.1.0 sidecar --upstream http://127.0.0.1:8080
 
-FROM golang:1.26-bookworm AS build
+# Base images are pinned by digest (the tag is kept for the reader), so a
+# rebuild gets the same bytes; update both with `crane digest IMAGE:TAG`.
+# test/cluster builds the same image without a daemon and
+# TestDaemonlessImageMatchesDockerfile keeps the two alike.
+FROM golang:1.26-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 WORKDIR /src
 
 # Module downloads in their own layer, rebuilt only when go.mod/go.sum change.
@@ -24,7 +28,7 @@ RUN CGO_ENABLED=0 go build -trimpath \
 
 # distroless static: CA certificates, tzdata, /etc/passwd with nonroot (65532),
 # no shell, no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=unknown

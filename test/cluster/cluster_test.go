@@ -1,0 +1,557 @@
+//go:build cluster
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hopscope/hopscope/internal/modroot"
+)
+
+// TestMain lets the test binary serve as the log shipper `up` starts
+// (it runs this program's own binary with "ship-logs").
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "ship-logs" {
+		if err := run1(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "cluster:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestCluster brings up the real single-node cluster with every workload
+// (as `go run ./test/cluster up` does), asserts on it as a user would look
+// at it, and tears it down.
+func TestCluster(t *testing.T) {
+	root, err := modroot.FromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.StateDir = filepath.Join("/var/tmp", "hopscope-cluster-test")
+	k := &cluster{cfg: cfg, root: root, out: testWriter{t}, t0: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	res, err := k.up(ctx)
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"kubelet", "log-shipper", "haproxy"} {
+				t.Logf("%s's log ends:\n%s", name, trimLines(k.logTail(name), 20))
+			}
+		}
+		if err := k.down(); err != nil {
+			t.Errorf("down: %v", err)
+		}
+		checkNothingLeft(t, cfg)
+	})
+	cs, err := k.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("up in %s: %+v", time.Since(k.t0).Round(time.Second), res)
+
+	t.Run("InjectedPod", func(t *testing.T) { checkInjectedPod(t, ctx, cs) })
+	t.Run("Breakdowns", func(t *testing.T) { checkBreakdowns(t, ctx, k, cs, res) })
+	t.Run("RolloutRestartLosesNoRequest", func(t *testing.T) { checkRollout(t, ctx, k, cs, res) })
+	t.Run("CollectorLossLosesNoRequest", func(t *testing.T) { checkCollectorLoss(t, ctx, k, cs, res) })
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// checkInjectedPod: the stored shop pod carries the sidecar as a native
+// sidecar (an init container that restarts always), the swapped ports, no
+// added capability and no privilege; every container is ready.
+func checkInjectedPod(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
+	pods, err := cs.CoreV1().Pods(nsShop).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=shop"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("shop pods: %v (%d)", err, len(pods.Items))
+	}
+	p := pods.Items[0]
+	var sidecar *corev1.Container
+	for i, c := range p.Spec.InitContainers {
+		if c.Name == "hopscope-sidecar" {
+			sidecar = &p.Spec.InitContainers[i]
+		}
+	}
+	if sidecar == nil {
+		t.Fatalf("no hopscope-sidecar init container: %+v", p.Spec.InitContainers)
+	}
+	if sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Errorf("the sidecar is not a native sidecar (restartPolicy %v)", sidecar.RestartPolicy)
+	}
+	port := func(c corev1.Container, name string) int32 {
+		for _, p := range c.Ports {
+			if p.Name == name {
+				return p.ContainerPort
+			}
+		}
+		return 0
+	}
+	if got := port(*sidecar, "http"); got != 15080 {
+		t.Errorf("the sidecar's port named http is %d, want 15080 (the port swap)", got)
+	}
+	if got := port(p.Spec.Containers[0], "app-http"); got != 8080 {
+		t.Errorf("the app's port is not renamed app-http: %+v", p.Spec.Containers[0].Ports)
+	}
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil {
+			t.Errorf("%s: no securityContext", c.Name)
+			continue
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s: privileged", c.Name)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s: allowPrivilegeEscalation not false", c.Name)
+		}
+		if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s: adds capabilities %v", c.Name, sc.Capabilities.Add)
+		}
+	}
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("phase %s", p.Status.Phase)
+	}
+	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if !st.Ready {
+			t.Errorf("container %s not ready", st.Name)
+		}
+	}
+}
+
+// breakdown is the collector API's answer.
+type breakdown struct {
+	TraceID  string  `json:"trace_id"`
+	TotalMS  float64 `json:"total_ms"`
+	Complete bool    `json:"complete"`
+	Hops     []struct {
+		Hop string  `json:"hop"`
+		MS  float64 `json:"ms"`
+	} `json:"hops"`
+	Backends []struct {
+		Kind        string `json:"kind"`
+		Attribution string `json:"attribution"`
+	} `json:"backends"`
+	Tries []struct {
+		Addr string `json:"addr"`
+	} `json:"tries"`
+	Missing []string `json:"missing"`
+}
+
+func (b breakdown) hop(name string) (float64, bool) {
+	for _, h := range b.Hops {
+		if h.Hop == name {
+			return h.MS, true
+		}
+	}
+	return 0, false
+}
+
+var traceparentDesc = regexp.MustCompile(`traceparent;desc="00-([0-9a-f]{32})-`)
+
+// get sends one request to the edge and returns its trace id (from the
+// sidecar's Server-Timing, which the ingress and the load balancer pass
+// on).
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	m := traceparentDesc.FindStringSubmatch(resp.Header.Get("Server-Timing"))
+	if m == nil {
+		return "", fmt.Errorf("%s: no traceparent in Server-Timing %q", url, resp.Header.Get("Server-Timing"))
+	}
+	return m[1], nil
+}
+
+// fetchBreakdown polls the collector until the trace's breakdown has every
+// hop of the path.
+func fetchBreakdown(t *testing.T, collector, id string, want []string) breakdown {
+	t.Helper()
+	var b breakdown
+	var last string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(collector + "/api/v1/traces/" + id + "/breakdown")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(body)
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &b) == nil {
+				all := b.Complete
+				for _, h := range want {
+					if _, ok := b.hop(h); !ok {
+						all = false
+					}
+				}
+				if all {
+					return b
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("trace %s: no breakdown with %v within 60 s; last answer: %s", id, want, last)
+	return b
+}
+
+// checkBreakdowns: requests sent to the edge give complete breakdowns
+// whose hops sum to the total; the ingress's upstream is the shop
+// Service's ClusterIP (the service hop crossed kube-proxy); injected
+// delays come back in their hops; Jaeger holds each request as one tree
+// with the pod's Kubernetes attributes.
+func checkBreakdowns(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Interface, res *Result) {
+	shopIP, err := clusterIP(ctx, cs, nsShop, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"loadbalancer", "ingress", "service", "sidecar", "app", "postgres", "redis"}
+	const runs = 7
+	var plain, slow []breakdown
+	for i := 0; i < runs; i++ {
+		for _, injected := range []bool{false, true} {
+			url := res.Edge + fmt.Sprintf("/api/orders/%d", i%10+1)
+			if injected {
+				url += "?app_ms=40&sql_ms=25"
+			}
+			id, err := get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := fetchBreakdown(t, res.Collector, id, want)
+			sum := 0.0
+			for _, h := range b.Hops {
+				sum += h.MS
+			}
+			if math.Abs(sum-b.TotalMS) > 0.1 {
+				t.Errorf("trace %s: hops sum to %.3f ms, total %.3f ms", id, sum, b.TotalMS)
+			}
+			if len(b.Tries) == 0 {
+				t.Errorf("trace %s: the breakdown names no ingress upstream", id)
+			}
+			for _, tr := range b.Tries {
+				if !strings.HasPrefix(tr.Addr, shopIP+":") {
+					t.Errorf("trace %s: ingress upstream %s, want the shop ClusterIP %s (through kube-proxy)", id, tr.Addr, shopIP)
+				}
+			}
+			for _, be := range b.Backends {
+				if be.Attribution == "ambiguous" {
+					t.Errorf("trace %s: %s call ambiguous with one request in flight", id, be.Kind)
+				}
+			}
+			if injected {
+				slow = append(slow, b)
+			} else {
+				plain = append(plain, b)
+			}
+		}
+	}
+	for _, c := range []struct {
+		hop      string
+		injected float64
+	}{{"app", 40}, {"postgres", 25}} {
+		med := func(bs []breakdown) float64 {
+			var v []float64
+			for _, b := range bs {
+				ms, _ := b.hop(c.hop)
+				v = append(v, ms)
+			}
+			sort.Float64s(v)
+			return v[len(v)/2]
+		}
+		growth := med(slow) - med(plain)
+		tol := math.Max(2, 0.1*c.injected)
+		t.Logf("%s: median %.2f ms plain, %.2f ms with %g ms injected: growth %.2f ms", c.hop, med(plain), med(slow), c.injected, growth)
+		if math.Abs(growth-c.injected) > tol {
+			t.Errorf("%s grew %.2f ms for %g ms injected (tolerance %.1f ms)", c.hop, growth, c.injected, tol)
+		}
+	}
+	checkJaegerTree(t, res.Jaeger, slow[len(slow)-1].TraceID)
+}
+
+// jaegerTrace is what Jaeger's query API returns for one trace.
+type jaegerTrace struct {
+	Spans []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		ProcessID     string `json:"processID"`
+		References    []struct {
+			RefType string `json:"refType"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+		Tags        []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+	} `json:"processes"`
+}
+
+// checkJaegerTree: the trace in Jaeger has one root, every parent present,
+// and the sidecar's spans carry k8s.pod.name and k8s.namespace.name.
+func checkJaegerTree(t *testing.T, jaeger, id string) {
+	var tr jaegerTrace
+	var roots []string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var out struct {
+			Data []jaegerTrace `json:"data"`
+		}
+		resp, err := http.Get(jaeger + "/api/traces/" + id)
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+		}
+		if len(out.Data) == 1 {
+			tr = out.Data[0]
+			ids := map[string]bool{}
+			for _, s := range tr.Spans {
+				ids[s.SpanID] = true
+			}
+			roots = nil
+			for _, s := range tr.Spans {
+				parent := ""
+				for _, r := range s.References {
+					if r.RefType == "CHILD_OF" {
+						parent = r.SpanID
+					}
+				}
+				if parent == "" || !ids[parent] {
+					roots = append(roots, tr.Processes[s.ProcessID].ServiceName+":"+s.OperationName)
+				}
+			}
+			if len(roots) == 1 && len(tr.Spans) >= 5 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Jaeger: trace %s is not one tree within 60 s: %d spans, roots %v", id, len(tr.Spans), roots)
+		}
+		time.Sleep(time.Second)
+	}
+	found := false
+	for _, p := range tr.Processes {
+		if p.ServiceName != "shop" {
+			continue
+		}
+		tags := map[string]string{}
+		for _, tg := range p.Tags {
+			tags[tg.Key] = fmt.Sprint(tg.Value)
+		}
+		found = true
+		if !strings.HasPrefix(tags["k8s.pod.name"], "shop-") || tags["k8s.namespace.name"] != nsShop {
+			t.Errorf("the sidecar's spans carry k8s.pod.name=%q k8s.namespace.name=%q", tags["k8s.pod.name"], tags["k8s.namespace.name"])
+		}
+	}
+	if !found {
+		t.Errorf("Jaeger's trace has no span of service shop")
+	}
+}
+
+// load sends requests to url from 4 workers until stop is closed and
+// counts the failures.
+func load(url string, stop <-chan struct{}) (sent, failed *atomic.Int64, errs func() []string, wait func()) {
+	sent, failed = new(atomic.Int64), new(atomic.Int64)
+	var mu sync.Mutex
+	var seen []string
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				resp, err := client.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					if len(seen) < 10 {
+						seen = append(seen, err.Error())
+					}
+					mu.Unlock()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	return sent, failed, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }, wg.Wait
+}
+
+// checkRollout: `kubectl rollout restart` of the shop under a steady load
+// fails no request.
+func checkRollout(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Interface, res *Result) {
+	old, err := cs.CoreV1().Pods(nsShop).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	sent, failed, errs, wait := load(res.Edge+"/api/orders/3", stop)
+	time.Sleep(2 * time.Second)
+	if _, err := k.kubectl(ctx, "", "-n", nsShop, "rollout", "restart", "deployment/shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.kubectl(ctx, "", "-n", nsShop, "rollout", "status", "deployment/shop", "--timeout=180s"); err != nil {
+		t.Fatal(err)
+	}
+	// The old pod must be gone, not only the new one ready.
+	deadline := time.Now().Add(90 * time.Second)
+	for _, p := range old.Items {
+		for {
+			_, err := cs.CoreV1().Pods(nsShop).Get(ctx, p.Name, metav1.GetOptions{})
+			if err != nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wait()
+	t.Logf("rollout restart: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed during the rollout: %v", failed.Load(), sent.Load(), errs())
+	}
+}
+
+// checkCollectorLoss: deleting the collector's pod under load fails no user
+// request, the sidecar counts the spans it could not deliver, and the new
+// collector gives breakdowns again.
+func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Interface, res *Result) {
+	pods, err := cs.CoreV1().Pods(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=collector"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("collector pods: %v", err)
+	}
+	stop := make(chan struct{})
+	sent, failed, errs, wait := load(res.Edge+"/api/orders/4", stop)
+	time.Sleep(2 * time.Second)
+	zero := int64(0)
+	for _, p := range pods.Items {
+		if err := cs.CoreV1().Pods(nsHopscope).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.waitReady(ctx, cs, nsHopscope, "app.kubernetes.io/component=collector", 1, 120*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wait()
+	t.Logf("collector deleted: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d user requests failed while the collector was replaced: %v", failed.Load(), sent.Load(), errs())
+	}
+	dropped := sidecarDropped(t, ctx, cs)
+	t.Logf("sidecar telemetry dropped while the collector was away: %v", dropped)
+	// The new collector serves breakdowns again.
+	id, err := get(res.Edge + "/api/orders/5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchBreakdown(t, res.Collector, id, []string{"ingress", "service", "sidecar", "app"})
+}
+
+// sidecarDropped reads hopscope_telemetry_dropped_total from the shop's
+// sidecar, through the API server's pod proxy.
+func sidecarDropped(t *testing.T, ctx context.Context, cs kubernetes.Interface) map[string]string {
+	pods, err := cs.CoreV1().Pods(nsShop).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=shop"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("shop pods: %v", err)
+	}
+	body, err := cs.CoreV1().RESTClient().Get().Namespace(nsShop).Resource("pods").
+		Name(pods.Items[0].Name + ":15090").SubResource("proxy").Suffix("metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("the sidecar's /metrics through the API server: %v", err)
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "hopscope_telemetry_dropped_total") {
+			f := strings.Fields(sc.Text())
+			out[f[0]] = f[len(f)-1]
+		}
+	}
+	if len(out) == 0 {
+		t.Errorf("the sidecar exposes no hopscope_telemetry_dropped_total")
+	}
+	return out
+}
+
+// checkNothingLeft: after down, no process, mount, interface, network
+// namespace or iptables chain of the cluster's is left.
+func checkNothingLeft(t *testing.T, cfg Config) {
+	if _, err := os.Stat("/sys/class/net/" + cfg.Bridge); err == nil {
+		t.Errorf("down left the bridge %s", cfg.Bridge)
+	}
+	if _, err := os.Stat(cfg.StateDir); err == nil {
+		t.Errorf("down left %s", cfg.StateDir)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), cfg.StateDir) {
+		t.Errorf("down left mounts under %s", cfg.StateDir)
+	}
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			out, _ := execOutput(ipt, "-w", "-t", table, "-S")
+			if strings.Contains(out, "KUBE-") || strings.Contains(out, guardChain) {
+				t.Errorf("down left chains in %s -t %s:\n%s", ipt, table, out)
+			}
+		}
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), cfg.StateDir) {
+			t.Errorf("down left process %s: %q", e.Name(), strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+}
