@@ -714,6 +714,16 @@ func checkSidecarTemplate(t *testing.T, tmpl injector.Template) {
 	if v := env["HOPSCOPE_POD_APP_LABEL"].ValueFrom; v == nil || v.FieldRef == nil || v.FieldRef.FieldPath != "metadata.labels['app.kubernetes.io/name']" {
 		t.Errorf("HOPSCOPE_POD_APP_LABEL = %+v", env["HOPSCOPE_POD_APP_LABEL"])
 	}
+	// k8s.pod.name, k8s.namespace.name and k8s.node.name reach the
+	// sidecar's spans through the downward API.
+	for name, path := range map[string]string{"HOPSCOPE_POD_NAME": "metadata.name", "HOPSCOPE_POD_NAMESPACE": "metadata.namespace", "HOPSCOPE_NODE_NAME": "spec.nodeName"} {
+		if v := env[name].ValueFrom; v == nil || v.FieldRef == nil || v.FieldRef.FieldPath != path {
+			t.Errorf("%s = %+v, want the downward API's %s", name, env[name], path)
+		}
+	}
+	if got, want := env["OTEL_RESOURCE_ATTRIBUTES"].Value, "k8s.pod.name=$(HOPSCOPE_POD_NAME),k8s.namespace.name=$(HOPSCOPE_POD_NAMESPACE),k8s.node.name=$(HOPSCOPE_NODE_NAME)"; got != want {
+		t.Errorf("OTEL_RESOURCE_ATTRIBUTES = %q, want %q", got, want)
+	}
 	for _, k := range []string{"HOPSCOPE_UPSTREAM", "HOPSCOPE_SERVICE"} {
 		if _, ok := env[k]; ok {
 			t.Errorf("the template sets %s, which the injector sets per pod", k)

@@ -37,6 +37,20 @@ container:
       valueFrom:
         fieldRef:
           fieldPath: metadata.labels['app.kubernetes.io/name']
+    - name: HOPSCOPE_POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: HOPSCOPE_POD_NAMESPACE
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.namespace
+    - name: HOPSCOPE_NODE_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: spec.nodeName
+    - name: OTEL_RESOURCE_ATTRIBUTES
+      value: "k8s.pod.name=$(HOPSCOPE_POD_NAME),k8s.namespace.name=$(HOPSCOPE_POD_NAMESPACE),k8s.node.name=$(HOPSCOPE_NODE_NAME)"
     - name: GOMEMLIMIT
       valueFrom:
         resourceFieldRef:
