@@ -185,3 +185,23 @@ hopscope_collector_traces_active 5
 		t.Error(err)
 	}
 }
+
+// TestOTLPJSONAmplificationCounted: an OTLP/JSON body of more empty
+// elements than the receiver decodes is refused with 413 and counted in
+// hopscope_collector_rejected_total{source="otlp",reason="too_many_elements"}.
+func TestOTLPJSONAmplificationCounted(t *testing.T) {
+	c := startCollector(t, nil)
+	body := `{"resourceSpans":[` + strings.Repeat("{},", 200_000) + `{}]}`
+	res, err := http.Post("http://"+c.OTLPHTTPAddr().String()+"/v1/traces", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%s %s, want 413", res.Status, msg)
+	}
+	if n := testutil.ToFloat64(c.m.rejected.WithLabelValues(SrcOTLP, "too_many_elements")); n != 1 {
+		t.Fatalf("rejected_total{otlp,too_many_elements} = %v, want 1", n)
+	}
+}

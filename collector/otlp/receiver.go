@@ -1,11 +1,8 @@
 package otlp
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +20,6 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/internal/cliconfig"
@@ -45,14 +41,20 @@ type Config struct {
 	HTTPListen string
 	// MaxRequestBytes bounds one request body (after decompression).
 	MaxRequestBytes int64
+	// MaxJSONElements bounds the objects and arrays of one OTLP/JSON
+	// request, counted before it is decoded: each costs the decoder a
+	// message or a slice, a hundred bytes and more, so a body of empty
+	// elements would otherwise cost a hundred times its size.
+	MaxJSONElements int
 	// OnReject is called with a reason for every refused request
-	// (bad_content_type, too_large, malformed, consumer).
+	// (bad_content_type, too_large, too_many_elements, malformed,
+	// consumer).
 	OnReject func(reason string)
 }
 
 // DefaultConfig returns the contract's ports (DESIGN.md).
 func DefaultConfig() Config {
-	return Config{GRPCListen: ":4317", HTTPListen: ":4318", MaxRequestBytes: 16 << 20}
+	return Config{GRPCListen: ":4317", HTTPListen: ":4318", MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements}
 }
 
 // Validate names the bad field.
@@ -66,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1024 {
 		errs = append(errs, errors.New("MaxRequestBytes: must be at least 1024"))
+	}
+	if c.MaxJSONElements < 1 {
+		errs = append(errs, errors.New("MaxJSONElements: must be at least 1"))
 	}
 	return errors.Join(errs...)
 }
@@ -250,7 +255,11 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		defer zr.Close()
 		body = io.LimitReader(zr, r.cfg.MaxRequestBytes+1)
 	}
-	data, err := io.ReadAll(body)
+	hint := int64(512)
+	if req.ContentLength > 0 && req.ContentLength <= r.cfg.MaxRequestBytes && req.Header.Get("Content-Encoding") == "" {
+		hint = req.ContentLength
+	}
+	data, err := readAll(body, int(hint))
 	if err != nil || int64(len(data)) > r.cfg.MaxRequestBytes {
 		r.cfg.OnReject("too_large")
 		httpError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes or unreadable: %v", r.cfg.MaxRequestBytes, err)
@@ -258,8 +267,13 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if isJSON {
 		msg := &coltracepb.ExportTraceServiceRequest{}
-		if err = UnmarshalJSON(data, msg); err == nil {
+		if err = unmarshalJSON(data, msg, r.cfg.MaxJSONElements); err == nil {
 			data, err = proto.Marshal(msg)
+		}
+		if errors.Is(err, ErrTooManyElements) {
+			r.cfg.OnReject("too_many_elements")
+			httpError(w, http.StatusRequestEntityTooLarge, "OTLP/JSON body: %v (send smaller batches, or protobuf)", err)
+			return
 		}
 		if err != nil {
 			r.cfg.OnReject("malformed")
@@ -289,60 +303,37 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write(out)
 }
 
+// readAll is io.ReadAll for a body whose Content-Length is hint: the
+// buffer starts at up to 1 MiB and, once that much has come, is grown to
+// hint at once, so a body of the announced size costs little more than its
+// size (io.ReadAll's doublings cost up to twice again) and a sender that
+// announces 16 MiB and sends nothing costs 1 MiB.
+func readAll(r io.Reader, hint int) ([]byte, error) {
+	b := make([]byte, 0, min(hint, 1<<20)+1) // +1: the read that returns io.EOF needs room
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			if hint >= cap(b) {
+				nb := make([]byte, len(b), hint+1)
+				copy(nb, b)
+				b = nb
+			} else {
+				b = append(b, 0)[:len(b)]
+			}
+		}
+	}
+}
+
 func httpError(w http.ResponseWriter, code int, format string, a ...any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	b, _ := json.Marshal(map[string]any{"code": code, "message": fmt.Sprintf(format, a...)})
 	_, _ = w.Write(b)
-}
-
-// UnmarshalJSON decodes OTLP/JSON. OTLP/JSON differs from protobuf's
-// canonical JSON in one way that matters: traceId, spanId and parentSpanId
-// are hex strings, not base64. They are rewritten before protojson decodes.
-func UnmarshalJSON(data []byte, msg proto.Message) error {
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return err
-	}
-	if err := hexIDsToBase64(doc); err != nil {
-		return err
-	}
-	fixed, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(fixed, msg)
-}
-
-var idKeys = map[string]bool{"traceId": true, "spanId": true, "parentSpanId": true, "trace_id": true, "span_id": true, "parent_span_id": true}
-
-func hexIDsToBase64(v any) error {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			if s, ok := val.(string); ok && idKeys[k] {
-				if s == "" {
-					continue
-				}
-				b, err := hex.DecodeString(s)
-				if err != nil {
-					return fmt.Errorf("%s %q: not hex: %w", k, s, err)
-				}
-				x[k] = base64.StdEncoding.EncodeToString(b)
-				continue
-			}
-			if err := hexIDsToBase64(val); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if err := hexIDsToBase64(e); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
