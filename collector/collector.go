@@ -63,11 +63,10 @@ type Collector struct {
 	apiLn   net.Listener
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	// Late spans (of traces already exported) leave on their own
-	// goroutines, tracked so that Shutdown waits for them before it
-	// closes the export; once stopping, they are exported in the caller.
+	// hardStop ends the ticker's flush under way: Shutdown calls it when
+	// its context ends, so that no export outlives the shutdown's limit.
+	hardStop context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // component is a receiver with the Collector-style lifecycle.
@@ -193,10 +192,11 @@ func (c *Collector) Start(ctx context.Context) error {
 		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	hardCtx, hardStop := context.WithCancel(context.Background())
+	c.cancel, c.hardStop = cancel, hardStop
 	c.wg.Add(3)
 	go func() { defer c.wg.Done(); _ = c.api.Serve(ln) }()
-	go func() { defer c.wg.Done(); c.em.run(runCtx, c.tick, c.now) }()
+	go func() { defer c.wg.Done(); c.em.run(runCtx, hardCtx, c.tick, c.now) }()
 	go func() {
 		defer c.wg.Done()
 		t := time.NewTicker(time.Second)
@@ -217,8 +217,14 @@ func (c *Collector) Start(ctx context.Context) error {
 }
 
 // Shutdown stops the receivers, emits every trace still waiting and
-// flushes the export.
+// flushes the export, within ctx: when ctx ends, the export under way (the
+// ticker's flush too) is cut, what was not sent is counted as failed, and
+// Shutdown returns.
 func (c *Collector) Shutdown(ctx context.Context) error {
+	if c.hardStop != nil {
+		defer context.AfterFunc(ctx, c.hardStop)()
+		defer c.hardStop()
+	}
 	var errs []error
 	for i := len(c.starts) - 1; i >= 0; i-- {
 		if err := c.starts[i].Shutdown(ctx); err != nil {

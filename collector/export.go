@@ -422,8 +422,11 @@ func (e *emitter) knows(st *emitState, id []byte) bool {
 	return st.knows([8]byte(id))
 }
 
-// run flushes due traces every tick until ctx ends.
-func (e *emitter) run(ctx context.Context, tick time.Duration, now func() time.Time) {
+// run flushes due traces every tick until ctx ends. A flush under way
+// when ctx ends finishes what it took, its requests bounded by hard
+// (cancelled when the shutdown's own limit ends: Collector.Shutdown), so
+// that the shutdown flush waiting for it is not kept past that limit.
+func (e *emitter) run(ctx, hard context.Context, tick time.Duration, now func() time.Time) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -431,26 +434,42 @@ func (e *emitter) run(ctx context.Context, tick time.Duration, now func() time.T
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			e.flush(ctx, e.due(now(), false), false)
+			e.flush(hard, e.due(now(), false))
 		}
 	}
 }
 
 // flushAll emits everything (shutdown): bounded by ctx, whose end stops
-// the requests still to send (counted as failed).
+// the requests still to send (counted as failed). With ctx already ended
+// nothing is taken: the traces are given up, and the number logged.
 func (e *emitter) flushAll(ctx context.Context, now time.Time) {
-	e.flush(ctx, e.due(now, true), true)
+	if ctx.Err() != nil {
+		e.mu.Lock()
+		n := e.waiting.n
+		e.mu.Unlock()
+		if n > 0 {
+			e.log.Warn("shutdown limit reached: traces not exported", zap.Int("traces", n), zap.Error(ctx.Err()))
+		}
+		return
+	}
+	e.flush(ctx, e.due(now, true))
 }
 
-// flush emits due traces. The ticker's flushes (bounded=false) finish what
-// they took even when the collector stops; each request is bounded by
-// exportTimeout either way.
-func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
+// flush emits due traces; the end of ctx ends the request in flight and
+// fails those not yet sent, each request being bounded by exportTimeout
+// besides.
+func (e *emitter) flush(ctx context.Context, due []dueTrace) {
 	if len(due) == 0 {
 		return
 	}
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// Cut while waiting for the flush before: building the spans
+		// would only delay the shutdown.
+		e.exportFailed(fmt.Errorf("%d traces not exported, shutting down: %w", len(due), err), 0, 0)
+		return
+	}
 	var out []otlpwire.Held
 	for _, d := range due {
 		b, ok := e.store.Emit(d.id)
@@ -468,7 +487,7 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace, bounded bool) {
 		}
 		out = append(out, e.synthesize(d.st, b, g, d.held)...)
 	}
-	e.export(ctx, out, bounded)
+	e.export(ctx, out)
 }
 
 // observe records the hops not observed before for this trace.
@@ -552,16 +571,13 @@ const exportWarnEvery = 10 * time.Second
 const exportTimeout = 10 * time.Second
 
 // export sends spans in requests of bounded size; each failed request is
-// counted (and logged, rate-limited) on its own. When bounded, the end of
-// ctx also ends the request in flight and fails those not yet sent.
-func (e *emitter) export(ctx context.Context, spans []otlpwire.Held, bounded bool) {
+// counted (and logged, rate-limited) on its own. The end of ctx ends the
+// request in flight and fails those not yet sent.
+func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 	if e.sink == nil || len(spans) == 0 {
 		return
 	}
 	parent := ctx
-	if !bounded {
-		parent = context.WithoutCancel(ctx)
-	}
 	for _, batch := range splitExport(spans, maxExportBytes, maxExportSpans) {
 		body := otlpwire.AppendRequest(nil, batch)
 		if err := parent.Err(); err != nil {

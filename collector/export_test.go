@@ -119,7 +119,7 @@ func TestExportStateBounded(t *testing.T) {
 			e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
 			touched[id] = now
 		}
-		e.flush(context.Background(), e.due(now, false), false)
+		e.flush(context.Background(), e.due(now, false))
 		ids := sink.traceIDs()
 		for _, id := range ids[exported:] {
 			if waited := now.Sub(touched[id]); waited < delay {
@@ -156,19 +156,19 @@ func TestExportDelayHoldsPastMaxTraces(t *testing.T) {
 		e.touch(t0, id, []otlpwire.Held{h}, [][8]byte{sid})
 	}
 	now := t0.Add(delay)
-	e.flush(context.Background(), e.due(now, false), false)
+	e.flush(context.Background(), e.due(now, false))
 	if n := len(sink.traceIDs()); n != 150 {
 		t.Fatalf("%d earlier traces exported, want 150", n)
 	}
 	id, h, sid := heldSpan(150, 1, 0)
 	e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
 	for at := now.Add(tick); at.Before(now.Add(delay)); at = at.Add(tick) {
-		e.flush(context.Background(), e.due(at, false), false)
+		e.flush(context.Background(), e.due(at, false))
 		if n := len(sink.traceIDs()); n != 150 {
 			t.Fatalf("the new trace was exported %v after its only record; --export-delay is %v", at.Sub(now), delay)
 		}
 	}
-	e.flush(context.Background(), e.due(now.Add(delay), false), false)
+	e.flush(context.Background(), e.due(now.Add(delay), false))
 	if ids := sink.traceIDs(); len(ids) != 151 || ids[150] != id {
 		t.Fatalf("the new trace was not exported once its delay passed: %d spans", len(ids))
 	}
@@ -186,13 +186,13 @@ func TestExportLateSpanDeduped(t *testing.T) {
 	id, h1, s1 := heldSpan(0, 1, 0)
 	_, h2, s2 := heldSpan(0, 2, 0)
 	e.touch(t0, id, []otlpwire.Held{h1}, [][8]byte{s1})
-	e.flush(context.Background(), e.due(t0.Add(time.Second), false), false)
+	e.flush(context.Background(), e.due(t0.Add(time.Second), false))
 	e.touch(t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2})
-	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false), false)
+	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false))
 	if n := len(sink.traceIDs()); n != 1 {
 		t.Fatalf("%d spans out before the late span's delay, want 1", n)
 	}
-	e.flush(context.Background(), e.due(t0.Add(3*time.Second), false), false)
+	e.flush(context.Background(), e.due(t0.Add(3*time.Second), false))
 	if n := len(sink.traceIDs()); n != 2 {
 		t.Fatalf("%d spans out, want 2 (the first one again was a duplicate)", n)
 	}
@@ -402,7 +402,7 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 				c.em.touch(clock, r.TraceID, nil, nil)
 			}
 			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false), false)
+			c.em.flush(context.Background(), c.em.due(clock, false))
 			first := capture.byName()
 			if first["ingress"] == nil || first["loadbalancer"] != nil {
 				t.Fatalf("first export: %v", names(first))
@@ -416,7 +416,7 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 				c.consumeLine(FormatALB, SrcALB, "alb.log", 1, sc.Text())
 			}
 			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false), false)
+			c.em.flush(context.Background(), c.em.due(clock, false))
 			all := capture.byName()
 			lb := all["loadbalancer"]
 			if lb == nil {
@@ -516,5 +516,65 @@ func TestShutdownFlushBoundedByContext(t *testing.T) {
 	failed := testutil.ToFloat64(e.m.exportErrors)
 	if sink.calls.Load() != 1 || failed < 2 {
 		t.Fatalf("%d requests sent, %v counted failed: want the first sent and cut, the rest failed unsent", sink.calls.Load(), failed)
+	}
+}
+
+// hangingSink is an OTLP backend that accepts and never answers, and whose
+// client ignores cancellation for up to exportTimeout per request, as a
+// stuck connection does; started is closed at its first request.
+type hangingSink struct {
+	calls   atomic.Int32
+	started chan struct{}
+}
+
+func (s *hangingSink) Export(ctx context.Context, _ []byte) error {
+	if s.calls.Add(1) == 1 {
+		close(s.started)
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *hangingSink) Close() error { return nil }
+
+// TestShutdownCutsTickerFlush: a shutdown that starts while the ticker's
+// flush waits on a backend that never answers returns when its context
+// ends (issue 19, item 4: the ticker's flush ran on context.WithoutCancel,
+// up to exportTimeout per request, and held the lock the shutdown flush
+// needed: the collector outlived its 20 s by minutes).
+func TestShutdownCutsTickerFlush(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen, cfg.HTTPListen = "", "", "", "", "127.0.0.1:0"
+	cfg.ExportOTLPEndpoint = "http://127.0.0.1:1"
+	cfg.ExportDelay = time.Millisecond
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg, FlushTick: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &hangingSink{started: make(chan struct{})}
+	c.sink, c.em.sink = sink, sink
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Several requests' worth of spans, due at the next tick.
+	body, _ := proto.Marshal(exportRequest(3000, 4, 1, false))
+	if err := c.consumeOTLP(context.Background(), body); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sink.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ticker never flushed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c.Shutdown(ctx)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Shutdown with 300 ms took %v while a flush hung", took)
+	}
+	if n := testutil.ToFloat64(c.m.exportErrors); n < 2 {
+		t.Errorf("%v export requests counted failed, want every request of the cut flush", n)
 	}
 }
