@@ -191,3 +191,48 @@ func testCounter(vec *prometheus.CounterVec, labels ...string) float64 {
 	h := harness{}
 	return h.counter(vec, labels...)
 }
+
+// TestShutdownFlushBudgets: with the OTLP endpoint a black hole, Shutdown
+// still flushes every access-log record and returns nil within its flush
+// budget: spans and access logs each get their own flushTimeout, side by
+// side, and spans left over are a Warn, not an error (issue 19, item 6).
+func TestShutdownFlushBudgets(t *testing.T) {
+	defer func(d time.Duration) { flushTimeout = d }(flushTimeout)
+	flushTimeout = 300 * time.Millisecond
+	hole := blackhole(t)
+	up, _ := upstream(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	core, logs := observer.New(zapcore.WarnLevel)
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.AdminListen, cfg.Upstream, cfg.Service = "127.0.0.1:0", "127.0.0.1:0", up, "shop"
+	cfg.ShutdownGrace, cfg.OTLPEndpoint = 0, "http://"+hole
+	reg := prometheus.NewRegistry()
+	out := &syncBuffer{}
+	sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg, AccessLogWriter: out, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const requests = 600 // more than one export batch
+	for range requests {
+		res, err := http.Get("http://" + sc.Addr().String() + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	start := time.Now()
+	if err := sc.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Shutdown took %v with a flush budget of %v", took, flushTimeout)
+	}
+	if n := len(out.Lines()); n != requests {
+		t.Errorf("%d access-log lines flushed, want %d", n, requests)
+	}
+	if logs.FilterMessage("spans not flushed").Len() != 1 {
+		t.Errorf("no Warn about the spans left: %v", logs.All())
+	}
+}

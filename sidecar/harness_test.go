@@ -165,6 +165,38 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
+// blackhole returns the address of a listener that accepts connections and
+// never answers, like a sink whose process hangs.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
 // otlpSink is a minimal OTLP/HTTP trace receiver: the sidecar's real
 // exporter sends protobuf to it and tests read the spans back.
 type otlpSink struct {

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -229,8 +230,10 @@ func (s *Sidecar) Err() <-chan error { return s.errc }
 // Requests still running when DrainTimeout ends (or ctx is done) are cut:
 // each is answered, when no response header has left yet, and recorded as
 // 503 with the error kind sidecar_shutdown, and a Warn line says how many
-// there were. That is the drain's documented end, not an error: Shutdown
-// returns an error only when flushing or stopping fails.
+// there were. That is the drain's documented end, not an error; nor is a
+// telemetry sink that cannot take the last spans or records within its own
+// flushTimeout (a Warn, the loss counted): Shutdown returns an error only
+// when stopping the admin server fails.
 func (s *Sidecar) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.log.Info("draining", zap.Duration("grace", s.cfg.ShutdownGrace), zap.Duration("drain_timeout", s.cfg.DrainTimeout))
@@ -255,20 +258,45 @@ func (s *Sidecar) Shutdown(ctx context.Context) error {
 	s.backends.shutdown(bctx)
 	cancel()
 	s.tr.CloseIdleConnections()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	s.flushTelemetry(ctx)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminStopTimeout)
 	defer cancel()
-	if err := s.tp.Shutdown(fctx); err != nil {
-		errs = append(errs, fmt.Errorf("flushing spans: %w", err))
-	}
-	if s.access != nil {
-		if err := s.access.Shutdown(fctx); err != nil {
-			errs = append(errs, fmt.Errorf("flushing access logs: %w", err))
-		}
-	}
-	if err := s.admin.Shutdown(fctx); err != nil {
+	if err := s.admin.Shutdown(actx); err != nil {
+		_ = s.admin.Close()
 		errs = append(errs, fmt.Errorf("stopping admin server: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// flushTimeout is what each telemetry sink gets to flush at shutdown, and
+// adminStopTimeout what a scrape under way gets to finish.
+var (
+	flushTimeout     = 5 * time.Second
+	adminStopTimeout = 2 * time.Second
+)
+
+// flushTelemetry flushes spans and access logs side by side, each within
+// flushTimeout of its own: an OTLP endpoint that never answers must not eat
+// the time the access log needs. A sink that cannot take what is left is
+// the sink's outage, not the sidecar's: a Warn (what was lost is in
+// hopscope_telemetry_dropped_total), and the exit stays 0.
+func (s *Sidecar) flushTelemetry(ctx context.Context) {
+	var wg sync.WaitGroup
+	flush := func(what string, f func(context.Context) error) {
+		defer wg.Done()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if err := f(fctx); err != nil {
+			s.log.Warn(what+" not flushed", zap.Duration("limit", flushTimeout), zap.Error(err))
+		}
+	}
+	wg.Add(1)
+	go flush("spans", s.tp.Shutdown)
+	if s.access != nil {
+		wg.Add(1)
+		go flush("access logs", s.access.Shutdown)
+	}
+	wg.Wait()
 }
 
 // cutWait bounds how long cut requests get to write their record, first

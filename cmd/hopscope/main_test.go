@@ -332,6 +332,71 @@ func TestSidecarDrainTimeoutExits0(t *testing.T) {
 	}
 }
 
+// TestSidecarExits0WithSinksDown: with the OTLP endpoint a black hole
+// (accepts, never answers) or refusing connections over gRPC, SIGTERM still
+// ends in exit 0 with the access log flushed: the span flush has its own
+// budget and a sink that cannot take what is left is a Warn, not a failure
+// (issue 19, item 6: the span flush used up the one 5 s the access log
+// also needed, and the exit was 1).
+func TestSidecarExits0WithSinksDown(t *testing.T) {
+	blackhole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blackhole.Close()
+	go func() {
+		for {
+			c, err := blackhole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, tc := range []struct{ name, endpoint string }{
+		{"http black hole", "http://" + blackhole.Addr().String()},
+		{"grpc refused", "grpc://" + deadTCPAddr(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}),
+				"--shutdown-grace", "0s", "--otlp-endpoint", tc.endpoint)
+			const requests = 600 // more than one export batch of 512 spans
+			for range requests {
+				res, err := http.Get("http://" + p.listen + "/x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+			}
+			sigterm(t)
+			start := time.Now()
+			if code := p.waitExit(t, 15*time.Second); code != 0 {
+				t.Errorf("exit %d, want 0: %s", code, p.stderr.String())
+			}
+			if took := time.Since(start); took > 8*time.Second {
+				t.Errorf("exit %v after SIGTERM", took)
+			}
+			if n := strings.Count(p.stdout.String(), "\n"); n != requests {
+				t.Errorf("%d access log lines, want %d", n, requests)
+			}
+			if e := p.stderr.String(); !strings.Contains(e, `"level":"warn"`) || !strings.Contains(e, "spans not flushed") {
+				t.Errorf("no Warn about the spans left: %s", e)
+			}
+		})
+	}
+}
+
+// deadTCPAddr is an address nothing listens on.
+func deadTCPAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // TestSidecarSecondSignalStopsAtOnce: a second SIGTERM during the drain is
 // not swallowed: the command stops at once, exits 1 and says why.
 func TestSidecarSecondSignalStopsAtOnce(t *testing.T) {
