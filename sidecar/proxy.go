@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -581,14 +582,24 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	var bre bodyReadError
+	if errors.As(err, &bre) && malformedBody(r, bre.err) {
+		// The client is there and sent a body that cannot be read: its
+		// mistake, which it is told; the connection's framing is lost.
+		w.Header().Set("Connection", "close")
+		p.writeError(w, st, errorBody{Status: http.StatusBadRequest, Error: ErrorBadRequestBody,
+			Message: fmt.Sprintf("the request body could not be read: %v", bre.err)})
+		return
+	}
 	if (r.Context().Err() != nil && errors.Is(err, context.Canceled)) || errors.As(err, &bre) {
 		// The client went away, before the answer or in the middle of
-		// sending its body: not the app's fault.
+		// sending its body: not the app's fault. Nobody is listening, and
+		// no answer is made up for a half-closed connection either: the
+		// response is aborted (finish records the 499).
 		if st != nil {
 			st.clientGone = true
 			st.errKind = "client_closed"
 		}
-		return // nobody is listening
+		panic(http.ErrAbortHandler)
 	}
 	body := errorBody{Status: http.StatusBadGateway, Error: "app_unreachable",
 		Message: fmt.Sprintf("the sidecar could not reach the app at %s: %v", p.target.Host, rootCause(err))}
@@ -604,6 +615,23 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		body.Message = fmt.Sprintf("the app at %s closed the connection without a response", p.target.Host)
 	}
 	p.writeError(w, st, body)
+}
+
+// ErrorBadRequestBody is the error of a 400 for a request body that could
+// not be read (a malformed chunked encoding).
+const ErrorBadRequestBody = "bad_request_body"
+
+// malformedBody reports whether a failure to read the request body is the
+// body's own fault — an HTTP/1.1 chunked encoding net/http could not parse
+// (a bad chunk size, no CRLF after a chunk, a bad trailer) — rather than the
+// client going away: a body that ends early, a reset or closed connection.
+func malformedBody(r *http.Request, err error) bool {
+	if r.ProtoMajor != 1 || !slices.Contains(r.TransferEncoding, "chunked") {
+		return false
+	}
+	var ne net.Error
+	return !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) &&
+		!errors.Is(err, context.Canceled) && !errors.As(err, &ne)
 }
 
 // writeError answers with the sidecar's own JSON error body.
