@@ -155,6 +155,9 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 		res.Patch = append(res.Patch, PatchOp{"add", "/spec/containers/-", sidecar})
 	}
 	res.Patch = append(res.Patch, PatchOp{"replace", fmt.Sprintf("/spec/containers/%d/ports/%d/name", ci, pi), movedName})
+	if t.DrainOnPreStop {
+		res.Patch = append(res.Patch, drainPreStop(pod.Spec.Containers[ci], ci, t.AdminPort)...)
+	}
 	if t.Egress != nil {
 		ops, warnings := egressEnv(pod, t.Egress)
 		res.Patch = append(res.Patch, ops...)
@@ -193,6 +196,20 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 		res.Patch = append(res.Patch, PatchOp{"add", "/metadata/annotations/" + escapePointer(AnnotationInjected), t.Container.Image})
 	}
 	return res
+}
+
+// drainPreStop makes the sidecar's /drain the app container's preStop
+// hook, unless the app has one of its own (then it keeps it, and its own
+// shutdown decides).
+func drainPreStop(c corev1.Container, ci int, adminPort int32) []PatchOp {
+	hook := &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/drain", Port: intstr.FromInt32(adminPort)}}
+	switch {
+	case c.Lifecycle == nil:
+		return []PatchOp{{"add", fmt.Sprintf("/spec/containers/%d/lifecycle", ci), corev1.Lifecycle{PreStop: hook}}}
+	case c.Lifecycle.PreStop == nil:
+		return []PatchOp{{"add", fmt.Sprintf("/spec/containers/%d/lifecycle/preStop", ci), hook}}
+	}
+	return nil
 }
 
 // maxPortNameLength is the longest port name (an IANA service name).

@@ -238,3 +238,43 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestDrainPreStop: the app container gets the sidecar's /drain as its
+// preStop hook, beside other lifecycle hooks, but never in place of a
+// preStop of its own.
+func TestDrainPreStop(t *testing.T) {
+	own := &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/graceful-stop"}}}
+	start := &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/warm"}}}
+	for _, tc := range []struct {
+		name      string
+		lifecycle *corev1.Lifecycle
+		wantPath  string
+	}{
+		{"no lifecycle", nil, "/spec/containers/0/lifecycle"},
+		{"postStart only", &corev1.Lifecycle{PostStart: start}, "/spec/containers/0/lifecycle/preStop"},
+		{"own preStop kept", &corev1.Lifecycle{PreStop: own}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := drainPreStop(corev1.Container{Name: "app", Lifecycle: tc.lifecycle}, 0, 15090)
+			if tc.wantPath == "" {
+				if len(ops) != 0 {
+					t.Fatalf("the app's own preStop was touched: %+v", ops)
+				}
+				return
+			}
+			if len(ops) != 1 || ops[0].Op != "add" || ops[0].Path != tc.wantPath {
+				t.Fatalf("ops %+v, want one add at %s", ops, tc.wantPath)
+			}
+			var hook *corev1.LifecycleHandler
+			switch v := ops[0].Value.(type) {
+			case corev1.Lifecycle:
+				hook = v.PreStop
+			case *corev1.LifecycleHandler:
+				hook = v
+			}
+			if hook == nil || hook.HTTPGet == nil || hook.HTTPGet.Path != "/drain" || hook.HTTPGet.Port.IntValue() != 15090 {
+				t.Fatalf("preStop %+v, want httpGet /drain on 15090", hook)
+			}
+		})
+	}
+}

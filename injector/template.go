@@ -34,6 +34,11 @@ type Template struct {
 	ProxyPort int32 `json:"proxyPort"`
 	// AdminPort is the sidecar's admin port (/metrics, /healthz, /readyz).
 	AdminPort int32 `json:"adminPort"`
+	// DrainOnPreStop gives the app container, unless it has a preStop hook
+	// of its own, a preStop httpGet of the sidecar's /drain on the admin
+	// port: the pod leaves rotation (keep-alive clients are told to close)
+	// before the app gets SIGTERM.
+	DrainOnPreStop bool `json:"drainOnPreStop,omitempty"`
 	// Egress, when set, captures the app's outbound HTTP: the sidecar runs
 	// its forward proxy and the app containers get HTTP_PROXY, HTTPS_PROXY
 	// and NO_PROXY pointing at it.

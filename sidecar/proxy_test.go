@@ -614,3 +614,43 @@ func TestFailOpenWhenTelemetrySinksAreDead(t *testing.T) {
 		t.Fatalf("requests counted %v", v)
 	}
 }
+
+// TestDrainOnRequest: GET /drain on the admin port (the app container's
+// preStop hook) makes /readyz fail and every response carry Connection:
+// close while the app still answers, and returns after the shutdown grace.
+func TestDrainOnRequest(t *testing.T) {
+	up, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	h := startSidecar(t, up, func(c *Config) { c.ShutdownGrace = 300 * time.Millisecond })
+	res, err := http.Get(h.url + "/before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("Connection") == "close" || res.Close {
+		t.Fatal("Connection: close before draining")
+	}
+	start := time.Now()
+	dr, err := http.Get(h.admin + "/drain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr.Body.Close()
+	if took := time.Since(start); dr.StatusCode != 200 || took < 300*time.Millisecond {
+		t.Errorf("/drain answered %d after %s, want 200 after the 300ms grace", dr.StatusCode, took)
+	}
+	if r, _ := http.Get(h.admin + "/readyz"); r.StatusCode != 503 {
+		t.Errorf("/readyz = %d while draining, want 503", r.StatusCode)
+	}
+	res, err = http.Get(h.url + "/after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "ok" {
+		t.Errorf("while draining the app must still answer: %d %q", res.StatusCode, body)
+	}
+	if !res.Close {
+		t.Error("while draining a response must carry Connection: close")
+	}
+}

@@ -177,6 +177,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: errLog}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /drain", s.drain)
 	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	return s, nil
 }
@@ -336,6 +337,25 @@ func (s *Sidecar) Close() error {
 	s.draining.Store(true)
 	s.cut(errSidecarShutdown)
 	return errors.Join(s.server.Close(), s.admin.Close())
+}
+
+// drain starts draining before SIGTERM: /readyz fails and every response
+// carries Connection: close, so keep-alive clients (an ingress's upstream
+// pool, whose connections kube-proxy's conntrack keeps on this pod) move to
+// other pods. It answers after ShutdownGrace, or when the caller gives up.
+// The injector makes it the app container's preStop hook: the kubelet then
+// holds the app's SIGTERM until the pod is out of rotation, while the app
+// still answers (a native sidecar only gets SIGTERM after the app exited,
+// too late to move the clients).
+func (s *Sidecar) drain(w http.ResponseWriter, r *http.Request) {
+	if !s.draining.Swap(true) {
+		s.log.Info("draining on request (preStop)", zap.Duration("grace", s.cfg.ShutdownGrace))
+	}
+	select {
+	case <-time.After(s.cfg.ShutdownGrace):
+	case <-r.Context().Done():
+	}
+	_, _ = io.WriteString(w, "draining\n")
 }
 
 // readyz is ready when not draining and the app accepts connections.

@@ -89,6 +89,7 @@ native: {{ include "hopscope.sidecar.native" . }}
 portName: {{ .Values.sidecar.portName }}
 proxyPort: 15080
 adminPort: 15090
+drainOnPreStop: true
 {{- if .Values.sidecar.egress.enabled }}
 egress:
   listen: "127.0.0.1:{{ .Values.sidecar.egress.port }}"
