@@ -114,6 +114,14 @@ func (c *Config) Structured() map[string]any {
 	return map[string]any{"backends": &c.Backends}
 }
 
+// defaultRedactQueryParams are the query parameters whose values are
+// redacted unless --redact-query-params says otherwise: tokens, keys,
+// passwords, session ids and the signatures and credentials of AWS and GCS
+// presigned URLs.
+var defaultRedactQueryParams = []string{"token", "access_token", "id_token", "refresh_token", "private_token", "jwt", "auth",
+	"api_key", "apikey", "key", "password", "passwd", "pwd", "secret", "client_secret", "session_id", "sessionid",
+	"signature", "sig", "code", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature", "X-Goog-Credential"}
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -132,7 +140,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:       3 * time.Second,
 		AccessLog:           "stdout",
 		MaxRoutes:           200,
-		RedactQueryParams:   []string{"token", "access_token", "id_token", "api_key", "apikey", "key", "password", "secret", "signature", "sig", "code", "X-Amz-Signature", "X-Amz-Credential"},
+		RedactQueryParams:   slices.Clone(defaultRedactQueryParams),
 		MaxHeaderBytes:      64 << 10,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         120 * time.Second,

@@ -10,14 +10,15 @@ import (
 // FuzzRedactQuery: no input may make a sensitive value survive redaction,
 // and non-sensitive queries come back unchanged.
 func FuzzRedactQuery(f *testing.F) {
-	for _, s := range []string{"", "a=1", "token=x", "a=1&token=x&b=2", "TOKEN=x", "tok%65n=x", "token", "&&&", "=x&token=", "api_key=1;b=2"} {
+	for _, s := range []string{"", "a=1", "token=x", "a=1&token=x&b=2", "TOKEN=x", "tok%65n=x", "token", "&&&", "=x&token=", "api_key=1;b=2",
+		"user[token]=x", "a[b][api_key]=1;c=2", "token[=x", "x[]]]=1"} {
 		f.Add(s)
 	}
 	r := newQueryRedactor([]string{"token", "api_key"})
 	f.Fuzz(func(t *testing.T, q string) {
 		out := r.Redact(q)
-		in := strings.Split(q, "&")
-		got := strings.Split(out, "&")
+		sep := func(c rune) bool { return c == '&' || c == ';' }
+		in, got := splitKeep(q, sep), splitKeep(out, sep)
 		if len(in) != len(got) {
 			t.Fatalf("Redact(%q) = %q: pair count changed", q, out)
 		}
@@ -51,6 +52,20 @@ func FuzzRoute(f *testing.F) {
 			t.Fatalf("namer holds %d routes", n.known.Len())
 		}
 	})
+}
+
+// splitKeep splits s at every separator, keeping empty parts (unlike
+// strings.FieldsFunc) and the separators' places: part i ends at the i-th.
+func splitKeep(s string, sep func(rune) bool) []string {
+	var parts []string
+	start := 0
+	for i, c := range s {
+		if sep(c) {
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func orSlash(p string) string {

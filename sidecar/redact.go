@@ -21,8 +21,32 @@ func newQueryRedactor(names []string) *queryRedactor {
 }
 
 func (r *queryRedactor) sensitive(key string) bool {
+	if r.listed(key) {
+		return true
+	}
+	// A form field's bracketed key (user[password], filter[api_key],
+	// password[]): its name and each bracketed part count.
+	base, rest, ok := strings.Cut(key, "[")
+	if !ok {
+		return false
+	}
+	if r.listed(base) {
+		return true
+	}
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, "]")
+		if r.listed(part) {
+			return true
+		}
+		rest = strings.TrimPrefix(rest, "[")
+	}
+	return false
+}
+
+func (r *queryRedactor) listed(name string) bool {
 	for _, n := range r.names {
-		if len(n) == len(key) && strings.EqualFold(n, key) {
+		if len(n) == len(name) && strings.EqualFold(n, name) {
 			return true
 		}
 	}
@@ -31,36 +55,41 @@ func (r *queryRedactor) sensitive(key string) bool {
 
 // Redact returns rawQuery with the values of sensitive parameters replaced.
 // It returns rawQuery itself, without allocating, when nothing is sensitive.
-// Keys are compared raw and percent-decoded, case-insensitively.
+// Keys are compared raw and percent-decoded, case-insensitively; pairs are
+// split on & and on ; (which some servers take as a separator too, so a
+// value after ; may be a parameter of its own to them).
 func (r *queryRedactor) Redact(rawQuery string) string {
 	if rawQuery == "" || len(r.names) == 0 {
 		return rawQuery
 	}
 	var b *strings.Builder
-	rest := rawQuery
-	pos := 0
-	for rest != "" {
-		var pair string
-		pair, rest, _ = strings.Cut(rest, "&")
+	for start := 0; ; {
+		end := strings.IndexAny(rawQuery[start:], "&;")
+		if end < 0 {
+			end = len(rawQuery)
+		} else {
+			end += start
+		}
+		pair := rawQuery[start:end]
 		key, _, hasValue := strings.Cut(pair, "=")
 		if hasValue && r.sensitive(unescapeKey(key)) {
 			if b == nil {
 				b = &strings.Builder{}
 				b.Grow(len(rawQuery))
-				b.WriteString(rawQuery[:pos])
+				b.WriteString(rawQuery[:start])
 			}
 			b.WriteString(key)
 			b.WriteString("=" + redactedValue)
 		} else if b != nil {
 			b.WriteString(pair)
 		}
-		pos += len(pair)
-		if rest != "" || (pos < len(rawQuery) && rawQuery[pos] == '&') {
-			pos++
-			if b != nil {
-				b.WriteByte('&')
-			}
+		if end == len(rawQuery) {
+			break
 		}
+		if b != nil {
+			b.WriteByte(rawQuery[end])
+		}
+		start = end + 1
 	}
 	if b == nil {
 		return rawQuery
