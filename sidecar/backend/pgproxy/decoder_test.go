@@ -149,3 +149,28 @@ func TestDecoderStreamsLargeMessages(t *testing.T) {
 		t.Errorf("long query text %q", text)
 	}
 }
+
+// TestNonStandardStringsFollowed: once the server reports
+// standard_conforming_strings off (at startup, or after a SET), a
+// backslash-escaped quote in a plain string does not end it, and what
+// follows stays hidden; when it is reported on again, strings are read the
+// standard way (issue 19, item 12).
+func TestNonStandardStringsFollowed(t *testing.T) {
+	param := func(name, value string) []byte { return msg('S', cstr(name), cstr(value)) }
+	const q = `SELECT * FROM u WHERE p = 'it\'s the s3cret' AND q = 1`
+	ts := newTestSession(t)
+	ts.feed([]step{
+		{startupMsg("u", "d"), cat(msg('R', i32(0)), param("standard_conforming_strings", "off"), msg('K', i32(1), i32(2)), readyMsg())},
+		{queryMsg(q), cat(completeMsg("SELECT 0"), readyMsg())},
+		{queryMsg("SET standard_conforming_strings = on"), cat(completeMsg("SET"), param("standard_conforming_strings", "on"), readyMsg())},
+		{queryMsg(`SELECT 'a\', b FROM t`), cat(completeMsg("SELECT 0"), readyMsg())},
+	}, whole)
+	var texts []string
+	for _, c := range calls(ts.spans.Ended()) {
+		texts = append(texts, c.text)
+	}
+	want := []string{"SELECT * FROM u WHERE p = ? AND q = ?", "SET standard_conforming_strings = ?", "SELECT ?, b FROM t"}
+	if fmt.Sprint(texts) != fmt.Sprint(want) {
+		t.Errorf("texts %q, want %q", texts, want)
+	}
+}

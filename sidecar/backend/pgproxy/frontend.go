@@ -192,7 +192,7 @@ func (fe *frontend) queue(start time.Time, kind, text string, explicit trace.Spa
 // statement's earlier occurrences on this connection.
 func (fe *frontend) analyse(sql []byte) (kind, text string) {
 	kind = StatementKind(sql)
-	fe.norm = Normalize(fe.norm[:0], sql)
+	fe.norm = NormalizeSession(fe.norm[:0], sql, !fe.s.nonStandard.Load())
 	if len(fe.norm) == 0 {
 		return kind, ""
 	}

@@ -3,6 +3,7 @@ package pgproxy
 import (
 	"bytes"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +100,53 @@ func FuzzBackend(f *testing.F) {
 			t.Fatalf("relayed %d bytes, want the %d read, unchanged", out.Len(), len(data))
 		}
 	})
+}
+
+// FuzzNormalizeHidesLiterals: whatever a string literal holds, quoted as a
+// client library quotes it — '…' (with backslashes doubled too when the
+// session has standard_conforming_strings off), E'…', $q$…$q$ — or a SET
+// value, the normalised statement is exactly the statement with ? in its
+// place: no byte of the value is kept and nothing after it is swallowed.
+func FuzzNormalizeHidesLiterals(f *testing.F) {
+	for _, s := range []string{"s3cret", "it's", `back\slash`, `\'; DROP TABLE t; --`, "$q$", "é\x00\xff", "*/ 1", "''"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, secret string, standard bool) {
+		quote := func(s string, backslash bool) string {
+			if backslash {
+				s = strings.ReplaceAll(s, `\`, `\\`)
+			}
+			return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+		}
+		cases := []struct{ sql, want string }{
+			{"SELECT * FROM t WHERE a = " + quote(secret, !standard) + " AND b = 1", "SELECT * FROM t WHERE a = ? AND b = ?"},
+			{"SELECT E" + quote(secret, true) + ", c FROM t", "SELECT ?, c FROM t"},
+			{"SET app.api_key TO " + quote(secret, !standard) + "; SELECT c FROM t", "SET app.api_key TO ?; SELECT c FROM t"},
+		}
+		if strings.Index(secret+"$q$", "$q$") == len(secret) { // a client picks a tag its text does not hold
+			cases = append(cases, struct{ sql, want string }{"SELECT $q$" + secret + "$q$, c", "SELECT ?, c"})
+		}
+		if isWord(secret) {
+			cases = append(cases, struct{ sql, want string }{"SET app.api_key = " + secret, "SET app.api_key = ?"})
+		}
+		for _, tc := range cases {
+			if got := string(NormalizeSession(nil, []byte(tc.sql), standard)); got != tc.want {
+				t.Fatalf("NormalizeSession(%q, standard %v) = %q, want %q", tc.sql, standard, got, tc.want)
+			}
+		}
+	})
+}
+
+// isWord reports whether s is one unquoted SQL identifier.
+func isWord(s string) bool {
+	if s == "" || !isIdentStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentPart(s[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,10 @@ import "time"
 // may quote data) are never read.
 const errorCapture = 128
 
+// paramCapture is enough of a ParameterStatus for
+// standard_conforming_strings and its value.
+const paramCapture = 64
+
 // replies decodes what the server sends: a ReadyForQuery ends the oldest
 // call in flight, an ErrorResponse before it is that call's error.
 type replies struct {
@@ -27,7 +31,9 @@ func (be *replies) begin(typ byte, length int) (int, bool, bool) {
 			return 0, false, true // an authentication failure is not read
 		}
 		return errorCapture, false, true
-	case 'Z', 'G', 'W', 'R', 'K', 'S', 'v', // authentication, key data, parameters, negotiation
+	case 'S':
+		return paramCapture, false, true
+	case 'Z', 'G', 'W', 'R', 'K', 'v', // authentication, key data, negotiation
 		'1', '2', '3', 'C', 'D', 'I', 'n', 's', 't', 'T', 'V', // query replies
 		'N', 'A', // notices and notifications
 		'H', 'd', 'c': // copy out
@@ -54,6 +60,14 @@ func (be *replies) end(m *message) bool {
 		}
 	case 'G', 'W':
 		be.s.copyStarted()
+	case 'S':
+		// ParameterStatus, at startup and whenever a reported parameter
+		// changes: how the session reads '…' strings.
+		if name, rest, ok := cstring(m.body); ok && string(name) == "standard_conforming_strings" {
+			if value, _, ok := cstring(rest); ok {
+				be.s.nonStandard.Store(string(value) == "off")
+			}
+		}
 	}
 	return true
 }

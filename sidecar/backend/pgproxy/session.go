@@ -38,8 +38,11 @@ type session struct {
 	rec *recorder // nil: calls recorded as they end
 
 	failed atomic.Bool
-	fe     frontend
-	be     replies
+	// nonStandard is standard_conforming_strings off, as the server last
+	// reported it: a backslash escapes in '…' strings (NormalizeSession).
+	nonStandard atomic.Bool
+	fe          frontend
+	be          replies
 
 	mu       sync.Mutex
 	q        []pending // FIFO from head

@@ -129,10 +129,25 @@ func (s *scanner) word(first bool) []byte {
 // Normalize appends to dst the statement with its literals (strings,
 // numbers, dollar-quoted strings) replaced by ?, comments dropped and
 // whitespace collapsed, at most MaxText bytes (cut on a character
-// boundary). Parameters ($1) and identifiers are kept.
-func Normalize(dst, src []byte) []byte {
+// boundary). Parameters ($1) and identifiers are kept, except in the value
+// of a SET (SET name TO value, SET name = value, ALTER … SET name TO
+// value), which is a value even unquoted (SET app.api_key TO secret): every
+// word of it is ?. Strings are read as with standard_conforming_strings on
+// (NormalizeSession for a session that turned it off).
+func Normalize(dst, src []byte) []byte { return NormalizeSession(dst, src, true) }
+
+// NormalizeSession is Normalize for a session whose
+// standard_conforming_strings is standard (on, PostgreSQL's default since
+// 9.1) or not: when off, a backslash in a plain '…' string escapes the
+// next character (\' does not end it), as in E'…'.
+func NormalizeSession(dst, src []byte, standard bool) []byte {
 	o := out{dst: dst, base: len(dst)}
 	i := 0
+	// The statement being read (they are separated by ;): how many words
+	// it has had, whether it is a SET (or an ALTER, which may hold one),
+	// and whether its value has begun.
+	var words int
+	var set, alter, value bool
 	for i < len(src) && len(o.dst)-o.base < MaxText {
 		c := src[i]
 		switch {
@@ -146,11 +161,15 @@ func Normalize(dst, src []byte) []byte {
 			i = skipBlockComment(src, i)
 			o.space = true
 		case c == '\'':
-			i = skipQuoted(src, i, '\'', false)
+			i = skipQuoted(src, i, '\'', !standard)
 			o.byte('?')
 		case c == '"':
 			end := skipQuoted(src, i, '"', false)
-			o.bytes(src[i:end])
+			if value {
+				o.byte('?') // SET app.key TO "secret" is a value too
+			} else {
+				o.bytes(src[i:end])
+			}
 			i = end
 		case c == '$':
 			if i+1 < len(src) && isDigit(src[i+1]) {
@@ -178,17 +197,36 @@ func Normalize(dst, src []byte) []byte {
 			w := src[i:end]
 			switch {
 			case end < len(src) && src[end] == '\'' && len(w) == 1 && isStringPrefix(w[0]):
-				// E'…', B'…', X'…', N'…': E strings take backslash escapes.
-				i = skipQuoted(src, end, '\'', w[0] == 'e' || w[0] == 'E')
+				// E'…', B'…', X'…', N'…': E strings take backslash
+				// escapes, and all do with standard_conforming_strings off.
+				i = skipQuoted(src, end, '\'', w[0] == 'e' || w[0] == 'E' || !standard)
 				o.byte('?')
 			case end+1 < len(src) && src[end] == '&' && src[end+1] == '\'' && len(w) == 1 && (w[0] == 'u' || w[0] == 'U'):
 				i = skipQuoted(src, end+1, '\'', false)
 				o.byte('?')
+			case value:
+				o.byte('?')
+				i = end
 			default:
+				switch {
+				case words == 0:
+					set, alter = bytes.EqualFold(w, []byte("SET")), bytes.EqualFold(w, []byte("ALTER"))
+				case alter && bytes.EqualFold(w, []byte("SET")):
+					set = true
+				case set && bytes.EqualFold(w, []byte("TO")):
+					value = true
+				}
+				words++
 				o.bytes(w)
 				i = end
 			}
 		default:
+			switch c {
+			case ';':
+				words, set, alter, value = 0, false, false, false
+			case '=':
+				value = value || set
+			}
 			o.byte(c)
 			i++
 		}

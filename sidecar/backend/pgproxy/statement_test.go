@@ -131,3 +131,36 @@ func TestCommentTraceContext(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeHidesSecrets: the values of SET statements (unquoted ones
+// too) and the strings of a session with standard_conforming_strings off
+// never reach the normalised text (issue 19, item 12).
+func TestNormalizeHidesSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		sql, want   string
+		nonStandard bool
+	}{
+		{sql: "SET myapp.api_key TO secret", want: "SET myapp.api_key TO ?"},
+		{sql: "set myapp.api_key = s3cr3t_v4lue", want: "set myapp.api_key = ?"},
+		{sql: "SET LOCAL app.token TO abc.def", want: "SET LOCAL app.token TO ?.?"},
+		{sql: "SET SESSION app.token=secret;SELECT a FROM t", want: "SET SESSION app.token=?;SELECT a FROM t"},
+		{sql: "SELECT a FROM t; set app.key to secret", want: "SELECT a FROM t; set app.key to ?"},
+		{sql: "ALTER ROLE app SET app.api_key TO secret", want: "ALTER ROLE app SET app.api_key TO ?"},
+		{sql: "ALTER SYSTEM SET app.key = secret", want: "ALTER SYSTEM SET app.key = ?"},
+		{sql: "SET search_path TO app, public", want: "SET search_path TO ?, ?"},
+		{sql: "SET TIME ZONE 'UTC'", want: "SET TIME ZONE ?"},
+		// Column references, not values: kept.
+		{sql: "UPDATE t SET a = b WHERE c = 1", want: "UPDATE t SET a = b WHERE c = ?"},
+		{sql: "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = excluded.a", want: "INSERT INTO t VALUES (?) ON CONFLICT (id) DO UPDATE SET a = excluded.a"},
+		{sql: "ALTER TABLE t ALTER COLUMN c SET NOT NULL", want: "ALTER TABLE t ALTER COLUMN c SET NOT NULL"},
+		// standard_conforming_strings off: a backslash escapes the quote.
+		{sql: `SELECT * FROM u WHERE p = 'it\'s the secret' AND q = 1`, want: "SELECT * FROM u WHERE p = ? AND q = ?", nonStandard: true},
+		{sql: `SELECT 'a\\', secret_col FROM t`, want: "SELECT ?, secret_col FROM t", nonStandard: true},
+		{sql: `SELECT 'it''s', E'x\'y'`, want: "SELECT ?, ?", nonStandard: true},
+	} {
+		got := string(NormalizeSession(nil, []byte(tc.sql), !tc.nonStandard))
+		if got != tc.want {
+			t.Errorf("Normalize(%q, nonstandard %v) = %q, want %q", tc.sql, tc.nonStandard, got, tc.want)
+		}
+	}
+}
