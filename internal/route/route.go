@@ -80,7 +80,57 @@ func isIDSegment(s string) bool {
 	if hex && len(s) >= 16 {
 		return true
 	}
-	return isUUID(s)
+	return isUUID(s) || isToken(s)
+}
+
+// isToken reports whether s looks like a secret token rather than a name
+// (a password-reset or invitation link, a presigned path, a JWT): a JWT
+// (eyJ…, two dots); or 16 or more characters of URL-safe base64 mixing
+// digits, upper- and lower-case letters; or 20 or more letters and digits
+// in one case, at least 4 of each — in both cases switching between
+// digits and letters of either case as often as random text does (runs of
+// 2 characters on average at most, 3.5 in one case), which names in
+// camelCase (getUserProfileV2), gRPC services (grpc.health.v1.Health) and
+// slugs (how-to-configure-nginx-2024) do not. Some random tokens escape it
+// (a 16-character one about one time in 14): they still count against
+// --max-routes.
+func isToken(s string) bool {
+	if len(s) < 16 {
+		return false
+	}
+	if strings.HasPrefix(s, "eyJ") && strings.Count(s, ".") == 2 && len(s) >= 20 {
+		return true
+	}
+	var digits, upper, lower, seps, switches int
+	prev := byte(0)
+	for i := 0; i < len(s); i++ {
+		var class byte
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+			class = 'd'
+		case c >= 'A' && c <= 'Z':
+			upper++
+			class = 'u'
+		case c >= 'a' && c <= 'z':
+			lower++
+			class = 'l'
+		case c == '-' || c == '_':
+			seps++
+			class = 's'
+		default:
+			return false
+		}
+		if prev != 0 && class != prev {
+			switches++
+		}
+		prev = class
+	}
+	runs := switches + 1 // of digits, of upper-case, of lower-case letters
+	if digits > 0 && upper > 0 && lower > 0 {
+		return 2*runs >= len(s)
+	}
+	return len(s) >= 20 && seps == 0 && (upper == 0 || lower == 0) && digits >= 4 && upper+lower >= 4 && 7*runs >= 2*len(s)
 }
 
 func isUUID(s string) bool {
