@@ -171,6 +171,11 @@ func (k *cluster) up(ctx context.Context) (res *Result, err error) {
 		}
 	}
 	k.progress("up")
+	return k.result(), nil
+}
+
+// result is what up prints.
+func (k *cluster) result() *Result {
 	return &Result{
 		Kubeconfig: k.kubeconfig(),
 		Edge:       fmt.Sprintf("http://127.0.0.1:%d", k.cfg.EdgePort),
@@ -179,7 +184,7 @@ func (k *cluster) up(ctx context.Context) (res *Result, err error) {
 		Prometheus: fmt.Sprintf("http://127.0.0.1:%d", k.cfg.PrometheusPort),
 		NodeIP:     k.cfg.NodeIP().String(),
 		StateDir:   k.cfg.StateDir,
-	}, nil
+	}
 }
 
 func (k *cluster) makePKI(context.Context) (err error) {

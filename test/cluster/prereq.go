@@ -18,7 +18,7 @@ var debianBins = []struct{ bin, pkg string }{
 	{"runc", "runc"}, {"/usr/lib/cni/bridge", "containernetworking-plugins"}, {"/usr/lib/cni/host-local", "containernetworking-plugins"},
 	{"/usr/lib/cni/loopback", "containernetworking-plugins"}, {"iptables", "iptables"}, {"ip6tables", "iptables"},
 	{"conntrack", "conntrack"}, {"ip", "iproute2"}, {"etcd", "etcd-server"}, {"ldd", "libc-bin"},
-	{"/usr/sbin/nginx", "nginx"}, {"/usr/sbin/haproxy", "haproxy"}, {"prometheus", "prometheus"},
+	{"/usr/sbin/nginx", "nginx"}, {"/usr/sbin/haproxy", "haproxy"},
 	{"redis-server", "redis-server"}, {"/usr/lib/postgresql/15/bin/initdb", "postgresql"},
 }
 
@@ -26,11 +26,11 @@ var debianBins = []struct{ bin, pkg string }{
 var toolBins = []struct{ bin, tool string }{
 	{"kube-apiserver", "kube-apiserver"}, {"kubelet", "kube-node"}, {"kube-controller-manager", "kube-node"},
 	{"kube-scheduler", "kube-node"}, {"kube-proxy", "kube-node"}, {"kubectl", "kube-node"},
-	{"coredns", "coredns"}, {"jaeger", "jaeger"}, {"helm", "helm"},
+	{"coredns", "coredns"}, {"jaeger", "jaeger"}, {"helm", "helm"}, {"prometheus", "prometheus"},
 }
 
 // aptInstall is the line that installs every Debian package `up` needs.
-const aptInstall = "apt-get install -y --no-install-recommends containerd runc containernetworking-plugins iptables conntrack iproute2 etcd-server nginx haproxy prometheus redis-server postgresql ca-certificates"
+const aptInstall = "apt-get install -y --no-install-recommends containerd runc containernetworking-plugins iptables conntrack iproute2 etcd-server nginx haproxy redis-server postgresql ca-certificates"
 
 // checkPrereqs fails with one line naming the first thing missing: root,
 // a cgroup controller, a Debian binary, a free port, a free bridge name,
@@ -64,7 +64,7 @@ func (k *cluster) checkPrereqs() error {
 		k.bins[filepath.Base(b.bin)] = p
 	}
 	for _, b := range toolBins {
-		if !k.cfg.Workloads && (b.bin == "jaeger" || b.bin == "helm") {
+		if !k.cfg.Workloads && (b.bin == "jaeger" || b.bin == "helm" || b.bin == "prometheus") {
 			continue
 		}
 		p := toolBin(k.root, b.bin)
@@ -131,4 +131,18 @@ func portFree(port int) error {
 		return err
 	}
 	return ln.Close()
+}
+
+// checkPrereqsReuse resolves the binaries for a cluster that is up already.
+func (k *cluster) checkPrereqsReuse() error {
+	k.bins = map[string]string{}
+	for _, b := range toolBins {
+		k.bins[b.bin] = toolBin(k.root, b.bin)
+	}
+	if _, err := os.Stat(k.kubeconfig()); err != nil {
+		return fmt.Errorf("no cluster is up in %s: %w", k.cfg.StateDir, err)
+	}
+	st, err := loadState(k.cfg.path("state.json"))
+	k.st = st
+	return err
 }

@@ -503,12 +503,12 @@ func (k *cluster) startEdge(ctx context.Context, cs kubernetes.Interface) error 
 	if err := k.startPrometheus(); err != nil {
 		return err
 	}
-	for _, u := range []string{
-		fmt.Sprintf("http://127.0.0.1:%d/api/v1/breakdowns", k.cfg.CollectorPort),
-		fmt.Sprintf("http://127.0.0.1:%d/api/services", k.cfg.JaegerPort),
-		fmt.Sprintf("http://127.0.0.1:%d/-/ready", k.cfg.PrometheusPort),
+	for _, u := range []struct{ url, proc string }{
+		{fmt.Sprintf("http://127.0.0.1:%d/api/v1/breakdowns", k.cfg.CollectorPort), "haproxy"},
+		{fmt.Sprintf("http://127.0.0.1:%d/api/services", k.cfg.JaegerPort), "haproxy"},
+		{fmt.Sprintf("http://127.0.0.1:%d/-/ready", k.cfg.PrometheusPort), "prometheus"},
 	} {
-		if err := k.waitFor(ctx, u, "", 60*time.Second, func() error { return httpOK(http.DefaultClient, u) }); err != nil {
+		if err := k.waitFor(ctx, u.url, u.proc, 60*time.Second, func() error { return httpOK(http.DefaultClient, u.url) }); err != nil {
 			return err
 		}
 	}
@@ -517,7 +517,8 @@ func (k *cluster) startEdge(ctx context.Context, cs kubernetes.Interface) error 
 	})
 }
 
-// startPrometheus runs Debian's Prometheus on 127.0.0.1, finding pods
+// startPrometheus runs Prometheus (built by tools/build prometheus:
+// Debian's is built without Kubernetes service discovery) on 127.0.0.1, finding pods
 // through the API server (kubernetes_sd, role pod) and scraping every
 // container port named hopscope-admin (the sidecars) and the collector's
 // http port, with the namespace and pod labels prometheus-adapter maps.
