@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/otlp"
@@ -122,6 +124,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		ocfg := otlp.DefaultConfig()
 		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
 		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
+		ocfg.ErrorLog = httpErrorLog(c.log)
 		if c.otlp, err = otlp.New(ocfg, c.consumeOTLP); err != nil {
 			return nil, err
 		}
@@ -171,8 +174,16 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if err := c.addOptional(); err != nil {
 		return nil, err
 	}
-	c.api = &http.Server{Handler: c.apiHandler(opts.Gatherer), ReadHeaderTimeout: 10 * time.Second}
+	c.api = &http.Server{Handler: c.apiHandler(opts.Gatherer), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(c.log)}
 	return c, nil
+}
+
+// httpErrorLog is the ErrorLog of the collector's HTTP servers: net/http's
+// own lines ("http: Accept error: … too many open files; retrying in 5ms")
+// as Warn entries of the JSON log instead of plain text on stderr.
+func httpErrorLog(l *zap.Logger) *log.Logger {
+	el, _ := zap.NewStdLogAt(l.Named("http"), zapcore.WarnLevel) // fails only for a bad level
+	return el
 }
 
 // Start starts every receiver and the internal API.

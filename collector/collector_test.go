@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log"
 	"math"
 	"net"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/collector/otlp"
@@ -411,5 +415,32 @@ func TestShutdownWaitsForLateSpans(t *testing.T) {
 	defer sink.mu.Unlock()
 	if sink.exports != 2 || sink.lateAfter {
 		t.Fatalf("%d exports done when Shutdown returned (want 2: the trace, then its late spans); one after Close: %v", sink.exports, sink.lateAfter)
+	}
+}
+
+// TestHTTPServerErrorsLogged: net/http's own lines of the collector's HTTP
+// servers (the API, RUM; OTLP/HTTP: TestHTTPErrorLog in collector/otlp) —
+// "http: Accept error: … too many open files" under a connection flood —
+// are Warn entries of the JSON log, not plain text on stderr (issue 19,
+// item 15).
+func TestHTTPServerErrorsLogged(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := DefaultConfig()
+	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen = "", "127.0.0.1:0", ""
+	cfg.HTTPListen, cfg.RUMListen, cfg.RUMAllowedOrigins = "127.0.0.1:0", "127.0.0.1:0", []string{"*"}
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, el := range map[string]*log.Logger{"api": c.api.ErrorLog, "rum": c.rum.srv.ErrorLog} {
+		if el == nil {
+			t.Errorf("%s: no ErrorLog: net/http writes plain text to stderr", name)
+			continue
+		}
+		el.Printf("http: Accept error: accept tcp [::]:4318: accept4: too many open files; retrying in 5ms")
+	}
+	if n := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("http: Accept error").Len(); n != 2 {
+		t.Errorf("%d Warn entries for 2 servers: %v", n, logs.All())
 	}
 }

@@ -111,6 +111,7 @@ func (c *Collector) addRUM() error {
 		return fmt.Errorf("RUM endpoint: %w", err)
 	}
 	c.rum = newRUMServer(c.cfg.RUMListen, h)
+	c.rum.srv.ErrorLog = httpErrorLog(c.log)
 	c.starts = append(c.starts, c.rum)
 	return nil
 }

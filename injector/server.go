@@ -170,7 +170,7 @@ func (i *Injector) Start(ctx context.Context) error {
 			}
 			io.WriteString(w, "ok\n")
 		})
-		i.adminSrv = &http.Server{Handler: amux, ReadHeaderTimeout: 10 * time.Second}
+		i.adminSrv = &http.Server{Handler: amux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(i.log.Named("http"))}
 		i.wg.Add(1)
 		go func() {
 			defer i.wg.Done()

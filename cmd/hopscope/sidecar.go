@@ -28,6 +28,8 @@ func runSidecar(ctx context.Context, again <-chan os.Signal, args []string, stdo
 
 	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "sidecar"))
 	defer func() { _ = logger.Sync() }()
+	// The Fluent client prints its reconnections to os.Stderr itself.
+	defer captureStderr(logger)()
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.GCPercent)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"mime"
 	"net"
 	"net/http"
@@ -46,6 +47,9 @@ type Config struct {
 	// message or a slice, a hundred bytes and more, so a body of empty
 	// elements would otherwise cost a hundred times its size.
 	MaxJSONElements int
+	// ErrorLog receives net/http's own errors of the OTLP/HTTP server
+	// (accept errors); nil: the log package's standard logger.
+	ErrorLog *log.Logger
 	// OnReject is called with a reason for every refused request
 	// (bad_content_type, too_large, too_many_elements, malformed,
 	// consumer).
@@ -124,7 +128,7 @@ func (r *Receiver) Start(context.Context) error {
 		r.hln = ln
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /v1/traces", r.serveHTTP)
-		r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: r.cfg.ErrorLog}
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); _ = r.http.Serve(ln) }()
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"log"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,5 +146,17 @@ func TestHTTPJSONAndRefusals(t *testing.T) {
 		if res.StatusCode != tt.status {
 			t.Errorf("%s %q: %d %s, want %d", tt.ct, tt.body[:min(len(tt.body), 20)], res.StatusCode, msg, tt.status)
 		}
+	}
+}
+
+// TestHTTPErrorLog: the OTLP/HTTP server writes net/http's own errors to
+// Config.ErrorLog (the collector's JSON log), not to stderr.
+func TestHTTPErrorLog(t *testing.T) {
+	var buf strings.Builder
+	el := log.New(&buf, "", 0)
+	var c captured
+	r := start(t, &c, func(cfg *Config) { cfg.ErrorLog = el })
+	if r.http.ErrorLog != el {
+		t.Fatal("the OTLP/HTTP server does not use Config.ErrorLog")
 	}
 }
