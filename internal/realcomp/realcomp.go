@@ -305,25 +305,7 @@ func HAProxyLB(dir, backend string) (addr, logPath string, stop func(), err erro
 		return "", "", nil, err
 	}
 	logPath = filepath.Join(dir, "haproxy.log")
-	conf := fmt.Sprintf(`global
-  log stdout format raw local0
-defaults
-  mode http
-  log global
-  option httplog
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend edge
-  bind 127.0.0.1:%d
-  http-request set-var(txn.rnd) uuid(4),regsub(-,,g)
-  http-request set-header X-Amzn-Trace-Id "Root=1-%%[date,bytes(4,4),hex,lower]-%%[var(txn.rnd),bytes(0,24)]" unless { req.hdr(X-Amzn-Trace-Id) -m found }
-  http-request capture req.hdr(X-Amzn-Trace-Id) len 80
-  default_backend ingress
-backend ingress
-  server nginx %s
-`, port, backend)
+	conf := HAProxyEdgeConfig(fmt.Sprintf("127.0.0.1:%d", port), backend)
 	confPath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return "", "", nil, err
@@ -348,6 +330,32 @@ backend ingress
 		return "", "", nil, fmt.Errorf("%w: %s", err, log)
 	}
 	return addr, logPath, stop, nil
+}
+
+// HAProxyEdgeConfig is HAProxy's configuration as the load-balancer hop:
+// HTTP on bind to backend, an X-Amzn-Trace-Id Root added the way an ALB
+// does (1-<hex epoch>-<24 hex>) unless one is present and captured into
+// its HTTP log (timers TR/Tw/Tc/Tr/Ta), logged on standard output.
+func HAProxyEdgeConfig(bind, backend string) string {
+	return fmt.Sprintf(`global
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend edge
+  bind %s
+  http-request set-var(txn.rnd) uuid(4),regsub(-,,g)
+  http-request set-header X-Amzn-Trace-Id "Root=1-%%[date,bytes(4,4),hex,lower]-%%[var(txn.rnd),bytes(0,24)]" unless { req.hdr(X-Amzn-Trace-Id) -m found }
+  http-request capture req.hdr(X-Amzn-Trace-Id) len 80
+  default_backend ingress
+backend ingress
+  server ingress %s
+`, bind, backend)
 }
 
 // Prometheus runs Prometheus scraping targets every second and returns its

@@ -422,25 +422,8 @@ func clusterIP(ctx context.Context, cs kubernetes.Interface, ns, name string) (s
 // the collector's API/UI and Jaeger's query API in the cluster.
 func (k *cluster) haproxyConfig(collectorIP, jaegerIP string) string {
 	c := k.cfg
-	return fmt.Sprintf(`global
-  log stdout format raw local0
-defaults
-  mode http
-  log global
-  option httplog
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend edge
-  bind 127.0.0.1:%d
-  http-request set-var(txn.rnd) uuid(4),regsub(-,,g)
-  http-request set-header X-Amzn-Trace-Id "Root=1-%%[date,bytes(4,4),hex,lower]-%%[var(txn.rnd),bytes(0,24)]" unless { req.hdr(X-Amzn-Trace-Id) -m found }
-  http-request capture req.hdr(X-Amzn-Trace-Id) len 80
-  default_backend ingress
-backend ingress
-  server node %s:%d
-frontend collector
+	return realcomp.HAProxyEdgeConfig(fmt.Sprintf("127.0.0.1:%d", c.EdgePort), fmt.Sprintf("%s:%d", c.NodeIP(), ingressNodePort)) +
+		fmt.Sprintf(`frontend collector
   mode tcp
   no log
   bind 127.0.0.1:%d
@@ -456,7 +439,7 @@ frontend jaeger
 backend jaeger
   mode tcp
   server j %s:16686
-`, c.EdgePort, c.NodeIP(), ingressNodePort, c.CollectorPort, collectorIP, c.JaegerPort, jaegerIP)
+`, c.CollectorPort, collectorIP, c.JaegerPort, jaegerIP)
 }
 
 // startEdge starts, on the node, HAProxy, the log shipper (the Fluent Bit
