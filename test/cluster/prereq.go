@@ -79,11 +79,17 @@ func (k *cluster) checkPrereqs() error {
 	if err := checkRoutes(k.cfg); err != nil {
 		return err
 	}
+	return checkPorts(k.cfg)
+}
+
+// checkPorts fails naming the first 127.0.0.1 port the cluster needs that
+// something else has.
+func checkPorts(c Config) error {
 	for _, p := range []struct {
 		flag string
 		port int
-	}{{"--edge-port", k.cfg.EdgePort}, {"--collector-port", k.cfg.CollectorPort}, {"--jaeger-port", k.cfg.JaegerPort},
-		{"--prometheus-port", k.cfg.PrometheusPort}, {"--etcd-port", k.cfg.EtcdPort}, {"--etcd-port (+1, peer)", k.cfg.EtcdPort + 1},
+	}{{"--edge-port", c.EdgePort}, {"--collector-port", c.CollectorPort}, {"--jaeger-port", c.JaegerPort},
+		{"--prometheus-port", c.PrometheusPort}, {"--etcd-port", c.EtcdPort}, {"--etcd-port (+1, peer)", c.EtcdPort + 1},
 		{"kubelet healthz", 10248}, {"kube-proxy healthz", 10256}, {"kube-proxy metrics", 10249}} {
 		if err := portFree(p.port); err != nil {
 			return fmt.Errorf("127.0.0.1:%d (%s) is taken: %v", p.port, p.flag, err)
