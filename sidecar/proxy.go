@@ -99,18 +99,22 @@ type reqState struct {
 
 	start, appStart, appHeaders, appEnd time.Time
 
-	span        trace.Span
-	sc          trace.SpanContext
-	trackID     uint64 // in the backend tracker, when there is one
-	traceID     string // hex, formatted once
-	source      propagation.Source
-	route       string
-	requestID   string
-	queueTime   time.Duration
-	hasQueue    bool
-	upstreamSC  int // status the app answered
-	errKind     string
-	clientGone  bool
+	span       trace.Span
+	sc         trace.SpanContext
+	trackID    uint64 // in the backend tracker, when there is one
+	traceID    string // hex, formatted once
+	source     propagation.Source
+	route      string
+	requestID  string
+	queueTime  time.Duration
+	hasQueue   bool
+	upstreamSC int // status the app answered
+	errKind    string
+	clientGone bool
+	// closeConn ends the connection after the response: a request with
+	// both Content-Length and Transfer-Encoding (RFC 9112 §6.3), or one
+	// whose raw head could not be checked (rawhead.go).
+	closeConn   bool
 	rw          respWriter
 	body        timedBody
 	reqBody     countingBody
@@ -133,11 +137,19 @@ func stateFrom(ctx context.Context) *reqState {
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.active.Add(1)
 	defer p.active.Add(-1)
+	head := checkHead(r) // headPlain but for suspicious chunked HTTP/1.x requests
 	if probe := probeKind(r.Header.Get("User-Agent")); probe != "" {
+		if head != headPlain {
+			w.Header().Set("Connection", "close")
+		}
+		if head == headFoldedTE {
+			http.Error(w, "Transfer-Encoding folded over lines", http.StatusBadRequest)
+			return
+		}
 		p.serveProbe(w, r, probe)
 		return
 	}
-	st := &reqState{p: p, start: time.Now()}
+	st := &reqState{p: p, start: time.Now(), closeConn: head != headPlain}
 	p.metrics.inflight.Inc()
 
 	ctx, src := p.prop.Extract(r.Context(), r.Header)
@@ -170,6 +182,13 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.rw = respWriter{ResponseWriter: w}
 	defer p.finish(st, r)
+	if head == headFoldedTE {
+		// Refused, not forwarded: another parser could read its length
+		// differently (RFC 9112 §5.2 lets a server answer 400).
+		p.writeError(&st.rw, st, errorBody{Status: http.StatusBadRequest, Error: ErrorBadRequestHeader,
+			Message: "Transfer-Encoding folded over two lines (obs-fold) is refused"})
+		return
+	}
 	p.rp.ServeHTTP(&st.rw, out)
 }
 
@@ -498,8 +517,8 @@ func (p *proxy) stampResponse(st *reqState, h http.Header, now time.Time) {
 	if p.tao != "" {
 		h.Set(headerTimingAllow, p.tao)
 	}
-	if p.draining.Load() {
-		h.Set("Connection", "close") // move keep-alive clients to other pods
+	if p.draining.Load() || st.closeConn {
+		h.Set("Connection", "close") // move keep-alive clients to other pods; end a suspicious connection
 	}
 }
 
@@ -620,6 +639,10 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 // ErrorBadRequestBody is the error of a 400 for a request body that could
 // not be read (a malformed chunked encoding).
 const ErrorBadRequestBody = "bad_request_body"
+
+// ErrorBadRequestHeader is the error of a 400 for a request head the
+// sidecar refuses to forward (a Transfer-Encoding folded over lines).
+const ErrorBadRequestHeader = "bad_request_header"
 
 // malformedBody reports whether a failure to read the request body is the
 // body's own fault — an HTTP/1.1 chunked encoding net/http could not parse

@@ -172,6 +172,9 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		Protocols:         protocols,
 		ErrorLog:          errLog,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
+		// The raw head of each HTTP/1.x request is recorded (rawhead.go).
+		ConnContext: headConnContext,
+		ConnState:   headConnState,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: errLog}))
@@ -207,7 +210,8 @@ func (s *Sidecar) Start(_ context.Context) error {
 			s.errc <- fmt.Errorf("%s server: %w", name, err)
 		}
 	}
-	go serve(s.server, ln, "inbound")
+	// net/http's head limit is MaxHeaderBytes plus 4096 bytes of slack.
+	go serve(s.server, headListener{Listener: ln, max: s.cfg.MaxHeaderBytes + 4096}, "inbound")
 	go serve(s.admin, aln, "admin")
 	s.log.Info("sidecar started", zap.String("listen", ln.Addr().String()), zap.String("admin", aln.Addr().String()),
 		zap.String("upstream", s.cfg.Upstream), zap.String("service", s.cfg.Service))
