@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,6 +54,9 @@ func (k *cluster) checkPrereqs() error {
 	if _, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables"); err != nil {
 		return errors.New("bridge netfilter (br_netfilter) is missing: kube-proxy could not see bridged traffic")
 	}
+	if err := k.installMissing(); err != nil {
+		return err
+	}
 	k.bins = map[string]string{}
 	for _, b := range debianBins {
 		p, err := exec.LookPath(b.bin)
@@ -64,7 +68,7 @@ func (k *cluster) checkPrereqs() error {
 		k.bins[filepath.Base(b.bin)] = p
 	}
 	for _, b := range toolBins {
-		if !k.cfg.Workloads && (b.bin == "jaeger" || b.bin == "helm" || b.bin == "prometheus") {
+		if !k.needTool(b.bin) {
 			continue
 		}
 		p := toolBin(k.root, b.bin)
@@ -93,6 +97,62 @@ func checkPorts(c Config) error {
 		{"kubelet healthz", 10248}, {"kube-proxy healthz", 10256}, {"kube-proxy metrics", 10249}} {
 		if err := portFree(p.port); err != nil {
 			return fmt.Errorf("127.0.0.1:%d (%s) is taken: %v", p.port, p.flag, err)
+		}
+	}
+	return nil
+}
+
+// needTool tells whether up needs a tool of tools/.
+func (k *cluster) needTool(bin string) bool {
+	return k.cfg.Workloads || (bin != "jaeger" && bin != "helm" && bin != "prometheus")
+}
+
+// installMissing installs the Debian packages that are missing and builds
+// the tools that are missing (tools/build), saying so: a fresh machine
+// needs only `go run ./test/cluster up`, though the first time takes
+// about 40 minutes on 2 cores, almost all of it the Kubernetes build.
+func (k *cluster) installMissing() error {
+	var pkgs []string
+	for _, b := range debianBins {
+		if _, err := exec.LookPath(b.bin); err == nil {
+			continue
+		}
+		if _, err := exec.LookPath(filepath.Join("/usr/sbin", b.bin)); err == nil {
+			continue
+		}
+		if !slices.Contains(pkgs, b.pkg) {
+			pkgs = append(pkgs, b.pkg)
+		}
+	}
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		pkgs = append(pkgs, "ca-certificates")
+	}
+	if len(pkgs) > 0 {
+		k.progress("installing from Debian: %s", strings.Join(pkgs, " "))
+		for _, args := range [][]string{{"update", "-qq"}, append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)} {
+			cmd := exec.Command("apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			cmd.Stdout, cmd.Stderr = k.out, k.out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("apt-get %s: %w (install them yourself: %s)", strings.Join(args, " "), err, aptInstall)
+			}
+		}
+	}
+	var tools []string
+	for _, b := range toolBins {
+		if _, err := os.Stat(toolBin(k.root, b.bin)); err == nil || !k.needTool(b.bin) {
+			continue
+		}
+		if !slices.Contains(tools, b.tool) {
+			tools = append(tools, b.tool)
+		}
+	}
+	if len(tools) > 0 {
+		k.progress("building %s with tools/build (the Kubernetes binaries take ~25 min the first time)", strings.Join(tools, " "))
+		cmd := exec.Command(filepath.Join(k.root, "tools", "build"), tools...)
+		cmd.Stdout, cmd.Stderr = k.out, k.out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("tools/build %s: %w", strings.Join(tools, " "), err)
 		}
 	}
 	return nil
