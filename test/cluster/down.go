@@ -66,8 +66,10 @@ func (k *cluster) down() error {
 		kubeProxy = ""
 	}
 	errs = append(errs, teardownNetwork(st, k.cfg.Bridge, kubeProxy)...)
-	if err := os.RemoveAll(k.cfg.StateDir); err != nil {
-		errs = append(errs, err)
+	if _, err := os.Stat(k.cfg.path("state.json")); err == nil {
+		if err := os.RemoveAll(k.cfg.StateDir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		k.progress("down: nothing of the cluster is left")

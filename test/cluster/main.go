@@ -123,6 +123,12 @@ func (k *cluster) up(ctx context.Context) (res *Result, err error) {
 			}
 		}
 	}
+	// Only ever remove a directory this command made.
+	if entries, err := os.ReadDir(k.cfg.StateDir); err == nil && len(entries) > 0 {
+		if _, err := os.Stat(k.cfg.path("state.json")); err != nil {
+			return nil, fmt.Errorf("--state-dir %s is not empty and holds no state.json of this command: choose another", k.cfg.StateDir)
+		}
+	}
 	if err := os.RemoveAll(k.cfg.StateDir); err != nil {
 		return nil, err
 	}
