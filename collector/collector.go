@@ -138,7 +138,10 @@ func New(cfg Config, opts Options) (*Collector, error) {
 					where = "peer " + peer.String()
 				}
 				c.reject(SrcForward, "malformed", where, 1, err)
-			}}
+			},
+			// Connections refused (conn_limit), evicted while silent
+			// (evicted_silent) or timed out (idle_timeout, read_timeout).
+			OnConnClosed: func(reason string) { c.reject(SrcForward, reason, "", 1, nil) }}
 		c.forward = forward.NewServer(fcfg, c.consumeForward)
 		c.starts = append(c.starts, c.forward)
 	}

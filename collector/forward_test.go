@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/fluent/fluent-logger-golang/fluent"
 
+	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 )
 
@@ -66,6 +68,34 @@ func TestForwardRouting(t *testing.T) {
 			t.Errorf("hopscope_collector_received_total{source=%q} = %v, want %v", source, got, want)
 		}
 	}
+}
+
+// TestForwardIdleLockoutCounted (issue 19 item 7): 1,024 connections that
+// send nothing no longer keep a Fluent sender out, and the connections the
+// receiver closes are in rejected_total{source="forward"}.
+func TestForwardIdleLockoutCounted(t *testing.T) {
+	c := startCollector(t, nil)
+	for range forward.DefaultMaxConnections {
+		conn, err := net.DialTimeout("tcp", c.ForwardAddr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	waitFor(t, "the idle connections accepted", func() bool { return c.forward.Stats().OpenConnections == forward.DefaultMaxConnections })
+	host, port := splitAddr(t, c.ForwardAddr().String())
+	f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: port, RequestAck: true, Timeout: 5 * time.Second,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxRetry: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Post("kube.other", map[string]string{"log": "hello"}); err != nil {
+		t.Fatalf("a Fluent sender behind 1,024 idle connections: %v", err)
+	}
+	waitFor(t, "the eviction counted", func() bool {
+		return testutilCounter(c.m.rejected.WithLabelValues(SrcForward, forward.ReasonEvicted)) == 1
+	})
 }
 
 func splitAddr(t *testing.T, a string) (string, int) {

@@ -18,6 +18,25 @@ const (
 	DefaultIdleTimeout    = 2 * time.Minute
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxConnections = 1024
+	// DefaultFirstByteTimeout: a Fluent sender writes as soon as it
+	// connects, so a connection silent this long is not one.
+	DefaultFirstByteTimeout = 10 * time.Second
+)
+
+// Reasons given to ServerConfig.OnConnClosed: fixed words, metric labels.
+const (
+	// ReasonConnLimit: a connection refused because MaxConnections were
+	// open and none of them had yet to send its first byte.
+	ReasonConnLimit = "conn_limit"
+	// ReasonEvicted: a connection that had sent nothing yet, closed to
+	// make room for a new one while MaxConnections were open.
+	ReasonEvicted = "evicted_silent"
+	// ReasonIdleTimeout: a connection closed because no byte of a request
+	// arrived within FirstByteTimeout (its first) or IdleTimeout (later).
+	ReasonIdleTimeout = "idle_timeout"
+	// ReasonReadTimeout: a request started but not complete within
+	// IdleTimeout.
+	ReasonReadTimeout = "read_timeout"
 )
 
 // ServerConfig configures a Server. Zero fields take their defaults.
@@ -37,7 +56,20 @@ type ServerConfig struct {
 	// MaxConnections bounds the connections served at once; connections
 	// beyond it are closed as soon as they are accepted. Default
 	// DefaultMaxConnections.
+	//
+	// When the server is full, the connection open longest without having
+	// sent a byte is closed to make room (ReasonEvicted): idle
+	// connections cannot lock senders out. Only when every open
+	// connection has sent something is the new one refused.
 	MaxConnections int
+	// FirstByteTimeout closes a new connection that sends nothing for
+	// this long. Default DefaultFirstByteTimeout (IdleTimeout if shorter).
+	FirstByteTimeout time.Duration
+	// OnConnClosed, if set, is called with the reason (a Reason*
+	// constant) of every connection refused or closed by the server
+	// rather than by its peer. It may be called from the accepting
+	// goroutine and from connections' goroutines at once.
+	OnConnClosed func(reason string)
 	// OnReject, if set, is called with the peer address and the error of
 	// every rejected (malformed or oversized) request, from the
 	// connection's goroutine, before the connection is closed.
@@ -59,6 +91,12 @@ type Stats struct {
 	// RefusedConnections counts connections closed because
 	// MaxConnections were already open.
 	RefusedConnections uint64
+	// EvictedConnections counts silent connections closed to make room
+	// for a new one.
+	EvictedConnections uint64
+	// TimedOutConnections counts connections closed by FirstByteTimeout
+	// or IdleTimeout.
+	TimedOutConnections uint64
 	// OpenConnections is the number of connections open now.
 	OpenConnections int64
 }
@@ -70,7 +108,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]*connState
 	closing bool
 	wg      sync.WaitGroup
 
@@ -79,6 +117,8 @@ type Server struct {
 	rejected         atomic.Uint64
 	acks             atomic.Uint64
 	refused          atomic.Uint64
+	evicted          atomic.Uint64
+	timedOut         atomic.Uint64
 	open             atomic.Int64
 }
 
@@ -97,11 +137,15 @@ func NewServer(cfg ServerConfig, handle func([]Event)) *Server {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	if cfg.FirstByteTimeout <= 0 {
+		cfg.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	cfg.FirstByteTimeout = min(cfg.FirstByteTimeout, cfg.IdleTimeout)
 	cfg.Limits = cfg.Limits.withDefaults()
 	if handle == nil {
 		handle = func([]Event) {}
 	}
-	return &Server{cfg: cfg, handle: handle, conns: map[net.Conn]struct{}{}}
+	return &Server{cfg: cfg, handle: handle, conns: map[net.Conn]*connState{}}
 }
 
 // Start listens on cfg.Listen and serves connections in the background
@@ -136,12 +180,14 @@ func (s *Server) Addr() net.Addr {
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		AcceptedEvents:     s.acceptedEvents.Load(),
-		AcceptedRequests:   s.acceptedRequests.Load(),
-		RejectedRequests:   s.rejected.Load(),
-		Acks:               s.acks.Load(),
-		RefusedConnections: s.refused.Load(),
-		OpenConnections:    s.open.Load(),
+		AcceptedEvents:      s.acceptedEvents.Load(),
+		AcceptedRequests:    s.acceptedRequests.Load(),
+		RejectedRequests:    s.rejected.Load(),
+		Acks:                s.acks.Load(),
+		RefusedConnections:  s.refused.Load(),
+		EvictedConnections:  s.evicted.Load(),
+		TimedOutConnections: s.timedOut.Load(),
+		OpenConnections:     s.open.Load(),
 	}
 }
 
@@ -198,11 +244,19 @@ func (s *Server) serve(ln net.Listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if !s.track(c) {
+		st, evicted, refused := s.track(c)
+		if evicted != nil {
+			_ = evicted.Close()
+			s.closed(ReasonEvicted)
+		}
+		if st == nil {
 			_ = c.Close()
+			if refused {
+				s.closed(ReasonConnLimit)
+			}
 			continue
 		}
-		go s.serveConn(c)
+		go s.serveConn(c, st)
 	}
 }
 
@@ -212,21 +266,72 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// track registers c, or reports false when the server is closing or full.
-func (s *Server) track(c net.Conn) bool {
+// connState is what the server knows of one connection; its fields are
+// guarded by Server.mu.
+type connState struct {
+	accepted time.Time
+	spoke    bool // a byte has arrived
+	evicted  bool
+}
+
+// closed counts a connection the server refused or closed.
+func (s *Server) closed(reason string) {
+	switch reason {
+	case ReasonConnLimit:
+		s.refused.Add(1)
+	case ReasonEvicted:
+		s.evicted.Add(1)
+	case ReasonIdleTimeout, ReasonReadTimeout:
+		s.timedOut.Add(1)
+	}
+	if s.cfg.OnConnClosed != nil {
+		s.cfg.OnConnClosed(reason)
+	}
+}
+
+// track registers c with its first-byte deadline and returns its state;
+// nil when the server is closing or full (refused set then). When full,
+// the oldest connection that has sent nothing is unregistered and
+// returned as evicted for the caller to close.
+func (s *Server) track(c net.Conn) (st *connState, evicted net.Conn, refused bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return nil, nil, false
 	}
 	if len(s.conns) >= s.cfg.MaxConnections {
-		s.refused.Add(1)
-		return false
+		var oldest *connState
+		for oc, ost := range s.conns {
+			if !ost.spoke && (oldest == nil || ost.accepted.Before(oldest.accepted)) {
+				evicted, oldest = oc, ost
+			}
+		}
+		if oldest == nil {
+			return nil, nil, true
+		}
+		// Its goroutine sees the flag or a failed read and untracks it
+		// (wg and the open count).
+		oldest.evicted = true
+		delete(s.conns, evicted)
 	}
-	s.conns[c] = struct{}{}
+	now := time.Now()
+	st = &connState{accepted: now}
+	_ = c.SetReadDeadline(now.Add(s.cfg.FirstByteTimeout))
+	s.conns[c] = st
 	s.open.Add(1)
 	s.wg.Add(1)
-	return true
+	return st, evicted, false
+}
+
+// spoke records the first byte of c and gives it the read deadline of a
+// request, unless the server is closing.
+func (s *Server) spoke(c net.Conn, st *connState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.spoke = true
+	if !s.closing {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	}
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -240,27 +345,39 @@ func (s *Server) untrack(c net.Conn) {
 
 // armRead sets the read deadline for the next request unless the server
 // is closing; under the lock so Shutdown's wake-up cannot be overwritten.
-func (s *Server) armRead(c net.Conn) bool {
+// The first request keeps the first-byte deadline set by track.
+func (s *Server) armRead(c net.Conn, st *connState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing || st.evicted {
 		return false
 	}
-	_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	if st.spoke {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	}
 	return true
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, st *connState) {
 	defer s.untrack(c)
-	cr := &connReader{c: c}
+	cr := &connReader{c: c, onFirst: func() { s.spoke(c, st) }}
 	r := msgp.NewReaderSize(cr, 64<<10)
 	var ack []byte
-	for s.armRead(c) {
+	for s.armRead(c, st) {
+		before, buffered := cr.n, r.Buffered()
 		events, chunk, err := s.cfg.Limits.Decode(r)
 		if err != nil {
 			// A failed read of the connection (peer gone, idle timeout,
 			// shutdown) is no rejection of the data.
 			if err == io.EOF || cr.err != nil || s.isClosing() {
+				var ne net.Error
+				if errors.As(cr.err, &ne) && ne.Timeout() && !s.isClosing() {
+					if cr.n == before && buffered == 0 {
+						s.closed(ReasonIdleTimeout)
+					} else {
+						s.closed(ReasonReadTimeout)
+					}
+				}
 				return
 			}
 			s.rejected.Add(1)
@@ -301,8 +418,10 @@ func appendAck(b []byte, chunk string) []byte {
 // connReader remembers the connection's read error, which tells a broken
 // connection from a malformed request.
 type connReader struct {
-	c   net.Conn
-	err error
+	c       net.Conn
+	err     error
+	n       int64  // bytes read
+	onFirst func() // called once, when the first bytes arrive
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -310,5 +429,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 	if err != nil {
 		r.err = err
 	}
+	if n > 0 && r.n == 0 && r.onFirst != nil {
+		r.onFirst()
+	}
+	r.n += int64(n)
 	return n, err
 }

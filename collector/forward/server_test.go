@@ -343,3 +343,129 @@ func waitStats(t *testing.T, s *Server, ok func(Stats) bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// reasons records the OnConnClosed calls.
+type reasons struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (r *reasons) note(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.by == nil {
+		r.by = map[string]int{}
+	}
+	r.by[reason]++
+}
+
+func (r *reasons) get(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.by[reason]
+}
+
+// TestServerIdleConnectionsCannotLockOut replays issue 19 item 7: 1,024
+// connections that send nothing used to fill the default connection limit
+// and refuse every Fluent sender (uncounted). The silent ones are now
+// evicted for the sender, and every eviction is reported.
+func TestServerIdleConnectionsCannotLockOut(t *testing.T) {
+	var rs reasons
+	s := startServer(t, ServerConfig{OnConnClosed: rs.note}, nil)
+	idle := make([]net.Conn, DefaultMaxConnections)
+	for i := range idle {
+		idle[i] = dial(t, s)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.OpenConnections == DefaultMaxConnections })
+	for i := range 3 {
+		c := dial(t, s)
+		chunk := string(rune('a' + i))
+		if _, err := c.Write(messageMode("app", t0, chunk, "k", "v")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAck(t, msgp.NewReader(c)); got != chunk {
+			t.Fatalf("sender %d: ack %q", i, got)
+		}
+	}
+	waitStats(t, s, func(st Stats) bool {
+		return st.EvictedConnections == 3 && st.RefusedConnections == 0 && st.OpenConnections == DefaultMaxConnections
+	})
+	if got := rs.get(ReasonEvicted); got != 3 {
+		t.Errorf("OnConnClosed(%s) %d times, want 3", ReasonEvicted, got)
+	}
+	// The oldest silent connections went first.
+	for i, c := range idle[:3] {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Errorf("idle connection %d not closed: %v", i, err)
+		}
+	}
+}
+
+// TestServerConnectionTimeoutsCounted: a connection silent past
+// FirstByteTimeout, one idle past IdleTimeout after a request, one whose
+// request stops half-way, and one refused because every open connection
+// has spoken, each closed and reported with its reason.
+func TestServerConnectionTimeoutsCounted(t *testing.T) {
+	var rs reasons
+	s := startServer(t, ServerConfig{MaxConnections: 3, FirstByteTimeout: 100 * time.Millisecond,
+		IdleTimeout: 400 * time.Millisecond, OnConnClosed: rs.note}, nil)
+	start := time.Now()
+	silent := dial(t, s)
+	if _, err := io.ReadAll(silent); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("silent connection: %v", err)
+	}
+	if d := time.Since(start); d > 350*time.Millisecond {
+		t.Errorf("silent connection closed after %v, want the first-byte timeout", d)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.TimedOutConnections == 1 })
+
+	// Three connections that spoke fill the server; a fourth is refused.
+	var spoke []net.Conn
+	for i := range 3 {
+		c := dial(t, s)
+		msg := messageMode("app", t0, "x", "k", "v")
+		if i == 2 {
+			msg = msg[:len(msg)-3] // half a request
+		}
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			readAck(t, msgp.NewReader(c))
+		}
+		spoke = append(spoke, c)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.OpenConnections == 3 })
+	for deadline := time.Now().Add(5 * time.Second); spokeCount(s) < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections spoke, want 3", spokeCount(s))
+		}
+	}
+	refused := dial(t, s)
+	if _, err := io.ReadAll(refused); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("refused connection: %v", err)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.RefusedConnections == 1 })
+	// The three then time out: two idle after their request, one mid-request.
+	waitStats(t, s, func(st Stats) bool { return st.TimedOutConnections == 4 && st.OpenConnections == 0 })
+	want := map[string]int{ReasonIdleTimeout: 3, ReasonReadTimeout: 1, ReasonConnLimit: 1, ReasonEvicted: 0}
+	for reason, n := range want {
+		if got := rs.get(reason); got != n {
+			t.Errorf("OnConnClosed(%s) %d times, want %d", reason, got, n)
+		}
+	}
+}
+
+// spokeCount is the number of open connections that have sent a byte.
+func spokeCount(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.conns {
+		if st.spoke {
+			n++
+		}
+	}
+	return n
+}
