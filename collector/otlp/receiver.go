@@ -47,18 +47,71 @@ type Config struct {
 	// message or a slice, a hundred bytes and more, so a body of empty
 	// elements would otherwise cost a hundred times its size.
 	MaxJSONElements int
+	// MaxHTTPConnections bounds the OTLP/HTTP connections open at once;
+	// one accepted beyond it is closed at once (OnReject "conn_limit"),
+	// so slow clients cannot take every file descriptor of the process.
+	MaxHTTPConnections int
+	// HTTPReadTimeout bounds the reading of one OTLP/HTTP request, headers
+	// and body (OnReject "read_timeout" when a body is cut off);
+	// HTTPReadHeaderTimeout its headers; HTTPIdleTimeout a kept-alive
+	// connection between requests. Zero fields take DefaultConfig's.
+	HTTPReadTimeout, HTTPReadHeaderTimeout, HTTPIdleTimeout time.Duration
 	// ErrorLog receives net/http's own errors of the OTLP/HTTP server
 	// (accept errors); nil: the log package's standard logger.
 	ErrorLog *log.Logger
 	// OnReject is called with a reason for every refused request
 	// (bad_content_type, too_large, too_many_elements, malformed,
-	// consumer).
+	// consumer, read_timeout, read_error) and every OTLP/HTTP connection
+	// refused (conn_limit).
 	OnReject func(reason string)
 }
 
 // DefaultConfig returns the contract's ports (DESIGN.md).
 func DefaultConfig() Config {
-	return Config{GRPCListen: ":4317", HTTPListen: ":4318", MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements}
+	return Config{GRPCListen: ":4317", HTTPListen: ":4318", MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements,
+		MaxHTTPConnections: DefaultMaxHTTPConnections, HTTPReadTimeout: 30 * time.Second,
+		HTTPReadHeaderTimeout: 10 * time.Second, HTTPIdleTimeout: time.Minute}
+}
+
+// DefaultMaxHTTPConnections: each OTLP/HTTP sender keeps one or a few
+// connections; under a 1024 file-descriptor limit the other receivers and
+// the internal API keep room.
+const DefaultMaxHTTPConnections = 512
+
+// limitListener closes, as soon as they are accepted, the connections
+// beyond max open at once, calling refused for each.
+type limitListener struct {
+	net.Listener
+	sem     chan struct{}
+	refused func()
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+			_ = c.Close()
+			l.refused()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // Validate names the bad field.
@@ -75,6 +128,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxJSONElements < 1 {
 		errs = append(errs, errors.New("MaxJSONElements: must be at least 1"))
+	}
+	if c.MaxHTTPConnections < 0 {
+		errs = append(errs, errors.New("MaxHTTPConnections: must not be negative"))
+	}
+	if c.HTTPReadTimeout < 0 || c.HTTPReadHeaderTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("HTTPReadTimeout, HTTPReadHeaderTimeout, HTTPIdleTimeout: must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -98,6 +157,19 @@ func New(cfg Config, consume Consumer) (*Receiver, error) {
 	}
 	if cfg.OnReject == nil {
 		cfg.OnReject = func(string) {}
+	}
+	def := DefaultConfig()
+	if cfg.MaxHTTPConnections == 0 {
+		cfg.MaxHTTPConnections = def.MaxHTTPConnections
+	}
+	if cfg.HTTPReadTimeout == 0 {
+		cfg.HTTPReadTimeout = def.HTTPReadTimeout
+	}
+	if cfg.HTTPReadHeaderTimeout == 0 {
+		cfg.HTTPReadHeaderTimeout = def.HTTPReadHeaderTimeout
+	}
+	if cfg.HTTPIdleTimeout == 0 {
+		cfg.HTTPIdleTimeout = def.HTTPIdleTimeout
 	}
 	return &Receiver{cfg: cfg, consume: consume}, nil
 }
@@ -128,9 +200,12 @@ func (r *Receiver) Start(context.Context) error {
 		r.hln = ln
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /v1/traces", r.serveHTTP)
-		r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: r.cfg.ErrorLog}
+		r.http = &http.Server{Handler: mux, ReadTimeout: r.cfg.HTTPReadTimeout, ReadHeaderTimeout: r.cfg.HTTPReadHeaderTimeout,
+			IdleTimeout: r.cfg.HTTPIdleTimeout, ErrorLog: r.cfg.ErrorLog}
+		lln := &limitListener{Listener: ln, sem: make(chan struct{}, r.cfg.MaxHTTPConnections),
+			refused: func() { r.cfg.OnReject("conn_limit") }}
 		r.wg.Add(1)
-		go func() { defer r.wg.Done(); _ = r.http.Serve(ln) }()
+		go func() { defer r.wg.Done(); _ = r.http.Serve(lln) }()
 	}
 	return nil
 }
@@ -249,7 +324,8 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var body io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes)
-	if strings.EqualFold(req.Header.Get("Content-Encoding"), "gzip") {
+	gzipped := strings.EqualFold(req.Header.Get("Content-Encoding"), "gzip")
+	if gzipped {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
 			r.cfg.OnReject("malformed")
@@ -264,6 +340,23 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		hint = req.ContentLength
 	}
 	data, err := readAll(body, int(hint))
+	var ne net.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case err != nil && errors.As(err, &ne) && ne.Timeout():
+		r.cfg.OnReject("read_timeout")
+		httpError(w, http.StatusRequestTimeout, "body not received within %v", r.cfg.HTTPReadTimeout)
+		return
+	case err != nil && !errors.As(err, &mbe) && gzipped:
+		r.cfg.OnReject("malformed")
+		httpError(w, http.StatusBadRequest, "gzip body: %v", err)
+		return
+	case err != nil && !errors.As(err, &mbe):
+		// The client went away or sent a broken chunked body.
+		r.cfg.OnReject("read_error")
+		httpError(w, http.StatusBadRequest, "reading the body: %v", err)
+		return
+	}
 	if err != nil || int64(len(data)) > r.cfg.MaxRequestBytes {
 		r.cfg.OnReject("too_large")
 		httpError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes or unreadable: %v", r.cfg.MaxRequestBytes, err)

@@ -1,0 +1,109 @@
+package otlp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rejects counts OnReject reasons.
+type rejects struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (r *rejects) note(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.by == nil {
+		r.by = map[string]int{}
+	}
+	r.by[reason]++
+}
+
+func (r *rejects) get(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.by[reason]
+}
+
+// slowBody opens a connection to addr and sends an OTLP/HTTP request's
+// headers and the first bytes of a body that never ends.
+func slowBody(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestHTTPSlowBodiesBoundedAndCounted (issue 19 item 9): slow-body
+// connections used to be held for ever, every one of them, until the
+// process ran out of file descriptors. Now connections beyond
+// MaxHTTPConnections are closed at once and counted (conn_limit), a body
+// not received within HTTPReadTimeout is answered 408 and counted
+// (read_timeout), and the receiver serves again once they are gone.
+func TestHTTPSlowBodiesBoundedAndCounted(t *testing.T) {
+	var c captured
+	var rs rejects
+	const max = 8
+	r := start(t, &c, func(cfg *Config) {
+		cfg.MaxHTTPConnections, cfg.HTTPReadTimeout, cfg.OnReject = max, 300*time.Millisecond, rs.note
+	})
+	addr := r.HTTPAddr().String()
+	var slow []net.Conn
+	for range max + 3 {
+		slow = append(slow, slowBody(t, addr))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rs.get("conn_limit") < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := rs.get("conn_limit"); got != 3 {
+		t.Fatalf("conn_limit rejections %d, want 3", got)
+	}
+	for i, sc := range slow[:max] {
+		res, err := http.ReadResponse(bufio.NewReader(sc), nil)
+		if err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		if res.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("slow connection %d: status %d, want 408", i, res.StatusCode)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); rs.get("read_timeout") < max && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := rs.get("read_timeout"); got != max {
+		t.Errorf("read_timeout rejections %d, want %d", got, max)
+	}
+	for _, sc := range slow {
+		sc.Close()
+	}
+	// Served again.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		res, err := http.Post("http://"+addr+"/v1/traces", "application/x-protobuf", nil)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver not serving after the slow clients left: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
