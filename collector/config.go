@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -40,9 +41,15 @@ type Config struct {
 	RUMRatePerSecond float64
 	RUMBurst         int
 	// RUMTrustForwardedFor takes the client IP for rate limiting from
-	// X-Forwarded-For's first hop: set it when the endpoint is reached
-	// through an ingress (--rum-trust-forwarded-for).
+	// X-Forwarded-For: the RUMTrustedHops-th address from the right, the
+	// one the outermost trusted proxy appended. Set it when the endpoint
+	// is reached through an ingress (--rum-trust-forwarded-for,
+	// --rum-trusted-hops).
 	RUMTrustForwardedFor bool
+	RUMTrustedHops       int
+	// RUMGlobalRatePerSecond caps the beacons of all clients together
+	// (--rum-global-rate).
+	RUMGlobalRatePerSecond float64
 	// ALBLogs is a directory of ALB access-log files as ALB writes them to
 	// S3, plain or .gz; each file is read once (--alb-logs; empty = off).
 	ALBLogs string
@@ -76,18 +83,20 @@ type Config struct {
 // DefaultConfig returns the contract's ports (DESIGN.md) and defaults.
 func DefaultConfig() Config {
 	return Config{
-		OTLPGRPCListen:    ":4317",
-		OTLPHTTPListen:    ":4318",
-		ForwardListen:     ":24224",
-		HTTPListen:        ":8088",
-		RUMListen:         ":8089",
-		RUMAllowedOrigins: nil,
-		RUMRatePerSecond:  5,
-		RUMBurst:          20,
-		ExportDelay:       5 * time.Second,
-		Window:            10 * time.Minute,
-		MaxTraces:         100_000,
-		HAProxyTimezone:   "UTC",
+		OTLPGRPCListen:         ":4317",
+		OTLPHTTPListen:         ":4318",
+		ForwardListen:          ":24224",
+		HTTPListen:             ":8088",
+		RUMListen:              ":8089",
+		RUMAllowedOrigins:      nil,
+		RUMRatePerSecond:       5,
+		RUMBurst:               20,
+		RUMTrustedHops:         1,
+		RUMGlobalRatePerSecond: 1000,
+		ExportDelay:            5 * time.Second,
+		Window:                 10 * time.Minute,
+		MaxTraces:              100_000,
+		HAProxyTimezone:        "UTC",
 	}
 }
 
@@ -101,7 +110,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(cliconfig.NewStringList(&c.RUMAllowedOrigins), "rum-allowed-origins", "origins allowed to send beacons (* = any)")
 	fs.Float64Var(&c.RUMRatePerSecond, "rum-rate", c.RUMRatePerSecond, "beacons per second per client IP")
 	fs.IntVar(&c.RUMBurst, "rum-burst", c.RUMBurst, "beacon burst per client IP")
-	fs.BoolVar(&c.RUMTrustForwardedFor, "rum-trust-forwarded-for", c.RUMTrustForwardedFor, "rate-limit by X-Forwarded-For's first hop")
+	fs.BoolVar(&c.RUMTrustForwardedFor, "rum-trust-forwarded-for", c.RUMTrustForwardedFor, "rate-limit by the X-Forwarded-For address the trusted proxy appended")
+	fs.IntVar(&c.RUMTrustedHops, "rum-trusted-hops", c.RUMTrustedHops, "proxies appending to X-Forwarded-For in front of the RUM endpoint (the client is that many addresses from the right)")
+	fs.Float64Var(&c.RUMGlobalRatePerSecond, "rum-global-rate", c.RUMGlobalRatePerSecond, "beacons per second from all clients together")
 	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
 	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")
@@ -166,6 +177,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RUMBurst < 1 {
 		bad("rum-burst", "must be at least 1")
+	}
+	if c.RUMTrustedHops < 1 {
+		bad("rum-trusted-hops", "must be at least 1")
+	}
+	if !(c.RUMGlobalRatePerSecond >= 1) || math.IsInf(c.RUMGlobalRatePerSecond, 0) {
+		bad("rum-global-rate", "must be a finite number of at least 1")
 	}
 	for _, t := range c.Tail {
 		if _, err := ParseTail(t); err != nil {

@@ -98,7 +98,8 @@ func (c *Collector) addRUM() error {
 	rcfg := rum.DefaultConfig()
 	rcfg.AllowedOrigins = c.cfg.RUMAllowedOrigins
 	rcfg.RatePerSecond, rcfg.Burst = c.cfg.RUMRatePerSecond, c.cfg.RUMBurst
-	rcfg.TrustForwardedFor = c.cfg.RUMTrustForwardedFor
+	rcfg.TrustForwardedFor, rcfg.TrustedHops = c.cfg.RUMTrustForwardedFor, c.cfg.RUMTrustedHops
+	rcfg.GlobalRatePerSecond = c.cfg.RUMGlobalRatePerSecond
 	rcfg.Now = c.now
 	rcfg.OnResult = func(result string) {
 		if result != rum.ResultAccepted {

@@ -28,7 +28,10 @@ const (
 	ResultBadContentType  = "bad_content_type"
 	ResultForbiddenOrigin = "forbidden_origin"
 	ResultRateLimited     = "rate_limited"
-	ResultInvalid         = "invalid"
+	// ResultGlobalRateLimited: refused by GlobalRatePerSecond, the cap on
+	// all clients together.
+	ResultGlobalRateLimited = "global_rate_limited"
+	ResultInvalid           = "invalid"
 )
 
 // Defaults of Config.
@@ -37,7 +40,12 @@ const (
 	DefaultRatePerSecond = 10
 	DefaultBurst         = 50
 	DefaultMaxClients    = 16384
-	DefaultScriptMaxAge  = time.Hour
+	// DefaultGlobalRatePerSecond caps the beacons of all clients together
+	// (a page view sends one): a backstop when client addresses cannot be
+	// told apart or are forged.
+	DefaultGlobalRatePerSecond = 1000
+	DefaultTrustedHops         = 1
+	DefaultScriptMaxAge        = time.Hour
 )
 
 // maxMaxBodyBytes bounds MaxBodyBytes: a beacon is a few KiB, and
@@ -76,11 +84,23 @@ type Config struct {
 	// recently seen client is forgotten: if it comes back it starts with a
 	// full burst. Default 16384 (a few MiB).
 	MaxClients int
-	// TrustForwardedFor takes the client's address from the first
-	// address of X-Forwarded-For instead of the connection's peer. Set it
-	// only behind a load balancer that sets the header, since a client
-	// can write that first address itself.
+	// TrustForwardedFor takes the client's address from X-Forwarded-For
+	// instead of the connection's peer: the TrustedHops-th address from
+	// the right, the one the outermost trusted proxy added. The addresses
+	// left of it are written by the client and never used (rotating them
+	// used to escape the limit). Set it only behind proxies that append to
+	// the header.
 	TrustForwardedFor bool
+	// TrustedHops is the number of proxies in front of the endpoint that
+	// append to X-Forwarded-For (an ingress: 1; a CDN then an ingress:
+	// 2). Default 1. With fewer addresses in the header, the left-most
+	// one is taken.
+	TrustedHops int
+	// GlobalRatePerSecond caps the beacons accepted from all clients
+	// together per second (burst: one second's worth); beyond it,
+	// requests are refused with 429 (ResultGlobalRateLimited). Default
+	// DefaultGlobalRatePerSecond.
+	GlobalRatePerSecond float64
 	// ScriptMaxAge is how long browsers and CDNs may cache /rum.js.
 	// Default 1 hour; revalidation then uses its ETag.
 	ScriptMaxAge time.Duration
@@ -103,13 +123,15 @@ type Config struct {
 // empty; Validate refuses the result until they are set.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:  DefaultMaxBodyBytes,
-		Limits:        beacon.DefaultLimits(),
-		RatePerSecond: DefaultRatePerSecond,
-		Burst:         DefaultBurst,
-		MaxClients:    DefaultMaxClients,
-		ScriptMaxAge:  DefaultScriptMaxAge,
-		Now:           time.Now,
+		MaxBodyBytes:        DefaultMaxBodyBytes,
+		Limits:              beacon.DefaultLimits(),
+		RatePerSecond:       DefaultRatePerSecond,
+		Burst:               DefaultBurst,
+		MaxClients:          DefaultMaxClients,
+		TrustedHops:         DefaultTrustedHops,
+		GlobalRatePerSecond: DefaultGlobalRatePerSecond,
+		ScriptMaxAge:        DefaultScriptMaxAge,
+		Now:                 time.Now,
 	}
 }
 
@@ -148,6 +170,12 @@ func (c Config) Validate() error {
 	}
 	if c.Burst < 1 {
 		bad("Burst", "%d: want ≥ 1", c.Burst)
+	}
+	if c.TrustedHops < 1 {
+		bad("TrustedHops", "%d: want ≥ 1", c.TrustedHops)
+	}
+	if !(c.GlobalRatePerSecond >= 1) || math.IsInf(c.GlobalRatePerSecond, 0) {
+		bad("GlobalRatePerSecond", "%v: want a finite number ≥ 1", c.GlobalRatePerSecond)
 	}
 	if c.MaxClients < 1 {
 		bad("MaxClients", "%d: want ≥ 1", c.MaxClients)

@@ -33,6 +33,7 @@ type Handler struct {
 	allowAll     bool
 	origins      map[string]struct{}
 	limiter      *limiter
+	global       *limiter // one bucket for all clients
 	etag         string
 	cacheControl string
 }
@@ -53,6 +54,7 @@ func New(cfg Config) (*Handler, error) {
 		limits:  cfg.Limits,
 		origins: make(map[string]struct{}, len(cfg.AllowedOrigins)),
 		limiter: newLimiter(cfg.RatePerSecond, cfg.Burst, cfg.MaxClients, cfg.Now),
+		global:  newLimiter(cfg.GlobalRatePerSecond, int(math.Ceil(cfg.GlobalRatePerSecond)), 1, cfg.Now),
 	}
 	h.limits.MaxBytes = int(cfg.MaxBodyBytes)
 	for _, o := range cfg.AllowedOrigins {
@@ -167,6 +169,14 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			"rum: too many beacons from this client; retry after "+strconv.FormatInt(secs, 10)+"s", "")
 		return
 	}
+	if ok, wait := h.global.allow(netip.Addr{}); !ok {
+		h.cfg.OnResult(ResultGlobalRateLimited)
+		secs := max(1, int64(math.Ceil(wait.Seconds())))
+		hd.Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(w, http.StatusTooManyRequests,
+			"rum: too many beacons; retry after "+strconv.FormatInt(secs, 10)+"s", "")
+		return
+	}
 
 	limit := h.cfg.MaxBodyBytes
 	tooLarge := func() {
@@ -232,20 +242,37 @@ func checkContentType(values []string) string {
 	return ""
 }
 
-// clientAddr is the address the rate limit applies to: X-Forwarded-For's
-// first address when trusted and readable, else the connection's peer.
-// An address that cannot be read is the zero Addr, one shared bucket.
+// clientAddr is the address the rate limit applies to: when
+// X-Forwarded-For is trusted, its TrustedHops-th address from the right
+// (all the header's lines taken as one list), the one the outermost
+// trusted proxy wrote; else, or when that address cannot be read, the
+// connection's peer. An address that cannot be read is the zero Addr, one
+// shared bucket.
 func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 	if h.cfg.TrustForwardedFor {
-		if v := r.Header.Get("X-Forwarded-For"); v != "" {
-			first, _, _ := strings.Cut(v, ",")
-			if a, ok := parseAddr(strings.TrimSpace(first)); ok {
-				return a
-			}
+		if a, ok := forwardedClient(r.Header.Values("X-Forwarded-For"), h.cfg.TrustedHops); ok {
+			return a
 		}
 	}
 	a, _ := parseAddr(r.RemoteAddr)
 	return a
+}
+
+// forwardedClient returns the hops-th address from the right of the
+// X-Forwarded-For lines (the left-most when there are fewer).
+func forwardedClient(lines []string, hops int) (netip.Addr, bool) {
+	var entries []string
+	for _, l := range lines {
+		for e := range strings.SplitSeq(l, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				entries = append(entries, e)
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return netip.Addr{}, false
+	}
+	return parseAddr(entries[max(0, len(entries)-hops)])
 }
 
 // errorBody is the JSON body of every refusal.

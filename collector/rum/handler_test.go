@@ -3,6 +3,7 @@ package rum
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -246,30 +247,83 @@ func TestRateLimited(t *testing.T) {
 func TestClientAddr(t *testing.T) {
 	tests := []struct {
 		trust  bool
+		hops   int
 		remote string
 		xff    []string
 		want   string
 	}{
-		{false, "198.51.100.7:40000", []string{"203.0.113.9"}, "198.51.100.7"},
-		{true, "10.0.0.5:40000", []string{"203.0.113.9, 10.0.0.1"}, "203.0.113.9"},
-		{true, "10.0.0.5:40000", []string{" 203.0.113.9:5555 ,10.0.0.1", "192.0.2.1"}, "203.0.113.9"},
-		{true, "10.0.0.5:40000", []string{"[2001:db8::1]:443"}, "2001:db8::1"},
-		{true, "10.0.0.5:40000", []string{"[2001:db8::1]"}, "2001:db8::1"},
-		{true, "10.0.0.5:40000", []string{"unknown, 203.0.113.9"}, "10.0.0.5"},
-		{true, "10.0.0.5:40000", nil, "10.0.0.5"},
-		{false, "[2001:db8::7]:40000", nil, "2001:db8::7"},
-		{false, "@", nil, "invalid IP"},
+		{false, 1, "198.51.100.7:40000", []string{"203.0.113.9"}, "198.51.100.7"},
+		// The right-most address is the one the trusted proxy added.
+		{true, 1, "10.0.0.5:40000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{true, 1, "10.0.0.5:40000", []string{"1.2.3.4, 203.0.113.9"}, "203.0.113.9"},
+		{true, 1, "10.0.0.5:40000", []string{" 1.2.3.4:5555 ,10.0.0.1", "192.0.2.1"}, "192.0.2.1"},
+		{true, 1, "10.0.0.5:40000", []string{"[2001:db8::1]:443"}, "2001:db8::1"},
+		{true, 1, "10.0.0.5:40000", []string{"1.2.3.4, [2001:db8::1]"}, "2001:db8::1"},
+		{true, 1, "10.0.0.5:40000", []string{"unknown, 203.0.113.9"}, "203.0.113.9"},
+		{true, 1, "10.0.0.5:40000", []string{"203.0.113.9, unknown"}, "10.0.0.5"},
+		{true, 1, "10.0.0.5:40000", []string{"203.0.113.9,"}, "203.0.113.9"},
+		// A CDN then an ingress: the CDN's entry is the client's.
+		{true, 2, "10.0.0.5:40000", []string{"1.2.3.4, 203.0.113.9, 198.51.100.1"}, "203.0.113.9"},
+		{true, 2, "10.0.0.5:40000", []string{"1.2.3.4, 203.0.113.9", "198.51.100.1"}, "203.0.113.9"},
+		{true, 2, "10.0.0.5:40000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{true, 1, "10.0.0.5:40000", nil, "10.0.0.5"},
+		{true, 1, "10.0.0.5:40000", []string{" , "}, "10.0.0.5"},
+		{false, 1, "[2001:db8::7]:40000", nil, "2001:db8::7"},
+		{false, 1, "@", nil, "invalid IP"},
 	}
 	for _, tt := range tests {
-		h, _, _ := newTestHandler(t, func(c *Config) { c.TrustForwardedFor = tt.trust })
+		h, _, _ := newTestHandler(t, func(c *Config) { c.TrustForwardedFor, c.TrustedHops = tt.trust, tt.hops })
 		r := post(testBeacon)
 		r.RemoteAddr = tt.remote
 		for _, v := range tt.xff {
 			r.Header.Add("X-Forwarded-For", v)
 		}
 		if got := h.clientAddr(r).String(); got != tt.want {
-			t.Errorf("trust=%v remote %q XFF %q: %s, want %s", tt.trust, tt.remote, tt.xff, got, tt.want)
+			t.Errorf("trust=%v hops=%d remote %q XFF %q: %s, want %s", tt.trust, tt.hops, tt.remote, tt.xff, got, tt.want)
 		}
+	}
+}
+
+// TestForwardedForRotationLimited replays issue 19 item 8: behind an
+// ingress, one client rotating the first X-Forwarded-For address got
+// 104,770 beacons accepted in 5 s (each rotation a fresh bucket). The
+// address the ingress appended is the one limited now, and a global cap
+// holds when the right-most addresses themselves vary.
+func TestForwardedForRotationLimited(t *testing.T) {
+	h, rec, _ := newTestHandler(t, func(c *Config) { c.TrustForwardedFor = true })
+	accepted := 0
+	for i := range 5000 {
+		r := post(testBeacon, "X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d, 203.0.113.9", i>>16&255, i>>8&255, i&255))
+		r.RemoteAddr = "10.0.0.5:40000" // the ingress
+		if serve(h, r).Code == http.StatusNoContent {
+			accepted++
+		}
+	}
+	if accepted != DefaultBurst {
+		t.Errorf("rotating the first hop: %d of 5000 beacons accepted, want the burst, %d", accepted, DefaultBurst)
+	}
+	if got := len(rec.Consumed()); got != accepted {
+		t.Errorf("%d consumed", got)
+	}
+
+	// Distinct right-most addresses (many clients, or a proxy that
+	// forwards a forged header as is): the global cap.
+	h, rec, clk := newTestHandler(t, func(c *Config) { c.TrustForwardedFor = true; c.GlobalRatePerSecond = 100 })
+	accepted = 0
+	for i := range 5000 {
+		r := post(testBeacon, "X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+		if serve(h, r).Code == http.StatusNoContent {
+			accepted++
+		}
+		if i%1000 == 999 {
+			clk.Advance(time.Second)
+		}
+	}
+	if accepted != 500 {
+		t.Errorf("5000 addresses over 5 s under a global 100/s: %d accepted, want 500", accepted)
+	}
+	if n := slices.Index(rec.Results(), ResultGlobalRateLimited); n != 100 {
+		t.Errorf("first %s at beacon %d, want 100", ResultGlobalRateLimited, n)
 	}
 }
 
