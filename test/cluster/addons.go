@@ -82,7 +82,37 @@ func (k *cluster) addons(ctx context.Context) error {
 }
 
 // waitReady waits until n pods matching selector are Running and Ready.
+// When they are not, the error ends with the last log lines of each
+// container that is not ready (of its previous run when it crashed).
 func (k *cluster) waitReady(ctx context.Context, cs kubernetes.Interface, ns, selector string, n int, within time.Duration) error {
+	err := k.waitForPods(ctx, cs, ns, selector, n, within)
+	if err == nil {
+		return nil
+	}
+	pods, lerr := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if lerr != nil {
+		return err
+	}
+	var logs []string
+	for _, p := range pods.Items {
+		for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			if st.Ready {
+				continue
+			}
+			tail := int64(15)
+			b, gerr := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: st.Name, TailLines: &tail, Previous: st.RestartCount > 0}).DoRaw(ctx)
+			if gerr == nil {
+				logs = append(logs, fmt.Sprintf("%s/%s's log ends:\n%s", p.Name, st.Name, b))
+			}
+		}
+	}
+	if len(logs) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, strings.Join(logs, "\n"))
+}
+
+func (k *cluster) waitForPods(ctx context.Context, cs kubernetes.Interface, ns, selector string, n int, within time.Duration) error {
 	return k.waitFor(ctx, fmt.Sprintf("%d pod(s) %s in %s Ready", n, selector, ns), "kubelet", within, func() error {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
