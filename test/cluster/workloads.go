@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -318,6 +319,15 @@ spec:
 `
 
 func (k *cluster) installShop(ctx context.Context, cs kubernetes.Interface) error {
+	// helm --wait returns once the injector is Ready, but the API server
+	// reaches it through its ClusterIP, which kube-proxy programs a moment
+	// later; meanwhile failurePolicy Ignore admits pods without the
+	// sidecar. A server-side dry run shows when injection really happens.
+	if err := k.waitFor(ctx, "the injector answering the API server", "kube-proxy", 60*time.Second, func() error {
+		return dryRunInjected(ctx, cs, nsShop)
+	}); err != nil {
+		return err
+	}
 	if err := k.apply(ctx, fmt.Sprintf(shopManifests, imageShop)); err != nil {
 		return err
 	}
@@ -532,4 +542,28 @@ scrape_configs:
 	return k.daemon("prometheus", k.bins["prometheus"], []string{"--config.file", file,
 		"--web.listen-address", fmt.Sprintf("127.0.0.1:%d", k.cfg.PrometheusPort),
 		"--storage.tsdb.path", k.cfg.path("prometheus")})
+}
+
+// dryRunInjected creates a pod in ns as a server-side dry run and tells
+// whether the injector added its sidecar.
+func dryRunInjected(ctx context.Context, cs kubernetes.Interface, ns string) error {
+	no, yes := false, true
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "injection-probe", Labels: map[string]string{"app.kubernetes.io/name": "injection-probe"}},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "app", Image: imageShop, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+		},
+	}
+	got, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return err
+	}
+	for _, c := range append(got.Spec.InitContainers, got.Spec.Containers...) {
+		if c.Name == "hopscope-sidecar" {
+			return nil
+		}
+	}
+	return fmt.Errorf("a dry-run pod in %s was admitted without the sidecar", ns)
 }
