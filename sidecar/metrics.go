@@ -18,6 +18,7 @@ const (
 	metricOverhead     = "hopscope_proxy_overhead_seconds"
 	metricQueueTime    = "hopscope_queue_time_seconds"
 	metricDropped      = "hopscope_telemetry_dropped_total"
+	metricTruncated    = "hopscope_span_attributes_truncated_total"
 	metricHealthchecks = "hopscope_healthcheck_requests_total"
 	// metricRouteOverflow counts requests past --max-routes (sidecar.go).
 	metricRouteOverflow = "hopscope_route_overflow_total"
@@ -46,6 +47,7 @@ type metrics struct {
 	overhead     prometheus.Histogram
 	queueTime    prometheus.Histogram
 	dropped      *prometheus.CounterVec
+	truncated    prometheus.Counter
 	healthchecks *prometheus.CounterVec
 }
 
@@ -74,6 +76,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricDropped,
 			Help: "Telemetry records (spans, log records) dropped because a sink was slow, full or down.",
 		}, []string{"sink"}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricTruncated,
+			Help: "Span attribute values cut to 4 KiB at export (a huge User-Agent or URL would make a batch exceed the collector's request limit).",
+		}),
 		healthchecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricHealthchecks,
 			Help: "Health-check requests (kube-probe, ELB-HealthChecker) proxied but kept out of the other metrics, spans and logs.",
@@ -84,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Requests in flight through the sidecar.",
 	}, []string{"direction"})
 	m.inflight = inflight.WithLabelValues(directionInbound)
-	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.healthchecks} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.truncated, m.healthchecks} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp, err := newTracerProvider(&cfg, res, m.dropped.WithLabelValues(SinkOTLP))
+	tp, err := newTracerProvider(&cfg, res, m.dropped.WithLabelValues(SinkOTLP), m.truncated, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
@@ -25,12 +27,19 @@ const (
 	exportBatchSize = 512
 	exportInterval  = time.Second
 	exportTimeout   = 5 * time.Second
+	// maxAttrValueBytes caps a span attribute's string value (each element
+	// of a string slice) at export: a 60 KB User-Agent made 512 spans more
+	// than the collector's 16 MiB request limit, and the whole batch was
+	// refused. Cut values end in "…" and are counted.
+	maxAttrValueBytes = 4 << 10
+	// exportWarnEvery rate-limits the "span export failed" line.
+	exportWarnEvery = 10 * time.Second
 )
 
 // newTracerProvider builds the SDK provider the sidecar's server spans come
 // from. Without an endpoint spans still carry ids (the app needs a parent)
 // but nothing is exported.
-func newTracerProvider(cfg *Config, res *resource.Resource, dropped prometheus.Counter) (*sdktrace.TracerProvider, error) {
+func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated prometheus.Counter, log *zap.Logger) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(propagation.IDGenerator{}),
@@ -41,7 +50,7 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped prometheus.C
 		if err != nil {
 			return nil, fmt.Errorf("--otlp-endpoint: %w", err)
 		}
-		opts = append(opts, sdktrace.WithSpanProcessor(newQueueProcessor(exp, cfg.SpanQueueSize, dropped)))
+		opts = append(opts, sdktrace.WithSpanProcessor(newQueueProcessor(exp, cfg.SpanQueueSize, dropped, truncated, log)))
 	}
 	return sdktrace.NewTracerProvider(opts...), nil
 }
@@ -90,9 +99,16 @@ func newResource(service string) (*resource.Resource, error) {
 // counted (the SDK's batch processor drops silently). A full queue or a
 // failed export drops spans; OnEnd never blocks the request path.
 type queueProcessor struct {
-	exp     sdktrace.SpanExporter
-	queue   chan sdktrace.ReadOnlySpan
-	dropped prometheus.Counter
+	exp       sdktrace.SpanExporter
+	queue     chan sdktrace.ReadOnlySpan
+	dropped   prometheus.Counter
+	truncated prometheus.Counter // attribute values cut
+	log       *zap.Logger
+
+	// Of the run goroutine: when the last "span export failed" line was
+	// written and the failures since.
+	warned                     time.Time
+	failedBatches, failedSpans int
 
 	flushReq chan chan struct{}
 	stop     chan struct{}
@@ -100,14 +116,19 @@ type queueProcessor struct {
 	once     sync.Once
 }
 
-func newQueueProcessor(exp sdktrace.SpanExporter, size int, dropped prometheus.Counter) *queueProcessor {
+func newQueueProcessor(exp sdktrace.SpanExporter, size int, dropped, truncated prometheus.Counter, log *zap.Logger) *queueProcessor {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	p := &queueProcessor{
-		exp:      exp,
-		queue:    make(chan sdktrace.ReadOnlySpan, size),
-		dropped:  dropped,
-		flushReq: make(chan chan struct{}),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		exp:       exp,
+		queue:     make(chan sdktrace.ReadOnlySpan, size),
+		dropped:   dropped,
+		truncated: truncated,
+		log:       log,
+		flushReq:  make(chan chan struct{}),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	go p.run()
 	return p
@@ -141,9 +162,13 @@ func (p *queueProcessor) run() {
 		if len(batch) == 0 {
 			return
 		}
+		for i, s := range batch {
+			batch[i] = p.capAttrs(s)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout+time.Second)
 		if err := p.exp.ExportSpans(ctx, batch); err != nil {
 			p.dropped.Add(float64(len(batch)))
+			p.exportFailed(len(batch), err)
 		}
 		cancel()
 		clear(batch)
@@ -181,6 +206,101 @@ func (p *queueProcessor) run() {
 		}
 	}
 }
+
+// exportFailed logs a failed export at Warn, at most once per
+// exportWarnEvery, with the failures since the previous line (the spans
+// are in hopscope_telemetry_dropped_total{sink="otlp"}).
+func (p *queueProcessor) exportFailed(spans int, err error) {
+	p.failedBatches++
+	p.failedSpans += spans
+	now := time.Now()
+	if !p.warned.IsZero() && now.Sub(p.warned) < exportWarnEvery {
+		return
+	}
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	p.log.Warn("span export failed", zap.String("error", msg), zap.Int("batches", p.failedBatches),
+		zap.Int("spans_dropped", p.failedSpans))
+	p.warned, p.failedBatches, p.failedSpans = now, 0, 0
+}
+
+// capAttrs returns s, or s with its string attribute values cut to
+// maxAttrValueBytes when one is longer (counted in truncated). The SDK's
+// span snapshot returns its attributes without copying: the common case
+// costs a scan.
+func (p *queueProcessor) capAttrs(s sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+	attrs := s.Attributes()
+	long := -1
+	for i, kv := range attrs {
+		if attrTooLong(kv.Value) {
+			long = i
+			break
+		}
+	}
+	if long < 0 {
+		return s
+	}
+	capped := append([]attribute.KeyValue(nil), attrs...)
+	n := 0
+	for i := long; i < len(capped); i++ {
+		kv := capped[i]
+		if !attrTooLong(kv.Value) {
+			continue
+		}
+		n++
+		if kv.Value.Type() == attribute.STRINGSLICE {
+			ss := append([]string(nil), kv.Value.AsStringSlice()...)
+			for j := range ss {
+				ss[j] = capString(ss[j])
+			}
+			capped[i] = kv.Key.StringSlice(ss)
+		} else {
+			capped[i] = kv.Key.String(capString(kv.Value.AsString()))
+		}
+	}
+	if p.truncated != nil {
+		p.truncated.Add(float64(n))
+	}
+	return cappedSpan{ReadOnlySpan: s, attrs: capped}
+}
+
+func attrTooLong(v attribute.Value) bool {
+	switch v.Type() {
+	case attribute.STRING:
+		return len(v.AsString()) > maxAttrValueBytes
+	case attribute.STRINGSLICE:
+		for _, e := range v.AsStringSlice() {
+			if len(e) > maxAttrValueBytes {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// capString cuts v to maxAttrValueBytes (on a character boundary, "…"
+// included).
+func capString(v string) string {
+	if len(v) <= maxAttrValueBytes {
+		return v
+	}
+	const ell = "…"
+	cut := maxAttrValueBytes - len(ell)
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + ell
+}
+
+// cappedSpan is a span whose attributes were capped.
+type cappedSpan struct {
+	sdktrace.ReadOnlySpan
+	attrs []attribute.KeyValue
+}
+
+func (s cappedSpan) Attributes() []attribute.KeyValue { return s.attrs }
 
 func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	ack := make(chan struct{})
