@@ -254,12 +254,28 @@ var traceServiceDesc = grpc.ServiceDesc{
 		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 			in := new(RawMessage)
 			if err := dec(in); err != nil {
+				// gRPC refused the message before it reached us: larger
+				// than MaxRequestBytes, before or after decompression (a
+				// gzip bomb), or not decompressible.
+				srv.(*Receiver).cfg.OnReject(grpcRecvReason(err))
 				return nil, err
 			}
 			return srv.(*Receiver).exportGRPC(ctx, in.B)
 		},
 	}},
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+}
+
+// grpcRecvReason is the rejection reason of a message gRPC could not
+// receive.
+func grpcRecvReason(err error) string {
+	switch status.Code(err) {
+	case codes.ResourceExhausted:
+		return "too_large"
+	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable:
+		return "read_error"
+	}
+	return "malformed"
 }
 
 func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*RawMessage, error) {

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/status"
 )
 
 // rejects counts OnReject reasons.
@@ -105,5 +112,42 @@ func TestHTTPSlowBodiesBoundedAndCounted(t *testing.T) {
 			t.Fatalf("receiver not serving after the slow clients left: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGRPCRefusalsCounted (issue 19 item 14): a gRPC request larger than
+// MaxRequestBytes, or a gzip bomb that becomes larger once decompressed,
+// is refused by gRPC before the handler sees it; neither was in
+// rejected_total. Both are counted as too_large now, and a message that
+// does not decompress as malformed.
+func TestGRPCRefusalsCounted(t *testing.T) {
+	var c captured
+	var rs rejects
+	r := start(t, &c, func(cfg *Config) { cfg.OnReject = rs.note; cfg.MaxRequestBytes = 1 << 20 })
+	cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	big := &RawMessage{B: make([]byte, 2<<20)} // zeros: 2 MiB, ~2 KiB gzipped
+	for name, opts := range map[string][]grpc.CallOption{
+		"too large": nil,
+		"gzip bomb": {grpc.UseCompressor(gzip.Name)},
+	} {
+		err := cc.Invoke(ctx, method, big, &RawMessage{}, opts...)
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("%s: %v, want ResourceExhausted", name, err)
+		}
+	}
+	if got := rs.get("too_large"); got != 2 {
+		t.Errorf("too_large counted %d times, want 2 (%v)", got, rs.by)
+	}
+	// An ordinary request still goes through.
+	if err := cc.Invoke(ctx, method, &RawMessage{}, &RawMessage{}); err != nil {
+		t.Errorf("empty request: %v", err)
 	}
 }
