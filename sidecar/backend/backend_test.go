@@ -301,4 +301,9 @@ func TestAmbiguousSpansLimited(t *testing.T) {
 	if ms := backendtest.Series(reg, "hopscope_backend_duration_seconds", map[string]string{"operation": "GET"}); len(ms) != 1 || backendtest.Value(ms[0]) != 121 {
 		t.Error("not every call counted: want 121 observations")
 	}
+	// The 90 calls past the bound are counted (issue 19 item 14: they were
+	// dropped uncounted).
+	if ms := backendtest.Series(reg, "hopscope_backend_ambiguous_spans_dropped_total", map[string]string{"backend": "cache"}); len(ms) != 1 || backendtest.Value(ms[0]) != 90 {
+		t.Errorf("hopscope_backend_ambiguous_spans_dropped_total: %d series, want one of 90", len(ms))
+	}
 }

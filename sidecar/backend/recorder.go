@@ -64,6 +64,7 @@ type Recorder struct {
 	decodeErrs  *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	limited     *prometheus.CounterVec
+	unspanned   *prometheus.CounterVec // ambiguous calls past AmbiguousSpansPerSecond
 	breaker     *prometheus.GaugeVec
 }
 
@@ -94,12 +95,16 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		Name: "hopscope_backend_rate_limited_total",
 		Help: "Requests refused (429) by a backend's rate limit.",
 	}, []string{"backend"})
+	r.unspanned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopscope_backend_ambiguous_spans_dropped_total",
+		Help: "Calls tied to no inbound request (attribution ambiguous) that made no span because the backend's bound of such spans per second was reached; the calls are still in hopscope_backend_duration_seconds.",
+	}, []string{"backend"})
 	r.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hopscope_backend_circuit_state",
 		Help: "Circuit breaker state per backend: 0 closed, 1 half-open (one trial call), 2 open (calls refused with 503).",
 	}, []string{"backend"})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.breaker} {
+		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.unspanned, r.breaker} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("registering backend metrics: %w", err)
 			}
@@ -123,8 +128,10 @@ type Backend struct {
 	obs map[obsKey]prometheus.Observer // the histogram's children, looked up once
 
 	// ambiguous limits the spans of calls no request can be tied to
-	// (Options.AmbiguousSpansPerSecond).
+	// (Options.AmbiguousSpansPerSecond); unspanned counts the calls it
+	// kept from making one.
 	ambiguous rateGate
+	unspanned prometheus.Counter
 }
 
 // rateGate lets through at most max events per wall-clock second.
@@ -178,6 +185,7 @@ func (r *Recorder) Backend(cfg Config) *Backend {
 		r.connections.WithLabelValues(cfg.Name, s)
 	}
 	r.decodeErrs.WithLabelValues(cfg.Name)
+	b.unspanned = r.unspanned.WithLabelValues(cfg.Name)
 	if cfg.Kind == KindHTTP {
 		r.retries.WithLabelValues(cfg.Name)
 		r.limited.WithLabelValues(cfg.Name)
@@ -299,6 +307,7 @@ func (c Call) Finish(end time.Time, op Op) {
 	span := c.span
 	if span == nil {
 		if c.attribution == Ambiguous && b.r.ambiguousMax > 0 && !b.ambiguous.allow(end, b.r.ambiguousMax) {
+			b.unspanned.Inc()
 			return
 		}
 		span = c.startSpan()
