@@ -2,6 +2,8 @@ package otlp
 
 import (
 	"bufio"
+	"bytes"
+	stdgzip "compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -149,5 +151,29 @@ func TestGRPCRefusalsCounted(t *testing.T) {
 	// An ordinary request still goes through.
 	if err := cc.Invoke(ctx, method, &RawMessage{}, &RawMessage{}); err != nil {
 		t.Errorf("empty request: %v", err)
+	}
+}
+
+// TestHTTPGzipBombCounted: an OTLP/HTTP gzip body that decompresses past
+// MaxRequestBytes is refused with 413 after reading MaxRequestBytes+1
+// bytes of it, and counted as too_large (the gRPC twin is above).
+func TestHTTPGzipBombCounted(t *testing.T) {
+	var c captured
+	var rs rejects
+	r := start(t, &c, func(cfg *Config) { cfg.OnReject = rs.note; cfg.MaxRequestBytes = 1 << 20 })
+	var zb bytes.Buffer
+	zw := stdgzip.NewWriter(&zb)
+	_, _ = zw.Write(make([]byte, 64<<20)) // 64 MiB of zeros: ~64 KiB gzipped
+	_ = zw.Close()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.HTTPAddr().String()+"/v1/traces", &zb)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Encoding", "gzip")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || rs.get("too_large") != 1 {
+		t.Errorf("gzip bomb: %d, too_large counted %d times", res.StatusCode, rs.get("too_large"))
 	}
 }
