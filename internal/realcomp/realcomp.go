@@ -226,6 +226,24 @@ func Redis() (addr string, stop func(), err error) {
 // with plain nginx's $request_id where ingress-nginx has $req_id.
 const IngressLogFormat = `escape=json '{"msec":"$msec","time_iso8601":"$time_iso8601","request_time":"$request_time","status":"$status","request_method":"$request_method","request_uri":"$request_uri","host":"$host","proxy_upstream_name":"default-shop-80","upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","upstream_connect_time":"$upstream_connect_time","upstream_header_time":"$upstream_header_time","upstream_response_time":"$upstream_response_time","req_id":"$request_id","http_x_request_id":"$http_x_request_id","http_traceparent":"$http_traceparent","http_x_amzn_trace_id":"$http_x_amzn_trace_id"}'`
 
+// IngressProxyDirectives are what ingress-nginx sets in the location it
+// proxies from: keep-alive to the upstream, X-Request-ID, X-Request-Start
+// (docs/ingress-nginx.md), the forwarded headers, a retry on connection
+// errors.
+const IngressProxyDirectives = `proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+proxy_set_header X-Request-ID $request_id;
+proxy_set_header X-Request-Start "t=${msec}";
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_next_upstream error timeout;`
+
+// Indent puts prefix before every line of s.
+func Indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
 // NginxIngress runs nginx configured as ingress-nginx would be in front of
 // upstream: the JSON access log, X-Request-ID, X-Request-Start. It returns
 // its address and the access log's path.
@@ -259,19 +277,12 @@ http {
   server {
     listen 127.0.0.1:%[5]d;
     location / {
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Request-ID $request_id;
-      proxy_set_header X-Request-Start "t=${msec}";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_next_upstream error timeout;
+%[6]s
       proxy_pass http://shop;
     }
   }
 }
-`, dir, IngressLogFormat, accessLog, upstream, port)
+`, dir, IngressLogFormat, accessLog, upstream, port, Indent(IngressProxyDirectives, "      "))
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return "", "", nil, err

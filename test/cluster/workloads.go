@@ -366,14 +366,7 @@ data:
         listen 8080;
         location /healthz { access_log off; return 200 "ok"; }
         location / {
-          proxy_http_version 1.1;
-          proxy_set_header Connection "";
-          proxy_set_header Host $host;
-          proxy_set_header X-Request-ID $request_id;
-          proxy_set_header X-Request-Start "t=${msec}";
-          proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-          proxy_set_header X-Forwarded-Proto $scheme;
-          proxy_next_upstream error timeout;
+%[4]s
           proxy_pass http://shop;
         }
       }
@@ -411,7 +404,8 @@ spec:
 `
 
 func (k *cluster) installIngress(ctx context.Context, cs kubernetes.Interface) error {
-	if err := k.apply(ctx, fmt.Sprintf(ingressManifests, realcomp.IngressLogFormat, imageNginx, ingressNodePort)); err != nil {
+	if err := k.apply(ctx, fmt.Sprintf(ingressManifests, realcomp.IngressLogFormat, imageNginx, ingressNodePort,
+		realcomp.Indent(realcomp.IngressProxyDirectives, "          "))); err != nil {
 		return err
 	}
 	return k.waitReady(ctx, cs, nsIngress, "app.kubernetes.io/name=ingress-nginx", 1, 120*time.Second)
