@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -500,38 +501,80 @@ func checkRollout(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.I
 	}
 }
 
-// checkCollectorLoss: deleting the collector's pod under load fails no user
-// request, the sidecar counts the spans it could not deliver, and the new
-// collector gives breakdowns again.
+// checkCollectorLoss: losing the collector under load fails no user
+// request. First its pod is deleted (a replacement starts within seconds,
+// inside the sidecar's export retries); then the Deployment is scaled to
+// zero for longer than an export's retries last, and the sidecar must count
+// the spans it could not deliver. Scaled back, the new collector gives
+// breakdowns again.
 func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Interface, res *Result) {
-	pods, err := cs.CoreV1().Pods(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=collector"})
+	const sel = "app.kubernetes.io/component=collector"
+	pods, err := cs.CoreV1().Pods(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil || len(pods.Items) == 0 {
 		t.Fatalf("collector pods: %v", err)
+	}
+	deps, err := cs.AppsV1().Deployments(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil || len(deps.Items) != 1 {
+		t.Fatalf("collector deployment: %v", err)
+	}
+	dep := deps.Items[0].Name
+	scale := func(n int32) {
+		t.Helper()
+		s, err := cs.AppsV1().Deployments(nsHopscope).GetScale(ctx, dep, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Spec.Replicas = n
+		if _, err := cs.AppsV1().Deployments(nsHopscope).UpdateScale(ctx, dep, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	stop := make(chan struct{})
 	sent, failed, errs, wait := load(res.Edge+"/api/orders/4", stop)
 	time.Sleep(2 * time.Second)
+
+	// 1. The pod deleted: replaced at once.
 	zero := int64(0)
 	for _, p := range pods.Items {
 		if err := cs.CoreV1().Pods(nsHopscope).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := k.waitReady(ctx, cs, nsHopscope, "app.kubernetes.io/component=collector", 1, 120*time.Second); err != nil {
+	if err := k.waitReady(ctx, cs, nsHopscope, sel, 1, 120*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
+	before := sidecarDropped(t, ctx, cs)
+
+	// 2. No collector at all for longer than an export retries (5 s).
+	scale(0)
+	gone := time.Now()
+	for time.Since(gone) < 60*time.Second {
+		l, err := cs.CoreV1().Pods(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err == nil && len(l.Items) == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	time.Sleep(10 * time.Second)
+	after := sidecarDropped(t, ctx, cs)
+	scale(1)
+	if err := k.waitReady(ctx, cs, nsHopscope, sel, 1, 120*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
 	close(stop)
 	wait()
-	t.Logf("collector deleted: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())
+	t.Logf("collector deleted, then gone 10 s: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())
 	if failed.Load() > 0 {
-		t.Errorf("%d of %d user requests failed while the collector was replaced: %v", failed.Load(), sent.Load(), errs())
+		t.Errorf("%d of %d user requests failed while the collector was away: %v", failed.Load(), sent.Load(), errs())
 	}
-	dropped := sidecarDropped(t, ctx, cs)
-	t.Logf("sidecar telemetry dropped while the collector was away: %v", dropped)
-	otlp := dropped[`hopscope_telemetry_dropped_total{service="shop",sink="otlp"}`]
-	if otlp == "" || otlp == "0" {
-		t.Errorf("the sidecar counted no span it could not export while the collector was gone: %v", dropped)
+	const otlp = `hopscope_telemetry_dropped_total{service="shop",sink="otlp"}`
+	t.Logf("sidecar spans dropped: %s before the collector was gone, %s after 10 s without it", before[otlp], after[otlp])
+	b, _ := strconv.ParseFloat(before[otlp], 64)
+	a, err := strconv.ParseFloat(after[otlp], 64)
+	if err != nil || a <= b {
+		t.Errorf("the sidecar counted no span it could not export while the collector was gone: %v → %v", before, after)
 	}
 	// The new collector serves breakdowns again.
 	id, err := get(res.Edge + "/api/orders/5")
