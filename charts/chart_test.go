@@ -349,36 +349,13 @@ func checkDefault(t *testing.T, objs []object) {
 		"--otlp=http://hopscope-collector.observability.svc:4318",
 		"--injector=https://hopscope-injector.observability.svc:443")
 
-	// NetworkPolicies: telemetry from anywhere, the API from the cluster,
-	// the webhook and metrics of the injector from anywhere.
-	np := typed[*networkingv1.NetworkPolicy](t, objs, "NetworkPolicy", collectorName)
-	if !reflect.DeepEqual(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) || len(np.Spec.Ingress) != 2 {
-		t.Fatalf("collector NetworkPolicy = %+v", np.Spec)
-	}
-	if r := np.Spec.Ingress[0]; len(r.From) != 0 || !reflect.DeepEqual(policyPorts(r), []int{4317, 4318, 24224}) {
-		t.Errorf("collector NetworkPolicy telemetry rule = %+v", r)
-	}
-	if r := np.Spec.Ingress[1]; len(r.From) != 1 || r.From[0].NamespaceSelector == nil || len(r.From[0].NamespaceSelector.MatchLabels)+len(r.From[0].NamespaceSelector.MatchExpressions) != 0 ||
-		!reflect.DeepEqual(policyPorts(r), []int{8088}) {
-		t.Errorf("collector NetworkPolicy API rule = %+v, want 8088 from every namespace", r)
-	}
-	inp := typed[*networkingv1.NetworkPolicy](t, objs, "NetworkPolicy", injectorName)
-	if len(inp.Spec.Ingress) != 1 || len(inp.Spec.Ingress[0].From) != 0 || !reflect.DeepEqual(policyPorts(inp.Spec.Ingress[0]), []int{8443, 9090}) {
-		t.Errorf("injector NetworkPolicy = %+v", inp.Spec)
-	}
+	// The NetworkPolicies are checked by TestNetworkPolicyLeastPrivilege.
 	pdb := typed[*policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", injectorName)
 	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
 		t.Errorf("injector PDB = %+v, want maxUnavailable 1", pdb.Spec)
 	}
 }
 
-func policyPorts(r networkingv1.NetworkPolicyIngressRule) []int {
-	var out []int
-	for _, p := range r.Ports {
-		out = append(out, p.Port.IntValue())
-	}
-	return out
-}
 
 func hasContainerPort(c corev1.Container, name string, port int32) bool {
 	for _, p := range c.Ports {
@@ -626,10 +603,6 @@ func checkRUMIngress(t *testing.T, objs []object) {
 	wantArgs(t, "collector", c.Args, "--rum-listen=:8089", "--rum-allowed-origins=https://shop.example.com", "--rum-trust-forwarded-for=true")
 	if !hasContainerPort(c, "rum", 8089) {
 		t.Error("the collector has no rum port 8089")
-	}
-	np := typed[*networkingv1.NetworkPolicy](t, objs, "NetworkPolicy", collectorName)
-	if !slices.Contains(policyPorts(np.Spec.Ingress[0]), 8089) {
-		t.Errorf("collector NetworkPolicy does not open 8089: %+v", np.Spec.Ingress[0])
 	}
 	pdb := typed[*policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", collectorName)
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
