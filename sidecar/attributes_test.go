@@ -232,6 +232,11 @@ func TestSplitHost(t *testing.T) {
 		{"shop.example:8o", "shop.example", 0},
 		{"[::1", "[::1", 0},
 		{"", "", 0},
+		// FuzzSplitHost: a bracketed host followed by anything but
+		// ":port" was split anyway ("::1", 8080).
+		{"[::1]8080", "[::1]8080", 0},
+		{"[::1]x:80", "[::1]x:80", 0},
+		{"[::1]:", "::1", 0},
 	} {
 		if host, port := splitHost(tc.in); host != tc.host || port != tc.port {
 			t.Errorf("splitHost(%q) = %q, %d; want %q, %d", tc.in, host, port, tc.host, tc.port)
@@ -239,5 +244,32 @@ func TestSplitHost(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { splitHost("shop.example") }); n != 0 {
 		t.Errorf("splitHost allocates %v times", n)
+	}
+}
+
+// TestXRayRoot: the Root recorded as hopscope.xray_root, trimmed of
+// spaces and tabs only, as correlate/xray and the propagator read it.
+func TestXRayRoot(t *testing.T) {
+	const root = "1-5759e988-bd862e3fe1be46a994272793"
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"full header", "Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1", root},
+		{"ALB Self first", "Self=1-67891233-12456789abcdef012345678;Root=" + root, root},
+		{"upper case lowered", "Root=1-5759E988-BD862E3FE1BE46A994272793", root},
+		{"spaces and tabs around", " Root =\t" + root + " ;Sampled=?", root},
+		{"invalid Parent does not matter", "Root=" + root + ";Parent=zz", root},
+		{"all-zero trace id", "Root=1-00000000-000000000000000000000000", ""},
+		{"version 2", "Root=2-5759e988-bd862e3fe1be46a994272793", ""},
+		{"no Root", "Parent=53995c3f42cd8ad8", ""},
+		// FuzzXRayRoot: strings.TrimSpace took these, correlate/xray
+		// does not: the span had a root and propagation "none".
+		{"no-break space", "Root=\u00a0" + root, ""},
+		{"next line", "Root=" + root + "\u0085", ""},
+		{"vertical tab", "Root=\v" + root, ""},
+	} {
+		if got := xrayRoot(tc.in); got != tc.want {
+			t.Errorf("%s: xrayRoot(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
 	}
 }

@@ -399,7 +399,11 @@ func splitHost(hostport string) (string, int) {
 		if end < 0 {
 			return hostport, 0
 		}
-		host, port = hostport[1:end], strings.TrimPrefix(hostport[end+1:], ":")
+		rest := hostport[end+1:]
+		if rest != "" && rest[0] != ':' {
+			return hostport, 0 // "[v6]8080", "[v6]x": no host and port
+		}
+		host, port = hostport[1:end], strings.TrimPrefix(rest, ":")
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		if strings.IndexByte(hostport[:i], ':') >= 0 {
 			return hostport, 0 // an IPv6 address without brackets: no port
@@ -434,10 +438,12 @@ func xrayRoot(h string) string {
 		var part string
 		part, h, _ = strings.Cut(h, ";")
 		k, v, ok := strings.Cut(part, "=")
-		if !ok || strings.TrimSpace(k) != "Root" {
+		// Spaces and tabs only, as correlate/xray trims (and the
+		// propagator reads the header): not every Unicode space.
+		if !ok || strings.Trim(k, " \t") != "Root" {
 			continue
 		}
-		if v = strings.TrimSpace(v); validXRayRoot(v) {
+		if v = strings.Trim(v, " \t"); validXRayRoot(v) {
 			return strings.ToLower(v)
 		}
 		return ""
