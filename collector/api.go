@@ -11,6 +11,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector/ui"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/bearer"
 )
 
 // BreakdownResponse is GET /api/v1/traces/{id}/breakdown's body: the
@@ -27,8 +28,15 @@ type ListResponse struct {
 
 func (c *Collector) apiHandler(gather prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/traces/{id}/breakdown", c.getBreakdown)
-	mux.HandleFunc("GET /api/v1/breakdowns", c.listBreakdowns)
+	// The API hands out what requests carried (routes, addresses,
+	// timings): behind --auth-token-file's tokens when set. /metrics and
+	// /healthz stay open for Prometheus and the kubelet; the UI's files
+	// hold no data, and the UI asks for a token when the API wants one.
+	api := func(h http.HandlerFunc) http.Handler {
+		return bearer.Handler(c.tokens, h, func() { c.m.rejected.WithLabelValues(SrcAPI, "unauthenticated").Inc() })
+	}
+	mux.Handle("GET /api/v1/traces/{id}/breakdown", api(c.getBreakdown))
+	mux.Handle("GET /api/v1/breakdowns", api(c.listBreakdowns))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: c.cfg.JaegerUIURL, HopColors: HopColors, DefaultColor: BackendColor}))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))

@@ -18,6 +18,7 @@ import (
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
@@ -55,6 +56,8 @@ type Collector struct {
 	lines *lineParser
 	// rejects logs refused input, rate-limited per source.
 	rejects *rejectLog
+	// tokens are --auth-token-file's (nil: no token required).
+	tokens *bearer.Tokens
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -120,8 +123,14 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	loc, _ := time.LoadLocation(cfg.HAProxyTimezone) // checked by Validate
 	c.lines = &lineParser{haproxyLoc: loc}
 
+	if cfg.AuthTokenFile != "" {
+		if c.tokens, err = bearer.Load(cfg.AuthTokenFile); err != nil {
+			return nil, fmt.Errorf("--auth-token-file: %w", err)
+		}
+	}
 	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
 		ocfg := otlp.DefaultConfig()
+		ocfg.Tokens = c.tokens
 		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
 		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
 		ocfg.ErrorLog = httpErrorLog(c.log)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
 )
@@ -78,6 +79,13 @@ type Config struct {
 	// HAProxyTimezone is the zone of HAProxy's accept dates
 	// (--haproxy-timezone, e.g. UTC or Europe/Berlin).
 	HAProxyTimezone string
+	// AuthTokenFile, when set, names a file of bearer tokens (one per
+	// line, at least 16 characters; read again when it changes) that
+	// OTLP senders and API clients must present as "Authorization: Bearer
+	// <token>": OTLP/HTTP answers 401, OTLP/gRPC Unauthenticated, /api/
+	// 401. /metrics, /healthz, the UI's static files, the Fluent forward
+	// port and the public RUM endpoint stay open (--auth-token-file).
+	AuthTokenFile string
 }
 
 // DefaultConfig returns the contract's ports (DESIGN.md) and defaults.
@@ -122,6 +130,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTraces, "max-traces", c.MaxTraces, "traces held in memory")
 	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger UI base URL for links")
 	fs.StringVar(&c.HAProxyTimezone, "haproxy-timezone", c.HAProxyTimezone, "time zone of HAProxy log dates")
+	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "file of bearer tokens required of OTLP senders and API clients (empty = none)")
 }
 
 // Tail formats.
@@ -213,6 +222,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.HAProxyTimezone); err != nil {
 		bad("haproxy-timezone", "%v", err)
+	}
+	if c.AuthTokenFile != "" {
+		if _, err := bearer.Load(c.AuthTokenFile); err != nil {
+			bad("auth-token-file", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,8 @@ const (
 	SrcIngress = "ingress"
 	SrcHAProxy = "haproxy"
 	SrcRUM     = "rum"
+	// SrcAPI counts only refusals: API calls without an accepted token.
+	SrcAPI = "api"
 )
 
 // hopBuckets span 0.1 ms to 30 s: hops range from the sidecar's fraction

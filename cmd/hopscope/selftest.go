@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/bearer"
 )
 
 // selftestConfig is what `hopscope selftest` checks (the chart's helm test).
@@ -65,26 +67,48 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := loadConfig("selftest", &cfg, args, stderr); err != nil {
 		return err
 	}
+	// The headers an OTLP sender is given (the chart's auth.enabled puts
+	// the bearer token there, as for the sidecars).
+	headers, err := bearer.TracesHeadersFromEnv()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	otlpURL := strings.TrimRight(cfg.OTLP, "/") + "/v1/traces"
 	checks := []selfCheck{
 		{"collector is healthy", func(ctx context.Context) error {
-			return expectStatus(ctx, http.DefaultClient, "GET", strings.TrimRight(cfg.Collector, "/")+"/healthz", "", nil, 200)
+			return expectStatus(ctx, http.DefaultClient, "GET", strings.TrimRight(cfg.Collector, "/")+"/healthz", "", nil, nil, 200)
 		}},
 		{"collector accepts an OTLP/HTTP export", func(ctx context.Context) error {
 			// An empty ExportTraceServiceRequest is a valid, empty protobuf message.
-			return expectStatus(ctx, http.DefaultClient, "POST", strings.TrimRight(cfg.OTLP, "/")+"/v1/traces", "application/x-protobuf", nil, 200)
+			return expectStatus(ctx, http.DefaultClient, "POST", otlpURL, "application/x-protobuf", headers, nil, 200)
 		}},
+	}
+	if headers.Get("Authorization") != "" {
+		checks = append(checks,
+			selfCheck{"collector refuses an OTLP export without the token", func(ctx context.Context) error {
+				return expectStatus(ctx, http.DefaultClient, "POST", otlpURL, "application/x-protobuf", nil, nil, 401)
+			}},
+			selfCheck{"collector API takes the token", func(ctx context.Context) error {
+				return expectStatus(ctx, http.DefaultClient, "GET", strings.TrimRight(cfg.Collector, "/")+"/api/v1/breakdowns?limit=1", "", headers, nil, 200)
+			}})
 	}
 	if cfg.Injector != "" {
 		checks = append(checks, selfCheck{"injector adds the sidecar to an annotated pod", func(ctx context.Context) error { return checkInjector(ctx, cfg.Injector) }})
 	}
 	for _, c := range checks {
-		var err error
+		var err, answered error
 		for {
 			if err = c.run(ctx); err == nil || ctx.Err() != nil {
+				// Cut off by --timeout: say what the last answer was
+				// (a 401 says more than "deadline exceeded").
+				if err != nil && ctx.Err() != nil && answered != nil {
+					err = answered
+				}
 				break
 			}
+			answered = err
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -104,10 +128,13 @@ type selfCheck struct {
 	run  func(context.Context) error
 }
 
-func expectStatus(ctx context.Context, client *http.Client, method, u, contentType string, body []byte, want int) error {
+func expectStatus(ctx context.Context, client *http.Client, method, u, contentType string, headers http.Header, body []byte, want int) error {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	for k, v := range headers {
+		req.Header[k] = v
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

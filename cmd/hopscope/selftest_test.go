@@ -76,6 +76,46 @@ func TestSelftest(t *testing.T) {
 	}
 }
 
+// TestSelftestWithToken: with the chart's auth.enabled the selftest pod
+// has the token in OTEL_EXPORTER_OTLP_HEADERS; it exports with it, checks
+// that an export without it is refused and that the API takes it. Given a
+// wrong token it fails, naming the check.
+func TestSelftestWithToken(t *testing.T) {
+	const token = "selftest-0123456789abcdef"
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ccfg := collector.DefaultConfig()
+	ccfg.OTLPGRPCListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", ""
+	ccfg.OTLPHTTPListen, ccfg.HTTPListen, ccfg.AuthTokenFile = "127.0.0.1:0", "127.0.0.1:0", path
+	col, err := collector.New(ccfg, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	args := []string{"selftest", "--collector", "http://" + col.HTTPAddr().String(), "--otlp", "http://" + col.OTLPHTTPAddr().String(), "--timeout", "3s"}
+	for _, tc := range []struct {
+		headers string
+		code    int
+		want    string
+	}{
+		{"authorization=Bearer%20" + token, 0, "ok  collector API takes the token"},
+		{"authorization=Bearer%20wrong-0123456789abcdef", 1, "collector accepts an OTLP/HTTP export: POST"},
+		{"", 1, "401 Unauthorized"},
+	} {
+		t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", tc.headers)
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.want) {
+			t.Errorf("headers %q: exit %d, want %d with %q:\n%s%s", tc.headers, code, tc.code, tc.want, out.String(), errb.String())
+		}
+	}
+}
+
 // injectorCerts writes a self-signed certificate for 127.0.0.1 into dir.
 func injectorCerts(t *testing.T, dir string) string {
 	t.Helper()

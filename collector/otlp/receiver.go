@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
@@ -59,10 +60,14 @@ type Config struct {
 	// ErrorLog receives net/http's own errors of the OTLP/HTTP server
 	// (accept errors); nil: the log package's standard logger.
 	ErrorLog *log.Logger
+	// Tokens, when set, are the bearer tokens a request must carry
+	// (OnReject "unauthenticated" for one without): OTLP/HTTP answers 401,
+	// OTLP/gRPC Unauthenticated.
+	Tokens *bearer.Tokens
 	// OnReject is called with a reason for every refused request
 	// (bad_content_type, too_large, too_many_elements, malformed,
-	// consumer, read_timeout, read_error) and every OTLP/HTTP connection
-	// refused (conn_limit).
+	// consumer, read_timeout, read_error, unauthenticated) and every
+	// OTLP/HTTP connection refused (conn_limit).
 	OnReject func(reason string)
 }
 
@@ -199,7 +204,7 @@ func (r *Receiver) Start(context.Context) error {
 		}
 		r.hln = ln
 		mux := http.NewServeMux()
-		mux.HandleFunc("POST /v1/traces", r.serveHTTP)
+		mux.Handle("POST /v1/traces", bearer.Handler(r.cfg.Tokens, http.HandlerFunc(r.serveHTTP), func() { r.cfg.OnReject("unauthenticated") }))
 		r.http = &http.Server{Handler: mux, ReadTimeout: r.cfg.HTTPReadTimeout, ReadHeaderTimeout: r.cfg.HTTPReadHeaderTimeout,
 			IdleTimeout: r.cfg.HTTPIdleTimeout, ErrorLog: r.cfg.ErrorLog}
 		lln := &limitListener{Listener: ln, sem: make(chan struct{}, r.cfg.MaxHTTPConnections),
@@ -252,6 +257,12 @@ var traceServiceDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			// The token is checked before the message is read: an
+			// unauthenticated sender costs no decompression.
+			if err := bearer.CheckIncoming(ctx, srv.(*Receiver).cfg.Tokens); err != nil {
+				srv.(*Receiver).cfg.OnReject("unauthenticated")
+				return nil, err
+			}
 			in := new(RawMessage)
 			if err := dec(in); err != nil {
 				// gRPC refused the message before it reached us: larger

@@ -26,6 +26,7 @@ import (
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/collector/ui"
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/bearer"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/screenshot.png")
@@ -679,6 +680,44 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, listReady+` && !document.getElementById('empty').hidden`, "the empty state")
 		if txt := eval[string](t, ctx, `document.getElementById('empty').innerText`); txt != "No requests yet — send traffic through a sidecar." {
 			t.Errorf("empty state = %q", txt)
+		}
+	})
+
+	// An API behind --auth-token-file: the page asks for the token on
+	// the first 401, sends it from then on, and asks again when refused.
+	t.Run("token", func(t *testing.T) {
+		const token = "ui-0123456789abcdef"
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := bearer.Load(filepath.Join(dir, "tokens"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := http.NewServeMux()
+		api.register(inner, "/api/v1")
+		mux := http.NewServeMux()
+		mux.Handle("GET /ui/", ui.Handler(ui.Options{HopColors: collector.HopColors, DefaultColor: collector.BackendColor}))
+		mux.Handle("/api/", bearer.Handler(tokens, inner, nil))
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		do(t, ctx, chromedp.Navigate(srv.URL+"/ui/"))
+		waitFor(t, ctx, `!document.getElementById('token-form').hidden && !document.getElementById('list-error').hidden`, "the token form")
+		if txt := eval[string](t, ctx, `document.getElementById('list-error').innerText`); !strings.Contains(txt, "asks for a token") {
+			t.Errorf("error = %q", txt)
+		}
+		for _, try := range []struct{ token, want string }{{"not-the-token-0000", "refused this token"}, {token, ""}} {
+			do(t, ctx, chromedp.SetValue(chromedp.ID("token"), try.token))
+			navigateBy(t, ctx, chromedp.Click(chromedp.CSS(`#token-form button[type=submit]`)))
+			if try.want != "" {
+				waitFor(t, ctx, `!document.getElementById('list-error').hidden && !document.getElementById('token-form').hidden`, "the refusal")
+				if txt := eval[string](t, ctx, `document.getElementById('list-error').innerText`); !strings.Contains(txt, try.want) {
+					t.Errorf("error = %q, want %q", txt, try.want)
+				}
+				continue
+			}
+			waitFor(t, ctx, listReady+` && document.querySelectorAll('#requests .row').length > 0 && document.getElementById('token-form').hidden`, "the list with the token")
 		}
 	})
 

@@ -38,19 +38,31 @@ func Handler(t *Tokens, next http.Handler, refused func()) http.Handler {
 
 // UnaryInterceptor refuses, with codes.Unauthenticated, the unary calls
 // whose "authorization" metadata carries no accepted token, calling
-// refused for each. Nil tokens: every call passes.
+// refused for each. Nil tokens: every call passes. gRPC decodes the
+// request before an interceptor runs: a handler that can, calls
+// CheckIncoming before decoding instead.
 func UnaryInterceptor(t *Tokens, refused func()) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if t != nil {
-			md, _ := metadata.FromIncomingContext(ctx)
-			v := md.Get("authorization")
-			if len(v) != 1 || !t.Authorized(v[0]) {
-				if refused != nil {
-					refused()
-				}
-				return nil, status.Error(codes.Unauthenticated, "a bearer token is required (authorization: Bearer <token>)")
+		if err := CheckIncoming(ctx, t); err != nil {
+			if refused != nil {
+				refused()
 			}
+			return nil, err
 		}
 		return handler(ctx, req)
 	}
+}
+
+// CheckIncoming returns a codes.Unauthenticated error unless the incoming
+// call's "authorization" metadata (exactly one) carries an accepted token.
+// Nil tokens: nil.
+func CheckIncoming(ctx context.Context, t *Tokens) error {
+	if t == nil {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) == 1 && t.Authorized(v[0]) {
+		return nil
+	}
+	return status.Error(codes.Unauthenticated, "a bearer token is required (authorization: Bearer <token>)")
 }

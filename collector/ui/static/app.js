@@ -8,6 +8,9 @@
   const api = cfg.apiBase;
   const TRACE_ID = /^[0-9a-f]{32}$/i;
   const LIST_QUERY_KEY = 'hopscope.listQuery';
+  // The API's bearer token when the collector has --auth-token-file: asked
+  // for on the first 401, kept for this tab only.
+  const TOKEN_KEY = 'hopscope.token';
 
   // ---- helpers ------------------------------------------------------------
 
@@ -83,10 +86,19 @@
   async function getJSON(url, signal) {
     let res;
     try {
-      res = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store', signal });
+      const headers = { Accept: 'application/json' };
+      const token = sessionStorage.getItem(TOKEN_KEY);
+      if (token) headers.Authorization = `Bearer ${token}`;
+      res = await fetch(url, { headers, cache: 'no-store', signal });
     } catch (e) {
       if (e.name === 'AbortError' || e.name === 'TimeoutError') throw e;
       throw new Error(`cannot reach the collector API at ${api} (${e.message})`);
+    }
+    if (res.status === 401) {
+      askToken();
+      throw new Error(sessionStorage.getItem(TOKEN_KEY)
+        ? 'the API refused this token (401): enter another above'
+        : 'the API asks for a token (401): enter it above');
     }
     const text = await res.text();
     let data = null;
@@ -101,6 +113,22 @@
     }
     if (data === null || typeof data !== 'object') throw new Error('the API answered with something that is not JSON');
     return data;
+  }
+
+  // askToken shows the token form; a token entered is kept for the tab
+  // and the page loaded again with it.
+  function askToken() {
+    const form = document.getElementById('token-form');
+    if (!form || !form.hidden) return;
+    form.hidden = false;
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const v = document.getElementById('token').value.trim();
+      if (!v) return;
+      sessionStorage.setItem(TOKEN_KEY, v);
+      location.reload();
+    });
+    document.getElementById('token').focus();
   }
 
   function withTimeout(signal, ms) {
