@@ -53,7 +53,7 @@ func TestLongAttributesCappedAtExport(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = recv.Shutdown(context.Background()) })
 
-	exp, err := newExporter("http://" + recv.HTTPAddr().String())
+	exp, err := newExporter("http://"+recv.HTTPAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -15,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
+	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 	"github.com/hopscope/hopscope/internal/version"
@@ -46,7 +49,19 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated p
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	}
 	if cfg.OTLPEndpoint != "" {
-		exp, err := newExporter(cfg.OTLPEndpoint)
+		// Headers for every export (a bearer token, a tenant id), as the
+		// OpenTelemetry SDKs take them, on both protocols. A malformed
+		// list is a telemetry fault, not the app's: logged, and the spans
+		// go without it (a collector that wants a token refuses them, and
+		// they are counted as dropped).
+		headers, err := bearer.TracesHeadersFromEnv()
+		if err != nil {
+			if log != nil {
+				log.Error("exporting spans without headers", zap.Error(err))
+			}
+			headers = nil
+		}
+		exp, err := newExporter(cfg.OTLPEndpoint, headers)
 		if err != nil {
 			return nil, fmt.Errorf("--otlp-endpoint: %w", err)
 		}
@@ -55,15 +70,23 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated p
 	return sdktrace.NewTracerProvider(opts...), nil
 }
 
-func newExporter(raw string) (sdktrace.SpanExporter, error) {
+// newExporter returns the OTLP exporter of the endpoint raw, sending
+// headers (from OTEL_EXPORTER_OTLP_HEADERS and _TRACES_HEADERS) with
+// every request.
+func newExporter(raw string, headers http.Header) (sdktrace.SpanExporter, error) {
 	ep, err := endpoint.Parse(raw)
 	if err != nil {
 		return nil, err
+	}
+	hm := make(map[string]string, len(headers))
+	for k, v := range headers {
+		hm[k] = strings.Join(v, ",")
 	}
 	ctx := context.Background()
 	if ep.GRPC {
 		opts := []otlptracegrpc.Option{
 			otlptracegrpc.WithEndpoint(ep.Target),
+			otlptracegrpc.WithHeaders(hm),
 			otlptracegrpc.WithTimeout(exportTimeout),
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: exportTimeout}),
 		}
@@ -74,7 +97,7 @@ func newExporter(raw string) (sdktrace.SpanExporter, error) {
 	}
 	// OTLP/HTTP through the lean encoder: ~10× less CPU per span than the
 	// stock exporter on the proxy's own core (internal/otlpwire).
-	return otlpwire.NewHTTPExporter(otlpwire.HTTPConfig{Endpoint: ep.Target, Timeout: exportTimeout})
+	return otlpwire.NewHTTPExporter(otlpwire.HTTPConfig{Endpoint: ep.Target, Timeout: exportTimeout, Headers: hm})
 }
 
 // newResource describes the sidecar: service.name, hopscope.component,
