@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 )
 
@@ -27,6 +28,7 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	base := fs.String("collector", "http://127.0.0.1:8088", "collector internal API base URL")
 	width := fs.Int("width", 60, "bar width in characters")
 	color := fs.String("color", "auto", "auto, always or never")
+	tokenFile := fs.String("token-file", "", "file whose first token is sent as Authorization: Bearer (a collector with --auth-token-file)")
 	// Flags may come before or after the trace id; HOPSCOPE_COLLECTOR,
 	// HOPSCOPE_WIDTH and HOPSCOPE_COLOR stand for flags not given.
 	var pos []string
@@ -78,9 +80,24 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil || u.Host == "" {
 		return usageError{fmt.Errorf("%s: want a URL like http://127.0.0.1:8088, got %q", name("collector"), *base)}
 	}
+	var token string
+	if *tokenFile != "" {
+		data, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", name("token-file"), err)}
+		}
+		toks, err := bearer.Parse(data)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", name("token-file"), err)}
+		}
+		token = toks[0]
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*base, "/")+"/api/v1/traces/"+url.PathEscape(pos[0])+"/breakdown", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking the collector: %w", err)
@@ -92,6 +109,9 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		_ = json.Unmarshal(body, &e)
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(body))
+		}
+		if res.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("collector answered %s: it wants a token; pass --token-file (or HOPSCOPE_TOKEN_FILE)", res.Status)
 		}
 		return fmt.Errorf("collector answered %s: %s", res.Status, e.Error)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hopscope/hopscope/collector"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -120,6 +122,56 @@ func TestBreakdownFromEnv(t *testing.T) {
 			}
 			if tt.code == 0 && tt.name == "flag wins over env" && strings.Contains(out.String(), "\x1b[") {
 				t.Errorf("--color never lost to HOPSCOPE_COLOR=always")
+			}
+		})
+	}
+}
+
+// TestBreakdownTokenFile: against a collector with --auth-token-file,
+// breakdown sends the first token of --token-file (or
+// HOPSCOPE_TOKEN_FILE); without one it says what to pass.
+func TestBreakdownTokenFile(t *testing.T) {
+	const token = "cli-0123456789abcdef"
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("# rotated\n"+token+"\nold-0123456789abcdef\n"), 0o600)
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("abc\n"), 0o600)
+	ccfg := collector.DefaultConfig()
+	ccfg.OTLPGRPCListen, ccfg.OTLPHTTPListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", "", ""
+	ccfg.HTTPListen, ccfg.AuthTokenFile = "127.0.0.1:0", tokens
+	col, err := collector.New(ccfg, collector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	base := "http://" + col.HTTPAddr().String()
+	const tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		// The collector knows the token: the trace is unknown (404), not 401.
+		{"flag", nil, []string{"--token-file", tokens, tid}, 1, "404 Not Found"},
+		{"env", map[string]string{"HOPSCOPE_TOKEN_FILE": tokens}, []string{tid}, 1, "404 Not Found"},
+		{"none", nil, []string{tid}, 1, "pass --token-file"},
+		{"missing file", nil, []string{"--token-file", filepath.Join(dir, "nope"), tid}, 2, "--token-file: open"},
+		{"bad file", map[string]string{"HOPSCOPE_TOKEN_FILE": short}, []string{tid}, 2, "HOPSCOPE_TOKEN_FILE: line 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"breakdown", "--collector", base}, tt.args...), &out, &errb)
+			if code != tt.code || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tt.code, errb.String(), tt.want)
 			}
 		})
 	}
