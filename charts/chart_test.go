@@ -578,6 +578,7 @@ func checkExternalWebhook(t *testing.T, objs []object) {
 	for k, v := range map[string]string{
 		"HOPSCOPE_FLUENT_ADDRESS": "fluent-bit.logging.svc:24224", "HOPSCOPE_PROPAGATORS": "tracecontext,baggage,b3multi",
 		"HOPSCOPE_TIMING_ALLOW_ORIGIN": "https://shop.example.com", "HOPSCOPE_ACCESS_LOG": "off", "HOPSCOPE_ROUTES": "/orders/{id},/users/{id}",
+		"HOPSCOPE_REQUEST_BODY_TIMEOUT": "2m",
 	} {
 		if env[k] != v {
 			t.Errorf("sidecar env %s = %q, want %q", k, env[k], v)
@@ -835,6 +836,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"failurePolicy enum", "injector:\n  failurePolicy: Sometimes\n", []string{"/injector/failurePolicy"}},
 		{"nativeSidecar enum", "sidecar:\n  nativeSidecar: maybe\n", []string{"/sidecar/nativeSidecar"}},
 		{"accessLog enum", "sidecar:\n  accessLog: verbose\n", []string{"/sidecar/accessLog"}},
+		{"requestBodyTimeout not a duration", "sidecar:\n  requestBodyTimeout: soon\n", []string{"/sidecar/requestBodyTimeout"}},
+		{"requestBodyTimeout a bare number", "sidecar:\n  requestBodyTimeout: 60\n", []string{"/sidecar/requestBodyTimeout"}},
 		{"threshold not a bucket", "slo:\n  latencyThresholdSeconds: 0.3\n", []string{"/slo/latencyThresholdSeconds"}},
 		{"objective 1", "slo:\n  availabilityObjective: 1\n", []string{"/slo/availabilityObjective"}},
 		{"objective 0", "slo:\n  latencyObjective: 0\n", []string{"/slo/latencyObjective"}},

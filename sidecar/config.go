@@ -93,6 +93,18 @@ type Config struct {
 	// IdleTimeout closes idle inbound keep-alive connections
 	// (--idle-timeout).
 	IdleTimeout time.Duration
+	// RequestBodyTimeout bounds the wait for each read of an HTTP/1.x
+	// request body, as nginx's client_body_timeout does: between two
+	// successive reads, not for the whole body, so a long upload that keeps
+	// coming is never cut. When no byte arrives for this long the request
+	// to the app is cancelled (its connection released), the client gets
+	// 408 request_body_timeout, or its connection is closed when the
+	// response had begun, and the request is counted in
+	// hopscope_requests_rejected_total{reason="request_body_timeout"}.
+	// HTTP/2 streams are not bounded (flow control bounds what a stream
+	// holds, and a gRPC client stream may be idle by design). 0 disables it
+	// (--request-body-timeout).
+	RequestBodyTimeout time.Duration
 	// GCPercent is the Go garbage collector's target, applied by the
 	// command at start unless the GOGC variable is set (--gc-percent). The
 	// default 400 buys about 12% more requests per CPU-second than Go's
@@ -144,6 +156,7 @@ func DefaultConfig() Config {
 		MaxHeaderBytes:      64 << 10,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         120 * time.Second,
+		RequestBodyTimeout:  60 * time.Second,
 		GCPercent:           400,
 	}
 }
@@ -182,6 +195,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "max inbound request header bytes")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "max time to read request headers")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive timeout for inbound connections")
+	fs.DurationVar(&c.RequestBodyTimeout, "request-body-timeout", c.RequestBodyTimeout, "max wait between two reads of an HTTP/1.x request body, then 408 (0 = none)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percent (GOGC, when set, wins)")
 	fs.StringVar(&c.EgressListen, "egress-listen", c.EgressListen, "forward proxy address for HTTP_PROXY/HTTPS_PROXY (loopback; empty = off)")
 }
@@ -273,6 +287,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("idle-timeout", "must not be negative")
+	}
+	if c.RequestBodyTimeout < 0 {
+		bad("request-body-timeout", "must not be negative")
 	}
 	if c.EgressListen != "" {
 		if host, _, err := net.SplitHostPort(c.EgressListen); err != nil {

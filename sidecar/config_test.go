@@ -44,6 +44,8 @@ func TestConfigValidate(t *testing.T) {
 		{"header bytes", func(c *Config) { c.MaxHeaderBytes = 10 }, "--max-header-bytes"},
 		{"gc percent", func(c *Config) { c.GCPercent = 5 }, "--gc-percent"},
 		{"read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "--read-header-timeout"},
+		{"request body timeout", func(c *Config) { c.RequestBodyTimeout = -time.Second }, "--request-body-timeout: must not be negative"},
+		{"request body timeout off", func(c *Config) { c.RequestBodyTimeout = 0 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,17 @@ const (
 	metricHealthchecks = "hopscope_healthcheck_requests_total"
 	// metricRouteOverflow counts requests past --max-routes (sidecar.go).
 	metricRouteOverflow = "hopscope_route_overflow_total"
+	// metricRejected counts inbound requests cut or refused for the
+	// client's fault, by reason (a fixed word, as the collector's
+	// hopscope_collector_rejected_total).
+	metricRejected = "hopscope_requests_rejected_total"
+)
+
+// Reasons of hopscope_requests_rejected_total{reason}.
+const (
+	// ReasonRequestBodyTimeout: no byte of the request body arrived for
+	// --request-body-timeout.
+	ReasonRequestBodyTimeout = ErrorRequestBodyTimeout
 )
 
 // Telemetry sinks named in hopscope_telemetry_dropped_total{sink}.
@@ -49,6 +60,9 @@ type metrics struct {
 	dropped      *prometheus.CounterVec
 	truncated    prometheus.Counter
 	healthchecks *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	// bodyTimeouts is rejected{reason="request_body_timeout"}.
+	bodyTimeouts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -84,13 +98,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricHealthchecks,
 			Help: "Health-check requests (kube-probe, ELB-HealthChecker) proxied but kept out of the other metrics, spans and logs.",
 		}, []string{"probe", "code"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRejected,
+			Help: "Inbound requests cut or refused for the client's fault, by reason: request_body_timeout (no request body byte for --request-body-timeout; the request is in hopscope_requests_total as 408 unless the app had answered in full).",
+		}, []string{"reason"}),
 	}
+	m.bodyTimeouts = m.rejected.WithLabelValues(ReasonRequestBodyTimeout)
 	inflight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricInflight,
 		Help: "Requests in flight through the sidecar.",
 	}, []string{"direction"})
 	m.inflight = inflight.WithLabelValues(directionInbound)
-	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.truncated, m.healthchecks} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.truncated, m.healthchecks, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -81,8 +82,11 @@ type proxy struct {
 	service   string
 	tao       string
 	upTimeout time.Duration
-	draining  *atomic.Bool
-	exemplars exemplarLimiter
+	// bodyTimeout is --request-body-timeout: the longest wait for each
+	// read of an HTTP/1.x request body; 0: none.
+	bodyTimeout time.Duration
+	draining    *atomic.Bool
+	exemplars   exemplarLimiter
 	// active counts the handlers running (probes and upgraded connections
 	// included), so that Shutdown can wait for them and say how many it cut.
 	active atomic.Int64
@@ -178,6 +182,15 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := r.WithContext(st)
 	if r.Body != nil && r.Body != http.NoBody {
 		st.reqBody.rc = r.Body
+		if p.bodyTimeout > 0 && r.ProtoMajor == 1 {
+			// HTTP/1.x only: an HTTP/2 stream's deadline is a timer that
+			// fires even while the sidecar is not reading (the app is
+			// slow to take the body), and a gRPC client stream may be
+			// quiet by design; flow control bounds what it holds.
+			if d := readDeadliner(w); d != nil {
+				st.reqBody.idle, st.reqBody.dl = p.bodyTimeout, d
+			}
+		}
 		out.Body = &st.reqBody
 	}
 	st.rw = respWriter{ResponseWriter: w}
@@ -216,13 +229,23 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 		defer panic(rec)
 	}
 	end := time.Now()
+	st.reqBody.finished.Store(true)
 	p.metrics.inflight.Dec()
 	if p.tracker != nil {
 		p.tracker.Leave(st.trackID)
 	}
 
 	status := st.rw.status
+	bodyTimedOut := st.reqBody.timedOut.Load()
+	if bodyTimedOut {
+		p.metrics.bodyTimeouts.Inc()
+	}
 	switch {
+	case bodyTimedOut && (rec == http.ErrAbortHandler || st.clientGone):
+		// The client stalled mid-body after the response had begun: the
+		// sidecar closed the connection; the client's fault, not a 499
+		// of a client that went away nor the app's.
+		status, st.errKind = http.StatusRequestTimeout, ErrorRequestBodyTimeout
 	case st.errKind == ErrorSidecarShutdown:
 		status = StatusSidecarShutdown
 	case (rec == http.ErrAbortHandler || st.clientGone) && cutByShutdown(st):
@@ -601,6 +624,16 @@ type errorBody struct {
 // when the client went away, a recorded 499.
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	if st != nil && st.reqBody.timedOut.Load() {
+		// The client stopped sending its body: the read that waited past
+		// --request-body-timeout failed and the request to the app was
+		// cancelled with the connection's context. The client hears why;
+		// the connection's framing is lost.
+		w.Header().Set("Connection", "close")
+		p.writeError(w, st, errorBody{Status: http.StatusRequestTimeout, Error: ErrorRequestBodyTimeout,
+			Message: fmt.Sprintf("no byte of the request body arrived for %s (--request-body-timeout)", p.bodyTimeout)})
+		return
+	}
 	if cutByShutdown(r.Context()) {
 		p.writeError(w, st, errorBody{Status: StatusSidecarShutdown, Error: ErrorSidecarShutdown,
 			Message: "the sidecar is shutting down: the request did not finish within --drain-timeout"})
@@ -645,6 +678,10 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 // ErrorBadRequestBody is the error of a 400 for a request body that could
 // not be read (a malformed chunked encoding).
 const ErrorBadRequestBody = "bad_request_body"
+
+// ErrorRequestBodyTimeout is the error of a 408 for a request whose body
+// stopped arriving for --request-body-timeout.
+const ErrorRequestBodyTimeout = "request_body_timeout"
 
 // ErrorBadRequestHeader is the error of a 400 for a request head the
 // sidecar refuses to forward (a Transfer-Encoding folded over lines).
@@ -749,19 +786,67 @@ func (w *respWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).
 
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts request body bytes.
+// countingBody counts request body bytes and, when idle is set, bounds
+// the wait for each read (--request-body-timeout): the inbound
+// connection's read deadline is moved to idle from now before every read,
+// as nginx's client_body_timeout, so only a client that stops sending is
+// cut, never a long upload that keeps coming. net/http clears the deadline
+// once the body is read (its background read) and sets its own for the
+// next request. A read past the deadline fails, and net/http cancels the
+// request's context with it, which cancels the request to the app.
 type countingBody struct {
-	rc io.ReadCloser
-	n  int64
+	rc   io.ReadCloser
+	n    int64
+	idle time.Duration
+	dl   readDeadline // the inbound connection's
+	eof  bool
+	// timedOut: a read failed at the deadline. Atomic, as finished: the
+	// body is read on the upstream writer's goroutine.
+	timedOut atomic.Bool
+	// finished: the handler returned, and the connection's deadlines are
+	// net/http's again (http.Transport may still read, and fail on, the
+	// closed body from its own goroutine).
+	finished atomic.Bool
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if b.idle > 0 && !b.eof && !b.finished.Load() {
+		_ = b.dl.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
+	if err != nil {
+		if err == io.EOF {
+			b.eof = true
+		} else if b.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			b.timedOut.Store(true)
+		}
+	}
 	return n, err
 }
 
 func (b *countingBody) Close() error { return b.rc.Close() }
+
+// readDeadline is what sets a connection's read deadline: net/http's
+// HTTP/1.x response (http.ResponseController's SetReadDeadline).
+type readDeadline interface{ SetReadDeadline(time.Time) error }
+
+// readDeadliner finds w's readDeadline through Unwrap, as
+// http.ResponseController does, but once per request and without
+// allocating the error it makes for a writer that has none: nil then (a
+// handler embedded behind a writer without deadlines is not bounded).
+func readDeadliner(w http.ResponseWriter) readDeadline {
+	for {
+		switch t := w.(type) {
+		case readDeadline:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
 
 // timedBody notes when the app's response body ended.
 type timedBody struct {

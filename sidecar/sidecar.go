@@ -135,18 +135,19 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 
 	s.tr = newTimedTransport(&cfg)
 	p := &proxy{
-		target:    target,
-		prop:      prop,
-		tracer:    tp.Tracer("github.com/hopscope/hopscope/sidecar"),
-		metrics:   m,
-		routes:    routes,
-		redactor:  newQueryRedactor(cfg.RedactQueryParams),
-		access:    s.access,
-		service:   cfg.Service,
-		tao:       cfg.TimingAllowOrigin,
-		upTimeout: cfg.UpstreamTimeout,
-		draining:  &s.draining,
-		tracker:   s.backends.tracker,
+		target:      target,
+		prop:        prop,
+		tracer:      tp.Tracer("github.com/hopscope/hopscope/sidecar"),
+		metrics:     m,
+		routes:      routes,
+		redactor:    newQueryRedactor(cfg.RedactQueryParams),
+		access:      s.access,
+		service:     cfg.Service,
+		tao:         cfg.TimingAllowOrigin,
+		upTimeout:   cfg.UpstreamTimeout,
+		bodyTimeout: cfg.RequestBodyTimeout,
+		draining:    &s.draining,
+		tracker:     s.backends.tracker,
 	}
 	errLog := log.New(zapWriter{opts.Logger}, "", 0)
 	p.rp = &httputil.ReverseProxy{

@@ -33,6 +33,10 @@ container:
     {{- end }}
     - name: HOPSCOPE_ACCESS_LOG
       value: {{ .Values.sidecar.accessLog | quote }}
+    {{- with .Values.sidecar.requestBodyTimeout }}
+    - name: HOPSCOPE_REQUEST_BODY_TIMEOUT
+      value: {{ . | quote }}
+    {{- end }}
     - name: HOPSCOPE_POD_APP_LABEL
       valueFrom:
         fieldRef:
