@@ -550,10 +550,12 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "empty is valid", cfg: Config{}},
-		{name: "full", cfg: Config{Stdout: &bytes.Buffer{}, FlushInterval: time.Second, FluentAddress: "fluent-bit.logging:24224", FluentTag: "a.b-c_d", FluentBufferLimit: 10}},
+		{name: "full", cfg: Config{Stdout: &bytes.Buffer{}, FlushInterval: time.Second, FluentAddress: "fluent-bit.logging:24224", FluentTag: "a.b-c_d", FluentBufferLimit: 10, FluentBufferBytes: MinFluentBufferBytes, FluentAckTimeout: time.Second}},
 		{name: "ipv6", cfg: Config{FluentAddress: "[::1]:24224"}},
 		{name: "negative flush", cfg: Config{FlushInterval: -time.Second}, wantErr: "accesslog: FlushInterval must not be negative, got -1s"},
 		{name: "negative buffer", cfg: Config{FluentBufferLimit: -1}, wantErr: "accesslog: FluentBufferLimit must not be negative, got -1"},
+		{name: "buffer bytes too small", cfg: Config{FluentBufferBytes: 1000}, wantErr: "accesslog: FluentBufferBytes must be at least 16384, got 1000"},
+		{name: "negative ack timeout", cfg: Config{FluentAckTimeout: -time.Second}, wantErr: "accesslog: FluentAckTimeout must not be negative, got -1s"},
 		{name: "no port", cfg: Config{FluentAddress: "fluent-bit"}, wantErr: `accesslog: FluentAddress: "fluent-bit" must be host:port: address fluent-bit: missing port in address`},
 		{name: "no host", cfg: Config{FluentAddress: ":24224"}, wantErr: `accesslog: FluentAddress: ":24224" must be host:port: missing host`},
 		{name: "bad port", cfg: Config{FluentAddress: "localhost:http"}, wantErr: `accesslog: FluentAddress: "localhost:http" must be host:port: port "http" is not a number from 1 to 65535`},

@@ -1,11 +1,20 @@
 // Package accesslog writes one access-log record per proxied request: as a
 // JSON line on stdout (through zap, buffered) and/or as a Fluent forward
-// event shipped to Fluent Bit (through fluent-logger-golang in async mode).
+// event shipped to Fluent Bit.
 //
 // Shipping never blocks a request and fails open: when Fluent Bit is slow or
-// down, records queue up to a bound and the rest are dropped and counted
-// through Config.OnDrop. The stdout log is buffered and flushed in the
-// background; only a stdout that stops accepting writes can hold Log.
+// down, records queue up to a bound in records (Config.FluentBufferLimit)
+// and in bytes (Config.FluentBufferBytes) and the rest are dropped and
+// counted through Config.OnDrop. Records are encoded as they are logged
+// and sent in chunks, PackedForward requests with the "chunk" option: a
+// record counts as delivered only once Fluent Bit acknowledged its chunk,
+// and a chunk that is not acknowledged (a peer that never reads, one that
+// dies mid-stream) is sent again on a new connection, at most 3 times,
+// then dropped and counted. So every record is either acknowledged or
+// counted; a chunk Fluent Bit took but whose ack was lost can arrive twice
+// (at-least-once, as with Fluent Bit's own require_ack_response). The
+// stdout log is buffered and flushed in the background; only a stdout that
+// stops accepting writes can hold Log.
 //
 // The keys of a record, identical in the JSON line and in the msgpack
 // record (the README and the collector read them):

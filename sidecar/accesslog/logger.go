@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/fluent/fluent-logger-golang/fluent"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -21,6 +20,10 @@ const (
 	DefaultFlushInterval     = time.Second
 	DefaultFluentTag         = "hopscope.access"
 	DefaultFluentBufferLimit = 8192
+	DefaultFluentBufferBytes = 8 << 20
+	DefaultFluentAckTimeout  = 5 * time.Second
+	// MinFluentBufferBytes is the smallest FluentBufferBytes accepted.
+	MinFluentBufferBytes = 16 << 10
 )
 
 // Sink names passed to Config.OnDrop.
@@ -29,18 +32,8 @@ const (
 	SinkFluent = "fluent"
 )
 
-// Settings of the Fluent client chosen so that a dead or slow Fluent Bit
-// never slows requests and never holds Shutdown: few, short retries; dial
-// and write timeouts so the sender goroutine cannot hang on a socket.
-const (
-	fluentMaxRetry     = 3
-	fluentRetryWaitMS  = 100
-	fluentMaxRetryWait = 1000
-	fluentDialTimeout  = time.Second
-	fluentWriteTimeout = 2 * time.Second
-	stdoutBufferSize   = 256 << 10
-	drainPollInterval  = 5 * time.Millisecond
-)
+// stdoutBufferSize is the stdout log's buffer.
+const stdoutBufferSize = 256 << 10
 
 // Config configures a Logger.
 type Config struct {
@@ -48,7 +41,9 @@ type Config struct {
 	// The sidecar passes os.Stdout for --access-log stdout.
 	Stdout io.Writer
 	// FlushInterval is the longest a stdout line waits in the buffer
-	// before it is written. Zero means DefaultFlushInterval.
+	// before it is written, and a record for Fluent Bit waits for more to
+	// fill its chunk before the chunk is sent (a full chunk, 256 KiB, goes
+	// at once). Zero means DefaultFlushInterval.
 	FlushInterval time.Duration
 	// FluentAddress is the host:port of Fluent Bit's forward input; empty
 	// ships nothing.
@@ -56,17 +51,32 @@ type Config struct {
 	// FluentTag is the Fluent tag of every record. Empty means
 	// DefaultFluentTag.
 	FluentTag string
-	// FluentBufferLimit is how many records may wait for Fluent Bit while
-	// it is slow or down; records beyond it are dropped. Zero means
-	// DefaultFluentBufferLimit.
+	// FluentBufferLimit is how many records may wait for Fluent Bit (queued
+	// or sent but not yet acknowledged) while it is slow or down; records
+	// beyond it are dropped. Zero means DefaultFluentBufferLimit.
 	FluentBufferLimit int
+	// FluentBufferBytes bounds the memory those records take: the
+	// capacity of every buffer holding encoded records, queued or in
+	// flight, never exceeds it (a record that would take it past is
+	// dropped). At least MinFluentBufferBytes; zero means
+	// DefaultFluentBufferBytes.
+	FluentBufferBytes int
+	// FluentAckTimeout bounds the sending of one chunk of records and the
+	// wait for Fluent Bit's acknowledgement of it; past it the connection
+	// is closed and the chunk sent again on a new one (3 attempts, then
+	// its records are dropped). Zero means DefaultFluentAckTimeout.
+	FluentAckTimeout time.Duration
 	// OnDrop, if set, is called with the sink (SinkFluent or SinkStdout)
 	// and a count whenever records are dropped: a full Fluent buffer, a
-	// failed send, records still queued when Shutdown gives up, or a
-	// failed stdout write. It may be called from the Fluent sender
-	// goroutine, and after Shutdown returned when Shutdown gave up at its
-	// deadline; it must be safe for concurrent use and must not block.
+	// chunk Fluent Bit did not acknowledge, records still queued when
+	// Shutdown gives up, or a failed stdout write. It may be called from
+	// the Fluent sender goroutine; it must be safe for concurrent use and
+	// must not block.
 	OnDrop func(sink string, n int)
+	// Logger receives a Warn when chunks of records could not be
+	// delivered to Fluent Bit, at most once per 10 s with the chunks and
+	// records dropped since. Nil logs nothing.
+	Logger *zap.Logger
 }
 
 // Validate reports the first invalid field.
@@ -76,6 +86,12 @@ func (c Config) Validate() error {
 	}
 	if c.FluentBufferLimit < 0 {
 		return fmt.Errorf("accesslog: FluentBufferLimit must not be negative, got %d", c.FluentBufferLimit)
+	}
+	if c.FluentBufferBytes != 0 && c.FluentBufferBytes < MinFluentBufferBytes {
+		return fmt.Errorf("accesslog: FluentBufferBytes must be at least %d, got %d", MinFluentBufferBytes, c.FluentBufferBytes)
+	}
+	if c.FluentAckTimeout < 0 {
+		return fmt.Errorf("accesslog: FluentAckTimeout must not be negative, got %v", c.FluentAckTimeout)
 	}
 	if c.FluentAddress != "" {
 		if err := ValidateFluentAddress(c.FluentAddress); err != nil {
@@ -140,12 +156,7 @@ type Logger struct {
 	stdout   zapcore.Core
 	buffered *zapcore.BufferedWriteSyncer
 
-	fluent      *fluent.Fluent
-	fluentTag   string
-	bufferLimit int64
-	// inflight counts records handed to the Fluent client whose fate the
-	// async callback has not reported yet.
-	inflight atomic.Int64
+	ship *shipper // nil when nothing is shipped to Fluent Bit
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -173,7 +184,16 @@ func New(cfg Config) (*Logger, error) {
 	if cfg.FluentBufferLimit == 0 {
 		cfg.FluentBufferLimit = DefaultFluentBufferLimit
 	}
-	l := &Logger{onDrop: cfg.OnDrop, fluentTag: cfg.FluentTag, bufferLimit: int64(cfg.FluentBufferLimit)}
+	if cfg.FluentBufferBytes == 0 {
+		cfg.FluentBufferBytes = DefaultFluentBufferBytes
+	}
+	if cfg.FluentAckTimeout == 0 {
+		cfg.FluentAckTimeout = DefaultFluentAckTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	l := &Logger{onDrop: cfg.OnDrop}
 	if l.onDrop == nil {
 		l.onDrop = func(string, int) {}
 	}
@@ -195,48 +215,17 @@ func New(cfg Config) (*Logger, error) {
 	}
 
 	if cfg.FluentAddress != "" {
-		host, port, err := splitHostPort(cfg.FluentAddress)
-		if err != nil {
-			return nil, fmt.Errorf("accesslog: FluentAddress: %w", err)
-		}
-		if strings.Contains(host, ":") {
-			// fluent-logger-golang joins host and port with a bare ":".
-			host = "[" + host + "]"
-		}
-		f, err := fluent.New(fluent.Config{
-			FluentNetwork:       "tcp",
-			FluentHost:          host,
-			FluentPort:          port,
-			Async:               true,
-			BufferLimit:         cfg.FluentBufferLimit,
-			SubSecondPrecision:  true,
-			MaxRetry:            fluentMaxRetry,
-			RetryWait:           fluentRetryWaitMS,
-			MaxRetryWait:        fluentMaxRetryWait,
-			Timeout:             fluentDialTimeout,
-			WriteTimeout:        fluentWriteTimeout,
-			AsyncResultCallback: l.fluentResult,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("accesslog: fluent client for %s: %w", cfg.FluentAddress, err)
-		}
-		l.fluent = f
+		onDrop := l.onDrop
+		l.ship = newShipper(cfg.FluentAddress, cfg.FluentTag, cfg.FluentBufferLimit, cfg.FluentBufferBytes,
+			cfg.FluentAckTimeout, cfg.FlushInterval, func(n int) { onDrop(SinkFluent, n) }, cfg.Logger)
 	}
 	return l, nil
 }
 
-// fluentResult is called by the Fluent client's sender goroutine once per
-// record it took from the queue.
-func (l *Logger) fluentResult(_ []byte, err error) {
-	l.inflight.Add(-1)
-	if err != nil {
-		l.onDrop(SinkFluent, 1)
-	}
-}
-
 // Log writes r to every configured sink. It never blocks on Fluent Bit:
 // a record that does not fit in the queue is dropped and reported through
-// OnDrop. Log does not keep r. Records logged after Shutdown are dropped.
+// OnDrop. Log does not keep r (the Fluent record is encoded at once).
+// Records logged after Shutdown are dropped.
 func (l *Logger) Log(r *Record) {
 	if r == nil {
 		return
@@ -247,7 +236,7 @@ func (l *Logger) Log(r *Record) {
 		if l.stdout != nil {
 			l.onDrop(SinkStdout, 1)
 		}
-		if l.fluent != nil {
+		if l.ship != nil {
 			l.onDrop(SinkFluent, 1)
 		}
 		return
@@ -262,31 +251,23 @@ func (l *Logger) Log(r *Record) {
 		*fp = fields[:0]
 		fieldPool.Put(fp)
 	}
-	if l.fluent != nil {
+	if l.ship != nil {
 		t := r.Time
 		if t.IsZero() {
 			t = time.Now()
 		}
-		// A full queue drops here, before the client spends an encoding
-		// and an error on a record it would refuse anyway.
-		if l.inflight.Add(1) > l.bufferLimit {
-			l.inflight.Add(-1)
-			l.onDrop(SinkFluent, 1)
-			return
-		}
-		if err := l.fluent.PostWithTime(l.fluentTag, t, r); err != nil {
-			l.inflight.Add(-1)
+		if !l.ship.add(t, r) {
 			l.onDrop(SinkFluent, 1)
 		}
 	}
 }
 
-// Shutdown flushes the stdout buffer and closes the Fluent client. It first
-// lets the Fluent queue drain while ctx leaves time; if Fluent Bit is dead
-// or too slow, the records still queued are dropped (and reported through
-// OnDrop) so that Shutdown returns by ctx's deadline. When even that does
-// not finish in time, Shutdown returns ctx's error at the deadline and the
-// close completes in the background. Later calls return the first result.
+// Shutdown flushes the stdout buffer and stops shipping to Fluent Bit. It
+// first lets the Fluent queue drain while ctx leaves time; if Fluent Bit is
+// dead or too slow, the records not yet acknowledged are dropped (and
+// reported through OnDrop, and Shutdown returns an error saying how many)
+// so that Shutdown returns by ctx's deadline. Later calls return the first
+// result.
 func (l *Logger) Shutdown(ctx context.Context) error {
 	l.shutdownOnce.Do(func() { l.shutdownErr = l.shutdown(ctx) })
 	return l.shutdownErr
@@ -322,74 +303,12 @@ func (l *Logger) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("accesslog: flush stdout: %w", ctx.Err()))
 		}
 	}
-	if l.fluent != nil {
-		if err := l.closeFluent(ctx); err != nil {
+	if l.ship != nil {
+		if err := l.ship.shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// closeFluent drains and closes the Fluent client within ctx.
-//
-// fluent-logger-golang's Close waits for the whole queue to be sent unless
-// ForceStopAsyncSend is set, which would hang on a dead Fluent Bit; with it
-// set from the start, a healthy queue would be thrown away. So: wait for
-// the queue to drain while ctx leaves time, then close gently if it
-// drained, or with ForceStopAsyncSend otherwise, in a goroutine that is
-// abandoned at the deadline.
-func (l *Logger) closeFluent(ctx context.Context) error {
-	drainCtx := ctx
-	if deadline, ok := ctx.Deadline(); ok {
-		reserve := min(time.Until(deadline)/5, 250*time.Millisecond)
-		var cancel context.CancelFunc
-		drainCtx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
-		defer cancel()
-	}
-	drained := l.waitDrained(drainCtx)
-	if !drained {
-		// Only Close reads this field; the sender goroutine does not.
-		l.fluent.ForceStopAsyncSend = true
-	}
-
-	done := make(chan error, 1)
-	go func() {
-		err := l.fluent.Close()
-		// The sender goroutine has exited: whatever it did not report was
-		// discarded.
-		if n := l.inflight.Swap(0); n > 0 {
-			l.onDrop(SinkFluent, int(n))
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("accesslog: close fluent: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("accesslog: close fluent: %w", ctx.Err())
-	}
-}
-
-// waitDrained polls until every queued record was reported or ctx ends.
-func (l *Logger) waitDrained(ctx context.Context) bool {
-	if l.inflight.Load() <= 0 {
-		return true
-	}
-	tick := time.NewTicker(drainPollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			if l.inflight.Load() <= 0 {
-				return true
-			}
-		case <-ctx.Done():
-			return l.inflight.Load() <= 0
-		}
-	}
 }
 
 // noSync adapts an io.Writer to zapcore.WriteSyncer. Sync is a no-op:
