@@ -33,6 +33,19 @@ container:
     {{- end }}
     - name: HOPSCOPE_ACCESS_LOG
       value: {{ .Values.sidecar.accessLog | quote }}
+    {{- if .Values.auth.enabled }}
+    # The collector's bearer token, from a Secret of the pod's namespace
+    # (optional: without it the spans are refused and counted as dropped,
+    # the app's traffic is not touched).
+    - name: HOPSCOPE_OTLP_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ .Values.auth.secretName }}
+          key: {{ .Values.auth.senderKey }}
+          optional: true
+    - name: OTEL_EXPORTER_OTLP_HEADERS
+      value: "authorization=Bearer%20$(HOPSCOPE_OTLP_TOKEN)"
+    {{- end }}
     {{- with .Values.sidecar.requestBodyTimeout }}
     - name: HOPSCOPE_REQUEST_BODY_TIMEOUT
       value: {{ . | quote }}
