@@ -107,9 +107,16 @@ func runAssertions(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.
 		if !strings.Contains(out, "Phase:          Succeeded") && !strings.Contains(out, "Phase: Succeeded") {
 			t.Errorf("helm test did not report its pod Succeeded")
 		}
+		// auth.enabled: the test pod sent the token and saw it wanted.
+		for _, want := range []string{"ok  collector refuses an OTLP export without the token", "ok  collector API takes the token"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("helm test output lacks %q", want)
+			}
+		}
 	})
 	t.Run("Breakdowns", func(t *testing.T) { checkBreakdowns(t, ctx, k, cs, res) })
 	t.Run("RolloutRestartLosesNoRequest", func(t *testing.T) { checkRollout(t, ctx, k, cs, res) })
+	t.Run("Auth", func(t *testing.T) { checkAuth(t, res) })
 	t.Run("CollectorLossLosesNoRequest", func(t *testing.T) { checkCollectorLoss(t, ctx, k, cs, res) })
 }
 
@@ -233,13 +240,13 @@ func get(url string) (string, error) {
 
 // fetchBreakdown polls the collector until the trace's breakdown has every
 // hop of the path.
-func fetchBreakdown(t *testing.T, collector, id string, want []string) breakdown {
+func fetchBreakdown(t *testing.T, res *Result, id string, want []string) breakdown {
 	t.Helper()
 	var b breakdown
 	var last string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(collector + "/api/v1/traces/" + id + "/breakdown")
+		resp, err := apiGet(t, res, "/api/v1/traces/"+id+"/breakdown")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -265,6 +272,53 @@ func fetchBreakdown(t *testing.T, collector, id string, want []string) breakdown
 	return b
 }
 
+// apiGet asks the collector's API with the token of the chart's
+// auth.enabled.
+func apiGet(t *testing.T, res *Result, path string) (*http.Response, error) {
+	t.Helper()
+	token, err := os.ReadFile(res.APITokenFile)
+	if err != nil {
+		t.Fatalf("the API token: %v", err)
+	}
+	req, err := http.NewRequest("GET", res.Collector+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	return http.DefaultClient.Do(req)
+}
+
+// checkAuth: with the chart's auth.enabled the collector's API and OTLP
+// want the token (the spans of the shop's sidecars, sent with it, make
+// the breakdowns of checkBreakdowns).
+func checkAuth(t *testing.T, res *Result) {
+	for _, tc := range []struct {
+		method, path, ctype string
+		want                int
+	}{
+		{"GET", "/api/v1/breakdowns", "", http.StatusUnauthorized},
+		{"GET", "/healthz", "", http.StatusOK},
+		{"GET", "/metrics", "", http.StatusOK},
+	} {
+		resp, err := http.Get(res.Collector + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s without a token: %s, want %d", tc.path, resp.Status, tc.want)
+		}
+	}
+	resp, err := apiGet(t, res, "/api/v1/breakdowns?limit=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/v1/breakdowns with the token: %s", resp.Status)
+	}
+}
+
 // checkBreakdowns: requests sent to the edge give complete breakdowns
 // whose hops sum to the total; the ingress's upstream is the shop
 // Service's ClusterIP (the service hop crossed kube-proxy); injected
@@ -288,7 +342,7 @@ func checkBreakdowns(t *testing.T, ctx context.Context, k *cluster, cs kubernete
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := fetchBreakdown(t, res.Collector, id, want)
+			b := fetchBreakdown(t, res, id, want)
 			sum := 0.0
 			for _, h := range b.Hops {
 				sum += h.MS
@@ -581,7 +635,7 @@ func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubern
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetchBreakdown(t, res.Collector, id, []string{"ingress", "service", "sidecar", "app"})
+	fetchBreakdown(t, res, id, []string{"ingress", "service", "sidecar", "app"})
 }
 
 // sidecarDropped reads hopscope_telemetry_dropped_total from the shop's

@@ -109,6 +109,10 @@ type Result struct {
 	Prometheus string `json:"prometheus"`
 	NodeIP     string `json:"node_ip"`
 	StateDir   string `json:"state_dir"`
+	// APITokenFile holds the bearer token the collector's API and OTLP
+	// ports want (the chart's auth.enabled): hopscope breakdown
+	// --token-file, or "Authorization: Bearer $(cat FILE)".
+	APITokenFile string `json:"api_token_file"`
 }
 
 // up starts the cluster; when a step fails it tears down what it made.
@@ -188,8 +192,9 @@ func (k *cluster) result() *Result {
 		Collector:  fmt.Sprintf("http://127.0.0.1:%d", k.cfg.CollectorPort),
 		Jaeger:     fmt.Sprintf("http://127.0.0.1:%d", k.cfg.JaegerPort),
 		Prometheus: fmt.Sprintf("http://127.0.0.1:%d", k.cfg.PrometheusPort),
-		NodeIP:     k.cfg.NodeIP().String(),
-		StateDir:   k.cfg.StateDir,
+		NodeIP:       k.cfg.NodeIP().String(),
+		StateDir:     k.cfg.StateDir,
+		APITokenFile: k.cfg.path("api-token"),
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -268,8 +270,33 @@ func (k *cluster) helm(ctx context.Context, args ...string) (string, error) {
 // helmInstall installs charts/hopscope as a user would, with this
 // machine's image and Jaeger in the cluster as the export endpoint.
 func (k *cluster) helmInstall(ctx context.Context, cs kubernetes.Interface) error {
+	// The chart's auth.enabled, as docs/helm.md says to set it up: a
+	// token in the Secret hopscope-auth of the release namespace (the
+	// collector's list and the helm test's token) and of the shop's (its
+	// sidecars'). Kept in the state dir for the API's users.
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	token := hex.EncodeToString(raw)
+	if err := os.WriteFile(k.cfg.path("api-token"), []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
+	if _, err := k.kubectl(ctx, "", "create", "namespace", nsHopscope); err != nil {
+		return err
+	}
+	for _, ns := range []string{nsHopscope, nsShop} {
+		args := []string{"-n", ns, "create", "secret", "generic", "hopscope-auth", "--from-literal=token=" + token}
+		if ns == nsHopscope {
+			args = append(args, "--from-literal=tokens="+token)
+		}
+		if _, err := k.kubectl(ctx, "", args...); err != nil {
+			return err
+		}
+	}
 	repo, tag, _ := strings.Cut(imageHopscope, ":")
-	_, err := k.helm(ctx, "install", "hopscope", filepath.Join(k.root, "charts", "hopscope"), "-n", nsHopscope, "--create-namespace",
+	_, err := k.helm(ctx, "install", "hopscope", filepath.Join(k.root, "charts", "hopscope"), "-n", nsHopscope,
+		"--set", "auth.enabled=true",
 		"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "image.pullPolicy=Never",
 		"--set", "collector.exportOTLPEndpoint=http://jaeger.observability.svc.cluster.local:4318",
 		"--set", "collector.exportDelay=2s",
