@@ -518,7 +518,7 @@ func (k *cluster) startEdge(ctx context.Context, cs kubernetes.Interface) error 
 		return err
 	}
 	for _, u := range []struct{ url, proc string }{
-		{fmt.Sprintf("http://127.0.0.1:%d/api/v1/breakdowns", k.cfg.CollectorPort), "haproxy"},
+		{fmt.Sprintf("http://127.0.0.1:%d/healthz", k.cfg.CollectorPort), "haproxy"}, // the API wants the token
 		{fmt.Sprintf("http://127.0.0.1:%d/api/services", k.cfg.JaegerPort), "haproxy"},
 		{fmt.Sprintf("http://127.0.0.1:%d/-/ready", k.cfg.PrometheusPort), "prometheus"},
 	} {
