@@ -114,6 +114,13 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 		return skip("port %q is %s; the sidecar proxies TCP (HTTP, gRPC)", portName, appPort.Protocol)
 	}
 	movedName := movedPortName(portName)
+	for _, p := range t.Container.Ports {
+		if p.Name != "" && (p.Name == portName || p.Name == movedName) {
+			// The sidecar would get two ports of one name (refused by the
+			// API server), or the app's port the name of the sidecar's.
+			return skip("the port name %q is the sidecar's own (its port %d)", p.Name, p.ContainerPort)
+		}
+	}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
 			if p.Name == movedName {
@@ -300,14 +307,23 @@ func serviceName(pod *corev1.Pod) string {
 	return ""
 }
 
+// setEnv sets v in c's env: in place of the first variable of that name,
+// dropping any later one (the last of a name is the one a container gets),
+// or at the end. c.Env is changed in place.
 func setEnv(c *corev1.Container, v corev1.EnvVar) {
-	for i := range c.Env {
-		if c.Env[i].Name == v.Name {
-			c.Env[i] = v
-			return
+	env, set := c.Env[:0], false
+	for _, e := range c.Env {
+		switch {
+		case e.Name != v.Name:
+			env = append(env, e)
+		case !set:
+			env, set = append(env, v), true
 		}
 	}
-	c.Env = append(c.Env, v)
+	if !set {
+		env = append(env, v)
+	}
+	c.Env = env
 }
 
 // overrideResources applies the pod's resource annotations; a value that

@@ -278,3 +278,50 @@ func TestDrainPreStop(t *testing.T) {
 		})
 	}
 }
+
+// TestSidecarPortNameTaken: a pod whose hopscope.io/port-name is one of
+// the sidecar's own port names (or makes the app's port take one) is
+// skipped with a warning; injected, the sidecar had two ports of one name
+// and the API server refused the pod (found by FuzzParseTemplate).
+func TestSidecarPortNameTaken(t *testing.T) {
+	tmpl := testTemplate(t)
+	for _, tc := range []struct {
+		name, portName string
+		skipped        bool
+	}{
+		{"the admin port's name", "hopscope-admin", true},
+		{"free name", "web", false},
+	} {
+		pod := &corev1.Pod{}
+		pod.Name = "shop"
+		pod.Annotations = map[string]string{AnnotationInject: "enabled", AnnotationPortName: tc.portName}
+		pod.Spec.Containers = []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: tc.portName, ContainerPort: 8080}}}}
+		res := Mutate(tmpl, pod, false)
+		if got := res.Skipped != ""; got != tc.skipped || got && (len(res.Patch) != 0 || len(res.Warnings) == 0) {
+			t.Errorf("%s: skipped %q, %d patch operations, warnings %q; want skipped: %v", tc.name, res.Skipped, len(res.Patch), res.Warnings, tc.skipped)
+		}
+	}
+}
+
+// TestSetEnv: the variable set is the one the container gets: it takes
+// the place of the first of its name and later ones go (the last of a
+// name wins in Kubernetes; FuzzParseTemplate found a template's second
+// HOPSCOPE_UPSTREAM overriding the app's address).
+func TestSetEnv(t *testing.T) {
+	v := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	for _, tc := range []struct {
+		name      string
+		env, want []corev1.EnvVar
+	}{
+		{"absent", []corev1.EnvVar{v("A", "1")}, []corev1.EnvVar{v("A", "1"), v("X", "new")}},
+		{"empty", nil, []corev1.EnvVar{v("X", "new")}},
+		{"once", []corev1.EnvVar{v("A", "1"), v("X", "old"), v("B", "2")}, []corev1.EnvVar{v("A", "1"), v("X", "new"), v("B", "2")}},
+		{"twice", []corev1.EnvVar{v("X", "old"), v("A", "1"), v("X", "older")}, []corev1.EnvVar{v("X", "new"), v("A", "1")}},
+	} {
+		c := corev1.Container{Env: slices.Clone(tc.env)}
+		setEnv(&c, v("X", "new"))
+		if !slices.Equal(c.Env, tc.want) {
+			t.Errorf("%s: setEnv on %v = %v, want %v", tc.name, tc.env, c.Env, tc.want)
+		}
+	}
+}

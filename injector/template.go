@@ -7,7 +7,10 @@ import (
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
 )
 
@@ -100,6 +103,23 @@ func (t Template) Validate() error {
 	if msgs := validation.IsValidPortName(t.PortName); len(msgs) > 0 {
 		bad("portName", "%q: %v", t.PortName, msgs)
 	}
+	// The injector adds portName to the container's ports and moves the
+	// app's port to movedPortName: neither may be there already (the API
+	// server refuses a container with two ports of one name).
+	seen := map[string]bool{}
+	for i, p := range t.Container.Ports {
+		key := fmt.Sprintf("container.ports[%d].name", i)
+		switch {
+		case p.Name == "":
+		case len(validation.IsValidPortName(p.Name)) > 0:
+			bad(key, "%q: %v", p.Name, validation.IsValidPortName(p.Name))
+		case p.Name == t.PortName || p.Name == movedPortName(t.PortName):
+			bad(key, "%q is the name the injector gives the sidecar's proxy port or the app's port (portName %q)", p.Name, t.PortName)
+		case seen[p.Name]:
+			bad(key, "%q: two ports of that name", p.Name)
+		}
+		seen[p.Name] = true
+	}
 	for key, p := range map[string]int32{"proxyPort": t.ProxyPort, "adminPort": t.AdminPort} {
 		if p < 1 || p > 65535 {
 			bad(key, "must be a port number, got %d", p)
@@ -117,6 +137,32 @@ func (t Template) Validate() error {
 	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 		sc.Capabilities == nil || len(sc.Capabilities.Add) > 0 || len(sc.Capabilities.Drop) == 0 {
 		bad("container.securityContext", "must meet Pod Security \"restricted\": runAsNonRoot, allowPrivilegeEscalation false, capabilities drop ALL and add none")
+	} else {
+		// The rest of "restricted" (drop ALL, not runAsUser 0, a seccomp
+		// profile, no privileged or host port, …), as the admission
+		// controller judges the sidecar on its own: a pod in a restricted
+		// namespace would be refused for it.
+		alone := corev1.PodSpec{Containers: []corev1.Container{t.Container}}
+		for _, r := range restricted.EvaluatePod(restrictedLevel, &metav1.ObjectMeta{}, &alone) {
+			if !r.Allowed {
+				bad("container", "must meet Pod Security \"restricted\": %s: %s", r.ForbiddenReason, r.ForbiddenDetail)
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// restricted judges the sidecar container against Pod Security
+// "restricted" at restrictedLevel, with the admission controller's checks.
+var (
+	restricted      = mustEvaluator()
+	restrictedLevel = psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+)
+
+func mustEvaluator() policy.Evaluator {
+	e, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		panic(fmt.Sprintf("pod security evaluator: %v", err))
+	}
+	return e
 }

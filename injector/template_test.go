@@ -27,6 +27,18 @@ func TestParseTemplateErrorsNameTheKey(t *testing.T) {
 		{"port range", "proxyPort: 15080", "proxyPort: 70000", "proxyPort"},
 		{"escalation", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "container.securityContext"},
 		{"root", "runAsNonRoot: true", "runAsNonRoot: false", "container.securityContext"},
+		// FuzzParseTemplate: these passed, and injected pods the API
+		// server or Pod Security "restricted" refuses.
+		{"port named portName", "    - name: hopscope-admin\n", "    - name: http\n", "container.ports[0].name"},
+		{"portName is the admin port's", "portName: http", "portName: hopscope-admin", "container.ports[0].name"},
+		{"port named as the moved app port", "    - name: hopscope-admin\n", "    - name: app-http\n", "container.ports[0].name"},
+		{"two ports of one name", "      containerPort: 15090\n", "      containerPort: 15090\n    - name: hopscope-admin\n      containerPort: 15091\n", "container.ports[1].name"},
+		{"bad port name", "    - name: hopscope-admin\n", "    - name: hopscope_admin_port\n", "container.ports[0].name"},
+		{"drop not ALL", "        - ALL", "        - NET_RAW", `capabilities.drop=["ALL"]`},
+		{"runAsUser 0", "runAsUser: 65532", "runAsUser: 0", "runAsUser=0"},
+		{"no seccomp profile", "    seccompProfile:\n      type: RuntimeDefault\n", "", "seccompProfile"},
+		{"privileged", "    readOnlyRootFilesystem: true\n", "    readOnlyRootFilesystem: true\n    privileged: true\n", "privileged"},
+		{"host port", "      containerPort: 15090\n", "      containerPort: 15090\n      hostPort: 15090\n", "hostPort"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := strings.Replace(string(good), tc.from, tc.to, 1)
