@@ -73,6 +73,11 @@ type Config struct {
 	Window time.Duration
 	// MaxTraces bounds the traces held in memory (--max-traces).
 	MaxTraces int
+	// MaxExportBufferMiB bounds the spans held for export, in MiB of
+	// their encoded bytes: spans wait there for --export-delay and while
+	// an export is under way; past it new spans still make breakdowns but
+	// are not exported, and are counted (--max-export-buffer-mib).
+	MaxExportBufferMiB int
 	// JaegerUIURL, when set, links breakdowns to Jaeger's UI
 	// (--jaeger-ui-url).
 	JaegerUIURL string
@@ -87,6 +92,11 @@ type Config struct {
 	// port and the public RUM endpoint stay open (--auth-token-file).
 	AuthTokenFile string
 }
+
+// DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
+// quarter of the chart's 1 GiB memory limit, about 200,000 spans of a
+// sidecar's size.
+const DefaultMaxExportBufferMiB = 256
 
 // DefaultConfig returns the contract's ports (DESIGN.md) and defaults.
 func DefaultConfig() Config {
@@ -104,6 +114,7 @@ func DefaultConfig() Config {
 		ExportDelay:            5 * time.Second,
 		Window:                 10 * time.Minute,
 		MaxTraces:              100_000,
+		MaxExportBufferMiB:     DefaultMaxExportBufferMiB,
 		HAProxyTimezone:        "UTC",
 	}
 }
@@ -128,6 +139,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ExportDelay, "export-delay", c.ExportDelay, "wait for a trace's other records before exporting it")
 	fs.DurationVar(&c.Window, "window", c.Window, "how long a trace is kept after its last record")
 	fs.IntVar(&c.MaxTraces, "max-traces", c.MaxTraces, "traces held in memory")
+	fs.IntVar(&c.MaxExportBufferMiB, "max-export-buffer-mib", c.MaxExportBufferMiB, "MiB of spans held for export; past it spans are not exported (counted)")
 	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger UI base URL for links")
 	fs.StringVar(&c.HAProxyTimezone, "haproxy-timezone", c.HAProxyTimezone, "time zone of HAProxy log dates")
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "file of bearer tokens required of OTLP senders and API clients (empty = none)")
@@ -214,6 +226,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTraces < 1 {
 		bad("max-traces", "must be at least 1")
+	}
+	if c.MaxExportBufferMiB < 1 {
+		bad("max-export-buffer-mib", "must be at least 1")
 	}
 	if c.JaegerUIURL != "" {
 		if u, err := url.Parse(c.JaegerUIURL); err != nil || u.Host == "" {

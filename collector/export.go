@@ -5,13 +5,16 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +23,10 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -103,6 +108,7 @@ type emitState struct {
 	prev, next *emitState // in waiting or done
 	last       int64      // unix nanoseconds of the last record
 	held       []otlpwire.Held
+	heldBytes  int                  // of held, counted in emitter.heldBytes
 	ids        [][8]byte            // span ids received (only when exporting)
 	idSet      map[[8]byte]struct{} // replaces ids past idSetAt
 	otherHops  []uint64             // hashes of observed hops beyond hopBits (backend kinds)
@@ -249,11 +255,18 @@ type emitter struct {
 	albInput bool
 	albSeen  atomic.Bool
 
-	mu      sync.Mutex
-	traces  map[[16]byte]*emitState
-	odd     map[[16]byte]string // trace ids that are not 32 lowercase hex digits, by their key
-	waiting stateList           // by last record, oldest first
-	done    stateList           // exported, by export time, oldest first
+	// maxHeldBytes bounds the bytes of the spans held for export across
+	// all traces, maxHeldPerTrace the spans held per trace; spans past
+	// either are not exported (counted in export_dropped_spans_total).
+	maxHeldBytes    int64
+	maxHeldPerTrace int
+
+	mu        sync.Mutex
+	heldBytes int64 // held by waiting traces and by the flush under way
+	traces    map[[16]byte]*emitState
+	odd       map[[16]byte]string // trace ids that are not 32 lowercase hex digits, by their key
+	waiting   stateList           // by last record, oldest first
+	done      stateList           // exported, by export time, oldest first
 
 	// flushMu serialises flushes (the ticker's and Shutdown's): they
 	// update the observed and synthesized bits outside mu.
@@ -266,6 +279,7 @@ type emitter struct {
 
 func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window time.Duration, max int) *emitter {
 	return &emitter{store: store, m: m, sink: sink, delay: delay, window: window, max: max,
+		maxHeldBytes: DefaultMaxExportBufferMiB << 20, maxHeldPerTrace: correlate.DefaultStoreConfig().MaxSpansPerTrace,
 		log: zap.NewNop(), clock: time.Now, traces: map[[16]byte]*emitState{}, odd: map[[16]byte]string{}}
 }
 
@@ -274,6 +288,9 @@ func newEmitter(store *correlate.Store, m *metrics, sink spanSink, delay, window
 func (e *emitter) configure(log *zap.Logger, cfg Config) {
 	if log != nil {
 		e.log = log
+	}
+	if cfg.MaxExportBufferMiB > 0 {
+		e.maxHeldBytes = int64(cfg.MaxExportBufferMiB) << 20
 	}
 	e.albInput = cfg.ALBLogs != ""
 	for _, spec := range cfg.Tail {
@@ -353,11 +370,39 @@ func (e *emitter) touchKey(now time.Time, key [16]byte, odd string, spans []otlp
 		e.waiting.pushBack(st)
 	}
 	st.last = now.UnixNano()
+	// The spans kept are copied out of their request (otlpwire.Compact),
+	// within the bounds: per trace, and of the bytes held in all. Each
+	// span is counted with its resource and scope, which Compact may
+	// share: what it holds is at most what was counted.
+	var full, over int
+	var keep []otlpwire.Held
+	budget := e.maxHeldBytes - e.heldBytes
 	for i, sp := range spans {
 		if i < len(ids) && !st.addID(ids[i]) {
 			continue
 		}
-		st.held = append(st.held, sp)
+		n := int64(len(sp.Resource) + len(sp.ResourceSchema) + len(sp.Scope) + len(sp.ScopeSchema) + len(sp.Span))
+		switch {
+		case len(st.held)+len(keep) >= e.maxHeldPerTrace:
+			full++
+		case n > budget:
+			over++
+		default:
+			keep = append(keep, sp)
+			budget -= n
+		}
+	}
+	if len(keep) > 0 {
+		kept, n := otlpwire.Compact(keep)
+		st.held = append(st.held, kept...)
+		st.heldBytes += n
+		e.heldBytes += int64(n)
+	}
+	if full > 0 {
+		e.m.exportDropped.WithLabelValues("trace_full").Add(float64(full))
+	}
+	if over > 0 {
+		e.m.exportDropped.WithLabelValues("buffer_full").Add(float64(over))
 	}
 	for i := len(spans); i < len(ids); i++ {
 		st.addID(ids[i])
@@ -374,9 +419,10 @@ func (e *emitter) forget(st *emitState) {
 // dueTrace is one trace to flush: its state, its trace id and the spans
 // taken from it.
 type dueTrace struct {
-	st   *emitState
-	id   string
-	held []otlpwire.Held
+	st        *emitState
+	id        string
+	held      []otlpwire.Held
+	heldBytes int // released from emitter.heldBytes once flushed
 }
 
 // due takes what is ready at now: traces whose last record is at least
@@ -399,8 +445,8 @@ func (e *emitter) due(now time.Time, all bool) []dueTrace {
 		if !ripe {
 			e.m.exportEarly.Inc()
 		}
-		out = append(out, dueTrace{st: st, id: e.idOf(st), held: st.held})
-		st.held = nil
+		out = append(out, dueTrace{st: st, id: e.idOf(st), held: st.held, heldBytes: st.heldBytes})
+		st.held, st.heldBytes = nil, 0
 		e.waiting.remove(st)
 		e.done.pushBack(st)
 		st.done = true
@@ -462,6 +508,18 @@ func (e *emitter) flush(ctx context.Context, due []dueTrace) {
 	if len(due) == 0 {
 		return
 	}
+	// The spans taken stay counted in heldBytes until sent or given up,
+	// so that a slow export holds new spans back instead of doubling the
+	// memory held.
+	defer func() {
+		n := 0
+		for _, d := range due {
+			n += d.heldBytes
+		}
+		e.mu.Lock()
+		e.heldBytes -= int64(n)
+		e.mu.Unlock()
+	}()
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -578,21 +636,56 @@ func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 		return
 	}
 	parent := ctx
-	for _, batch := range splitExport(spans, maxExportBytes, maxExportSpans) {
-		body := otlpwire.AppendRequest(nil, batch)
+	batches := splitExport(spans, maxExportBytes, maxExportSpans)
+	for i, batch := range batches {
 		if err := parent.Err(); err != nil {
-			e.exportFailed(fmt.Errorf("not sent, shutting down: %w", err), len(batch), len(body))
+			e.exportFailed(fmt.Errorf("not sent, shutting down: %w", err), len(batch), 0)
+			e.m.exportDropped.WithLabelValues("export_failed").Add(float64(len(batch)))
 			continue
 		}
+		body := otlpwire.AppendRequest(nil, batch)
 		rctx, cancel := context.WithTimeout(parent, exportTimeout)
 		err := e.sink.Export(rctx, body)
 		cancel()
 		if err != nil {
 			e.exportFailed(err, len(batch), len(body))
-			continue
+			e.m.exportDropped.WithLabelValues("export_failed").Add(float64(len(batch)))
+			if !endpointDown(err) {
+				continue // this request's own fault (too large, say)
+			}
+			// The endpoint is down or a black hole: the rest of this
+			// flush is given up at once rather than each request waiting
+			// its own timeout (the spans would wait, and new ones be
+			// refused, for batches × exportTimeout).
+			var rest int
+			for _, b := range batches[i+1:] {
+				rest += len(b)
+			}
+			if rest > 0 {
+				e.m.exportDropped.WithLabelValues("export_failed").Add(float64(rest))
+				e.exportFailed(fmt.Errorf("%d more requests not sent after: %w", len(batches)-i-1, err), rest, 0)
+			}
+			return
 		}
 		e.m.exported.Add(float64(len(batch)))
 	}
+}
+
+// endpointDown reports whether an export error says the endpoint as a
+// whole is unreachable or not answering (timeouts, refused connections,
+// gRPC Unavailable or DeadlineExceeded), rather than refusing one request.
+func endpointDown(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // exportFailed counts a failed request and logs it at Warn at most once

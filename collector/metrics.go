@@ -39,6 +39,8 @@ type metrics struct {
 	// --max-traces traces cost (collector/export.go).
 	exportEvicted prometheus.Counter
 	exportEarly   prometheus.Counter
+	// exportDropped counts spans that were not exported, by reason.
+	exportDropped *prometheus.CounterVec
 	// limits caps the histograms' labels (labels.go).
 	limits *labelLimits
 }
@@ -94,6 +96,10 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			Name: "hopscope_collector_export_early_total",
 			Help: "Traces exported before --export-delay because more than --max-traces were waiting.",
 		}),
+		exportDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hopscope_collector_export_dropped_spans_total",
+			Help: "Spans received but not exported, by reason: trace_full (past the spans held per trace), buffer_full (past --max-export-buffer-mib of spans waiting), export_failed (in a request that failed, or not sent after one failed in the same flush or at shutdown).",
+		}, []string{"reason"}),
 	}
 	// Records the store took in and then let go without a breakdown.
 	dropped := func(reason string, n func(correlate.StoreStats) uint64) prometheus.Collector {
@@ -103,7 +109,10 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, func() float64 { return float64(n(stats())) })
 	}
-	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly,
+	for _, r := range []string{"trace_full", "buffer_full", "export_failed"} {
+		m.exportDropped.WithLabelValues(r)
+	}
+	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly, m.exportDropped,
 		dropped("pending_unclaimed", func(st correlate.StoreStats) uint64 { return st.PendingDropped }),
 		dropped("spans_over_limit", func(st correlate.StoreStats) uint64 { return st.SpansDropped })}
 	cs = append(cs, m.limits.collectors()...)

@@ -99,4 +99,3 @@ func TestBearerTokens(t *testing.T) {
 		t.Errorf("refusals counted %v, want unauthenticated: 6", rejects)
 	}
 }
-

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -525,4 +526,91 @@ func AppendRequest(b []byte, spans []Held) []byte {
 		b = protowire.AppendBytes(b, rs)
 	}
 	return b
+}
+
+// Compact copies spans into one new allocation and returns them pointing
+// into it, with the number of bytes it holds. Resources, scopes and schema
+// URLs that spans share (the same bytes of the same request) are copied
+// once. Held spans point into the request they were read from: kept for
+// export as they are, one small span keeps a whole request of up to
+// 16 MiB alive; compacted, what is held is what is counted.
+func Compact(spans []Held) ([]Held, int) {
+	// The shared parts of one trace's spans in one request are few (a
+	// resource, a scope, their schemas): a short list, not a map.
+	type part struct {
+		p   *byte
+		n   int
+		off int // in the arena; -1 before it is copied
+	}
+	type key struct {
+		p *byte
+		n int
+	}
+	var shared []part
+	var index map[key]int // past a few parts (spans with a resource each)
+	find := func(b []byte) int {
+		p := unsafe.SliceData(b)
+		if index != nil {
+			if i, ok := index[key{p, len(b)}]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range shared {
+			if shared[i].p == p && shared[i].n == len(b) {
+				return i
+			}
+		}
+		return -1
+	}
+	size := 0
+	add := func(b []byte) {
+		if len(b) == 0 || find(b) >= 0 {
+			return
+		}
+		shared = append(shared, part{unsafe.SliceData(b), len(b), -1})
+		size += len(b)
+		switch {
+		case index != nil:
+			index[key{unsafe.SliceData(b), len(b)}] = len(shared) - 1
+		case len(shared) > 16:
+			index = make(map[key]int, 2*len(shared))
+			for i, sp := range shared {
+				index[key{sp.p, sp.n}] = i
+			}
+		}
+	}
+	for _, h := range spans {
+		add(h.Resource)
+		add(h.ResourceSchema)
+		add(h.Scope)
+		add(h.ScopeSchema)
+		size += len(h.Span)
+	}
+	arena := make([]byte, 0, size)
+	copyOf := func(b []byte) []byte {
+		off := len(arena)
+		arena = append(arena, b...)
+		return arena[off:len(arena):len(arena)]
+	}
+	put := func(b []byte) []byte {
+		if len(b) == 0 {
+			return b[:0:0]
+		}
+		i := find(b)
+		if shared[i].off < 0 {
+			shared[i].off = len(arena)
+			return copyOf(b)
+		}
+		return arena[shared[i].off : shared[i].off+len(b) : shared[i].off+len(b)]
+	}
+	out := make([]Held, len(spans))
+	for i, h := range spans {
+		out[i] = Held{Resource: put(h.Resource), ResourceSchema: put(h.ResourceSchema),
+			Scope: put(h.Scope), ScopeSchema: put(h.ScopeSchema), Span: h.Span[:0:0]}
+		if len(h.Span) > 0 {
+			out[i].Span = copyOf(h.Span)
+		}
+	}
+	return out, size
 }
