@@ -51,6 +51,12 @@ type Config struct {
 	// SpanQueueSize bounds the spans waiting for export; when full, spans are
 	// dropped and counted (--span-queue-size).
 	SpanQueueSize int
+	// SpanQueueBytes bounds the memory of those spans and of the batch
+	// being exported: each is counted at an upper bound of what it holds,
+	// 2 KiB plus the bytes of its name and attributes (about 2.3 KiB for a
+	// typical server span); a span that would take the total past it is
+	// dropped and counted (--span-queue-bytes).
+	SpanQueueBytes int
 	// FluentAddress is host:port of a Fluent Bit forward input; empty
 	// disables log shipping (--fluent-address).
 	FluentAddress string
@@ -59,6 +65,10 @@ type Config struct {
 	// FluentBufferLimit bounds the records queued for Fluent Bit
 	// (--fluent-buffer-limit).
 	FluentBufferLimit int
+	// FluentBufferBytes bounds the memory of those records, encoded,
+	// queued or awaiting Fluent Bit's acknowledgement
+	// (--fluent-buffer-bytes).
+	FluentBufferBytes int
 	// Propagators are the trace header formats read and written
 	// (--propagators): tracecontext, baggage, b3, b3multi, jaeger, xray.
 	Propagators []string
@@ -108,9 +118,17 @@ type Config struct {
 	// GCPercent is the Go garbage collector's target, applied by the
 	// command at start unless the GOGC variable is set (--gc-percent). The
 	// default 400 buys about 12% more requests per CPU-second than Go's
-	// 100 for about 15 MiB more RSS (bench/README.md); GOMEMLIMIT, when set
-	// (the chart sets it from the container limit), still caps the heap.
+	// 100 for about 15 MiB more RSS (bench/README.md); the memory limit
+	// (MemoryLimit, or GOMEMLIMIT) still caps the heap.
 	GCPercent int
+	// MemoryLimit is the container's memory limit in bytes (the chart
+	// sets it from limits.memory through the downward API). The command
+	// sets the Go runtime's soft memory limit to GoMemoryLimit, the limit
+	// less MemoryLimitReserve, unless the GOMEMLIMIT variable is set: with
+	// the default 400 GCPercent the heap would otherwise grow to five
+	// times the live data, past the container's limit while the telemetry
+	// queues are full. 0 sets none (--memory-limit).
+	MemoryLimit int64
 	// Backends are the backend protocol proxies the app is pointed at
 	// instead of its backends (YAML key `backends:` of the --config file
 	// only: a list of objects, see package backend).
@@ -134,6 +152,32 @@ var defaultRedactQueryParams = []string{"token", "access_token", "id_token", "re
 	"api_key", "apikey", "key", "password", "passwd", "pwd", "secret", "client_secret", "session_id", "sessionid",
 	"signature", "sig", "code", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature", "X-Goog-Credential"}
 
+// Bounds checked by Validate, and what of MemoryLimit the Go runtime's soft
+// limit leaves for the memory it does not count.
+const (
+	// MinSpanQueueBytes is the smallest SpanQueueBytes accepted.
+	MinSpanQueueBytes = 64 << 10
+	// MinMemoryLimit is the smallest non-zero MemoryLimit accepted: it
+	// leaves the Go runtime 24 MiB.
+	MinMemoryLimit = 64 << 20
+	// MemoryLimitReserve is the part of MemoryLimit kept out of the Go
+	// runtime's soft limit: the binary's code, mapped from its file and
+	// charged to the container like any other page (31–36 MiB resident,
+	// measured with bench/outage), the kernel's socket buffers, which are
+	// charged to it too, and slack. At the chart's 128Mi the runtime gets
+	// 88 MiB (69%).
+	MemoryLimitReserve = 40 << 20
+)
+
+// GoMemoryLimit is the Go runtime's soft memory limit for MemoryLimit: the
+// limit less MemoryLimitReserve; 0 when MemoryLimit is 0.
+func (c *Config) GoMemoryLimit() int64 {
+	if c.MemoryLimit <= 0 {
+		return 0
+	}
+	return c.MemoryLimit - MemoryLimitReserve
+}
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -145,8 +189,10 @@ func DefaultConfig() Config {
 		AdminListen:         ":15090",
 		Service:             defaultService(os.LookupEnv),
 		SpanQueueSize:       8192,
+		SpanQueueBytes:      20 << 20,
 		FluentTag:           "hopscope.access",
 		FluentBufferLimit:   8192,
+		FluentBufferBytes:   accesslog.DefaultFluentBufferBytes,
 		Propagators:         []string{"tracecontext", "baggage", "b3", "jaeger", "xray"},
 		DrainTimeout:        20 * time.Second,
 		ShutdownGrace:       3 * time.Second,
@@ -181,9 +227,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Service, "service", c.Service, "service name in spans, logs and metrics")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP endpoint: http(s)://host:4318 or grpc://host:4317; empty = no spans")
 	fs.IntVar(&c.SpanQueueSize, "span-queue-size", c.SpanQueueSize, "spans queued for export before dropping")
+	fs.IntVar(&c.SpanQueueBytes, "span-queue-bytes", c.SpanQueueBytes, "bytes of spans queued or in export before dropping (2 KiB + strings per span)")
 	fs.StringVar(&c.FluentAddress, "fluent-address", c.FluentAddress, "Fluent Bit forward input host:port; empty = off")
 	fs.StringVar(&c.FluentTag, "fluent-tag", c.FluentTag, "tag of shipped access-log records")
 	fs.IntVar(&c.FluentBufferLimit, "fluent-buffer-limit", c.FluentBufferLimit, "records queued for Fluent Bit before dropping")
+	fs.IntVar(&c.FluentBufferBytes, "fluent-buffer-bytes", c.FluentBufferBytes, "bytes of records queued for Fluent Bit before dropping")
 	fs.Var(cliconfig.NewStringList(&c.Propagators), "propagators", "trace header formats: tracecontext,baggage,b3,b3multi,jaeger,xray")
 	fs.StringVar(&c.TimingAllowOrigin, "timing-allow-origin", c.TimingAllowOrigin, "Timing-Allow-Origin value; empty = not sent")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "max time for in-flight requests after SIGTERM")
@@ -197,6 +245,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive timeout for inbound connections")
 	fs.DurationVar(&c.RequestBodyTimeout, "request-body-timeout", c.RequestBodyTimeout, "max wait between two reads of an HTTP/1.x request body, then 408 (0 = none)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percent (GOGC, when set, wins)")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "container memory limit in bytes: the Go runtime is held to it less 40 MiB (GOMEMLIMIT, when set, wins); 0 = none")
 	fs.StringVar(&c.EgressListen, "egress-listen", c.EgressListen, "forward proxy address for HTTP_PROXY/HTTPS_PROXY (loopback; empty = off)")
 }
 
@@ -240,6 +289,9 @@ func (c *Config) Validate() error {
 	if c.SpanQueueSize < 1 {
 		bad("span-queue-size", "must be at least 1")
 	}
+	if c.SpanQueueBytes < MinSpanQueueBytes {
+		bad("span-queue-bytes", "must be at least %d, got %d", MinSpanQueueBytes, c.SpanQueueBytes)
+	}
 	// The same checks as accesslog.New's, here so that a bad value is a
 	// usage error naming the flag.
 	if c.FluentAddress != "" {
@@ -254,6 +306,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FluentBufferLimit < 1 {
 		bad("fluent-buffer-limit", "must be at least 1")
+	}
+	if c.FluentBufferBytes < accesslog.MinFluentBufferBytes {
+		bad("fluent-buffer-bytes", "must be at least %d, got %d", accesslog.MinFluentBufferBytes, c.FluentBufferBytes)
 	}
 	if _, err := propagation.New(c.Propagators); err != nil {
 		bad("propagators", "%v", err)
@@ -303,6 +358,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GCPercent < 25 || c.GCPercent > 10000 {
 		bad("gc-percent", "must be between 25 and 10000, got %d", c.GCPercent)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < MinMemoryLimit {
+		bad("memory-limit", "must be 0 (none) or at least %d bytes (64 MiB), got %d", int64(MinMemoryLimit), c.MemoryLimit)
 	}
 	return errors.Join(errs...)
 }

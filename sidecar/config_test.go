@@ -46,6 +46,11 @@ func TestConfigValidate(t *testing.T) {
 		{"read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "--read-header-timeout"},
 		{"request body timeout", func(c *Config) { c.RequestBodyTimeout = -time.Second }, "--request-body-timeout: must not be negative"},
 		{"request body timeout off", func(c *Config) { c.RequestBodyTimeout = 0 }, ""},
+		{"span queue bytes", func(c *Config) { c.SpanQueueBytes = 1000 }, "--span-queue-bytes: must be at least 65536, got 1000"},
+		{"fluent buffer bytes", func(c *Config) { c.FluentBufferBytes = 0 }, "--fluent-buffer-bytes: must be at least 16384, got 0"},
+		{"memory limit too small", func(c *Config) { c.MemoryLimit = 32 << 20 }, "--memory-limit: must be 0 (none) or at least 67108864 bytes (64 MiB)"},
+		{"memory limit negative", func(c *Config) { c.MemoryLimit = -1 }, "--memory-limit"},
+		{"memory limit chart default", func(c *Config) { c.MemoryLimit = 128 << 20 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -136,14 +137,17 @@ func codeLabel(status int) string {
 	return "other"
 }
 
-// methodLabel bounds the method label to the standard methods.
+// methodLabel bounds the method label to the standard methods. It returns
+// a constant, never m: a request's Method shares the memory of its whole
+// request line, which a span or a label set would otherwise keep.
 func methodLabel(m string) string {
-	switch m {
-	case "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE":
-		return m
+	if i := slices.Index(standardMethods[:], m); i >= 0 {
+		return standardMethods[i]
 	}
 	return "OTHER"
 }
+
+var standardMethods = [...]string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
 
 // exemplarLimiter lets through at most one exemplar per latency bucket per
 // exemplarSpacing. A classic histogram keeps only the latest exemplar of

@@ -333,11 +333,24 @@ const (
 )
 
 func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
+	// The method, the path and a route made of it share the memory of the
+	// request line, which a redacted query can make much longer than what
+	// the span records: a queued span is to hold no more than its
+	// attributes' bytes (spanCost), so they are copied then (constants for
+	// the standard methods).
+	path, route := r.URL.Path, st.route
+	if len(r.RequestURI)-len(path)-len(query) > maxUnrecordedURI {
+		path, route = strings.Clone(path), strings.Clone(route)
+	}
+	method := methodLabel(r.Method)
+	if method == "OTHER" {
+		method = strings.Clone(r.Method)
+	}
 	var buf [24]attribute.KeyValue
 	a := append(buf[:0],
-		attribute.String("http.request.method", r.Method),
-		attribute.String("http.route", st.route),
-		attribute.String("url.path", r.URL.Path),
+		attribute.String("http.request.method", method),
+		attribute.String("http.route", route),
+		attribute.String("url.path", path),
 		attribute.String("url.scheme", schemeOf(r)),
 		attribute.String("client.address", hostOnly(r.RemoteAddr)),
 		attribute.String("user_agent.original", r.Header.Get("User-Agent")),
@@ -381,6 +394,10 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		st.span.SetStatus(codes.Error, st.errKind)
 	}
 }
+
+// maxUnrecordedURI is how many bytes of the request URI a span may keep in
+// memory without recording them (spanFixedCost allows for them).
+const maxUnrecordedURI = 256
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

@@ -94,6 +94,11 @@ func (r *queryRedactor) Redact(rawQuery string) string {
 	if b == nil {
 		return rawQuery
 	}
+	if b.Cap()-b.Len() > maxUnrecordedURI {
+		// A long value was redacted: the span and the log keep the
+		// result, not room for the value.
+		return strings.Clone(b.String())
+	}
 	return b.String()
 }
 

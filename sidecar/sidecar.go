@@ -36,18 +36,24 @@ type Options struct {
 	AccessLogWriter io.Writer
 	// Logger receives the sidecar's own diagnostics; nop when nil.
 	Logger *zap.Logger
+
+	// spanExporter, when set with --otlp-endpoint, replaces the
+	// endpoint's exporter (tests).
+	spanExporter sdktrace.SpanExporter
 }
 
 // Sidecar is the per-pod proxy with its admin server.
 type Sidecar struct {
-	cfg     Config
-	log     *zap.Logger
-	proxy   *proxy
-	tp      *sdktrace.TracerProvider
-	access  *accesslog.Logger
-	metrics *metrics
-	gather  prometheus.Gatherer
-	tr      *timedTransport
+	cfg   Config
+	log   *zap.Logger
+	proxy *proxy
+	tp    *sdktrace.TracerProvider
+	// spanQueue is tp's export queue; nil without --otlp-endpoint.
+	spanQueue *queueProcessor
+	access    *accesslog.Logger
+	metrics   *metrics
+	gather    prometheus.Gatherer
+	tr        *timedTransport
 	// backends are the backend protocol proxies (nil tracker and no
 	// servers when none is configured).
 	backends *backends
@@ -98,11 +104,11 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp, err := newTracerProvider(&cfg, res, m.dropped.WithLabelValues(SinkOTLP), m.truncated, opts.Logger)
+	tp, spanQueue, err := newTracerProviderQueue(&cfg, res, opts.spanExporter, m.dropped.WithLabelValues(SinkOTLP), m.truncated, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s := &Sidecar{cfg: cfg, log: opts.Logger, tp: tp, metrics: m, gather: opts.Gatherer, errc: make(chan error, 2)}
+	s := &Sidecar{cfg: cfg, log: opts.Logger, tp: tp, spanQueue: spanQueue, metrics: m, gather: opts.Gatherer, errc: make(chan error, 2)}
 	s.base, s.cut = context.WithCancelCause(context.Background())
 	if s.backends, err = newBackends(&cfg, tp, reg, opts.Logger); err != nil {
 		return nil, err
@@ -112,6 +118,8 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		FluentAddress:     cfg.FluentAddress,
 		FluentTag:         cfg.FluentTag,
 		FluentBufferLimit: cfg.FluentBufferLimit,
+		FluentBufferBytes: cfg.FluentBufferBytes,
+		Logger:            opts.Logger,
 		OnDrop: func(sink string, n int) {
 			m.dropped.WithLabelValues(sink).Add(float64(n))
 		},

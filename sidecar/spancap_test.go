@@ -59,7 +59,7 @@ func TestLongAttributesCappedAtExport(t *testing.T) {
 	}
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"})
 	truncated := prometheus.NewCounter(prometheus.CounterOpts{Name: "truncated"})
-	p := newQueueProcessor(exp, 2048, dropped, truncated, zap.NewNop())
+	p := newQueueProcessor(exp, 2048, 1<<30, dropped, truncated, zap.NewNop())
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	ua := "Mozilla/5.0 (" + strings.Repeat("é", 30<<10) + ")" // 60 KB, multi-byte at the cut
 	for range exportBatchSize {
@@ -112,7 +112,7 @@ func (failingExporter) Shutdown(context.Context) error { return nil }
 func TestExportFailureLoggedAtWarn(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"})
-	p := newQueueProcessor(failingExporter{}, 64, dropped, nil, zap.New(core))
+	p := newQueueProcessor(failingExporter{}, 64, DefaultConfig().SpanQueueBytes, dropped, nil, zap.New(core))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	for range 3 {
 		for range 5 {

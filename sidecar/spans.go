@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -28,8 +29,11 @@ import (
 // down costs dropped spans, never stalled requests.
 const (
 	exportBatchSize = 512
-	exportInterval  = time.Second
-	exportTimeout   = 5 * time.Second
+	// exportBatchBytes also ends a batch: the cost (spanCost) of its spans
+	// reaches it. A batch's OTLP encoding is smaller than its cost.
+	exportBatchBytes = 2 << 20
+	exportInterval   = time.Second
+	exportTimeout    = 5 * time.Second
 	// maxAttrValueBytes caps a span attribute's string value (each element
 	// of a string slice) at export: a 60 KB User-Agent made 512 spans more
 	// than the collector's 16 MiB request limit, and the whole batch was
@@ -37,12 +41,31 @@ const (
 	maxAttrValueBytes = 4 << 10
 	// exportWarnEvery rate-limits the "span export failed" line.
 	exportWarnEvery = 10 * time.Second
+	// spanFixedCost is what a queued span holds besides its strings: the
+	// SDK's snapshot and its attribute slice, about 1.4 KiB for the
+	// proxy's server span (measured with runtime.MemStats over 20,000
+	// queued spans), rounded up for allocation size classes and for the
+	// request line a url.path or http.route value shares memory with
+	// (proxy.spanAttributes copies them when that line is much longer).
+	spanFixedCost = 2 << 10
+	// spanEventCost and spanLinkCost: the same for an event or a link.
+	spanEventCost = 128
+	spanLinkCost  = 128
 )
 
 // newTracerProvider builds the SDK provider the sidecar's server spans come
 // from. Without an endpoint spans still carry ids (the app needs a parent)
 // but nothing is exported.
 func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated prometheus.Counter, log *zap.Logger) (*sdktrace.TracerProvider, error) {
+	tp, _, err := newTracerProviderQueue(cfg, res, nil, dropped, truncated, log)
+	return tp, err
+}
+
+// newTracerProviderQueue is newTracerProvider that also returns the span
+// queue (nil without an endpoint). A non-nil exp replaces the endpoint's
+// exporter (tests).
+func newTracerProviderQueue(cfg *Config, res *resource.Resource, exp sdktrace.SpanExporter, dropped, truncated prometheus.Counter, log *zap.Logger) (*sdktrace.TracerProvider, *queueProcessor, error) {
+	var queue *queueProcessor
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(propagation.IDGenerator{}),
@@ -61,13 +84,15 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated p
 			}
 			headers = nil
 		}
-		exp, err := newExporter(cfg.OTLPEndpoint, headers)
-		if err != nil {
-			return nil, fmt.Errorf("--otlp-endpoint: %w", err)
+		if exp == nil {
+			if exp, err = newExporter(cfg.OTLPEndpoint, headers); err != nil {
+				return nil, nil, fmt.Errorf("--otlp-endpoint: %w", err)
+			}
 		}
-		opts = append(opts, sdktrace.WithSpanProcessor(newQueueProcessor(exp, cfg.SpanQueueSize, dropped, truncated, log)))
+		queue = newQueueProcessor(exp, cfg.SpanQueueSize, cfg.SpanQueueBytes, dropped, truncated, log)
+		opts = append(opts, sdktrace.WithSpanProcessor(queue))
 	}
-	return sdktrace.NewTracerProvider(opts...), nil
+	return sdktrace.NewTracerProvider(opts...), queue, nil
 }
 
 // newExporter returns the OTLP exporter of the endpoint raw, sending
@@ -121,9 +146,19 @@ func newResource(service string) (*resource.Resource, error) {
 // queueProcessor is a span processor with a bounded queue whose drops are
 // counted (the SDK's batch processor drops silently). A full queue or a
 // failed export drops spans; OnEnd never blocks the request path.
+//
+// The queue is bounded twice: in spans (the channel) and in bytes, the sum
+// of the spans' spanCost, an upper bound of the memory each holds. A span
+// stays counted in bytes from OnEnd until the export of its batch has
+// returned, so the batch in flight is inside the bound; only its OTLP
+// encoding (smaller than the batch's cost, at most exportBatchBytes plus
+// one span) and a capped copy of an attribute value longer than 4 KiB are
+// not.
 type queueProcessor struct {
 	exp       sdktrace.SpanExporter
-	queue     chan sdktrace.ReadOnlySpan
+	queue     chan queuedSpan
+	maxBytes  int64
+	bytes     atomic.Int64 // cost of the spans queued or in the batch being built or exported
 	dropped   prometheus.Counter
 	truncated prometheus.Counter // attribute values cut
 	log       *zap.Logger
@@ -139,13 +174,20 @@ type queueProcessor struct {
 	once     sync.Once
 }
 
-func newQueueProcessor(exp sdktrace.SpanExporter, size int, dropped, truncated prometheus.Counter, log *zap.Logger) *queueProcessor {
+// queuedSpan is a span and its spanCost.
+type queuedSpan struct {
+	s    sdktrace.ReadOnlySpan
+	cost int64
+}
+
+func newQueueProcessor(exp sdktrace.SpanExporter, size, maxBytes int, dropped, truncated prometheus.Counter, log *zap.Logger) *queueProcessor {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	p := &queueProcessor{
 		exp:       exp,
-		queue:     make(chan sdktrace.ReadOnlySpan, size),
+		queue:     make(chan queuedSpan, size),
+		maxBytes:  int64(maxBytes),
 		dropped:   dropped,
 		truncated: truncated,
 		log:       log,
@@ -169,16 +211,65 @@ func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 		return
 	default:
 	}
+	// Concurrent OnEnds may see each other's cost and drop a span that
+	// would have fitted; none is queued past maxBytes.
+	cost := spanCost(s)
+	if p.bytes.Add(cost) > p.maxBytes {
+		p.bytes.Add(-cost)
+		p.dropped.Inc()
+		return
+	}
 	select {
-	case p.queue <- s:
+	case p.queue <- queuedSpan{s: s, cost: cost}:
 	default:
+		p.bytes.Add(-cost)
 		p.dropped.Inc()
 	}
+}
+
+// spanCost is an upper bound of the memory a finished span holds: a fixed
+// part and the bytes of its strings (name, attribute keys and values,
+// events, links, status). It does not allocate for the attribute types the
+// sidecar sets; a string slice value (none of the sidecar's spans has one)
+// is copied to be measured.
+func spanCost(s sdktrace.ReadOnlySpan) int64 {
+	n := spanFixedCost + len(s.Name()) + len(s.Status().Description)
+	n += attrsCost(s.Attributes())
+	for _, e := range s.Events() {
+		n += spanEventCost + len(e.Name) + attrsCost(e.Attributes)
+	}
+	for _, l := range s.Links() {
+		n += spanLinkCost + attrsCost(l.Attributes)
+	}
+	return int64(n)
+}
+
+func attrsCost(attrs []attribute.KeyValue) int {
+	n := 0
+	for _, kv := range attrs {
+		n += len(kv.Key)
+		switch kv.Value.Type() {
+		case attribute.STRING:
+			n += len(kv.Value.AsString())
+		case attribute.STRINGSLICE:
+			for _, e := range kv.Value.AsStringSlice() {
+				n += 16 + len(e)
+			}
+		case attribute.BOOLSLICE:
+			n += len(kv.Value.AsBoolSlice())
+		case attribute.INT64SLICE:
+			n += 8 * len(kv.Value.AsInt64Slice())
+		case attribute.FLOAT64SLICE:
+			n += 8 * len(kv.Value.AsFloat64Slice())
+		}
+	}
+	return n
 }
 
 func (p *queueProcessor) run() {
 	defer close(p.done)
 	batch := make([]sdktrace.ReadOnlySpan, 0, exportBatchSize)
+	var batchCost int64
 	ticker := time.NewTicker(exportInterval)
 	defer ticker.Stop()
 	export := func() {
@@ -196,15 +287,22 @@ func (p *queueProcessor) run() {
 		cancel()
 		clear(batch)
 		batch = batch[:0]
+		// The exporter is done with them: their memory leaves the bound.
+		p.bytes.Add(-batchCost)
+		batchCost = 0
+	}
+	add := func(q queuedSpan) {
+		batch = append(batch, q.s)
+		batchCost += q.cost
+		if len(batch) == exportBatchSize || batchCost >= exportBatchBytes {
+			export()
+		}
 	}
 	drain := func() {
 		for {
 			select {
-			case s := <-p.queue:
-				batch = append(batch, s)
-				if len(batch) == exportBatchSize {
-					export()
-				}
+			case q := <-p.queue:
+				add(q)
 			default:
 				export()
 				return
@@ -213,11 +311,8 @@ func (p *queueProcessor) run() {
 	}
 	for {
 		select {
-		case s := <-p.queue:
-			batch = append(batch, s)
-			if len(batch) == exportBatchSize {
-				export()
-			}
+		case q := <-p.queue:
+			add(q)
 		case <-ticker.C:
 			export()
 		case ack := <-p.flushReq:
@@ -356,3 +451,6 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(err, p.exp.Shutdown(ctx))
 }
+
+// queuedBytes is the cost of the spans queued or being exported.
+func (p *queueProcessor) queuedBytes() int64 { return p.bytes.Load() }
