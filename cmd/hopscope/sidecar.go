@@ -28,10 +28,10 @@ func runSidecar(ctx context.Context, again <-chan os.Signal, args []string, stdo
 
 	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "sidecar"))
 	defer func() { _ = logger.Sync() }()
-	// The Fluent client prints its reconnections to os.Stderr itself.
+	// Libraries may print to os.Stderr themselves.
 	defer captureStderr(logger)()
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(cfg.GCPercent)
+	if limit := applyGoRuntime(&cfg, os.LookupEnv); limit > 0 {
+		logger.Debug("Go memory limit set", zap.Int64("memory_limit", cfg.MemoryLimit), zap.Int64("go_memory_limit", limit))
 	}
 	reg := processRegistry()
 	sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg, AccessLogWriter: stdout, Logger: logger})
@@ -64,6 +64,22 @@ func runSidecar(ctx context.Context, again <-chan os.Signal, args []string, stdo
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// applyGoRuntime sets the garbage collector's target to --gc-percent unless
+// GOGC is set, and the runtime's soft memory limit to --memory-limit less
+// sidecar.MemoryLimitReserve unless GOMEMLIMIT is set or the flag is 0. It
+// returns the memory limit it set, 0 if none.
+func applyGoRuntime(cfg *sidecar.Config, lookup func(string) (string, bool)) int64 {
+	if _, set := lookup("GOGC"); !set {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
+	if _, set := lookup("GOMEMLIMIT"); set || cfg.MemoryLimit <= 0 {
+		return 0
+	}
+	limit := cfg.GoMemoryLimit()
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // newDiagnosticLogger writes the process's own logs (not access logs) as
