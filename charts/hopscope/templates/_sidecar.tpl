@@ -68,7 +68,8 @@ container:
           fieldPath: spec.nodeName
     - name: OTEL_RESOURCE_ATTRIBUTES
       value: "k8s.pod.name=$(HOPSCOPE_POD_NAME),k8s.namespace.name=$(HOPSCOPE_POD_NAMESPACE),k8s.node.name=$(HOPSCOPE_NODE_NAME)"
-    - name: GOMEMLIMIT
+    {{- /* The sidecar holds the Go runtime to it less 40 MiB (--memory-limit). */}}
+    - name: HOPSCOPE_MEMORY_LIMIT
       valueFrom:
         resourceFieldRef:
           resource: limits.memory
