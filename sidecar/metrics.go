@@ -19,6 +19,8 @@ const (
 	metricOverhead     = "hopscope_proxy_overhead_seconds"
 	metricQueueTime    = "hopscope_queue_time_seconds"
 	metricDropped      = "hopscope_telemetry_dropped_total"
+	metricSent         = "hopscope_telemetry_sent_total"
+	metricQueued       = "hopscope_telemetry_queued"
 	metricTruncated    = "hopscope_span_attributes_truncated_total"
 	metricHealthchecks = "hopscope_healthcheck_requests_total"
 	// metricRouteOverflow counts requests past --max-routes (sidecar.go).

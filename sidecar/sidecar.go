@@ -133,6 +133,29 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		}
 	}
 
+	// Every telemetry record is sent, queued or dropped: these with
+	// hopscope_telemetry_dropped_total account for all of them.
+	for _, sink := range []struct {
+		name   string
+		counts func() (sent, queued float64)
+	}{
+		{SinkOTLP, func() (float64, float64) { a, b := spanQueue.counts(); return float64(a), float64(b) }},
+		{SinkFluent, func() (float64, float64) { a, b := s.access.FluentCounts(); return float64(a), float64(b) }},
+	} {
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricSent, Help: "Telemetry records (spans, log records) delivered to their sink: an OTLP export that succeeded, a Fluent chunk acknowledged.",
+			ConstLabels: prometheus.Labels{"sink": sink.name},
+		}, func() float64 { v, _ := sink.counts(); return v })); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricQueued, Help: "Telemetry records (spans, log records) waiting for their sink: queued, being exported, or sent and awaiting an acknowledgement.",
+			ConstLabels: prometheus.Labels{"sink": sink.name},
+		}, func() float64 { _, v := sink.counts(); return v })); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+
 	routes := newRouteNamer(cfg.Routes, cfg.MaxRoutes)
 	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: metricRouteOverflow,

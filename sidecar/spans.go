@@ -159,6 +159,8 @@ type queueProcessor struct {
 	queue     chan queuedSpan
 	maxBytes  int64
 	bytes     atomic.Int64 // cost of the spans queued or in the batch being built or exported
+	spans     atomic.Int64 // spans queued or in the batch being built or exported
+	sent      atomic.Int64 // spans the exporter delivered
 	dropped   prometheus.Counter
 	truncated prometheus.Counter // attribute values cut
 	log       *zap.Logger
@@ -219,9 +221,11 @@ func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 		p.dropped.Inc()
 		return
 	}
+	p.spans.Add(1)
 	select {
 	case p.queue <- queuedSpan{s: s, cost: cost}:
 	default:
+		p.spans.Add(-1)
 		p.bytes.Add(-cost)
 		p.dropped.Inc()
 	}
@@ -283,7 +287,10 @@ func (p *queueProcessor) run() {
 		if err := p.exp.ExportSpans(ctx, batch); err != nil {
 			p.dropped.Add(float64(len(batch)))
 			p.exportFailed(len(batch), err)
+		} else {
+			p.sent.Add(int64(len(batch)))
 		}
+		p.spans.Add(-int64(len(batch)))
 		cancel()
 		clear(batch)
 		batch = batch[:0]
@@ -450,6 +457,15 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 		p.dropped.Add(float64(n))
 	}
 	return errors.Join(err, p.exp.Shutdown(ctx))
+}
+
+// counts returns the spans delivered and those queued or being exported:
+// every sampled span ended is sent, queued or dropped.
+func (p *queueProcessor) counts() (sent, queued int64) {
+	if p == nil {
+		return 0, 0
+	}
+	return p.sent.Load(), p.spans.Load()
 }
 
 // queuedBytes is the cost of the spans queued or being exported.

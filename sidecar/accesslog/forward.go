@@ -81,6 +81,7 @@ type shipper struct {
 	sealed  []chunk // full chunks waiting to be sent, oldest first
 	spare   []byte  // an empty buffer kept for the next chunk
 	records int     // records in open, sealed and in flight
+	sent    uint64  // records whose chunk was acknowledged
 	held    int     // capacity of every buffer: open, sealed, in flight, spare
 	closing bool    // shutdown began: add refuses, the sender empties the queue
 
@@ -220,6 +221,9 @@ func (s *shipper) run() {
 		s.mu.Lock()
 		s.records -= c.n
 		s.releaseBuf(c.buf)
+		if err == nil {
+			s.sent += uint64(c.n)
+		}
 		s.mu.Unlock()
 		if err != nil {
 			s.onDrop(c.n)

@@ -315,6 +315,11 @@ func TestFluentEveryRecordDeliveredOrCounted(t *testing.T) {
 			if records, held := l.ship.usage(); records != 0 || held != 0 {
 				t.Errorf("after Shutdown the queue holds %d records in %d bytes", records, held)
 			}
+			// What the sidecar reports (hopscope_telemetry_sent_total,
+			// _queued) matches what the receiver got.
+			if sent, queued := l.FluentCounts(); int(sent) != delivered || queued != 0 {
+				t.Errorf("FluentCounts = %d sent, %d queued; the receiver got %d", sent, queued, delivered)
+			}
 		})
 	}
 }

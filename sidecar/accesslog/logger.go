@@ -316,3 +316,16 @@ func (l *Logger) shutdown(ctx context.Context) error {
 type noSync struct{ io.Writer }
 
 func (noSync) Sync() error { return nil }
+
+// FluentCounts returns the records shipped to Fluent Bit and acknowledged
+// (sent) and those queued or awaiting their acknowledgement (queued):
+// every record logged is sent, queued or dropped (OnDrop). Zero when
+// nothing is shipped.
+func (l *Logger) FluentCounts() (sent uint64, queued int) {
+	if l == nil || l.ship == nil {
+		return 0, 0
+	}
+	l.ship.mu.Lock()
+	defer l.ship.mu.Unlock()
+	return l.ship.sent, l.ship.records
+}
