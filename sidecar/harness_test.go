@@ -18,6 +18,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // harness runs a real Sidecar on loopback in front of a test upstream.
@@ -154,48 +156,11 @@ func (c *connCounter) count() int {
 }
 
 // deadAddr returns a loopback address nobody listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func deadAddr(t *testing.T) string { return testkit.ClosedAddr(t) }
 
 // blackhole returns the address of a listener that accepts connections and
 // never answers, like a sink whose process hangs.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+func blackhole(t *testing.T) string { return testkit.BlackHole(t) }
 
 // otlpSink is a minimal OTLP/HTTP trace receiver: the sidecar's real
 // exporter sends protobuf to it and tests read the spans back.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/tinylib/msgp/msgp"
 )
 
@@ -413,53 +413,11 @@ func TestFluentRoundTrip(t *testing.T) {
 }
 
 // freeClosedPort returns a loopback address nothing listens on.
-func freeClosedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freeClosedPort(t *testing.T) string { return testkit.ClosedAddr(t) }
 
 // stalledPeer accepts connections and never reads from them, like a Fluent
 // Bit that hangs.
-func stalledPeer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+func stalledPeer(t *testing.T) string { return testkit.BlackHole(t) }
 
 // TestFailOpen logs 50k records from 8 goroutines to a Fluent Bit that is
 // dead or stalled: Log must not block, drops are reported, and Shutdown

@@ -5,12 +5,13 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 func BenchmarkLogStdout(b *testing.B) {
@@ -50,38 +51,7 @@ func BenchmarkLogStdoutParallel(b *testing.B) {
 // discardPeer accepts connections, skips every PackedForward request
 // without decoding its records and acknowledges it: a Fluent Bit that
 // costs the benchmark next to nothing.
-func discardPeer(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { skimAndAck(c) })
-		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
+func discardPeer(b *testing.B) string { return testkit.Serve(b, skimAndAck) }
 
 // BenchmarkLogFluent measures sustained Fluent shipping against a peer
 // that reads as fast as it can: the loop waits while the queue is full,

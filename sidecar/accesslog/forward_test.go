@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // delivery records, by record id (the record's bytes_in), what a receiver
@@ -116,36 +117,7 @@ func (p *ackingPeer) kill() {
 // silentPeer reads and discards everything and never answers: a receiver
 // that ignores the chunk option.
 func silentPeer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testkit.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 // waitUntil polls cond every 5 ms until it holds, failing the test after

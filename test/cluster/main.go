@@ -187,11 +187,11 @@ func (k *cluster) up(ctx context.Context) (res *Result, err error) {
 // result is what up prints.
 func (k *cluster) result() *Result {
 	return &Result{
-		Kubeconfig: k.kubeconfig(),
-		Edge:       fmt.Sprintf("http://127.0.0.1:%d", k.cfg.EdgePort),
-		Collector:  fmt.Sprintf("http://127.0.0.1:%d", k.cfg.CollectorPort),
-		Jaeger:     fmt.Sprintf("http://127.0.0.1:%d", k.cfg.JaegerPort),
-		Prometheus: fmt.Sprintf("http://127.0.0.1:%d", k.cfg.PrometheusPort),
+		Kubeconfig:   k.kubeconfig(),
+		Edge:         fmt.Sprintf("http://127.0.0.1:%d", k.cfg.EdgePort),
+		Collector:    fmt.Sprintf("http://127.0.0.1:%d", k.cfg.CollectorPort),
+		Jaeger:       fmt.Sprintf("http://127.0.0.1:%d", k.cfg.JaegerPort),
+		Prometheus:   fmt.Sprintf("http://127.0.0.1:%d", k.cfg.PrometheusPort),
 		NodeIP:       k.cfg.NodeIP().String(),
 		StateDir:     k.cfg.StateDir,
 		APITokenFile: k.cfg.path("api-token"),
