@@ -11,17 +11,20 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
@@ -64,12 +67,36 @@ type Config struct {
 	// (OnReject "unauthenticated" for one without): OTLP/HTTP answers 401,
 	// OTLP/gRPC Unauthenticated.
 	Tokens *bearer.Tokens
+	// Refuse, when set, is asked before a request's body or message is
+	// read (after the token check), and again before the request is handed
+	// to the consumer; while it reports true (the memory limiter is past
+	// its soft limit) every request is refused (OnReject "memory_limit",
+	// once) with the answer OTLP senders retry after a delay: OTLP/HTTP
+	// 429 with Retry-After, OTLP/gRPC RESOURCE_EXHAUSTED with RetryInfo,
+	// both of RefuseRetryAfter. A request read while refusing began is
+	// dropped rather than held. It must be cheap: an atomic load.
+	Refuse func() bool
+	// MaxInFlightBytes bounds the bytes of the requests being read and
+	// handed to the consumer at once: an OTLP/HTTP request counts its
+	// Content-Length (64 KiB when unknown) while its body is read, then
+	// the body's size; an OTLP/gRPC message its size once received. A
+	// request that would pass it while others are under way is refused as
+	// by Refuse (memory_limit), so that a burst of requests let in
+	// together — every sender's retry at the moment refusing ends — takes
+	// no more than this before the memory limiter sees it in the heap. 0:
+	// unbounded.
+	MaxInFlightBytes int64
 	// OnReject is called with a reason for every refused request
 	// (bad_content_type, too_large, too_many_elements, malformed,
-	// consumer, read_timeout, read_error, unauthenticated) and every
-	// OTLP/HTTP connection refused (conn_limit).
+	// consumer, read_timeout, read_error, unauthenticated, memory_limit)
+	// and every OTLP/HTTP connection refused (conn_limit).
 	OnReject func(reason string)
 }
+
+// RefuseRetryAfter is the delay a refused sender is asked to wait
+// (Config.Refuse): the memory limiter checks every 100 ms, and a GC it
+// forces frees the heap in well under a second.
+const RefuseRetryAfter = time.Second
 
 // DefaultConfig returns the contract's ports (DESIGN.md).
 func DefaultConfig() Config {
@@ -137,6 +164,9 @@ func (c Config) Validate() error {
 	if c.MaxHTTPConnections < 0 {
 		errs = append(errs, errors.New("MaxHTTPConnections: must not be negative"))
 	}
+	if c.MaxInFlightBytes < 0 {
+		errs = append(errs, errors.New("MaxInFlightBytes: must not be negative"))
+	}
 	if c.HTTPReadTimeout < 0 || c.HTTPReadHeaderTimeout < 0 || c.HTTPIdleTimeout < 0 {
 		errs = append(errs, errors.New("HTTPReadTimeout, HTTPReadHeaderTimeout, HTTPIdleTimeout: must not be negative"))
 	}
@@ -145,8 +175,9 @@ func (c Config) Validate() error {
 
 // Receiver runs the OTLP/gRPC and OTLP/HTTP servers.
 type Receiver struct {
-	cfg     Config
-	consume Consumer
+	cfg      Config
+	consume  Consumer
+	inFlight *inFlight
 
 	grpc      *grpc.Server
 	http      *http.Server
@@ -163,6 +194,9 @@ func New(cfg Config, consume Consumer) (*Receiver, error) {
 	if cfg.OnReject == nil {
 		cfg.OnReject = func(string) {}
 	}
+	if cfg.Refuse == nil {
+		cfg.Refuse = func() bool { return false }
+	}
 	def := DefaultConfig()
 	if cfg.MaxHTTPConnections == 0 {
 		cfg.MaxHTTPConnections = def.MaxHTTPConnections
@@ -176,7 +210,7 @@ func New(cfg Config, consume Consumer) (*Receiver, error) {
 	if cfg.HTTPIdleTimeout == 0 {
 		cfg.HTTPIdleTimeout = def.HTTPIdleTimeout
 	}
-	return &Receiver{cfg: cfg, consume: consume}, nil
+	return &Receiver{cfg: cfg, consume: consume, inFlight: &inFlight{max: cfg.MaxInFlightBytes}}, nil
 }
 
 // Start listens on the configured addresses.
@@ -263,6 +297,11 @@ var traceServiceDesc = grpc.ServiceDesc{
 				srv.(*Receiver).cfg.OnReject("unauthenticated")
 				return nil, err
 			}
+			// So is the memory limit: a refused message is left unread.
+			if srv.(*Receiver).cfg.Refuse() {
+				srv.(*Receiver).cfg.OnReject("memory_limit")
+				return nil, errRefusedGRPC
+			}
 			in := new(RawMessage)
 			if err := dec(in); err != nil {
 				// gRPC refused the message before it reached us: larger
@@ -276,6 +315,17 @@ var traceServiceDesc = grpc.ServiceDesc{
 	}},
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 }
+
+// errRefusedGRPC is the answer to a request refused by Config.Refuse:
+// RESOURCE_EXHAUSTED, which OTLP senders retry only when it carries
+// RetryInfo (the OpenTelemetry SDKs wait its delay).
+var errRefusedGRPC = func() error {
+	st := status.New(codes.ResourceExhausted, "collector over its memory limit: retry later")
+	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(RefuseRetryAfter)}); err == nil {
+		st = d
+	}
+	return st.Err()
+}()
 
 // grpcRecvReason is the rejection reason of a message gRPC could not
 // receive.
@@ -294,6 +344,14 @@ func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*RawMessage, er
 		r.cfg.OnReject("too_large")
 		return nil, status.Errorf(codes.ResourceExhausted, "request larger than %d bytes", r.cfg.MaxRequestBytes)
 	}
+	// Refusing began while the message was read, or too many are being
+	// handled: dropped, not held.
+	n := int64(len(body))
+	if r.cfg.Refuse() || !r.inFlight.acquire(n) {
+		r.cfg.OnReject("memory_limit")
+		return nil, errRefusedGRPC
+	}
+	defer r.inFlight.release(n)
 	if err := r.consume(ctx, body); err != nil {
 		if errors.Is(err, otlpwire.ErrMalformed) {
 			r.cfg.OnReject("malformed")
@@ -343,6 +401,15 @@ func (RawCodec) Name() string { return "proto" }
 // serveHTTP implements OTLP/HTTP: binary protobuf or JSON, optionally
 // gzip-encoded; the response uses the request's encoding.
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.cfg.Refuse() {
+		// Before the body is read: a refusal costs no memory. net/http
+		// then discards a body of less than 256 KiB through a small
+		// pooled buffer, keeping the connection for the sender's retry
+		// (no new handshake under overload), and closes the connection
+		// of a larger one without reading it.
+		r.refuseHTTP(w)
+		return
+	}
 	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	isJSON := ct == "application/json"
 	if ct != "application/x-protobuf" && !isJSON {
@@ -350,6 +417,17 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got %q", ct)
 		return
 	}
+	// The body's bytes count against MaxInFlightBytes from now until the
+	// consumer has them.
+	reserved := int64(64 << 10)
+	if req.ContentLength > 0 {
+		reserved = min(req.ContentLength, r.cfg.MaxRequestBytes)
+	}
+	if !r.inFlight.acquire(reserved) {
+		r.refuseHTTP(w)
+		return
+	}
+	defer func() { r.inFlight.release(reserved) }()
 	var body io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes)
 	gzipped := strings.EqualFold(req.Header.Get("Content-Encoding"), "gzip")
 	if gzipped {
@@ -405,6 +483,17 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	if r.cfg.Refuse() {
+		// Refusing began while the body was read: it is dropped now,
+		// garbage at once, rather than handed to the consumer, which
+		// holds spans for seconds.
+		r.refuseHTTP(w)
+		return
+	}
+	if n := int64(len(data)); n > reserved {
+		r.inFlight.grow(n - reserved)
+		reserved = n
+	}
 	if err := r.consume(req.Context(), data); err != nil {
 		if errors.Is(err, otlpwire.ErrMalformed) {
 			r.cfg.OnReject("malformed")
@@ -425,6 +514,13 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}
 	_, _ = w.Write(out)
+}
+
+// refuseHTTP answers a request refused by Config.Refuse.
+func (r *Receiver) refuseHTTP(w http.ResponseWriter) {
+	r.cfg.OnReject("memory_limit")
+	w.Header().Set("Retry-After", strconv.Itoa(int(RefuseRetryAfter/time.Second)))
+	httpError(w, http.StatusTooManyRequests, "collector over its memory limit: retry after %v", RefuseRetryAfter)
 }
 
 // readAll is io.ReadAll for a body whose Content-Length is hint: the
