@@ -74,7 +74,23 @@ type ServerConfig struct {
 	// every rejected (malformed or oversized) request, from the
 	// connection's goroutine, before the connection is closed.
 	OnReject func(remote net.Addr, err error)
+	// Refuse, if set, is asked before every read from a connection;
+	// while it reports true (the memory limiter is past its soft limit)
+	// the connection is not read, asked again every PauseCheck: the
+	// sender's writes back up in TCP (Fluent Bit then pauses its input,
+	// a sidecar queues and retries), and nothing is lost. What was read
+	// is still handled and acknowledged; a request read halfway waits,
+	// held, for the rest. The pause does not count against the
+	// connection's deadlines. It must be cheap: an atomic load.
+	Refuse func() bool
+	// OnPause, if set, is called with the peer address each time a
+	// connection pauses for Refuse (once per pause, however long).
+	OnPause func(remote net.Addr)
 }
+
+// PauseCheck is how often a connection paused by ServerConfig.Refuse
+// asks again.
+const PauseCheck = 50 * time.Millisecond
 
 // Stats are the Server's counters since Start.
 type Stats struct {
@@ -99,6 +115,9 @@ type Stats struct {
 	TimedOutConnections uint64
 	// OpenConnections is the number of connections open now.
 	OpenConnections int64
+	// Pauses counts connections paused by ServerConfig.Refuse, once per
+	// pause.
+	Pauses uint64
 }
 
 // Server receives Fluent forward traffic over TCP.
@@ -110,6 +129,7 @@ type Server struct {
 	ln      net.Listener
 	conns   map[net.Conn]*connState
 	closing bool
+	quit    chan struct{} // closed by Shutdown: ends pauses
 	wg      sync.WaitGroup
 
 	acceptedEvents   atomic.Uint64
@@ -120,6 +140,7 @@ type Server struct {
 	evicted          atomic.Uint64
 	timedOut         atomic.Uint64
 	open             atomic.Int64
+	pauses           atomic.Uint64
 }
 
 // NewServer returns a Server that calls handle with the events of every
@@ -145,7 +166,7 @@ func NewServer(cfg ServerConfig, handle func([]Event)) *Server {
 	if handle == nil {
 		handle = func([]Event) {}
 	}
-	return &Server{cfg: cfg, handle: handle, conns: map[net.Conn]*connState{}}
+	return &Server{cfg: cfg, handle: handle, conns: map[net.Conn]*connState{}, quit: make(chan struct{})}
 }
 
 // Start listens on cfg.Listen and serves connections in the background
@@ -188,6 +209,7 @@ func (s *Server) Stats() Stats {
 		EvictedConnections:  s.evicted.Load(),
 		TimedOutConnections: s.timedOut.Load(),
 		OpenConnections:     s.open.Load(),
+		Pauses:              s.pauses.Load(),
 	}
 }
 
@@ -197,6 +219,9 @@ func (s *Server) Stats() Stats {
 // error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.quit)
+	}
 	s.closing = true
 	var err error
 	if s.ln != nil {
@@ -361,6 +386,9 @@ func (s *Server) armRead(c net.Conn, st *connState) bool {
 func (s *Server) serveConn(c net.Conn, st *connState) {
 	defer s.untrack(c)
 	cr := &connReader{c: c, onFirst: func() { s.spoke(c, st) }}
+	if s.cfg.Refuse != nil {
+		cr.wait = func() error { return s.pause(c, st) }
+	}
 	r := msgp.NewReaderSize(cr, 64<<10)
 	var ack []byte
 	for s.armRead(c, st) {
@@ -408,6 +436,42 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 	}
 }
 
+// errShutdown ends the read of a connection paused when Shutdown came.
+var errShutdown = errors.New("forward: server shutting down")
+
+// pause holds a read from c while cfg.Refuse reports true, then gives c
+// its deadline afresh: the first byte's, or a request's. It returns
+// errShutdown when Shutdown comes first.
+func (s *Server) pause(c net.Conn, st *connState) error {
+	if !s.cfg.Refuse() {
+		return nil
+	}
+	s.pauses.Add(1)
+	if s.cfg.OnPause != nil {
+		s.cfg.OnPause(c.RemoteAddr())
+	}
+	t := time.NewTicker(PauseCheck)
+	defer t.Stop()
+	for s.cfg.Refuse() {
+		select {
+		case <-s.quit:
+			return errShutdown
+		case <-t.C:
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return errShutdown
+	case st.spoke:
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	default:
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.FirstByteTimeout))
+	}
+	return nil
+}
+
 // appendAck appends the msgpack ack {"ack": chunk}.
 func appendAck(b []byte, chunk string) []byte {
 	b = msgp.AppendMapHeader(b, 1)
@@ -420,11 +484,18 @@ func appendAck(b []byte, chunk string) []byte {
 type connReader struct {
 	c       net.Conn
 	err     error
-	n       int64  // bytes read
-	onFirst func() // called once, when the first bytes arrive
+	n       int64        // bytes read
+	onFirst func()       // called once, when the first bytes arrive
+	wait    func() error // if set, called before every read: the pause
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
+	if r.wait != nil {
+		if err := r.wait(); err != nil {
+			r.err = err
+			return 0, err
+		}
+	}
 	n, err := r.c.Read(p)
 	if err != nil {
 		r.err = err
