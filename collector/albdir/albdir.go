@@ -47,6 +47,8 @@ type Stats struct {
 	Bytes uint64
 	// Errors counts errors reported to OnError.
 	Errors uint64
+	// Pauses counts the pauses for Config.Pause.
+	Pauses uint64
 }
 
 // Reader reads each log file under a directory once. Create it with New.
@@ -71,6 +73,7 @@ type Reader struct {
 	lines    atomic.Uint64
 	bytes    atomic.Uint64
 	errs     atomic.Uint64
+	pauses   atomic.Uint64
 }
 
 // snapshot is a file as one scan saw it.
@@ -168,6 +171,7 @@ func (r *Reader) Stats() Stats {
 		Lines:    r.lines.Load(),
 		Bytes:    r.bytes.Load(),
 		Errors:   r.errs.Load(),
+		Pauses:   r.pauses.Load(),
 	}
 }
 
@@ -407,11 +411,22 @@ func (r *Reader) readLines(path string, src io.Reader, skip int64) (n int64, com
 	br.Reset(src)
 	defer br.Reset(nil)
 	r.held.Reset()
+	onPause := func() {
+		r.pauses.Add(1)
+		if r.cfg.OnPause != nil {
+			r.cfg.OnPause(path)
+		}
+	}
 	for {
 		if r.stopping() {
 			return n, false, nil
 		}
 		b, err := br.ReadSlice('\n')
+		// A line (or part of one) waits, read but not delivered, while
+		// Pause holds; stopped meanwhile, it is read again on resuming.
+		if len(b) > 0 && !r.loop.WaitWhile(r.cfg.Pause, onPause) {
+			return n, false, nil
+		}
 		r.bytes.Add(uint64(len(b)))
 		if err == bufio.ErrBufferFull {
 			r.held.Hold(b)

@@ -45,6 +45,16 @@ type Config struct {
 	// directory or the state file) and every error the Reader recovers
 	// from, from the Reader's goroutine.
 	OnError func(path string, err error)
+	// Pause, if set, is asked for every line read; while it reports true
+	// (the memory limiter refusing input) the Reader delivers nothing and
+	// reads no further, asking again every 50 ms, and then goes on from
+	// that line, the file kept open (a gzip stream is not read again):
+	// nothing is lost. It must be cheap.
+	Pause func() bool
+	// OnPause, if set, is called with the file's path each time the Reader
+	// pauses for Pause (once per pause, however long), from the Reader's
+	// goroutine.
+	OnPause func(path string)
 }
 
 // DefaultConfig returns a Config with every default; Dir and StateDir are

@@ -63,6 +63,16 @@ type Config struct {
 	// recovers from (unreadable file, over-long line, failed save), from
 	// the Tailer's goroutine. A condition that persists is reported once.
 	OnError func(path string, err error)
+	// Pause, if set, is asked whenever a read of the file brought new
+	// bytes; while it reports true (the memory limiter refusing input) the
+	// Tailer delivers nothing and reads no further, asking again every
+	// 50 ms, and then goes on from where it stopped: the file stays open,
+	// nothing is lost (unless the file is truncated in place meanwhile,
+	// copytruncate). It must be cheap.
+	Pause func() bool
+	// OnPause, if set, is called with Path each time the Tailer pauses for
+	// Pause (once per pause, however long), from the Tailer's goroutine.
+	OnPause func(path string)
 }
 
 // DefaultConfig returns a Config with every default; only Path is left to

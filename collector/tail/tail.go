@@ -45,6 +45,8 @@ type Stats struct {
 	Truncations uint64
 	// Errors counts errors reported to OnError.
 	Errors uint64
+	// Pauses counts the pauses for Config.Pause.
+	Pauses uint64
 }
 
 // Tailer follows one file. Create it with New.
@@ -69,6 +71,7 @@ type Tailer struct {
 	rotations   atomic.Uint64
 	truncations atomic.Uint64
 	errs        atomic.Uint64
+	pauses      atomic.Uint64
 }
 
 // file is the followed file.
@@ -149,6 +152,7 @@ func (t *Tailer) Stats() Stats {
 		Rotations:   t.rotations.Load(),
 		Truncations: t.truncations.Load(),
 		Errors:      t.errs.Load(),
+		Pauses:      t.pauses.Load(),
 	}
 }
 
@@ -334,6 +338,11 @@ func (t *Tailer) readToEOF(c *file) int64 {
 	var total int64
 	for !t.stopping() {
 		m, err := c.f.ReadAt(t.buf, c.pos)
+		// New bytes wait, read but not delivered, while Pause holds
+		// (stopped meanwhile: c.pos has not moved, they are read again).
+		if m > 0 && !t.loop.WaitWhile(t.cfg.Pause, t.paused) {
+			break
+		}
 		if m > 0 {
 			total += int64(m)
 			t.bytes.Add(uint64(m))
@@ -410,6 +419,14 @@ func (t *Tailer) save(force bool) {
 		return
 	}
 	t.saved, t.savedIno, t.savedOff = true, c.ino, c.committed
+}
+
+// paused counts a pause for Config.Pause.
+func (t *Tailer) paused() {
+	t.pauses.Add(1)
+	if t.cfg.OnPause != nil {
+		t.cfg.OnPause(t.cfg.Path)
+	}
 }
 
 func (t *Tailer) report(err error) {

@@ -118,6 +118,34 @@ func (l *Loop) Stopping() bool {
 	}
 }
 
+// PauseCheck is how often a reader paused by WaitWhile asks again.
+const PauseCheck = 50 * time.Millisecond
+
+// WaitWhile holds the poll while pause reports true — the memory limiter
+// refusing input — so that the reader reads nothing and keeps its place.
+// It returns true at once when pause is nil or reports false. Otherwise it
+// calls onPause (when not nil), once, and asks pause again every
+// PauseCheck: it returns true once pause reports false, false when the
+// loop is stopped first.
+func (l *Loop) WaitWhile(pause func() bool, onPause func()) bool {
+	if pause == nil || !pause() {
+		return true
+	}
+	if onPause != nil {
+		onPause()
+	}
+	t := time.NewTicker(PauseCheck)
+	defer t.Stop()
+	for pause() {
+		select {
+		case <-l.stop:
+			return false
+		case <-t.C:
+		}
+	}
+	return !l.Stopping()
+}
+
 // LineBuf assembles a line that arrives in pieces (it is longer than a
 // read, or its newline has not been written yet), keeping at most Max
 // bytes of it and counting the rest.

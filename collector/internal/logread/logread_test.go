@@ -169,3 +169,31 @@ func TestTooLong(t *testing.T) {
 		t.Fatalf("TooLong = %v", err)
 	}
 }
+
+// TestWaitWhile: without a pause, or when it reports false, WaitWhile
+// returns at once without calling onPause; while it reports true it waits
+// (onPause called once) and returns true when it turns false, false when
+// the loop stops first.
+func TestWaitWhile(t *testing.T) {
+	l := NewLoop()
+	pauses := 0
+	onPause := func() { pauses++ }
+	if !l.WaitWhile(nil, onPause) || !l.WaitWhile(func() bool { return false }, onPause) || pauses != 0 {
+		t.Fatalf("no pause: waited, %d onPause calls", pauses)
+	}
+	asked := 0
+	if !l.WaitWhile(func() bool { asked++; return asked < 4 }, onPause) || pauses != 1 || asked != 4 {
+		t.Fatalf("pause for 3 asks: %d onPause calls, asked %d times", pauses, asked)
+	}
+	done := make(chan bool)
+	go func() { done <- l.WaitWhile(func() bool { return true }, nil) }()
+	l.Stop()
+	select {
+	case ok := <-done:
+		if ok {
+			t.Error("stopped while paused: WaitWhile returned true")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the pause")
+	}
+}
