@@ -32,6 +32,9 @@ const (
 	// all clients together.
 	ResultGlobalRateLimited = "global_rate_limited"
 	ResultInvalid           = "invalid"
+	// ResultMemoryLimit: refused by Config.Refuse, the collector's memory
+	// limiter.
+	ResultMemoryLimit = "memory_limit"
 )
 
 // Defaults of Config.
@@ -112,6 +115,12 @@ type Config struct {
 	// ResultForbiddenOrigin for a refused preflight. It is called from
 	// the request's goroutine and must be safe for concurrent use.
 	OnResult func(result string)
+	// Refuse, if set, is asked for every beacon POST from an allowed
+	// origin before the body is read; while it reports true (the
+	// collector's memory limiter refusing input) beacons are refused with
+	// 429 and Retry-After: 1 (ResultMemoryLimit), before the rate limits
+	// take a token. It must be cheap: an atomic load.
+	Refuse func() bool
 	// Consume receives every accepted beacon, from the request's
 	// goroutine, before the response is written; it must be safe for
 	// concurrent use and return quickly (hand the record to a queue).

@@ -155,6 +155,13 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Access-Control-Allow-Origin", origin)
 	}
 
+	if h.cfg.Refuse != nil && h.cfg.Refuse() {
+		h.cfg.OnResult(ResultMemoryLimit)
+		hd.Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "rum: the collector is over its memory limit; retry after 1s", "")
+		return
+	}
+
 	if msg := checkContentType(r.Header.Values("Content-Type")); msg != "" {
 		h.cfg.OnResult(ResultBadContentType)
 		writeError(w, http.StatusUnsupportedMediaType, msg, "")
