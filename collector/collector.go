@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
@@ -40,6 +41,11 @@ type Options struct {
 	ALBScanInterval, ALBSettleTime time.Duration
 	// TailPollInterval overrides the tailers' poll period (250 ms).
 	TailPollInterval time.Duration
+	// MemoryReader replaces the memory limiter's reading of the heap in
+	// use (runtime/metrics) and MemoryCheckInterval its period (100 ms),
+	// when a limit applies (--memory-limit-mib, GOMEMLIMIT). For tests.
+	MemoryReader        func() uint64
+	MemoryCheckInterval time.Duration
 }
 
 // Collector joins every hop's records into breakdowns.
@@ -58,6 +64,8 @@ type Collector struct {
 	rejects *rejectLog
 	// tokens are --auth-token-file's (nil: no token required).
 	tokens *bearer.Tokens
+	// lim is the memory limiter (nil: no limit); see memory.go.
+	lim *memlimit.Limiter
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -128,8 +136,12 @@ func New(cfg Config, opts Options) (*Collector, error) {
 			return nil, fmt.Errorf("--auth-token-file: %w", err)
 		}
 	}
+	if err := c.addMemoryLimiter(); err != nil {
+		return nil, err
+	}
 	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
 		ocfg := otlp.DefaultConfig()
+		c.limitOTLP(&ocfg)
 		ocfg.Tokens = c.tokens
 		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
 		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
@@ -151,6 +163,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 			// Connections refused (conn_limit), evicted while silent
 			// (evicted_silent) or timed out (idle_timeout, read_timeout).
 			OnConnClosed: func(reason string) { c.reject(SrcForward, reason, "", 1, nil) }}
+		c.limitForward(&fcfg)
 		c.forward = forward.NewServer(fcfg, c.consumeForward)
 		c.starts = append(c.starts, c.forward)
 	}
@@ -175,6 +188,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 			c.m.rejected.WithLabelValues(source, "read_error").Inc()
 			c.log.Warn("tail", zap.String("path", path), zap.Error(err))
 		}
+		c.limitTail(&tcfg, source)
 		format := ts.Format
 		t, err := tail.New(tcfg, func(l tail.Line) { c.consumeLine(format, source, l.Source, l.Number, string(l.Text)) })
 		if err != nil {

@@ -91,6 +91,17 @@ type Config struct {
 	// 401. /metrics, /healthz, the UI's static files, the Fluent forward
 	// port and the public RUM endpoint stay open (--auth-token-file).
 	AuthTokenFile string
+	// MemoryLimitMiB is the memory limiter's hard limit of the heap in use,
+	// in MiB (--memory-limit-mib): from MemoryLimitMiB − MemorySpikeMiB on,
+	// input is refused with each protocol's back-pressure (OTLP/HTTP 429,
+	// OTLP/gRPC RESOURCE_EXHAUSTED, Fluent forward connections and file
+	// readers paused, RUM 429) until the heap is back under it; at the
+	// limit a GC is also forced. 0: 80 % of GOMEMLIMIT when one is set
+	// (the chart sets it to the container's memory limit), else no limiter.
+	MemoryLimitMiB uint64
+	// MemorySpikeMiB is the room kept under the limit for what arrives
+	// between two checks (--memory-spike-mib; 0: 20 % of the limit).
+	MemorySpikeMiB uint64
 }
 
 // DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
@@ -143,6 +154,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JaegerUIURL, "jaeger-ui-url", c.JaegerUIURL, "Jaeger UI base URL for links")
 	fs.StringVar(&c.HAProxyTimezone, "haproxy-timezone", c.HAProxyTimezone, "time zone of HAProxy log dates")
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "file of bearer tokens required of OTLP senders and API clients (empty = none)")
+	fs.Uint64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "heap limit in MiB: input is refused from the limit minus --memory-spike-mib on (0 = 80% of GOMEMLIMIT when set, else no limit)")
+	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
 }
 
 // Tail formats.
@@ -242,6 +255,9 @@ func (c *Config) Validate() error {
 		if _, err := bearer.Load(c.AuthTokenFile); err != nil {
 			bad("auth-token-file", "%v", err)
 		}
+	}
+	if _, err := c.memoryLimiter(goMemLimit()); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

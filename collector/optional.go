@@ -33,6 +33,7 @@ func (c *Collector) addOptional() error {
 			c.m.rejected.WithLabelValues(SrcALB, "read_error").Inc()
 			c.log.Warn("ALB logs", zap.String("path", path), zap.Error(err))
 		}
+		c.limitALB(&acfg)
 		r, err := albdir.New(acfg, func(l tail.Line) { c.consumeLine(FormatALB, SrcALB, l.Source, l.Number, string(l.Text)) })
 		if err != nil {
 			return fmt.Errorf("--alb-logs: %w", err)
@@ -101,6 +102,7 @@ func (c *Collector) addRUM() error {
 	rcfg.TrustForwardedFor, rcfg.TrustedHops = c.cfg.RUMTrustForwardedFor, c.cfg.RUMTrustedHops
 	rcfg.GlobalRatePerSecond = c.cfg.RUMGlobalRatePerSecond
 	rcfg.Now = c.now
+	rcfg.Refuse = c.refuser()
 	rcfg.OnResult = func(result string) {
 		if result != rum.ResultAccepted {
 			c.reject(SrcRUM, result, "", 1, nil)
