@@ -356,7 +356,6 @@ func checkDefault(t *testing.T, objs []object) {
 	}
 }
 
-
 func hasContainerPort(c corev1.Container, name string, port int32) bool {
 	for _, p := range c.Ports {
 		if p.Name == name && p.ContainerPort == port {
