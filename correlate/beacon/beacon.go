@@ -3,6 +3,7 @@ package beacon
 import (
 	"encoding/json"
 	"errors"
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"math"
 	"net/url"
 	"reflect"
@@ -466,50 +467,11 @@ func stField(i int, member string) string {
 // id, or a reason it is invalid. Versions above 00 may carry more fields
 // after a '-', as the W3C recommendation asks parsers to accept.
 func parseTraceparent(s string) (traceID, reason string) {
-	s = strings.Trim(s, " \t")
-	const n = len("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	if len(s) < n {
-		return "", "not a traceparent (want 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)"
+	tp, err := tracectx.ParseTraceparent(strings.Trim(s, " \t"))
+	if err != nil {
+		return "", err.Error()
 	}
-	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return "", "not a traceparent (want 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)"
-	}
-	version, trace, parent, flags := s[0:2], s[3:35], s[36:52], s[53:55]
-	switch {
-	case !isLowerHex(version):
-		return "", "traceparent version " + strconv.Quote(version) + " is not 2 lowercase hex digits"
-	case version == "ff":
-		return "", "traceparent version ff is invalid"
-	case version == "00" && len(s) != n:
-		return "", "traceparent version 00 has trailing data"
-	case len(s) > n && s[n] != '-':
-		return "", "traceparent flags are not 2 hex digits"
-	case !isLowerHex(trace):
-		return "", "traceparent trace id is not 32 lowercase hex digits"
-	case allZero(trace):
-		return "", "traceparent trace id is all zeros"
-	case !isLowerHex(parent):
-		return "", "traceparent parent id is not 16 lowercase hex digits"
-	case allZero(parent):
-		return "", "traceparent parent id is all zeros"
-	case !isLowerHex(flags):
-		return "", "traceparent flags are not 2 lowercase hex digits"
-	}
-	return trace, ""
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZero(s string) bool {
-	return strings.Trim(s, "0") == ""
+	return tp.TraceIDHex, ""
 }
 
 // roundMicros converts milliseconds to microseconds, rounding half away

@@ -2,6 +2,7 @@ package beacon
 
 import (
 	"errors"
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"strconv"
 	"strings"
 	"testing"
@@ -233,7 +234,7 @@ func with(bt correlate.BrowserTiming, fn func(*correlate.BrowserTiming)) correla
 // checkInvariants checks what holds for every accepted beacon.
 func checkInvariants(t *testing.T, body []byte, bt correlate.BrowserTiming) {
 	t.Helper()
-	if len(bt.TraceID) != 32 || !isLowerHex(bt.TraceID) || allZero(bt.TraceID) {
+	if len(bt.TraceID) != 32 || !tracectx.IsLowerHex(bt.TraceID) || strings.Trim(bt.TraceID, "0") == "" {
 		t.Errorf("TraceID %q is not 32 lowercase hex digits", bt.TraceID)
 	}
 	if strings.ContainsAny(bt.Page, "?#@") {

@@ -21,6 +21,7 @@ package logparse
 import (
 	"errors"
 	"fmt"
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"strings"
 	"time"
 )
@@ -210,35 +211,8 @@ func IsToken(s string) bool {
 // 00-<32 hex>-<16 hex>-<2 hex>; a later version (not ff) may append "-"
 // and more. Hex digits are lower case and neither id may be all zeros.
 func TraceparentID(v string) (string, bool) {
-	v = TrimOWS(v)
-	if len(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return "", false
-	}
-	if !isLowerHex(v[0:2]) || v[0:2] == "ff" || !isLowerHex(v[53:55]) {
-		return "", false
-	}
-	if v[0:2] == "00" && len(v) != 55 || len(v) > 55 && v[55] != '-' {
-		return "", false
-	}
-	trace, parent := v[3:35], v[36:52]
-	if !isLowerHex(trace) || !isLowerHex(parent) || allZeros(trace) || allZeros(parent) {
-		return "", false
-	}
-	return trace, true
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZeros(s string) bool {
-	return strings.Trim(s, "0") == ""
+	tp, err := tracectx.ParseTraceparent(TrimOWS(v))
+	return tp.TraceIDHex, err == nil
 }
 
 // XRayRoot finds the Root field of an X-Amzn-Trace-Id value

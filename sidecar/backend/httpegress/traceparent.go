@@ -3,6 +3,7 @@ package httpegress
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"math/rand/v2"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
@@ -19,47 +20,14 @@ const (
 // (version-traceid-parentid-flags); ok is false when it is malformed, all
 // zero or of the forbidden version ff. Later versions may append fields.
 func parseTraceparent(v string) (trace.SpanContext, bool) {
-	const n = 55 // 2+1+32+1+16+1+2
-	if len(v) < n || (len(v) > n && v[n] != '-') {
-		return trace.SpanContext{}, false
-	}
-	if v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return trace.SpanContext{}, false
-	}
-	var ver, flags [1]byte
-	var tid trace.TraceID
-	var sid trace.SpanID
-	if !unhex(ver[:], v[0:2]) || ver[0] == 0xff || (ver[0] == 0 && len(v) != n) ||
-		!unhex(tid[:], v[3:35]) || !unhex(sid[:], v[36:52]) || !unhex(flags[:], v[53:55]) {
+	tp, err := tracectx.ParseTraceparent(v)
+	if err != nil {
 		return trace.SpanContext{}, false
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true,
+		TraceID: tp.TraceID, SpanID: tp.SpanID, TraceFlags: trace.TraceFlags(tp.Flags) & trace.FlagsSampled, Remote: true,
 	})
 	return sc, sc.IsValid()
-}
-
-// unhex decodes len(dst) bytes of lower-case hex (W3C allows no other).
-func unhex(dst []byte, s string) bool {
-	for i := range dst {
-		hi, ok1 := nibble(s[2*i])
-		lo, ok2 := nibble(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func nibble(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 // formatTraceparent writes sc as a version 00 traceparent.

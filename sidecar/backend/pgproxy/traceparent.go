@@ -2,6 +2,7 @@ package pgproxy
 
 import (
 	"bytes"
+	"github.com/hopscope/hopscope/internal/tracectx"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -59,45 +60,14 @@ func parseTraceparent(v []byte) (trace.SpanContext, bool) {
 		buf[n] = c
 		n++
 	}
-	s := buf[:n]
-	// version-traceid-spanid-flags; a later version may append fields.
-	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || (len(s) > 55 && s[55] != '-') {
+	tp, err := tracectx.ParseTraceparent(string(buf[:n]))
+	if err != nil {
 		return trace.SpanContext{}, false
 	}
-	ver, ok := hexByte(s[0:2])
-	if !ok || ver == 0xff || (ver == 0 && len(s) != 55) {
-		return trace.SpanContext{}, false
-	}
-	var cfg trace.SpanContextConfig
-	for i := range cfg.TraceID {
-		b, ok := hexByte(s[3+2*i : 5+2*i])
-		if !ok {
-			return trace.SpanContext{}, false
-		}
-		cfg.TraceID[i] = b
-	}
-	for i := range cfg.SpanID {
-		b, ok := hexByte(s[36+2*i : 38+2*i])
-		if !ok {
-			return trace.SpanContext{}, false
-		}
-		cfg.SpanID[i] = b
-	}
-	flags, ok := hexByte(s[53:55])
-	if !ok {
-		return trace.SpanContext{}, false
-	}
-	cfg.TraceFlags = trace.TraceFlags(flags) & trace.FlagsSampled
-	cfg.Remote = true
-	sc := trace.NewSpanContext(cfg)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tp.TraceID, SpanID: tp.SpanID, TraceFlags: trace.TraceFlags(tp.Flags) & trace.FlagsSampled, Remote: true,
+	})
 	return sc, sc.IsValid()
-}
-
-// hexByte parses two lower- or upper-case hex digits.
-func hexByte(s []byte) (byte, bool) {
-	h, ok1 := unhex(s[0])
-	l, ok2 := unhex(s[1])
-	return h<<4 | l, ok1 && ok2
 }
 
 func unhex(c byte) (byte, bool) {
