@@ -1,10 +1,10 @@
 package correlate
 
 import (
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hopscope/hopscope/internal/route"
@@ -536,17 +536,8 @@ func HopNames() []string {
 
 // TraceIDFromXRayRoot returns the W3C trace id of an X-Ray Root
 // ("1-5759e988-bd862e3fe1be46a994272793" → "5759e988bd862e3fe1be46a994272793"),
-// or "".
+// or "" when it is not one (an all-zero id included).
 func TraceIDFromXRayRoot(root string) string {
-	parts := strings.Split(root, "-")
-	if len(parts) != 3 || parts[0] != "1" || len(parts[1]) != 8 || len(parts[2]) != 24 {
-		return ""
-	}
-	id := strings.ToLower(parts[1] + parts[2])
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
-			return ""
-		}
-	}
+	id, _ := tracectx.XRayRootTraceID(root)
 	return id
 }

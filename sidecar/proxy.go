@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hopscope/hopscope/internal/tracectx"
 	"io"
 	"net"
 	"net/http"
@@ -493,26 +494,7 @@ func xrayRoot(h string) string {
 
 // validXRayRoot reports whether r is 1-<8 hex>-<24 hex> with a trace id
 // that is not all zeros, as correlate/xray parses it.
-func validXRayRoot(r string) bool {
-	if len(r) != 35 || r[0] != '1' || r[1] != '-' || r[10] != '-' {
-		return false
-	}
-	zero := true
-	for i := 2; i < len(r); i++ {
-		if i == 10 {
-			continue
-		}
-		c := r[i]
-		switch {
-		case c == '0':
-		case '1' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
-}
+func validXRayRoot(r string) bool { return tracectx.ValidXRayRoot(r) }
 
 // rewrite prepares the request to the app. pr.In is never modified.
 func (p *proxy) rewrite(pr *httputil.ProxyRequest) {

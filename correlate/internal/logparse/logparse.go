@@ -239,34 +239,7 @@ func XRayRoot(h string) (root, traceID string) {
 // RootTraceID validates an X-Ray Root, 1-<8 hex>-<24 hex> (either case)
 // with a trace id that is not all zeros, and returns the trace id in lower
 // case.
-func RootTraceID(r string) (string, bool) {
-	if len(r) != 35 || r[0] != '1' || r[1] != '-' || r[10] != '-' {
-		return "", false
-	}
-	var id [32]byte
-	var or byte
-	n := 0
-	for i := 2; i < 35; i++ {
-		if i == 10 {
-			continue
-		}
-		c := r[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return "", false
-		}
-		id[n] = c
-		or |= c - '0'
-		n++
-	}
-	if or == 0 {
-		return "", false
-	}
-	return string(id[:]), true
-}
+func RootTraceID(r string) (string, bool) { return tracectx.XRayRootTraceID(r) }
 
 // TrimOWS removes the optional white space (spaces and tabs) of RFC 9110
 // around a header value or field.
