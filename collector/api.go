@@ -12,6 +12,7 @@ import (
 	"github.com/hopscope/hopscope/collector/ui"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 // BreakdownResponse is GET /api/v1/traces/{id}/breakdown's body: the
@@ -54,7 +55,7 @@ func (c *Collector) withJaeger(b correlate.Breakdown) BreakdownResponse {
 
 func (c *Collector) getBreakdown(w http.ResponseWriter, r *http.Request) {
 	id := strings.ToLower(r.PathValue("id"))
-	if !isTraceID(id) {
+	if !tracectx.ValidTraceIDHex(id) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "trace id must be 32 hex characters"})
 		return
 	}
@@ -83,18 +84,6 @@ func (c *Collector) listBreakdowns(w http.ResponseWriter, r *http.Request) {
 		out.Breakdowns = append(out.Breakdowns, c.withJaeger(b))
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func isTraceID(s string) bool {
-	if len(s) != 32 || s == strings.Repeat("0", 32) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -35,6 +35,7 @@ import (
 	"github.com/hopscope/hopscope/correlate/alb"
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 // spanSink sends one export request to the trace backend.
@@ -303,7 +304,7 @@ func (e *emitter) configure(log *zap.Logger, cfg Config) {
 // keyOf returns the map key of trace id: its 16 bytes, or for an id that
 // is not 32 lowercase hex digits a hash of it (odd is true).
 func keyOf(id string) (key [16]byte, odd bool) {
-	if len(id) == 32 && isLowerHex(id) {
+	if len(id) == 32 && tracectx.IsLowerHex(id) {
 		hex.Decode(key[:], []byte(id))
 		return key, false
 	}
@@ -311,15 +312,6 @@ func keyOf(id string) (key [16]byte, odd bool) {
 	h.Write([]byte(id))
 	h.Sum(key[:0])
 	return key, true
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // idOf is st's trace id as the store knows it; e.mu is held.

@@ -97,3 +97,10 @@ func lowerNibble(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// ValidTraceIDHex reports whether s is a trace id as W3C writes it: 32
+// lower-case hex digits, not all zeros.
+func ValidTraceIDHex(s string) bool {
+	var id [16]byte
+	return DecodeLowerHex(id[:], s) && id != [16]byte{}
+}

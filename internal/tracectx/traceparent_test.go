@@ -91,3 +91,11 @@ func reference(s string) bool {
 	}
 	return true
 }
+
+func TestValidTraceIDHex(t *testing.T) {
+	for in, want := range map[string]bool{tid: true, strings.ToUpper(tid): false, strings.Repeat("0", 32): false, tid[:31]: false, tid + "0": false, "": false} {
+		if ValidTraceIDHex(in) != want {
+			t.Errorf("%q: %v, want %v", in, !want, want)
+		}
+	}
+}
