@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"github.com/hopscope/hopscope/internal/testkit"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,10 +15,7 @@ import (
 // /metrics, /healthz and the UI's files stay open.
 func TestAuthTokenFile(t *testing.T) {
 	const token = "api-0123456789abcdef"
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(path, []byte("# the API's token\n"+token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testkit.TokenFile(t, "# the API's token", token)
 	c := startCollector(t, func(cfg *Config) { cfg.AuthTokenFile = path })
 	base := "http://" + c.HTTPAddr().String()
 	cl := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/otlpwire"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestOTLPHeadersFromEnv: OTEL_EXPORTER_OTLP_HEADERS (and _TRACES_HEADERS
@@ -26,11 +26,7 @@ import (
 // refusals are counted as drops.
 func TestOTLPHeadersFromEnv(t *testing.T) {
 	const token = "sidecar-0123456789abcdef"
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := bearer.Load(path)
+	tokens, err := bearer.Load(testkit.TokenFile(t, token))
 	if err != nil {
 		t.Fatal(err)
 	}

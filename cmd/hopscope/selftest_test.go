@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"math/big"
 	"net"
 	"os"
@@ -82,10 +83,7 @@ func TestSelftest(t *testing.T) {
 // wrong token it fails, naming the check.
 func TestSelftestWithToken(t *testing.T) {
 	const token = "selftest-0123456789abcdef"
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testkit.TokenFile(t, token)
 	ccfg := collector.DefaultConfig()
 	ccfg.OTLPGRPCListen, ccfg.ForwardListen, ccfg.RUMListen = "", "", ""
 	ccfg.OTLPHTTPListen, ccfg.HTTPListen, ccfg.AuthTokenFile = "127.0.0.1:0", "127.0.0.1:0", path

@@ -3,8 +3,6 @@ package otlp
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestBearerTokens: with Tokens set, the OpenTelemetry SDK's own exporters
@@ -27,11 +26,7 @@ import (
 // refusal is counted as unauthenticated.
 func TestBearerTokens(t *testing.T) {
 	const token = "shop-0123456789abcdef"
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := bearer.Load(path)
+	tokens, err := bearer.Load(testkit.TokenFile(t, token))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/hopscope/hopscope/collector/ui"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/screenshot.png")
@@ -687,11 +688,7 @@ func TestBrowser(t *testing.T) {
 	// the first 401, sends it from then on, and asks again when refused.
 	t.Run("token", func(t *testing.T) {
 		const token = "ui-0123456789abcdef"
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(token+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := bearer.Load(filepath.Join(dir, "tokens"))
+		tokens, err := bearer.Load(testkit.TokenFile(t, token))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 const (
@@ -125,9 +126,7 @@ func TestRotation(t *testing.T) {
 }
 
 func TestHandler(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token")
-	writeFile(t, path, tokA+"\n")
-	tk, err := Load(path)
+	tk, err := Load(testkit.TokenFile(t, tokA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,16 +165,11 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-func TestUnaryInterceptor(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token")
-	writeFile(t, path, tokA+"\n")
-	tk, err := Load(path)
+func TestCheckIncoming(t *testing.T) {
+	tk, err := Load(testkit.TokenFile(t, tokA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := 0
-	ic := UnaryInterceptor(tk, func() { refused++ })
-	handler := func(context.Context, any) (any, error) { return "ok", nil }
 	for _, tc := range []struct {
 		md   metadata.MD
 		code codes.Code
@@ -189,13 +183,12 @@ func TestUnaryInterceptor(t *testing.T) {
 		if tc.md != nil {
 			ctx = metadata.NewIncomingContext(ctx, tc.md)
 		}
-		_, err := ic(ctx, nil, &grpc.UnaryServerInfo{FullMethod: "/x/Export"}, handler)
-		if status.Code(err) != tc.code {
+		if err := CheckIncoming(ctx, tk); status.Code(err) != tc.code {
 			t.Errorf("%v: %v, want %v", tc.md, err, tc.code)
 		}
 	}
-	if refused != 3 {
-		t.Errorf("refused counted %d times, want 3", refused)
+	if err := CheckIncoming(context.Background(), nil); err != nil {
+		t.Errorf("nil tokens: %v, want every call let through", err)
 	}
 }
 

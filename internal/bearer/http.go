@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -34,23 +33,6 @@ func Handler(t *Tokens, next http.Handler, refused func()) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// UnaryInterceptor refuses, with codes.Unauthenticated, the unary calls
-// whose "authorization" metadata carries no accepted token, calling
-// refused for each. Nil tokens: every call passes. gRPC decodes the
-// request before an interceptor runs: a handler that can, calls
-// CheckIncoming before decoding instead.
-func UnaryInterceptor(t *Tokens, refused func()) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := CheckIncoming(ctx, t); err != nil {
-			if refused != nil {
-				refused()
-			}
-			return nil, err
-		}
-		return handler(ctx, req)
-	}
 }
 
 // CheckIncoming returns a codes.Unauthenticated error unless the incoming
