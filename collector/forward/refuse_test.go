@@ -39,14 +39,13 @@ func TestRefusePausesConnections(t *testing.T) {
 	if got := readAck(t, r); got != "c1" {
 		t.Fatalf("ack %q", got)
 	}
-	// The server is already reading again: request 2 completes that read
-	// although refusing began; the read after it pauses.
+	// Refusing begins while the server may already be in its next read
+	// (then request 2 completes that read and the read after it pauses)
+	// or not yet (then it pauses before request 2): either way it pauses
+	// once, and request 2 is acked before the requests sent after it.
 	refusing.Store(true)
 	if _, err := c.Write(messageMode("t", t0, "c2", "m", "2")); err != nil {
 		t.Fatal(err)
-	}
-	if got := readAck(t, r); got != "c2" {
-		t.Fatalf("ack %q", got)
 	}
 	waitStats(t, s, func(st Stats) bool { return st.Pauses == 1 })
 
@@ -75,8 +74,8 @@ func TestRefusePausesConnections(t *testing.T) {
 		t.Fatalf("%d bytes written to a paused connection (%v): it was read", len(stream), err)
 	default:
 	}
-	if n := events.Load(); n != 2 {
-		t.Fatalf("%d events handled while paused, want the 2 before", n)
+	if n := events.Load(); n != 1 && n != 2 {
+		t.Fatalf("%d events handled while paused, want the 1 or 2 before", n)
 	}
 	if st := s.Stats(); st.OpenConnections != 1 || st.TimedOutConnections != 0 || st.Pauses != 1 {
 		t.Fatalf("while paused: %+v", st)
@@ -86,8 +85,10 @@ func TestRefusePausesConnections(t *testing.T) {
 	if err := <-written; err != nil {
 		t.Fatalf("write after the pause: %v", err)
 	}
-	if got := readAck(t, r); got != "last" {
-		t.Fatalf("ack %q", got)
+	for _, want := range []string{"c2", "last"} {
+		if got := readAck(t, r); got != want {
+			t.Fatalf("ack %q, want %q", got, want)
+		}
 	}
 	if n := events.Load(); n != 2+requests*perRequest {
 		t.Fatalf("%d events, want %d: records lost", n, 2+requests*perRequest)
