@@ -16,6 +16,10 @@
 // epoch seconds and 24 random hex digits), which is how X-Ray trace ids map
 // onto 128-bit W3C trace ids.
 //
+// The field list is parsed here; the Root and the hex ids inside it are
+// checked and decoded by internal/tracectx, the one parser of trace ids
+// the sidecar, the log parsers and this package share.
+//
 // The package is pure: it performs no I/O, keeps no state and never reads
 // the clock.
 package xray

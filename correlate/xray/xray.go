@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 // HeaderName is the HTTP header that carries the X-Ray trace context.
@@ -21,9 +23,8 @@ const (
 )
 
 const (
-	rootVersion = "1"
 	// rootLen is len("1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy").
-	rootLen   = 1 + 1 + 8 + 1 + 24
+	rootLen   = tracectx.XRayRootLen
 	parentLen = 16
 	// formatLen is the length of the string Format returns.
 	formatLen = len("Root=") + rootLen + len(";Parent=") + parentLen + len(";Sampled=") + 1
@@ -49,10 +50,7 @@ type Header struct {
 var (
 	errEmpty   = errors.New("empty header")
 	errNoRoot  = errors.New("no Root field")
-	errZeroID  = errors.New("id is all zeros")
 	errDupKey  = errors.New("field given more than once")
-	errBadHex  = errors.New("not a hex string")
-	errVersion = errors.New(`version is not "1"`)
 	errSampled = errors.New(`must be "0", "1" or "?"`)
 )
 
@@ -104,11 +102,11 @@ func Parse(v string) (Header, error) {
 	if seen&1 == 0 {
 		return Header{}, fmt.Errorf("%s: %w", HeaderName, errNoRoot)
 	}
-	if err := validateRoot(h.Root); err != nil {
+	if err := tracectx.CheckXRayRoot(h.Root); err != nil {
 		return Header{}, fmt.Errorf("%s: %s: %w", HeaderName, KeyRoot, err)
 	}
 	if seen&2 != 0 {
-		if err := validateHex(h.Parent, parentLen); err != nil {
+		if err := tracectx.CheckHexID(h.Parent, parentLen/2); err != nil {
 			return Header{}, fmt.Errorf("%s: %s: %w", HeaderName, KeyParent, err)
 		}
 	}
@@ -120,66 +118,6 @@ func Parse(v string) (Header, error) {
 		}
 	}
 	return h, nil
-}
-
-// validateRoot checks the 1-<8 hex>-<24 hex> form and rejects an all-zero
-// trace id.
-func validateRoot(r string) error {
-	if len(r) != rootLen {
-		return fmt.Errorf("%q: want 1-<8 hex>-<24 hex> (%d characters), got %d characters", r, rootLen, len(r))
-	}
-	if r[:2] != rootVersion+"-" {
-		return fmt.Errorf("%q: %w", r, errVersion)
-	}
-	if r[10] != '-' {
-		return fmt.Errorf("%q: want '-' after the 8 hex digit time", r)
-	}
-	var zero byte = '0'
-	for i := 2; i < rootLen; i++ {
-		if i == 10 {
-			continue
-		}
-		if !isHex(r[i]) {
-			return fmt.Errorf("%q: %w", r, errBadHex)
-		}
-		zero |= r[i]
-	}
-	if zero == '0' {
-		return fmt.Errorf("%q: trace %w", r, errZeroID)
-	}
-	return nil
-}
-
-func validateHex(s string, n int) error {
-	if len(s) != n {
-		return fmt.Errorf("%q: want %d hex digits, got %d characters", s, n, len(s))
-	}
-	var zero byte = '0'
-	for i := 0; i < n; i++ {
-		if !isHex(s[i]) {
-			return fmt.Errorf("%q: %w", s, errBadHex)
-		}
-		zero |= s[i]
-	}
-	if zero == '0' {
-		return fmt.Errorf("%q: %w", s, errZeroID)
-	}
-	return nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	default:
-		return c - '0'
-	}
 }
 
 func trimOWS(s string) string {
@@ -197,15 +135,7 @@ func trimOWS(s string) string {
 // is not valid (a Header returned by Parse without error always has a valid
 // Root).
 func (h Header) TraceID() [16]byte {
-	var id [16]byte
-	if validateRootFast(h.Root) {
-		hexPart := [32]byte{}
-		copy(hexPart[:8], h.Root[2:10])
-		copy(hexPart[8:], h.Root[11:])
-		for i := range id {
-			id[i] = unhex(hexPart[2*i])<<4 | unhex(hexPart[2*i+1])
-		}
-	}
+	id, _ := tracectx.XRayRootID(h.Root)
 	return id
 }
 
@@ -213,16 +143,8 @@ func (h Header) TraceID() [16]byte {
 // absent or not 16 hex digits.
 func (h Header) ParentID() ([8]byte, bool) {
 	var id [8]byte
-	if len(h.Parent) != parentLen {
-		return id, false
-	}
-	for i := 0; i < parentLen; i++ {
-		if !isHex(h.Parent[i]) {
-			return [8]byte{}, false
-		}
-	}
-	for i := range id {
-		id[i] = unhex(h.Parent[2*i])<<4 | unhex(h.Parent[2*i+1])
+	if !tracectx.DecodeHex(id[:], h.Parent) {
+		return [8]byte{}, false
 	}
 	return id, true
 }
@@ -231,25 +153,8 @@ func (h Header) ParentID() ([8]byte, bool) {
 // traceparent and OpenTelemetry use, so it can be joined with them. It
 // returns "" when Root is not valid.
 func (h Header) TraceIDHex() string {
-	if !validateRootFast(h.Root) {
-		return ""
-	}
-	id := h.TraceID()
-	return hex.EncodeToString(id[:])
-}
-
-// validateRootFast reports whether r has the Root shape, without building an
-// error.
-func validateRootFast(r string) bool {
-	if len(r) != rootLen || r[0] != '1' || r[1] != '-' || r[10] != '-' {
-		return false
-	}
-	for i := 2; i < rootLen; i++ {
-		if i != 10 && !isHex(r[i]) {
-			return false
-		}
-	}
-	return true
+	id, _ := tracectx.XRayRootTraceID(h.Root)
+	return id
 }
 
 // Format returns an X-Amzn-Trace-Id value for the given trace id, parent

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 const (
@@ -120,12 +122,12 @@ func TestParse(t *testing.T) {
 
 func TestParseErrorsAreWrapped(t *testing.T) {
 	_, err := Parse("Root=1-00000000-000000000000000000000000")
-	if !errors.Is(err, errZeroID) {
-		t.Errorf("error %v does not wrap errZeroID", err)
+	if !errors.Is(err, tracectx.ErrZeroID) {
+		t.Errorf("error %v does not wrap tracectx.ErrZeroID", err)
 	}
 	_, err = Parse("Root=1-5759e988-bd862e3fe1be46a99427279x")
-	if !errors.Is(err, errBadHex) {
-		t.Errorf("error %v does not wrap errBadHex", err)
+	if !errors.Is(err, tracectx.ErrBadHex) {
+		t.Errorf("error %v does not wrap tracectx.ErrBadHex", err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package tracectx
 
 import (
+	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,73 @@ func FuzzXRayRootTraceID(f *testing.F) {
 		if ok && id != strings.ToLower(parts[1]+parts[2]) {
 			t.Fatalf("%q: trace id %q", s, id)
 		}
+		// The three views of one walk agree.
+		if err := CheckXRayRoot(s); (err == nil) != ok {
+			t.Fatalf("%q: CheckXRayRoot %v but accepted %v", s, err, ok)
+		}
+		if b, bok := XRayRootID(s); bok != ok || ok && hex.EncodeToString(b[:]) != id {
+			t.Fatalf("%q: XRayRootID %x, %v; want %s", s, b, bok, id)
+		}
 	})
+}
+
+// TestCheckXRayRoot: the reason names what is wrong, through errors.Is
+// where the caller may branch on it.
+func TestCheckXRayRoot(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		is      error  // nil: no sentinel
+		message string // in the error
+	}{
+		{"1-5759e988-bd862e3fe1be46a994272793", nil, ""},
+		{"1-5759e988-bd862e3fe1be46a99427279", nil, "35 characters"},
+		{"2-5759e988-bd862e3fe1be46a994272793", ErrXRayVersion, "version"},
+		{"1-5759e988xbd862e3fe1be46a994272793", nil, "'-' after"},
+		{"1-5759e98g-bd862e3fe1be46a994272793", ErrBadHex, "hex"},
+		{"1-00000000-000000000000000000000000", ErrZeroID, "zeros"},
+	} {
+		err := CheckXRayRoot(tc.in)
+		if tc.message == "" {
+			if err != nil {
+				t.Errorf("%q: %v, want valid", tc.in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.message) || !strings.Contains(err.Error(), tc.in) {
+			t.Errorf("%q: %v, want an error quoting it and saying %q", tc.in, err, tc.message)
+		}
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%q: %v is not %v", tc.in, err, tc.is)
+		}
+	}
+}
+
+func TestCheckHexIDAndDecodeHex(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // decoded, lower case; "" when CheckHexID fails
+		is   error
+	}{
+		{"53995c3f42cd8ad8", "53995c3f42cd8ad8", nil},
+		{"53995C3F42CD8AD8", "53995c3f42cd8ad8", nil},
+		{"0000000000000000", "", ErrZeroID},
+		{"53995c3f42cd8ad", "", nil},
+		{"53995c3f42cd8adz", "", ErrBadHex},
+	} {
+		err := CheckHexID(tc.in, 8)
+		var b [8]byte
+		ok := DecodeHex(b[:], tc.in)
+		if tc.want != "" {
+			if err != nil || !ok || hex.EncodeToString(b[:]) != tc.want {
+				t.Errorf("%q: %v, decoded %x %v; want %s", tc.in, err, b, ok, tc.want)
+			}
+			continue
+		}
+		if err == nil || tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%q: %v, want an error (%v)", tc.in, err, tc.is)
+		}
+		if tc.is == ErrZeroID != ok { // all zeros still decodes
+			t.Errorf("%q: DecodeHex %v", tc.in, ok)
+		}
+	}
 }
