@@ -172,3 +172,46 @@ func nibble(c byte) (byte, bool) {
 	}
 	return lowerNibble(c)
 }
+
+// XRayHeaderRoot returns the Root of an X-Amzn-Trace-Id value (the
+// ';'-separated key=value fields, spaces and tabs around keys and values
+// trimmed, keys case-sensitive) as written, when the first Root field holds
+// a valid Root (ValidXRayRoot), else "". Unlike correlate/xray.Parse it
+// ignores the other fields, so a bad Parent or Sampled does not lose the
+// trace id: what the sidecar and the log parsers need to join on. It does
+// not allocate.
+func XRayHeaderRoot(h string) string {
+	for h != "" {
+		var field string
+		field, h, _ = cut(h, ';')
+		k, v, ok := cut(field, '=')
+		if !ok || trimOWS(k) != "Root" {
+			continue
+		}
+		if v = trimOWS(v); ValidXRayRoot(v) {
+			return v
+		}
+	}
+	return ""
+}
+
+func cut(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// trimOWS removes RFC 9110's optional white space, spaces and tabs (not
+// every Unicode space, as a header parser would not).
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

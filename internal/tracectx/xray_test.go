@@ -113,3 +113,44 @@ func TestCheckHexIDAndDecodeHex(t *testing.T) {
 		}
 	}
 }
+
+func TestXRayHeaderRoot(t *testing.T) {
+	const root = "1-5759e988-bd862e3fe1be46a994272793"
+	for _, tc := range []struct{ name, in, want string }{
+		{"full header", "Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1", root},
+		{"ALB Self first", "Self=1-67891233-12456789abcdef012345678;Root=" + root, root},
+		{"case kept", "Root=1-5759E988-BD862E3FE1BE46A994272793", "1-5759E988-BD862E3FE1BE46A994272793"},
+		{"spaces and tabs around", " Root =\t" + root + " ;Sampled=?", root},
+		{"a malformed Root before a good one", "Root=1-6789;Root=" + root, root},
+		{"key is case-sensitive", "root=" + root, ""},
+		{"no-break space is not white space", "Root=\u00a0" + root, ""},
+		{"all-zero trace id", "Root=1-00000000-000000000000000000000000", ""},
+		{"no Root", "Parent=53995c3f42cd8ad8", ""},
+		{"empty", "", ""},
+	} {
+		if got := XRayHeaderRoot(tc.in); got != tc.want {
+			t.Errorf("%s: XRayHeaderRoot(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { XRayHeaderRoot("Self=1-67891233-12456789abcdef012345678;Root=" + root) }); n != 0 {
+		t.Errorf("XRayHeaderRoot allocates %v times", n)
+	}
+}
+
+// FuzzXRayHeaderRoot: what is returned is a valid Root found as a Root
+// field of the input.
+func FuzzXRayHeaderRoot(f *testing.F) {
+	for _, s := range []string{"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+		"Self=1-67891233-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678", "Root=1-6789;Root=x", " Root =\t1-5759e988-bd862e3fe1be46a994272793 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := XRayHeaderRoot(s)
+		if r == "" {
+			return
+		}
+		if !ValidXRayRoot(r) || !strings.Contains(s, r) {
+			t.Fatalf("%q: returned %q", s, r)
+		}
+	})
+}

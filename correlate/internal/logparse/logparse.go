@@ -221,19 +221,12 @@ func TraceparentID(v string) (string, bool) {
 // empty when there is no well-formed Root; the other fields are not
 // looked at.
 func XRayRoot(h string) (root, traceID string) {
-	for rest := h; rest != ""; {
-		var field string
-		field, rest, _ = strings.Cut(rest, ";")
-		key, val, ok := strings.Cut(field, "=")
-		if !ok || TrimOWS(key) != "Root" {
-			continue
-		}
-		val = TrimOWS(val)
-		if id, ok := RootTraceID(val); ok {
-			return val, id
-		}
+	root = tracectx.XRayHeaderRoot(h)
+	if root == "" {
+		return "", ""
 	}
-	return "", ""
+	traceID, _ = tracectx.XRayRootTraceID(root)
+	return root, traceID
 }
 
 // RootTraceID validates an X-Ray Root, 1-<8 hex>-<24 hex> (either case)
