@@ -25,6 +25,7 @@ import (
 	"github.com/hopscope/hopscope/correlate/queuetime"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 	"github.com/hopscope/hopscope/sidecar/backend"
+	"github.com/hopscope/hopscope/sidecar/internal/h1"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
 
@@ -638,13 +639,13 @@ func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 			Message: "the sidecar is shutting down: the request did not finish within --drain-timeout"})
 		return
 	}
-	var bre bodyReadError
-	if errors.As(err, &bre) && malformedBody(r, bre.err) {
+	var bre h1.BodyReadError
+	if errors.As(err, &bre) && malformedBody(r, bre.Err) {
 		// The client is there and sent a body that cannot be read: its
 		// mistake, which it is told; the connection's framing is lost.
 		w.Header().Set("Connection", "close")
 		p.writeError(w, st, errorBody{Status: http.StatusBadRequest, Error: ErrorBadRequestBody,
-			Message: fmt.Sprintf("the request body could not be read: %v", bre.err)})
+			Message: fmt.Sprintf("the request body could not be read: %v", bre.Err)})
 		return
 	}
 	if (r.Context().Err() != nil && errors.Is(err, context.Canceled)) || errors.As(err, &bre) {
