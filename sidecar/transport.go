@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -114,4 +115,25 @@ func (t *timedTransport) CloseIdleConnections() {
 			c.CloseIdleConnections()
 		}
 	}
+}
+
+// timedBody notes when the app's response body ended.
+type timedBody struct {
+	rc io.ReadCloser
+	st *reqState
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF && b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error {
+	if b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return b.rc.Close()
 }
