@@ -24,7 +24,7 @@ func (e staleError) Unwrap() error        { return e.err }
 func (e staleError) Is(target error) bool { return target == errStale }
 
 // errResponseHeaderTimeout is a net.Error with Timeout() true, like
-// http.Transport's, so the error handler answers 504.
+// http.Transport's, so the sidecar's error handler answers 504.
 var errResponseHeaderTimeout error = timeoutError{"timeout awaiting response headers from the app"}
 
 type timeoutError struct{ msg string }

@@ -11,8 +11,8 @@ import (
 )
 
 // expectContinueTimeout is how long a request with Expect: 100-continue
-// waits for the app's 100 Continue before its body is sent anyway, as
-// http.Transport's ExpectContinueTimeout (transport.go) does.
+// waits for the app's 100 Continue before its body is sent anyway: the
+// ExpectContinueTimeout the sidecar's transport.go gives http.Transport.
 const expectContinueTimeout = time.Second
 
 // bodyWriteGrace is how long, after the app's response ended, a request
