@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -115,3 +116,42 @@ func BenchmarkProxy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProxyPost is BenchmarkProxy/bare with a 1 KiB request body: the
+// body path (its writer goroutine) per request.
+func BenchmarkProxyPost(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Upstream = cannedServer(b, cannedOK)
+	cfg.AccessLog = "off"
+	reg := prometheus.NewRegistry()
+	sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sc.cfg.ShutdownGrace = 0
+		_ = sc.Shutdown(ctx)
+	})
+	payload := bytes.Repeat([]byte("x"), 1<<10)
+	body := &rewindBody{}
+	req, _ := http.NewRequest("POST", "http://shop.example/orders", nil)
+	req.Body, req.ContentLength = body, int64(len(payload))
+	req.RemoteAddr = "10.0.0.1:5555"
+	req.Header.Set("User-Agent", "bench/1.0")
+	h := sc.Handler()
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		body.Reset(payload)
+		h.ServeHTTP(w, req)
+	}
+}
+
+type rewindBody struct{ bytes.Reader }
+
+func (*rewindBody) Close() error { return nil }

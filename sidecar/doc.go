@@ -12,4 +12,14 @@
 // after a grace period, in-flight requests finish or, past the drain
 // timeout, are cut and recorded as 503 sidecar_shutdown, telemetry is
 // flushed).
+//
+// A request's way through the files: inbound.go (ServeHTTP: the request's
+// state, context and span; rawhead.go checks the raw HTTP/1.x head),
+// rewrite.go (the request to the app: X-Forwarded-*, propagation,
+// X-Request-Id), transport.go (the round trip, timed; plain HTTP/1.1 through
+// internal/h1, upgrades and h2c through http.Transport), response.go
+// (Server-Timing and the writer that counts what the client got),
+// record.go (metrics, span attributes and the access-log line once it is
+// over) and errors.go (the answers the sidecar makes itself: 502, 504, 400,
+// 408, 503, and the 499 it records). sidecar.go builds and runs it all.
 package sidecar

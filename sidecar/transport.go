@@ -2,22 +2,27 @@ package sidecar
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hopscope/hopscope/sidecar/internal/h1"
 )
 
 // timedTransport picks the protocol to the app and notes when the request
 // was forwarded and when the app's response headers arrived.
 type timedTransport struct {
-	fast    *h1Client         // plain HTTP/1.1 requests
+	fast    *h1.Client        // plain HTTP/1.1 requests
 	h1, h2c http.RoundTripper // upgrades and the rest; gRPC and h2c
 	mode    string            // auto, http1, h2c
 }
 
 func newTimedTransport(cfg *Config) *timedTransport {
+	u, _ := url.Parse(cfg.Upstream)
+	fast := h1.New(h1.Config{Addr: hostPort(u), HeaderTimeout: cfg.UpstreamTimeout, MaxIdle: cfg.MaxIdleConnsPerHost})
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	base := func() *http.Transport {
 		return &http.Transport{
@@ -40,9 +45,8 @@ func newTimedTransport(cfg *Config) *timedTransport {
 	h2c := base()
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
-	u, _ := url.Parse(cfg.Upstream)
 	return &timedTransport{
-		fast: newH1Client(hostPort(u), cfg.UpstreamTimeout, cfg.MaxIdleConnsPerHost),
+		fast: fast,
 		h1:   h1, h2c: h2c, mode: cfg.UpstreamProtocol,
 	}
 }
@@ -66,7 +70,7 @@ func (t *timedTransport) pick(req *http.Request) http.RoundTripper {
 		return t.h2c
 	case t.mode == "auto" && req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc"):
 		return t.h2c
-	case t.fast.handles(req):
+	case t.fast.Handles(req):
 		return t.fast
 	default:
 		return t.h1
@@ -111,4 +115,25 @@ func (t *timedTransport) CloseIdleConnections() {
 			c.CloseIdleConnections()
 		}
 	}
+}
+
+// timedBody notes when the app's response body ended.
+type timedBody struct {
+	rc io.ReadCloser
+	st *reqState
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF && b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error {
+	if b.st.appEnd.IsZero() {
+		b.st.appEnd = time.Now()
+	}
+	return b.rc.Close()
 }

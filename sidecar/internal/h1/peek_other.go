@@ -1,11 +1,11 @@
 //go:build !unix
 
-package sidecar
+package h1
 
 // peekFD cannot look at the socket here: alive relies on the bytes already
 // buffered, and a connection the app closed while idle is found out by the
 // request (a request that can be replayed is retried once).
-func (pc *h1Conn) peekFD(uintptr) bool {
+func (pc *conn) peekFD(uintptr) bool {
 	pc.peekOK = true
 	return true
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package sidecar
+package h1
 
 import "syscall"
 
@@ -9,7 +9,7 @@ import "syscall"
 // non-blocking). EAGAIN: nothing arrived, the connection is alive. 0 bytes:
 // the app's FIN. A byte: stray data. An error: a reset. It returns true so
 // that RawConn.Read does not wait for the socket to become readable.
-func (pc *h1Conn) peekFD(fd uintptr) bool {
+func (pc *conn) peekFD(fd uintptr) bool {
 	for {
 		_, _, err := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK)
 		if err == syscall.EINTR {
