@@ -11,8 +11,8 @@ import (
 
 // FuzzXRayRoot: the hopscope.xray_root the sidecar records from an
 // X-Amzn-Trace-Id is what a reference reading of the header finds (the
-// first Root field, spaces and tabs trimmed as correlate/xray trims them,
-// valid by correlate/xray), in lower case; anything recorded is 1-<8 hex>-
+// first Root field valid by correlate/xray, as the log parsers read it,
+// spaces and tabs trimmed as correlate/xray trims them), in lower case; anything recorded is 1-<8 hex>-
 // <24 hex> lower case with a trace id that is not all zeros, and reads back
 // to itself from Root=<it> and from the header xray.Format renders for its
 // trace id. Whenever correlate/xray accepts the whole header (as the
@@ -78,7 +78,7 @@ func refXRayRoot(h string) string {
 		}
 		v = strings.Trim(v, " \t")
 		if _, err := xray.Parse("Root=" + v); err != nil {
-			return ""
+			continue // a malformed Root does not hide a later good one
 		}
 		return strings.ToLower(v)
 	}

@@ -253,25 +253,6 @@ func splitHost(hostport string) (string, int) {
 // xrayRoot returns the Root=… value of an X-Amzn-Trace-Id header, in lower
 // case, when it is an X-Ray trace id (1-<8 hex>-<24 hex>, not all zeros):
 // the collector joins ALB and ingress records on it, so nothing else may be
-// recorded.
-func xrayRoot(h string) string {
-	for h != "" {
-		var part string
-		part, h, _ = strings.Cut(h, ";")
-		k, v, ok := strings.Cut(part, "=")
-		// Spaces and tabs only, as correlate/xray trims (and the
-		// propagator reads the header): not every Unicode space.
-		if !ok || strings.Trim(k, " \t") != "Root" {
-			continue
-		}
-		if v = strings.Trim(v, " \t"); validXRayRoot(v) {
-			return strings.ToLower(v)
-		}
-		return ""
-	}
-	return ""
-}
-
-// validXRayRoot reports whether r is 1-<8 hex>-<24 hex> with a trace id
-// that is not all zeros, as correlate/xray parses it.
-func validXRayRoot(r string) bool { return tracectx.ValidXRayRoot(r) }
+// recorded. The header is read by tracectx.XRayHeaderRoot, as the log
+// parsers read it.
+func xrayRoot(h string) string { return strings.ToLower(tracectx.XRayHeaderRoot(h)) }
