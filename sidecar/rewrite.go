@@ -24,6 +24,11 @@ const (
 func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target)
 	pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
+	// Request trailers: In's map, which net/http fills once the body has
+	// been read to its end, is what the transport writes after the body
+	// (ReverseProxy's Clone copied it while still empty). Shared, not
+	// modified.
+	pr.Out.Trailer = pr.In.Trailer
 	in := pr.In.Header
 	// Keep the X-Forwarded-* chain the ingress started: the sidecar is
 	// reached only from inside the cluster, so its peers are trusted.

@@ -40,6 +40,9 @@ func TestFastPathWireCases(t *testing.T) {
 		case "/continue":
 			b, _ := io.ReadAll(r.Body)
 			fmt.Fprintf(w, "got %d", len(b))
+		case "/reqtrailer":
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%d %s", len(b), r.Trailer.Get("X-Sum"))
 		case "/trailer":
 			w.Header().Set("Trailer", "X-Checksum")
 			io.WriteString(w, "body")
@@ -88,6 +91,13 @@ func TestFastPathWireCases(t *testing.T) {
 	}
 	if _, got := do("POST", "/continue", strings.NewReader("hello"), func(r *http.Request) { r.Header.Set("Expect", "100-continue") }); got != "got 5" {
 		t.Errorf("100-continue: %q", got)
+	}
+	// Request trailers reach the app (ReverseProxy alone drops them).
+	if _, got := do("POST", "/reqtrailer", io.MultiReader(strings.NewReader("hello")), func(r *http.Request) {
+		r.ContentLength = -1
+		r.Trailer = http.Header{"X-Sum": {"5d41402a"}}
+	}); got != "5 5d41402a" {
+		t.Errorf("request trailer: the app saw %q, want %q", got, "5 5d41402a")
 	}
 	if res, got := do("GET", "/trailer", nil, nil); got != "body" || res.Trailer.Get("X-Checksum") != "abc" {
 		t.Errorf("trailer: %q %v", got, res.Trailer)

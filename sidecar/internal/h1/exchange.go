@@ -143,7 +143,7 @@ func (c *Client) writeBody(ctx context.Context, pc *conn, req *http.Request) {
 	if req.ContentLength > 0 {
 		err = writeLengthBody(pc.bw, req.Body, req.ContentLength)
 	} else {
-		err = writeChunked(pc.bw, req.Body)
+		err = writeChunked(pc.bw, req.Body, req.Trailer)
 	}
 	if err == nil {
 		err = pc.bw.Flush()

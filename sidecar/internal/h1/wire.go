@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,6 +64,18 @@ func writeHead(w *bufio.Writer, req *http.Request) {
 		w.Write(strconv.AppendInt(num[:0], req.ContentLength, 10))
 		w.WriteString("\r\n\r\n")
 	case hasBody(req):
+		if len(req.Trailer) > 0 {
+			// Announced as http.Transport does; the values follow the
+			// body (writeChunked).
+			keys := make([]string, 0, len(req.Trailer))
+			for k := range req.Trailer {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			w.WriteString("Trailer: ")
+			w.WriteString(sanitizeHeaderValue(strings.Join(keys, ",")))
+			w.WriteString("\r\n")
+		}
 		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 	default:
 		if req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH" {
@@ -98,7 +111,7 @@ func writeLengthBody(w *bufio.Writer, body io.Reader, n int64) error {
 // writeChunked sends body chunked, a chunk per read, each flushed at once
 // (a streamed upload reaches the app as it comes). The chunk is read into
 // w's buffer past room for its size line and moved into place after it.
-func writeChunked(w *bufio.Writer, body io.Reader) error {
+func writeChunked(w *bufio.Writer, body io.Reader, trailer http.Header) error {
 	const room = 8 // "3ff6\r\n" for the largest chunk of a 16 KiB buffer, and spare
 	var hdr [20]byte
 	for {
@@ -119,7 +132,19 @@ func writeChunked(w *bufio.Writer, body io.Reader) error {
 			}
 		}
 		if err == io.EOF {
-			_, werr := w.WriteString("0\r\n\r\n")
+			// The last chunk, then the trailer section: trailer is the
+			// inbound request's map, which net/http fills once its body
+			// is read to the end, so its values are there now.
+			w.WriteString("0\r\n")
+			for k, vv := range trailer {
+				for _, v := range vv {
+					w.WriteString(k)
+					w.WriteString(": ")
+					w.WriteString(sanitizeHeaderValue(v))
+					w.WriteString("\r\n")
+				}
+			}
+			_, werr := w.WriteString("\r\n")
 			return werr
 		}
 		if err != nil {
