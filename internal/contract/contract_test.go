@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	semconvold "go.opentelemetry.io/otel/semconv/v1.20.0"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 )
 
 func TestSemconvNames(t *testing.T) {
