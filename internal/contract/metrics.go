@@ -178,3 +178,9 @@ func MetricsOf(parts ...Part) []Metric {
 	}
 	return out
 }
+
+// AdapterRequestsPerSecond is the custom metric prometheus-adapter serves
+// to HorizontalPodAutoscalers (rules.AdapterRules): each pod's inbound
+// rate of MetricRequests. No part registers it; Prometheus never stores
+// it.
+const AdapterRequestsPerSecond = "hopscope_requests_per_second"
