@@ -32,7 +32,7 @@ func TestMetricsRegisterTheContract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if err := contracttest.Compare(rec, tc.want); err != nil {
+		if err := contracttest.Compare(rec, tc.want, contract.LabelService); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 		sc.Close()

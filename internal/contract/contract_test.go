@@ -75,6 +75,11 @@ func TestMetricNames(t *testing.T) {
 		}
 		seen[m.Name] = true
 		parts[m.Part]++
+		for _, l := range m.Labels {
+			if !promName.MatchString(l) || strings.HasPrefix(l, "__") || l == "le" || l == "quantile" {
+				t.Errorf("%s: label %q", m.Name, l)
+			}
+		}
 		if !promName.MatchString(m.Name) || !strings.HasPrefix(m.Name, "hopscope_") {
 			t.Errorf("%s: not a hopscope_ metric name", m.Name)
 		}
@@ -110,11 +115,11 @@ func TestMetricNames(t *testing.T) {
 	if len(MetricsOf(PartSidecar, PartBackend)) != parts[PartSidecar]+parts[PartBackend] {
 		t.Error("MetricsOf(sidecar, backend) is not both parts' metrics")
 	}
-	if got := (Metric{MetricHopDuration, Histogram, PartCollector}).Series(); strings.Join(got, " ") !=
+	if got := (Metric{Name: MetricHopDuration, Type: Histogram}).Series(); strings.Join(got, " ") !=
 		"hopscope_hop_duration_seconds_bucket hopscope_hop_duration_seconds_sum hopscope_hop_duration_seconds_count" {
 		t.Errorf("histogram series %v", got)
 	}
-	if got := (Metric{MetricRequests, Counter, PartSidecar}).Series(); len(got) != 1 || got[0] != MetricRequests {
+	if got := (Metric{Name: MetricRequests, Type: Counter}).Series(); len(got) != 1 || got[0] != MetricRequests {
 		t.Errorf("counter series %v", got)
 	}
 }

@@ -109,6 +109,11 @@ type Metric struct {
 	Name string
 	Type Type
 	Part Part
+	// Labels are the metric's own label names, in order: the variable
+	// ones of a vector, then the constant ones. The sidecar adds
+	// LabelService to every series it serves (its backends' included);
+	// the scrape adds namespace, pod and the like.
+	Labels []string
 }
 
 // Series returns the names of the series m is exposed as: a histogram's
@@ -122,47 +127,49 @@ func (m Metric) Series() []string {
 
 // Metrics returns every metric of the contract (a new slice each call).
 func Metrics() []Metric {
+	l := func(names ...string) []string { return names }
+	request := l(LabelDirection, LabelMethod, LabelRoute, LabelCode)
 	return []Metric{
-		{MetricRequests, Counter, PartSidecar},
-		{MetricRequestDuration, Histogram, PartSidecar},
-		{MetricInflight, Gauge, PartSidecar},
-		{MetricOverhead, Histogram, PartSidecar},
-		{MetricQueueTime, Histogram, PartSidecar},
-		{MetricTelemetryDropped, Counter, PartSidecar},
-		{MetricTelemetrySent, Counter, PartSidecar},
-		{MetricTelemetryQueued, Gauge, PartSidecar},
-		{MetricAttributeTruncated, Counter, PartSidecar},
-		{MetricHealthchecks, Counter, PartSidecar},
-		{MetricRouteOverflow, Counter, PartSidecar},
-		{MetricRequestsRejected, Counter, PartSidecar},
+		{MetricRequests, Counter, PartSidecar, request},
+		{MetricRequestDuration, Histogram, PartSidecar, request},
+		{MetricInflight, Gauge, PartSidecar, l(LabelDirection)},
+		{MetricOverhead, Histogram, PartSidecar, nil},
+		{MetricQueueTime, Histogram, PartSidecar, nil},
+		{MetricTelemetryDropped, Counter, PartSidecar, l(LabelSink)},
+		{MetricTelemetrySent, Counter, PartSidecar, l(LabelSink)},
+		{MetricTelemetryQueued, Gauge, PartSidecar, l(LabelSink)},
+		{MetricAttributeTruncated, Counter, PartSidecar, nil},
+		{MetricHealthchecks, Counter, PartSidecar, l(LabelProbe, LabelCode)},
+		{MetricRouteOverflow, Counter, PartSidecar, nil},
+		{MetricRequestsRejected, Counter, PartSidecar, l(LabelReason)},
 
-		{MetricBackendDuration, Histogram, PartBackend},
-		{MetricBackendConnections, Gauge, PartBackend},
-		{MetricBackendDecodeErrors, Counter, PartBackend},
-		{MetricBackendRetries, Counter, PartBackend},
-		{MetricBackendRateLimited, Counter, PartBackend},
-		{MetricBackendAmbiguousDrops, Counter, PartBackend},
-		{MetricBackendCircuitState, Gauge, PartBackend},
+		{MetricBackendDuration, Histogram, PartBackend, l(LabelBackend, LabelKind, LabelOperation, LabelOutcome)},
+		{MetricBackendConnections, Gauge, PartBackend, l(LabelBackend, LabelState)},
+		{MetricBackendDecodeErrors, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendRetries, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendRateLimited, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendAmbiguousDrops, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendCircuitState, Gauge, PartBackend, l(LabelBackend)},
 
-		{MetricHopDuration, Histogram, PartCollector},
-		{MetricBackendCallDuration, Histogram, PartCollector},
-		{MetricCollectorReceived, Counter, PartCollector},
-		{MetricCollectorRejected, Counter, PartCollector},
-		{MetricTracesActive, Gauge, PartCollector},
-		{MetricEvicted, Counter, PartCollector},
-		{MetricLateRecords, Counter, PartCollector},
-		{MetricExportedSpans, Counter, PartCollector},
-		{MetricExportErrors, Counter, PartCollector},
-		{MetricExportEvicted, Counter, PartCollector},
-		{MetricExportEarly, Counter, PartCollector},
-		{MetricExportDroppedSpans, Counter, PartCollector},
-		{MetricDroppedRecords, Counter, PartCollector},
-		{MetricLabelOverflow, Counter, PartCollector},
-		{MetricMemoryLimit, Gauge, PartCollector},
-		{MetricMemoryHeap, Gauge, PartCollector},
-		{MetricMemoryRefusing, Gauge, PartCollector},
-		{MetricMemoryRefusalPeriods, Counter, PartCollector},
-		{MetricMemoryForcedGC, Counter, PartCollector},
+		{MetricHopDuration, Histogram, PartCollector, l(LabelService, LabelRoute, LabelHop)},
+		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelService, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},
+		{MetricCollectorReceived, Counter, PartCollector, l(LabelSource)},
+		{MetricCollectorRejected, Counter, PartCollector, l(LabelSource, LabelReason)},
+		{MetricTracesActive, Gauge, PartCollector, nil},
+		{MetricEvicted, Counter, PartCollector, nil},
+		{MetricLateRecords, Counter, PartCollector, nil},
+		{MetricExportedSpans, Counter, PartCollector, nil},
+		{MetricExportErrors, Counter, PartCollector, nil},
+		{MetricExportEvicted, Counter, PartCollector, nil},
+		{MetricExportEarly, Counter, PartCollector, nil},
+		{MetricExportDroppedSpans, Counter, PartCollector, l(LabelReason)},
+		{MetricDroppedRecords, Counter, PartCollector, l(LabelReason)},
+		{MetricLabelOverflow, Counter, PartCollector, l(LabelLabel)},
+		{MetricMemoryLimit, Gauge, PartCollector, l(LabelLimit)},
+		{MetricMemoryHeap, Gauge, PartCollector, nil},
+		{MetricMemoryRefusing, Gauge, PartCollector, nil},
+		{MetricMemoryRefusalPeriods, Counter, PartCollector, nil},
+		{MetricMemoryForcedGC, Counter, PartCollector, nil},
 	}
 }
 

@@ -22,32 +22,61 @@ import (
 // on it, with their types. The zero value is ready.
 type Recorder struct {
 	metrics map[string]contract.Type
+	labels  map[string][]string // sorted, every description's of the name
 }
 
 var _ prometheus.Registerer = (*Recorder)(nil)
 
-var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+var (
+	fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+	// descLabels matches the end of a description: its constant labels
+	// (name="value" pairs) and its variable label names.
+	descLabels = regexp.MustCompile(`constLabels: \{(.*)\}, variableLabels: \{([^{}]*)\}\}$`)
+	constName  = regexp.MustCompile(`(?:^|,)([a-zA-Z_][a-zA-Z0-9_]*)="`)
+)
+
+// labelsOf returns the label names of d: its variable ones (c(name) for a
+// constrained one) and its constant ones.
+func labelsOf(d string) ([]string, error) {
+	m := descLabels.FindStringSubmatch(d)
+	if m == nil {
+		return nil, fmt.Errorf("unreadable labels in metric description %s", d)
+	}
+	var out []string
+	for _, v := range strings.Split(m[2], ",") {
+		if v = strings.TrimSuffix(strings.TrimPrefix(v, "c("), ")"); v != "" {
+			out = append(out, v)
+		}
+	}
+	for _, c := range constName.FindAllStringSubmatch(m[1], -1) {
+		out = append(out, c[1])
+	}
+	return out, nil
+}
 
 // Register records the metrics c describes.
 func (r *Recorder) Register(c prometheus.Collector) error {
 	ch := make(chan *prometheus.Desc, 64)
 	go func() { c.Describe(ch); close(ch) }()
 	var names []string
+	labels := map[string][]string{}
 	var bad error
 	for d := range ch {
 		m := fqName.FindStringSubmatch(d.String())
-		if m == nil {
+		ls, err := labelsOf(d.String())
+		if m == nil || err != nil {
 			bad = fmt.Errorf("unreadable metric description %s", d)
 			continue
 		}
 		names = append(names, m[1])
+		labels[m[1]] = append(labels[m[1]], ls...)
 	}
 	if bad != nil {
 		return bad
 	}
 	types := typesOf(c)
 	if r.metrics == nil {
-		r.metrics = map[string]contract.Type{}
+		r.metrics, r.labels = map[string]contract.Type{}, map[string][]string{}
 	}
 	for _, n := range names {
 		t := types[n]
@@ -55,6 +84,7 @@ func (r *Recorder) Register(c prometheus.Collector) error {
 			t = Untyped // described but collected nothing
 		}
 		r.metrics[n] = t
+		r.labels[n] = sortedSet(append(r.labels[n], labels[n]...))
 	}
 	return nil
 }
@@ -84,8 +114,10 @@ func (r *Recorder) Series() []string {
 
 // Compare returns an error naming every series registered on r that want
 // does not list, every series of want that was not registered and every
-// metric registered with another type than want's, nil when they match.
-func Compare(r *Recorder, want []contract.Metric) error {
+// metric registered with another type or other label names than want's
+// (plus common, the labels the part adds to every metric), nil when they
+// match.
+func Compare(r *Recorder, want []contract.Metric, common ...string) error {
 	got := r.Series()
 	var exp []string
 	for _, m := range want {
@@ -107,6 +139,12 @@ func Compare(r *Recorder, want []contract.Metric) error {
 	for _, m := range want {
 		if t, ok := r.metrics[m.Name]; ok && t != m.Type {
 			mistyped = append(mistyped, fmt.Sprintf("%s is a %s, the contract says %s", m.Name, t, m.Type))
+		}
+		if got, ok := r.labels[m.Name]; ok {
+			exp := sortedSet(append(slices.Clone(m.Labels), common...))
+			if !slices.Equal(got, exp) {
+				mistyped = append(mistyped, fmt.Sprintf("%s has labels %v, the contract says %v", m.Name, got, exp))
+			}
 		}
 	}
 	var msgs []string
@@ -199,4 +237,11 @@ func concreteType(c prometheus.Collector) reflect.Type {
 		v = inner.Elem()
 	}
 	return v.Type()
+}
+
+// sortedSet returns names sorted, without repeats ([] rather than nil).
+func sortedSet(names []string) []string {
+	out := append([]string{}, names...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
