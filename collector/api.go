@@ -39,7 +39,7 @@ func (c *Collector) apiHandler(gather prometheus.Gatherer) http.Handler {
 	mux.Handle("GET /api/v1/traces/{id}/breakdown", api(c.getBreakdown))
 	mux.Handle("GET /api/v1/breakdowns", api(c.listBreakdowns))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: c.cfg.JaegerUIURL, HopColors: HopColors, DefaultColor: BackendColor}))
+	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: c.cfg.JaegerUIURL, HopColors: HopPalette(), DefaultColor: BackendColor}))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux

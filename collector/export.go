@@ -33,6 +33,7 @@ import (
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/alb"
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 	"github.com/hopscope/hopscope/internal/tracectx"
@@ -781,7 +782,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			anchor = g.Ingress.Start.Add(-msToDuration(iv.StartOffsetMS))
 		}
 	}
-	lbService := "loadbalancer"
+	lbService := contract.HopLoadBalancer
 	if g.LB != nil {
 		lbService = g.LB.Kind
 	}
@@ -790,7 +791,7 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 		if r, ok := resources[service]; ok {
 			return r
 		}
-		r, _ := proto.Marshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", service), strKV("hopscope.synthetic", "true")}})
+		r, _ := proto.Marshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV(contract.AttrServiceName, service), strKV(contract.AttrSynthetic, "true")}})
 		resources[service] = r
 		return r
 	}
@@ -836,8 +837,8 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			Kind:              tracepb.Span_SPAN_KIND_INTERNAL,
 			StartTimeUnixNano: uint64(anchor.Add(msToDuration(iv.StartOffsetMS)).UnixNano()),
 			EndTimeUnixNano:   uint64(anchor.Add(msToDuration(iv.StartOffsetMS + iv.MS)).UnixNano()),
-			Attributes: []*commonpb.KeyValue{strKV("hopscope.hop", iv.Name), strKV("hopscope.source", iv.Source),
-				{Key: "hopscope.duration_ms", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: iv.MS}}}},
+			Attributes: []*commonpb.KeyValue{strKV(contract.AttrHop, iv.Name), strKV(contract.AttrSource, iv.Source),
+				{Key: contract.AttrDurationMS, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: iv.MS}}}},
 		}
 		if iv.Name == "client" {
 			sp.Kind = tracepb.Span_SPAN_KIND_CLIENT
@@ -890,11 +891,11 @@ func (e *emitter) synthesize(st *emitState, b correlate.Breakdown, g correlate.G
 			st.synth |= synthBits[correlate.HopApp]
 			sid, _ := hex.DecodeString(entry.SpanID)
 			out = append(out, hold(entry.Service, &tracepb.Span{
-				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: "app",
+				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: contract.HopApp,
 				Kind:              tracepb.Span_SPAN_KIND_INTERNAL,
 				StartTimeUnixNano: uint64(anchor.Add(msToDuration(iv.StartOffsetMS)).UnixNano()),
 				EndTimeUnixNano:   uint64(anchor.Add(msToDuration(iv.StartOffsetMS + iv.MS)).UnixNano()),
-				Attributes:        []*commonpb.KeyValue{strKV("hopscope.hop", "app"), strKV("hopscope.source", "sidecar")},
+				Attributes:        []*commonpb.KeyValue{strKV(contract.AttrHop, contract.HopApp), strKV(contract.AttrSource, correlate.SourceSidecar)},
 			}))
 		}
 	}

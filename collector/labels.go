@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/route"
 )
 
@@ -96,9 +97,9 @@ func (l *labelLimits) collectors() []prometheus.Collector {
 		{"backend_series", l.backendSeries.Refused},
 	} {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "hopscope_collector_label_overflow_total",
+			Name:        contract.MetricLabelOverflow,
 			Help:        "Observations whose label value became \"other\" because the label's limit of distinct values was reached: label = service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).",
-			ConstLabels: prometheus.Labels{"label": c.label},
+			ConstLabels: prometheus.Labels{contract.LabelLabel: c.label},
 		}, func() float64 { return float64(c.refused()) }))
 	}
 	return cs

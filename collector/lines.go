@@ -16,7 +16,7 @@ import (
 	"github.com/hopscope/hopscope/correlate/alb"
 	"github.com/hopscope/hopscope/correlate/haproxy"
 	"github.com/hopscope/hopscope/correlate/ingressnginx"
-	"github.com/hopscope/hopscope/sidecar/accesslog"
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // lineParser turns a log line of a known format into a record.
@@ -103,8 +103,8 @@ func (c *Collector) consumeForward(events []forward.Event) {
 // "" when nothing.
 func (c *Collector) routeEvent(ev forward.Event) (rec correlate.Record, shape string, err error) {
 	r := ev.Record
-	if _, ok := r[accesslog.KeyAppMS]; ok {
-		if _, ok := r[accesslog.KeyTraceID]; ok {
+	if _, ok := r[contract.LogAppMS]; ok {
+		if _, ok := r[contract.LogTraceID]; ok {
 			rec, err := sidecarFromAccessLog(r, ev.Time)
 			return rec, "sidecar access log", err
 		}
@@ -138,7 +138,7 @@ func lineShape(key, format string) string {
 	return key + ": " + format
 }
 
-// sidecarFromAccessLog reads a sidecar access-log record (sidecar/accesslog
+// sidecarFromAccessLog reads a sidecar access-log record (internal/contract
 // keys) as the sidecar's span: what a pod sends when only its logs, not its
 // spans, reach the collector.
 func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpan, error) {
@@ -165,29 +165,29 @@ func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpa
 		}
 		return 0, false
 	}
-	tid := strings.ToLower(s(accesslog.KeyTraceID))
+	tid := strings.ToLower(s(contract.LogTraceID))
 	if len(tid) != 32 {
-		return nil, fmt.Errorf("access log %s: want 32 hex characters, got %q", accesslog.KeyTraceID, tid)
+		return nil, fmt.Errorf("access log %s: want 32 hex characters, got %q", contract.LogTraceID, tid)
 	}
-	dur, ok := f(accesslog.KeyDurationMS)
+	dur, ok := f(contract.LogDurationMS)
 	if !ok {
-		return nil, fmt.Errorf("access log %s: missing or not a number", accesslog.KeyDurationMS)
+		return nil, fmt.Errorf("access log %s: missing or not a number", contract.LogDurationMS)
 	}
-	app, _ := f(accesslog.KeyAppMS)
-	overhead, _ := f(accesslog.KeyOverheadMS)
-	status, _ := f(accesslog.KeyStatus)
+	app, _ := f(contract.LogAppMS)
+	overhead, _ := f(contract.LogOverheadMS)
+	status, _ := f(contract.LogStatus)
 	start := at
-	if ts := s(accesslog.KeyTime); ts != "" {
+	if ts := s(contract.LogTime); ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			start = t
 		}
 	}
 	return &correlate.SidecarSpan{
-		Keys:     correlate.Keys{TraceID: tid, RequestID: s(accesslog.KeyRequestID)},
-		SpanID:   s(accesslog.KeySpanID),
-		Service:  s(accesslog.KeyService),
-		Method:   s(accesslog.KeyMethod),
-		Route:    s(accesslog.KeyRoute),
+		Keys:     correlate.Keys{TraceID: tid, RequestID: s(contract.LogRequestID)},
+		SpanID:   s(contract.LogSpanID),
+		Service:  s(contract.LogService),
+		Method:   s(contract.LogMethod),
+		Route:    s(contract.LogRoute),
 		Status:   int(status),
 		Start:    start,
 		Duration: msDuration(dur),

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Sources named in hopscope_collector_received_total{source} and
@@ -50,63 +51,63 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*metrics, error) {
 	m := &metrics{
 		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "hopscope_hop_duration_seconds",
+			Name:    contract.MetricHopDuration,
 			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id. Labels past their limits are \"other\" (hopscope_collector_label_overflow_total).",
 			Buckets: hopBuckets,
-		}, []string{"service", "route", "hop"}),
+		}, []string{contract.LabelService, contract.LabelRoute, contract.LabelHop}),
 		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "hopscope_backend_call_duration_seconds",
+			Name:    contract.MetricBackendCallDuration,
 			Help:    "Duration of each backend call (PostgreSQL, Redis, HTTP APIs, ...) of the joined requests, by how it was attributed; exemplars carry trace_id.",
 			Buckets: hopBuckets,
-		}, []string{"service", "backend", "target", "operation", "attribution", "outcome"}),
+		}, []string{contract.LabelService, contract.LabelBackend, contract.LabelTarget, contract.LabelOperation, contract.LabelAttribution, contract.LabelOutcome}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hopscope_collector_received_total",
+			Name: contract.MetricCollectorReceived,
 			Help: "Records accepted by the collector, each counted once under the receiver that took it in: otlp (spans), forward (every Fluent forward record, whatever it carries), ingress, haproxy, alb (tailed files by format, the ALB log directory), rum (beacons).",
-		}, []string{"source"}),
+		}, []string{contract.LabelSource}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hopscope_collector_rejected_total",
+			Name: contract.MetricCollectorRejected,
 			Help: "Inputs the collector refused, by source and reason.",
-		}, []string{"source", "reason"}),
+		}, []string{contract.LabelSource, contract.LabelReason}),
 		tracesActive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "hopscope_collector_traces_active",
+			Name: contract.MetricTracesActive,
 			Help: "Traces held in memory.",
 		}, func() float64 { return float64(stats().Traces) }),
 		evicted: prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "hopscope_collector_evicted_total",
+			Name: contract.MetricEvicted,
 			Help: "Traces dropped before their window ended because --max-traces was reached.",
 		}, func() float64 { return float64(stats().Evicted) }),
 		limits: newLabelLimits(),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hopscope_collector_late_records_total",
+			Name: contract.MetricLateRecords,
 			Help: "Records that changed a breakdown after the exporter had emitted it (observed its hops, exported its spans), e.g. ALB logs; reading a breakdown in the API or UI does not count.",
 		}),
 		exported: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hopscope_collector_exported_spans_total",
+			Name: contract.MetricExportedSpans,
 			Help: "Spans exported to the OTLP backend, synthesized ones included.",
 		}),
 		exportErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hopscope_collector_export_errors_total",
+			Name: contract.MetricExportErrors,
 			Help: "Failed export requests to the OTLP backend.",
 		}),
 		exportEvicted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hopscope_collector_export_evicted_total",
+			Name: contract.MetricExportEvicted,
 			Help: "Exported traces the exporter forgot before --window ended because --max-traces was reached; a late record of one is exported as if the trace were new.",
 		}),
 		exportEarly: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hopscope_collector_export_early_total",
+			Name: contract.MetricExportEarly,
 			Help: "Traces exported before --export-delay because more than --max-traces were waiting.",
 		}),
 		exportDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hopscope_collector_export_dropped_spans_total",
+			Name: contract.MetricExportDroppedSpans,
 			Help: "Spans received but not exported, by reason: trace_full (past the spans held per trace), buffer_full (past --max-export-buffer-mib of spans waiting), export_failed (in a request that failed, or not sent after one failed in the same flush or at shutdown).",
-		}, []string{"reason"}),
+		}, []string{contract.LabelReason}),
 	}
 	// Records the store took in and then let go without a breakdown.
 	dropped := func(reason string, n func(correlate.StoreStats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "hopscope_collector_dropped_records_total",
+			Name:        contract.MetricDroppedRecords,
 			Help:        "Records accepted and later dropped by the store, by reason: pending_unclaimed (a record keyed only by X-Request-ID that no trace claimed within the window, or pushed out by newer ones), spans_over_limit (spans past the per-trace limit).",
-			ConstLabels: prometheus.Labels{"reason": reason},
+			ConstLabels: prometheus.Labels{contract.LabelReason: reason},
 		}, func() float64 { return float64(n(stats())) })
 	}
 	for _, r := range []string{"trace_full", "buffer_full", "export_failed"} {

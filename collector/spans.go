@@ -7,18 +7,8 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/otlpwire"
-)
-
-// Span attributes the sidecar writes (README, "Spans").
-const (
-	attrComponent   = "hopscope.component"
-	attrRequestID   = "hopscope.request_id"
-	attrXRayRoot    = "hopscope.xray_root"
-	attrAppDuration = "hopscope.app_duration_ms"
-	attrAppStart    = "hopscope.app_start_ms"
-	// attrAttribution is set by the sidecar's backend proxies (sidecar/backend).
-	attrAttribution = "hopscope.attribution"
 )
 
 // view reads attributes of a span or resource view by key.
@@ -58,43 +48,43 @@ func gather(sp *otlpwire.Span) spanFields {
 	var f spanFields
 	sp.EachAttr(func(k []byte, v otlpwire.Value) {
 		switch string(k) {
-		case attrComponent:
+		case contract.AttrComponent:
 			f.component = v.String()
-		case attrRequestID:
+		case contract.AttrRequestID:
 			f.requestID = v.String()
-		case attrXRayRoot:
+		case contract.AttrXRayRoot:
 			f.xrayRoot = v.String()
-		case "http.request.method", "http.method":
+		case contract.AttrHTTPRequestMethod, contract.AttrHTTPMethodOld:
 			f.method = v.String()
-		case "http.route":
+		case contract.AttrHTTPRoute:
 			f.route = v.String()
-		case "http.response.status_code", "http.status_code":
+		case contract.AttrHTTPResponseStatusCode, contract.AttrHTTPStatusCodeOld:
 			f.status = v.String()
-		case attrAppDuration:
+		case contract.AttrAppDurationMS:
 			f.appMS, _ = v.Float()
-		case attrAppStart:
+		case contract.AttrAppStartMS:
 			f.appStartMS, _ = v.Float()
-		case "server.address", "net.peer.name":
+		case contract.AttrServerAddress, contract.AttrNetPeerNameOld:
 			f.serverAddr = v.String()
-		case "network.peer.address":
+		case contract.AttrNetworkPeerAddress:
 			if f.serverAddr == "" {
 				f.serverAddr = v.String()
 			}
-		case "server.port", "net.peer.port":
+		case contract.AttrServerPort, contract.AttrNetPeerPortOld:
 			f.serverPort = v.String()
-		case "db.system.name", "db.system":
+		case contract.AttrDBSystemName, contract.AttrDBSystemOld:
 			f.dbSystem = v.String()
-		case "db.operation.name", "db.operation":
+		case contract.AttrDBOperationName, contract.AttrDBOperationOld:
 			f.dbOp = v.String()
-		case "db.query.text", "db.statement":
+		case contract.AttrDBQueryText, contract.AttrDBStatementOld:
 			f.dbStmt = v.String()
-		case "url.full", "http.url":
+		case contract.AttrURLFull, contract.AttrHTTPURLOld:
 			f.urlFull = v.String()
-		case "rpc.system":
+		case contract.AttrRPCSystem:
 			f.rpcSystem = v.String()
-		case "rpc.method":
+		case contract.AttrRPCMethod:
 			f.rpcMethod = v.String()
-		case attrAttribution:
+		case contract.AttrAttribution:
 			f.attribution = v.String()
 		}
 	})
@@ -102,7 +92,7 @@ func gather(sp *otlpwire.Span) spanFields {
 }
 
 // spanRecord maps one OTLP span to the correlate record it stands for: the
-// hopscope sidecar's server span, or an app's client span to a backend.
+// hopscope sidecar's server span (attributes: internal/contract), or an app's client span to a backend.
 // Other spans (the app's own server and internal spans) give no record;
 // they are only forwarded to the trace backend. The kind is checked before
 // any attribute, and the attributes are read in one pass.
@@ -114,14 +104,14 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	start := time.Unix(0, int64(sp.Start))
 	dur := time.Duration(sp.End - sp.Start)
 	if sp.Kind == kindServer {
-		if f.component != "sidecar" && str(res, attrComponent) != "sidecar" {
+		if f.component != contract.ComponentSidecar && str(res, contract.AttrComponent) != contract.ComponentSidecar {
 			return nil
 		}
 		status, _ := strconv.Atoi(f.status)
 		return &correlate.SidecarSpan{
 			Keys:   correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID), RequestID: f.requestID, XRayRoot: f.xrayRoot},
 			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
-			Service: str(res, "service.name"), Method: f.method,
+			Service: str(res, contract.AttrServiceName), Method: f.method,
 			Route: f.route, Status: status, Start: start, Duration: dur,
 			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
 	}
@@ -154,8 +144,8 @@ func backendOf(f spanFields, name []byte) (kind, op, target string) {
 	}
 	if f.dbSystem != "" {
 		kind = f.dbSystem
-		if kind == "postgresql" {
-			kind = "postgres"
+		if kind == contract.DBSystemPostgreSQL {
+			kind = contract.HopPostgres
 		}
 		op = f.dbOp
 		if op == "" {
@@ -172,7 +162,7 @@ func backendOf(f spanFields, name []byte) (kind, op, target string) {
 		if target == "" {
 			target = f.urlFull
 		}
-		return "http_egress", f.method, target
+		return contract.HopHTTPEgress, f.method, target
 	}
 	if f.rpcSystem != "" {
 		return f.rpcSystem, f.rpcMethod, target

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
@@ -31,7 +32,7 @@ func TestBackendSpanAttribution(t *testing.T) {
 	} {
 		attrs := []*commonpb.KeyValue{str("db.system.name", "postgresql"), str("db.operation.name", "SELECT"), str("server.address", "db")}
 		if tc.attr != "" {
-			attrs = append(attrs, str(attrAttribution, tc.attr))
+			attrs = append(attrs, str(contract.AttrAttribution, tc.attr))
 		}
 		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
 			TraceId: make([]byte, 16), SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "SELECT db",

@@ -1,29 +1,31 @@
 package correlate
 
 import (
-	"github.com/hopscope/hopscope/internal/tracectx"
 	"math"
 	"slices"
 	"sort"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/route"
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
-// Hop names. The breakdown of one request lists the hops its sources could
-// measure, outermost first; their exclusive times sum to the total.
+// Hop names, the contract's (internal/contract, hops.go). The breakdown of
+// one request lists the hops its sources could measure, outermost first;
+// their exclusive times sum to the total.
 const (
-	HopDNS            = "dns"
-	HopConnect        = "connect"
-	HopEdgeNetwork    = "edge_network"
-	HopLoadBalancer   = "loadbalancer"
-	HopIngress        = "ingress"
-	HopIngressRetries = "ingress_retries"
-	HopService        = "service"
-	HopSidecar        = "sidecar"
-	HopApp            = "app"
-	HopDownload       = "download"
-	HopOther          = "other"
+	HopDNS            = contract.HopDNS
+	HopConnect        = contract.HopConnect
+	HopEdgeNetwork    = contract.HopEdgeNetwork
+	HopLoadBalancer   = contract.HopLoadBalancer
+	HopIngress        = contract.HopIngress
+	HopIngressRetries = contract.HopIngressRetries
+	HopService        = contract.HopService
+	HopSidecar        = contract.HopSidecar
+	HopApp            = contract.HopApp
+	HopDownload       = contract.HopDownload
+	HopOther          = contract.HopOther
 )
 
 // Source names, as in Breakdown.TotalSource and Hop.Source.

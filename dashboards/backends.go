@@ -2,6 +2,8 @@ package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // The collector's histogram of backend calls (PostgreSQL, Redis, HTTP
@@ -9,8 +11,8 @@ import (
 // attribution (exact, inferred, ambiguous) and outcome (ok, error); its
 // exemplars carry trace_id.
 const (
-	backendBucket = "hopscope_backend_call_duration_seconds_bucket"
-	backendCount  = "hopscope_backend_call_duration_seconds_count"
+	backendBucket = contract.MetricBackendCallDuration + "_bucket"
+	backendCount  = contract.MetricBackendCallDuration + "_count"
 )
 
 // backendScope selects the chosen service's calls to the chosen backends.
@@ -60,12 +62,12 @@ func backendsDashboard() *dashboard.DashboardBuilder {
 // backend label is the configured backend's name (db, cache, stripe,
 // egress), chosen with the proxy variable.
 const (
-	proxyBucket      = "hopscope_backend_duration_seconds_bucket"
-	proxyConnections = "hopscope_backend_connections"
-	proxyRetries     = "hopscope_backend_retries_total"
-	proxyLimited     = "hopscope_backend_rate_limited_total"
-	proxyDecodeErrs  = "hopscope_backend_decode_errors_total"
-	proxyCircuit     = "hopscope_backend_circuit_state"
+	proxyBucket      = contract.MetricBackendDuration + "_bucket"
+	proxyConnections = contract.MetricBackendConnections
+	proxyRetries     = contract.MetricBackendRetries
+	proxyLimited     = contract.MetricBackendRateLimited
+	proxyDecodeErrs  = contract.MetricBackendDecodeErrors
+	proxyCircuit     = contract.MetricBackendCircuitState
 )
 
 // proxyScope selects the chosen service's sidecars' chosen proxies.

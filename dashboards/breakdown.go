@@ -2,6 +2,8 @@ package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // The collector's per-hop histogram: the exclusive time of each hop of a
@@ -9,9 +11,9 @@ import (
 // sidecar, app, the backends, download), by service and route; its
 // exemplars carry trace_id.
 const (
-	hopBucket = "hopscope_hop_duration_seconds_bucket"
-	hopSum    = "hopscope_hop_duration_seconds_sum"
-	hopCount  = "hopscope_hop_duration_seconds_count"
+	hopBucket = contract.MetricHopDuration + "_bucket"
+	hopSum    = contract.MetricHopDuration + "_sum"
+	hopCount  = contract.MetricHopDuration + "_count"
 )
 
 // hopScope selects the chosen service and route. The namespace label is
@@ -52,7 +54,7 @@ func hopQuantilePanel(q float64, name string) anyPanel {
 		unit: unitSeconds,
 		w:    8,
 		queries: qs(query(
-			quantile(q, by("hop"), sel(hopBucket, hopScope...), overTime),
+			quantile(q, by(contract.LabelHop), sel(hopBucket, hopScope...), overTime),
 			"{{hop}}")),
 	})
 }
@@ -60,7 +62,7 @@ func hopQuantilePanel(q float64, name string) anyPanel {
 // hopShare is each hop's part of the time all requests spent, over window.
 func hopShare(window string) string {
 	return ratio(
-		sumRate(by("hop"), sel(hopSum, hopScope...), window),
+		sumRate(by(contract.LabelHop), sel(hopSum, hopScope...), window),
 		"on () group_left () "+sumRate(nil, sel(hopSum, hopScope...), window))
 }
 
@@ -85,7 +87,7 @@ func hopShareOverTime() anyPanel {
 		w:    16,
 		h:    9,
 		queries: qs(query(
-			sumRate(by("hop"), sel(hopSum, hopScope...), overTime),
+			sumRate(by(contract.LabelHop), sel(hopSum, hopScope...), overTime),
 			"{{hop}}")),
 	})
 }
@@ -101,7 +103,7 @@ func slowestRequests() anyPanel {
 		w:    24,
 		h:    10,
 		queries: qs(query(
-			quantile(0.99, by("hop"), sel(hopBucket, hopScope...), overTime),
+			quantile(0.99, by(contract.LabelHop), sel(hopBucket, hopScope...), overTime),
 			"p99 {{hop}}").Exemplar(true)),
 	}))
 }
@@ -116,10 +118,10 @@ func hopTable() anyPanel {
 		w: 24,
 		h: 10,
 		queries: qs(
-			tableQuery(quantile(0.5, by("hop"), buckets, wholeRange)),
-			tableQuery(quantile(0.95, by("hop"), buckets, wholeRange)),
-			tableQuery(quantile(0.99, by("hop"), buckets, wholeRange)),
-			tableQuery(sumRate(by("hop"), sel(hopCount, hopScope...), wholeRange)),
+			tableQuery(quantile(0.5, by(contract.LabelHop), buckets, wholeRange)),
+			tableQuery(quantile(0.95, by(contract.LabelHop), buckets, wholeRange)),
+			tableQuery(quantile(0.99, by(contract.LabelHop), buckets, wholeRange)),
+			tableQuery(sumRate(by(contract.LabelHop), sel(hopCount, hopScope...), wholeRange)),
 		),
 	}, []column{
 		{"A", "p50", unitSeconds},

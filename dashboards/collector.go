@@ -3,18 +3,20 @@ package dashboards
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // The collector's own series. They carry no service label: the collector
 // dashboard filters on the scrape's job and pod instead.
 const (
-	receivedTotal     = "hopscope_collector_received_total"
-	rejectedTotal     = "hopscope_collector_rejected_total"
-	tracesActive      = "hopscope_collector_traces_active"
-	evictedTotal      = "hopscope_collector_evicted_total"
-	lateRecordsTotal  = "hopscope_collector_late_records_total"
-	exportedSpans     = "hopscope_collector_exported_spans_total"
-	exportErrorsTotal = "hopscope_collector_export_errors_total"
+	receivedTotal     = contract.MetricCollectorReceived
+	rejectedTotal     = contract.MetricCollectorRejected
+	tracesActive      = contract.MetricTracesActive
+	evictedTotal      = contract.MetricEvicted
+	lateRecordsTotal  = contract.MetricLateRecords
+	exportedSpans     = contract.MetricExportedSpans
+	exportErrorsTotal = contract.MetricExportErrors
 	residentMemory    = "process_resident_memory_bytes"
 	processCPU        = "process_cpu_seconds_total"
 	heapInuse         = "go_memstats_heap_inuse_bytes"
@@ -49,7 +51,7 @@ func collectorDashboard() *dashboard.DashboardBuilder {
 		desc:    "Records the collector accepted per second, by source: otlp, forward (Fluent), alb, ingress, haproxy, rum (hopscope_collector_received_total).",
 		unit:    unitCps,
 		w:       8,
-		queries: qs(query(sumRate(by("source"), sel(receivedTotal, collectorScope...), overTime), "{{source}}")),
+		queries: qs(query(sumRate(by(contract.LabelSource), sel(receivedTotal, collectorScope...), overTime), "{{source}}")),
 	}))
 	d.WithPanel(graph(panel{
 		title:   "Rejected/s by source and reason",

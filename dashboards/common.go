@@ -13,6 +13,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Units, as Grafana names them.
@@ -38,14 +40,14 @@ const (
 const (
 	mCluster   = `cluster=~"$cluster"`
 	mNamespace = `namespace=~"$namespace"`
-	mService   = `service=~"$service"`
-	mRoute     = `route=~"$route"`
+	mService   = contract.LabelService + `=~"$service"`
+	mRoute     = contract.LabelRoute + `=~"$route"`
 	mPod       = `pod=~"$pod"`
 	mJob       = `job=~"$job"`
-	mBackend   = `backend=~"$backend"`
-	mProxy     = `backend=~"$proxy"`
+	mBackend   = contract.LabelBackend + `=~"$backend"`
+	mProxy     = contract.LabelBackend + `=~"$proxy"`
 	mHPA       = `horizontalpodautoscaler=~"$hpa"`
-	mInbound   = `direction="inbound"`
+	mInbound   = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
 )
 
 // promDS is the Prometheus data source every panel and query uses: the
@@ -367,10 +369,10 @@ func scopeVars(metric, routeMetric string) []variable {
 	vs := []variable{
 		labelVar("cluster", "Cluster", metric, nil, "cluster"),
 		labelVar("namespace", "Namespace", metric, []string{mCluster}, "namespace"),
-		labelVar("service", "Service", metric, []string{mCluster, mNamespace}, "service"),
+		labelVar("service", "Service", metric, []string{mCluster, mNamespace}, contract.LabelService),
 	}
 	if routeMetric != "" {
-		vs = append(vs, labelVar("route", "Route", routeMetric, []string{mCluster, mNamespace, mService}, "route"))
+		vs = append(vs, labelVar("route", "Route", routeMetric, []string{mCluster, mNamespace, mService}, contract.LabelRoute))
 	}
 	return vs
 }

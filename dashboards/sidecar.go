@@ -3,18 +3,20 @@ package dashboards
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // The sidecar's series; each carries the sidecar's service label and the
 // scrape's namespace and pod.
 const (
-	requestsTotal     = "hopscope_requests_total"
-	requestBucket     = "hopscope_request_duration_seconds_bucket"
-	inflight          = "hopscope_inflight_requests"
-	overheadBucket    = "hopscope_proxy_overhead_seconds_bucket"
-	queueTimeBucket   = "hopscope_queue_time_seconds_bucket"
-	droppedTotal      = "hopscope_telemetry_dropped_total"
-	healthchecksTotal = "hopscope_healthcheck_requests_total"
+	requestsTotal     = contract.MetricRequests
+	requestBucket     = contract.MetricRequestDuration + "_bucket"
+	inflight          = contract.MetricInflight
+	overheadBucket    = contract.MetricOverhead + "_bucket"
+	queueTimeBucket   = contract.MetricQueueTime + "_bucket"
+	droppedTotal      = contract.MetricTelemetryDropped
+	healthchecksTotal = contract.MetricHealthchecks
 )
 
 var (
@@ -42,18 +44,18 @@ func sidecarDashboard() *dashboard.DashboardBuilder {
 	}
 
 	d.WithRow(row("Traffic"))
-	d.WithPanel(requestRate("route"))
+	d.WithPanel(requestRate(contract.LabelRoute))
 	d.WithPanel(requestRate("pod"))
 	d.WithPanel(responsesByCode())
 	d.WithPanel(inflightByPod())
 
 	d.WithRow(row("Errors"))
-	d.WithPanel(errorRatioBy("route"))
+	d.WithPanel(errorRatioBy(contract.LabelRoute))
 	d.WithPanel(errorRatioBy("pod"))
 
 	d.WithRow(row("Latency"))
 	d.WithPanel(requestLatency())
-	d.WithPanel(requestLatencyBy(0.95, "p95", "route"))
+	d.WithPanel(requestLatencyBy(0.95, "p95", contract.LabelRoute))
 	d.WithPanel(requestLatencyBy(0.95, "p95", "pod"))
 
 	d.WithRow(row("Sidecar overhead and queueing"))
@@ -131,7 +133,7 @@ func responsesByCode() anyPanel {
 		title:   "Responses/s by status code",
 		desc:    "Inbound responses per second per HTTP status code, stacked (hopscope_requests_total).",
 		unit:    unitReqps,
-		queries: qs(query(sumRate(by("code"), requests(), overTime), "{{code}}")),
+		queries: qs(query(sumRate(by(contract.LabelCode), requests(), overTime), "{{code}}")),
 	})
 }
 

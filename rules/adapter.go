@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // AdapterRule is one entry of prometheus-adapter's rules: list (its
@@ -55,16 +57,16 @@ var podResources = AdapterResources{Overrides: map[string]AdapterResource{
 func AdapterRules() []AdapterRule {
 	return []AdapterRule{
 		{
-			SeriesQuery:  `hopscope_requests_total{namespace!="",pod!="",direction="inbound"}`,
+			SeriesQuery:  contract.MetricRequests + `{namespace!="",pod!="",` + inbound + `}`,
 			Resources:    podResources,
-			Name:         AdapterName{Matches: "^hopscope_requests_total$", As: "hopscope_requests_per_second"},
-			MetricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>,direction="inbound"}[2m])) by (<<.GroupBy>>)`,
+			Name:         AdapterName{Matches: "^" + contract.MetricRequests + "$", As: contract.AdapterRequestsPerSecond},
+			MetricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>,` + inbound + `}[2m])) by (<<.GroupBy>>)`,
 		},
 		{
-			SeriesQuery:  `hopscope_inflight_requests{namespace!="",pod!="",direction="inbound"}`,
+			SeriesQuery:  contract.MetricInflight + `{namespace!="",pod!="",` + inbound + `}`,
 			Resources:    podResources,
-			Name:         AdapterName{Matches: "^hopscope_inflight_requests$", As: "hopscope_inflight_requests"},
-			MetricsQuery: `sum(<<.Series>>{<<.LabelMatchers>>,direction="inbound"}) by (<<.GroupBy>>)`,
+			Name:         AdapterName{Matches: "^" + contract.MetricInflight + "$", As: contract.MetricInflight},
+			MetricsQuery: `sum(<<.Series>>{<<.LabelMatchers>>,` + inbound + `}) by (<<.GroupBy>>)`,
 		},
 	}
 }

@@ -1,6 +1,10 @@
 package rules
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/hopscope/hopscope/internal/contract"
+)
 
 // Per-hop latency quantiles recorded from the collector's
 // hopscope_hop_duration_seconds, by (namespace, service, route, hop).
@@ -26,7 +30,8 @@ const (
 )
 
 func hopQuantile(q float64, window string) string {
-	return fmt.Sprintf("histogram_quantile(%s, sum by (namespace, service, route, hop, le) (rate(hopscope_hop_duration_seconds_bucket[%s])))", formatFloat(q), window)
+	return fmt.Sprintf("histogram_quantile(%s, sum by (namespace, %s, %s, %s, le) (rate(%s_bucket[%s])))",
+		formatFloat(q), contract.LabelService, contract.LabelRoute, contract.LabelHop, contract.MetricHopDuration, window)
 }
 
 // hopRecordingRules records p50, p95 and p99 over 5 minutes and the p95

@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"regexp"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Replica bounds of ExampleHPA.
@@ -38,7 +40,7 @@ func ExampleHPA(namespace, deployment string, target string) ([]byte, error) {
 			Metrics: []metricSpec{{
 				Type: "Pods",
 				Pods: &podsMetricSource{
-					Metric: metricIdentifier{Name: "hopscope_requests_per_second"},
+					Metric: metricIdentifier{Name: contract.AdapterRequestsPerSecond},
 					Target: metricTarget{Type: "AverageValue", AverageValue: target},
 				},
 			}},

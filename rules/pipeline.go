@@ -1,5 +1,7 @@
 package rules
 
+import "github.com/hopscope/hopscope/internal/contract"
+
 // pipelineAlerts returns the alerts on hopscope's own telemetry pipeline:
 // sidecars dropping spans or log records, the collector evicting traces
 // before their window ends and failing to export to the OTLP backend.
@@ -11,7 +13,7 @@ func pipelineAlerts() []Rule {
 	return []Rule{
 		{
 			Alert:  "HopscopeTelemetryDropped",
-			Expr:   "sum by (namespace, pod, sink) (rate(hopscope_telemetry_dropped_total[5m])) > 0",
+			Expr:   "sum by (namespace, pod, " + contract.LabelSink + ") (rate(" + contract.MetricTelemetryDropped + "[5m])) > 0",
 			For:    "15m",
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{
@@ -21,7 +23,7 @@ func pipelineAlerts() []Rule {
 		},
 		{
 			Alert:  "HopscopeCollectorEvicting",
-			Expr:   "sum by (namespace, pod) (rate(hopscope_collector_evicted_total[5m])) > 0",
+			Expr:   "sum by (namespace, pod) (rate(" + contract.MetricEvicted + "[5m])) > 0",
 			For:    "15m",
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{
@@ -31,7 +33,7 @@ func pipelineAlerts() []Rule {
 		},
 		{
 			Alert:  "HopscopeCollectorExportFailing",
-			Expr:   "sum by (namespace, pod) (rate(hopscope_collector_export_errors_total[5m])) > 0",
+			Expr:   "sum by (namespace, pod) (rate(" + contract.MetricExportErrors + "[5m])) > 0",
 			For:    "10m",
 			Labels: map[string]string{"severity": "ticket"},
 			Annotations: map[string]string{

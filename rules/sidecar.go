@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // windows are the rate windows of the sidecar's recording rules: the short
@@ -21,11 +23,11 @@ const (
 // inbound selects the sidecar's inbound requests: the only direction the
 // sidecar measures today, named so that an outbound direction added later
 // does not count twice.
-const inbound = `direction="inbound"`
+const inbound = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
 
 // byService is the aggregation of every SLO series: the service label the
 // sidecar sets and the namespace the scrape adds.
-const byService = "sum by (namespace, service) "
+const byService = "sum by (namespace, " + contract.LabelService + ") "
 
 // sidecarRecordingRules records, per (namespace, service) and for every
 // window: the inbound request rate, the 5xx ratio and the slow ratio (the
@@ -33,10 +35,10 @@ const byService = "sum by (namespace, service) "
 func sidecarRecordingRules(slo SLO) []Rule {
 	var out []Rule
 	for _, w := range windows {
-		total := fmt.Sprintf("%s(rate(hopscope_requests_total{%s}[%s]))", byService, inbound, w)
-		errors := fmt.Sprintf(`%s(rate(hopscope_requests_total{%s,code=~"5.."}[%s]))`, byService, inbound, w)
-		fast := fmt.Sprintf("%s(rate(hopscope_request_duration_seconds_bucket{%s,%s}[%s]))", byService, inbound, leMatcher(slo.LatencyThresholdSeconds), w)
-		count := fmt.Sprintf("%s(rate(hopscope_request_duration_seconds_count{%s}[%s]))", byService, inbound, w)
+		total := fmt.Sprintf("%s(rate(%s{%s}[%s]))", byService, contract.MetricRequests, inbound, w)
+		errors := fmt.Sprintf(`%s(rate(%s{%s,%s=~"5.."}[%s]))`, byService, contract.MetricRequests, inbound, contract.LabelCode, w)
+		fast := fmt.Sprintf("%s(rate(%s_bucket{%s,%s}[%s]))", byService, contract.MetricRequestDuration, inbound, leMatcher(slo.LatencyThresholdSeconds), w)
+		count := fmt.Sprintf("%s(rate(%s_count{%s}[%s]))", byService, contract.MetricRequestDuration, inbound, w)
 		out = append(out,
 			Rule{Record: recRequests + w, Expr: total},
 			// A service that never answered 5xx has no 5xx series: "or 0 *

@@ -8,27 +8,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
-// Metric names are part of hopscope's contract (DESIGN.md); dashboards,
-// alerts and prometheus-adapter rules depend on them.
+// Metric names are part of hopscope's contract (internal/contract,
+// docs/design.md); dashboards, alerts and prometheus-adapter rules depend
+// on them.
 const (
-	metricRequests     = "hopscope_requests_total"
-	metricDuration     = "hopscope_request_duration_seconds"
-	metricInflight     = "hopscope_inflight_requests"
-	metricOverhead     = "hopscope_proxy_overhead_seconds"
-	metricQueueTime    = "hopscope_queue_time_seconds"
-	metricDropped      = "hopscope_telemetry_dropped_total"
-	metricSent         = "hopscope_telemetry_sent_total"
-	metricQueued       = "hopscope_telemetry_queued"
-	metricTruncated    = "hopscope_span_attributes_truncated_total"
-	metricHealthchecks = "hopscope_healthcheck_requests_total"
+	metricRequests     = contract.MetricRequests
+	metricDuration     = contract.MetricRequestDuration
+	metricInflight     = contract.MetricInflight
+	metricOverhead     = contract.MetricOverhead
+	metricQueueTime    = contract.MetricQueueTime
+	metricDropped      = contract.MetricTelemetryDropped
+	metricSent         = contract.MetricTelemetrySent
+	metricQueued       = contract.MetricTelemetryQueued
+	metricTruncated    = contract.MetricAttributeTruncated
+	metricHealthchecks = contract.MetricHealthchecks
 	// metricRouteOverflow counts requests past --max-routes (sidecar.go).
-	metricRouteOverflow = "hopscope_route_overflow_total"
+	metricRouteOverflow = contract.MetricRouteOverflow
 	// metricRejected counts inbound requests cut or refused for the
 	// client's fault, by reason (a fixed word, as the collector's
 	// hopscope_collector_rejected_total).
-	metricRejected = "hopscope_requests_rejected_total"
+	metricRejected = contract.MetricRequestsRejected
 )
 
 // Reasons of hopscope_requests_rejected_total{reason}.
@@ -45,7 +48,7 @@ const (
 	SinkStdout = "stdout"
 )
 
-const directionInbound = "inbound"
+const directionInbound = contract.DirectionInbound
 
 // latencyBuckets spans 0.5 ms to 30 s: sidecar overhead lives in the first
 // buckets, slow app requests in the last.
@@ -73,12 +76,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRequests,
 			Help: "Requests proxied by the sidecar, health checks excluded.",
-		}, []string{"direction", "method", "route", "code"}),
+		}, []string{contract.LabelDirection, contract.LabelMethod, contract.LabelRoute, contract.LabelCode}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    metricDuration,
 			Help:    "Time from the request's arrival at the sidecar to the end of its response.",
 			Buckets: latencyBuckets,
-		}, []string{"direction", "method", "route", "code"}),
+		}, []string{contract.LabelDirection, contract.LabelMethod, contract.LabelRoute, contract.LabelCode}),
 		overhead: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    metricOverhead,
 			Help:    "Time spent in the sidecar itself: the request's duration minus the app's.",
@@ -92,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricDropped,
 			Help: "Telemetry records (spans, log records) dropped because a sink was slow, full or down.",
-		}, []string{"sink"}),
+		}, []string{contract.LabelSink}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: metricTruncated,
 			Help: "Span attribute values cut to 4 KiB at export (a huge User-Agent or URL would make a batch exceed the collector's request limit).",
@@ -100,17 +103,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		healthchecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricHealthchecks,
 			Help: "Health-check requests (kube-probe, ELB-HealthChecker) proxied but kept out of the other metrics, spans and logs.",
-		}, []string{"probe", "code"}),
+		}, []string{contract.LabelProbe, contract.LabelCode}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRejected,
 			Help: "Inbound requests cut or refused for the client's fault, by reason: request_body_timeout (no request body byte for --request-body-timeout; the request is in hopscope_requests_total as 408 unless the app had answered in full).",
-		}, []string{"reason"}),
+		}, []string{contract.LabelReason}),
 	}
 	m.bodyTimeouts = m.rejected.WithLabelValues(ReasonRequestBodyTimeout)
 	inflight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricInflight,
 		Help: "Requests in flight through the sidecar.",
-	}, []string{"direction"})
+	}, []string{contract.LabelDirection})
 	m.inflight = inflight.WithLabelValues(directionInbound)
 	for _, c := range []prometheus.Collector{m.requests, m.duration, inflight, m.overhead, m.queueTime, m.dropped, m.truncated, m.healthchecks, m.rejected} {
 		if err := reg.Register(c); err != nil {

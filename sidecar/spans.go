@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 	"github.com/hopscope/hopscope/internal/version"
@@ -130,9 +131,9 @@ func newExporter(raw string, headers http.Header) (sdktrace.SpanExporter, error)
 // .version, and OTEL_RESOURCE_ATTRIBUTES (README, Spans, lists them).
 func newResource(service string) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{
-		attribute.String("service.name", service),
-		attribute.String(AttrComponent, "sidecar"),
-		attribute.String("hopscope.version", version.Version),
+		attribute.String(contract.AttrServiceName, service),
+		attribute.String(contract.AttrComponent, contract.ComponentSidecar),
+		attribute.String(contract.AttrVersion, version.Version),
 	}
 	// resource.FromEnv merges OTEL_RESOURCE_ATTRIBUTES (the injector puts
 	// k8s.pod.name and k8s.namespace.name there); our service name wins.

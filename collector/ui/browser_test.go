@@ -517,7 +517,7 @@ func TestBrowser(t *testing.T) {
 
 	api := newFakeAPI(jaeger, groups()...)
 	mux := http.NewServeMux()
-	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: jaeger, HopColors: collector.HopColors, DefaultColor: collector.BackendColor, Refresh: 300 * time.Millisecond}))
+	mux.Handle("GET /ui/", ui.Handler(ui.Options{JaegerUIURL: jaeger, HopColors: collector.HopPalette(), DefaultColor: collector.BackendColor, Refresh: 300 * time.Millisecond}))
 	api.register(mux, "/api/v1")
 	srv := httptest.NewServer(mux) // 127.0.0.1:0
 	defer srv.Close()
@@ -673,7 +673,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("empty", func(t *testing.T) {
 		empty := newFakeAPI(jaeger)
 		mux := http.NewServeMux()
-		mux.Handle("GET /ui/", ui.Handler(ui.Options{HopColors: collector.HopColors, DefaultColor: collector.BackendColor}))
+		mux.Handle("GET /ui/", ui.Handler(ui.Options{HopColors: collector.HopPalette(), DefaultColor: collector.BackendColor}))
 		empty.register(mux, "/api/v1")
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
@@ -695,7 +695,7 @@ func TestBrowser(t *testing.T) {
 		inner := http.NewServeMux()
 		api.register(inner, "/api/v1")
 		mux := http.NewServeMux()
-		mux.Handle("GET /ui/", ui.Handler(ui.Options{HopColors: collector.HopColors, DefaultColor: collector.BackendColor}))
+		mux.Handle("GET /ui/", ui.Handler(ui.Options{HopColors: collector.HopPalette(), DefaultColor: collector.BackendColor}))
 		mux.Handle("/api/", bearer.Handler(tokens, inner, nil))
 		srv := httptest.NewServer(mux)
 		defer srv.Close()

@@ -5,7 +5,7 @@
 // GET {APIBase}/traces/{id}/breakdown) from the browser.
 //
 // The hop colours are rendered into every page from Go (Options.HopColors,
-// which the collector sets to collector.HopColors), so the UI and the
+// which the collector sets to collector.HopPalette()), so the UI and the
 // terminal waterfall cannot drift apart.
 package ui
 
@@ -50,7 +50,7 @@ type Options struct {
 	APIBase string
 	// HopColors maps hop names, backend kinds included, to CSS colours;
 	// DefaultColor colours hops without an entry. The collector passes
-	// collector.HopColors and collector.BackendColor (this package cannot
+	// collector.HopPalette() and collector.BackendColor (this package cannot
 	// import the collector, which mounts it). Required: Handler panics
 	// when HopColors is empty.
 	HopColors    map[string]string
@@ -93,7 +93,7 @@ var colorRE = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,30})$`)
 // waterfall at /ui/trace/{trace_id}, and the assets under /ui/static/.
 func Handler(opts Options) http.Handler {
 	if len(opts.HopColors) == 0 {
-		panic("ui: Options.HopColors is required (pass collector.HopColors)")
+		panic("ui: Options.HopColors is required (pass collector.HopPalette())")
 	}
 	cfg := pageConfig{
 		APIBase:      strings.TrimRight(opts.APIBase, "/"),

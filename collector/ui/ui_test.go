@@ -19,7 +19,7 @@ import (
 
 func newHandler(opts ui.Options) http.Handler {
 	if opts.HopColors == nil {
-		opts.HopColors = collector.HopColors
+		opts.HopColors = collector.HopPalette()
 		opts.DefaultColor = collector.BackendColor
 	}
 	return ui.Handler(opts)
@@ -111,8 +111,8 @@ func TestIndex(t *testing.T) {
 	}
 
 	c := pageConfig(t, page)
-	if !reflect.DeepEqual(c.Palette, collector.HopColors) {
-		t.Errorf("palette in the page = %v, want collector.HopColors %v", c.Palette, collector.HopColors)
+	if !reflect.DeepEqual(c.Palette, collector.HopPalette()) {
+		t.Errorf("palette in the page = %v, want collector.HopPalette() %v", c.Palette, collector.HopPalette())
 	}
 	if c.DefaultColor != collector.BackendColor {
 		t.Errorf("default colour = %q, want collector.BackendColor %q", c.DefaultColor, collector.BackendColor)

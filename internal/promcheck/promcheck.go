@@ -1,7 +1,8 @@
 // Package promcheck checks the PromQL that hopscope ships — dashboard
 // panels, alerting and recording rules, prometheus-adapter rules — against
-// the metrics the code really registers, so that a renamed metric fails a
-// test instead of leaving a panel empty.
+// the contract's metrics (internal/contract), which the sidecar, its
+// backend proxies and the collector are tested to register exactly, so
+// that a renamed metric fails a test instead of leaving a panel empty.
 package promcheck
 
 import (
@@ -102,10 +103,10 @@ type Checker struct {
 	known map[string]string // name → where it comes from
 }
 
-// NewChecker knows the series the sidecar and the collector register
-// (from Registered) and the External ones.
+// NewChecker knows the series the sidecar and the collector expose (from
+// Series) and the External ones.
 func NewChecker() (*Checker, error) {
-	reg, err := Registered()
+	reg, err := Series()
 	if err != nil {
 		return nil, err
 	}

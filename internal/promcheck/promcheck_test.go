@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-func TestRegisteredNamesTheContract(t *testing.T) {
-	reg, err := Registered()
+func TestSeriesNamesTheContract(t *testing.T) {
+	reg, err := Series()
 	if err != nil {
 		t.Fatal(err)
 	}

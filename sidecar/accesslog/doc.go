@@ -17,7 +17,8 @@
 // stops accepting writes can hold Log.
 //
 // The keys of a record, identical in the JSON line and in the msgpack
-// record (the README and the collector read them):
+// record (the README and the collector read them; internal/contract
+// spells them):
 //
 //	time         string  RFC 3339 with nanoseconds, UTC ("2024-05-06T07:08:09.123456789Z")
 //	service      string  the service the sidecar fronts

@@ -6,30 +6,33 @@ import (
 	"github.com/tinylib/msgp/msgp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
-// Keys of a record, in the JSON line and in the msgpack record alike. The
-// package comment lists their types.
+// Keys of a record, in the JSON line and in the msgpack record alike: the
+// contract's (internal/contract, accesslog.go). The package comment lists
+// their types.
 const (
-	KeyTime        = "time"
-	KeyService     = "service"
-	KeyTraceID     = "trace_id"
-	KeySpanID      = "span_id"
-	KeyRequestID   = "request_id"
-	KeyMethod      = "method"
-	KeyPath        = "path"
-	KeyQuery       = "query"
-	KeyRoute       = "route"
-	KeyProto       = "proto"
-	KeyStatus      = "status"
-	KeyBytesIn     = "bytes_in"
-	KeyBytesOut    = "bytes_out"
-	KeyDurationMS  = "duration_ms"
-	KeyAppMS       = "app_ms"
-	KeyOverheadMS  = "overhead_ms"
-	KeyQueueMS     = "queue_ms"
-	KeyClientAddr  = "client_addr"
-	KeyUserAgent   = "user_agent"
+	KeyTime        = contract.LogTime
+	KeyService     = contract.LogService
+	KeyTraceID     = contract.LogTraceID
+	KeySpanID      = contract.LogSpanID
+	KeyRequestID   = contract.LogRequestID
+	KeyMethod      = contract.LogMethod
+	KeyPath        = contract.LogPath
+	KeyQuery       = contract.LogQuery
+	KeyRoute       = contract.LogRoute
+	KeyProto       = contract.LogProto
+	KeyStatus      = contract.LogStatus
+	KeyBytesIn     = contract.LogBytesIn
+	KeyBytesOut    = contract.LogBytesOut
+	KeyDurationMS  = contract.LogDurationMS
+	KeyAppMS       = contract.LogAppMS
+	KeyOverheadMS  = contract.LogOverheadMS
+	KeyQueueMS     = contract.LogQueueMS
+	KeyClientAddr  = contract.LogClientAddr
+	KeyUserAgent   = contract.LogUserAgent
 	numRecordKeys  = 19
 	numAlwaysKeys  = numRecordKeys - 2 // query and queue_ms are optional
 	timeFormat     = time.RFC3339Nano

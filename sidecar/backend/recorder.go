@@ -13,14 +13,17 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Span attributes the backend proxies set besides the OpenTelemetry
 // semantic conventions' (db.system.name, db.operation.name,
-// db.query.text, server.address, server.port, error.type, http.*).
+// db.query.text, server.address, server.port, error.type, http.*): the
+// contract's (internal/contract).
 const (
-	AttrBackend     = "hopscope.backend"
-	AttrAttribution = "hopscope.attribution"
+	AttrBackend     = contract.AttrBackend
+	AttrAttribution = contract.AttrAttribution
 )
 
 // maxOperations bounds the operation label per backend; later operations
@@ -75,34 +78,34 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		r.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "hopscope_backend_duration_seconds",
+		Name:    contract.MetricBackendDuration,
 		Help:    "Duration of each query, command or request the sidecar's backend proxies relayed, by backend, kind, operation and outcome.",
 		Buckets: durationBuckets,
-	}, []string{"backend", "kind", "operation", "outcome"})
+	}, []string{contract.LabelBackend, contract.LabelKind, contract.LabelOperation, contract.LabelOutcome})
 	r.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "hopscope_backend_connections",
+		Name: contract.MetricBackendConnections,
 		Help: "Client connections open through a backend proxy: state=decoded (calls timed) or relayed (opaque: TLS passthrough, a CONNECT tunnel, or a stream the proxy stopped decoding).",
-	}, []string{"backend", "state"})
+	}, []string{contract.LabelBackend, contract.LabelState})
 	r.decodeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hopscope_backend_decode_errors_total",
+		Name: contract.MetricBackendDecodeErrors,
 		Help: "Connections whose protocol the proxy could not follow; they were relayed on unchanged, untimed.",
-	}, []string{"backend"})
+	}, []string{contract.LabelBackend})
 	r.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hopscope_backend_retries_total",
+		Name: contract.MetricBackendRetries,
 		Help: "Requests retried by the HTTP egress proxy, by backend.",
-	}, []string{"backend"})
+	}, []string{contract.LabelBackend})
 	r.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hopscope_backend_rate_limited_total",
+		Name: contract.MetricBackendRateLimited,
 		Help: "Requests refused (429) by a backend's rate limit.",
-	}, []string{"backend"})
+	}, []string{contract.LabelBackend})
 	r.unspanned = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hopscope_backend_ambiguous_spans_dropped_total",
+		Name: contract.MetricBackendAmbiguousDrops,
 		Help: "Calls tied to no inbound request (attribution ambiguous) that made no span because the backend's bound of such spans per second was reached; the calls are still in hopscope_backend_duration_seconds.",
-	}, []string{"backend"})
+	}, []string{contract.LabelBackend})
 	r.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "hopscope_backend_circuit_state",
+		Name: contract.MetricBackendCircuitState,
 		Help: "Circuit breaker state per backend: 0 closed, 1 half-open (one trial call), 2 open (calls refused with 503).",
-	}, []string{"backend"})
+	}, []string{contract.LabelBackend})
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.unspanned, r.breaker} {
 			if err := opts.Registerer.Register(c); err != nil {
@@ -171,15 +174,15 @@ func (r *Recorder) Backend(cfg Config) *Backend {
 	} else {
 		b.host = hostport
 	}
-	b.base = []attribute.KeyValue{attribute.String(AttrBackend, cfg.Name), attribute.String("server.address", b.host)}
+	b.base = []attribute.KeyValue{attribute.String(AttrBackend, cfg.Name), attribute.String(contract.AttrServerAddress, b.host)}
 	if b.port != 0 {
-		b.base = append(b.base, attribute.Int("server.port", b.port))
+		b.base = append(b.base, attribute.Int(contract.AttrServerPort, b.port))
 	}
 	switch cfg.Kind {
 	case KindPostgres:
-		b.base = append(b.base, attribute.String("db.system.name", "postgresql"))
+		b.base = append(b.base, attribute.String(contract.AttrDBSystemName, contract.DBSystemPostgreSQL))
 	case KindRedis:
-		b.base = append(b.base, attribute.String("db.system.name", "redis"))
+		b.base = append(b.base, attribute.String(contract.AttrDBSystemName, contract.DBSystemRedis))
 	}
 	for _, s := range []string{StateDecoded, StateRelayed} {
 		r.connections.WithLabelValues(cfg.Name, s)
@@ -319,13 +322,13 @@ func (c Call) Finish(end time.Time, op Op) {
 	attrs = append(attrs, b.base...)
 	attrs = append(attrs, attribute.String(AttrAttribution, string(c.attribution)))
 	if b.Config.Kind == KindPostgres || b.Config.Kind == KindRedis {
-		attrs = append(attrs, attribute.String("db.operation.name", op.Name))
+		attrs = append(attrs, attribute.String(contract.AttrDBOperationName, op.Name))
 	}
 	if op.Text != "" {
-		attrs = append(attrs, attribute.String("db.query.text", op.Text))
+		attrs = append(attrs, attribute.String(contract.AttrDBQueryText, op.Text))
 	}
 	if op.Error != "" {
-		attrs = append(attrs, attribute.String("error.type", op.Error))
+		attrs = append(attrs, attribute.String(contract.AttrErrorType, op.Error))
 	}
 	attrs = append(attrs, op.Attrs...)
 	if op.Name != "" {

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Handler serves one accepted client connection of a backend and returns
@@ -171,5 +173,5 @@ func (t TCPRelay) ServeConn(ctx context.Context, client net.Conn) {
 	defer closed()
 	sent, received := Pipe(ctx, client, up)
 	call.Finish(time.Now(), Op{Name: "connection", Attrs: []attribute.KeyValue{
-		attribute.Int64("network.io.sent_bytes", sent), attribute.Int64("network.io.received_bytes", received)}})
+		attribute.Int64(contract.AttrNetworkIOSentBytes, sent), attribute.Int64(contract.AttrNetworkIOReceivedBytes, received)}})
 }

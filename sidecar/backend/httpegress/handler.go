@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -21,14 +22,14 @@ import (
 // client conventions (http.request.method, url.full,
 // http.response.status_code, server.address, server.port).
 const (
-	AttrDNS      = "hopscope.http.dns_ms"      // DNS lookup, ms (0 when none: an IP, a reused connection)
-	AttrConnect  = "hopscope.http.connect_ms"  // TCP connect, ms (0 on a reused connection)
-	AttrTLS      = "hopscope.http.tls_ms"      // TLS handshake, ms (0 when none)
-	AttrTTFB     = "hopscope.http.ttfb_ms"     // from having a connection to the first response byte, ms
-	AttrBody     = "hopscope.http.body_ms"     // from the response headers to the body's end, ms
-	AttrAttempts = "hopscope.http.attempts"    // tries of the request, the first included
-	AttrReused   = "hopscope.http.conn_reused" // the connection came from the keep-alive pool
-	AttrTunnel   = "hopscope.http.tunnel_ms"   // CONNECT: the tunnel's life, ms
+	AttrDNS      = contract.AttrHTTPDNSMS      // DNS lookup, ms (0 when none: an IP, a reused connection)
+	AttrConnect  = contract.AttrHTTPConnectMS  // TCP connect, ms (0 on a reused connection)
+	AttrTLS      = contract.AttrHTTPTLSMS      // TLS handshake, ms (0 when none)
+	AttrTTFB     = contract.AttrHTTPTTFBMS     // from having a connection to the first response byte, ms
+	AttrBody     = contract.AttrHTTPBodyMS     // from the response headers to the body's end, ms
+	AttrAttempts = contract.AttrHTTPAttempts   // tries of the request, the first included
+	AttrReused   = contract.AttrHTTPConnReused // the connection came from the keep-alive pool
+	AttrTunnel   = contract.AttrHTTPTunnelMS   // CONNECT: the tunnel's life, ms
 )
 
 // call is what the proxy learns of one request as it goes.
@@ -372,14 +373,14 @@ func (p *Proxy) finish(c *call, end time.Time) {
 	attrs := c.ex.attrs[:0]
 	method := c.method
 	if _, ok := methodNames[method]; !ok {
-		attrs = append(attrs, attribute.String("http.request.method_original", method))
+		attrs = append(attrs, attribute.String(contract.AttrHTTPRequestMethodOrig, method))
 		method = "_OTHER"
 	}
 	attrs = append(attrs,
-		attribute.String("http.request.method", method),
-		attribute.String("url.full", redactedURL(c.u)))
+		attribute.String(contract.AttrHTTPRequestMethod, method),
+		attribute.String(contract.AttrURLFull, redactedURL(c.u)))
 	if c.status > 0 {
-		attrs = append(attrs, attribute.Int("http.response.status_code", c.status))
+		attrs = append(attrs, attribute.Int(contract.AttrHTTPResponseStatusCode, c.status))
 	}
 	dns, connect, tlsMs, ttfb := c.ex.timing.phases()
 	var body float64
@@ -396,12 +397,12 @@ func (p *Proxy) finish(c *call, end time.Time) {
 		attribute.Bool(AttrReused, c.ex.timing.reused.Load()),
 	)
 	if c.respBytes > 0 {
-		attrs = append(attrs, attribute.Int64("http.response.body.size", c.respBytes))
+		attrs = append(attrs, attribute.Int64(contract.AttrHTTPResponseBodySize, c.respBytes))
 	}
 	if c.upgraded {
 		attrs = append(attrs,
-			attribute.Int64("network.io.sent_bytes", c.sent),
-			attribute.Int64("network.io.received_bytes", c.received))
+			attribute.Int64(contract.AttrNetworkIOSentBytes, c.sent),
+			attribute.Int64(contract.AttrNetworkIOReceivedBytes, c.received))
 	}
 	if p.forward {
 		attrs = appendServer(attrs, c.u.Hostname(), c.u.Port(), c.u.Scheme)
@@ -413,7 +414,7 @@ func (p *Proxy) finish(c *call, end time.Time) {
 // appendServer adds server.address and server.port (the scheme's default
 // when the URL has none).
 func appendServer(attrs []attribute.KeyValue, host, port, scheme string) []attribute.KeyValue {
-	attrs = append(attrs, attribute.String("server.address", host))
+	attrs = append(attrs, attribute.String(contract.AttrServerAddress, host))
 	n, err := strconv.Atoi(port)
 	if err != nil {
 		switch scheme {
@@ -424,7 +425,7 @@ func appendServer(attrs []attribute.KeyValue, host, port, scheme string) []attri
 		}
 	}
 	if n > 0 {
-		attrs = append(attrs, attribute.Int("server.port", n))
+		attrs = append(attrs, attribute.Int(contract.AttrServerPort, n))
 	}
 	return attrs
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -35,11 +36,11 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, start time.Time) 
 	c := p.b.Begin(start, explicit)
 	op := backend.Op{Name: "CONNECT"}
 	var attrs [10]attribute.KeyValue
-	op.Attrs = append(attrs[:0], attribute.String("http.request.method", http.MethodConnect))
+	op.Attrs = append(attrs[:0], attribute.String(contract.AttrHTTPRequestMethod, http.MethodConnect))
 	op.Attrs = appendServer(op.Attrs, host, port, "")
 	finish := func(status int, errType string) {
 		if status > 0 {
-			op.Attrs = append(op.Attrs, attribute.Int("http.response.status_code", status))
+			op.Attrs = append(op.Attrs, attribute.Int(contract.AttrHTTPResponseStatusCode, status))
 		}
 		op.Error = errType
 		c.Finish(time.Now(), op)
@@ -126,8 +127,8 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, start time.Time) 
 	sent, received := backend.Pipe(connContext(conn, r.Context()), conn, up)
 	op.Attrs = append(op.Attrs,
 		attribute.Float64(AttrTunnel, float64(time.Since(tunnelStart))/1e6),
-		attribute.Int64("network.io.sent_bytes", early+sent),
-		attribute.Int64("network.io.received_bytes", received))
+		attribute.Int64(contract.AttrNetworkIOSentBytes, early+sent),
+		attribute.Int64(contract.AttrNetworkIOReceivedBytes, received))
 	finish(http.StatusOK, "")
 }
 

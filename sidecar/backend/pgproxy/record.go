@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"go.opentelemetry.io/otel/attribute"
 )
@@ -73,7 +74,7 @@ func record(d *finished) {
 	op := backend.Op{Name: d.kind, Text: d.text, Error: d.sqlstate}
 	if d.severity != "" {
 		op.Attrs = []attribute.KeyValue{
-			attribute.String("db.response.status_code", d.sqlstate),
+			attribute.String(contract.AttrDBResponseStatusCode, d.sqlstate),
 			attribute.String(AttrSeverity, d.severity),
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
@@ -173,7 +174,7 @@ func (s *session) abandon(end time.Time) {
 
 // AttrSeverity is the span attribute with the severity of the error a
 // call ended in (ERROR, FATAL, PANIC).
-const AttrSeverity = "db.postgresql.error.severity"
+const AttrSeverity = contract.AttrPostgreSQLSeverity
 
 // push queues a call for its ReadyForQuery; false when too many are.
 func (s *session) push(p pending) bool {

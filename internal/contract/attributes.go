@@ -1,0 +1,127 @@
+package contract
+
+// Span attribute keys of the OpenTelemetry semantic conventions (v1.37)
+// that the sidecar and its backend proxies write and the collector reads.
+// attributes_test.go checks each against go.opentelemetry.io/otel/semconv.
+const (
+	AttrServiceName            = "service.name"
+	AttrHTTPRequestMethod      = "http.request.method"
+	AttrHTTPRequestMethodOrig  = "http.request.method_original"
+	AttrHTTPRoute              = "http.route"
+	AttrHTTPResponseStatusCode = "http.response.status_code"
+	AttrHTTPResponseBodySize   = "http.response.body.size"
+	AttrURLPath                = "url.path"
+	AttrURLQuery               = "url.query"
+	AttrURLScheme              = "url.scheme"
+	AttrURLFull                = "url.full"
+	AttrClientAddress          = "client.address"
+	AttrUserAgentOriginal      = "user_agent.original"
+	AttrServerAddress          = "server.address"
+	AttrServerPort             = "server.port"
+	AttrNetworkPeerAddress     = "network.peer.address"
+	AttrNetworkProtocolVersion = "network.protocol.version"
+	AttrErrorType              = "error.type"
+	AttrDBSystemName           = "db.system.name"
+	AttrDBOperationName        = "db.operation.name"
+	AttrDBQueryText            = "db.query.text"
+	AttrDBResponseStatusCode   = "db.response.status_code"
+	AttrRPCSystem              = "rpc.system"
+	AttrRPCMethod              = "rpc.method"
+)
+
+// Values of AttrDBSystemName the backend proxies write (semantic
+// conventions' well-known values).
+const (
+	DBSystemPostgreSQL = "postgresql"
+	DBSystemRedis      = "redis"
+)
+
+// Older semantic-convention keys (v1.20) that apps' own instrumentation
+// may still write; the collector reads each beside its current name.
+const (
+	AttrHTTPMethodOld     = "http.method"
+	AttrHTTPStatusCodeOld = "http.status_code"
+	AttrHTTPURLOld        = "http.url"
+	AttrNetPeerNameOld    = "net.peer.name"
+	AttrNetPeerPortOld    = "net.peer.port"
+	AttrDBSystemOld       = "db.system"
+	AttrDBOperationOld    = "db.operation"
+	AttrDBStatementOld    = "db.statement"
+)
+
+// Byte counts of a relayed connection or request, written by the backend
+// proxies. Not semantic conventions (which have network.io.direction on
+// metrics only); named in their style.
+const (
+	AttrNetworkIOSentBytes     = "network.io.sent_bytes"
+	AttrNetworkIOReceivedBytes = "network.io.received_bytes"
+)
+
+// hopscope's own span attributes. The sidecar's server span carries the
+// first group; the collector reads those it needs to join the span to the
+// other sources (README, "Spans").
+const (
+	// AttrComponent is ComponentSidecar on the sidecar's spans (and its
+	// resource): the collector takes a server span as the sidecar's by it.
+	AttrComponent = "hopscope.component"
+	// AttrVersion is the sidecar's version, on its resource.
+	AttrVersion = "hopscope.version"
+	// AttrRequestID is the request's X-Request-ID.
+	AttrRequestID = "hopscope.request_id"
+	// AttrXRayRoot is the Root of the request's X-Amzn-Trace-Id.
+	AttrXRayRoot = "hopscope.xray_root"
+	// AttrQueueTimeMS is the time from X-Request-Start to the sidecar, ms.
+	AttrQueueTimeMS = "hopscope.queue_time_ms"
+	// AttrAppDurationMS is the time the app took, ms.
+	AttrAppDurationMS = "hopscope.app_duration_ms"
+	// AttrOverheadMS is the sidecar's own time, ms.
+	AttrOverheadMS = "hopscope.overhead_ms"
+	// AttrAppStartMS is when the request reached the app, ms after the
+	// span's start.
+	AttrAppStartMS = "hopscope.app_start_ms"
+	// AttrPropagation is the header format the trace context came in.
+	AttrPropagation = "hopscope.propagation"
+)
+
+// ComponentSidecar is the value of AttrComponent on the sidecar's spans.
+const ComponentSidecar = "sidecar"
+
+// Attributes of the client spans of the sidecar's backend proxies.
+const (
+	// AttrBackend is the backend's configured name.
+	AttrBackend = "hopscope.backend"
+	// AttrAttribution says how the call was tied to an inbound request:
+	// exact, inferred or ambiguous (correlate.Attribution).
+	AttrAttribution = "hopscope.attribution"
+	// AttrPostgreSQLSeverity is the severity of a PostgreSQL error
+	// response.
+	AttrPostgreSQLSeverity = "db.postgresql.error.severity"
+)
+
+// Attributes of the HTTP egress proxy's client spans: the phases of one
+// call, in milliseconds.
+const (
+	AttrHTTPDNSMS      = "hopscope.http.dns_ms"      // DNS lookup (0 when none: an IP, a reused connection)
+	AttrHTTPConnectMS  = "hopscope.http.connect_ms"  // TCP connect (0 on a reused connection)
+	AttrHTTPTLSMS      = "hopscope.http.tls_ms"      // TLS handshake (0 when none)
+	AttrHTTPTTFBMS     = "hopscope.http.ttfb_ms"     // from having a connection to the first response byte
+	AttrHTTPBodyMS     = "hopscope.http.body_ms"     // from the response headers to the body's end
+	AttrHTTPAttempts   = "hopscope.http.attempts"    // tries of the request, the first included
+	AttrHTTPConnReused = "hopscope.http.conn_reused" // the connection came from the keep-alive pool
+	AttrHTTPTunnelMS   = "hopscope.http.tunnel_ms"   // CONNECT: the tunnel's life
+)
+
+// Attributes of the spans the collector synthesizes for hops no span
+// covers (the load balancer, the ingress, the network, ...) when it
+// exports a trace.
+const (
+	// AttrSynthetic is "true" on the resource of synthesized spans.
+	AttrSynthetic = "hopscope.synthetic"
+	// AttrHop is the hop name (hops.go) a synthesized span stands for.
+	AttrHop = "hopscope.hop"
+	// AttrSource is the source that measured it (rum, ingress, sidecar,
+	// backend).
+	AttrSource = "hopscope.source"
+	// AttrDurationMS is its exclusive time, ms.
+	AttrDurationMS = "hopscope.duration_ms"
+)

@@ -1,0 +1,193 @@
+package contract
+
+// Metric names the sidecar exposes on its admin port's /metrics. Every
+// series also carries the sidecar's service label (LabelService).
+const (
+	MetricRequests           = "hopscope_requests_total"
+	MetricRequestDuration    = "hopscope_request_duration_seconds"
+	MetricInflight           = "hopscope_inflight_requests"
+	MetricOverhead           = "hopscope_proxy_overhead_seconds"
+	MetricQueueTime          = "hopscope_queue_time_seconds"
+	MetricTelemetryDropped   = "hopscope_telemetry_dropped_total"
+	MetricTelemetrySent      = "hopscope_telemetry_sent_total"
+	MetricTelemetryQueued    = "hopscope_telemetry_queued"
+	MetricAttributeTruncated = "hopscope_span_attributes_truncated_total"
+	MetricHealthchecks       = "hopscope_healthcheck_requests_total"
+	MetricRouteOverflow      = "hopscope_route_overflow_total"
+	MetricRequestsRejected   = "hopscope_requests_rejected_total"
+)
+
+// Metric names the sidecar's backend proxies (sidecar/backend) expose on
+// the sidecar's /metrics.
+const (
+	MetricBackendDuration       = "hopscope_backend_duration_seconds"
+	MetricBackendConnections    = "hopscope_backend_connections"
+	MetricBackendDecodeErrors   = "hopscope_backend_decode_errors_total"
+	MetricBackendRetries        = "hopscope_backend_retries_total"
+	MetricBackendRateLimited    = "hopscope_backend_rate_limited_total"
+	MetricBackendAmbiguousDrops = "hopscope_backend_ambiguous_spans_dropped_total"
+	MetricBackendCircuitState   = "hopscope_backend_circuit_state"
+)
+
+// Metric names the collector exposes on /metrics.
+const (
+	MetricHopDuration         = "hopscope_hop_duration_seconds"
+	MetricBackendCallDuration = "hopscope_backend_call_duration_seconds"
+	MetricCollectorReceived   = "hopscope_collector_received_total"
+	MetricCollectorRejected   = "hopscope_collector_rejected_total"
+	MetricTracesActive        = "hopscope_collector_traces_active"
+	MetricEvicted             = "hopscope_collector_evicted_total"
+	MetricLateRecords         = "hopscope_collector_late_records_total"
+	MetricExportedSpans       = "hopscope_collector_exported_spans_total"
+	MetricExportErrors        = "hopscope_collector_export_errors_total"
+	MetricExportEvicted       = "hopscope_collector_export_evicted_total"
+	MetricExportEarly         = "hopscope_collector_export_early_total"
+	MetricExportDroppedSpans  = "hopscope_collector_export_dropped_spans_total"
+	MetricDroppedRecords      = "hopscope_collector_dropped_records_total"
+	MetricLabelOverflow       = "hopscope_collector_label_overflow_total"
+	// The memory limiter's (collector/memlimit), registered only when a
+	// memory limit applies (--memory-limit-mib or GOMEMLIMIT).
+	MetricMemoryLimit          = "hopscope_collector_memory_limit_bytes"
+	MetricMemoryHeap           = "hopscope_collector_memory_heap_bytes"
+	MetricMemoryRefusing       = "hopscope_collector_memory_refusing"
+	MetricMemoryRefusalPeriods = "hopscope_collector_memory_refusal_periods_total"
+	MetricMemoryForcedGC       = "hopscope_collector_memory_forced_gc_total"
+)
+
+// Label names of the metrics above.
+const (
+	LabelService     = "service"
+	LabelDirection   = "direction"
+	LabelMethod      = "method"
+	LabelRoute       = "route"
+	LabelCode        = "code"
+	LabelSink        = "sink"
+	LabelProbe       = "probe"
+	LabelReason      = "reason"
+	LabelBackend     = "backend"
+	LabelKind        = "kind"
+	LabelOperation   = "operation"
+	LabelOutcome     = "outcome"
+	LabelState       = "state"
+	LabelTarget      = "target"
+	LabelAttribution = "attribution"
+	LabelSource      = "source"
+	LabelLimit       = "limit"
+	LabelLabel       = "label"
+	LabelHop         = "hop"
+)
+
+// DirectionInbound is the direction label of requests into the app.
+const DirectionInbound = "inbound"
+
+// Type is a metric's Prometheus type.
+type Type string
+
+// Metric types.
+const (
+	Counter   Type = "counter"
+	Gauge     Type = "gauge"
+	Histogram Type = "histogram"
+)
+
+// Part is the component that registers a metric.
+type Part string
+
+// Parts.
+const (
+	// PartSidecar is the sidecar itself (package sidecar).
+	PartSidecar Part = "sidecar"
+	// PartBackend is the sidecar's backend proxies (sidecar/backend),
+	// served on the sidecar's /metrics when a backend is configured.
+	PartBackend Part = "backend"
+	// PartCollector is the collector, its memory limiter included.
+	PartCollector Part = "collector"
+)
+
+// Metric is one metric of the contract.
+type Metric struct {
+	Name string
+	Type Type
+	Part Part
+	// Labels are the metric's own label names, in order: the variable
+	// ones of a vector, then the constant ones. The sidecar adds
+	// LabelService to every series it serves (its backends' included);
+	// the scrape adds namespace, pod and the like.
+	Labels []string
+}
+
+// Series returns the names of the series m is exposed as: a histogram's
+// _bucket, _sum and _count, else its name.
+func (m Metric) Series() []string {
+	if m.Type == Histogram {
+		return []string{m.Name + "_bucket", m.Name + "_sum", m.Name + "_count"}
+	}
+	return []string{m.Name}
+}
+
+// Metrics returns every metric of the contract (a new slice each call).
+func Metrics() []Metric {
+	l := func(names ...string) []string { return names }
+	request := l(LabelDirection, LabelMethod, LabelRoute, LabelCode)
+	return []Metric{
+		{MetricRequests, Counter, PartSidecar, request},
+		{MetricRequestDuration, Histogram, PartSidecar, request},
+		{MetricInflight, Gauge, PartSidecar, l(LabelDirection)},
+		{MetricOverhead, Histogram, PartSidecar, nil},
+		{MetricQueueTime, Histogram, PartSidecar, nil},
+		{MetricTelemetryDropped, Counter, PartSidecar, l(LabelSink)},
+		{MetricTelemetrySent, Counter, PartSidecar, l(LabelSink)},
+		{MetricTelemetryQueued, Gauge, PartSidecar, l(LabelSink)},
+		{MetricAttributeTruncated, Counter, PartSidecar, nil},
+		{MetricHealthchecks, Counter, PartSidecar, l(LabelProbe, LabelCode)},
+		{MetricRouteOverflow, Counter, PartSidecar, nil},
+		{MetricRequestsRejected, Counter, PartSidecar, l(LabelReason)},
+
+		{MetricBackendDuration, Histogram, PartBackend, l(LabelBackend, LabelKind, LabelOperation, LabelOutcome)},
+		{MetricBackendConnections, Gauge, PartBackend, l(LabelBackend, LabelState)},
+		{MetricBackendDecodeErrors, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendRetries, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendRateLimited, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendAmbiguousDrops, Counter, PartBackend, l(LabelBackend)},
+		{MetricBackendCircuitState, Gauge, PartBackend, l(LabelBackend)},
+
+		{MetricHopDuration, Histogram, PartCollector, l(LabelService, LabelRoute, LabelHop)},
+		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelService, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},
+		{MetricCollectorReceived, Counter, PartCollector, l(LabelSource)},
+		{MetricCollectorRejected, Counter, PartCollector, l(LabelSource, LabelReason)},
+		{MetricTracesActive, Gauge, PartCollector, nil},
+		{MetricEvicted, Counter, PartCollector, nil},
+		{MetricLateRecords, Counter, PartCollector, nil},
+		{MetricExportedSpans, Counter, PartCollector, nil},
+		{MetricExportErrors, Counter, PartCollector, nil},
+		{MetricExportEvicted, Counter, PartCollector, nil},
+		{MetricExportEarly, Counter, PartCollector, nil},
+		{MetricExportDroppedSpans, Counter, PartCollector, l(LabelReason)},
+		{MetricDroppedRecords, Counter, PartCollector, l(LabelReason)},
+		{MetricLabelOverflow, Counter, PartCollector, l(LabelLabel)},
+		{MetricMemoryLimit, Gauge, PartCollector, l(LabelLimit)},
+		{MetricMemoryHeap, Gauge, PartCollector, nil},
+		{MetricMemoryRefusing, Gauge, PartCollector, nil},
+		{MetricMemoryRefusalPeriods, Counter, PartCollector, nil},
+		{MetricMemoryForcedGC, Counter, PartCollector, nil},
+	}
+}
+
+// MetricsOf returns the metrics of the given parts.
+func MetricsOf(parts ...Part) []Metric {
+	var out []Metric
+	for _, m := range Metrics() {
+		for _, p := range parts {
+			if m.Part == p {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// AdapterRequestsPerSecond is the custom metric prometheus-adapter serves
+// to HorizontalPodAutoscalers (rules.AdapterRules): each pod's inbound
+// rate of MetricRequests. No part registers it; Prometheus never stores
+// it.
+const AdapterRequestsPerSecond = "hopscope_requests_per_second"
