@@ -38,22 +38,3 @@ func TestMetricsRegisterTheContract(t *testing.T) {
 		sc.Close()
 	}
 }
-
-// TestSpanAttributesAreTheContract holds the attribute names proxy.go
-// still spells itself to the contract's, until it uses them directly.
-func TestSpanAttributesAreTheContract(t *testing.T) {
-	for _, tc := range []struct{ ours, contract string }{
-		{AttrRequestID, contract.AttrRequestID},
-		{AttrXRayRoot, contract.AttrXRayRoot},
-		{AttrQueueTimeMS, contract.AttrQueueTimeMS},
-		{AttrAppDuration, contract.AttrAppDurationMS},
-		{AttrOverhead, contract.AttrOverheadMS},
-		{AttrAppStart, contract.AttrAppStartMS},
-		{AttrPropagation, contract.AttrPropagation},
-		{AttrComponent, contract.AttrComponent},
-	} {
-		if tc.ours != tc.contract {
-			t.Errorf("sidecar writes %q, the contract says %q", tc.ours, tc.contract)
-		}
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/tracectx"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 )
@@ -114,17 +115,17 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 	}
 }
 
-// Span attribute names. The collector reads the hopscope.* ones; the
-// README documents all of them.
+// Span attribute names, from the contract (internal/contract). The
+// collector reads the hopscope.* ones; the README documents all of them.
 const (
-	AttrRequestID   = "hopscope.request_id"
-	AttrXRayRoot    = "hopscope.xray_root"
-	AttrQueueTimeMS = "hopscope.queue_time_ms"
-	AttrAppDuration = "hopscope.app_duration_ms"
-	AttrOverhead    = "hopscope.overhead_ms"
-	AttrAppStart    = "hopscope.app_start_ms"
-	AttrPropagation = "hopscope.propagation"
-	AttrComponent   = "hopscope.component"
+	AttrRequestID   = contract.AttrRequestID
+	AttrXRayRoot    = contract.AttrXRayRoot
+	AttrQueueTimeMS = contract.AttrQueueTimeMS
+	AttrAppDuration = contract.AttrAppDurationMS
+	AttrOverhead    = contract.AttrOverheadMS
+	AttrAppStart    = contract.AttrAppStartMS
+	AttrPropagation = contract.AttrPropagation
+	AttrComponent   = contract.AttrComponent
 )
 
 func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
@@ -143,13 +144,13 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 	}
 	var buf [24]attribute.KeyValue
 	a := append(buf[:0],
-		attribute.String("http.request.method", method),
-		attribute.String("http.route", route),
-		attribute.String("url.path", path),
-		attribute.String("url.scheme", schemeOf(r)),
-		attribute.String("client.address", hostOnly(r.RemoteAddr)),
-		attribute.String("user_agent.original", r.Header.Get("User-Agent")),
-		attribute.Int("http.response.status_code", status),
+		attribute.String(contract.AttrHTTPRequestMethod, method),
+		attribute.String(contract.AttrHTTPRoute, route),
+		attribute.String(contract.AttrURLPath, path),
+		attribute.String(contract.AttrURLScheme, schemeOf(r)),
+		attribute.String(contract.AttrClientAddress, hostOnly(r.RemoteAddr)),
+		attribute.String(contract.AttrUserAgentOriginal, r.Header.Get("User-Agent")),
+		attribute.Int(contract.AttrHTTPResponseStatusCode, status),
 		attribute.String(AttrRequestID, st.requestID),
 		attribute.String(AttrPropagation, string(st.source)),
 		attribute.Float64(AttrAppDuration, ms(app)),
@@ -158,20 +159,20 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 	// server.address is the host the client asked for (Host, :authority)
 	// without the port; server.port the port when the client named one.
 	if host, port := splitHost(r.Host); host != "" {
-		a = append(a, attribute.String("server.address", host))
+		a = append(a, attribute.String(contract.AttrServerAddress, host))
 		if port > 0 {
-			a = append(a, attribute.Int("server.port", port))
+			a = append(a, attribute.Int(contract.AttrServerPort, port))
 		}
 	}
 	if !st.appStart.IsZero() {
 		a = append(a, attribute.Float64(AttrAppStart, ms(st.appStart.Sub(st.start))))
 	}
 	if query != "" {
-		a = append(a, attribute.String("url.query", query))
+		a = append(a, attribute.String(contract.AttrURLQuery, query))
 	}
 	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
 		// HTTP/1.1 is the default; other versions are worth a look.
-		a = append(a, attribute.String("network.protocol.version", protoVersion(r)))
+		a = append(a, attribute.String(contract.AttrNetworkProtocolVersion, protoVersion(r)))
 	}
 	if st.hasQueue {
 		a = append(a, attribute.Float64(AttrQueueTimeMS, ms(st.queueTime)))
@@ -182,7 +183,7 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 		}
 	}
 	if st.errKind != "" {
-		a = append(a, attribute.String("error.type", st.errKind))
+		a = append(a, attribute.String(contract.AttrErrorType, st.errKind))
 	}
 	st.span.SetAttributes(a...)
 	if status >= 500 {

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 	"github.com/hopscope/hopscope/sidecar/propagation"
 )
@@ -90,7 +91,7 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	// Every series carries the service name: one value per sidecar, and
 	// what dashboards and SLO rules group by (namespace and pod come from
 	// the scrape).
-	reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": cfg.Service}, opts.Registerer)
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{contract.LabelService: cfg.Service}, opts.Registerer)
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
@@ -144,13 +145,13 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 	} {
 		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricSent, Help: "Telemetry records (spans, log records) delivered to their sink: an OTLP export that succeeded, a Fluent chunk acknowledged.",
-			ConstLabels: prometheus.Labels{"sink": sink.name},
+			ConstLabels: prometheus.Labels{contract.LabelSink: sink.name},
 		}, func() float64 { v, _ := sink.counts(); return v })); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricQueued, Help: "Telemetry records (spans, log records) waiting for their sink: queued, being exported, or sent and awaiting an acknowledgement.",
-			ConstLabels: prometheus.Labels{"sink": sink.name},
+			ConstLabels: prometheus.Labels{contract.LabelSink: sink.name},
 		}, func() float64 { _, v := sink.counts(); return v })); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
