@@ -7,7 +7,10 @@ import (
 )
 
 // TestProductBinaryDeps: the product binary holds no test or demo
-// infrastructure (the demo is its own program, examples/demo).
+// infrastructure (the demo is its own program, examples/demo), and not
+// client-go's typed clientset, apply configurations or scheme of every
+// API group (the injector's KubeClient makes its five calls over
+// k8s.io/client-go/rest's HTTP client).
 func TestProductBinaryDeps(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
@@ -24,6 +27,8 @@ func TestProductBinaryDeps(t *testing.T) {
 		"github.com/hopscope/hopscope/internal/testkit",
 		"github.com/hopscope/hopscope/test/",
 		"sigs.k8s.io/controller-runtime",
+		"k8s.io/client-go/kubernetes",
+		"k8s.io/client-go/applyconfigurations",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {
