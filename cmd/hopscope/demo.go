@@ -46,8 +46,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = root
+	cmd := exec.Command(bin, args...) // in the working directory, as --config expects
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
