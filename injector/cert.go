@@ -23,7 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -133,13 +132,12 @@ func (kp keyPair) usable(names []string, now time.Time) bool {
 // storing a new one when there is none or it no longer fits. Replicas
 // starting together race on Create or Update; the loser reads the
 // winner's.
-func ensureSecret(ctx context.Context, client kubernetes.Interface, namespace, name string, names []string, now time.Time) (keyPair, error) {
-	secrets := client.CoreV1().Secrets(namespace)
+func ensureSecret(ctx context.Context, client KubeClient, namespace, name string, names []string, now time.Time) (keyPair, error) {
 	var out keyPair
 	err := retry.OnError(retry.DefaultRetry, func(err error) bool {
 		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
 	}, func() error {
-		s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		s, err := client.GetSecret(ctx, namespace, name)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
 		}
@@ -156,13 +154,14 @@ func ensureSecret(ctx context.Context, client kubernetes.Interface, namespace, n
 		}
 		data := map[string][]byte{secretCert: kp.cert, secretKey: kp.key, secretCA: kp.ca}
 		if apierrors.IsNotFound(err) {
-			_, err = secrets.Create(ctx, &corev1.Secret{
+			_, err = client.CreateSecret(ctx, &corev1.Secret{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "hopscope-injector"}},
 				Type:       corev1.SecretTypeTLS, Data: data,
-			}, metav1.CreateOptions{})
+			})
 		} else {
 			s.Data = data
-			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+			_, err = client.UpdateSecret(ctx, s)
 		}
 		if err != nil {
 			return err
@@ -175,10 +174,9 @@ func ensureSecret(ctx context.Context, client kubernetes.Interface, namespace, n
 
 // patchCABundle puts ca into every webhook of the named
 // MutatingWebhookConfiguration that does not have it yet.
-func patchCABundle(ctx context.Context, client kubernetes.Interface, webhookConfig string, ca []byte) error {
-	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+func patchCABundle(ctx context.Context, client KubeClient, webhookConfig string, ca []byte) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		mwc, err := api.Get(ctx, webhookConfig, metav1.GetOptions{})
+		mwc, err := client.GetMutatingWebhookConfiguration(ctx, webhookConfig)
 		if err != nil {
 			return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", webhookConfig, err)
 		}
@@ -192,7 +190,7 @@ func patchCABundle(ctx context.Context, client kubernetes.Interface, webhookConf
 		if !changed {
 			return nil
 		}
-		_, err = api.Update(ctx, mwc, metav1.UpdateOptions{})
+		_, err = client.UpdateMutatingWebhookConfiguration(ctx, mwc)
 		return err
 	})
 }

@@ -18,9 +18,6 @@ import (
 	"go.uber.org/zap"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Paths the webhook configuration calls: one for pods that ask by
@@ -46,7 +43,7 @@ type Options struct {
 	Logger *zap.Logger
 	// Client talks to the API server for the self-signed certificate; nil
 	// builds one from --kubeconfig or the in-cluster service account.
-	Client kubernetes.Interface
+	Client KubeClient
 	// Now is the clock for certificates; time.Now when nil.
 	Now func() time.Time
 }
@@ -57,7 +54,7 @@ type Injector struct {
 	tmpl   Template
 	opts   Options
 	log    *zap.Logger
-	client kubernetes.Interface
+	client KubeClient
 	m      *metrics
 
 	ln, adminLn   net.Listener
@@ -309,19 +306,4 @@ func (i *Injector) review(req *admissionv1.AdmissionRequest, namespaceEnabled bo
 	resp.Patch, resp.PatchType = patch, &pt
 	i.log.Info("injected", zap.String("namespace", req.Namespace), zap.String("pod", name))
 	return resp, resultInjected
-}
-
-// newClient builds a clientset from a kubeconfig file, or in-cluster.
-func newClient(kubeconfig string) (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig: connecting to the API server: %w", err)
-	}
-	return kubernetes.NewForConfig(cfg)
 }

@@ -1,6 +1,7 @@
 // Command hopscope is the one binary of hopscope: the per-pod sidecar proxy,
 // the collector, the admission webhook that injects the sidecar, the
-// terminal breakdown viewer, the demo and the installation self-test.
+// terminal breakdown viewer, the installation self-test, and a launcher
+// for the demo (examples/demo, its own program).
 // This file only wires configuration, signals and exit codes.
 package main
 
@@ -28,6 +29,7 @@ Usage:
   hopscope breakdown --collector URL TRACE_ID
                              print one request's waterfall
   hopscope demo [flags]      app + sidecar on loopback with a live timing table
+                             (builds examples/demo; needs the source tree and Go)
   hopscope version           print the version
 
 Every flag can also be set as HOPSCOPE_<FLAG> (dashes as underscores) or as a
@@ -64,8 +66,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "breakdown":
 		err = runBreakdown(ctx, args[1:], stdout, stderr)
 	case "demo":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hopscope", version.String())
@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var ue usageError
+	var ec exitCode
 	switch {
 	case err == nil:
 		return 0
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], ue.err)
 		return 2
+	case errors.As(err, &ec):
+		return int(ec)
 	default:
 		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], err)
 		return 1
