@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/png"
 	"math"
@@ -29,8 +28,6 @@ import (
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/screenshot.png")
 
 const (
 	chromium = "/usr/bin/chromium"
@@ -505,7 +502,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
-	if *update && name == "screenshot.png" {
+	if testkit.Update() && name == "screenshot.png" {
 		if err := os.WriteFile(filepath.Join("testdata", name), buf, 0o644); err != nil {
 			t.Fatal(err)
 		}
