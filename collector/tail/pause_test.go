@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestPauseKeepsPlace: while Pause reports true the Tailer delivers
@@ -33,7 +35,7 @@ func TestPauseKeepsPlace(t *testing.T) {
 		t.Fatalf("%d pauses with nothing to read", n)
 	}
 	write(t, f, "c\nd")
-	waitFor(t, "the pause", func() bool { return tl.Stats().Pauses == 1 })
+	testkit.Eventually(t, "the pause", waitTimeout, func() bool { return tl.Stats().Pauses == 1 })
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}

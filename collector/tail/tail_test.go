@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/internal/logread/logreadtest"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -73,17 +74,6 @@ func (s *sink) settle(t *testing.T, cfg Config, want int) {
 	time.Sleep(5*cfg.PollInterval + cfg.RotateWait)
 	if lines, _ := s.snapshot(); len(lines) != want {
 		t.Fatalf("got %d lines, want %d: %v", len(lines), want, lines)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -219,7 +209,7 @@ func TestCopyTruncate(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "truncation", func() bool { return tl.Stats().Truncations == 1 })
+	testkit.Eventually(t, "truncation", waitTimeout, func() bool { return tl.Stats().Truncations == 1 })
 	write(t, f, "x\ny\n")
 	s.waitLines(t, got{1, "first line"}, got{2, "second line"}, got{3, "held"}, got{1, "x"}, got{2, "y"})
 	if st := tl.Stats(); st.Rotations != 0 {
@@ -268,7 +258,7 @@ func TestDeletedFile(t *testing.T) {
 	// Written to the deleted file before it is released: still read.
 	write(t, f, "\nc\n")
 	s.waitLines(t, got{1, "a"}, got{2, "b"}, got{3, "c"})
-	waitFor(t, "release of the deleted file", func() bool { return tl.Stats().Rotations == 1 })
+	testkit.Eventually(t, "release of the deleted file", waitTimeout, func() bool { return tl.Stats().Rotations == 1 })
 	_ = f.Close()
 	s.settle(t, cfg, 3)
 
@@ -400,7 +390,7 @@ func TestSaveIntervalBoundsSaves(t *testing.T) {
 		write(t, f, fmt.Sprintf("l%d\n", i))
 		time.Sleep(cfg.PollInterval)
 	}
-	waitFor(t, "20 lines", func() bool { l, _ := s.snapshot(); return len(l) == 20 })
+	testkit.Eventually(t, "20 lines", waitTimeout, func() bool { l, _ := s.snapshot(); return len(l) == 20 })
 	st.mu.Lock()
 	saves := st.saves
 	st.mu.Unlock()

@@ -55,22 +55,6 @@ func waitHTTP(t *testing.T, what, url string, within time.Duration) {
 	}
 }
 
-// eventually polls cond for up to d.
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var more string
-			for _, f := range detail {
-				more += "\n" + f()
-			}
-			t.Fatalf("timed out after %s waiting for %s%s", d, what, more)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 var buildOnce sync.Map // tool → path
 
 // toolBinary returns the path of a tool pinned in one of the tools

@@ -298,7 +298,7 @@ func TestFaults(t *testing.T) {
 		{"fluent receiver killed", func(t *testing.T) ([]string, string, func(), func() int64) {
 			peer := startOwnProcess(t, "fluentforward", toolBinary(t, "HOPSCOPE_FLUENTFORWARD_BIN", "fluentforward"), "--listen", "127.0.0.1:0")
 			var addr string
-			eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
+			testkit.Eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
 				for _, l := range strings.Split(peer.stderr.String(), "\n") {
 					if a, ok := strings.CutPrefix(strings.TrimSpace(l), "listening "); ok {
 						addr = a
@@ -450,7 +450,7 @@ backend sidecars
 	}
 	t.Cleanup(func() { p.terminate(5 * time.Second) })
 	// Both servers up before the load starts.
-	eventually(t, "both sidecars behind HAProxy", 10*time.Second, func() bool {
+	testkit.Eventually(t, "both sidecars behind HAProxy", 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + bind + "/x")
 		if err != nil {
 			return false
@@ -587,7 +587,7 @@ func faultsCollectorHostile(t *testing.T, bin string, report func(faultRow)) {
 	close(stop)
 	owg.Wait()
 	sent.Add(ok.Load())
-	eventually(t, "the collector taking spans again after the overload", 30*time.Second, func() bool {
+	testkit.Eventually(t, "the collector taking spans again after the overload", 30*time.Second, func() bool {
 		if post(request([]string{span(newTrace(), "")}, "shop"), "application/json") == 200 {
 			sent.Add(1)
 			return true

@@ -82,18 +82,6 @@ func startProxy(t *testing.T, r *rig, log *zap.Logger) string {
 	return backendtest.Serve(t, backend.NewServer(cfg, h, log))
 }
 
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // observedLogger returns a logger that keeps everything it is given, and
 // a function returning it as text.
 func observedLogger() (*zap.Logger, func() string) {
