@@ -30,12 +30,16 @@ var leakIgnored = []goleak.Option{
 // stopped, a goroutine without a stop. The testing framework's, the
 // runtime's and os/signal's goroutines are not counted (goleak's
 // defaults), nor the library goroutines in leakIgnored; net/http's idle
-// keep-alive connections of the default transport are closed first. Use
-// it as the package's TestMain:
+// keep-alive connections of the default transport are closed first.
+// Teardown functions (stopping servers shared by the package's tests) run
+// after the tests, before the check. Use it as the package's TestMain:
 //
 //	func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
-func VerifyNoLeaks(m *testing.M) {
+func VerifyNoLeaks(m *testing.M, teardown ...func()) {
 	code := m.Run()
+	for _, f := range teardown {
+		f()
+	}
 	if code == 0 {
 		if err := findLeaks(leakWait); err != nil {
 			fmt.Fprintf(os.Stderr, "testkit.VerifyNoLeaks: goroutines still running %v after the tests:\n%v\n", leakWait, err)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,13 +51,13 @@ var (
 const securePassword = "Sc-Ram'pw 1"
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, s := range []*server{&trustPG, &securePG} {
-		if s.stop != nil {
-			s.stop()
+	testkit.VerifyNoLeaks(m, func() {
+		for _, s := range []*server{&trustPG, &securePG} {
+			if s.stop != nil {
+				s.stop()
+			}
 		}
-	}
-	os.Exit(code)
+	})
 }
 
 func (s *server) start(t testing.TB, run func(dir string) (string, func(), error)) string {

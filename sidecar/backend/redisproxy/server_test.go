@@ -2,7 +2,6 @@ package redisproxy
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"go.uber.org/zap"
@@ -27,11 +27,11 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.stop != nil {
-		shared.stop()
-	}
-	os.Exit(code)
+	testkit.VerifyNoLeaks(m, func() {
+		if shared.stop != nil {
+			shared.stop()
+		}
+	})
 }
 
 // redisServer returns the shared server's host:port.
