@@ -155,7 +155,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 
 	// The app behind a real sidecar that exports to the collector.
 	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the app's own time
 		io.WriteString(w, "order 7")
 	})}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
@@ -220,13 +221,11 @@ func TestMemoryLimitRefusesAndRecovers(t *testing.T) {
 	if err := otlpGRPC(); err != nil {
 		t.Errorf("OTLP/gRPC after: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !(received(SrcForward) == 1 && received(SrcIngress) == 1 && received(SrcOTLP) == 4) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after: received forward %v (want 1), ingress %v (want 1), otlp %v (want 4)", received(SrcForward), received(SrcIngress), received(SrcOTLP))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "every source received after the refusal", 5*time.Second, func() bool {
+		return received(SrcForward) == 1 && received(SrcIngress) == 1 && received(SrcOTLP) == 4
+	}, func() string {
+		return fmt.Sprintf("after: received forward %v (want 1), ingress %v (want 1), otlp %v (want 4)", received(SrcForward), received(SrcIngress), received(SrcOTLP))
+	})
 	if rejected(SrcOTLP) != 2 || rejected(SrcForward) != 1 || rejected(SrcIngress) != 1 || rejected(SrcRUM) != 1 {
 		t.Errorf("refusals after: otlp %v, forward %v, ingress %v, rum %v", rejected(SrcOTLP), rejected(SrcForward), rejected(SrcIngress), rejected(SrcRUM))
 	}

@@ -30,7 +30,7 @@ func TestPauseKeepsPlace(t *testing.T) {
 	write(t, f, "a\nb\n")
 	s.waitLines(t, got{1, "a"}, got{2, "b"})
 	pausing.Store(true)
-	time.Sleep(10 * cfg.PollInterval)
+	time.Sleep(10 * cfg.PollInterval) // ten polls with nothing to read: no pause (an absence)
 	if n := tl.Stats().Pauses; n != 0 {
 		t.Fatalf("%d pauses with nothing to read", n)
 	}
