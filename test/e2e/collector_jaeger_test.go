@@ -56,7 +56,7 @@ func TestCollectorToJaeger(t *testing.T) {
 
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(15 * time.Millisecond)
+		time.Sleep(15 * time.Millisecond) // the app's own time
 		io.WriteString(w, "order 7")
 	})}
 	go app.Serve(ln)

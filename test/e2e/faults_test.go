@@ -319,11 +319,11 @@ func TestFaults(t *testing.T) {
 			rss := sampleRSS(p.cmd.Process.Pid)
 			stop := make(chan struct{})
 			load, wait := runLoad("http://"+proxy+"/x", 4, stop)
-			time.Sleep(2 * time.Second)
+			time.Sleep(2 * time.Second) // load before the fault
 			if kill != nil {
 				kill()
 			}
-			time.Sleep(2 * time.Second)
+			time.Sleep(2 * time.Second) // load during it
 			close(stop)
 			wait()
 			// Queued first: a record only moves from queued to sent or
@@ -377,11 +377,11 @@ func TestFaults(t *testing.T) {
 		stop := make(chan struct{})
 		load, wait := runLoad("http://"+lb+"/x", 4, stop)
 		direct, waitDirect := runLoad("http://"+proxyA+"/x", 1, stop)
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // load before the SIGTERM
 		start := time.Now()
 		err := a.terminate(40 * time.Second)
 		took := time.Since(start)
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // load after it, on B alone
 		close(stop)
 		wait()
 		waitDirect()
@@ -583,7 +583,7 @@ func faultsCollectorHostile(t *testing.T, bin string, report func(faultRow)) {
 			}
 		}()
 	}
-	time.Sleep(8 * time.Second)
+	time.Sleep(8 * time.Second) // the overload's length
 	close(stop)
 	owg.Wait()
 	sent.Add(ok.Load())
@@ -594,7 +594,7 @@ func faultsCollectorHostile(t *testing.T, bin string, report func(faultRow)) {
 		}
 		return false
 	})
-	time.Sleep(3 * time.Second) // the flushes meet the black hole
+	time.Sleep(3 * time.Second) // a window in which the flushes meet the black hole, RSS sampled
 	page := scrape(t, "http://"+api+"/metrics")
 	received := metric(page, "hopscope_collector_received_total", `source="otlp"`)
 	dropped := metric(page, "hopscope_collector_export_dropped_spans_total")

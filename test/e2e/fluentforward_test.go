@@ -79,7 +79,7 @@ func TestSidecarLogsReachIndependentForwardReceiver(t *testing.T) {
 			appSawAuth++
 			appMu.Unlock()
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the app's own time
 		status, body := appAnswer(r.URL.Path)
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
