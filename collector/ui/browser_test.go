@@ -124,15 +124,19 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// waitFor polls a JavaScript condition; on timeout it fails with what the
-// page shows.
+// waitFor polls a JavaScript condition in the page; on timeout it fails
+// with what the page shows.
 func waitFor(t *testing.T, ctx context.Context, cond, what string) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
+	var lastErr error
+	testkit.Eventually(t, what+" ("+cond+")", 20*time.Second, func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		lastErr = err
+		return err == nil && v
+	}, func() string {
 		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-		t.Fatalf("waiting for %s (%s): %v\npage:\n%s", what, cond, err, text)
-	}
+		return fmt.Sprintf("last evaluation error: %v\npage:\n%s", lastErr, text)
+	})
 }
 
 // navigateBy clicks or presses a key and waits for the new page's load.
