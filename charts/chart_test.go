@@ -24,6 +24,7 @@ import (
 
 	"github.com/hopscope/hopscope/charts/internal/chartdoc"
 	"github.com/hopscope/hopscope/injector"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/rules"
 )
 
@@ -724,7 +725,7 @@ func TestSidecarTemplateGolden(t *testing.T) {
 	if tmpl.Container.Image != "ghcr.io/hopscope/hopscope:"+chartAppVersion(t) {
 		t.Errorf("sidecar image %q, want the chart's appVersion tag", tmpl.Container.Image)
 	}
-	if *update {
+	if testkit.Update() {
 		if err := os.MkdirAll(filepath.Dir(goldenSidecarTemplate), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -1063,7 +1064,7 @@ func TestReadmeIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(chartDir, "README.md")
-	if *update {
+	if testkit.Update() {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/fixture"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -88,16 +89,8 @@ func (c *spanCapture) byName() map[string]*tracepb.Span {
 	return m
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitLimit bounds the waits of the collector's tests (a hang guard).
+const waitLimit = 15 * time.Second
 
 func startCollector(t *testing.T, mutate func(*Config)) *Collector {
 	t.Helper()
@@ -162,7 +155,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 
 	// The app behind a real sidecar that exports to the collector.
 	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the app's own time
 		io.WriteString(w, "order 7")
 	})}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -194,7 +187,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 	cancel()
 
 	var span correlate.SidecarSpan
-	waitFor(t, "the sidecar span in the store", func() bool {
+	testkit.Eventually(t, "the sidecar span in the store", waitLimit, func() bool {
 		g, ok := c.Store().Group(tid)
 		if ok && len(g.Sidecars) == 1 {
 			span = g.Sidecars[0]
@@ -219,7 +212,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 
 	var b BreakdownResponse
 	url := "http://" + c.HTTPAddr().String() + "/api/v1/traces/" + tid + "/breakdown"
-	waitFor(t, "a breakdown with the ALB and ingress hops", func() bool {
+	testkit.Eventually(t, "a breakdown with the ALB and ingress hops", waitLimit, func() bool {
 		return getJSON(t, url, &b) == 200 && hopsOf(b)["loadbalancer"] > 0 && hopsOf(b)["ingress"] > 0
 	})
 	h := hopsOf(b)
@@ -247,7 +240,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 	}
 
 	// The exported trace: real sidecar span under synthesized hops.
-	waitFor(t, "the synthesized spans", func() bool {
+	testkit.Eventually(t, "the synthesized spans", waitLimit, func() bool {
 		m := capture.byName()
 		return m["loadbalancer"] != nil && m["ingress"] != nil && m["service"] != nil && m["app"] != nil && m["GET /api/orders/{id}"] != nil
 	})

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/hopscope/hopscope/internal/otlpwire"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestExportHeldPerTraceBounded replays issue 19 item 3's second case: one
@@ -88,9 +89,7 @@ func TestExportBufferBoundedWhileEndpointHangs(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); e.flush(context.Background(), due) }()
-	for sink.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the flush's first request", 5*time.Second, func() bool { return sink.calls.Load() > 0 })
 	// The flush hangs on its first request: its 3 MiB stay counted, so
 	// only about 1 MiB of 3 MiB more is held.
 	touch(3000, 3000, t0.Add(2*time.Second))

@@ -11,6 +11,7 @@ import (
 	"github.com/fluent/fluent-logger-golang/fluent"
 
 	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 )
 
@@ -47,7 +48,7 @@ func TestForwardRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the sidecar record and the ingress line joined by request id", func() bool {
+	testkit.Eventually(t, "the sidecar record and the ingress line joined by request id", waitLimit, func() bool {
 		g, ok := c.Store().Group(tid)
 		return ok && len(g.Sidecars) == 1 && g.Ingress != nil
 	})
@@ -58,7 +59,7 @@ func TestForwardRouting(t *testing.T) {
 	if g.Ingress.RequestTime != 15*time.Millisecond || len(g.Ingress.Tries) != 1 {
 		t.Errorf("ingress from forwarded line: %+v", g.Ingress)
 	}
-	waitFor(t, "the unknown record rejected", func() bool {
+	testkit.Eventually(t, "the unknown record rejected", waitLimit, func() bool {
 		return testutilCounter(c.m.rejected.WithLabelValues(SrcForward, "malformed")) == 1
 	})
 	// Each record counts once, under the receiver that took it in: both
@@ -82,7 +83,7 @@ func TestForwardIdleLockoutCounted(t *testing.T) {
 		}
 		defer conn.Close()
 	}
-	waitFor(t, "the idle connections accepted", func() bool { return c.forward.Stats().OpenConnections == forward.DefaultMaxConnections })
+	testkit.Eventually(t, "the idle connections accepted", waitLimit, func() bool { return c.forward.Stats().OpenConnections == forward.DefaultMaxConnections })
 	host, port := splitAddr(t, c.ForwardAddr().String())
 	f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: port, RequestAck: true, Timeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxRetry: 1})
@@ -93,7 +94,7 @@ func TestForwardIdleLockoutCounted(t *testing.T) {
 	if err := f.Post("kube.other", map[string]string{"log": "hello"}); err != nil {
 		t.Fatalf("a Fluent sender behind 1,024 idle connections: %v", err)
 	}
-	waitFor(t, "the eviction counted", func() bool {
+	testkit.Eventually(t, "the eviction counted", waitLimit, func() bool {
 		return testutilCounter(c.m.rejected.WithLabelValues(SrcForward, forward.ReasonEvicted)) == 1
 	})
 }

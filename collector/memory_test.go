@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fluent/fluent-logger-golang/fluent"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -156,7 +158,7 @@ func TestMemoryLimitRefusesAndRecovers(t *testing.T) {
 	received := func(source string) float64 { return testutilCounter(c.m.received.WithLabelValues(source)) }
 
 	heap.Store(90 << 20)
-	waitFor(t, "refusing", c.lim.Refusing)
+	testkit.Eventually(t, "refusing", waitLimit, c.lim.Refusing)
 	if res := otlpHTTP(); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
 		t.Errorf("OTLP/HTTP while refusing: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
 	}
@@ -189,7 +191,7 @@ func TestMemoryLimitRefusesAndRecovers(t *testing.T) {
 	if _, err := lf.WriteString(line); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the forward connection and the tailed file paused", func() bool {
+	testkit.Eventually(t, "the forward connection and the tailed file paused", waitLimit, func() bool {
 		return rejected(SrcForward) == 1 && rejected(SrcIngress) == 1
 	})
 	if rejected(SrcOTLP) != 2 || rejected(SrcRUM) != 1 {
@@ -209,7 +211,7 @@ func TestMemoryLimitRefusesAndRecovers(t *testing.T) {
 	}
 
 	heap.Store(50 << 20)
-	waitFor(t, "accepting again", func() bool { return !c.lim.Refusing() })
+	testkit.Eventually(t, "accepting again", waitLimit, func() bool { return !c.lim.Refusing() })
 	if err := <-posted; err != nil {
 		t.Fatalf("the paused forward record: %v", err)
 	}
@@ -219,13 +221,11 @@ func TestMemoryLimitRefusesAndRecovers(t *testing.T) {
 	if err := otlpGRPC(); err != nil {
 		t.Errorf("OTLP/gRPC after: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !(received(SrcForward) == 1 && received(SrcIngress) == 1 && received(SrcOTLP) == 4) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after: received forward %v (want 1), ingress %v (want 1), otlp %v (want 4)", received(SrcForward), received(SrcIngress), received(SrcOTLP))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "every source received after the refusal", 5*time.Second, func() bool {
+		return received(SrcForward) == 1 && received(SrcIngress) == 1 && received(SrcOTLP) == 4
+	}, func() string {
+		return fmt.Sprintf("after: received forward %v (want 1), ingress %v (want 1), otlp %v (want 4)", received(SrcForward), received(SrcIngress), received(SrcOTLP))
+	})
 	if rejected(SrcOTLP) != 2 || rejected(SrcForward) != 1 || rejected(SrcIngress) != 1 || rejected(SrcRUM) != 1 {
 		t.Errorf("refusals after: otlp %v, forward %v, ingress %v, rum %v", rejected(SrcOTLP), rejected(SrcForward), rejected(SrcIngress), rejected(SrcRUM))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/route"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestBackendHistogram: each backend call of a joined trace is observed
@@ -55,7 +56,7 @@ func TestBackendHistogram(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
 	}
-	waitFor(t, "the backend calls in /metrics", func() bool {
+	testkit.Eventually(t, "the backend calls in /metrics", waitLimit, func() bool {
 		m := metrics()
 		return strings.Contains(m, pg) && strings.Contains(m, redis)
 	})
@@ -68,7 +69,7 @@ func TestBackendHistogram(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(ingressLog, line, 0o644)
-	waitFor(t, "the late ingress hop in /metrics", func() bool { return strings.Contains(metrics(), ing) })
+	testkit.Eventually(t, "the late ingress hop in /metrics", waitLimit, func() bool { return strings.Contains(metrics(), ing) })
 	m := metrics()
 	for _, want := range []string{pg, redis} {
 		if !strings.Contains(m, want) {

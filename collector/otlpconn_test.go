@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/otlp"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestOTLPHTTPSlowBodiesCounted replays issue 19 item 9: 1,100 slow-body
@@ -27,7 +28,7 @@ func TestOTLPHTTPSlowBodiesCounted(t *testing.T) {
 		fmt.Fprintf(sc, "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\n0123")
 	}
 	want := float64(conns - otlp.DefaultMaxHTTPConnections)
-	waitFor(t, "the connections beyond the cap counted", func() bool {
+	testkit.Eventually(t, "the connections beyond the cap counted", waitLimit, func() bool {
 		return testutilCounter(c.m.rejected.WithLabelValues(SrcOTLP, "conn_limit")) == want
 	})
 	cl := &http.Client{Timeout: 2 * time.Second}

@@ -3,7 +3,6 @@ package collector
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,9 +18,8 @@ import (
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/beacon"
 	"github.com/hopscope/hopscope/internal/otlpwire"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // replay feeds one recorded scenario through the collector's own parsers
 // and mapping into a store, in the order given, and returns the trace's
@@ -120,16 +118,7 @@ func TestRecordedGolden(t *testing.T) {
 			}
 			got, _ := json.MarshalIndent(b, "", "  ")
 			golden := filepath.Join(dir, "breakdown.golden.json")
-			if *update {
-				os.WriteFile(golden, append(got, '\n'), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if string(want) != string(got)+"\n" {
-				t.Errorf("breakdown differs from %s:\n%s", golden, got)
-			}
+			testkit.Golden(t, golden, append(got, '\n'))
 		})
 	}
 	if n < 7 {

@@ -2,18 +2,16 @@ package correlate
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/hopscope/hopscope/internal/testkit"
+)
 
 const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -132,18 +130,7 @@ func TestComputeGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden := filepath.Join("testdata", "breakdown", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if string(want) != string(got)+"\n" {
-				t.Errorf("breakdown differs from %s:\n%s", golden, got)
-			}
+			testkit.Golden(t, golden, append(got, '\n'))
 		})
 	}
 }

@@ -3,16 +3,14 @@ package dashboards
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hopscope/hopscope/internal/promcheck"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the committed dashboard JSON files, as go generate ./dashboards does")
 
 // moduleRoot is the module's root seen from this package's directory,
 // where tests run.
@@ -31,7 +29,7 @@ func TestCommittedFilesAreCurrent(t *testing.T) {
 	ds := built(t)
 	for _, dir := range OutputDirs {
 		path := filepath.Join(moduleRoot, filepath.FromSlash(dir))
-		if *update {
+		if testkit.Update() {
 			if err := Write(path, ds); err != nil {
 				t.Fatal(err)
 			}

@@ -3,13 +3,13 @@ package injector
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,8 +17,6 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden patches")
 
 // labelledNamespace stands for a namespace labelled hopscope.io/inject=enabled
 // in the recorded reviews (testdata/admission/README.md).
@@ -80,16 +78,7 @@ func TestRecordedReviews(t *testing.T) {
 			gotJSON, _ := json.MarshalIndent(got, "", "  ")
 			gotJSON = append(gotJSON, '\n')
 			goldenPath := filepath.Join("testdata", "admission", name+".golden.json")
-			if *update {
-				os.WriteFile(goldenPath, gotJSON, 0o644)
-			}
-			want, err := os.ReadFile(goldenPath)
-			if err != nil {
-				t.Fatalf("%v (run go test ./injector -update)", err)
-			}
-			if !bytes.Equal(gotJSON, want) {
-				t.Errorf("patch differs from %s (go test ./injector -update):\ngot:\n%s\nwant:\n%s", goldenPath, gotJSON, want)
-			}
+			testkit.Golden(t, goldenPath, gotJSON)
 			if res.Skipped != "" {
 				if len(res.Patch) != 0 {
 					t.Errorf("skipped (%s) but patched", res.Skipped)

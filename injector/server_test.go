@@ -115,8 +115,12 @@ func TestServeReview(t *testing.T) {
 		}
 	}
 	res, err := http.Get("http://" + inj.AdminAddr().String() + "/readyz")
-	if err != nil || res.StatusCode != 200 {
-		t.Errorf("/readyz: %v %v", res, err)
+	if err != nil {
+		t.Fatalf("/readyz: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/readyz: %v", res.Status)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -20,7 +21,7 @@ func TestHelmTemplateIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
+	if testkit.Update() {
 		if err := os.WriteFile(helmTemplateFile, want, 0o644); err != nil {
 			t.Fatal(err)
 		}

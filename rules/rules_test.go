@@ -2,17 +2,15 @@ package rules
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"go.yaml.in/yaml/v3"
 )
-
-var update = flag.Bool("update", false, "rewrite the files under generated/ (as go generate ./rules does)")
 
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	outs, err := Outputs()
@@ -21,7 +19,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	}
 	for _, o := range outs {
 		path := filepath.FromSlash(o.Path)
-		if *update {
+		if testkit.Update() {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net"
 	"net/http"
 	"os"
@@ -12,9 +11,8 @@ import (
 	"testing"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // serveFile answers every request with a fixed status and body on loopback.
 func serveFile(t *testing.T, status int, body []byte) string {
@@ -46,16 +44,7 @@ func TestBreakdownWaterfallGolden(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			golden := filepath.Join("testdata", "breakdown_"+name+".txt")
-			if *update {
-				os.WriteFile(golden, out.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("waterfall differs from %s:\n%s", golden, out.String())
-			}
+			testkit.Golden(t, golden, out.Bytes())
 		})
 	}
 }

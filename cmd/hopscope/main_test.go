@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 func TestUsageErrorsNameTheFlag(t *testing.T) {
@@ -154,14 +155,19 @@ func startSidecarCmd(t *testing.T, app http.Handler, args ...string) *sidecarPro
 		p.exit <- run(context.Background(), append([]string{"sidecar", "--listen", p.listen, "--admin-listen", p.admin,
 			"--upstream", "http://" + aln.Addr().String(), "--service", "drain-test"}, args...), &p.stdout, &p.stderr)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !p.ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("sidecar never became ready: %s", p.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the sidecar ready", 10*time.Second, p.ready, p.stderr.String)
 	return p
+}
+
+// refused reports whether a connection to addr is refused (its listener
+// closed).
+func refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
 }
 
 func (p *sidecarProcess) ready() bool {
@@ -245,19 +251,11 @@ func TestSidecarDrainsOnSIGTERM(t *testing.T) {
 
 	signalled := time.Now()
 	sigterm(t)
-	for p.ready() {
-		if time.Since(signalled) > time.Second {
-			t.Fatal("/readyz still succeeds 1 s after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "/readyz failing after SIGTERM", time.Second, func() bool { return !p.ready() })
 	// After the grace the listener is closed, while the app still holds
 	// every request (appTime is far longer than the grace).
-	time.Sleep(grace + 300*time.Millisecond)
-	if c, err := net.DialTimeout("tcp", p.listen, time.Second); err == nil {
-		c.Close()
-		t.Error("a new connection was accepted after the grace")
-	}
+	testkit.Eventually(t, "new connections refused after the grace", grace+300*time.Millisecond-time.Since(signalled),
+		func() bool { return refused(p.listen) })
 	refusedAt := time.Now()
 
 	for i := 0; i < n; i++ {
@@ -403,14 +401,9 @@ func TestSidecarSecondSignalStopsAtOnce(t *testing.T) {
 	p := startSidecarCmd(t, heldApp(arrived, 10*time.Second), "--shutdown-grace", "100ms", "--drain-timeout", "20s")
 	results := inflight(t, "http://"+p.listen+"/slow", 1, arrived)
 	sigterm(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for p.ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still succeeds after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // into the drain
+	testkit.Eventually(t, "/readyz failing after SIGTERM", 5*time.Second, func() bool { return !p.ready() })
+	// Into the drain: the grace is over, the listener closed.
+	testkit.Eventually(t, "the listener closed after the grace", 5*time.Second, func() bool { return refused(p.listen) })
 	start := time.Now()
 	sigterm(t)
 	if code := p.waitExit(t, 5*time.Second); code != 1 {
@@ -476,18 +469,14 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 // waitCollector waits up to 10 s for the collector's /healthz on api.
 func waitCollector(t *testing.T, api string, stderr *syncBuf) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, "the collector serving /healthz", 10*time.Second, func() bool {
 		r, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			return
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collector never served: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		r.Body.Close()
+		return true
+	}, stderr.String)
 }
 
 // TestCollectorSecondSignalStopsAtOnce: a collector whose shutdown flush
@@ -528,8 +517,8 @@ func TestCollectorSecondSignalStopsAtOnce(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("OTLP post: %s", res.Status)
 	}
-	sigterm(t) // the flush now waits on the black hole
-	time.Sleep(500 * time.Millisecond)
+	sigterm(t)                         // the flush now waits on the black hole
+	time.Sleep(500 * time.Millisecond) // an absence: it must not exit on its own meanwhile
 	select {
 	case code := <-exit:
 		t.Fatalf("collector exited (%d) before the second signal, with a span held for a backend that never answers: %s", code, stderr.String())

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -69,18 +70,15 @@ func TestRelayStderr(t *testing.T) {
 func TestSidecarStderrIsJSON(t *testing.T) {
 	p := startSidecarCmd(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}),
 		"--shutdown-grace", "0s", "--fluent-address", deadTCPAddr(t), "--access-log", "off")
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(p.stderr.String(), "access log shipping failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no line about the failed shipping: %s", p.stderr.String())
-		}
+	// A request per poll, so that there are records to ship.
+	testkit.Eventually(t, "a line about the failed shipping", 15*time.Second, func() bool {
 		res, err := http.Get("http://" + p.listen + "/x")
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(p.stderr.String(), "access log shipping failed")
+	}, p.stderr.String)
 	sigterm(t)
 	if code := p.waitExit(t, 15*time.Second); code != 0 {
 		t.Errorf("exit %d: %s", code, p.stderr.String())

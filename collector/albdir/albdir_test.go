@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/internal/logread/logreadtest"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 const waitTimeout = 5 * time.Second
@@ -187,13 +188,9 @@ func TestStateSurvivesRestart(t *testing.T) {
 		if err := r.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(waitTimeout)
-		for r.Stats().Scans < 2 || r.Stats().Lines < uint64(wantLines) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out: %+v", r.Stats())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		testkit.Eventually(t, "two scans and every line", waitTimeout, func() bool {
+			return r.Stats().Scans >= 2 && r.Stats().Lines >= uint64(wantLines)
+		}, func() string { return fmt.Sprintf("stats %+v", r.Stats()) })
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		if err := r.Shutdown(ctx); err != nil {

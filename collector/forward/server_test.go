@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fluent/fluent-logger-golang/fluent"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/tinylib/msgp/msgp"
 )
 
@@ -335,13 +337,8 @@ func TestServerFluentLoggerClient(t *testing.T) {
 // waitStats waits until ok holds for the server's counters.
 func waitStats(t *testing.T, s *Server, ok func(Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok(s.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", s.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the server's counters", 5*time.Second, func() bool { return ok(s.Stats()) },
+		func() string { return fmt.Sprintf("stats %+v", s.Stats()) })
 }
 
 // reasons records the OnConnClosed calls.
@@ -437,11 +434,8 @@ func TestServerConnectionTimeoutsCounted(t *testing.T) {
 		spoke = append(spoke, c)
 	}
 	waitStats(t, s, func(st Stats) bool { return st.OpenConnections == 3 })
-	for deadline := time.Now().Add(5 * time.Second); spokeCount(s) < 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections spoke, want 3", spokeCount(s))
-		}
-	}
+	testkit.Eventually(t, "3 connections that spoke", 5*time.Second, func() bool { return spokeCount(s) >= 3 },
+		func() string { return fmt.Sprintf("%d connections spoke", spokeCount(s)) })
 	refused := dial(t, s)
 	if _, err := io.ReadAll(refused); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("refused connection: %v", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -183,9 +184,9 @@ func TestStartShutdown(t *testing.T) {
 		t.Error("second Start: no error")
 	}
 	heap.Store(10)
-	waitUntil(t, "accepting", func() bool { return !l.Refusing() })
+	testkit.Eventually(t, "accepting", 5*time.Second, func() bool { return !l.Refusing() })
 	heap.Store(95)
-	waitUntil(t, "refusing", l.Refusing)
+	testkit.Eventually(t, "refusing", 5*time.Second, l.Refusing)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := l.Shutdown(sctx); err != nil {
@@ -198,17 +199,6 @@ func TestStartShutdown(t *testing.T) {
 	defer mu.Unlock()
 	if !equal(changes, []bool{true, false, true}) {
 		t.Errorf("transitions %v, want [true false true]", changes)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within 5s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -242,13 +244,8 @@ func TestMaxInFlightBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(conn, "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 800\r\n\r\n0123456789")
-	deadline := time.Now().Add(5 * time.Second)
-	for r.inFlight.n.Load() != 800 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes in flight, want the stalled body's 800", r.inFlight.n.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the stalled body's 800 bytes in flight", 5*time.Second, func() bool { return r.inFlight.n.Load() == 800 },
+		func() string { return fmt.Sprintf("%d bytes in flight", r.inFlight.n.Load()) })
 	if code := post(pad(300)); code != http.StatusTooManyRequests {
 		t.Errorf("a request of %d bytes beside 800 in flight: %d, want 429", len(pad(300)), code)
 	}
@@ -268,12 +265,8 @@ func TestMaxInFlightBytes(t *testing.T) {
 		t.Errorf("refusals counted %v, want memory_limit: 2", rs.by)
 	}
 	conn.Close() // the stalled request ends (read_error): its bytes come back
-	for r.inFlight.n.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes in flight after every request ended", r.inFlight.n.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "no bytes in flight after every request ended", 5*time.Second, func() bool { return r.inFlight.n.Load() == 0 },
+		func() string { return fmt.Sprintf("%d bytes in flight", r.inFlight.n.Load()) })
 	if code := post(body); code != http.StatusOK {
 		t.Errorf("after: %d", code)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -75,10 +76,7 @@ func TestHTTPSlowBodiesBoundedAndCounted(t *testing.T) {
 	for range max + 3 {
 		slow = append(slow, slowBody(t, addr))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for rs.get("conn_limit") < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "3 conn_limit rejections", 5*time.Second, func() bool { return rs.get("conn_limit") >= 3 })
 	if got := rs.get("conn_limit"); got != 3 {
 		t.Fatalf("conn_limit rejections %d, want 3", got)
 	}
@@ -92,9 +90,7 @@ func TestHTTPSlowBodiesBoundedAndCounted(t *testing.T) {
 			t.Errorf("slow connection %d: status %d, want 408", i, res.StatusCode)
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); rs.get("read_timeout") < max && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the read_timeout rejections", 5*time.Second, func() bool { return rs.get("read_timeout") >= max })
 	if got := rs.get("read_timeout"); got != max {
 		t.Errorf("read_timeout rejections %d, want %d", got, max)
 	}
@@ -102,19 +98,15 @@ func TestHTTPSlowBodiesBoundedAndCounted(t *testing.T) {
 		sc.Close()
 	}
 	// Served again.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	var lastErr error
+	testkit.Eventually(t, "the receiver serving after the slow clients left", 5*time.Second, func() bool {
 		res, err := http.Post("http://"+addr+"/v1/traces", "application/x-protobuf", nil)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+		if lastErr = err; err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("receiver not serving after the slow clients left: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, func() string { return fmt.Sprintf("last error: %v", lastErr) })
 }
 
 // TestGRPCRefusalsCounted (issue 19 item 14): a gRPC request larger than

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestPauseKeepsPlace: while Pause reports true the Tailer delivers
@@ -28,12 +30,12 @@ func TestPauseKeepsPlace(t *testing.T) {
 	write(t, f, "a\nb\n")
 	s.waitLines(t, got{1, "a"}, got{2, "b"})
 	pausing.Store(true)
-	time.Sleep(10 * cfg.PollInterval)
+	time.Sleep(10 * cfg.PollInterval) // ten polls with nothing to read: no pause (an absence)
 	if n := tl.Stats().Pauses; n != 0 {
 		t.Fatalf("%d pauses with nothing to read", n)
 	}
 	write(t, f, "c\nd")
-	waitFor(t, "the pause", func() bool { return tl.Stats().Pauses == 1 })
+	testkit.Eventually(t, "the pause", waitTimeout, func() bool { return tl.Stats().Pauses == 1 })
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/internal/logread/logreadtest"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -51,39 +52,23 @@ func (s *sink) snapshot() ([]got, []error) {
 // mismatch or a timeout.
 func (s *sink) waitLines(t *testing.T, want ...got) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		lines, _ := s.snapshot()
-		if len(lines) >= len(want) {
-			if fmt.Sprint(lines) != fmt.Sprint(want) {
-				t.Fatalf("lines:\n got %v\nwant %v", lines, want)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out; lines:\n got %v\nwant %v", lines, want)
-		}
-		time.Sleep(2 * time.Millisecond)
+	var lines []got
+	testkit.Eventually(t, fmt.Sprintf("%d lines", len(want)), waitTimeout, func() bool {
+		lines, _ = s.snapshot()
+		return len(lines) >= len(want)
+	}, func() string { return fmt.Sprintf("lines:\n got %v\nwant %v", lines, want) })
+	if fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Fatalf("lines:\n got %v\nwant %v", lines, want)
 	}
 }
 
-// settle waits a few polls and checks that nothing more was delivered.
+// settle waits a few polls and checks that nothing more was delivered
+// (an absence: there is no event to wait for).
 func (s *sink) settle(t *testing.T, cfg Config, want int) {
 	t.Helper()
 	time.Sleep(5*cfg.PollInterval + cfg.RotateWait)
 	if lines, _ := s.snapshot(); len(lines) != want {
 		t.Fatalf("got %d lines, want %d: %v", len(lines), want, lines)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -190,7 +175,7 @@ func TestRenameRotation(t *testing.T) {
 	s.waitLines(t, got{1, "a1"}, got{2, "a2"}, got{3, "a3"})
 	nw := create(t, path, "b1\n")
 	write(t, old, "a4\na5-partial")
-	time.Sleep(cfg.RotateWait / 4)
+	time.Sleep(cfg.RotateWait / 4) // the writer finishes the line a moment later, within RotateWait
 	write(t, old, "-end\na6 no newline")
 	// The writer reopens: everything after goes to the new file.
 	write(t, nw, "b2\n")
@@ -219,7 +204,7 @@ func TestCopyTruncate(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "truncation", func() bool { return tl.Stats().Truncations == 1 })
+	testkit.Eventually(t, "truncation", waitTimeout, func() bool { return tl.Stats().Truncations == 1 })
 	write(t, f, "x\ny\n")
 	s.waitLines(t, got{1, "first line"}, got{2, "second line"}, got{3, "held"}, got{1, "x"}, got{2, "y"})
 	if st := tl.Stats(); st.Rotations != 0 {
@@ -268,7 +253,7 @@ func TestDeletedFile(t *testing.T) {
 	// Written to the deleted file before it is released: still read.
 	write(t, f, "\nc\n")
 	s.waitLines(t, got{1, "a"}, got{2, "b"}, got{3, "c"})
-	waitFor(t, "release of the deleted file", func() bool { return tl.Stats().Rotations == 1 })
+	testkit.Eventually(t, "release of the deleted file", waitTimeout, func() bool { return tl.Stats().Rotations == 1 })
 	_ = f.Close()
 	s.settle(t, cfg, 3)
 
@@ -398,9 +383,9 @@ func TestSaveIntervalBoundsSaves(t *testing.T) {
 	tl, s := start(t, cfg)
 	for i := range 20 {
 		write(t, f, fmt.Sprintf("l%d\n", i))
-		time.Sleep(cfg.PollInterval)
+		time.Sleep(cfg.PollInterval) // one line per poll: 20 chances to save
 	}
-	waitFor(t, "20 lines", func() bool { l, _ := s.snapshot(); return len(l) == 20 })
+	testkit.Eventually(t, "20 lines", waitTimeout, func() bool { l, _ := s.snapshot(); return len(l) == 20 })
 	st.mu.Lock()
 	saves := st.saves
 	st.mu.Unlock()
@@ -451,7 +436,8 @@ func TestNotARegularFile(t *testing.T) {
 	}
 	cfg := testConfig(path)
 	tl, s := start(t, cfg)
-	time.Sleep(10 * cfg.PollInterval)
+	testkit.Eventually(t, "the error", waitTimeout, func() bool { _, errs := s.snapshot(); return len(errs) > 0 })
+	time.Sleep(10 * cfg.PollInterval) // ten more polls: still reported only once
 	_, errs := s.snapshot()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "not a regular file") {
 		t.Fatalf("errors %v (a lasting condition is reported once)", errs)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/png"
 	"math"
@@ -29,8 +28,6 @@ import (
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/screenshot.png")
 
 const (
 	chromium = "/usr/bin/chromium"
@@ -127,15 +124,19 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// waitFor polls a JavaScript condition; on timeout it fails with what the
-// page shows.
+// waitFor polls a JavaScript condition in the page; on timeout it fails
+// with what the page shows.
 func waitFor(t *testing.T, ctx context.Context, cond, what string) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
+	var lastErr error
+	testkit.Eventually(t, what+" ("+cond+")", 20*time.Second, func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		lastErr = err
+		return err == nil && v
+	}, func() string {
 		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-		t.Fatalf("waiting for %s (%s): %v\npage:\n%s", what, cond, err, text)
-	}
+		return fmt.Sprintf("last evaluation error: %v\npage:\n%s", lastErr, text)
+	})
 }
 
 // navigateBy clicks or presses a key and waits for the new page's load.
@@ -505,7 +506,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
-	if *update && name == "screenshot.png" {
+	if testkit.Update() && name == "screenshot.png" {
 		if err := os.WriteFile(filepath.Join("testdata", name), buf, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/examples/shop/shop"
 	"github.com/hopscope/hopscope/internal/cliconfig"
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/fixture"
 	"github.com/hopscope/hopscope/internal/realcomp"
 	"github.com/hopscope/hopscope/sidecar"
@@ -290,8 +291,8 @@ type standInOrders struct{ tracer trace.Tracer }
 
 func (o *standInOrders) Get(ctx context.Context, id int) (shop.Order, error) {
 	_, span := o.tracer.Start(ctx, "SELECT orders", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", "SELECT"),
-		attribute.String("server.address", "stand-in"), attribute.Bool("hopscope.stand_in", true)))
+		attribute.String(contract.AttrDBSystemName, contract.DBSystemPostgreSQL), attribute.String(contract.AttrDBOperationName, "SELECT"),
+		attribute.String(contract.AttrServerAddress, "stand-in"), attribute.Bool("hopscope.stand_in", true)))
 	defer span.End()
 	time.Sleep(time.Millisecond + rand.N(2*time.Millisecond) + shop.DelaysFrom(ctx).SQL)
 	if id < 1 || id > 10000 {
@@ -309,8 +310,8 @@ type standInCache struct {
 
 func (c *standInCache) span(ctx context.Context, op string) trace.Span {
 	_, span := c.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", op),
-		attribute.String("server.address", "stand-in"), attribute.Bool("hopscope.stand_in", true)))
+		attribute.String(contract.AttrDBSystemName, contract.DBSystemRedis), attribute.String(contract.AttrDBOperationName, op),
+		attribute.String(contract.AttrServerAddress, "stand-in"), attribute.Bool("hopscope.stand_in", true)))
 	time.Sleep(200*time.Microsecond + rand.N(300*time.Microsecond))
 	return span
 }
@@ -474,7 +475,7 @@ func (d *demo) table() {
 	var order []string
 	for _, h := range correlate.HopNames() {
 		if h == correlate.HopDownload {
-			order = append(order, "postgres", "redis", "http_egress")
+			order = append(order, contract.HopPostgres, contract.HopRedis, contract.HopHTTPEgress)
 		}
 		order = append(order, h)
 	}

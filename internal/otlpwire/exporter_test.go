@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -392,10 +393,8 @@ func TestExporterShutdown(t *testing.T) {
 		e := newExporter(t, HTTPConfig{Endpoint: s.endpoint(), Timeout: time.Minute})
 		done := make(chan error, 1)
 		go func() { done <- e.ExportSpans(ctx, spans) }()
-		for s.attempts.Load() == 0 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		time.Sleep(50 * time.Millisecond)
+		testkit.Eventually(t, "the first attempt", 5*time.Second, func() bool { return s.attempts.Load() > 0 })
+		time.Sleep(50 * time.Millisecond) // into the 5 s backoff wait, which shows nothing to wait on
 		if err := e.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}

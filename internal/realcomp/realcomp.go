@@ -32,7 +32,7 @@ func Lookup(bin string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s is not installed (apt-get install it; .ci/run does)", bin)
+	return "", fmt.Errorf("%s is not installed (apt-get install it; .ci/deps does)", bin)
 }
 
 // FreePort returns a loopback port nobody listens on.

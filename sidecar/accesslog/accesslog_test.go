@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -317,19 +318,14 @@ func (e *events) handle(evs []forward.Event) {
 
 func (e *events) waitFor(t *testing.T, n int) []forward.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []forward.Event
+	testkit.Eventually(t, fmt.Sprintf("%d events", n), 10*time.Second, func() bool {
 		e.mu.Lock()
-		got := append([]forward.Event(nil), e.evs...)
+		got = append([]forward.Event(nil), e.evs...)
 		e.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d events, want %d", len(got), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(got) >= n
+	}, func() string { return fmt.Sprintf("got %d events", len(got)) })
+	return got
 }
 
 func startCollector(t testing.TB, handle func([]forward.Event)) *forward.Server {

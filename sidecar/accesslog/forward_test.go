@@ -120,19 +120,6 @@ func silentPeer(t *testing.T) string {
 	return testkit.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
-// waitUntil polls cond every 5 ms until it holds, failing the test after
-// limit (a hang guard, not a timing expectation).
-func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestFluentEveryRecordDeliveredOrCounted logs records to receivers that
 // work, never read, read but never acknowledge, or go away mid-stream, and
 // checks that every record is either delivered (once) or counted as
@@ -249,11 +236,11 @@ func TestFluentEveryRecordDeliveredOrCounted(t *testing.T) {
 			r := fullRecord()
 			for i := range total {
 				if i == total/2 && rcv.midway != nil {
-					waitUntil(t, "a first delivery", 10*time.Second, func() bool { return rcv.got.count() > 0 })
+					testkit.Eventually(t, "a first delivery", 10*time.Second, func() bool { return rcv.got.count() > 0 })
 					rcv.midway()
 				}
 				if tt.paced {
-					waitUntil(t, "room in the queue", 10*time.Second, func() bool { return !l.ship.full() })
+					testkit.Eventually(t, "room in the queue", 10*time.Second, func() bool { return !l.ship.full() })
 				}
 				r.BytesIn = int64(i)
 				l.Log(r)

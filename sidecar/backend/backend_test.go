@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 )
 
@@ -232,10 +233,7 @@ func TestServerAndTCPRelay(t *testing.T) {
 	if string(got) != msg {
 		t.Fatalf("relayed %d bytes, want %d unchanged", len(got), len(msg))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(sr.Ended()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the connection's span", 5*time.Second, func() bool { return len(sr.Ended()) > 0 })
 	spans := sr.Ended()
 	if len(spans) != 1 || spans[0].Name() != "connection other" {
 		t.Fatalf("spans %v", spans)

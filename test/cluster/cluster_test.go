@@ -512,7 +512,7 @@ func load(url string, stop <-chan struct{}) (sent, failed *atomic.Int64, errs fu
 					}
 					mu.Unlock()
 				}
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(20 * time.Millisecond) // the load's pacing
 			}
 		}()
 	}
@@ -528,7 +528,7 @@ func checkRollout(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.I
 	}
 	stop := make(chan struct{})
 	sent, failed, errs, wait := load(res.Edge+"/api/orders/3", stop)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load before the rollout
 	if _, err := k.kubectl(ctx, "", "-n", nsShop, "rollout", "restart", "deployment/shop"); err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +546,7 @@ func checkRollout(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.I
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load after it
 	close(stop)
 	wait()
 	t.Logf("rollout restart: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())
@@ -585,7 +585,7 @@ func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubern
 	}
 	stop := make(chan struct{})
 	sent, failed, errs, wait := load(res.Edge+"/api/orders/4", stop)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load before the faults
 
 	// 1. The pod deleted: replaced at once.
 	zero := int64(0)
@@ -597,7 +597,7 @@ func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubern
 	if err := k.waitReady(ctx, cs, nsHopscope, sel, 1, 120*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load on the new collector before measuring
 	before := sidecarDropped(t, ctx, cs)
 
 	// 2. No collector at all for longer than an export retries (5 s).
@@ -610,13 +610,13 @@ func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubern
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	time.Sleep(10 * time.Second)
+	time.Sleep(10 * time.Second) // longer than an export's retries (5 s), under load
 	after := sidecarDropped(t, ctx, cs)
 	scale(1)
 	if err := k.waitReady(ctx, cs, nsHopscope, sel, 1, 120*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load on the restored collector
 	close(stop)
 	wait()
 	t.Logf("collector deleted, then gone 10 s: %d requests, %d failed %v", sent.Load(), failed.Load(), errs())

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/hopscope/hopscope/injector"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 var updateAdmission = flag.Bool("update-admission", false, "rewrite injector/testdata/admission/*.json with the reviews a real API server sends")
@@ -127,7 +128,7 @@ func TestAdmissionReviewsFromRealAPIServer(t *testing.T) {
 	k.namespace(t, labelledNamespace, map[string]string{injector.AnnotationInject: "enabled"})
 	cases := admissionCases()
 	for name, pod := range cases {
-		eventually(t, "the API server to call the recording webhook for "+name, 30e9, func() bool {
+		testkit.Eventually(t, "the API server to call the recording webhook for "+name, 30e9, func() bool {
 			k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
 			k.client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			mu.Lock()

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
 	"github.com/hopscope/hopscope/sidecar/backend"
 )
@@ -106,7 +107,7 @@ func TestBackendProxiesInBreakdown(t *testing.T) {
 	}
 
 	var b collector.BreakdownResponse
-	eventually(t, "the breakdown with postgres and redis", 30*time.Second, func() bool {
+	testkit.Eventually(t, "the breakdown with postgres and redis", 30*time.Second, func() bool {
 		code, data, err := getBody("http://" + col.HTTPAddr().String() + "/api/v1/traces/" + traceID + "/breakdown")
 		if err != nil || code != 200 || json.Unmarshal(data, &b) != nil {
 			return false

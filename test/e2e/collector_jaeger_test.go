@@ -18,6 +18,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/internal/fixture"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -55,7 +56,7 @@ func TestCollectorToJaeger(t *testing.T) {
 
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(15 * time.Millisecond)
+		time.Sleep(15 * time.Millisecond) // the app's own time
 		io.WriteString(w, "order 7")
 	})}
 	go app.Serve(ln)
@@ -86,7 +87,7 @@ func TestCollectorToJaeger(t *testing.T) {
 
 	var start time.Time
 	var dur time.Duration
-	eventually(t, "the sidecar span at the collector", 10*time.Second, func() bool {
+	testkit.Eventually(t, "the sidecar span at the collector", 10*time.Second, func() bool {
 		g, ok := col.Store().Group(tid)
 		if ok && len(g.Sidecars) == 1 {
 			start, dur = g.Sidecars[0].Start, g.Sidecars[0].Duration
@@ -107,7 +108,7 @@ func TestCollectorToJaeger(t *testing.T) {
 		URL: "https://shop.example:443/api/orders/7", Request: ms(1), Target: ms(requestTime + 3), Response: ms(2)}.Line()+"\n"), 0o644)
 
 	var b collector.BreakdownResponse
-	eventually(t, "the joined breakdown", 15*time.Second, func() bool {
+	testkit.Eventually(t, "the joined breakdown", 15*time.Second, func() bool {
 		res, err := http.Get("http://" + col.HTTPAddr().String() + "/api/v1/traces/" + tid + "/breakdown")
 		if err != nil {
 			return false
@@ -131,7 +132,7 @@ func TestCollectorToJaeger(t *testing.T) {
 	}
 
 	var tr *jaegerTrace
-	eventually(t, "Jaeger to return the whole path", 30*time.Second, func() bool {
+	testkit.Eventually(t, "Jaeger to return the whole path", 30*time.Second, func() bool {
 		tr = j.trace(t, tid)
 		if tr == nil {
 			return false

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // freePort returns a loopback port nobody listens on.
@@ -39,36 +40,17 @@ func tail(s string, n int) string {
 // waitHTTP polls url until it answers 200 or the deadline passes.
 func waitHTTP(t *testing.T, what, url string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var last string
+	testkit.Eventually(t, what+" ready at "+url, within, func() bool {
 		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			last = err.Error()
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready at %s after %s: %v", what, url, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// eventually polls cond for up to d.
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var more string
-			for _, f := range detail {
-				more += "\n" + f()
-			}
-			t.Fatalf("timed out after %s waiting for %s%s", d, what, more)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		res.Body.Close()
+		last = res.Status
+		return res.StatusCode == 200
+	}, func() string { return "last answer: " + last })
 }
 
 var buildOnce sync.Map // tool → path

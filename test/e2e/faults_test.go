@@ -298,7 +298,7 @@ func TestFaults(t *testing.T) {
 		{"fluent receiver killed", func(t *testing.T) ([]string, string, func(), func() int64) {
 			peer := startOwnProcess(t, "fluentforward", toolBinary(t, "HOPSCOPE_FLUENTFORWARD_BIN", "fluentforward"), "--listen", "127.0.0.1:0")
 			var addr string
-			eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
+			testkit.Eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
 				for _, l := range strings.Split(peer.stderr.String(), "\n") {
 					if a, ok := strings.CutPrefix(strings.TrimSpace(l), "listening "); ok {
 						addr = a
@@ -319,11 +319,11 @@ func TestFaults(t *testing.T) {
 			rss := sampleRSS(p.cmd.Process.Pid)
 			stop := make(chan struct{})
 			load, wait := runLoad("http://"+proxy+"/x", 4, stop)
-			time.Sleep(2 * time.Second)
+			time.Sleep(2 * time.Second) // load before the fault
 			if kill != nil {
 				kill()
 			}
-			time.Sleep(2 * time.Second)
+			time.Sleep(2 * time.Second) // load during it
 			close(stop)
 			wait()
 			// Queued first: a record only moves from queued to sent or
@@ -377,11 +377,11 @@ func TestFaults(t *testing.T) {
 		stop := make(chan struct{})
 		load, wait := runLoad("http://"+lb+"/x", 4, stop)
 		direct, waitDirect := runLoad("http://"+proxyA+"/x", 1, stop)
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // load before the SIGTERM
 		start := time.Now()
 		err := a.terminate(40 * time.Second)
 		took := time.Since(start)
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // load after it, on B alone
 		close(stop)
 		wait()
 		waitDirect()
@@ -450,7 +450,7 @@ backend sidecars
 	}
 	t.Cleanup(func() { p.terminate(5 * time.Second) })
 	// Both servers up before the load starts.
-	eventually(t, "both sidecars behind HAProxy", 10*time.Second, func() bool {
+	testkit.Eventually(t, "both sidecars behind HAProxy", 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + bind + "/x")
 		if err != nil {
 			return false
@@ -583,18 +583,18 @@ func faultsCollectorHostile(t *testing.T, bin string, report func(faultRow)) {
 			}
 		}()
 	}
-	time.Sleep(8 * time.Second)
+	time.Sleep(8 * time.Second) // the overload's length
 	close(stop)
 	owg.Wait()
 	sent.Add(ok.Load())
-	eventually(t, "the collector taking spans again after the overload", 30*time.Second, func() bool {
+	testkit.Eventually(t, "the collector taking spans again after the overload", 30*time.Second, func() bool {
 		if post(request([]string{span(newTrace(), "")}, "shop"), "application/json") == 200 {
 			sent.Add(1)
 			return true
 		}
 		return false
 	})
-	time.Sleep(3 * time.Second) // the flushes meet the black hole
+	time.Sleep(3 * time.Second) // a window in which the flushes meet the black hole, RSS sampled
 	page := scrape(t, "http://"+api+"/metrics")
 	received := metric(page, "hopscope_collector_received_total", `source="otlp"`)
 	dropped := metric(page, "hopscope_collector_export_dropped_spans_total")

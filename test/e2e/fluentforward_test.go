@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/accesslog"
 )
 
@@ -44,7 +45,7 @@ func TestSidecarLogsReachIndependentForwardReceiver(t *testing.T) {
 
 	peer := startOwnProcess(t, "fluentforward", peerBin, "--listen", "127.0.0.1:0")
 	var peerAddr string
-	eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
+	testkit.Eventually(t, "fluentforward to print its address", 30*time.Second, func() bool {
 		for l := range strings.Lines(peer.stderr.String()) {
 			if a, ok := strings.CutPrefix(strings.TrimSpace(l), "listening "); ok {
 				peerAddr = a
@@ -78,7 +79,7 @@ func TestSidecarLogsReachIndependentForwardReceiver(t *testing.T) {
 			appSawAuth++
 			appMu.Unlock()
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the app's own time
 		status, body := appAnswer(r.URL.Path)
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
@@ -197,7 +198,7 @@ func TestSidecarLogsReachIndependentForwardReceiver(t *testing.T) {
 	if len(sidecarLines) != len(all) {
 		t.Errorf("sidecar printed %d access-log lines, want %d (one per request, none for the probe)", len(sidecarLines), len(all))
 	}
-	eventually(t, fmt.Sprintf("%d records at fluentforward", len(sidecarLines)), 15*time.Second, func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%d records at fluentforward", len(sidecarLines)), 15*time.Second, func() bool {
 		return strings.Count(peer.stdout.String(), "\n") >= len(sidecarLines)
 	}, peer.outputs)
 	time.Sleep(300 * time.Millisecond) // so that a duplicate would show

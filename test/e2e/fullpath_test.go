@@ -20,6 +20,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
@@ -257,7 +258,7 @@ func TestFullPathBreakdownAccuracy(t *testing.T) {
 func waitComplete(t *testing.T, tp *topology, id string) collector.BreakdownResponse {
 	t.Helper()
 	var b collector.BreakdownResponse
-	eventually(t, "the complete breakdown of "+id, 30*time.Second, func() bool {
+	testkit.Eventually(t, "the complete breakdown of "+id, 30*time.Second, func() bool {
 		code, body, err := getBody("http://" + tp.collector.HTTPAddr().String() + "/api/v1/traces/" + id + "/breakdown")
 		if err != nil || code != 200 {
 			return false
@@ -287,7 +288,7 @@ func checkJaeger(t *testing.T, tp *topology, id string) {
 	want := []string{"client", "loadbalancer", "ingress", "service", "GET /"}
 	var tr *jaegerTrace
 	var services map[string]bool
-	eventually(t, "Jaeger to hold the whole trace", 30*time.Second, func() bool {
+	testkit.Eventually(t, "Jaeger to hold the whole trace", 30*time.Second, func() bool {
 		tr = tp.jaeger.trace(t, id)
 		if tr == nil {
 			return false
@@ -353,7 +354,7 @@ func dbSystem(tags map[string]string) string {
 
 func checkPrometheus(t *testing.T, tp *topology, b collector.BreakdownResponse) {
 	t.Helper()
-	eventually(t, "Prometheus to scrape a series for every hop", 60*time.Second, func() bool {
+	testkit.Eventually(t, "Prometheus to scrape a series for every hop", 60*time.Second, func() bool {
 		code, body, err := getBody(tp.prom + "/api/v1/query?query=" + url.QueryEscape(`count by (hop) (hopscope_hop_duration_seconds_count)`))
 		if err != nil || code != 200 {
 			return false

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/hopscope/hopscope/injector"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestHelmInstallAndInjection is the chart's and the injector's round trip
@@ -74,7 +75,7 @@ func TestHelmInstallAndInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inj.Shutdown(context.Background()) })
-	eventually(t, "the injector's CA in the webhook configuration", 30*time.Second, inj.Ready)
+	testkit.Eventually(t, "the injector's CA in the webhook configuration", 30*time.Second, inj.Ready)
 	if s, err := k.client.CoreV1().Secrets(ns).Get(ctx, cfg.CertSecret, metav1.GetOptions{}); err != nil || len(s.Data["ca.crt"]) == 0 {
 		t.Fatalf("the injector's certificate Secret: %v", err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/hopscope/hopscope/examples/shop/shop"
 	"github.com/hopscope/hopscope/internal/promcheck"
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/rules"
 	"github.com/hopscope/hopscope/sidecar"
 	"github.com/hopscope/hopscope/sidecar/backend"
@@ -169,7 +170,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 		t.Fatalf("only %d dashboard queries", len(checks))
 	}
 	empty := map[string]string{}
-	eventually(t, "every dashboard query to return a series", 120*time.Second, func() bool {
+	testkit.Eventually(t, "every dashboard query to return a series", 120*time.Second, func() bool {
 		clear(empty)
 		for _, c := range checks {
 			if n, err := promCount(prom, c.expr); err != nil || n == 0 {
@@ -189,7 +190,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 
 	// The hop histogram's exemplars reach Prometheus with trace ids, which
 	// the breakdown dashboard links to Jaeger.
-	eventually(t, "hop exemplars with trace ids", 60*time.Second, func() bool {
+	testkit.Eventually(t, "hop exemplars with trace ids", 60*time.Second, func() bool {
 		code, body, err := getBody(prom + "/api/v1/query_exemplars?query=" + url.QueryEscape(`hopscope_hop_duration_seconds_bucket`) +
 			fmt.Sprintf("&start=%d&end=%d", time.Now().Add(-10*time.Minute).Unix(), time.Now().Add(time.Minute).Unix()))
 		return err == nil && code == 200 && regexp.MustCompile(`"trace_id":"[0-9a-f]{32}"`).Match(body)
@@ -208,7 +209,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		var values map[string]float64
-		eventually(t, "adapter query "+q+" to return a value per pod", 60*time.Second, func() bool {
+		testkit.Eventually(t, "adapter query "+q+" to return a value per pod", 60*time.Second, func() bool {
 			values, err = promVector(prom, q)
 			return err == nil && len(values) == len(shopPods)
 		})

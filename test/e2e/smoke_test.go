@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
@@ -61,7 +62,7 @@ func TestComponentsStart(t *testing.T) {
 	if !strings.HasPrefix(h.Get("X-Amzn-Trace-Id"), "Root=1-") || h.Get("X-Request-Id") == "" || !strings.HasPrefix(h.Get("X-Request-Start"), "t=") {
 		t.Errorf("headers at the app: %v", h)
 	}
-	eventually(t, "nginx and haproxy log lines", 10*time.Second, func() bool {
+	testkit.Eventually(t, "nginx and haproxy log lines", 10*time.Second, func() bool {
 		a, _ := os.ReadFile(accessLog)
 		b, _ := os.ReadFile(lbLog)
 		return strings.Contains(string(a), `"request_time"`) && strings.Contains(string(b), "Root=1-")

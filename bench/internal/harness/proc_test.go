@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 func TestStartStop(t *testing.T) {
@@ -20,11 +22,12 @@ func TestStartStop(t *testing.T) {
 		t.Skip(err)
 	}
 	var child int
-	for deadline := time.Now().Add(5 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	testkit.Eventually(t, "the child's pid", 5*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "child"))
 		child = atoi(strings.TrimSpace(string(b)))
-	}
-	if child == 0 || p.Exited() {
+		return child != 0
+	})
+	if p.Exited() {
 		t.Fatalf("child %d, exited %v", child, p.Exited())
 	}
 	if !slices.Contains(ProcTree(p.PID()), child) {

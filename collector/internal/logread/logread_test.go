@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 func TestClaimOnce(t *testing.T) {
@@ -43,13 +45,7 @@ func TestGoPollsAndFinishes(t *testing.T) {
 		pollsAtFinish.Store(polls.Load())
 		finishes.Add(1)
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for polls.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d polls", polls.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "3 polls", 5*time.Second, func() bool { return polls.Load() >= 3 })
 	if l.Stopping() {
 		t.Fatal("Stopping before Stop")
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,17 +91,12 @@ func (e *env) forwardProxy(cfg backend.Config, opts Options) (*Proxy, string) {
 // waitSpans waits until n spans ended and returns them.
 func (e *env) waitSpans(n int) []sdktrace.ReadOnlySpan {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s := e.spans.Ended()
-		if len(s) >= n {
-			return s
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%d spans ended, want %d", len(s), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var s []sdktrace.ReadOnlySpan
+	testkit.Eventually(e.t, fmt.Sprintf("%d spans ended", n), 5*time.Second, func() bool {
+		s = e.spans.Ended()
+		return len(s) >= n
+	}, func() string { return fmt.Sprintf("%d spans ended", len(s)) })
+	return s
 }
 
 // span waits for the n-th span to end and returns it.

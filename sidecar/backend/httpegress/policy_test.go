@@ -218,7 +218,7 @@ func TestCircuitBreaker(t *testing.T) {
 		t.Errorf("error.type %q", got)
 	}
 	// Half-open: the trial fails, the circuit opens again.
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // OpenFor (200 ms) passes: the next request is the trial
 	before := hits.get()
 	if r := get("/"); r.status != 500 || hits.get() != before+1 {
 		t.Fatalf("trial: %d, hits %d→%d", r.status, before, hits.get())
@@ -229,7 +229,7 @@ func TestCircuitBreaker(t *testing.T) {
 	jsonError(t, get("/"), http.StatusServiceUnavailable, "pay", "circuit open")
 
 	// Half-open: one trial at a time; its success closes the circuit.
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // OpenFor again
 	healthy.Store(true)
 	trial := make(chan result, 1)
 	go func() { trial <- get("/hold") }()

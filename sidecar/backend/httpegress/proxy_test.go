@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -577,10 +578,11 @@ func TestShutdown(t *testing.T) {
 	go func() { p.ServeConn(ctx, b); close(done) }()
 	go io.Copy(io.Discard, a)
 	io.WriteString(a, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
-	if got := e.metric("hopscope_backend_connections", map[string]string{"backend": "pay", "state": "decoded"}); got != 1 {
-		t.Errorf("decoded connections %v, want 1", got)
+	decoded := func() float64 {
+		return e.metric("hopscope_backend_connections", map[string]string{"backend": "pay", "state": "decoded"})
 	}
+	testkit.Eventually(t, "one decoded connection", 5*time.Second, func() bool { return decoded() == 1 },
+		func() string { return fmt.Sprintf("decoded connections %v", decoded()) })
 	cancel()
 	select {
 	case <-done:

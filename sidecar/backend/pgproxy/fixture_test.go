@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,13 +51,13 @@ var (
 const securePassword = "Sc-Ram'pw 1"
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, s := range []*server{&trustPG, &securePG} {
-		if s.stop != nil {
-			s.stop()
+	testkit.VerifyNoLeaks(m, func() {
+		for _, s := range []*server{&trustPG, &securePG} {
+			if s.stop != nil {
+				s.stop()
+			}
 		}
-	}
-	os.Exit(code)
+	})
 }
 
 func (s *server) start(t testing.TB, run func(dir string) (string, func(), error)) string {
@@ -190,24 +191,19 @@ func (f *fixture) port() string {
 // after its reply is forwarded) and returns them.
 func (f *fixture) waitSpans(n int) []sdktrace.ReadOnlySpan {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		spans := f.spans.Ended()
-		if len(spans) >= n {
-			return spans
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%d spans ended, want at least %d:\n%s", len(spans), n, describe(spans))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var spans []sdktrace.ReadOnlySpan
+	testkit.Eventually(f.t, fmt.Sprintf("at least %d spans ended", n), 5*time.Second, func() bool {
+		spans = f.spans.Ended()
+		return len(spans) >= n
+	}, func() string { return fmt.Sprintf("%d spans ended:\n%s", len(spans), describe(spans)) })
+	return spans
 }
 
 // settle waits until no span ended for a while and returns them all.
 func (f *fixture) settle() []sdktrace.ReadOnlySpan {
 	last, stable := -1, 0
 	for stable < 5 {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // no event marks "no more spans": wait for 5 quiet polls
 		n := len(f.spans.Ended())
 		if n == last {
 			stable++
@@ -311,11 +307,6 @@ type metricPB = dto.Metric
 // waitGauge waits for hopscope_backend_connections{state} to be want.
 func (f *fixture) waitGauge(state string, want float64) {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.gauge(state) != want {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("connections{state=%s} = %v, want %v", state, f.gauge(state), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(f.t, fmt.Sprintf("connections{state=%s} = %v", state, want), 5*time.Second, func() bool { return f.gauge(state) == want },
+		func() string { return fmt.Sprintf("connections{state=%s} = %v", state, f.gauge(state)) })
 }

@@ -1,8 +1,11 @@
 package pgproxy
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestRecorder: calls queued are all recorded, in a burst, and the
@@ -19,13 +22,10 @@ func TestRecorder(t *testing.T) {
 	if n := len(ts.spans.Ended()); n != 0 {
 		t.Fatalf("%d spans recorded at once, want them queued", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(ts.spans.Ended()) < 3 || r.busy() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d spans recorded, recorder running %v", len(ts.spans.Ended()), r.busy())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "3 spans recorded and the recorder idle", 5*time.Second, func() bool { return len(ts.spans.Ended()) >= 3 && !r.busy() },
+		func() string {
+			return fmt.Sprintf("%d spans recorded, recorder running %v", len(ts.spans.Ended()), r.busy())
+		})
 	if n := len(ts.spans.Ended()); n != 3 {
 		t.Fatalf("%d spans, want 3", n)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // redisCLI runs redis-cli against addr and returns what it printed.
@@ -131,7 +132,7 @@ func TestRedisCLIMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Stop()
-	eventually(t, "MONITOR's OK", func() bool { return strings.HasPrefix(out.String(), "OK") })
+	testkit.Eventually(t, "MONITOR's OK", 5*time.Second, func() bool { return strings.HasPrefix(out.String(), "OK") })
 
 	ctx := context.Background()
 	c := newClient(t, proxy, 2, "")
@@ -141,7 +142,7 @@ func TestRedisCLIMonitor(t *testing.T) {
 	if v := c.Get(ctx, "monitored:key").Val(); v != "v" {
 		t.Fatalf("GET %q", v)
 	}
-	eventually(t, "the monitor stream", func() bool {
+	testkit.Eventually(t, "the monitor stream", 5*time.Second, func() bool {
 		return strings.Count(strings.ToLower(out.String()), `"monitored:key"`) == 2
 	})
 	r.waitFor(t, "GET", "ok", 1)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -166,5 +167,5 @@ func (r *rig) observations() map[string]uint64 {
 // "error"): the app may see a reply before the proxy ends its call.
 func (r *rig) waitFor(t *testing.T, op, outcome string, n uint64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d %s/%s", n, op, outcome), func() bool { return r.observations()[op+"/"+outcome] >= n })
+	testkit.Eventually(t, fmt.Sprintf("%d %s/%s", n, op, outcome), 5*time.Second, func() bool { return r.observations()[op+"/"+outcome] >= n })
 }

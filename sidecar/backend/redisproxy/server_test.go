@@ -2,7 +2,6 @@ package redisproxy
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 	"go.uber.org/zap"
@@ -27,11 +27,11 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.stop != nil {
-		shared.stop()
-	}
-	os.Exit(code)
+	testkit.VerifyNoLeaks(m, func() {
+		if shared.stop != nil {
+			shared.stop()
+		}
+	})
 }
 
 // redisServer returns the shared server's host:port.
@@ -80,18 +80,6 @@ func startProxy(t *testing.T, r *rig, log *zap.Logger) string {
 	cfg := r.b.Config
 	cfg.Listen = "127.0.0.1:0"
 	return backendtest.Serve(t, backend.NewServer(cfg, h, log))
-}
-
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // observedLogger returns a logger that keeps everything it is given, and
