@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
 )
@@ -51,8 +53,7 @@ func TestBackendCallAttributedToInboundRequest(t *testing.T) {
 	}
 	var server, client map[string]string
 	var serverID, clientParent, serverTrace, clientTrace string
-	deadline := time.Now().Add(10 * time.Second)
-	for (server == nil || client == nil) && time.Now().Before(deadline) {
+	testkit.Eventually(t, "the request's span and the backend's", 10*time.Second, func() bool {
 		h.sc.tp.ForceFlush(t.Context())
 		for _, sp := range sink.Spans() {
 			a := attrs(sp)
@@ -63,11 +64,8 @@ func TestBackendCallAttributedToInboundRequest(t *testing.T) {
 				client, clientParent, clientTrace = a, hex.EncodeToString(sp.ParentSpanId), hex.EncodeToString(sp.TraceId)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if server == nil || client == nil {
-		t.Fatalf("spans: %v", sink.Spans())
-	}
+		return server != nil && client != nil
+	}, func() string { return fmt.Sprint(sink.Spans()) })
 	if clientTrace != serverTrace || clientParent != serverID {
 		t.Errorf("backend span in trace %s under %s; the request's span is %s in %s", clientTrace, clientParent, serverID, serverTrace)
 	}
@@ -135,8 +133,7 @@ func TestEgressForwardProxyContinuesTheTrace(t *testing.T) {
 	}
 	var serverTrace, clientID, clientTrace string
 	var client map[string]string
-	deadline := time.Now().Add(10 * time.Second)
-	for client == nil && time.Now().Before(deadline) {
+	testkit.Eventually(t, "the egress span", 10*time.Second, func() bool {
 		h.sc.tp.ForceFlush(t.Context())
 		for _, sp := range sink.Spans() {
 			switch {
@@ -146,11 +143,8 @@ func TestEgressForwardProxyContinuesTheTrace(t *testing.T) {
 				client, clientID, clientTrace = attrs(sp), hex.EncodeToString(sp.SpanId), hex.EncodeToString(sp.TraceId)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if client == nil {
-		t.Fatalf("no egress span among %v", sink.Spans())
-	}
+		return client != nil && serverTrace != ""
+	}, func() string { return fmt.Sprint(sink.Spans()) })
 	if parts[1] != serverTrace || parts[1] != clientTrace || parts[2] != clientID {
 		t.Errorf("traceparent %s; inbound trace %s, egress span %s in %s", tp, serverTrace, clientID, clientTrace)
 	}

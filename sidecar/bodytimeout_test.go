@@ -13,6 +13,8 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // appConns counts an upstream server's connections opened and closed.
@@ -182,7 +184,7 @@ func TestRequestBodyTimeout(t *testing.T) {
 				}
 			}
 			if tc.stalls {
-				waitFor(t, "the app's connections to be closed", func() bool {
+				testkit.Eventually(t, "the app's connections to be closed", 10*time.Second, func() bool {
 					opened, closed := conns.counts()
 					return opened > 0 && closed == opened
 				})
@@ -192,7 +194,7 @@ func TestRequestBodyTimeout(t *testing.T) {
 			if tc.stalls {
 				want = 1
 			}
-			waitFor(t, "the access line", func() bool { return len(h.logs.Lines()) == 1 })
+			testkit.Eventually(t, "the access line", 10*time.Second, func() bool { return len(h.logs.Lines()) == 1 })
 			if got := h.counter(h.sc.metrics.rejected, ReasonRequestBodyTimeout); got != want {
 				t.Errorf("rejected_total{reason=%q} = %v, want %v", ReasonRequestBodyTimeout, got, want)
 			}

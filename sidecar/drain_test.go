@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestDrainTimeoutCutsRequests: requests still running when --drain-timeout
@@ -171,7 +173,7 @@ func TestClientGoneDuringDrainIs499(t *testing.T) {
 		defer scancel()
 		shut <- h.sc.Shutdown(sctx)
 	}()
-	time.Sleep(100 * time.Millisecond) // draining now
+	testkit.Eventually(t, "the sidecar draining", 10*time.Second, h.sc.draining.Load)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("client: %v", err)

@@ -9,14 +9,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestClientBodyCutShort: a client that goes away mid-upload must not leave
 // the app waiting for the rest of the body nor the request unrecorded.
 func TestClientBodyCutShort(t *testing.T) {
 	appErr := make(chan error, 1)
+	reading := make(chan struct{})
 	up, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := io.Copy(io.Discard, r.Body)
+		var first [1]byte
+		_, err := io.ReadFull(r.Body, first[:])
+		close(reading) // the body is on its way to the app
+		if err == nil {
+			_, err = io.Copy(io.Discard, r.Body)
+		}
 		appErr <- err
 	}))
 	h := startSidecar(t, up, nil)
@@ -26,7 +34,11 @@ func TestClientBodyCutShort(t *testing.T) {
 	}
 	fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n", 1<<20)
 	c.Write(make([]byte, 100<<10))
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-reading:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app got no body byte")
+	}
 	c.Close()
 	select {
 	case err := <-appErr:
@@ -36,7 +48,7 @@ func TestClientBodyCutShort(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the app still waits for the rest of the body")
 	}
-	waitFor(t, "the access line", func() bool { return len(h.logs.Lines()) == 1 })
+	testkit.Eventually(t, "the access line", 10*time.Second, func() bool { return len(h.logs.Lines()) == 1 })
 	if line := h.logs.Lines()[0]; !strings.Contains(line, `"status":499`) {
 		t.Errorf("an upload the client cut short is the client's 499, not the app's fault: %s", line)
 	}
@@ -93,7 +105,7 @@ func TestMalformedChunkedBodyIs400(t *testing.T) {
 					t.Errorf("response %q, want a JSON bad_request_body error and Connection: close", resp)
 				}
 			}
-			waitFor(t, "the access line", func() bool { return len(h.logs.Lines()) == i+1 })
+			testkit.Eventually(t, "the access line", 10*time.Second, func() bool { return len(h.logs.Lines()) == i+1 })
 			if line := h.logs.Lines()[i]; !strings.Contains(line, fmt.Sprintf(`"status":%d`, tc.wantStatus)) {
 				t.Errorf("access line %s, want status %d", line, tc.wantStatus)
 			}

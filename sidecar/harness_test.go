@@ -77,16 +77,17 @@ func (h *harness) counter(vec *prometheus.CounterVec, labels ...string) float64 
 	return testutil.ToFloat64(vec.WithLabelValues(labels...))
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// getStatus GETs url and returns the status, the body read and closed
+// (an unclosed body holds its connection and the goroutines behind it).
+func getStatus(t *testing.T, url string) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer for access logs.

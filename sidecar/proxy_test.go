@@ -26,6 +26,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 var serverTimingRE = regexp.MustCompile(`^traceparent;desc="00-([0-9a-f]{32})-([0-9a-f]{16})-01", app;dur=([0-9.]+), sidecar;dur=([0-9.]+)$`)
@@ -399,7 +401,7 @@ func TestWebSocketEcho(t *testing.T) {
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "bye")
-	waitFor(t, "the websocket request to be recorded as 101", func() bool {
+	testkit.Eventually(t, "the websocket request to be recorded as 101", 10*time.Second, func() bool {
 		return h.counter(h.sc.metrics.requests, "inbound", "GET", "/ws", "101") == 1
 	})
 }
@@ -458,10 +460,10 @@ func TestUpstreamFailures(t *testing.T) {
 		if res.Header.Get("Server-Timing") == "" {
 			t.Error("error responses carry Server-Timing too")
 		}
-		if r, _ := http.Get(h.admin + "/readyz"); r.StatusCode != 503 {
-			t.Errorf("/readyz = %d with the app down", r.StatusCode)
+		if code := getStatus(t, h.admin+"/readyz"); code != 503 {
+			t.Errorf("/readyz = %d with the app down", code)
 		}
-		waitFor(t, "502 counted", func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/x", "502") == 1 })
+		testkit.Eventually(t, "502 counted", 10*time.Second, func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/x", "502") == 1 })
 	})
 	t.Run("app too slow is 504", func(t *testing.T) {
 		up, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -479,7 +481,7 @@ func TestUpstreamFailures(t *testing.T) {
 		if res.StatusCode != 504 || body.Error != "app_timeout" {
 			t.Fatalf("got %d %+v", res.StatusCode, body)
 		}
-		waitFor(t, "504 counted", func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/slow", "504") == 1 })
+		testkit.Eventually(t, "504 counted", 10*time.Second, func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/slow", "504") == 1 })
 	})
 	t.Run("client gone is 499", func(t *testing.T) {
 		arrived := make(chan struct{}, 1)
@@ -494,7 +496,7 @@ func TestUpstreamFailures(t *testing.T) {
 		if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.Canceled) {
 			t.Fatalf("client error %v", err)
 		}
-		waitFor(t, "499 counted", func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/wait", "499") == 1 })
+		testkit.Eventually(t, "499 counted", 10*time.Second, func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/wait", "499") == 1 })
 	})
 	t.Run("client gone mid-body is 499", func(t *testing.T) {
 		up, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -513,7 +515,7 @@ func TestUpstreamFailures(t *testing.T) {
 		}
 		io.ReadFull(res.Body, make([]byte, 100<<10))
 		res.Body.Close()
-		waitFor(t, "499 counted", func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/big", "499") == 1 })
+		testkit.Eventually(t, "499 counted", 10*time.Second, func() bool { return h.counter(h.sc.metrics.requests, "inbound", "GET", "/big", "499") == 1 })
 	})
 }
 
@@ -607,7 +609,7 @@ func TestFailOpenWhenTelemetrySinksAreDead(t *testing.T) {
 	if f := failed.Load(); f != 0 {
 		t.Fatalf("%d of %d requests failed with telemetry sinks down", f, workers*each)
 	}
-	waitFor(t, "span and log drops to be counted", func() bool {
+	testkit.Eventually(t, "span and log drops to be counted", 10*time.Second, func() bool {
 		return h.counter(h.sc.metrics.dropped, SinkOTLP) > 0 && h.counter(h.sc.metrics.dropped, SinkFluent) > 0
 	})
 	if v := h.counter(h.sc.metrics.requests, "inbound", "GET", "/checkout", "200"); v != workers*each {
@@ -638,8 +640,8 @@ func TestDrainOnRequest(t *testing.T) {
 	if took := time.Since(start); dr.StatusCode != 200 || took < 300*time.Millisecond {
 		t.Errorf("/drain answered %d after %s, want 200 after the 300ms grace", dr.StatusCode, took)
 	}
-	if r, _ := http.Get(h.admin + "/readyz"); r.StatusCode != 503 {
-		t.Errorf("/readyz = %d while draining, want 503", r.StatusCode)
+	if code := getStatus(t, h.admin+"/readyz"); code != 503 {
+		t.Errorf("/readyz = %d while draining, want 503", code)
 	}
 	res, err = http.Get(h.url + "/after")
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestTelemetryAccounted: at any moment every span ended is sent, queued
@@ -69,7 +72,7 @@ func TestTelemetryAccounted(t *testing.T) {
 				return
 			}
 			check("at once")
-			waitFor(t, "every span sent or dropped", func() bool {
+			testkit.Eventually(t, "every span sent or dropped", 10*time.Second, func() bool {
 				sent, queued, dropped := check("while waiting")
 				return queued == 0 && sent+dropped == n
 			})

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestFastPathWireCases drives the HTTP/1.1 fast path with the request and
@@ -303,7 +305,7 @@ func TestDialFailureHasNoAppTime(t *testing.T) {
 			if v, ok := rec["app_ms"]; ok && v != float64(0) {
 				t.Errorf("access log app_ms = %v, want 0", v)
 			}
-			waitFor(t, "the span", func() bool { return len(sink.Spans()) == 1 })
+			testkit.Eventually(t, "the span", 10*time.Second, func() bool { return len(sink.Spans()) == 1 })
 			a := attrs(sink.Spans()[0])
 			if v, ok := a[AttrAppDuration]; ok && v != "0" {
 				t.Errorf("%s = %s, want 0", AttrAppDuration, v)
