@@ -23,10 +23,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hopscope/hopscope/internal/modroot"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestMain lets the test binary serve as the log shipper `up` starts
@@ -244,31 +246,31 @@ func fetchBreakdown(t *testing.T, res *Result, id string, want []string) breakdo
 	t.Helper()
 	var b breakdown
 	var last string
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.Eventually(t, "trace "+id+": a breakdown with every hop of "+strings.Join(want, ", "), 60*time.Second, func() bool {
 		resp, err := apiGet(t, res, "/api/v1/traces/"+id+"/breakdown")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(body)
-			if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &b) == nil {
-				// Complete for this path: every hop it crosses is there and
-				// none of them is missing (dns, connect and download need a
-				// browser's beacon, which this path has none of).
-				all := !slices.ContainsFunc(b.Missing, func(m string) bool { return slices.Contains(want, m) })
-				for _, h := range want {
-					if _, ok := b.hop(h); !ok {
-						all = false
-					}
-				}
-				if all {
-					return b
-				}
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = string(body)
+		b = breakdown{}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &b) != nil {
+			return false
+		}
+		// Complete for this path: every hop it crosses is there and none
+		// of them is missing (dns, connect and download need a browser's
+		// beacon, which this path has none of).
+		if slices.ContainsFunc(b.Missing, func(m string) bool { return slices.Contains(want, m) }) {
+			return false
+		}
+		for _, h := range want {
+			if _, ok := b.hop(h); !ok {
+				return false
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("trace %s: no breakdown with %v within 60 s; last answer: %s", id, want, last)
+		return true
+	}, func() string { return "last answer: " + last })
 	return b
 }
 
@@ -536,15 +538,11 @@ func checkRollout(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.I
 		t.Fatal(err)
 	}
 	// The old pod must be gone, not only the new one ready.
-	deadline := time.Now().Add(90 * time.Second)
 	for _, p := range old.Items {
-		for {
+		testkit.Eventually(t, "the old pod "+p.Name+" gone", 90*time.Second, func() bool {
 			_, err := cs.CoreV1().Pods(nsShop).Get(ctx, p.Name, metav1.GetOptions{})
-			if err != nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return apierrors.IsNotFound(err)
+		})
 	}
 	time.Sleep(2 * time.Second) // load after it
 	close(stop)
@@ -602,14 +600,10 @@ func checkCollectorLoss(t *testing.T, ctx context.Context, k *cluster, cs kubern
 
 	// 2. No collector at all for longer than an export retries (5 s).
 	scale(0)
-	gone := time.Now()
-	for time.Since(gone) < 60*time.Second {
+	testkit.Eventually(t, "no collector pod left", 60*time.Second, func() bool {
 		l, err := cs.CoreV1().Pods(nsHopscope).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err == nil && len(l.Items) == 0 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return err == nil && len(l.Items) == 0
+	})
 	time.Sleep(10 * time.Second) // longer than an export's retries (5 s), under load
 	after := sidecarDropped(t, ctx, cs)
 	scale(1)
