@@ -48,7 +48,7 @@ func (c *Collector) apiHandler(gather prometheus.Gatherer) http.Handler {
 func (c *Collector) withJaeger(b correlate.Breakdown) BreakdownResponse {
 	r := BreakdownResponse{Breakdown: b}
 	if c.cfg.JaegerUIURL != "" {
-		r.JaegerURL = strings.TrimRight(c.cfg.JaegerUIURL, "/") + "/trace/" + b.TraceID
+		r.JaegerURL = strings.TrimRight(c.cfg.JaegerUIURL, "/") + "/trace/" + b.TraceID.String()
 	}
 	return r
 }
@@ -59,7 +59,12 @@ func (c *Collector) getBreakdown(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "trace id must be 32 hex characters"})
 		return
 	}
-	b, ok := c.store.View(id)
+	tid, err := correlate.ParseTraceID(id) // the edge: hex in the path
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "trace id must be 32 hex characters"})
+		return
+	}
+	b, ok := c.store.View(tid)
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "trace " + id + " not found (unknown, or older than --window)"})
 		return

@@ -20,7 +20,6 @@ import (
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/bearer"
-	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
 // Options carries what the collector gets from its host process.
@@ -55,11 +54,10 @@ type Collector struct {
 	log   *zap.Logger
 	now   func() time.Time
 	tick  time.Duration
-	store *correlate.Store
+	store *correlate.Store[traceState]
 	m     *metrics
 	em    *emitter
 	sink  spanSink
-	lines *lineParser
 	// rejects logs refused input, rate-limited per source.
 	rejects *rejectLog
 	// tokens are --auth-token-file's (nil: no token required).
@@ -109,16 +107,18 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if opts.Registerer == nil || opts.Gatherer == nil {
 		return nil, errors.New("collector: Options.Registerer and Options.Gatherer go together")
 	}
+	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick,
+		rejects: newRejectLog(opts.Logger, rejectLogEvery)}
+	// One table: the store holds every trace once, with the emitter's
+	// per-trace state, and calls the emitter when a trace is due.
+	c.em = newEmitter(nil, nil)
 	scfg := correlate.DefaultStoreConfig()
-	scfg.Window, scfg.MaxTraces = cfg.Window, cfg.MaxTraces
-	store, err := correlate.NewStore(scfg)
-	if err != nil {
+	scfg.Window, scfg.MaxTraces, scfg.Delay = cfg.Window, cfg.MaxTraces, cfg.ExportDelay
+	var err error
+	if c.store, err = c.em.newTraceStore(scfg); err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick, store: store,
-		rejects: newRejectLog(opts.Logger, rejectLogEvery)}
-	c.m, err = newMetrics(opts.Registerer, store.Stats)
-	if err != nil {
+	if c.m, err = newMetrics(opts.Registerer, c.store.Stats); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	if cfg.ExportOTLPEndpoint != "" {
@@ -126,10 +126,8 @@ func New(cfg Config, opts Options) (*Collector, error) {
 			return nil, fmt.Errorf("--export-otlp-endpoint: %w", err)
 		}
 	}
-	c.em = newEmitter(store, c.m, c.sink, cfg.ExportDelay, cfg.Window, cfg.MaxTraces)
+	c.em.m, c.em.sink = c.m, c.sink
 	c.em.configure(c.log, cfg)
-	loc, _ := time.LoadLocation(cfg.HAProxyTimezone) // checked by Validate
-	c.lines = &lineParser{haproxyLoc: loc}
 
 	if cfg.AuthTokenFile != "" {
 		if c.tokens, err = bearer.Load(cfg.AuthTokenFile); err != nil {
@@ -139,65 +137,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if err := c.addMemoryLimiter(); err != nil {
 		return nil, err
 	}
-	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
-		ocfg := otlp.DefaultConfig()
-		c.limitOTLP(&ocfg)
-		ocfg.Tokens = c.tokens
-		ocfg.GRPCListen, ocfg.HTTPListen = cfg.OTLPGRPCListen, cfg.OTLPHTTPListen
-		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
-		ocfg.ErrorLog = httpErrorLog(c.log)
-		if c.otlp, err = otlp.New(ocfg, c.consumeOTLP); err != nil {
-			return nil, err
-		}
-		c.starts = append(c.starts, c.otlp)
-	}
-	if cfg.ForwardListen != "" {
-		fcfg := forward.ServerConfig{Listen: cfg.ForwardListen, Limits: forward.DefaultLimits(),
-			OnReject: func(peer net.Addr, err error) {
-				where := ""
-				if peer != nil {
-					where = "peer " + peer.String()
-				}
-				c.reject(SrcForward, "malformed", where, 1, err)
-			},
-			// Connections refused (conn_limit), evicted while silent
-			// (evicted_silent) or timed out (idle_timeout, read_timeout).
-			OnConnClosed: func(reason string) { c.reject(SrcForward, reason, "", 1, nil) }}
-		c.limitForward(&fcfg)
-		c.forward = forward.NewServer(fcfg, c.consumeForward)
-		c.starts = append(c.starts, c.forward)
-	}
-	var offsets *offsetFile
-	if cfg.StateDir != "" && len(cfg.Tail) > 0 {
-		if offsets, err = loadOffsetFile(cfg.StateDir); err != nil {
-			return nil, err
-		}
-	}
-	for _, spec := range cfg.Tail {
-		ts, _ := ParseTail(spec) // checked by Validate
-		tcfg := tail.DefaultConfig()
-		tcfg.Path = ts.Path
-		if opts.TailPollInterval > 0 {
-			tcfg.PollInterval = opts.TailPollInterval
-		}
-		if offsets != nil {
-			tcfg.Offsets = offsets
-		}
-		source := sourceOfFormat(ts.Format)
-		tcfg.OnError = func(path string, err error) {
-			c.m.rejected.WithLabelValues(source, "read_error").Inc()
-			c.log.Warn("tail", zap.String("path", path), zap.Error(err))
-		}
-		c.limitTail(&tcfg, source)
-		format := ts.Format
-		t, err := tail.New(tcfg, func(l tail.Line) { c.consumeLine(format, source, l.Source, l.Number, string(l.Text)) })
-		if err != nil {
-			return nil, fmt.Errorf("--tail %s: %w", spec, err)
-		}
-		c.tails = append(c.tails, t)
-		c.starts = append(c.starts, t)
-	}
-	if err := c.addOptional(); err != nil {
+	if err := c.addReceivers(); err != nil {
 		return nil, err
 	}
 	c.api = &http.Server{Handler: c.apiHandler(opts.Gatherer), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(c.log)}
@@ -311,96 +251,4 @@ func (c *Collector) ForwardAddr() net.Addr {
 }
 
 // Store exposes the trace store (for the UI and tests).
-func (c *Collector) Store() *correlate.Store { return c.store }
-
-// consumeOTLP walks an export request's bytes: sidecar and backend spans
-// are filed as records, and every span is held (as the bytes it came in)
-// for export when an export endpoint is set.
-func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
-	now := c.now()
-	type traceSpans struct {
-		held []otlpwire.Held
-		ids  [][8]byte
-	}
-	byTrace := map[[16]byte]*traceSpans{}
-	var n, bad int
-	hold := c.sink != nil
-	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
-		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 {
-			bad++
-			return nil
-		}
-		n++
-		key := [16]byte(sp.TraceID)
-		ts := byTrace[key]
-		if ts == nil {
-			ts = &traceSpans{}
-			byTrace[key] = ts
-		}
-		if hold {
-			ts.held = append(ts.held, otlpwire.Held{Resource: res.Raw, ResourceSchema: res.SchemaURL,
-				Scope: scope.Raw, ScopeSchema: scope.SchemaURL, Span: sp.Raw})
-			ts.ids = append(ts.ids, [8]byte(sp.SpanID))
-		}
-		if rec := spanRecord(res, sp); rec != nil {
-			if r, err := c.store.Add(now, rec); err == nil && r.Late {
-				c.m.late.Inc()
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if bad > 0 {
-		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes or a span id not 8", bad))
-	}
-	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
-	for key, ts := range byTrace {
-		c.em.touchKey(now, key, "", ts.held, ts.ids)
-	}
-	return nil
-}
-
-// reject counts n refused inputs of source in
-// hopscope_collector_rejected_total (reason: a fixed word, never error
-// text) and logs why, rate-limited per source. where names the input
-// (file:line, forward tag or peer), err the cause.
-func (c *Collector) reject(source, reason, where string, n int, err error) {
-	c.m.rejected.WithLabelValues(source, reason).Add(float64(n))
-	c.rejects.note(c.now(), source, reason, where, err)
-}
-
-// addRecord files one record from a log or beacon. source is the receiver
-// that took it in (hopscope_collector_received_total counts each record
-// once, under it); where names the input for the rejection log.
-func (c *Collector) addRecord(source, where string, rec correlate.Record) {
-	now := c.now()
-	r, err := c.store.Add(now, rec)
-	if err != nil {
-		c.reject(source, "no_key", where, 1, err)
-		return
-	}
-	c.m.received.WithLabelValues(source).Inc()
-	if r.Pending {
-		return
-	}
-	if r.Late {
-		c.m.late.Inc()
-	}
-	c.em.touch(now, r.TraceID, nil, nil)
-}
-
-// consumeLine parses one log line of a known format.
-func (c *Collector) consumeLine(format, source, file string, n int64, line string) {
-	if line == "" {
-		return
-	}
-	where := fmt.Sprintf("%s:%d", file, n)
-	rec, err := c.lines.parse(format, line)
-	if err != nil {
-		c.reject(source, "malformed", where, 1, err)
-		return
-	}
-	c.addRecord(source, where, rec)
-}
+func (c *Collector) Store() *correlate.Store[traceState] { return c.store }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"math"
@@ -25,6 +26,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hopscope/hopscope/collector/consumer"
+	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/fixture"
@@ -45,7 +49,8 @@ func newSpanCapture(t *testing.T) *spanCapture {
 	c := &spanCapture{names: map[string]string{}}
 	cfg := otlp.DefaultConfig()
 	cfg.GRPCListen, cfg.HTTPListen = "", "127.0.0.1:0"
-	r, err := otlp.New(cfg, func(_ context.Context, body []byte) error {
+	r, err := otlp.New(cfg, consumer.Func(func(_ context.Context, in consumer.Input) error {
+		body := in.OTLP
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(body, &req); err != nil {
 			return err
@@ -67,7 +72,7 @@ func newSpanCapture(t *testing.T) *spanCapture {
 			}
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +193,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 
 	var span correlate.SidecarSpan
 	testkit.Eventually(t, "the sidecar span in the store", waitLimit, func() bool {
-		g, ok := c.Store().Group(tid)
+		g, ok := c.Store().Group(mustTraceID(t, tid))
 		if ok && len(g.Sidecars) == 1 {
 			span = g.Sidecars[0]
 		}
@@ -322,7 +327,7 @@ func TestAPIReadsDoNotMakeRecordsLate(t *testing.T) {
 		Tries: []fixture.Try{{Addr: "10.0.0.7:15080", Status: 200, Response: 4 * time.Millisecond}}}.Line()
 	alb := fixture.ALB{Root: root, Created: end.Add(-8 * time.Millisecond), End: end, URL: "https://shop.example:443/api/orders/7",
 		Request: time.Millisecond, Target: 6 * time.Millisecond, Response: time.Millisecond}.Line()
-	c.consumeLine(FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, ingress)
+	consumeLine(c, FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, ingress)
 
 	base := "http://" + c.HTTPAddr().String()
 	for _, path := range []string{"/api/v1/traces/" + tid + "/breakdown", "/api/v1/breakdowns", "/api/v1/traces/" + tid + "/breakdown"} {
@@ -330,13 +335,13 @@ func TestAPIReadsDoNotMakeRecordsLate(t *testing.T) {
 			t.Fatalf("%s: %d", path, code)
 		}
 	}
-	c.consumeLine(FormatALB, SrcALB, "alb.log", 1, alb)
+	consumeLine(c, FormatALB, SrcALB, "alb.log", 1, alb)
 	if n := testutilCounter(c.m.late); n != 0 {
 		t.Fatalf("late records %v after API reads only, want 0", n)
 	}
 	// Once the exporter emitted the trace, the next record is late.
 	c.em.flushAll(t.Context(), time.Now())
-	c.consumeLine(FormatALB, SrcALB, "alb.log", 2, alb)
+	consumeLine(c, FormatALB, SrcALB, "alb.log", 2, alb)
 	if n := testutilCounter(c.m.late); n != 1 {
 		t.Fatalf("late records %v after the emission, want 1", n)
 	}
@@ -435,5 +440,26 @@ func TestHTTPServerErrorsLogged(t *testing.T) {
 	}
 	if n := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("http: Accept error").Len(); n != 2 {
 		t.Errorf("%d Warn entries for 2 servers: %v", n, logs.All())
+	}
+}
+
+// consumeLine hands one log line of format to c as its tailer does: parsed
+// (empty lines skipped), received under source, named file:n.
+func consumeLine(c *Collector, format, source, file string, n int64, line string) {
+	if line == "" {
+		return
+	}
+	rec, err := logformat.Parser{HAProxyLoc: time.UTC}.Parse(format, line)
+	in := consumer.Input{Source: source, Where: fmt.Sprintf("%s:%d", file, n), Err: err}
+	if err == nil {
+		in.Record = rec
+	}
+	_ = c.Consume(context.Background(), in)
+}
+
+// consumeForward hands forwarded events to c as the forward receiver does.
+func consumeForward(c *Collector, events []forward.Event) {
+	for _, ev := range events {
+		_ = c.Consume(context.Background(), forward.Input(logformat.Parser{HAProxyLoc: time.UTC}, ev))
 	}
 }

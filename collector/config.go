@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
@@ -160,10 +161,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Tail formats.
 const (
-	FormatIngressNginx     = "ingress-nginx"
-	FormatIngressNginxJSON = "ingress-nginx-json"
-	FormatHAProxy          = "haproxy"
-	FormatALB              = "alb"
+	FormatIngressNginx     = logformat.IngressNginx
+	FormatIngressNginxJSON = logformat.IngressNginxJSON
+	FormatHAProxy          = logformat.HAProxy
+	FormatALB              = logformat.ALB
 )
 
 // TailSpec is one parsed --tail value.

@@ -78,15 +78,49 @@ func testEmitter(t *testing.T, maxTraces int, delay time.Duration, sink spanSink
 	t.Helper()
 	scfg := correlate.DefaultStoreConfig()
 	scfg.MaxTraces = maxTraces
-	store, err := correlate.NewStore(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	scfg.Window, scfg.Delay = 10*time.Minute, delay
 	m, err := newMetrics(prometheus.NewRegistry(), func() correlate.StoreStats { return correlate.StoreStats{} })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEmitter(store, m, sink, delay, 10*time.Minute, maxTraces)
+	e := newEmitter(m, sink)
+	if _, err := e.newTraceStore(scfg); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// mustTraceID parses a hex trace id.
+func mustTraceID(t *testing.T, id string) correlate.TraceID {
+	t.Helper()
+	tid, err := correlate.ParseTraceID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tid
+}
+
+// testTouch files spans of trace id (hex) as consumeOTLP does.
+func testTouch(e *emitter, now time.Time, id string, spans []otlpwire.Held, ids [][8]byte) {
+	tid, err := correlate.ParseTraceID(id)
+	if err != nil {
+		panic(err)
+	}
+	e.add(now, tid, nil, spans, ids)
+}
+
+// testState is the export state the store holds for trace id (hex).
+func testState(t *testing.T, e *emitter, id string) *traceState {
+	t.Helper()
+	tid, err := correlate.ParseTraceID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st *traceState
+	if !e.store.Inspect(tid, func(s *traceState) { st = s }) {
+		t.Fatalf("trace %s not held", id)
+	}
+	return st
 }
 
 // heldSpan is one span of trace n, as consumeOTLP holds it.
@@ -116,7 +150,7 @@ func TestExportStateBounded(t *testing.T) {
 		now = t0.Add(time.Duration(i) * step)
 		if i < traces {
 			id, h, sid := heldSpan(i, 1, 0)
-			e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
+			testTouch(e, now, id, []otlpwire.Held{h}, [][8]byte{sid})
 			touched[id] = now
 		}
 		e.flush(context.Background(), e.due(now, false))
@@ -127,7 +161,7 @@ func TestExportStateBounded(t *testing.T) {
 			}
 		}
 		exported = len(ids)
-		if n := len(e.traces); n > maxTraces {
+		if n := e.store.Stats().Traces; n > maxTraces {
 			t.Fatalf("after %d traces the exporter holds %d, more than --max-traces %d", i+1, n, maxTraces)
 		}
 	}
@@ -153,7 +187,7 @@ func TestExportDelayHoldsPastMaxTraces(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < 150; i++ {
 		id, h, sid := heldSpan(i, 1, 0)
-		e.touch(t0, id, []otlpwire.Held{h}, [][8]byte{sid})
+		testTouch(e, t0, id, []otlpwire.Held{h}, [][8]byte{sid})
 	}
 	now := t0.Add(delay)
 	e.flush(context.Background(), e.due(now, false))
@@ -161,7 +195,7 @@ func TestExportDelayHoldsPastMaxTraces(t *testing.T) {
 		t.Fatalf("%d earlier traces exported, want 150", n)
 	}
 	id, h, sid := heldSpan(150, 1, 0)
-	e.touch(now, id, []otlpwire.Held{h}, [][8]byte{sid})
+	testTouch(e, now, id, []otlpwire.Held{h}, [][8]byte{sid})
 	for at := now.Add(tick); at.Before(now.Add(delay)); at = at.Add(tick) {
 		e.flush(context.Background(), e.due(at, false))
 		if n := len(sink.traceIDs()); n != 150 {
@@ -172,7 +206,7 @@ func TestExportDelayHoldsPastMaxTraces(t *testing.T) {
 	if ids := sink.traceIDs(); len(ids) != 151 || ids[150] != id {
 		t.Fatalf("the new trace was not exported once its delay passed: %d spans", len(ids))
 	}
-	if n := len(e.traces); n > 100 {
+	if n := e.store.Stats().Traces; n > 100 {
 		t.Errorf("the exporter holds %d traces, more than --max-traces 100", n)
 	}
 }
@@ -185,9 +219,9 @@ func TestExportLateSpanDeduped(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	id, h1, s1 := heldSpan(0, 1, 0)
 	_, h2, s2 := heldSpan(0, 2, 0)
-	e.touch(t0, id, []otlpwire.Held{h1}, [][8]byte{s1})
+	testTouch(e, t0, id, []otlpwire.Held{h1}, [][8]byte{s1})
 	e.flush(context.Background(), e.due(t0.Add(time.Second), false))
-	e.touch(t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2})
+	testTouch(e, t0.Add(2*time.Second), id, []otlpwire.Held{h1, h2}, [][8]byte{s1, s2})
 	e.flush(context.Background(), e.due(t0.Add(2500*time.Millisecond), false))
 	if n := len(sink.traceIDs()); n != 1 {
 		t.Fatalf("%d spans out before the late span's delay, want 1", n)
@@ -275,7 +309,7 @@ func TestExportBatchesAndWarnings(t *testing.T) {
 			ids = append(ids, sid)
 		}
 		id, _, _ := heldSpan(i, 1, 0)
-		e.touch(t0, id, held, ids)
+		testTouch(e, t0, id, held, ids)
 	}
 	e.flushAll(context.Background(), t0)
 	if len(sink.requests) < 6 {
@@ -319,7 +353,7 @@ func TestExportBatchesAndWarnings(t *testing.T) {
 	clock = clock.Add(exportWarnEvery)
 	sink.fail = func(int) bool { return true }
 	id, h, sid := heldSpan(traces, 1, 0)
-	e.touch(clock, id, []otlpwire.Held{h}, [][8]byte{sid})
+	testTouch(e, clock, id, []otlpwire.Held{h}, [][8]byte{sid})
 	e.flushAll(context.Background(), clock)
 	warns = logs.FilterMessage("OTLP span export failed").All()
 	if len(warns) != 2 || warns[1].ContextMap()["failures"] != int64(failed) {
@@ -389,17 +423,15 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.consumeLine(FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, strings.TrimSpace(string(read("ingress.log"))))
+			consumeLine(c, FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, strings.TrimSpace(string(read("ingress.log"))))
 			if _, err := os.Stat(filepath.Join(dir, "beacon.json")); err == nil && !tc.ingressOnly {
 				bt, err := beacon.Parse(read("beacon.json"), beacon.DefaultLimits())
 				if err != nil {
 					t.Fatal(err)
 				}
-				r, err := c.store.Add(clock, &bt)
-				if err != nil {
+				if _, err := c.store.Add(clock, &bt); err != nil {
 					t.Fatal(err)
 				}
-				c.em.touch(clock, r.TraceID, nil, nil)
 			}
 			clock = clock.Add(cfg.ExportDelay)
 			c.em.flush(context.Background(), c.em.due(clock, false))
@@ -413,7 +445,7 @@ func TestLateALBParentsLoadBalancer(t *testing.T) {
 			clock = clock.Add(5 * time.Minute)
 			sc := bufio.NewScanner(strings.NewReader(string(read("alb.log"))))
 			for sc.Scan() {
-				c.consumeLine(FormatALB, SrcALB, "alb.log", 1, sc.Text())
+				consumeLine(c, FormatALB, SrcALB, "alb.log", 1, sc.Text())
 			}
 			clock = clock.Add(cfg.ExportDelay)
 			c.em.flush(context.Background(), c.em.due(clock, false))
@@ -506,7 +538,7 @@ func TestShutdownFlushBoundedByContext(t *testing.T) {
 			ids = append(ids, sid)
 		}
 		id, _, _ := heldSpan(i, 1, 0)
-		e.touch(t0, id, held, ids)
+		testTouch(e, t0, id, held, ids)
 	}
 	start := time.Now()
 	e.flushAll(ctx, t0)

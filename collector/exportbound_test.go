@@ -26,18 +26,17 @@ func TestExportHeldPerTraceBounded(t *testing.T) {
 		var h otlpwire.Held
 		var sid [8]byte
 		id, h, sid = heldSpan(0, uint64(s+1), 1024)
-		e.touch(t0.Add(time.Duration(s)*time.Millisecond), id, []otlpwire.Held{h}, [][8]byte{sid})
+		testTouch(e, t0.Add(time.Duration(s)*time.Millisecond), id, []otlpwire.Held{h}, [][8]byte{sid})
 	}
-	key, _ := keyOf(id)
-	st := e.traces[key]
+	st := testState(t, e, id)
 	if len(st.held) != e.maxHeldPerTrace {
 		t.Errorf("%d spans held for one trace, want the limit %d", len(st.held), e.maxHeldPerTrace)
 	}
 	if got := testutilCounter(e.m.exportDropped.WithLabelValues("trace_full")); int(got) != spans-e.maxHeldPerTrace {
 		t.Errorf("export_dropped_spans_total{reason=trace_full} = %v, want %d", got, spans-e.maxHeldPerTrace)
 	}
-	if e.heldBytes != int64(st.heldBytes) || st.heldBytes < e.maxHeldPerTrace*1024 || st.heldBytes > e.maxHeldPerTrace*1200 {
-		t.Errorf("held bytes %d (trace %d) for %d spans of ~1.1 KB", e.heldBytes, st.heldBytes, e.maxHeldPerTrace)
+	if e.heldBytes.Load() != int64(st.heldBytes) || st.heldBytes < e.maxHeldPerTrace*1024 || st.heldBytes > e.maxHeldPerTrace*1200 {
+		t.Errorf("held bytes %d (trace %d) for %d spans of ~1.1 KB", e.heldBytes.Load(), st.heldBytes, e.maxHeldPerTrace)
 	}
 }
 
@@ -74,7 +73,7 @@ func TestExportBufferBoundedWhileEndpointHangs(t *testing.T) {
 	touch := func(from, n int, at time.Time) {
 		for i := from; i < from+n; i++ {
 			id, h, sid := heldSpan(i, 1, 1024)
-			e.touch(at, id, []otlpwire.Held{h}, [][8]byte{sid})
+			testTouch(e, at, id, []otlpwire.Held{h}, [][8]byte{sid})
 		}
 	}
 	// 3 MiB waiting: under the bound, all held.
@@ -83,8 +82,8 @@ func TestExportBufferBoundedWhileEndpointHangs(t *testing.T) {
 		t.Fatalf("%v spans refused under the bound", got)
 	}
 	due := e.due(t0.Add(2*time.Second), false)
-	if len(due) != 3000 {
-		t.Fatalf("%d traces due, want 3000", len(due))
+	if due.traces != 3000 {
+		t.Fatalf("%d traces due, want 3000", due.traces)
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -93,9 +92,7 @@ func TestExportBufferBoundedWhileEndpointHangs(t *testing.T) {
 	// The flush hangs on its first request: its 3 MiB stay counted, so
 	// only about 1 MiB of 3 MiB more is held.
 	touch(3000, 3000, t0.Add(2*time.Second))
-	e.mu.Lock()
-	held := e.heldBytes
-	e.mu.Unlock()
+	held := e.heldBytes.Load()
 	if held > e.maxHeldBytes {
 		t.Errorf("%d bytes held, over the bound %d", held, e.maxHeldBytes)
 	}
@@ -111,12 +108,11 @@ func TestExportBufferBoundedWhileEndpointHangs(t *testing.T) {
 	if got := testutilCounter(e.m.exportDropped.WithLabelValues("export_failed")); got != 3000 {
 		t.Errorf("export_dropped_spans_total{reason=export_failed} = %v, want the 3000 of the flush", got)
 	}
-	e.mu.Lock()
-	held = e.heldBytes
-	e.mu.Unlock()
+	held = e.heldBytes.Load()
 	var waiting int64
-	for _, st := range e.traces {
-		waiting += int64(st.heldBytes)
+	for i := 0; i < 6000; i++ {
+		id, _, _ := heldSpan(i, 1, 0)
+		waiting += int64(testState(t, e, id).heldBytes)
 	}
 	if held != waiting {
 		t.Errorf("after the flush %d bytes counted as held, %d really waiting", held, waiting)
@@ -142,9 +138,8 @@ func TestHeldSpansCopiedOutOfTheRequest(t *testing.T) {
 		spans = append(spans, otlpwire.Held{Resource: res, Span: span})
 		ids = append(ids, sid)
 	}
-	e.touch(time.Now(), id, spans, ids)
-	key, _ := keyOf(id)
-	st := e.traces[key]
+	testTouch(e, time.Now(), id, spans, ids)
+	st := testState(t, e, id)
 	lo := uintptr(unsafe.Pointer(&body[0]))
 	within := func(b []byte) bool {
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))

@@ -2,8 +2,6 @@ package collector
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +47,10 @@ func TestForwardRouting(t *testing.T) {
 	}
 
 	testkit.Eventually(t, "the sidecar record and the ingress line joined by request id", waitLimit, func() bool {
-		g, ok := c.Store().Group(tid)
+		g, ok := c.Store().Group(mustTraceID(t, tid))
 		return ok && len(g.Sidecars) == 1 && g.Ingress != nil
 	})
-	g, _ := c.Store().Group(tid)
+	g, _ := c.Store().Group(mustTraceID(t, tid))
 	if s := g.Sidecars[0]; s.Service != "shop" || s.Route != "/orders/{id}" || s.Duration != 12*time.Millisecond || s.App != 10*time.Millisecond {
 		t.Errorf("sidecar from access log: %+v", s)
 	}
@@ -106,57 +104,4 @@ func splitAddr(t *testing.T, a string) (string, int) {
 		port = port*10 + int(ch-'0')
 	}
 	return a[:i], port
-}
-
-// FuzzSniff: a forwarded log line of any content is parsed or refused,
-// never a panic.
-func FuzzSniff(f *testing.F) {
-	for _, s := range []string{
-		`{"request_time":"0.015","upstream_response_time":"0.013","req_id":"r"}`,
-		`10.0.0.1 - - [26/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "curl" 80 0.015 [default-shop-80] [] 10.0.0.7:15080 2 0.013 200 abc`,
-		`http 2018-07-02T22:23:00.186641Z app/x 1.2.3.4:1 5.6.7.8:80 0.000 0.001 0.000 200 200 34 366 "GET http://x:80/ HTTP/1.1" "c" - - arn "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "5.6.7.8:80" "200" "-" "-"`,
-		"", "{", "\x00",
-	} {
-		f.Add(s, "kube.ingress")
-	}
-	p := &lineParser{haproxyLoc: time.UTC}
-	f.Fuzz(func(t *testing.T, line, hint string) {
-		rec, _, err := p.sniff(line, hint)
-		if err == nil && rec == nil {
-			t.Fatal("no error and no record")
-		}
-	})
-}
-
-func TestBytesToStrings(t *testing.T) {
-	in := map[string]any{"request_time": []byte("0.015"), "nested": []any{[]byte("x"), map[string]any{"k": []byte("v")}}, "n": int64(1)}
-	out := bytesToStrings(in).(map[string]any)
-	if out["request_time"] != "0.015" || out["nested"].([]any)[0] != "x" || out["nested"].([]any)[1].(map[string]any)["k"] != "v" || out["n"] != int64(1) {
-		t.Fatalf("%#v", out)
-	}
-}
-
-func TestOffsetFile(t *testing.T) {
-	dir := t.TempDir()
-	o, err := loadOffsetFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := o.Load("/var/log/a"); ok {
-		t.Fatal("empty state has an offset")
-	}
-	if err := o.Save("/var/log/a", 7, 1234); err != nil {
-		t.Fatal(err)
-	}
-	again, err := loadOffsetFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ino, off, ok := again.Load("/var/log/a"); !ok || ino != 7 || off != 1234 {
-		t.Fatalf("reloaded %d %d %v", ino, off, ok)
-	}
-	os.WriteFile(filepath.Join(dir, "tail-offsets.json"), []byte("{broken"), 0o644)
-	if _, err := loadOffsetFile(dir); err == nil || !strings.Contains(err.Error(), "tail-offsets.json") {
-		t.Fatalf("corrupt state: %v", err)
-	}
 }

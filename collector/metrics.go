@@ -91,11 +91,11 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 		}),
 		exportEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: contract.MetricExportEvicted,
-			Help: "Exported traces the exporter forgot before --window ended because --max-traces was reached; a late record of one is exported as if the trace were new.",
+			Help: "Exported traces forgotten before --window ended because --max-traces was reached; a late record of one is exported as if the trace were new.",
 		}),
 		exportEarly: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: contract.MetricExportEarly,
-			Help: "Traces exported before --export-delay because more than --max-traces were waiting.",
+			Help: "Traces exported before --export-delay to make room: a new trace came while all --max-traces traces held were waiting.",
 		}),
 		exportDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: contract.MetricExportDroppedSpans,

@@ -14,6 +14,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/beacon"
@@ -24,21 +25,21 @@ import (
 // replay feeds one recorded scenario through the collector's own parsers
 // and mapping into a store, in the order given, and returns the trace's
 // breakdown.
-func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *correlate.Store) {
+func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *correlate.Store[traceState]) {
 	t.Helper()
-	store, err := correlate.NewStore(correlate.DefaultStoreConfig())
+	store, err := correlate.NewStore(correlate.DefaultStoreConfig(), correlate.Hooks[traceState]{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 26, 10, 0, 1, 0, time.UTC)
-	p := &lineParser{haproxyLoc: time.UTC}
-	var traceID string
+	p := logformat.Parser{HAProxyLoc: time.UTC}
+	var traceID correlate.TraceID
 	add := func(rec correlate.Record) {
 		r, err := store.Add(now, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.TraceID != "" {
+		if !r.TraceID.IsZero() {
 			traceID = r.TraceID
 		}
 	}
@@ -65,7 +66,7 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			}
 			sc := bufio.NewScanner(strings.NewReader(string(data)))
 			for sc.Scan() {
-				rec, err := p.parse(format, sc.Text())
+				rec, err := p.Parse(format, sc.Text())
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
@@ -78,8 +79,10 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			}
 			body, _ := proto.Marshal(&req)
 			err := otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+				// As consumeOTLP files them: under the span's binary trace id.
 				if rec := spanRecord(res, sp); rec != nil {
-					add(rec)
+					traceID = correlate.TraceID(sp.TraceID)
+					store.AddTrace(now, traceID, []correlate.Record{rec}, nil)
 				}
 				return nil
 			})
@@ -88,7 +91,8 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			}
 		}
 	}
-	b, ok := store.Emit(traceID)
+	store.Due(now, true) // the exporter's moment: later records are late
+	b, ok := store.View(traceID)
 	if !ok {
 		t.Fatalf("%s: no trace", dir)
 	}
@@ -172,7 +176,7 @@ func TestRecordedALBFiveMinutesLate(t *testing.T) {
 		t.Fatalf("before the ALB log: %v", hops(early))
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "alb.log"))
-	rec, err := (&lineParser{}).parse(FormatALB, strings.TrimSpace(string(data)))
+	rec, err := logformat.Parser{}.Parse(FormatALB, strings.TrimSpace(string(data)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,8 +84,8 @@ func TestRejectionsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := `{"msec":"1764151200.100","request_time":"fast","status":"200","request_method":"GET","request_uri":"/orders/1?token=SECRET","upstream_response_time":"0.013","req_id":"r"}`
-	c.consumeLine(FormatIngressNginxJSON, SrcIngress, "/var/log/ingress.log", 3, bad)
-	c.consumeForward([]forward.Event{{Tag: "kube.other", Record: map[string]any{"foo": "bar SECRET"}}})
+	consumeLine(c, FormatIngressNginxJSON, SrcIngress, "/var/log/ingress.log", 3, bad)
+	consumeForward(c, []forward.Event{{Tag: "kube.other", Record: map[string]any{"foo": "bar SECRET"}}})
 
 	byInput := map[string]map[string]any{}
 	for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {

@@ -91,7 +91,9 @@ func gather(sp *otlpwire.Span) spanFields {
 	return f
 }
 
-// spanRecord maps one OTLP span to the correlate record it stands for: the
+// spanRecord maps one OTLP span to the correlate record it stands for
+// (without its trace id, which stays binary: consumeOTLP files the record
+// under it with Store.AddTrace): the
 // hopscope sidecar's server span (attributes: internal/contract), or an app's client span to a backend.
 // Other spans (the app's own server and internal spans) give no record;
 // they are only forwarded to the trace backend. The kind is checked before
@@ -109,7 +111,7 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 		}
 		status, _ := strconv.Atoi(f.status)
 		return &correlate.SidecarSpan{
-			Keys:   correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID), RequestID: f.requestID, XRayRoot: f.xrayRoot},
+			Keys:   correlate.Keys{RequestID: f.requestID, XRayRoot: f.xrayRoot},
 			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 			Service: str(res, contract.AttrServiceName), Method: f.method,
 			Route: f.route, Status: status, Start: start, Duration: dur,
@@ -119,7 +121,7 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	if kind == "" {
 		return nil
 	}
-	return &correlate.BackendCall{Keys: correlate.Keys{TraceID: hex.EncodeToString(sp.TraceID)},
+	return &correlate.BackendCall{
 		SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
 		Error: sp.StatusCode == statusCodeError, Attribution: attributionOf(f.attribution)}

@@ -25,7 +25,7 @@ func BenchmarkStoreAdd(b *testing.B) { benchStoreAdd(b, false) }
 func BenchmarkStoreAddEmit(b *testing.B) { benchStoreAdd(b, true) }
 
 func benchStoreAdd(b *testing.B, emit bool) {
-	s, _ := NewStore(StoreConfig{Window: time.Hour, MaxTraces: 1 << 30, MaxPending: 1000, MaxSpansPerTrace: 100})
+	s, _ := NewStore(StoreConfig{Window: time.Hour, MaxTraces: 1 << 30, MaxPending: 1000, MaxSpansPerTrace: 100}, Hooks[struct{}]{})
 	base := fullPath()
 	ids := make([]string, b.N)
 	for i := range ids {
@@ -49,7 +49,7 @@ func benchStoreAdd(b *testing.B, emit bool) {
 			s.Add(t0, &c)
 		}
 		if emit {
-			s.Emit(id)
+			s.Due(t0, true)
 		}
 	}
 	b.StopTimer()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/route"
-	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 // Hop names, the contract's (internal/contract, hops.go). The breakdown of
@@ -39,7 +38,7 @@ const (
 
 // Group is everything known about one trace.
 type Group struct {
-	TraceID  string
+	TraceID  TraceID
 	Browser  *BrowserTiming
 	LB       *LoadBalancerLog
 	Ingress  *IngressLog
@@ -50,7 +49,7 @@ type Group struct {
 // Breakdown is one request's end-to-end latency split into hops. Its JSON
 // form is the collector API's (DESIGN.md, Contract).
 type Breakdown struct {
-	TraceID     string    `json:"trace_id"`
+	TraceID     TraceID   `json:"trace_id"`
 	Service     string    `json:"service,omitempty"`
 	Method      string    `json:"method,omitempty"`
 	Route       string    `json:"route,omitempty"`
@@ -534,12 +533,4 @@ func dedupe(s []string) []string {
 // in waterfall order.
 func HopNames() []string {
 	return []string{HopDNS, HopConnect, HopEdgeNetwork, HopLoadBalancer, HopIngress, HopIngressRetries, HopService, HopSidecar, HopApp, HopDownload, HopOther}
-}
-
-// TraceIDFromXRayRoot returns the W3C trace id of an X-Ray Root
-// ("1-5759e988-bd862e3fe1be46a994272793" → "5759e988bd862e3fe1be46a994272793"),
-// or "" when it is not one (an all-zero id included).
-func TraceIDFromXRayRoot(root string) string {
-	id, _ := tracectx.XRayRootTraceID(root)
-	return id
 }

@@ -15,6 +15,8 @@ import (
 
 const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
+var tid, _ = ParseTraceID(traceID)
+
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
 func msd(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
@@ -27,7 +29,7 @@ func fullPath() Group {
 	sidecarStart := t0.Add(msd(70))
 	appStart := sidecarStart.Add(msd(4))
 	return Group{
-		TraceID: traceID,
+		TraceID: tid,
 		Browser: &BrowserTiming{Keys: Keys{TraceID: traceID}, Page: "https://shop.example/orders/7", Start: t0,
 			Total: msd(200), DNS: msd(12), Connect: msd(20), ServerTime: msd(150), Download: msd(10),
 			DNSStart: msd(1), ConnectStart: msd(13), RequestStart: msd(35), ResponseStart: msd(185)},
@@ -207,7 +209,7 @@ func TestComputeHopsAlwaysSumToTotal(t *testing.T) {
 		req := try + d(5)
 		lb := req + d(5) - d(1)
 		server := lb + d(50)
-		g := Group{TraceID: traceID}
+		g := Group{TraceID: tid}
 		if r.IntN(2) == 0 {
 			g.Browser = &BrowserTiming{ServerTime: server, DNS: d(50), Connect: d(50), Download: d(50)}
 			g.Browser.Total = g.Browser.DNS + g.Browser.Connect + server + g.Browser.Download + d(20)
@@ -256,8 +258,9 @@ func TestTraceIDFromXRayRoot(t *testing.T) {
 		"1-4bf92f3g-77b34da6a3ce929d0e0e4736": "",
 		"":                                    "",
 	} {
-		if got := TraceIDFromXRayRoot(in); got != want {
-			t.Errorf("%q → %q, want %q", in, got, want)
+		got, ok := TraceIDFromXRayRoot(in)
+		if got.String() != want || ok != (want != "") {
+			t.Errorf("%q → %q %v, want %q", in, got, ok, want)
 		}
 	}
 }
@@ -287,7 +290,7 @@ func TestRouteWithoutSidecar(t *testing.T) {
 		{"sidecar without route falls back to the path", Group{Ingress: ingress("/api/orders/17"), Sidecars: []SidecarSpan{{Service: "shop", Start: t0, Duration: msd(2)}}}, "/api/orders/{id}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.g.TraceID = traceID
+			tt.g.TraceID = tid
 			if got := Compute(tt.g).Route; got != tt.want {
 				t.Errorf("route %q, want %q", got, tt.want)
 			}
@@ -296,7 +299,7 @@ func TestRouteWithoutSidecar(t *testing.T) {
 	// Many ingress-only requests to distinct ids make one route.
 	routes := map[string]bool{}
 	for i := range 500 {
-		routes[Compute(Group{TraceID: traceID, Ingress: ingress(fmt.Sprintf("/api/orders/%d?page=%d", i, i))}).Route] = true
+		routes[Compute(Group{TraceID: tid, Ingress: ingress(fmt.Sprintf("/api/orders/%d?page=%d", i, i))}).Route] = true
 	}
 	if len(routes) != 1 || !routes["/api/orders/{id}"] {
 		t.Errorf("500 ingress-only orders gave %d routes, want only /api/orders/{id}", len(routes))

@@ -10,6 +10,13 @@
 // two machines, so clock skew between hosts cannot corrupt it (timestamps
 // only place spans on a waterfall).
 //
+// Store holds each trace once, keyed by its binary TraceID (hex only in
+// JSON and at the callers' edges), with a caller's per-trace state beside
+// its records, one window, one maximum and one eviction order; it calls
+// Hooks when a trace is due (its Delay passed since its last update) or
+// is evicted, the way the OpenTelemetry Collector's servicegraph store
+// calls onComplete and onExpire.
+//
 // Parsers of the foreign formats the records come from live in
 // sub-packages: correlate/alb, correlate/ingressnginx, correlate/haproxy,
 // correlate/beacon, correlate/xray and correlate/queuetime.

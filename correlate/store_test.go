@@ -8,20 +8,37 @@ import (
 	"time"
 )
 
-func newTestStore(t *testing.T, mutate func(*StoreConfig)) *Store {
+// testStore keeps, as each trace's state, the breakdown last handed to
+// Hooks.Due (what the exporter emitted).
+type testStore = Store[Breakdown]
+
+func newTestStore(t *testing.T, mutate func(*StoreConfig)) *testStore {
 	t.Helper()
 	cfg := DefaultStoreConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := NewStore(cfg)
+	s, err := NewStore(cfg, Hooks[Breakdown]{Due: func(d Due[Breakdown]) {
+		if d.Breakdown != nil {
+			*d.State = *d.Breakdown
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func addAll(t *testing.T, s *Store, now time.Time, recs ...Record) {
+// emit makes every trace updated since it was last due, due: the
+// exporter's moment. It returns the breakdown handed over for id.
+func emit(s *testStore, id TraceID) (Breakdown, bool) {
+	s.Due(t0, true)
+	var b Breakdown
+	ok := s.Inspect(id, func(st *Breakdown) { b = *st })
+	return b, ok && !b.TraceID.IsZero()
+}
+
+func addAll[T any](t *testing.T, s *Store[T], now time.Time, recs ...Record) {
 	t.Helper()
 	for _, r := range recs {
 		if _, err := s.Add(now, r); err != nil {
@@ -37,7 +54,7 @@ func TestStoreLateALBLogUpdatesBreakdown(t *testing.T) {
 	g := fullPath()
 	now := t0.Add(time.Second)
 	addAll(t, s, now, g.Browser, g.Ingress, &g.Sidecars[0], &g.Backends[0], &g.Backends[1], &g.Backends[2])
-	early, ok := s.Emit(traceID)
+	early, ok := emit(s, tid)
 	if !ok {
 		t.Fatal("trace not found")
 	}
@@ -48,10 +65,10 @@ func TestStoreLateALBLogUpdatesBreakdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.TraceID != traceID || !res.Late {
+	if res.TraceID != tid || !res.Late {
 		t.Fatalf("late ALB record: %+v", res)
 	}
-	late, _ := s.View(traceID)
+	late, _ := s.View(tid)
 	if !reflect.DeepEqual(hopMap(late), hopMap(Compute(fullPath()))) || !late.Complete {
 		t.Fatalf("after the ALB log: %v", hopMap(late))
 	}
@@ -65,15 +82,15 @@ func TestStoreLateMeansAfterEmit(t *testing.T) {
 	g := fullPath()
 	for _, tt := range []struct {
 		name string
-		read func(*Store)
+		read func(*testStore)
 		late bool
 	}{
-		{"nothing read", func(*Store) {}, false},
-		{"View", func(s *Store) { s.View(traceID) }, false},
-		{"Recent", func(s *Store) { s.Recent(Filter{}, 10) }, false},
-		{"View and Recent twice", func(s *Store) { s.View(traceID); s.Recent(Filter{}, 10); s.View(traceID) }, false},
-		{"Emit", func(s *Store) { s.Emit(traceID) }, true},
-		{"Emit then View", func(s *Store) { s.Emit(traceID); s.View(traceID) }, true},
+		{"nothing read", func(*testStore) {}, false},
+		{"View", func(s *testStore) { s.View(tid) }, false},
+		{"Recent", func(s *testStore) { s.Recent(Filter{}, 10) }, false},
+		{"View and Recent twice", func(s *testStore) { s.View(tid); s.Recent(Filter{}, 10); s.View(tid) }, false},
+		{"Emit", func(s *testStore) { emit(s, tid) }, true},
+		{"Emit then View", func(s *testStore) { emit(s, tid); s.View(tid) }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newTestStore(t, nil)
@@ -117,7 +134,7 @@ func TestStoreJoinsByRequestID(t *testing.T) {
 			t.Fatalf("ingress line without trace id not parked: %+v", res)
 		}
 		addAll(t, s, t0, recs[1])
-		b, _ := s.View(traceID)
+		b, _ := s.View(tid)
 		if h := hopMap(b); h["ingress"] != 5 || h["service"] != 5 {
 			t.Fatalf("ingressFirst=%v: not joined by request id: %v", ingressFirst, h)
 		}
@@ -131,7 +148,7 @@ func TestStoreJoinsByXRayRoot(t *testing.T) {
 	s := newTestStore(t, nil)
 	g := fullPath()
 	res, err := s.Add(t0, g.LB) // only Keys.XRayRoot
-	if err != nil || res.TraceID != traceID {
+	if err != nil || res.TraceID != tid {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
@@ -151,7 +168,7 @@ func TestStoreBounds(t *testing.T) {
 	if st.Traces != 3 || st.Evicted != 2 {
 		t.Fatalf("max traces: %+v", st)
 	}
-	if _, ok := s.View(fmt.Sprintf("%032x", 1)); ok {
+	if _, ok := s.View(TraceID{15: 1}); ok {
 		t.Fatal("oldest trace not evicted")
 	}
 	// Per-trace span bound.
@@ -159,7 +176,7 @@ func TestStoreBounds(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: fmt.Sprint(i), Kind: "redis"})
 	}
-	if g, _ := s.Group(id); len(g.Sidecars)+len(g.Backends) != 2 || s.Stats().SpansDropped != 3 {
+	if g, _ := s.Group(TraceID{15: 5}); len(g.Sidecars)+len(g.Backends) != 2 || s.Stats().SpansDropped != 3 {
 		t.Fatalf("span bound: %d held, %+v", len(g.Sidecars)+len(g.Backends), s.Stats())
 	}
 	// Duplicate span ids are merged, not counted twice.
@@ -193,7 +210,7 @@ func TestStoreRecentFilters(t *testing.T) {
 		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: fmt.Sprintf("%032x", i+1)}, Service: svc, Route: "/r", Duration: time.Millisecond})
 	}
 	got := s.Recent(Filter{Service: "shop"}, 10)
-	if len(got) != 2 || got[0].TraceID != fmt.Sprintf("%032x", 3) {
+	if len(got) != 2 || got[0].TraceID.String() != fmt.Sprintf("%032x", 3) {
 		t.Fatalf("recent %+v", got)
 	}
 	if got := s.Recent(Filter{}, 1); len(got) != 1 {
@@ -216,7 +233,7 @@ func TestStoreRecentNewestRequestFirst(t *testing.T) {
 		RequestTime: 12 * time.Millisecond, Tries: []UpstreamTry{{Response: 11 * time.Millisecond}}})
 	var got []string
 	for _, b := range s.Recent(Filter{}, 10) {
-		got = append(got, b.TraceID)
+		got = append(got, b.TraceID.String())
 	}
 	if want := []string{id(3), id(2), id(1)}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("order %v, want %v", got, want)
@@ -229,5 +246,57 @@ func TestStoreConfigValidate(t *testing.T) {
 	}
 	if err := DefaultStoreConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreHooks: a trace is due once its Delay has passed since its last
+// update, and again after an update; beyond MaxTraces the trace due
+// longest ago is evicted (Hooks.Evicted), and with none due the least
+// recently updated one is handed over early, then dropped.
+func TestStoreHooks(t *testing.T) {
+	type due struct {
+		id    string
+		early bool
+	}
+	var dues []due
+	var evicted []string
+	s, err := NewStore(StoreConfig{Window: time.Hour, Delay: time.Second, MaxTraces: 2, MaxSpansPerTrace: 10}, Hooks[int]{
+		Due: func(d Due[int]) {
+			*d.State++
+			dues = append(dues, due{d.ID.String(), d.Early})
+		},
+		Evicted: func(id TraceID, st *int) { evicted = append(evicted, fmt.Sprint(id, *st)) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(n int) string { return fmt.Sprintf("%032x", n) }
+	span := func(n int) Record {
+		return &SidecarSpan{Keys: Keys{TraceID: id(n)}, SpanID: "s", Duration: time.Millisecond}
+	}
+	addAll(t, s, t0, span(1))
+	if n := s.Due(t0.Add(999*time.Millisecond), false); n != 0 {
+		t.Fatalf("%d due before the delay", n)
+	}
+	if n := s.Due(t0.Add(time.Second), false); n != 1 || len(dues) != 1 || dues[0] != (due{id(1), false}) {
+		t.Fatalf("due at the delay: %d %v", n, dues)
+	}
+	if n := s.Due(t0.Add(time.Hour/2), false); n != 0 {
+		t.Fatalf("due again with nothing new: %d", n)
+	}
+	addAll(t, s, t0.Add(2*time.Second), span(2))
+	addAll(t, s, t0.Add(3*time.Second), span(3)) // evicts 1, due once
+	if len(evicted) != 1 || evicted[0] != id(1)+" 1" {
+		t.Fatalf("evicted %v, want trace 1 with its state", evicted)
+	}
+	addAll(t, s, t0.Add(4*time.Second), span(4)) // none due: 2 goes early
+	if len(dues) != 2 || dues[1] != (due{id(2), true}) {
+		t.Fatalf("dues %v, want trace 2 early", dues)
+	}
+	if st := s.Stats(); st.Traces != 2 || st.Waiting != 2 || st.Evicted != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := s.Due(t0.Add(4*time.Second), true); n != 2 {
+		t.Fatalf("all: %d due, want 2", n)
 	}
 }

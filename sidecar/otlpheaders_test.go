@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/otlpwire"
@@ -34,9 +35,10 @@ func TestOTLPHeadersFromEnv(t *testing.T) {
 	cfg := otlp.DefaultConfig()
 	cfg.GRPCListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Tokens = tokens
-	recv, err := otlp.New(cfg, func(_ context.Context, body []byte) error {
+	recv, err := otlp.New(cfg, consumer.Func(func(_ context.Context, in consumer.Input) error {
+		body := in.OTLP
 		return otlpwire.Walk(body, func(*otlpwire.Resource, *otlpwire.Scope, *otlpwire.Span) error { received.Add(1); return nil })
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
@@ -34,7 +35,8 @@ func TestLongAttributesCappedAtExport(t *testing.T) {
 	cfg := otlp.DefaultConfig()
 	cfg.GRPCListen, cfg.HTTPListen = "", "127.0.0.1:0"
 	cfg.OnReject = func(reason string) { mu.Lock(); rejects = append(rejects, reason); mu.Unlock() }
-	recv, err := otlp.New(cfg, func(_ context.Context, body []byte) error {
+	recv, err := otlp.New(cfg, consumer.Func(func(_ context.Context, in consumer.Input) error {
+		body := in.OTLP
 		return otlpwire.Walk(body, func(_ *otlpwire.Resource, _ *otlpwire.Scope, s *otlpwire.Span) error {
 			received.Add(1)
 			if v, ok := s.Attr("user_agent.original"); ok {
@@ -44,7 +46,7 @@ func TestLongAttributesCappedAtExport(t *testing.T) {
 			}
 			return nil
 		})
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

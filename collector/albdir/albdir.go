@@ -11,12 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/internal/logread"
+	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/tail"
+	"github.com/hopscope/hopscope/correlate/alb"
 )
 
 // Line is one line of a log file; the same type as tail.Line, so that one
@@ -87,9 +91,31 @@ func (s snapshot) sameAs(e entry) bool {
 	return s.size == e.Size && s.mtime.UnixNano() == e.MtimeNS
 }
 
-// New returns a Reader that calls emit with every line of every log file
-// under cfg.Dir, from one goroutine, file after file.
-func New(cfg Config, emit func(Line)) (*Reader, error) {
+// New returns a Reader that parses every line of every log file under
+// cfg.Dir as an ALB access log line (correlate/alb) and hands each record,
+// or the reason a line is not one, to next: from one goroutine, file
+// after file. Empty lines are skipped.
+func New(cfg Config, next consumer.Consumer) (*Reader, error) {
+	if next == nil {
+		return nil, errors.New("albdir: consumer must not be nil")
+	}
+	return newLines(cfg, func(l Line) {
+		if len(l.Text) == 0 {
+			return
+		}
+		r, err := alb.Parse(string(l.Text))
+		in := consumer.Input{Source: logformat.SourceALB, Where: l.Source + ":" + strconv.FormatInt(l.Number, 10), Err: err}
+		if err == nil {
+			in.Record = &r
+		}
+		_ = next.Consume(context.Background(), in)
+	})
+}
+
+// newLines returns a Reader that calls emit with every line of every log
+// file under cfg.Dir, from one goroutine, file after file: New's reader,
+// before parsing.
+func newLines(cfg Config, emit func(Line)) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

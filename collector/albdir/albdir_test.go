@@ -77,7 +77,7 @@ func newReader(t *testing.T, cfg Config) (*Reader, *sink) {
 	t.Helper()
 	s := &sink{}
 	cfg.OnError = s.onError
-	r, err := New(cfg, s.emit)
+	r, err := newLines(cfg, s.emit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		s := &sink{}
 		cfg := testConfig(dir, stateDir)
 		cfg.OnError = s.onError
-		r, err := New(cfg, s.emit)
+		r, err := newLines(cfg, s.emit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestShutdownWithinFileResumes(t *testing.T) {
 	cfg := testConfig(dir, stateDir)
 	var r *Reader
 	var seen []string
-	r, err := New(cfg, func(l Line) {
+	r, err := newLines(cfg, func(l Line) {
 		seen = append(seen, string(l.Text))
 		if len(seen) == 2 {
 			r.loop.Stop() // what Shutdown does, without waiting for itself
@@ -387,7 +387,7 @@ func TestUnreadableStateFile(t *testing.T) {
 			stateDir := t.TempDir()
 			stateFile := filepath.Join(stateDir, StateFileName)
 			setup(t, stateFile)
-			r, err := New(testConfig(dir, stateDir), func(Line) {})
+			r, err := newLines(testConfig(dir, stateDir), func(Line) {})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,7 +405,7 @@ func TestUnreadableStateFile(t *testing.T) {
 	t.Run("state dir not creatable", func(t *testing.T) {
 		blocker := filepath.Join(t.TempDir(), "file")
 		put(t, blocker, nil)
-		r, err := New(testConfig(dir, filepath.Join(blocker, "state")), func(Line) {})
+		r, err := newLines(testConfig(dir, filepath.Join(blocker, "state")), func(Line) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -548,7 +548,7 @@ func TestChangedAfterReadIsReportedOnce(t *testing.T) {
 func TestShutdownIsPrompt(t *testing.T) {
 	cfg := testConfig(t.TempDir(), t.TempDir())
 	cfg.ScanInterval = time.Hour
-	r, err := New(cfg, func(Line) {})
+	r, err := newLines(cfg, func(Line) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +559,7 @@ func TestShutdownWhileCallbackBlocks(t *testing.T) {
 	dir := t.TempDir()
 	put(t, filepath.Join(dir, "a.log"), []byte("a\n"))
 	logreadtest.ShutdownWhileCallbackBlocks(t, func(emit func(Line)) (logreadtest.Reader, error) {
-		return New(testConfig(dir, ""), emit)
+		return newLines(testConfig(dir, ""), emit)
 	})
 }
 
@@ -573,7 +573,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}
 	}
-	if _, err := New(testConfig("x", ""), nil); err == nil {
+	if _, err := newLines(testConfig("x", ""), nil); err == nil {
 		t.Error("New accepted a nil callback")
 	}
 }

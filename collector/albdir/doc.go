@@ -11,10 +11,11 @@
 // the tree and reads each file it has not read yet, in order of the
 // file's slash-separated path relative to Dir (for ALB's layout: by day,
 // then by load balancer and time). *.log.gz files are gunzipped,
-// concatenated gzip members included. Each line is handed to a callback
-// as a [Line] with the file's path and the line's 1-based number; its
-// text is valid only during the call. Lines are delivered from one
-// goroutine. A file's last line needs no newline.
+// concatenated gzip members included. Each line is read as a [Line] with
+// the file's path and the line's 1-based number, parsed as an ALB access
+// log line (correlate/alb) and handed to a consumer.Consumer, record or
+// parse error, with "path:number" as its Where. Lines are delivered from
+// one goroutine. A file's last line needs no newline.
 //
 // A file is left for a later scan while it may still be written: while
 // its modification time is less than [Config.SettleTime] old (or in the

@@ -29,7 +29,7 @@ func newFuzzReader(tb testing.TB, dir string) *fuzzReader {
 	fr := &fuzzReader{}
 	cfg := Config{Dir: dir, ScanInterval: time.Hour, MaxLineBytes: fuzzMaxLine,
 		OnError: func(_ string, err error) { fr.errs = append(fr.errs, err) }}
-	r, err := New(cfg, func(l Line) {
+	r, err := newLines(cfg, func(l Line) {
 		l.Text = bytes.Clone(l.Text) // valid only during the call
 		fr.lines = append(fr.lines, l)
 	})

@@ -43,7 +43,7 @@ func TestPauseKeepsPlace(t *testing.T) {
 				return asks < 4
 			}
 			cfg.OnPause = func(p string) { pausedAt = append(pausedAt, p) }
-			r, err := New(cfg, func(l Line) { seen = append(seen, string(l.Text)) })
+			r, err := newLines(cfg, func(l Line) { seen = append(seen, string(l.Text)) })
 			if err != nil {
 				t.Fatal(err)
 			}

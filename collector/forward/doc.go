@@ -12,8 +12,10 @@
 // example "forward: entry 2: record: expected map, got array".
 //
 // [Server] is a thin TCP layer over the decoder: one goroutine per
-// connection reads requests in a loop, hands the events to a callback and
-// answers {"ack": chunk} when the client asked for an acknowledgement. A
+// connection reads requests in a loop, reads each event as a record by its
+// shape ([Input]: a sidecar access log, ingress-nginx fields, a log line
+// whose format is sniffed), hands it to a consumer.Consumer and answers
+// {"ack": chunk} when the client asked for an acknowledgement. A
 // malformed request closes that connection only.
 //
 // The EventTime extension (type 0) is read by hand: no msgp extension is

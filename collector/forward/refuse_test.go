@@ -107,7 +107,7 @@ func TestRefusePausesNewConnections(t *testing.T) {
 	var refusing atomic.Bool
 	refusing.Store(true)
 	var events atomic.Int64
-	s := NewServer(ServerConfig{Listen: "127.0.0.1:0", FirstByteTimeout: 200 * time.Millisecond, Refuse: refusing.Load},
+	s := NewEventServer(ServerConfig{Listen: "127.0.0.1:0", FirstByteTimeout: 200 * time.Millisecond, Refuse: refusing.Load},
 		func(evs []Event) { events.Add(int64(len(evs))) })
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)

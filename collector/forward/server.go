@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/hopscope/hopscope/collector/consumer"
+	"github.com/hopscope/hopscope/collector/logformat"
 )
 
 // Server defaults.
@@ -41,6 +44,9 @@ const (
 
 // ServerConfig configures a Server. Zero fields take their defaults.
 type ServerConfig struct {
+	// HAProxyLoc is the zone of the local dates of forwarded HAProxy log
+	// lines (UTC when nil).
+	HAProxyLoc *time.Location
 	// Listen is the TCP address to listen on, e.g. ":24224" or
 	// "127.0.0.1:0" for a free loopback port.
 	Listen string
@@ -143,12 +149,30 @@ type Server struct {
 	pauses           atomic.Uint64
 }
 
-// NewServer returns a Server that calls handle with the events of every
-// request, in the order they arrived on a connection. handle is called
-// from one goroutine per connection, so it must be safe for concurrent
-// use; it owns the slice it is given. An ack is written only after handle
+// NewServer returns a Server that reads every event it receives as a
+// record (Records: a sidecar access log, ingress-nginx fields, a log line
+// of a known format) and hands it, or the reason it is not one, to next,
+// in the order the events arrived on a connection, from one goroutine per
+// connection. An ack is written only after next has had every event of
+// the request.
+func NewServer(cfg ServerConfig, next consumer.Consumer) *Server {
+	p := logformat.Parser{HAProxyLoc: cfg.HAProxyLoc}
+	return NewEventServer(cfg, func(events []Event) {
+		for _, ev := range events {
+			_ = next.Consume(context.Background(), Input(p, ev))
+		}
+	})
+}
+
+// NewEventServer returns a Server that calls handle with the events of
+// every request as they came, in the order they arrived on a connection:
+// NewServer's reader, before the events are read as records. It is for
+// checking what a Fluent sender sends (the sidecar's tests); the collector
+// takes NewServer. handle is called from one
+// goroutine per connection, so it must be safe for concurrent use; it
+// owns the slice it is given. An ack is written only after handle
 // returns. Events whose time was nil or 0 get the time of their arrival.
-func NewServer(cfg ServerConfig, handle func([]Event)) *Server {
+func NewEventServer(cfg ServerConfig, handle func([]Event)) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}

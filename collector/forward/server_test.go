@@ -60,7 +60,7 @@ func startServer(t *testing.T, cfg ServerConfig, handle func([]Event)) *Server {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	s := NewServer(cfg, handle)
+	s := NewEventServer(cfg, handle)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Start(ctx); err != nil {
@@ -253,7 +253,7 @@ func TestServerMaxConnections(t *testing.T) {
 }
 
 func TestServerShutdownClosesIdleConnections(t *testing.T) {
-	s := NewServer(ServerConfig{Listen: "127.0.0.1:0"}, nil)
+	s := NewEventServer(ServerConfig{Listen: "127.0.0.1:0"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Start(ctx); err != nil {
@@ -285,7 +285,7 @@ func TestServerShutdownClosesIdleConnections(t *testing.T) {
 }
 
 func TestServerStartError(t *testing.T) {
-	s := NewServer(ServerConfig{Listen: "127.0.0.1:notaport"}, nil)
+	s := NewEventServer(ServerConfig{Listen: "127.0.0.1:notaport"}, nil)
 	err := s.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `forward: listen on "127.0.0.1:notaport"`) {
 		t.Fatalf("Start: %v", err)

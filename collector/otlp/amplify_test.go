@@ -43,7 +43,7 @@ func allocated(f func()) uint64 {
 func TestJSONAmplificationRefused(t *testing.T) {
 	var reasons []string
 	var c captured
-	r, err := New(Config{MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements, OnReject: func(reason string) { reasons = append(reasons, reason) }}, c.consume)
+	r, err := newReceiver(Config{MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements, OnReject: func(reason string) { reasons = append(reasons, reason) }}, c.consume)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func BenchmarkJSONDecode(b *testing.B) {
 		{"empty1MiB", amplifying(1<<20, `{"resourceSpans":[`, `]}`)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, _ := New(Config{MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements}, func(_ context.Context, _ []byte) error { return nil })
+			r, _ := newReceiver(Config{MaxRequestBytes: 16 << 20, MaxJSONElements: DefaultMaxJSONElements}, func(_ context.Context, _ []byte) error { return nil })
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.body)))
 			for b.Loop() {

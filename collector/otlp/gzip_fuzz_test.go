@@ -43,7 +43,7 @@ func newGzipReceiver(tb testing.TB) *gzipReceiver {
 		g.out.called, g.out.consumed = true, append([]byte{}, body...)
 		return otlpwire.Walk(body, func(*otlpwire.Resource, *otlpwire.Scope, *otlpwire.Span) error { return nil })
 	}
-	r, err := New(Config{MaxRequestBytes: fuzzMaxBytes, MaxJSONElements: DefaultMaxJSONElements,
+	r, err := newReceiver(Config{MaxRequestBytes: fuzzMaxBytes, MaxJSONElements: DefaultMaxJSONElements,
 		OnReject: func(reason string) { g.out.reasons = append(g.out.reasons, reason) }}, consume)
 	if err != nil {
 		tb.Fatal(err)

@@ -26,17 +26,21 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
-// Consumer receives one export request as ExportTraceServiceRequest
+// Source is the source label of what the OTLP receiver takes in.
+const Source = "otlp"
+
+// consumeFunc receives one export request as ExportTraceServiceRequest
 // protobuf bytes (OTLP/JSON is converted first); the bytes are the
 // consumer's to keep. It returns an error wrapping otlpwire.ErrMalformed
 // for a request it cannot decode (refused for good), any other error when
 // the request must be refused for now (the sender may retry).
-type Consumer func(ctx context.Context, body []byte) error
+type consumeFunc func(ctx context.Context, body []byte) error
 
 // Config configures both receivers.
 type Config struct {
@@ -176,7 +180,7 @@ func (c Config) Validate() error {
 // Receiver runs the OTLP/gRPC and OTLP/HTTP servers.
 type Receiver struct {
 	cfg      Config
-	consume  Consumer
+	consume  consumeFunc
 	inFlight *inFlight
 
 	grpc      *grpc.Server
@@ -186,8 +190,20 @@ type Receiver struct {
 	startOnce sync.Once
 }
 
-// New returns a receiver that hands requests to consume.
-func New(cfg Config, consume Consumer) (*Receiver, error) {
+// New returns a receiver that hands each export request to next as an
+// Input's OTLP bytes (ExportTraceServiceRequest protobuf; OTLP/JSON is
+// converted first), which are next's to keep. next returns an error
+// wrapping otlpwire.ErrMalformed for a request it cannot decode (refused
+// for good), any other error when the request must be refused for now
+// (the sender may retry).
+func New(cfg Config, next consumer.Consumer) (*Receiver, error) {
+	return newReceiver(cfg, func(ctx context.Context, body []byte) error {
+		return next.Consume(ctx, consumer.Input{Source: Source, OTLP: body})
+	})
+}
+
+// newReceiver is New with the requests handed to consume.
+func newReceiver(cfg Config, consume consumeFunc) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func start(t *testing.T, c *captured, mutate func(*Config)) *Receiver {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	r, err := New(cfg, c.consume)
+	r, err := newReceiver(cfg, c.consume)
 	if err != nil {
 		t.Fatal(err)
 	}

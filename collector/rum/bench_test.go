@@ -13,7 +13,7 @@ import (
 // the network.
 func BenchmarkServeBeacon(b *testing.B) {
 	h, _, _ := newTestHandler(b, func(c *Config) {
-		c.Consume = func(correlate.BrowserTiming) {}
+		c.Consume = beacons(func(correlate.BrowserTiming) {})
 		c.OnResult = nil
 		c.RatePerSecond, c.Burst = 1e9, 1<<30
 	})

@@ -55,13 +55,13 @@ func TestChromium(t *testing.T) {
 	got := make(chan correlate.BrowserTiming, 4)
 	cfg := DefaultConfig()
 	cfg.AllowedOrigins = []string{pageURL}
-	cfg.Consume = func(bt correlate.BrowserTiming) {
+	cfg.Consume = beacons(func(bt correlate.BrowserTiming) {
 		select {
 		case got <- bt:
 		default:
 			t.Errorf("more beacons than expected: %+v", bt)
 		}
-	}
+	})
 	var results []string
 	cfg.OnResult = func(r string) { mu.Lock(); results = append(results, r); mu.Unlock() }
 	h, err := New(cfg)

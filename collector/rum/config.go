@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/correlate/beacon"
 )
 
@@ -121,11 +121,11 @@ type Config struct {
 	// 429 and Retry-After: 1 (ResultMemoryLimit), before the rate limits
 	// take a token. It must be cheap: an atomic load.
 	Refuse func() bool
-	// Consume receives every accepted beacon, from the request's
-	// goroutine, before the response is written; it must be safe for
-	// concurrent use and return quickly (hand the record to a queue).
-	// Required.
-	Consume func(correlate.BrowserTiming)
+	// Consume receives every accepted beacon, a *correlate.BrowserTiming
+	// as an Input's Record, from the request's goroutine, before the
+	// response is written; it must be safe for concurrent use and return
+	// quickly (hand the record to a queue). Required.
+	Consume consumer.Consumer
 }
 
 // DefaultConfig returns the defaults. AllowedOrigins and Consume are left

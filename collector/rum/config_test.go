@@ -21,7 +21,7 @@ func TestDefaultConfigNeedsOriginsAndConsume(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.AllowedOrigins = []string{"*"}
-	cfg.Consume = func(correlate.BrowserTiming) {}
+	cfg.Consume = beacons(func(correlate.BrowserTiming) {})
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestValidateNamesTheField(t *testing.T) {
 	for _, tt := range tests {
 		cfg := DefaultConfig()
 		cfg.AllowedOrigins = []string{pageOrigin}
-		cfg.Consume = func(correlate.BrowserTiming) {}
+		cfg.Consume = beacons(func(correlate.BrowserTiming) {})
 		tt.edit(&cfg)
 		err := cfg.Validate()
 		if err == nil || err.Error() != tt.want {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/correlate/beacon"
 )
 
@@ -37,6 +38,9 @@ type Handler struct {
 	etag         string
 	cacheControl string
 }
+
+// Source is the source label of what the RUM endpoint takes in.
+const Source = "rum"
 
 // New returns a Handler for cfg, or cfg.Validate's error.
 func New(cfg Config) (*Handler, error) {
@@ -220,7 +224,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), field)
 		return
 	}
-	h.cfg.Consume(bt)
+	_ = h.cfg.Consume.Consume(r.Context(), consumer.Input{Source: Source, Where: "beacon", Record: &bt})
 	h.cfg.OnResult(ResultAccepted)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -507,7 +507,7 @@ func TestRoundTrip(t *testing.T) {
 	rec := &recorder{}
 	cfg := DefaultConfig()
 	cfg.AllowedOrigins = []string{"http://127.0.0.1:38999"} // the page's origin when it was recorded
-	cfg.Consume = rec.consume
+	cfg.Consume = beacons(rec.consume)
 	cfg.OnResult = rec.onResult
 	h, err := New(cfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package rum
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/correlate"
 )
 
@@ -57,6 +59,14 @@ type recorder struct {
 	ch       chan correlate.BrowserTiming
 }
 
+// beacons adapts a function of beacons to the Consumer a Config takes.
+func beacons(f func(correlate.BrowserTiming)) consumer.Consumer {
+	return consumer.Func(func(_ context.Context, in consumer.Input) error {
+		f(*in.Record.(*correlate.BrowserTiming))
+		return nil
+	})
+}
+
 func (r *recorder) consume(bt correlate.BrowserTiming) {
 	r.mu.Lock()
 	r.consumed = append(r.consumed, bt)
@@ -96,7 +106,7 @@ func newTestHandler(t testing.TB, edit func(*Config)) (*Handler, *recorder, *fak
 	cfg := DefaultConfig()
 	cfg.AllowedOrigins = []string{pageOrigin}
 	cfg.Now = clk.Now
-	cfg.Consume = rec.consume
+	cfg.Consume = beacons(rec.consume)
 	cfg.OnResult = rec.onResult
 	if edit != nil {
 		edit(&cfg)

@@ -52,6 +52,11 @@ type Config struct {
 	// ReadBufferBytes is the size of the reused read buffer. Must be
 	// positive.
 	ReadBufferBytes int
+	// Format is the lines' log format (logformat.IngressNginx, …), which
+	// New parses them as; HAProxyLoc the zone of HAProxy's local dates
+	// (UTC when nil).
+	Format     string
+	HAProxyLoc *time.Location
 	// Offsets, if set, is asked at Start where reading stopped last time
 	// and told the offset after the last delivered line.
 	Offsets State

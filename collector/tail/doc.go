@@ -3,10 +3,13 @@
 //
 // A [Tailer] polls the path every [Config.PollInterval] (no inotify, so it
 // works on every file system, overlay and network mounts included) and
-// hands every complete line to a callback as a [Line]: the path, the
-// 1-based line number in the file and the text without its newline. The
-// text lives in a reused buffer and is valid only during the call. Lines
-// are delivered from one goroutine, in file order.
+// reads every complete line as a [Line]: the path, the 1-based line number
+// in the file and the text without its newline (in a reused buffer). [New]
+// parses each line as [Config.Format] (package logformat) and hands the
+// record, or why the line is not one, to a consumer.Consumer, with
+// "path:number" as its Where. Lines are delivered from one goroutine, in
+// file order. [OffsetFile] keeps several Tailers' offsets in one file
+// (the collector's --state-dir).
 //
 // Where reading starts:
 //

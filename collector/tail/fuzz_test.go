@@ -40,7 +40,7 @@ func FuzzLines(f *testing.F) {
 		}
 		var lines []Line
 		var errs []error
-		tl, err := New(Config{Path: path, PollInterval: time.Hour, RotateWait: time.Hour, MaxLineBytes: fuzzMaxLine,
+		tl, err := newLines(Config{Path: path, PollInterval: time.Hour, RotateWait: time.Hour, MaxLineBytes: fuzzMaxLine,
 			ReadBufferBytes: int(bufByte%32) + 1, OnError: func(_ string, err error) { errs = append(errs, err) }},
 			func(l Line) {
 				l.Text = bytes.Clone(l.Text) // valid only during the call

@@ -8,10 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/internal/logread"
+	"github.com/hopscope/hopscope/collector/logformat"
 )
 
 // ErrLineTooLong is wrapped by the error reported for a line longer than
@@ -95,9 +98,35 @@ type file struct {
 	quietSince time.Time
 }
 
-// New returns a Tailer that calls emit with every line of cfg.Path, from
-// one goroutine, in file order.
-func New(cfg Config, emit func(Line)) (*Tailer, error) {
+// New returns a Tailer that parses every line of cfg.Path as cfg.Format
+// (package logformat) and hands each record, or the reason a line is not
+// one, to next: from one goroutine, in file order. Empty lines are
+// skipped.
+func New(cfg Config, next consumer.Consumer) (*Tailer, error) {
+	if next == nil {
+		return nil, errors.New("tail: consumer must not be nil")
+	}
+	if cfg.Format == "" {
+		return nil, errors.New("tail: Config.Format must be set")
+	}
+	p := logformat.Parser{HAProxyLoc: cfg.HAProxyLoc}
+	source := logformat.Source(cfg.Format)
+	return newLines(cfg, func(l Line) {
+		if len(l.Text) == 0 {
+			return
+		}
+		rec, err := p.Parse(cfg.Format, string(l.Text))
+		if err != nil {
+			rec = nil
+		}
+		_ = next.Consume(context.Background(), consumer.Input{Source: source,
+			Where: l.Source + ":" + strconv.FormatInt(l.Number, 10), Record: rec, Err: err})
+	})
+}
+
+// newLines returns a Tailer that calls emit with every line of cfg.Path,
+// from one goroutine, in file order: New's reader, before parsing.
+func newLines(cfg Config, emit func(Line)) (*Tailer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func start(t *testing.T, cfg Config) (*Tailer, *sink) {
 	if cfg.OnError == nil {
 		cfg.OnError = s.onError
 	}
-	tl, err := New(cfg, s.emit)
+	tl, err := newLines(cfg, s.emit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestResumeFromSavedOffset(t *testing.T) {
 
 	run := func(do func(*sink)) *Tailer {
 		s := &sink{}
-		tl, err := New(cfg, s.emit)
+		tl, err := newLines(cfg, s.emit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +410,7 @@ func TestShutdownIsPrompt(t *testing.T) {
 			}
 			cfg := testConfig(path)
 			cfg.PollInterval = time.Hour
-			tl, err := New(cfg, func(Line) {})
+			tl, err := newLines(cfg, func(Line) {})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +425,7 @@ func TestShutdownWhileCallbackBlocks(t *testing.T) {
 	cfg := testConfig(path)
 	cfg.StartAtBeginning = true
 	logreadtest.ShutdownWhileCallbackBlocks(t, func(emit func(Line)) (logreadtest.Reader, error) {
-		return New(cfg, emit)
+		return newLines(cfg, emit)
 	})
 }
 
@@ -464,10 +464,10 @@ func TestValidate(t *testing.T) {
 	if strings.Contains(err.Error(), "Path") {
 		t.Errorf("valid Path reported: %v", err)
 	}
-	if _, err := New(bad, func(Line) {}); err == nil {
+	if _, err := newLines(bad, func(Line) {}); err == nil {
 		t.Error("New accepted an invalid Config")
 	}
-	if _, err := New(testConfig("x"), nil); err == nil {
+	if _, err := newLines(testConfig("x"), nil); err == nil {
 		t.Error("New accepted a nil callback")
 	}
 }

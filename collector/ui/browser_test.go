@@ -196,7 +196,7 @@ const legendJS = `Array.from(document.querySelectorAll('#legend li')).map(li => 
 func ids(bs []collector.BreakdownResponse) []string {
 	var out []string
 	for _, b := range bs {
-		out = append(out, b.TraceID)
+		out = append(out, b.TraceID.String())
 	}
 	return out
 }
@@ -253,7 +253,7 @@ func checkRows(t *testing.T, rows []rowInfo, want []collector.BreakdownResponse)
 		if r.Bars != 1 {
 			t.Errorf("row %s has %d bars, want 1", r.ID, r.Bars)
 		}
-		if r.Href != "trace/"+b.TraceID || r.TabIndex != 0 {
+		if r.Href != "trace/"+b.TraceID.String() || r.TabIndex != 0 {
 			t.Errorf("row %s: href %q, tabIndex %d: want a focusable link to trace/%s", r.ID, r.Href, r.TabIndex, b.TraceID)
 		}
 		for _, s := range []string{b.Method, b.Route, strconv.Itoa(b.Status), fmtMS(b.TotalMS) + " ms"} {
@@ -368,7 +368,7 @@ const traceJS = `(() => {
 // the backend calls under the app at their offsets, the Jaeger link.
 func checkTrace(t *testing.T, got traceInfo, b collector.BreakdownResponse) {
 	t.Helper()
-	if got.Path != "/ui/trace/"+b.TraceID {
+	if got.Path != "/ui/trace/"+b.TraceID.String() {
 		t.Errorf("path = %s, want /ui/trace/%s", got.Path, b.TraceID)
 	}
 	if got.Error != "" {
@@ -379,13 +379,13 @@ func checkTrace(t *testing.T, got traceInfo, b collector.BreakdownResponse) {
 			t.Errorf("title %q lacks %q", got.Title, s)
 		}
 	}
-	for _, s := range []string{b.TraceID, fmtMS(b.TotalMS) + " ms", b.TotalSource} {
+	for _, s := range []string{b.TraceID.String(), fmtMS(b.TotalMS) + " ms", b.TotalSource} {
 		if !strings.Contains(got.Summary, s) {
 			t.Errorf("summary %q lacks %q", got.Summary, s)
 		}
 	}
 	if b.JaegerURL != "" {
-		if want := jaeger + "/trace/" + b.TraceID; got.Jaeger != want {
+		if want := jaeger + "/trace/" + b.TraceID.String(); got.Jaeger != want {
 			t.Errorf("Jaeger link = %q, want %q", got.Jaeger, want)
 		}
 	} else if got.Jaeger != "" {

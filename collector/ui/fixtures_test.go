@@ -35,7 +35,7 @@ func groups() []correlate.Group {
 		sc := t0.Add(msd(70))
 		app := sc.Add(msd(4))
 		return correlate.Group{
-			TraceID: idFull,
+			TraceID: tidOf(idFull),
 			Browser: &correlate.BrowserTiming{Keys: correlate.Keys{TraceID: idFull}, Page: "https://shop.example/orders/7", Start: t0,
 				Total: msd(200), DNS: msd(12), Connect: msd(20), ServerTime: msd(150), Download: msd(10),
 				DNSStart: msd(1), ConnectStart: msd(13), RequestStart: msd(35), ResponseStart: msd(185)},
@@ -58,7 +58,7 @@ func groups() []correlate.Group {
 		sc := start.Add(msd(34))
 		app := sc.Add(msd(1.5))
 		return correlate.Group{
-			TraceID: idRetries,
+			TraceID: tidOf(idRetries),
 			Ingress: &correlate.IngressLog{Start: start, RequestTime: msd(140), Resolution: time.Millisecond, Method: "POST", Path: "/api/cart", Status: 200,
 				Tries: []correlate.UpstreamTry{
 					{Addr: "10.0.0.8:15080", Status: 502, Response: msd(30)},
@@ -76,7 +76,7 @@ func groups() []correlate.Group {
 		sc := t0.Add(4 * time.Second)
 		app := sc.Add(msd(0.3))
 		return correlate.Group{
-			TraceID: idInvoice,
+			TraceID: tidOf(idInvoice),
 			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idInvoice}, SpanID: "c1", Service: "billing",
 				Method: "GET", Route: "/invoices/{id}", Status: 200, Start: sc, Duration: msd(48), App: msd(47.4), AppStart: msd(0.3)}},
 			Backends: []correlate.BackendCall{
@@ -88,7 +88,7 @@ func groups() []correlate.Group {
 	failed := func() correlate.Group {
 		start := t0.Add(6 * time.Second)
 		return correlate.Group{
-			TraceID: idError,
+			TraceID: tidOf(idError),
 			LB: &correlate.LoadBalancerLog{Kind: "haproxy", Start: start, Total: msd(61), Target: msd(59), Dispatched: true,
 				Resolution: time.Millisecond, Method: "POST", Path: "/invoices", Status: 503},
 			Ingress: &correlate.IngressLog{Start: start.Add(msd(1)), RequestTime: msd(59), Resolution: time.Millisecond, Method: "POST", Path: "/invoices", Status: 503,
@@ -100,7 +100,7 @@ func groups() []correlate.Group {
 		sc := start.Add(msd(2))
 		app := sc.Add(msd(0.4))
 		return correlate.Group{
-			TraceID: idSearch,
+			TraceID: tidOf(idSearch),
 			LB: &correlate.LoadBalancerLog{Kind: "alb", Start: start, Total: msd(100), Target: msd(99), Dispatched: true,
 				Resolution: time.Millisecond, Method: "GET", Path: "/search", Status: 200},
 			Ingress: &correlate.IngressLog{Start: start.Add(msd(0.5)), RequestTime: msd(100.6), Resolution: time.Millisecond, Method: "GET", Path: "/search", Status: 200,
@@ -116,11 +116,20 @@ func groups() []correlate.Group {
 	return []correlate.Group{full(), retries(), invoice(), failed(), search()}
 }
 
+// tidOf is a fixture's hex trace id in binary form.
+func tidOf(id string) correlate.TraceID {
+	tid, err := correlate.ParseTraceID(id)
+	if err != nil {
+		panic(err)
+	}
+	return tid
+}
+
 // lateGroup is a request that arrives while the page is open.
 func lateGroup(id string, offset time.Duration) correlate.Group {
 	sc := t0.Add(offset)
 	return correlate.Group{
-		TraceID: id,
+		TraceID: tidOf(id),
 		Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: id}, SpanID: "e1", Service: "shop",
 			Method: "GET", Route: "/api/orders/{id}", Status: 404, Start: sc, Duration: msd(12), App: msd(11), AppStart: msd(0.5)}},
 	}
@@ -150,8 +159,8 @@ func newFakeAPI(jaeger string, gs ...correlate.Group) *fakeAPI {
 // first) unless front is set.
 func (a *fakeAPI) add(g correlate.Group, front ...bool) collector.BreakdownResponse {
 	r := collector.BreakdownResponse{Breakdown: correlate.Compute(g)}
-	if a.jaeger != "" && !a.noLink[g.TraceID] {
-		r.JaegerURL = a.jaeger + "/trace/" + g.TraceID
+	if a.jaeger != "" && !a.noLink[g.TraceID.String()] {
+		r.JaegerURL = a.jaeger + "/trace/" + g.TraceID.String()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -171,7 +180,7 @@ func (a *fakeAPI) all() []collector.BreakdownResponse {
 
 func (a *fakeAPI) get(id string) (collector.BreakdownResponse, bool) {
 	for _, b := range a.all() {
-		if b.TraceID == id {
+		if b.TraceID.String() == id {
 			return b, true
 		}
 	}

@@ -330,7 +330,7 @@ func (e *events) waitFor(t *testing.T, n int) []forward.Event {
 
 func startCollector(t testing.TB, handle func([]forward.Event)) *forward.Server {
 	t.Helper()
-	s := forward.NewServer(forward.ServerConfig{Listen: "127.0.0.1:0"}, handle)
+	s := forward.NewEventServer(forward.ServerConfig{Listen: "127.0.0.1:0"}, handle)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Start(ctx); err != nil {

@@ -174,7 +174,7 @@ func TestFluentEveryRecordDeliveredOrCounted(t *testing.T) {
 			name: "collector forward receiver shut down mid-stream",
 			start: func(t *testing.T) receiver {
 				got := &delivery{}
-				srv := forward.NewServer(forward.ServerConfig{Listen: "127.0.0.1:0"}, got.add)
+				srv := forward.NewEventServer(forward.ServerConfig{Listen: "127.0.0.1:0"}, got.add)
 				if err := srv.Start(context.Background()); err != nil {
 					t.Fatal(err)
 				}

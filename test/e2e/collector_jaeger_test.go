@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/fixture"
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
@@ -88,7 +89,7 @@ func TestCollectorToJaeger(t *testing.T) {
 	var start time.Time
 	var dur time.Duration
 	testkit.Eventually(t, "the sidecar span at the collector", 10*time.Second, func() bool {
-		g, ok := col.Store().Group(tid)
+		g, ok := col.Store().Group(tidOf(t, tid))
 		if ok && len(g.Sidecars) == 1 {
 			start, dur = g.Sidecars[0].Start, g.Sidecars[0].Duration
 			return true
@@ -180,4 +181,14 @@ func hasHop(b collector.BreakdownResponse, hop string) bool {
 		}
 	}
 	return false
+}
+
+// tidOf parses a hex trace id.
+func tidOf(t *testing.T, id string) correlate.TraceID {
+	t.Helper()
+	tid, err := correlate.ParseTraceID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tid
 }

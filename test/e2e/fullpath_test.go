@@ -250,7 +250,7 @@ func TestFullPathBreakdownAccuracy(t *testing.T) {
 		}
 	}
 
-	checkJaeger(t, tp, last.TraceID)
+	checkJaeger(t, tp, last.TraceID.String())
 	checkPrometheus(t, tp, last)
 }
 

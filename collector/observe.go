@@ -1,0 +1,73 @@
+package collector
+
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hopscope/hopscope/correlate"
+)
+
+// observe records the hops not observed before for this trace.
+func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
+	lim := e.m.limits
+	tid := prometheus.Labels{"trace_id": b.TraceID.String()}
+	service := lim.service(b.Service)
+	for _, h := range b.Hops {
+		if h.Hop == correlate.HopOther {
+			continue
+		}
+		if bit, ok := hopBits[h.Hop]; ok {
+			if st.hops&bit != 0 {
+				continue
+			}
+			st.hops |= bit
+		} else {
+			k := hashStrings(h.Hop)
+			if slices.Contains(st.otherHops, k) {
+				continue
+			}
+			st.otherHops = append(st.otherHops, k)
+		}
+		v := h.MS / 1000
+		if v < 0 {
+			v = 0
+		}
+		hop := h.Hop
+		if _, fixed := hopBits[hop]; !fixed {
+			hop = lim.kind(hop) // a backend kind: db.system, rpc.system, …
+		}
+		svc, route := lim.hop(service, b.Route, hop)
+		obs := e.m.hop.WithLabelValues(svc, route, hop)
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, tid)
+	}
+	// Calls have no identity of their own in the breakdown, and late
+	// records move their offsets: count them per label set and observe
+	// only those beyond what an earlier flush observed.
+	seen := map[uint64]int{}
+	for _, c := range b.Backends {
+		outcome := "ok"
+		if c.Error {
+			outcome = "error"
+		}
+		attribution := string(c.Attribution)
+		if attribution == "" {
+			attribution = string(correlate.AttributionInferred)
+		}
+		k := hashStrings(c.Kind, c.Target, c.Operation, attribution, outcome)
+		seen[k]++
+		i := slices.IndexFunc(st.calls, func(x callCount) bool { return x.key == k })
+		if i < 0 {
+			st.calls = append(st.calls, callCount{key: k})
+			i = len(st.calls) - 1
+		}
+		if seen[k] <= st.calls[i].n {
+			continue
+		}
+		st.calls[i].n = seen[k]
+		kind := lim.kind(c.Kind)
+		svc, target, op := lim.backend(service, kind, c.Target, c.Operation)
+		obs := e.m.backend.WithLabelValues(svc, kind, target, op, attribution, outcome)
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, tid)
+	}
+}
