@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log"
 	"math"
@@ -27,8 +26,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hopscope/hopscope/collector/consumer"
-	"github.com/hopscope/hopscope/collector/forward"
-	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/fixture"
@@ -347,75 +344,6 @@ func TestAPIReadsDoNotMakeRecordsLate(t *testing.T) {
 	}
 }
 
-// slowSink is an export endpoint that takes delay per export.
-type slowSink struct {
-	delay time.Duration
-
-	mu                sync.Mutex
-	exports           int
-	closed, lateAfter bool
-}
-
-func (s *slowSink) Export(ctx context.Context, _ []byte) error {
-	select {
-	case <-time.After(s.delay):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.exports++
-	s.lateAfter = s.lateAfter || s.closed
-	return nil
-}
-
-func (s *slowSink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
-
-// TestShutdownWaitsForLateSpans: spans of a trace already exported wait
-// for the export delay like any other; Shutdown (SIGTERM) sends them
-// before it closes the export.
-func TestShutdownWaitsForLateSpans(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen = "", "", "", ""
-	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.ExportOTLPEndpoint = "http://127.0.0.1:1" // replaced below
-	reg := prometheus.NewRegistry()
-	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &slowSink{delay: 300 * time.Millisecond}
-	c.sink.Close()
-	c.sink, c.em.sink = sink, sink
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	first, _ := proto.Marshal(exportRequest(1, 0, 7, false))
-	late, _ := proto.Marshal(exportRequest(1, 1, 7, false)) // the same trace, one more span
-	if err := c.consumeOTLP(t.Context(), first); err != nil {
-		t.Fatal(err)
-	}
-	c.em.flushAll(t.Context(), time.Now()) // the trace is exported
-	if err := c.consumeOTLP(t.Context(), late); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if sink.exports != 2 || sink.lateAfter {
-		t.Fatalf("%d exports done when Shutdown returned (want 2: the trace, then its late spans); one after Close: %v", sink.exports, sink.lateAfter)
-	}
-}
-
 // TestHTTPServerErrorsLogged: net/http's own lines of the collector's HTTP
 // servers (the API, RUM; OTLP/HTTP: TestHTTPErrorLog in collector/otlp) —
 // "http: Accept error: … too many open files" under a connection flood —
@@ -440,26 +368,5 @@ func TestHTTPServerErrorsLogged(t *testing.T) {
 	}
 	if n := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("http: Accept error").Len(); n != 2 {
 		t.Errorf("%d Warn entries for 2 servers: %v", n, logs.All())
-	}
-}
-
-// consumeLine hands one log line of format to c as its tailer does: parsed
-// (empty lines skipped), received under source, named file:n.
-func consumeLine(c *Collector, format, source, file string, n int64, line string) {
-	if line == "" {
-		return
-	}
-	rec, err := logformat.Parser{HAProxyLoc: time.UTC}.Parse(format, line)
-	in := consumer.Input{Source: source, Where: fmt.Sprintf("%s:%d", file, n), Err: err}
-	if err == nil {
-		in.Record = rec
-	}
-	_ = c.Consume(context.Background(), in)
-}
-
-// consumeForward hands forwarded events to c as the forward receiver does.
-func consumeForward(c *Collector, events []forward.Event) {
-	for _, ev := range events {
-		_ = c.Consume(context.Background(), forward.Input(logformat.Parser{HAProxyLoc: time.UTC}, ev))
 	}
 }

@@ -1,21 +1,16 @@
 package collector
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/zap"
@@ -23,9 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
-	"github.com/hopscope/hopscope/correlate/beacon"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
 
@@ -358,255 +351,5 @@ func TestExportBatchesAndWarnings(t *testing.T) {
 	warns = logs.FilterMessage("OTLP span export failed").All()
 	if len(warns) != 2 || warns[1].ContextMap()["failures"] != int64(failed) {
 		t.Fatalf("after 10 s: %d warnings, last %v; want 2, the last counting %d failures", len(warns), warns[len(warns)-1].ContextMap(), failed)
-	}
-}
-
-// TestLateALBParentsLoadBalancer is the realistic order: the sidecar span
-// and the ingress line (and the beacon) arrive, the trace is exported
-// after --export-delay, and the ALB line arrives 5 minutes later (ALB
-// writes its logs every 5 minutes). The loadbalancer span then exported
-// must be the parent the ingress span was given at the first export, and
-// the trace one tree, the loadbalancer span enclosing the ingress span
-// (also when only the ingress line came, from a host whose clock is 4 s
-// behind the ALB's). Without ALB logs as an input no parent is reserved.
-func TestLateALBParentsLoadBalancer(t *testing.T) {
-	for _, tc := range []struct {
-		scenario    string
-		ingressOnly bool // no spans, no beacon
-		albInput    bool
-		lbParent    string // the loadbalancer span's parent
-		ingressPar  string // the ingress span's parent at first export, "" = root; "loadbalancer" = the reserved id
-	}{
-		{"full_path", false, true, "request", "loadbalancer"},
-		{"no_rum", false, true, "", "loadbalancer"},
-		{"skew_plus_2s", true, true, "", "loadbalancer"},
-		{"no_rum", false, false, "", ""},
-		{"full_path", false, false, "request", "request"},
-	} {
-		name := tc.scenario + "/alb_input"
-		if !tc.albInput {
-			name = tc.scenario + "/no_alb_input"
-		}
-		if tc.ingressOnly {
-			name += "/ingress_only"
-		}
-		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("testdata", "recorded", tc.scenario)
-			capture := newSpanCapture(t)
-			clock := time.Date(2026, 11, 26, 10, 0, 1, 0, time.UTC)
-			cfg := DefaultConfig()
-			cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen = "", "", "", ""
-			cfg.HTTPListen = "127.0.0.1:0"
-			cfg.ExportOTLPEndpoint = capture.url
-			if tc.albInput {
-				cfg.ALBLogs = t.TempDir()
-			}
-			reg := prometheus.NewRegistry()
-			c, err := New(cfg, Options{Registerer: reg, Gatherer: reg, Now: func() time.Time { return clock }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			read := func(name string) []byte {
-				b, err := os.ReadFile(filepath.Join(dir, name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
-			if !tc.ingressOnly {
-				var req coltracepb.ExportTraceServiceRequest
-				if err := otlp.UnmarshalJSON(read("spans.json"), &req); err != nil {
-					t.Fatal(err)
-				}
-				body, _ := proto.Marshal(&req)
-				if err := c.consumeOTLP(context.Background(), body); err != nil {
-					t.Fatal(err)
-				}
-			}
-			consumeLine(c, FormatIngressNginxJSON, SrcIngress, "ingress.log", 1, strings.TrimSpace(string(read("ingress.log"))))
-			if _, err := os.Stat(filepath.Join(dir, "beacon.json")); err == nil && !tc.ingressOnly {
-				bt, err := beacon.Parse(read("beacon.json"), beacon.DefaultLimits())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := c.store.Add(clock, &bt); err != nil {
-					t.Fatal(err)
-				}
-			}
-			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false))
-			first := capture.byName()
-			if first["ingress"] == nil || first["loadbalancer"] != nil {
-				t.Fatalf("first export: %v", names(first))
-			}
-			ingressParent := hex.EncodeToString(first["ingress"].ParentSpanId)
-
-			// Five minutes later, the ALB line.
-			clock = clock.Add(5 * time.Minute)
-			sc := bufio.NewScanner(strings.NewReader(string(read("alb.log"))))
-			for sc.Scan() {
-				consumeLine(c, FormatALB, SrcALB, "alb.log", 1, sc.Text())
-			}
-			clock = clock.Add(cfg.ExportDelay)
-			c.em.flush(context.Background(), c.em.due(clock, false))
-			all := capture.byName()
-			lb := all["loadbalancer"]
-			if lb == nil {
-				t.Fatalf("no loadbalancer span after the ALB line: %v", names(all))
-			}
-			idOf := func(name string) string {
-				if name == "" {
-					return ""
-				}
-				return hex.EncodeToString(all[name].SpanId)
-			}
-			if got := hex.EncodeToString(lb.ParentSpanId); got != idOf(tc.lbParent) {
-				t.Errorf("loadbalancer's parent %q, want %s's %q", got, tc.lbParent, idOf(tc.lbParent))
-			}
-			if ingressParent != idOf(tc.ingressPar) {
-				t.Errorf("ingress's parent %q, want %s's %q", ingressParent, tc.ingressPar, idOf(tc.ingressPar))
-			}
-			if !tc.albInput {
-				return
-			}
-			// One tree: one root, every parent exported.
-			capture.mu.Lock()
-			ids := map[string]bool{}
-			for _, sp := range capture.spans {
-				ids[hex.EncodeToString(sp.SpanId)] = true
-			}
-			var roots []string
-			for _, sp := range capture.spans {
-				if p := hex.EncodeToString(sp.ParentSpanId); p == "" || !ids[p] {
-					roots = append(roots, sp.Name)
-				}
-			}
-			capture.mu.Unlock()
-			if len(roots) != 1 {
-				t.Errorf("roots %v, want one", roots)
-			}
-			ing := all["ingress"]
-			if lb.StartTimeUnixNano > ing.StartTimeUnixNano || lb.EndTimeUnixNano < ing.EndTimeUnixNano {
-				t.Errorf("loadbalancer [%d, %d] does not enclose ingress [%d, %d]", lb.StartTimeUnixNano, lb.EndTimeUnixNano, ing.StartTimeUnixNano, ing.EndTimeUnixNano)
-			}
-		})
-	}
-}
-
-func names(m map[string]*tracepb.Span) []string {
-	var out []string
-	for n := range m {
-		out = append(out, n)
-	}
-	return out
-}
-
-// blockingSink answers no request until its context ends, like an OTLP
-// backend that accepts connections and never replies; its first request
-// also ends the shutdown's patience (stop).
-type blockingSink struct {
-	calls atomic.Int32
-	stop  func()
-}
-
-func (s *blockingSink) Export(ctx context.Context, _ []byte) error {
-	if s.calls.Add(1) == 1 {
-		s.stop()
-	}
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-func (s *blockingSink) Close() error { return nil }
-
-// TestShutdownFlushBoundedByContext: a shutdown flush to a backend that
-// never answers ends with its context, not after exportTimeout per
-// request, and counts every request it could not send.
-func TestShutdownFlushBoundedByContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sink := &blockingSink{stop: cancel}
-	e := testEmitter(t, 100_000, time.Second, sink)
-	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	const traces, perTrace = 2000, 10 // several requests of at most 1 MiB
-	for i := 0; i < traces; i++ {
-		var held []otlpwire.Held
-		var ids [][8]byte
-		for s := 0; s < perTrace; s++ {
-			_, h, sid := heldSpan(i, uint64(s+1), 250)
-			held = append(held, h)
-			ids = append(ids, sid)
-		}
-		id, _, _ := heldSpan(i, 1, 0)
-		testTouch(e, t0, id, held, ids)
-	}
-	start := time.Now()
-	e.flushAll(ctx, t0)
-	if took := time.Since(start); took >= exportTimeout {
-		t.Fatalf("shutdown flush took %v after its context ended", took)
-	}
-	failed := testutil.ToFloat64(e.m.exportErrors)
-	if sink.calls.Load() != 1 || failed < 2 {
-		t.Fatalf("%d requests sent, %v counted failed: want the first sent and cut, the rest failed unsent", sink.calls.Load(), failed)
-	}
-}
-
-// hangingSink is an OTLP backend that accepts and never answers, and whose
-// client ignores cancellation for up to exportTimeout per request, as a
-// stuck connection does; started is closed at its first request.
-type hangingSink struct {
-	calls   atomic.Int32
-	started chan struct{}
-}
-
-func (s *hangingSink) Export(ctx context.Context, _ []byte) error {
-	if s.calls.Add(1) == 1 {
-		close(s.started)
-	}
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-func (s *hangingSink) Close() error { return nil }
-
-// TestShutdownCutsTickerFlush: a shutdown that starts while the ticker's
-// flush waits on a backend that never answers returns when its context
-// ends (issue 19, item 4: the ticker's flush ran on context.WithoutCancel,
-// up to exportTimeout per request, and held the lock the shutdown flush
-// needed: the collector outlived its 20 s by minutes).
-func TestShutdownCutsTickerFlush(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.OTLPGRPCListen, cfg.OTLPHTTPListen, cfg.ForwardListen, cfg.RUMListen, cfg.HTTPListen = "", "", "", "", "127.0.0.1:0"
-	cfg.ExportOTLPEndpoint = "http://127.0.0.1:1"
-	cfg.ExportDelay = time.Millisecond
-	reg := prometheus.NewRegistry()
-	c, err := New(cfg, Options{Registerer: reg, Gatherer: reg, FlushTick: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &hangingSink{started: make(chan struct{})}
-	c.sink, c.em.sink = sink, sink
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Several requests' worth of spans, due at the next tick.
-	body, _ := proto.Marshal(exportRequest(3000, 4, 1, false))
-	if err := c.consumeOTLP(context.Background(), body); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-sink.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the ticker never flushed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	c.Shutdown(ctx)
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("Shutdown with 300 ms took %v while a flush hung", took)
-	}
-	if n := testutil.ToFloat64(c.m.exportErrors); n < 2 {
-		t.Errorf("%v export requests counted failed, want every request of the cut flush", n)
 	}
 }

@@ -37,7 +37,7 @@ type metrics struct {
 	exported     prometheus.Counter
 	exportErrors prometheus.Counter
 	// exportEvicted and exportEarly count what the exporter's bound of
-	// --max-traces traces cost (collector/export.go).
+	// --max-traces traces cost (the store's one bound, emitter.go).
 	exportEvicted prometheus.Counter
 	exportEarly   prometheus.Counter
 	// exportDropped counts spans that were not exported, by reason.
