@@ -458,17 +458,25 @@ func (s *Store[T]) Expire(now time.Time) int {
 
 // Due hands every trace whose Delay has passed since its last update (all:
 // every trace updated since it was last due, for a shutdown) to Hooks.Due,
-// oldest first, and returns how many.
+// oldest first, and returns how many. The store is locked for one trace at
+// a time, so that adding records goes on between them.
 func (s *Store[T]) Due(now time.Time, all bool) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	ripe := now.Add(-s.cfg.Delay).UnixNano()
-	n := 0
-	for e := s.waiting.head; e != nil && (all || e.updated <= ripe); e = s.waiting.head {
+	n, limit := 0, -1
+	for {
+		s.mu.Lock()
+		if limit < 0 {
+			limit = s.waiting.n // all: not the traces that come meanwhile
+		}
+		e := s.waiting.head
+		if e == nil || n >= limit || !(all || e.updated <= ripe) {
+			s.mu.Unlock()
+			return n
+		}
 		s.makeDue(e, false)
+		s.mu.Unlock()
 		n++
 	}
-	return n
 }
 
 // makeDue moves a waiting trace to done and hands it to Hooks.Due. Its
