@@ -199,9 +199,11 @@ type measurement struct {
 	AllocsPerSpan     float64 `json:"allocs_per_span"`
 	// Profiles are the CPU and allocation profiles of the counted window
 	// written for --profile.
-	Profiles     []string `json:"profiles,omitempty"`
-	StoppedClean bool     `json:"stopped_cleanly"`
-	LoadAvg      string   `json:"load_average_after"`
+	Profiles []string `json:"profiles,omitempty"`
+	// Stages is the profiles grouped by the collector's stages.
+	Stages       *profileStages `json:"profile_stages,omitempty"`
+	StoppedClean bool           `json:"stopped_cleanly"`
+	LoadAvg      string         `json:"load_average_after"`
 }
 
 type report struct {
@@ -468,6 +470,9 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 			return nil, fmt.Errorf("profile: %w", pr.err)
 		}
 		m.Profiles = pr.paths
+		if m.Stages, err = stagesOf(ctx, pr.paths[0], pr.paths[1]); err != nil {
+			return nil, err
+		}
 	}
 	m.StoppedClean = rc.p.Stop(20*time.Second) && rc.p.Err() == nil
 

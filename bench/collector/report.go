@@ -241,6 +241,8 @@ func printReport(w io.Writer, rep *report, o options) {
 		tw.Flush()
 	}
 
+	printStages(w, rep, o)
+
 	if m := rep.Micro; m != nil {
 		fmt.Fprintf(w, "\ncorrelate benchmarks (%s):\n", m.Command)
 		for _, b := range m.Lines {
@@ -260,4 +262,34 @@ func printReport(w io.Writer, rep *report, o options) {
 		fmt.Fprintf(w, "  - %s\n", s)
 	}
 	harness.PrintNotes(w, rep.Notes)
+}
+
+// printStages prints, per protocol, where hopscope's CPU and allocations
+// went over the profiled runs (--profile), merged over rounds.
+func printStages(w io.Writer, rep *report, o options) {
+	for _, proto := range o.protocols {
+		var runs []*profileStages
+		var spans int64
+		for _, m := range runsOf(rep, "hopscope", proto) {
+			if m.Stages != nil {
+				runs = append(runs, m.Stages)
+				spans += m.Accepted
+			}
+		}
+		if len(runs) == 0 || spans == 0 {
+			continue
+		}
+		rows, cpu, objs, bytes := mergeStages(runs)
+		if cpu == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nwhere hopscope's CPU goes over %s (%d profiled run(s), %.1f CPU-s sampled, %s spans; allocations from the sampled allocation profile: %.1f objects, %.0f B per span)\n",
+			proto, len(runs), cpu, harness.FmtK(float64(spans)), objs/float64(spans), bytes/float64(spans))
+		tw := harness.NewTable(w)
+		fmt.Fprintln(tw, "stage\tCPU\tallocs/span\talloc B/span\t")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%.1f%%\t%.2f\t%.0f\t\n", r.Stage, 100*r.CPU/cpu, r.AllocObjs/float64(spans), r.AllocBytes/float64(spans))
+		}
+		tw.Flush()
+	}
 }
