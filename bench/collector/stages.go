@@ -14,11 +14,10 @@ import (
 // charged to: each sample goes to the stage of the frame nearest its leaf
 // that names one (so an allocation, a memmove or a map access counts for
 // the code that made it), except that anything under the garbage
-// collector's workers or a GC assist is "GC".
+// collector's workers or a GC assist is "GC", and that code of correlate
+// counts for the Store method it was called from (Emit and Group:
+// breakdown; Add and the rest: store).
 var stageRules = []struct{ pattern, stage string }{
-	{"correlate.Compute", stageBreakdown},
-	{"correlate.(*Store).Emit", stageBreakdown},
-	{"correlate.(*Store).Group", stageBreakdown},
 	{"collector.(*emitter).observe", stageMetrics},
 	{"prometheus", stageMetrics},
 	{"collector.(*emitter).touch", stageTouch},
@@ -35,7 +34,8 @@ var stageRules = []struct{ pattern, stage string }{
 	{"collector/otlp.", stageReceive},
 	{"google.golang.org/grpc", stageGRPC},
 	{"golang.org/x/net/http2", stageGRPC},
-	{"google.golang.org/protobuf", stageGRPC},
+	// google.golang.org/protobuf (protowire) counts for its caller:
+	// otlpwire, or grpc-go.
 	{"net/http.", stageHTTP},
 	{"go.uber.org/zap", stageLog},
 	{"internal/poll.", stageNet},
@@ -83,15 +83,33 @@ func stageOf(stack []string) string {
 			}
 		}
 	}
-	for _, fn := range stack {
+	for i, fn := range stack {
 		for _, r := range stageRules {
-			if strings.Contains(fn, r.pattern) {
+			if !strings.Contains(fn, r.pattern) {
+				continue
+			}
+			if r.stage != stageStore {
 				return r.stage
 			}
+			// correlate's code: what did the caller ask of the store?
+			for _, outer := range stack[i:] {
+				if !strings.Contains(outer, "correlate.") {
+					break
+				}
+				for _, b := range breakdownEntries {
+					if strings.Contains(outer, b) {
+						return stageBreakdown
+					}
+				}
+			}
+			return stageStore
 		}
 	}
 	return stageOther
 }
+
+// breakdownEntries are correlate's entry points that compute a breakdown.
+var breakdownEntries = []string{"correlate.(*Store).Emit", "correlate.(*Store).Group", "correlate.(*Store).Breakdown", "correlate.Compute"}
 
 // stageShare is one stage's part of a profile.
 type stageShare struct {
@@ -123,17 +141,25 @@ func groupTraces(out string) []stageShare {
 			flush()
 			continue
 		}
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 0:
-		case len(f) >= 2 && len(stack) == 0 && !strings.HasSuffix(f[0], ":"):
-			v, ok := parseValue(f[0])
-			if !ok {
-				continue // a header line: File:, Type:, Duration: …
-			}
-			value, stack = v, []string{f[1]}
-		case len(f) == 1 && len(stack) > 0:
-			stack = append(stack, f[0])
+		// A frame is the rest of the line (a generic function's name has
+		// spaces), less the " (inline)" of an inlined call.
+		line = strings.TrimSuffix(strings.TrimSpace(line), " (inline)")
+		if line == "" {
+			continue
+		}
+		if len(stack) > 0 {
+			stack = append(stack, line)
+			continue
+		}
+		// A sample's first line is its value and its leaf; label lines
+		// ("bytes: 16B") and the header (File:, Type:, Build ID: …) are
+		// not.
+		first, rest, _ := strings.Cut(line, " ")
+		if strings.HasSuffix(first, ":") {
+			continue
+		}
+		if v, ok := parseValue(first); ok && strings.TrimSpace(rest) != "" {
+			value, stack = v, []string{strings.TrimSpace(rest)}
 		}
 	}
 	flush()

@@ -16,6 +16,11 @@ func TestStageOf(t *testing.T) {
 		{[]string{hs + "internal/otlpwire.walkSpan", hs + "internal/otlpwire.Walk", hs + "collector.(*Collector).consumeOTLP"}, stageWalk},
 		{[]string{"runtime.mapassign", hs + "collector.(*Collector).consumeOTLP"}, stageGroup},
 		{[]string{hs + "correlate.Compute", hs + "correlate.(*Store).Emit", hs + "collector.(*emitter).flush"}, stageBreakdown},
+		// correlate's internals count for the Store method called.
+		{[]string{"runtime.mallocgc", hs + "correlate.(*Store).compute", hs + "correlate.(*Store).get", hs + "correlate.(*Store).Emit", hs + "collector.(*emitter).flush"}, stageBreakdown},
+		{[]string{"runtime.growslice", hs + "correlate.(*Store).merge", hs + "correlate.(*Store).Add", hs + "collector.(*Collector).consumeOTLP.func1"}, stageStore},
+		// protowire counts for its caller.
+		{[]string{"google.golang.org/protobuf/encoding/protowire.ConsumeVarint", hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.Walk"}, stageWalk},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*histogram).ObserveWithExemplar", hs + "collector.(*emitter).observe"}, stageMetrics},
 		{[]string{"runtime.mapassign", hs + "collector.(*emitter).touchKey", hs + "collector.(*Collector).consumeOTLP"}, stageTouch},
 		{[]string{hs + "collector.(*emitter).due", hs + "collector.(*emitter).run"}, stageDue},
@@ -47,6 +52,12 @@ Duration: 27s, Total samples = 1.52s ( 5.63%)
       300ms   runtime.mallocgc
              github.com/hopscope/hopscope/collector.spanRecord
 -----------+-------------------------------------------------------
+      90ms   runtime.makeslicecopy
+             github.com/hopscope/hopscope/correlate.fitted[go.shape.struct { github.com/hopscope/hopscope/correlate.Keys; SpanID string }] (inline)
+             github.com/hopscope/hopscope/correlate.(*Store).get
+             github.com/hopscope/hopscope/correlate.(*Store).Emit (inline)
+             github.com/hopscope/hopscope/collector.(*emitter).flush
+-----------+-------------------------------------------------------
      bytes:  16B
       20ms   runtime.scanobject
              runtime.gcBgMarkWorker
@@ -55,7 +66,8 @@ Duration: 27s, Total samples = 1.52s ( 5.63%)
 
 func TestGroupTraces(t *testing.T) {
 	got := groupTraces(tracesOut)
-	want := []stageShare{{stageWalk, 1.2}, {stageMapping, 0.3}, {stageGC, 0.02}}
+	// An inlined frame (Emit) counts: the fitted copy is the breakdown's.
+	want := []stageShare{{stageWalk, 1.2}, {stageMapping, 0.3}, {stageBreakdown, 0.09}, {stageGC, 0.02}}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
