@@ -16,7 +16,9 @@ import (
 // the code that made it), except that anything under the garbage
 // collector's workers or a GC assist is "GC", and that code of correlate
 // counts for the Store method it was called from (Emit and Group:
-// breakdown; Add and the rest: store).
+// breakdown; Add and the rest: store), and otlpwire's accessors
+// (Value.String, Span.EachAttr, …) called by the record mapping count as
+// mapping, not as the walk.
 var stageRules = []struct{ pattern, stage string }{
 	{"collector.(*emitter).observe", stageMetrics},
 	{"prometheus", stageMetrics},
@@ -88,6 +90,9 @@ func stageOf(stack []string) string {
 			if !strings.Contains(fn, r.pattern) {
 				continue
 			}
+			if r.stage == stageWalk {
+				return walkOrMapping(stack[i:])
+			}
 			if r.stage != stageStore {
 				return r.stage
 			}
@@ -106,6 +111,24 @@ func stageOf(stack []string) string {
 		}
 	}
 	return stageOther
+}
+
+// walkOrMapping charges otlpwire's frames (stack[0] on) to the mapping
+// when the code that called into otlpwire is the mapping's, else to the
+// walk.
+func walkOrMapping(stack []string) string {
+	for _, fn := range stack {
+		if strings.Contains(fn, "otlpwire.") {
+			continue
+		}
+		for _, r := range stageRules {
+			if r.stage == stageMapping && strings.Contains(fn, r.pattern) {
+				return stageMapping
+			}
+		}
+		break
+	}
+	return stageWalk
 }
 
 // breakdownEntries are correlate's entry points that compute a breakdown.

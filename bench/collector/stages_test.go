@@ -19,6 +19,9 @@ func TestStageOf(t *testing.T) {
 		// correlate's internals count for the Store method called.
 		{[]string{"runtime.mallocgc", hs + "correlate.(*Store).compute", hs + "correlate.(*Store).get", hs + "correlate.(*Store).Emit", hs + "collector.(*emitter).flush"}, stageBreakdown},
 		{[]string{"runtime.growslice", hs + "correlate.(*Store).merge", hs + "correlate.(*Store).Add", hs + "collector.(*Collector).consumeOTLP.func1"}, stageStore},
+		// otlpwire's accessors count for the mapping that calls them.
+		{[]string{"runtime.slicebytetostring", hs + "internal/otlpwire.Value.String", hs + "collector.gather", hs + "collector.spanRecord", hs + "collector.(*Collector).consumeOTLP.func1", hs + "internal/otlpwire.walkScopeSpans", hs + "internal/otlpwire.Walk"}, stageMapping},
+		{[]string{hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.(*Span).EachAttr", hs + "collector.gather"}, stageMapping},
 		// protowire counts for its caller.
 		{[]string{"google.golang.org/protobuf/encoding/protowire.ConsumeVarint", hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.Walk"}, stageWalk},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*histogram).ObserveWithExemplar", hs + "collector.(*emitter).observe"}, stageMetrics},
