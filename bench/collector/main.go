@@ -1,11 +1,17 @@
 // Command collector compares OTLP receivers on one machine, reproducibly:
 // `hopscope collector` and Jaeger v2 with memory storage, each pinned to
 // one core, under the same telemetrygen load over OTLP/gRPC and OTLP/HTTP.
-// It reports spans accepted per receiver CPU-second and RSS per span, and
-// runs the correlate package's benchmarks for the cost of a breakdown.
+// By default the load carries the attributes that make hopscope file every
+// span and compute a breakdown per trace (the work it exists for); --plain
+// sends telemetrygen's spans as they are. It reports spans accepted per
+// receiver CPU-second, RSS and allocations per span and the ratios
+// hopscope/Jaeger, and runs the correlate package's benchmarks for the
+// cost of a breakdown.
 //
-//	go run ./bench/collector                       # gRPC and HTTP, 20s, 1 round
+//	go run ./bench/collector                       # gRPC and HTTP, 20s, 1 round, mapped spans
+//	go run ./bench/collector --plain               # telemetrygen's spans only: hopscope files none
 //	go run ./bench/collector --duration 10s --json results.json
+//	go run ./bench/collector --only hopscope --profile /tmp/prof   # CPU and allocation profiles per run
 //
 // See bench/README.md for the method and how to read the output.
 package main
@@ -42,6 +48,7 @@ type options struct {
 	batchSize       int
 	childSpans      int
 	mappedSpans     bool
+	profileDir      string
 	settle          time.Duration
 	waitQuiet       time.Duration
 	readyTimeout    time.Duration
@@ -82,7 +89,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.rate, "rate", 1000, "telemetrygen --rate (spans per second per worker)")
 	fs.IntVar(&o.batchSize, "batch-size", 8192, "telemetrygen --batch-size")
 	fs.IntVar(&o.childSpans, "child-spans", 5, "telemetrygen --child-spans")
-	fs.BoolVar(&o.mappedSpans, "mapped-spans", false, "add attributes that make hopscope file every span in its correlate store (both contenders get them)")
+	fs.BoolVar(&o.mappedSpans, "mapped-spans", true, "add attributes that make hopscope file every span in its correlate store and compute a breakdown per trace (both contenders get them); --mapped-spans=false or --plain for telemetrygen's spans only")
+	plain := fs.Bool("plain", false, "telemetrygen's spans as they are, which hopscope maps to nothing (same as --mapped-spans=false)")
+	fs.StringVar(&o.profileDir, "profile", "", "run hopscope as ./bench/collector/profiled (the collector with net/http/pprof) and write its CPU and allocation profiles over each run's counted window to this directory")
 	fs.DurationVar(&o.settle, "settle", 6*time.Second, "after the load, CPU keeps being counted this long (hopscope works off a trace 5s after its last span)")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for both CPUs to be idle (0 = don't)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for a receiver to report healthy")
@@ -90,6 +99,14 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.micro, "micro", true, "also run go test -bench 'BenchmarkCompute|BenchmarkStoreAdd' ./correlate/")
 	if err := harness.ParseFlags(fs, args, "Compares hopscope collector and Jaeger v2 (memory storage) as OTLP receivers under telemetrygen."); err != nil {
 		return o, err
+	}
+	if *plain {
+		mappedSet := false
+		fs.Visit(func(f *flag.Flag) { mappedSet = mappedSet || f.Name == "mapped-spans" })
+		if mappedSet && o.mappedSpans {
+			return o, errors.New("--plain and --mapped-spans contradict each other: pass one")
+		}
+		o.mappedSpans = false
 	}
 	var err error
 	if o.only, err = pickList("only", *only, allContenders); err != nil {
@@ -111,6 +128,10 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--settle must not be negative")
 	case o.jaegerMaxTraces < 1:
 		return o, errors.New("--jaeger-max-traces must be at least 1")
+	case o.profileDir != "" && o.hopscopeBin != "":
+		return o, errors.New("--profile builds its own hopscope (./bench/collector/profiled): drop --hopscope-bin")
+	case o.profileDir != "" && !slices.Contains(o.only, "hopscope"):
+		return o, errors.New("--profile profiles hopscope: include it in --only")
 	}
 	return o, nil
 }
@@ -167,9 +188,22 @@ type measurement struct {
 	RSSAfterKiB  int64 `json:"rss_after_kib"`
 	PeakRSSKiB   int64 `json:"peak_rss_kib"`
 	// RSSPerSpan is (after - before) / accepted, in bytes.
-	RSSPerSpan   float64 `json:"rss_growth_bytes_per_span"`
-	StoppedClean bool    `json:"stopped_cleanly"`
-	LoadAvg      string  `json:"load_average_after"`
+	RSSPerSpan float64 `json:"rss_growth_bytes_per_span"`
+	// End is the receiver's counters at the end of the counted window
+	// (--settle after the load), for the allocations.
+	End counters `json:"counters_end"`
+	// AllocBytesPerSpan and AllocsPerSpan are the heap bytes and objects
+	// allocated over the counted window per accepted span (End - Before);
+	// -1 where the receiver does not expose the counter.
+	AllocBytesPerSpan float64 `json:"alloc_bytes_per_span"`
+	AllocsPerSpan     float64 `json:"allocs_per_span"`
+	// Profiles are the CPU and allocation profiles of the counted window
+	// written for --profile.
+	Profiles []string `json:"profiles,omitempty"`
+	// Stages is the profiles grouped by the collector's stages.
+	Stages       *profileStages `json:"profile_stages,omitempty"`
+	StoppedClean bool           `json:"stopped_cleanly"`
+	LoadAvg      string         `json:"load_average_after"`
 }
 
 type report struct {
@@ -230,7 +264,7 @@ func run(args []string) (err error) {
 			"duration": o.duration.String(), "rounds": o.rounds, "protocols": o.protocols, "contenders": o.only,
 			"receiver_cpu": o.receiverCPU, "load_cpu": o.loadCPU, "workers": o.workers, "rate": o.rate,
 			"batch_size": o.batchSize, "child_spans": o.childSpans, "mapped_spans": o.mappedSpans,
-			"settle": o.settle.String(), "wait_quiet": o.waitQuiet.String(), "jaeger_max_traces": o.jaegerMaxTraces,
+			"settle": o.settle.String(), "wait_quiet": o.waitQuiet.String(), "jaeger_max_traces": o.jaegerMaxTraces, "profile": o.profileDir,
 			"receiver_gomaxprocs": 1, "telemetrygen_env": "OTEL_BSP_MAX_QUEUE_SIZE=65536",
 		}),
 		LoadAvgStart: harness.LoadAvg(),
@@ -240,7 +274,15 @@ func run(args []string) (err error) {
 	// Build first, on all cores, before this program pins itself.
 	hsBin := o.hopscopeBin
 	if has("hopscope") {
-		if hsBin == "" {
+		if o.profileDir != "" {
+			if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+				return fmt.Errorf("--profile: %w", err)
+			}
+			hsBin = filepath.Join(dir, "hopscope-profiled")
+			if err := buildProfiled(ctx, root, hsBin); err != nil {
+				return err
+			}
+		} else if hsBin == "" {
 			hsBin = filepath.Join(dir, "hopscope")
 			if err := harness.BuildHopscope(ctx, root, hsBin, "until it builds, run with --only jaeger"); err != nil {
 				return err
@@ -274,9 +316,13 @@ func run(args []string) (err error) {
 					return fmt.Errorf("%s over %s, round %d: %w", name, proto, r, err)
 				}
 				rep.Runs = append(rep.Runs, m)
-				fmt.Fprintf(os.Stderr, "round %d/%d %-8s %-4s  %9d spans accepted of %9d expected  %7.2f CPU-s  %8.0f spans/CPU-s  RSS +%s (%.0f B/span)  receiver CPU %3.0f%%  load CPU %3.0f%%  other %3.0f%%\n",
+				fmt.Fprintf(os.Stderr, "round %d/%d %-8s %-4s  %9d spans accepted of %9d expected  %7.2f CPU-s  %8.0f spans/CPU-s  RSS +%s (%.0f B/span)  alloc %s B/span %s allocs/span  receiver CPU %3.0f%%  load CPU %3.0f%%  other %3.0f%%  load average %s\n",
 					r, o.rounds, name, proto, m.Accepted, m.ExpectedSpans, m.CPUSeconds, m.SpansPerCPUSec,
-					harness.FmtMiB(m.RSSAfterKiB-m.RSSBeforeKiB), m.RSSPerSpan, m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct)
+					harness.FmtMiB(m.RSSAfterKiB-m.RSSBeforeKiB), m.RSSPerSpan, fmtKnown(m.AllocBytesPerSpan, 0), fmtKnown(m.AllocsPerSpan, 1),
+					m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct, m.LoadAvg)
+				for _, p := range m.Profiles {
+					fmt.Fprintf(os.Stderr, "  profile: %s\n", p)
+				}
 			}
 		}
 	}
@@ -318,7 +364,7 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 	var err error
 	switch name {
 	case "hopscope":
-		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset)
+		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset, o.profileDir != "")
 	case "jaeger":
 		rc, err = startJaeger(ctx, sess, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
 	}
@@ -360,6 +406,12 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 	cpu0 := harness.TreeCPU(pid)
 	m.RSSBeforeKiB, _ = harness.TreeMem(pid)
 	busy0, self0 := harness.CPUBusy(), harness.SelfCPU()
+	// Profiles cover the counted window: the load and --settle after it.
+	var profiles <-chan profileResult
+	if o.profileDir != "" && rc.pprofURL != "" {
+		profiles = fetchProfiles(ctx, rc.pprofURL, o.duration+o.settle+time.Second,
+			filepath.Join(o.profileDir, fmt.Sprintf("hopscope-%s-round%d", proto, round)))
+	}
 
 	load, err := runTelemetrygen(ctx, o, tgen, taskset, proto, rc.endpoint(proto), filepath.Join(rdir, "telemetrygen.log"))
 	if err != nil {
@@ -409,6 +461,19 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 	}
 	m.CPUSeconds = harness.TreeCPU(pid) - cpu0
 	m.LoadAvg = harness.LoadAvg()
+	if m.End, err = rc.counters(ctx, true); err != nil {
+		return nil, fmt.Errorf("%v%s", err, rc.p.LogTail(20))
+	}
+	if profiles != nil {
+		pr := <-profiles
+		if pr.err != nil {
+			return nil, fmt.Errorf("profile: %w", pr.err)
+		}
+		m.Profiles = pr.paths
+		if m.Stages, err = stagesOf(ctx, pr.paths[0], pr.paths[1]); err != nil {
+			return nil, err
+		}
+	}
 	m.StoppedClean = rc.p.Stop(20*time.Second) && rc.p.Err() == nil
 
 	m.Accepted = int64(after.Accepted - before.Accepted)
@@ -416,8 +481,15 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 		m.SpansPerCPUSec = float64(m.Accepted) / m.CPUSeconds
 	}
 	m.SpansPerSec = float64(m.Accepted) / load.Wall
+	m.AllocBytesPerSpan, m.AllocsPerSpan = -1, -1
 	if m.Accepted > 0 {
 		m.RSSPerSpan = float64(m.RSSAfterKiB-m.RSSBeforeKiB) * 1024 / float64(m.Accepted)
+		if before.AllocBytes >= 0 && m.End.AllocBytes >= 0 {
+			m.AllocBytesPerSpan = (m.End.AllocBytes - before.AllocBytes) / float64(m.Accepted)
+		}
+		if before.Mallocs >= 0 && m.End.Mallocs >= 0 {
+			m.AllocsPerSpan = (m.End.Mallocs - before.Mallocs) / float64(m.Accepted)
+		}
 	}
 	return m, nil
 }

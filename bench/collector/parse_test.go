@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,17 +105,87 @@ func TestPickList(t *testing.T) {
 }
 
 func TestTelemetrygenArgs(t *testing.T) {
-	o, err := parseFlags([]string{"--duration", "10s"})
+	const plain = "traces --otlp-insecure --otlp-endpoint 127.0.0.1:4318 --workers 256 --rate 1000 --batch-size 8192 --child-spans 5 --duration 10s --otlp-http"
+	const mapped = plain + ` --otlp-attributes hopscope.component="sidecar" --telemetry-attributes db.system="postgresql"`
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default is the mapped load", nil, mapped},
+		{"--mapped-spans still accepted", []string{"--mapped-spans"}, mapped},
+		{"--mapped-spans=true", []string{"--mapped-spans=true"}, mapped},
+		{"--plain", []string{"--plain"}, plain},
+		{"--mapped-spans=false", []string{"--mapped-spans=false"}, plain},
+		{"--plain with --mapped-spans=false", []string{"--plain", "--mapped-spans=false"}, plain},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseFlags(append([]string{"--duration", "10s"}, tc.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(telemetrygenArgs(o, "http", "127.0.0.1:4318"), " "); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if o.duration != 10*time.Second || o.rounds != 1 || !slices.Equal(o.protocols, []string{"grpc", "http"}) {
+				t.Errorf("defaults: %+v", o)
+			}
+		})
+	}
+}
+
+func TestParseFlagsRefuses(t *testing.T) {
+	for _, args := range [][]string{
+		{"--plain", "--mapped-spans"},
+		{"--mapped-spans=true", "--plain"},
+		{"--profile", t.TempDir(), "--hopscope-bin", "/bin/true"},
+		{"--profile", t.TempDir(), "--only", "jaeger"},
+		{"--rounds", "0"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	if o, err := parseFlags([]string{"--profile", "/tmp/p", "--only", "hopscope"}); err != nil || o.profileDir != "/tmp/p" {
+		t.Errorf("--profile: %+v, %v", o, err)
+	}
+}
+
+// Go runtime series as hopscope's registry (client_golang's Go collector)
+// and Jaeger's (the collector's process telemetry) expose them.
+const memText = `go_memstats_alloc_bytes_total 1.5e+09
+go_memstats_mallocs_total 3e+07
+otelcol_process_runtime_total_alloc_bytes_total{otel_scope_name="go.opentelemetry.io/collector/service"} 2.5e+09
+`
+
+func TestCounters(t *testing.T) {
+	s := parseProm(promText + memText)
+	h, err := hopscopeCounters(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(telemetrygenArgs(o, "http", "127.0.0.1:4318"), " ")
-	want := "traces --otlp-insecure --otlp-endpoint 127.0.0.1:4318 --workers 256 --rate 1000 --batch-size 8192 --child-spans 5 --duration 10s --otlp-http"
-	if got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	if want := (counters{Accepted: 42, Refused: 3, Stored: -1, ExportFailed: -1, TracesActive: 5, AllocBytes: 1.5e9, Mallocs: 3e7}); h != want {
+		t.Errorf("hopscope: got %+v, want %+v", h, want)
 	}
-	if o.duration != 10*time.Second || o.rounds != 1 || !slices.Equal(o.protocols, []string{"grpc", "http"}) {
-		t.Errorf("defaults: %+v", o)
+	j, err := jaegerCounters(s, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (counters{Accepted: 1234587, Stored: 1234587, TracesActive: -1, AllocBytes: 2.5e9, Mallocs: -1}); j != want {
+		t.Errorf("jaeger: got %+v, want %+v", j, want)
+	}
+	// Without the runtime series the allocations are unknown, not 0.
+	if h, err := hopscopeCounters(parseProm(promText)); err != nil || h.AllocBytes != -1 || h.Mallocs != -1 {
+		t.Errorf("hopscope without go_memstats: %+v, %v", h, err)
+	}
+	if _, err := hopscopeCounters(parseProm(memText)); err == nil {
+		t.Error("hopscope counters without hopscope_collector_received_total accepted")
+	}
+	if _, err := jaegerCounters(parseProm(memText), true); err == nil {
+		t.Error("jaeger counters after the load without otelcol_receiver_accepted_spans accepted")
+	}
+	if j, err := jaegerCounters(parseProm(memText), false); err != nil || j.Accepted != 0 {
+		t.Errorf("jaeger before the load, no spans yet: %+v, %v", j, err)
 	}
 }
 
@@ -134,5 +205,38 @@ func TestJaegerConfigLoopbackOnly(t *testing.T) {
 	}
 	if !strings.Contains(conf, "max_traces: 1000000") {
 		t.Error("max_traces not set")
+	}
+}
+
+func TestSummarizeRatios(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(c, p string, round int, perCPU, rss, alloc float64) *measurement {
+		return &measurement{Contender: c, Protocol: p, Round: round, SpansPerCPUSec: perCPU, RSSPerSpan: rss, AllocBytesPerSpan: alloc, AllocsPerSpan: -1}
+	}
+	rep := &report{Runs: []*measurement{
+		run("hopscope", "grpc", 1, 90e3, 800, 1500), run("hopscope", "grpc", 2, 100e3, 820, 1600), run("hopscope", "grpc", 3, 200e3, 900, 1700),
+		run("jaeger", "grpc", 1, 160e3, 1000, 3000), run("jaeger", "grpc", 2, 150e3, 1100, 3100), run("jaeger", "grpc", 3, 10e3, 1200, 3200),
+		run("hopscope", "http", 1, 50e3, 500, 1000), // no Jaeger run over HTTP: no ratio
+	}}
+	summarize(rep, o)
+	if len(rep.Summary) != 3 || len(rep.Ratios) != 1 {
+		t.Fatalf("summary %d rows, ratios %d; want 3 and 1", len(rep.Summary), len(rep.Ratios))
+	}
+	r := rep.Ratios[0]
+	// Medians: hopscope 100k, 820 B, 1600 B; Jaeger 150k, 1100 B, 3100 B.
+	if r.Protocol != "grpc" || r.HopscopePerCPU != 100e3 || r.JaegerPerCPU != 150e3 ||
+		math.Abs(r.SpansPerCPUSec-100.0/150) > 1e-9 || math.Abs(r.RSSPerSpan-820.0/1100) > 1e-9 ||
+		r.HopscopeAllocBytes != 1600 || r.JaegerAllocBytes != 3100 {
+		t.Errorf("ratio: %+v", r)
+	}
+	var b strings.Builder
+	printReport(&b, rep, o)
+	for _, want := range []string{"mapped load", "issue 14's target", "0.67×", "0.75×", "1600", "3100"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }

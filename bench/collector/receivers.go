@@ -28,6 +28,13 @@ type counters struct {
 	// TracesActive: hopscope_collector_traces_active, the traces in
 	// hopscope's correlate store; -1 for Jaeger.
 	TracesActive float64 `json:"traces_active"`
+	// AllocBytes: heap bytes allocated since the start, cumulative
+	// (hopscope's go_memstats_alloc_bytes_total, Jaeger's
+	// otelcol_process_runtime_total_alloc_bytes); -1 when not exposed.
+	AllocBytes float64 `json:"alloc_bytes_total"`
+	// Mallocs: heap objects allocated since the start, cumulative
+	// (go_memstats_mallocs_total); -1 when not exposed (Jaeger).
+	Mallocs float64 `json:"mallocs_total"`
 }
 
 // receiver is one started contender.
@@ -38,6 +45,7 @@ type receiver struct {
 	httpAddr   string
 	metricsURL string
 	readyURL   string
+	pprofURL   string // http://ADDR of the profiled build's net/http/pprof, or "".
 	read       func(samples []sample, afterLoad bool) (counters, error)
 }
 
@@ -70,16 +78,18 @@ func startReceiver(ctx context.Context, sess *harness.Session, name, dir string,
 }
 
 // startHopscope starts `hopscope collector` pinned to cpu with GOMAXPROCS=1:
-// both OTLP receivers on, Fluent forward and RUM off, no export.
-func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string) (*receiver, error) {
-	ports, err := harness.FreePorts(3)
+// both OTLP receivers on, Fluent forward and RUM off, no export. With
+// pprof, bin is the profiled build and serves net/http/pprof on a fourth
+// loopback port.
+func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string, pprof bool) (*receiver, error) {
+	ports, err := harness.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
 	r := &receiver{name: "hopscope", grpcAddr: loopback(ports[0]), httpAddr: loopback(ports[1])}
 	api := loopback(ports[2])
 	r.metricsURL, r.readyURL = "http://"+api+"/metrics", "http://"+api+"/healthz"
-	argv := harness.Pinned(taskset, cpu, bin, "collector",
+	args := []string{bin, "collector",
 		"--otlp-grpc-listen", r.grpcAddr,
 		"--otlp-http-listen", r.httpAddr,
 		"--forward-listen", "",
@@ -87,26 +97,42 @@ func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, 
 		"--http-listen", api,
 		"--max-traces", "1000000",
 		"--window", "10m",
-	)
-	if r.p, err = startReceiver(ctx, sess, "hopscope collector", dir, argv); err != nil {
+	}
+	if pprof {
+		r.pprofURL = "http://" + loopback(ports[3])
+		args = append(args, "--pprof-listen", loopback(ports[3]))
+	}
+	if r.p, err = startReceiver(ctx, sess, "hopscope collector", dir, harness.Pinned(taskset, cpu, args...)); err != nil {
 		return nil, err
 	}
-	r.read = func(s []sample, afterLoad bool) (counters, error) {
-		var c counters
-		var ok bool
-		c.Accepted, ok = sum(s, "hopscope_collector_received_total", map[string]string{"source": "otlp"})
-		if !ok {
-			return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_received_total{source=\"otlp\"} (seen: %s)",
-				strings.Join(names(s, "hopscope_collector"), ", "))
-		}
-		c.Refused, _ = sum(s, "hopscope_collector_rejected_total", map[string]string{"source": "otlp"})
-		if c.TracesActive, ok = sum(s, "hopscope_collector_traces_active", nil); !ok {
-			return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_traces_active")
-		}
-		c.Stored, c.ExportFailed = -1, -1
-		return c, nil
-	}
+	r.read = func(s []sample, _ bool) (counters, error) { return hopscopeCounters(s) }
 	return r, nil
+}
+
+// hopscopeCounters reads hopscope's /metrics.
+func hopscopeCounters(s []sample) (counters, error) {
+	var c counters
+	var ok bool
+	c.Accepted, ok = sum(s, "hopscope_collector_received_total", map[string]string{"source": "otlp"})
+	if !ok {
+		return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_received_total{source=\"otlp\"} (seen: %s)",
+			strings.Join(names(s, "hopscope_collector"), ", "))
+	}
+	c.Refused, _ = sum(s, "hopscope_collector_rejected_total", map[string]string{"source": "otlp"})
+	if c.TracesActive, ok = sum(s, "hopscope_collector_traces_active", nil); !ok {
+		return c, fmt.Errorf("hopscope /metrics has no hopscope_collector_traces_active")
+	}
+	c.Stored, c.ExportFailed = -1, -1
+	c.AllocBytes, c.Mallocs = orUnknown(sum(s, "go_memstats_alloc_bytes_total", nil)), orUnknown(sum(s, "go_memstats_mallocs_total", nil))
+	return c, nil
+}
+
+// orUnknown is sum's total, or -1 when the series is absent.
+func orUnknown(v float64, found bool) float64 {
+	if !found {
+		return -1
+	}
+	return v
 }
 
 // jaegerConfig is the whole Jaeger v2 configuration: memory storage, the
@@ -184,25 +210,29 @@ func startJaeger(ctx context.Context, sess *harness.Session, bin, dir string, cp
 	if r.p, err = startReceiver(ctx, sess, "jaeger", dir, argv); err != nil {
 		return nil, err
 	}
-	r.read = func(s []sample, afterLoad bool) (counters, error) {
-		var c counters
-		var ok bool
-		// The series appear with the first span; before the load, absent means 0.
-		c.Accepted, ok = sum(s, "otelcol_receiver_accepted_spans", map[string]string{"receiver": "otlp"})
-		if !ok && afterLoad {
-			return c, fmt.Errorf("jaeger's metrics have no otelcol_receiver_accepted_spans{receiver=\"otlp\"} (seen: %s)",
-				strings.Join(names(s, "otelcol_receiver"), ", "))
-		}
-		refused, _ := sum(s, "otelcol_receiver_refused_spans", map[string]string{"receiver": "otlp"})
-		failed, _ := sum(s, "otelcol_receiver_failed_spans", map[string]string{"receiver": "otlp"})
-		c.Refused = refused + failed
-		c.Stored, ok = sum(s, "otelcol_exporter_sent_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
-		if !ok && afterLoad {
-			c.Stored = -1 // not exposed: reported as unknown
-		}
-		c.ExportFailed, _ = sum(s, "otelcol_exporter_send_failed_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
-		c.TracesActive = -1
-		return c, nil
-	}
+	r.read = jaegerCounters
 	return r, nil
+}
+
+// jaegerCounters reads Jaeger's metrics.
+func jaegerCounters(s []sample, afterLoad bool) (counters, error) {
+	var c counters
+	var ok bool
+	// The series appear with the first span; before the load, absent means 0.
+	c.Accepted, ok = sum(s, "otelcol_receiver_accepted_spans", map[string]string{"receiver": "otlp"})
+	if !ok && afterLoad {
+		return c, fmt.Errorf("jaeger's metrics have no otelcol_receiver_accepted_spans{receiver=\"otlp\"} (seen: %s)",
+			strings.Join(names(s, "otelcol_receiver"), ", "))
+	}
+	refused, _ := sum(s, "otelcol_receiver_refused_spans", map[string]string{"receiver": "otlp"})
+	failed, _ := sum(s, "otelcol_receiver_failed_spans", map[string]string{"receiver": "otlp"})
+	c.Refused = refused + failed
+	c.Stored, ok = sum(s, "otelcol_exporter_sent_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
+	if !ok && afterLoad {
+		c.Stored = -1 // not exposed: reported as unknown
+	}
+	c.ExportFailed, _ = sum(s, "otelcol_exporter_send_failed_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
+	c.TracesActive = -1
+	c.AllocBytes, c.Mallocs = orUnknown(sum(s, "otelcol_process_runtime_total_alloc_bytes", nil)), -1
+	return c, nil
 }

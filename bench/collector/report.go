@@ -22,7 +22,10 @@ type summaryRow struct {
 	CPUSeconds     float64 `json:"median_receiver_cpu_seconds"`
 	RSSAfterKiB    float64 `json:"median_rss_after_kib"`
 	RSSPerSpan     float64 `json:"median_rss_growth_bytes_per_span"`
-	TracesActive   float64 `json:"median_traces_active,omitempty"` // hopscope
+	// AllocBytesPerSpan and AllocsPerSpan: medians, -1 when not exposed.
+	AllocBytesPerSpan float64 `json:"median_alloc_bytes_per_span"`
+	AllocsPerSpan     float64 `json:"median_allocs_per_span"`
+	TracesActive      float64 `json:"median_traces_active,omitempty"` // hopscope
 }
 
 // ratioRow is hopscope over Jaeger for one protocol.
@@ -34,7 +37,16 @@ type ratioRow struct {
 	JaegerPerCPU     float64 `json:"jaeger_spans_per_cpu_second"`
 	HopscopeRSSBytes float64 `json:"hopscope_rss_bytes_per_span"`
 	JaegerRSSBytes   float64 `json:"jaeger_rss_bytes_per_span"`
+	// Heap bytes allocated per span, -1 when not exposed.
+	HopscopeAllocBytes float64 `json:"hopscope_alloc_bytes_per_span"`
+	JaegerAllocBytes   float64 `json:"jaeger_alloc_bytes_per_span"`
 }
+
+// Issue 14's targets for hopscope over Jaeger on the mapped load.
+const (
+	targetSpansPerCPUSec = 2.0 // at least
+	targetRSSPerSpan     = 0.5 // at most
+)
 
 func runsOf(rep *report, contender, protocol string) []*measurement {
 	var out []*measurement
@@ -60,9 +72,11 @@ func summarize(rep *report, o options) {
 			row := &summaryRow{Contender: c, Protocol: proto, Rounds: len(ms),
 				Accepted:       harness.Median(harness.Pick(ms, func(m *measurement) float64 { return float64(m.Accepted) })),
 				SpansPerCPUSec: harness.Median(per), MinPerCPUSec: slices.Min(per), MaxPerCPUSec: slices.Max(per),
-				CPUSeconds:  harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.CPUSeconds })),
-				RSSAfterKiB: harness.Median(harness.Pick(ms, func(m *measurement) float64 { return float64(m.RSSAfterKiB) })),
-				RSSPerSpan:  harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.RSSPerSpan })),
+				CPUSeconds:        harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.CPUSeconds })),
+				RSSAfterKiB:       harness.Median(harness.Pick(ms, func(m *measurement) float64 { return float64(m.RSSAfterKiB) })),
+				RSSPerSpan:        harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.RSSPerSpan })),
+				AllocBytesPerSpan: harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.AllocBytesPerSpan })),
+				AllocsPerSpan:     harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.AllocsPerSpan })),
 			}
 			if c == "hopscope" {
 				row.TracesActive = harness.Median(harness.Pick(ms, func(m *measurement) float64 { return m.After.TracesActive }))
@@ -76,7 +90,8 @@ func summarize(rep *report, o options) {
 		}
 		r := &ratioRow{Protocol: proto, SpansPerCPUSec: h.SpansPerCPUSec / j.SpansPerCPUSec,
 			HopscopePerCPU: h.SpansPerCPUSec, JaegerPerCPU: j.SpansPerCPUSec,
-			HopscopeRSSBytes: h.RSSPerSpan, JaegerRSSBytes: j.RSSPerSpan}
+			HopscopeRSSBytes: h.RSSPerSpan, JaegerRSSBytes: j.RSSPerSpan,
+			HopscopeAllocBytes: h.AllocBytesPerSpan, JaegerAllocBytes: j.AllocBytesPerSpan}
 		if j.RSSPerSpan > 0 {
 			r.RSSPerSpan = h.RSSPerSpan / j.RSSPerSpan
 		}
@@ -138,6 +153,9 @@ func notes(rep *report, o options) []string {
 	if short {
 		add("fewer spans accepted than generated: telemetrygen's batch span processor drops spans when its queue (65536) is full, silently, and it sends one batch at a time — a receiver that takes longer per batch loses more. Spans per CPU-second divides only accepted spans, so it stays comparable, but the contenders did not get the same number of spans; a lower --rate (e.g. 300: 77k spans/s offered) gives both the same load without loss")
 	}
+	if o.profileDir != "" {
+		add("hopscope ran as the profiled build (%s) with a CPU and an allocation profile taken over each run's counted window: its figures include the profiler's sampling (a few %%); quote figures from a run without --profile", profiledPkg)
+	}
 	if len(lowCPU) > 0 {
 		add("%d run(s) kept the receiver's core busy only %.0f–%.0f%% during the load: telemetrygen waits for each batch's answer before sending the next, so generator and receiver take turns; per-request costs weigh more than at saturation, for both contenders",
 			len(lowCPU), slices.Min(lowCPU), slices.Max(lowCPU))
@@ -166,7 +184,7 @@ func workDone(rep *report, o options) []string {
 		switch {
 		case len(active) == 0:
 		case slices.Max(active) == 0 && !o.mappedSpans:
-			s += " In this run its store held 0 traces: telemetrygen's spans (a client root with only network.peer.address and service.peer.name, server children without hopscope.component) map to no record, so hopscope decoded, grouped and tracked them but filed nothing. --mapped-spans adds two attributes that make every span a record."
+			s += " In this run its store held 0 traces: telemetrygen's spans (a client root with only network.peer.address and service.peer.name, server children without hopscope.component) map to no record, so hopscope decoded, grouped and tracked them but filed nothing. The default load (without --plain) adds two attributes that make every span a record."
 		default:
 			s += fmt.Sprintf(" In this run its store held %s traces after the load (hopscope_collector_traces_active, median).", harness.FmtK(harness.Median(active)))
 		}
@@ -179,12 +197,12 @@ func workDone(rep *report, o options) []string {
 }
 
 func printReport(w io.Writer, rep *report, o options) {
-	mapped := ""
+	load := "plain load (--plain): hopscope maps no span"
 	if o.mappedSpans {
-		mapped = " + hopscope-mapped attributes"
+		load = `mapped load: --otlp-attributes hopscope.component="sidecar" --telemetry-attributes db.system="postgresql", every span filed by hopscope`
 	}
-	fmt.Fprintf(w, "\nOTEL_BSP_MAX_QUEUE_SIZE=65536 telemetrygen traces --workers %d --rate %d --batch-size %d --child-spans %d --duration %s%s\n",
-		o.workers, o.rate, o.batchSize, o.childSpans, o.duration, mapped)
+	fmt.Fprintf(w, "\nOTEL_BSP_MAX_QUEUE_SIZE=65536 telemetrygen traces --workers %d --rate %d --batch-size %d --child-spans %d --duration %s\n%s\n",
+		o.workers, o.rate, o.batchSize, o.childSpans, o.duration, load)
 	fmt.Fprintf(w, "%d round(s), interleaved, a fresh receiver per run; receiver on CPU %d (GOMAXPROCS=1), telemetrygen on CPU %d; CPU counted until %s after the load\n",
 		o.rounds, o.receiverCPU, o.loadCPU, o.settle)
 	fmt.Fprintf(w, "%s, %s CPUs, kernel %s; load average %s at the start, %s at the end\n",
@@ -198,25 +216,32 @@ func printReport(w io.Writer, rep *report, o options) {
 	fmt.Fprintf(w, "%s\n\n", strings.Join(vs, "; "))
 
 	tw := harness.NewTable(w)
-	fmt.Fprintln(tw, "contender\tproto\tround\ttraces sent\tspans accepted\texpected\tspans/s\trecv CPU-s\tspans/CPU-s\trecv CPU\tload CPU\tother\tRSS before\tRSS after\tpeak RSS\tRSS B/span\t")
+	fmt.Fprintln(tw, "contender\tproto\tround\ttraces sent\tspans accepted\texpected\tspans/s\trecv CPU-s\tspans/CPU-s\trecv CPU\tload CPU\tother\tRSS before\tRSS after\tpeak RSS\tRSS B/span\talloc B/span\tallocs/span\t")
 	for _, m := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.2f\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%s\t%s\t%s\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.2f\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%s\t%s\t%s\t%.0f\t%s\t%s\t\n",
 			m.Contender, m.Protocol, m.Round, m.Load.Traces, m.Accepted, m.ExpectedSpans, harness.FmtK(m.SpansPerSec),
 			m.CPUSeconds, harness.FmtK(m.SpansPerCPUSec), m.ReceiverCPUPct, m.LoadCPUPct, m.OtherPct,
-			harness.FmtMiB(m.RSSBeforeKiB), harness.FmtMiB(m.RSSAfterKiB), harness.FmtMiB(m.PeakRSSKiB), m.RSSPerSpan)
+			harness.FmtMiB(m.RSSBeforeKiB), harness.FmtMiB(m.RSSAfterKiB), harness.FmtMiB(m.PeakRSSKiB), m.RSSPerSpan,
+			fmtKnown(m.AllocBytesPerSpan, 0), fmtKnown(m.AllocsPerSpan, 1))
 	}
 	tw.Flush()
 
 	if len(rep.Ratios) > 0 {
 		fmt.Fprintln(w, "\nhopscope / jaeger (medians over rounds; spans per CPU-second: above 1× hopscope is cheaper per span; RSS per span: below 1× it holds less)")
+		if o.mappedSpans {
+			fmt.Fprintf(w, "issue 14's target on this load: spans/CPU-s ratio ≥ %.0f×, RSS B/span ratio ≤ %.1f×, on both protocols\n", targetSpansPerCPUSec, targetRSSPerSpan)
+		}
 		tw = harness.NewTable(w)
-		fmt.Fprintln(tw, "proto\thopscope spans/CPU-s\tjaeger spans/CPU-s\tratio\thopscope B/span\tjaeger B/span\tratio\t")
+		fmt.Fprintln(tw, "proto\thopscope spans/CPU-s\tjaeger spans/CPU-s\tratio\thopscope RSS B/span\tjaeger RSS B/span\tratio\thopscope alloc B/span\tjaeger alloc B/span\t")
 		for _, r := range rep.Ratios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.Protocol, harness.FmtK(r.HopscopePerCPU), harness.FmtK(r.JaegerPerCPU),
-				harness.FmtRatio(r.SpansPerCPUSec), r.HopscopeRSSBytes, r.JaegerRSSBytes, harness.FmtRatio(r.RSSPerSpan))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t\n", r.Protocol, harness.FmtK(r.HopscopePerCPU), harness.FmtK(r.JaegerPerCPU),
+				harness.FmtRatio(r.SpansPerCPUSec), r.HopscopeRSSBytes, r.JaegerRSSBytes, harness.FmtRatio(r.RSSPerSpan),
+				fmtKnown(r.HopscopeAllocBytes, 0), fmtKnown(r.JaegerAllocBytes, 0))
 		}
 		tw.Flush()
 	}
+
+	printStages(w, rep, o)
 
 	if m := rep.Micro; m != nil {
 		fmt.Fprintf(w, "\ncorrelate benchmarks (%s):\n", m.Command)
@@ -237,4 +262,41 @@ func printReport(w io.Writer, rep *report, o options) {
 		fmt.Fprintf(w, "  - %s\n", s)
 	}
 	harness.PrintNotes(w, rep.Notes)
+}
+
+// printStages prints, per protocol, where hopscope's CPU and allocations
+// went over the profiled runs (--profile), merged over rounds.
+func printStages(w io.Writer, rep *report, o options) {
+	for _, proto := range o.protocols {
+		var runs []*profileStages
+		var spans int64
+		mallocs, allocBytes := 0.0, 0.0 // measured: go_memstats over the same windows
+		for _, m := range runsOf(rep, "hopscope", proto) {
+			if m.Stages != nil {
+				runs = append(runs, m.Stages)
+				spans += m.Accepted
+				mallocs += m.End.Mallocs - m.Before.Mallocs
+				allocBytes += m.End.AllocBytes - m.Before.AllocBytes
+			}
+		}
+		if len(runs) == 0 || spans == 0 {
+			continue
+		}
+		rows, cpu, objs, bytes := mergeStages(runs)
+		if cpu == 0 || objs == 0 || bytes == 0 {
+			continue
+		}
+		// The allocation profile is sampled and published at each GC's
+		// end, so it misses what the last cycle allocated: its shares are
+		// spread over the allocations go_memstats counted.
+		perSpanObjs, perSpanBytes := mallocs/float64(spans), allocBytes/float64(spans)
+		fmt.Fprintf(w, "\nwhere hopscope's CPU goes over %s (%d profiled run(s), %.1f CPU-s sampled, %s spans; %.1f allocations and %.0f B allocated per span, go_memstats, shared out as the allocation profile shares them)\n",
+			proto, len(runs), cpu, harness.FmtK(float64(spans)), perSpanObjs, perSpanBytes)
+		tw := harness.NewTable(w)
+		fmt.Fprintln(tw, "stage\tCPU\tallocs/span\talloc B/span\t")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%.1f%%\t%.2f\t%.0f\t\n", r.Stage, 100*r.CPU/cpu, perSpanObjs*r.AllocObjs/objs, perSpanBytes*r.AllocBytes/bytes)
+		}
+		tw.Flush()
+	}
 }
