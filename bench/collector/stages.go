@@ -15,14 +15,16 @@ import (
 // that names one (so an allocation, a memmove or a map access counts for
 // the code that made it), except that anything under the garbage
 // collector's workers or a GC assist is "GC", and that code of correlate
-// counts for the Store method it was called from (Emit and Group:
+// counts for the Store method it was called from (Due, Group, View:
 // breakdown; Add and the rest: store), and otlpwire's accessors
 // (Value.String, Span.EachAttr, …) called by the record mapping count as
 // mapping, not as the walk.
 var stageRules = []struct{ pattern, stage string }{
 	{"collector.(*emitter).observe", stageMetrics},
 	{"prometheus", stageMetrics},
-	{"collector.(*emitter).touch", stageTouch},
+	{"collector.(*emitter).touch", stageTouch}, // before the one trace table
+	{"collector.(*emitter).add", stageTouch},
+	{"collector.(*emitter).hold", stageTouch},
 	{"collector.(*emitter).", stageDue},
 	{"correlate.", stageStore},
 	{"collector.spanRecord", stageMapping},
@@ -59,8 +61,8 @@ const (
 	stageGroup      = "grouping by trace (consumeOTLP's map)"
 	stageMapping    = "record mapping (spanRecord)"
 	stageStore      = "store (correlate.Store.Add, merge)"
-	stageBreakdown  = "breakdown (Store.Emit/Group, correlate.Compute)"
-	stageTouch      = "exporter touch (emitter.touchKey)"
+	stageBreakdown  = "breakdown (Store.Due/Group, correlate.Compute)"
+	stageTouch      = "exporter hold (emitter.add/hold)"
 	stageDue        = "exporter due/flush (emitter)"
 	stageMetrics    = "metrics (observe, prometheus)"
 	stageLog        = "logging (zap)"
@@ -132,7 +134,10 @@ func walkOrMapping(stack []string) string {
 }
 
 // breakdownEntries are correlate's entry points that compute a breakdown.
-var breakdownEntries = []string{"correlate.(*Store).Emit", "correlate.(*Store).Group", "correlate.(*Store).Breakdown", "correlate.Compute"}
+// The generic Store's methods show as correlate.(*Store[go.shape…]).Due;
+// the plain names are those of profiles taken before it was generic.
+var breakdownEntries = []string{"correlate.(*Store).Emit", "correlate.(*Store).Group", "correlate.(*Store).Breakdown",
+	"].Due", "].compute", "].Group", "].View", "].Recent", "correlate.Compute"}
 
 // stageShare is one stage's part of a profile.
 type stageShare struct {

@@ -26,6 +26,10 @@ func TestStageOf(t *testing.T) {
 		{[]string{"google.golang.org/protobuf/encoding/protowire.ConsumeVarint", hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.Walk"}, stageWalk},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*histogram).ObserveWithExemplar", hs + "collector.(*emitter).observe"}, stageMetrics},
 		{[]string{"runtime.mapassign", hs + "collector.(*emitter).touchKey", hs + "collector.(*Collector).consumeOTLP"}, stageTouch},
+		// The generic store of the one trace table.
+		{[]string{hs + "correlate.Compute", hs + "correlate.(*Store[go.shape.struct { collector.held []otlpwire.Held }]).compute", hs + "correlate.(*Store[go.shape.struct { collector.held []otlpwire.Held }]).Due", hs + "collector.(*emitter).due"}, stageBreakdown},
+		{[]string{"runtime.growslice", hs + "correlate.(*Store[go.shape.struct { collector.held []otlpwire.Held }]).merge", hs + "correlate.(*Store[go.shape.struct { collector.held []otlpwire.Held }]).AddTrace", hs + "collector.(*Collector).consumeOTLP"}, stageStore},
+		{[]string{"runtime.growslice", hs + "collector.(*emitter).hold", hs + "collector.(*emitter).add", hs + "collector.(*Collector).consumeOTLP"}, stageTouch},
 		{[]string{hs + "collector.(*emitter).due", hs + "collector.(*emitter).run"}, stageDue},
 		{[]string{"compress/flate.(*decompressor).huffmanBlock", hs + "collector/otlp.readBody"}, stageDecompress},
 		{[]string{"runtime.memmove", "io.ReadAll", hs + "collector/otlp.(*Receiver).serveHTTP", "net/http.HandlerFunc.ServeHTTP"}, stageReceive},
