@@ -37,7 +37,8 @@ const (
 
 // spanFields are the attributes spanRecord reads, gathered in one pass.
 type spanFields struct {
-	component, requestID, xrayRoot, method, route, status   string
+	component, requestID, xrayRoot, method, route           string
+	status                                                  int
 	appMS, appStartMS                                       float64
 	serverAddr, serverPort, dbSystem, dbOp, dbStmt, urlFull string
 	rpcSystem, rpcMethod                                    string
@@ -59,7 +60,7 @@ func gather(sp *otlpwire.Span) spanFields {
 		case contract.AttrHTTPRoute:
 			f.route = v.String()
 		case contract.AttrHTTPResponseStatusCode, contract.AttrHTTPStatusCodeOld:
-			f.status = v.String()
+			f.status = statusOf(v)
 		case contract.AttrAppDurationMS:
 			f.appMS, _ = v.Float()
 		case contract.AttrAppStartMS:
@@ -91,6 +92,24 @@ func gather(sp *otlpwire.Span) spanFields {
 	return f
 }
 
+// statusOf reads an HTTP status code written as an int (as the sidecar
+// and the SDKs do) or as text, without making text of an int and parsing
+// it back (which allocated an error for every span without one); 0 when
+// neither.
+func statusOf(v otlpwire.Value) int {
+	switch v.Type {
+	case otlpwire.TypeInt:
+		if v.Int > 0 && v.Int < 1000 {
+			return int(v.Int)
+		}
+	case otlpwire.TypeString:
+		if n, err := strconv.Atoi(string(v.Str)); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
 // spanRecord maps one OTLP span to the correlate record it stands for
 // (without its trace id, which stays binary: consumeOTLP files the record
 // under it with Store.AddTrace): the
@@ -109,12 +128,11 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 		if f.component != contract.ComponentSidecar && str(res, contract.AttrComponent) != contract.ComponentSidecar {
 			return nil
 		}
-		status, _ := strconv.Atoi(f.status)
 		return &correlate.SidecarSpan{
 			Keys:   correlate.Keys{RequestID: f.requestID, XRayRoot: f.xrayRoot},
 			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 			Service: str(res, contract.AttrServiceName), Method: f.method,
-			Route: f.route, Status: status, Start: start, Duration: dur,
+			Route: f.route, Status: f.status, Start: start, Duration: dur,
 			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
 	}
 	kind, op, target := backendOf(f, sp.Name)

@@ -51,3 +51,79 @@ func TestBackendSpanAttribution(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanRecordFields: the attributes spanRecord reads as views into the
+// request come out as the strings and numbers the record had when they
+// were made into strings at once: status codes as ints or text, a port as
+// an int, server.address before network.peer.address whatever their order,
+// the operation from the statement's first word (Unicode spaces as
+// strings.Fields has them).
+func TestSpanRecordFields(t *testing.T) {
+	s := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	i := func(k string, v int64) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+	}
+	record := func(kind tracepb.Span_SpanKind, attrs ...*commonpb.KeyValue) correlate.Record {
+		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
+			TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "span name",
+			Kind: kind, StartTimeUnixNano: 1e9, EndTimeUnixNano: 2e9, Attributes: attrs,
+		}}}}}}}
+		body, _ := proto.Marshal(req)
+		var got correlate.Record
+		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+			got = spanRecord(res, sp)
+			return nil
+		})
+		return got
+	}
+	sidecar := func(status *commonpb.KeyValue) *correlate.SidecarSpan {
+		r, _ := record(tracepb.Span_SPAN_KIND_SERVER, s(contract.AttrComponent, contract.ComponentSidecar),
+			s(contract.AttrRequestID, "req-1"), s(contract.AttrHTTPRoute, "/orders/{id}"), s(contract.AttrHTTPRequestMethod, "GET"), status).(*correlate.SidecarSpan)
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		status *commonpb.KeyValue
+		want   int
+	}{
+		{"int", i(contract.AttrHTTPResponseStatusCode, 503), 503},
+		{"text", s(contract.AttrHTTPResponseStatusCode, "404"), 404},
+		{"old name", i(contract.AttrHTTPStatusCodeOld, 201), 201},
+		{"not a number", s(contract.AttrHTTPResponseStatusCode, "x"), 0},
+		{"absent", s("other", "1"), 0},
+	} {
+		sp := sidecar(tc.status)
+		if sp == nil || sp.Status != tc.want || sp.RequestID != "req-1" || sp.Route != "/orders/{id}" || sp.Method != "GET" {
+			t.Errorf("status %s: %#v, want status %d and the request's fields", tc.name, sp, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name             string
+		attrs            []*commonpb.KeyValue
+		kind, op, target string
+	}{
+		{"port as int", []*commonpb.KeyValue{s("db.system.name", "redis"), s("db.operation.name", "GET"), s("server.address", "cache"), i("server.port", 6379)},
+			"redis", "GET", "cache:6379"},
+		{"server.address after network.peer.address", []*commonpb.KeyValue{s("db.system.name", "redis"), s("network.peer.address", "10.0.0.7"), s("server.address", "cache")},
+			"redis", "span name", "cache"},
+		{"server.address before network.peer.address", []*commonpb.KeyValue{s("db.system.name", "redis"), s("server.address", "cache"), s("network.peer.address", "10.0.0.7")},
+			"redis", "span name", "cache"},
+		{"network.peer.address alone", []*commonpb.KeyValue{s("db.system.name", "redis"), s("network.peer.address", "10.0.0.7")},
+			"redis", "span name", "10.0.0.7"},
+		{"operation from the statement", []*commonpb.KeyValue{s("db.system", "postgresql"), s("db.statement", "  select * from orders")},
+			"postgres", "SELECT", ""},
+		{"Unicode space before the statement", []*commonpb.KeyValue{s("db.system", "postgresql"), s("db.statement", "\u00a0update orders set x = 1")},
+			"postgres", "UPDATE", ""},
+		{"http egress", []*commonpb.KeyValue{s("http.request.method", "POST"), s("url.full", "https://pay.example/charge")},
+			"http_egress", "POST", "https://pay.example/charge"},
+		{"rpc", []*commonpb.KeyValue{s("rpc.system", "grpc"), s("rpc.method", "Charge"), s("server.address", "pay"), s("server.port", "443")},
+			"grpc", "Charge", "pay:443"},
+	} {
+		call, _ := record(tracepb.Span_SPAN_KIND_CLIENT, tc.attrs...).(*correlate.BackendCall)
+		if call == nil || call.Kind != tc.kind || call.Operation != tc.op || call.Target != tc.target {
+			t.Errorf("%s: %#v, want %s %q at %q", tc.name, call, tc.kind, tc.op, tc.target)
+		}
+	}
+}

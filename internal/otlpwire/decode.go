@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -63,6 +64,14 @@ func (s *Span) EachAttr(fn func(key []byte, v Value)) {
 	})
 }
 
+// Value types (Value.Type): the AnyValue field numbers of the scalars.
+const (
+	TypeString = anyString
+	TypeBool   = anyBool
+	TypeInt    = anyInt
+	TypeDouble = anyDouble
+)
+
 // Value is an attribute's scalar value.
 type Value struct {
 	// Type is 1 string, 2 bool, 3 int, 4 double, 0 other (array, map,
@@ -80,7 +89,7 @@ func (v Value) String() string {
 	case anyString:
 		return string(v.Str)
 	case anyInt:
-		return fmt.Sprint(v.Int)
+		return strconv.FormatInt(v.Int, 10)
 	}
 	return ""
 }
