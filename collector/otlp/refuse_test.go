@@ -105,8 +105,8 @@ func TestRefuseMemoryLimit(t *testing.T) {
 	if n := len(c.get()); n != 0 {
 		t.Errorf("%d spans consumed while refusing", n)
 	}
-	if got := rs.get("memory_limit"); got != 3 || len(rs.by) != 1 {
-		t.Errorf("refusals counted %v, want memory_limit: 3", rs.by)
+	if got := rs.get("memory_limit"); got != 3 || len(rs.snapshot()) != 1 {
+		t.Errorf("refusals counted %v, want memory_limit: 3", rs.snapshot())
 	}
 }
 
@@ -196,8 +196,8 @@ func TestRefuseAfterRead(t *testing.T) {
 	if n := len(c.get()); n != 0 {
 		t.Errorf("%d spans consumed", n)
 	}
-	if got := rs.get("memory_limit"); got != 2 || len(rs.by) != 1 || calls.Load() != 4 {
-		t.Errorf("refusals counted %v after %d asks, want memory_limit: 2 after 4", rs.by, calls.Load())
+	if got := rs.get("memory_limit"); got != 2 || len(rs.snapshot()) != 1 || calls.Load() != 4 {
+		t.Errorf("refusals counted %v after %d asks, want memory_limit: 2 after 4", rs.snapshot(), calls.Load())
 	}
 }
 
@@ -262,7 +262,7 @@ func TestMaxInFlightBytes(t *testing.T) {
 		t.Errorf("gRPC message beside 800 bytes in flight: %v, want ResourceExhausted", err)
 	}
 	if got := rs.get("memory_limit"); got != 2 {
-		t.Errorf("refusals counted %v, want memory_limit: 2", rs.by)
+		t.Errorf("refusals counted %v, want memory_limit: 2", rs.snapshot())
 	}
 	conn.Close() // the stalled request ends (read_error): its bytes come back
 	testkit.Eventually(t, "no bytes in flight after every request ended", 5*time.Second, func() bool { return r.inFlight.n.Load() == 0 },

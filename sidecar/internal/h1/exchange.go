@@ -77,6 +77,19 @@ func (c *Client) roundTripBody(ctx context.Context, pc *conn, req *http.Request,
 	if req.ContentLength > 0 && req.ContentLength <= smallBody {
 		return c.roundTripSmallBody(ctx, pc, req, stop)
 	}
+	// The head goes now, before the body is read: the app sees the
+	// request at once (and may answer early), and a client that stalls
+	// before its body fills the buffer, or mid-chunk, cannot hold the head
+	// back. Else whether the app saw the request at all depended on which
+	// came first: the body read's timeout, which flushes what it read, or
+	// the request's cancellation, which closes the connection.
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		if pc.reused {
+			return nil, staleError{err: err, unsent: true}
+		}
+		return nil, err
+	}
 	if pc.wdone == nil {
 		pc.wdone = make(chan error, 1)
 	}
