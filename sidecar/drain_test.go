@@ -54,7 +54,7 @@ func TestDrainTimeoutCutsRequests(t *testing.T) {
 			cfg.ShutdownGrace, cfg.DrainTimeout = 0, 300*time.Millisecond
 			core, diag := observer.New(zapcore.InfoLevel)
 			reg := prometheus.NewRegistry()
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg, AccessLogWriter: logs, Logger: zap.New(core)})
 			if err != nil {
 				t.Fatal(err)
@@ -208,7 +208,7 @@ func TestShutdownFlushBudgets(t *testing.T) {
 	cfg.Listen, cfg.AdminListen, cfg.Upstream, cfg.Service = "127.0.0.1:0", "127.0.0.1:0", up, "shop"
 	cfg.ShutdownGrace, cfg.OTLPEndpoint = 0, "http://"+hole
 	reg := prometheus.NewRegistry()
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg, AccessLogWriter: out, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,11 @@
 package sidecar
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +25,7 @@ type harness struct {
 	t     *testing.T
 	sc    *Sidecar
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	url   string // inbound base URL
 	admin string // admin base URL
 }
@@ -45,7 +43,7 @@ func startSidecar(t *testing.T, upstream string, mutate func(*Config)) *harness 
 		mutate(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg, AccessLogWriter: logs})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -88,34 +86,6 @@ func getStatus(t *testing.T, url string) int {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return res.StatusCode
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer for access logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Lines() []string {
-	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // upstream starts an HTTP/1.1 test app on loopback.

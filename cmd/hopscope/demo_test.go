@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // TestDemoLauncher: `hopscope demo` builds examples/demo and runs it with
@@ -28,13 +30,13 @@ func TestDemoLauncher(t *testing.T) {
 	cacheDir := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cacheDir)
 
-	var out, errb syncBuf
+	var out, errb testkit.SyncBuffer
 	if code := run(context.Background(), []string{"demo", "--rps", "0"}, &out, &errb); code != 2 ||
 		!strings.Contains(errb.String(), "hopscope demo: --rps: must be between 1 and 1000") {
 		t.Errorf("--rps 0: exit %d, stderr %q; want the demo's usage error and exit 2", code, errb.String())
 	}
 
-	out, errb = syncBuf{}, syncBuf{}
+	out, errb = testkit.SyncBuffer{}, testkit.SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -62,7 +64,7 @@ func TestDemoOutsideTheSourceTree(t *testing.T) {
 	os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other\n"), 0o644)
 	for _, dir := range []string{t.TempDir(), other} {
 		t.Chdir(dir)
-		var out, errb syncBuf
+		var out, errb testkit.SyncBuffer
 		code := run(context.Background(), []string{"demo"}, &out, &errb)
 		if code != 1 || !strings.Contains(errb.String(), "hopscope demo: not in the hopscope source tree") ||
 			!strings.Contains(errb.String(), "git clone https://github.com/hopscope/hopscope && cd hopscope && go run ./cmd/hopscope demo") {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -137,7 +136,7 @@ func freeAddr(t *testing.T) string {
 // of app, on free loopback ports; signals are real (syscall.Kill).
 type sidecarProcess struct {
 	listen, admin  string
-	stdout, stderr syncBuf
+	stdout, stderr testkit.SyncBuffer
 	exit           chan int
 }
 
@@ -422,28 +421,11 @@ func TestSidecarSecondSignalStopsAtOnce(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCollectorStopsOnSIGTERM: the collector serves, and a real SIGTERM
 // makes it flush and exit 0.
 func TestCollectorStopsOnSIGTERM(t *testing.T) {
 	api := freeAddr(t)
-	var stderr syncBuf
+	var stderr testkit.SyncBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(context.Background(), []string{"collector", "--http-listen", api, "--otlp-grpc-listen", freeAddr(t),
@@ -467,7 +449,7 @@ func TestCollectorStopsOnSIGTERM(t *testing.T) {
 }
 
 // waitCollector waits up to 10 s for the collector's /healthz on api.
-func waitCollector(t *testing.T, api string, stderr *syncBuf) {
+func waitCollector(t *testing.T, api string, stderr *testkit.SyncBuffer) {
 	t.Helper()
 	testkit.Eventually(t, "the collector serving /healthz", 10*time.Second, func() bool {
 		r, err := http.Get("http://" + api + "/healthz")
@@ -498,7 +480,7 @@ func TestCollectorSecondSignalStopsAtOnce(t *testing.T) {
 		}
 	}()
 	api, otlpHTTP := freeAddr(t), freeAddr(t)
-	var stderr syncBuf
+	var stderr testkit.SyncBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(context.Background(), []string{"collector", "--http-listen", api, "--otlp-grpc-listen", "",

@@ -22,9 +22,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -77,17 +75,12 @@ func TestRefuseMemoryLimit(t *testing.T) {
 		}
 	})
 	t.Run("grpc", func(t *testing.T) {
-		cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cc.Close()
+		cc := rawGRPC(t, r)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// 2 MiB, past MaxRequestBytes: read, it would be refused as
 		// too_large; refused first, it is not read.
-		err = cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &RawMessage{B: make([]byte, 2<<20)}, &RawMessage{})
+		err := cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &RawMessage{B: make([]byte, 2<<20)}, &RawMessage{})
 		st := status.Convert(err)
 		if st.Code() != codes.ResourceExhausted {
 			t.Fatalf("%v, want ResourceExhausted", err)
@@ -181,12 +174,7 @@ func TestRefuseAfterRead(t *testing.T) {
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
 		t.Errorf("OTLP/HTTP: %d, Retry-After %q; want 429, 1", res.StatusCode, res.Header.Get("Retry-After"))
 	}
-	cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := rawGRPC(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &RawMessage{B: body}, &RawMessage{})
@@ -249,12 +237,7 @@ func TestMaxInFlightBytes(t *testing.T) {
 	if code := post(pad(300)); code != http.StatusTooManyRequests {
 		t.Errorf("a request of %d bytes beside 800 in flight: %d, want 429", len(pad(300)), code)
 	}
-	cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := rawGRPC(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

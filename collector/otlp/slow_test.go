@@ -51,6 +51,19 @@ func (r *rejects) get(reason string) int {
 	return r.by[reason]
 }
 
+// rawGRPC is a gRPC client of r's OTLP/gRPC receiver that sends and
+// takes messages as raw bytes (RawCodec), closed when the test ends.
+func rawGRPC(t *testing.T, r *Receiver) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
 // slowBody opens a connection to addr and sends an OTLP/HTTP request's
 // headers and the first bytes of a body that never ends.
 func slowBody(t *testing.T, addr string) net.Conn {
@@ -127,12 +140,7 @@ func TestGRPCRefusalsCounted(t *testing.T) {
 	var c captured
 	var rs rejects
 	r := start(t, &c, func(cfg *Config) { cfg.OnReject = rs.note; cfg.MaxRequestBytes = 1 << 20 })
-	cc, err := grpc.NewClient(r.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := rawGRPC(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 func TestDemoPrintsLiveTable(t *testing.T) {
@@ -28,7 +27,7 @@ func TestDemoPrintsLiveTable(t *testing.T) {
 					t.Skip(err)
 				}
 			}
-			var out, errb syncBuf
+			var out, errb testkit.SyncBuffer
 			args := append([]string{"--duration", "6s", "--rps", "40", "--slow-every", "4", "--http-listen", freeAddr(t)}, tc.args...)
 			code := run(context.Background(), args, &out, &errb)
 			if code != 0 {
@@ -70,7 +69,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--nope"}, 2, "hopscope demo: unknown flag --nope"},
 		{[]string{"--help"}, 0, "-slow-every"},
 	} {
-		var out, errb syncBuf
+		var out, errb testkit.SyncBuffer
 		if code := run(context.Background(), tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want exit %d with %q", tc.args, code, errb.String(), tc.code, tc.want)
 		}
@@ -84,21 +83,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

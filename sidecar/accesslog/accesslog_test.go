@@ -13,28 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylib/msgp/msgp"
+
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/internal/testkit"
-	"github.com/tinylib/msgp/msgp"
 )
-
-// syncBuffer is a bytes.Buffer safe for the flush goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var berlin = time.FixedZone("CEST", 2*3600)
 
@@ -156,7 +139,7 @@ func TestStdoutJSONLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out testkit.SyncBuffer
 			l, err := New(Config{Stdout: &out})
 			if err != nil {
 				t.Fatal(err)
@@ -195,7 +178,7 @@ func TestStdoutJSONLine(t *testing.T) {
 }
 
 func TestStdoutKeyOrder(t *testing.T) {
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	l, err := New(Config{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +200,7 @@ func TestStdoutKeyOrder(t *testing.T) {
 }
 
 func TestStdoutManyRecordsOneLineEach(t *testing.T) {
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	l, err := New(Config{Stdout: &out, FlushInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +256,7 @@ func TestMarshalMsgMatchesJSON(t *testing.T) {
 				t.Errorf("%s: unexpected msgpack type %T", k, v)
 			}
 		}
-		var out syncBuffer
+		var out testkit.SyncBuffer
 		l, err := New(Config{Stdout: &out})
 		if err != nil {
 			t.Fatal(err)

@@ -11,8 +11,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/testkit"
 )
 
 // The apps the differential test sends its requests to, and what they
@@ -151,43 +154,16 @@ func goApp(t *testing.T, log *appLog) string {
 // (n counts the connections from 0), bounded in time.
 func rawApp(t *testing.T, serve func(n int, c net.Conn, br *bufio.Reader, done <-chan struct{})) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
 	done := make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	var conns atomic.Int64 // the tests open their connections one after another
+	addr := testkit.Serve(t, func(c net.Conn) {
+		n := int(conns.Add(1) - 1)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		serve(n, c, bufio.NewReader(c), done)
 	})
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				serve(n, c, bufio.NewReader(c), done)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { close(done) }) // runs first: handlers waiting on done return
+	return addr
 }
 
 // staleApp answers the first request on its first connection and keeps it
