@@ -32,7 +32,9 @@ import (
 )
 
 // TestMain lets the test binary serve as the log shipper `up` starts
-// (it runs this program's own binary with "ship-logs").
+// (it runs this program's own binary with "ship-logs"), and otherwise runs
+// the tests and fails the run if they leave goroutines behind (a watch, a
+// port-forward or a log follower of the cluster not stopped).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "ship-logs" {
 		if err := run1(os.Args[1:]); err != nil {
@@ -41,7 +43,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // TestCluster brings up the real single-node cluster with every workload
