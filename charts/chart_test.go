@@ -79,6 +79,12 @@ var variants = []struct {
 			"ClusterRole": 1, "ClusterRoleBinding": 1, "MutatingWebhookConfiguration": 1, "NetworkPolicy": 2, "PodDisruptionBudget": 2, "Pod": 1, "Ingress": 1},
 		check: checkRUMIngress,
 	},
+	{
+		name: "scale-out",
+		kinds: map[string]int{"Deployment": 3, "Service": 4, "ConfigMap": 2, "ServiceAccount": 3, "Role": 2, "RoleBinding": 2,
+			"ClusterRole": 1, "ClusterRoleBinding": 1, "MutatingWebhookConfiguration": 1, "NetworkPolicy": 3, "PodDisruptionBudget": 1, "Pod": 1},
+		check: checkScaleOut,
+	},
 }
 
 // TestCIValues lints and renders the chart with every ci/*-values.yaml and

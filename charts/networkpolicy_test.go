@@ -78,6 +78,7 @@ func TestNetworkPolicyLeastPrivilege(t *testing.T) {
 		selftest   = pod(releaseNamespace, map[string]string{"app.kubernetes.io/component": "test"})
 		ingress    = pod("ingress-nginx", map[string]string{"app.kubernetes.io/name": "ingress-nginx"})
 		stranger   = pod("attacker", map[string]string{"app": "curl"})
+		gateway    = pod(releaseNamespace, map[string]string{"app.kubernetes.io/component": "gateway"})
 	)
 	type want struct {
 		who  string
@@ -111,6 +112,17 @@ func TestNetworkPolicyLeastPrivilege(t *testing.T) {
 			{"ingress controller, RUM", ingress, 8089, true},
 			{"anyone, RUM (public by design)", stranger, 8089, true},
 			{"stranger, OTLP", stranger, 4318, false},
+		}},
+		{"scale-out", gatewayName, []want{
+			{"injected sidecar, OTLP/HTTP", sidecar, 4318, true},
+			{"injected sidecar, OTLP/gRPC", sidecar, 4317, true},
+			{"stranger, OTLP", stranger, 4317, false},
+			{"Prometheus, gateway metrics", prometheus, 8888, true},
+			{"stranger, gateway metrics", stranger, 8888, false},
+		}},
+		{"scale-out", collectorName, []want{
+			{"the gateway (release namespace), OTLP/gRPC", gateway, 4317, true},
+			{"stranger, OTLP", stranger, 4317, false},
 		}},
 		{"default", injectorName, []want{
 			{"API server (any source), webhook", stranger, 8443, true},

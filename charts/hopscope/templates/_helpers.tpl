@@ -67,6 +67,31 @@ Names of the components' resources.
 {{- include "hopscope.fullname" . }}-collector
 {{- end }}
 
+{{- define "hopscope.gateway.fullname" -}}
+{{- printf "%s-gateway" (include "hopscope.fullname" .) }}
+{{- end }}
+
+{{- define "hopscope.collector.headless" -}}
+{{- printf "%s-collector-headless" (include "hopscope.fullname" .) }}
+{{- end }}
+
+{{/*
+Whether the collector runs scaled out: more than one replica, behind the
+OpenTelemetry Collector gateway that routes by trace id (docs/scaling.md).
+*/}}
+{{- define "hopscope.scaleOut" -}}
+{{- if and .Values.collector.enabled (gt (int .Values.collector.replicas) 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+The gateway's image: collector.gateway.image, its tag the chart's appVersion
+by default.
+*/}}
+{{- define "hopscope.gateway.image" -}}
+{{- $g := .Values.collector.gateway.image }}
+{{- printf "%s:%s" $g.repository (default .Chart.AppVersion $g.tag) }}
+{{- end }}
+
 {{- define "hopscope.rum.fullname" -}}
 {{- include "hopscope.fullname" . }}-rum
 {{- end }}
@@ -136,12 +161,15 @@ RBAC for its Secret and the webhook configuration's caBundle).
 {{- end }}
 
 {{/*
-The sidecar's OTLP endpoint: sidecar.otlpEndpoint, else the collector's
-OTLP/HTTP port when the collector is deployed, else "" (no spans).
+The sidecar's OTLP endpoint: sidecar.otlpEndpoint, else the gateway's
+OTLP/HTTP port when the collector is scaled out, else the collector's when it
+is deployed, else "" (no spans).
 */}}
 {{- define "hopscope.sidecar.otlpEndpoint" -}}
 {{- if .Values.sidecar.otlpEndpoint }}
 {{- .Values.sidecar.otlpEndpoint }}
+{{- else if include "hopscope.scaleOut" . }}
+{{- printf "http://%s.%s.svc:4318" (include "hopscope.gateway.fullname" .) .Release.Namespace }}
 {{- else if .Values.collector.enabled }}
 {{- printf "http://%s.%s.svc:4318" (include "hopscope.collector.fullname" .) .Release.Namespace }}
 {{- end }}

@@ -1,0 +1,177 @@
+package charts
+
+import (
+	"slices"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+const (
+	gatewayName  = "hopscope-gateway"
+	headlessName = "hopscope-collector-headless"
+)
+
+// gatewayConfig is the part of the gateway's OpenTelemetry Collector
+// configuration the chart must get right.
+type gatewayConfig struct {
+	Receivers struct {
+		OTLP struct {
+			Protocols map[string]struct {
+				Endpoint string `yaml:"endpoint"`
+			} `yaml:"protocols"`
+		} `yaml:"otlp"`
+	} `yaml:"receivers"`
+	Exporters struct {
+		LoadBalancing struct {
+			RoutingKey string `yaml:"routing_key"`
+			Resolver   struct {
+				K8s *struct {
+					Service string  `yaml:"service"`
+					Ports   []int32 `yaml:"ports"`
+				} `yaml:"k8s"`
+				DNS *struct {
+					Hostname string `yaml:"hostname"`
+					Port     string `yaml:"port"`
+				} `yaml:"dns"`
+			} `yaml:"resolver"`
+		} `yaml:"load_balancing"`
+	} `yaml:"exporters"`
+	Service struct {
+		Pipelines map[string]struct {
+			Receivers  []string `yaml:"receivers"`
+			Processors []string `yaml:"processors"`
+			Exporters  []string `yaml:"exporters"`
+		} `yaml:"pipelines"`
+	} `yaml:"service"`
+}
+
+func parseGatewayConfig(t *testing.T, objs []object) gatewayConfig {
+	t.Helper()
+	cm := typed[*corev1.ConfigMap](t, objs, "ConfigMap", gatewayName)
+	var cfg gatewayConfig
+	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+		t.Fatalf("gateway config.yaml: %v\n%s", err, cm.Data["config.yaml"])
+	}
+	return cfg
+}
+
+// checkScaleOut: collector.replicas 3 renders the gateway (an
+// OpenTelemetry Collector routing traces and logs by trace id through its
+// load_balancing exporter), the headless Service its k8s resolver
+// watches, a Role for exactly that, and points the sidecars at the
+// gateway.
+func checkScaleOut(t *testing.T, objs []object) {
+	col := typed[*appsv1.Deployment](t, objs, "Deployment", collectorName)
+	if col.Spec.Replicas == nil || *col.Spec.Replicas != 3 {
+		t.Errorf("collector replicas = %v, want 3", col.Spec.Replicas)
+	}
+	gw := typed[*appsv1.Deployment](t, objs, "Deployment", gatewayName)
+	if gw.Spec.Replicas == nil || *gw.Spec.Replicas != 2 {
+		t.Errorf("gateway replicas = %v, want 2", gw.Spec.Replicas)
+	}
+	c := container(t, gw, "gateway")
+	if want := "ghcr.io/hopscope/gateway:" + chartAppVersion(t); c.Image != want {
+		t.Errorf("gateway image = %q, want %q", c.Image, want)
+	}
+	wantArgs(t, "gateway", c.Args, "--config=/etc/hopscope-gateway/config.yaml")
+	if !mountsConfigMap(gw.Spec.Template.Spec, c, "/etc/hopscope-gateway", gatewayName) {
+		t.Error("the gateway does not mount its ConfigMap at /etc/hopscope-gateway")
+	}
+	for _, p := range []struct {
+		name string
+		port int32
+	}{{"otlp-grpc", 4317}, {"otlp-http", 4318}, {"metrics", 8888}, {"health", 13133}} {
+		if !hasContainerPort(c, p.name, p.port) {
+			t.Errorf("the gateway has no port %s %d", p.name, p.port)
+		}
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Port.StrVal != "health" {
+		t.Errorf("gateway readiness probe = %+v, want GET on the health port", c.ReadinessProbe)
+	}
+
+	cfg := parseGatewayConfig(t, objs)
+	lb := cfg.Exporters.LoadBalancing
+	if lb.RoutingKey != "traceID" {
+		t.Errorf("load_balancing routing_key = %q, want traceID", lb.RoutingKey)
+	}
+	if k := lb.Resolver.K8s; k == nil || k.Service != headlessName+"."+releaseNamespace || !slices.Equal(k.Ports, []int32{4317}) {
+		t.Errorf("load_balancing resolver.k8s = %+v, want service %s.%s port 4317", k, headlessName, releaseNamespace)
+	}
+	for _, name := range []string{"traces", "logs"} {
+		p, ok := cfg.Service.Pipelines[name]
+		if !ok || !slices.Equal(p.Receivers, []string{"otlp"}) || !slices.Equal(p.Exporters, []string{"load_balancing"}) ||
+			!slices.Contains(p.Processors, "memory_limiter") {
+			t.Errorf("gateway pipeline %s = %+v, want otlp → memory_limiter → load_balancing", name, p)
+		}
+	}
+	for _, proto := range []string{"grpc", "http"} {
+		if ep := cfg.Receivers.OTLP.Protocols[proto].Endpoint; ep == "" {
+			t.Errorf("gateway otlp %s receiver has no endpoint (the Collector's default is localhost only)", proto)
+		}
+	}
+
+	hl := typed[*corev1.Service](t, objs, "Service", headlessName)
+	if hl.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("%s clusterIP = %q, want None", headlessName, hl.Spec.ClusterIP)
+	}
+	if !selects(hl.Spec.Selector, col.Spec.Template.Labels) {
+		t.Errorf("%s does not select the collector pods", headlessName)
+	}
+	if len(hl.Spec.Ports) != 1 || hl.Spec.Ports[0].Port != 4317 {
+		t.Errorf("%s ports = %+v, want 4317 only", headlessName, hl.Spec.Ports)
+	}
+
+	role := typed[*rbacv1.Role](t, objs, "Role", gatewayName)
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"endpointslices"}) ||
+		!slices.Equal(role.Rules[0].APIGroups, []string{"discovery.k8s.io"}) || slices.Contains(role.Rules[0].Verbs, "create") {
+		t.Errorf("gateway Role rules = %+v, want get/list/watch of endpointslices only", role.Rules)
+	}
+	rb := typed[*rbacv1.RoleBinding](t, objs, "RoleBinding", gatewayName)
+	if rb.RoleRef.Name != gatewayName || len(rb.Subjects) != 1 || rb.Subjects[0].Name != gw.Spec.Template.Spec.ServiceAccountName {
+		t.Errorf("gateway RoleBinding = %+v, want its Role to the gateway's ServiceAccount", rb)
+	}
+
+	tmpl, ok := sidecarTemplate(t, objs)
+	if !ok {
+		t.Fatal("no sidecar template")
+	}
+	if got, want := envValue(tmpl.Container, "HOPSCOPE_OTLP_ENDPOINT"), "http://"+gatewayName+"."+releaseNamespace+".svc:4318"; got != want {
+		t.Errorf("sidecar HOPSCOPE_OTLP_ENDPOINT = %q, want the gateway %q", got, want)
+	}
+}
+
+// TestGatewayDNSResolver: with collector.gateway.resolver dns the gateway
+// polls the headless Service's records and gets no API access.
+func TestGatewayDNSResolver(t *testing.T) {
+	objs := decodeAll(t, mustTemplate(t, "--set", "collector.replicas=2", "--set", "collector.gateway.resolver=dns"))
+	cfg := parseGatewayConfig(t, objs)
+	d := cfg.Exporters.LoadBalancing.Resolver.DNS
+	if d == nil || d.Hostname != headlessName+"."+releaseNamespace+".svc" || d.Port != "4317" || cfg.Exporters.LoadBalancing.Resolver.K8s != nil {
+		t.Errorf("resolver = %+v, want dns %s.%s.svc port 4317 only", cfg.Exporters.LoadBalancing.Resolver, headlessName, releaseNamespace)
+	}
+	if has(objs, "Role", gatewayName) || has(objs, "RoleBinding", gatewayName) {
+		t.Error("the dns resolver needs no Role")
+	}
+	gw := typed[*appsv1.Deployment](t, objs, "Deployment", gatewayName)
+	if a := gw.Spec.Template.Spec.AutomountServiceAccountToken; a == nil || *a {
+		t.Errorf("automountServiceAccountToken = %v, want false", a)
+	}
+}
+
+// TestOneReplicaHasNoGateway: the default single collector gets no
+// gateway, headless Service or Role, and the sidecars send to it.
+func TestOneReplicaHasNoGateway(t *testing.T) {
+	objs := decodeAll(t, mustTemplate(t))
+	for _, kind := range []string{"Deployment", "ConfigMap", "Service", "Role", "NetworkPolicy"} {
+		if has(objs, kind, gatewayName) {
+			t.Errorf("%s/%s rendered with one collector replica", kind, gatewayName)
+		}
+	}
+	if has(objs, "Service", headlessName) {
+		t.Errorf("Service/%s rendered with one collector replica", headlessName)
+	}
+}
