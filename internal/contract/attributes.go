@@ -27,6 +27,10 @@ const (
 	AttrDBResponseStatusCode   = "db.response.status_code"
 	AttrRPCSystem              = "rpc.system"
 	AttrRPCMethod              = "rpc.method"
+	// AttrRPCGRPCStatusCode is the gRPC status of a call (an int), on the
+	// sidecar's server span of a gRPC request: the grpc-status the app
+	// sent in its trailers (or its trailers-only headers).
+	AttrRPCGRPCStatusCode = "rpc.grpc.status_code"
 )
 
 // Values of AttrDBSystemName the backend proxies write (semantic

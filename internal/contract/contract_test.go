@@ -7,6 +7,7 @@ import (
 
 	semconvold "go.opentelemetry.io/otel/semconv/v1.20.0"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"google.golang.org/grpc/codes"
 )
 
 func TestSemconvNames(t *testing.T) {
@@ -34,6 +35,7 @@ func TestSemconvNames(t *testing.T) {
 		{AttrDBResponseStatusCode, string(semconv.DBResponseStatusCodeKey)},
 		{AttrRPCSystem, string(semconv.RPCSystemKey)},
 		{AttrRPCMethod, string(semconv.RPCMethodKey)},
+		{AttrRPCGRPCStatusCode, string(semconv.RPCGRPCStatusCodeKey)},
 		{DBSystemPostgreSQL, semconv.DBSystemNamePostgreSQL.Value.AsString()},
 		{DBSystemRedis, semconv.DBSystemNameRedis.Value.AsString()},
 
@@ -130,6 +132,27 @@ func TestLabelNames(t *testing.T) {
 		LabelTarget, LabelAttribution, LabelSource, LabelLimit, LabelLabel, LabelHop} {
 		if !promName.MatchString(l) || strings.HasPrefix(l, "__") {
 			t.Errorf("%q is not a label name", l)
+		}
+	}
+}
+
+func TestGRPCCodes(t *testing.T) {
+	for i, name := range GRPCCodes {
+		if want := codes.Code(i).String(); name != want {
+			t.Errorf("GRPCCodes[%d] = %q, grpc-go names it %q", i, name, want)
+		}
+	}
+	if len(GRPCCodes) != int(codes.Unauthenticated)+1 {
+		t.Errorf("%d gRPC codes, want %d", len(GRPCCodes), codes.Unauthenticated+1)
+	}
+	// The semantic conventions' server errors for gRPC server spans.
+	want := []codes.Code{codes.Unknown, codes.DeadlineExceeded, codes.Unimplemented, codes.Internal, codes.Unavailable, codes.DataLoss}
+	if len(GRPCServerErrors) != len(want) {
+		t.Fatalf("GRPCServerErrors = %v, want the names of %v", GRPCServerErrors, want)
+	}
+	for i, c := range want {
+		if GRPCServerErrors[i] != c.String() {
+			t.Errorf("GRPCServerErrors[%d] = %q, want %q", i, GRPCServerErrors[i], c.String())
 		}
 	}
 }
