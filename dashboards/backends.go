@@ -135,7 +135,7 @@ func backendErrorRatio() anyPanel {
 	return ratioGraph(panel{
 		title:   "Error ratio by backend and operation",
 		desc:    "Share of backend calls that failed (hopscope_backend_call_duration_seconds_count{outcome=\"error\"} over all), by backend kind and operation.",
-		queries: qs(query(failureRatio(callLabels, backendCount, backendScope, failedCall, overTime), callLegend)),
+		queries: qs(query(failureRatio(callLabels, backendCount, backendScope, []string{failedCall}, overTime), callLegend)),
 	})
 }
 
@@ -194,7 +194,7 @@ func backendTargets() anyPanel {
 		queries: qs(
 			tableQuery(sumRate(labels, sel(backendCount, backendScope...), wholeRange)),
 			tableQuery(quantile(0.95, labels, sel(backendBucket, backendScope...), wholeRange)),
-			tableQuery(failureRatio(labels, backendCount, backendScope, failedCall, wholeRange)),
+			tableQuery(failureRatio(labels, backendCount, backendScope, []string{failedCall}, wholeRange)),
 		),
 	}, []column{
 		{"A", "calls/s", unitOps},

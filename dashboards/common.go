@@ -106,13 +106,18 @@ func quantile(q float64, labels []string, buckets, window string) string {
 func ratio(num, den string) string { return num + " / " + den }
 
 // failureRatio is the share, per labels, of the rate of metric's series in
-// scope that match failed, among all its series in scope. Where nothing
-// failed it is 0, not empty: the numerator falls back on 0 × the rate of
-// all series.
-func failureRatio(labels []string, metric string, scope []string, failed, window string) string {
+// scope that match any of failed (matchers on different labels, joined
+// with "or", which counts a series matching several once), among all its
+// series in scope. Where nothing failed it is 0, not empty: the numerator
+// falls back on 0 × the rate of all series.
+func failureRatio(labels []string, metric string, scope []string, failed []string, window string) string {
 	all := rate(sel(metric, scope...), window)
+	var bad []string
+	for _, f := range failed {
+		bad = append(bad, rate(sel(metric, with(scope, f)...), window))
+	}
 	return ratio(
-		sumBy(labels, rate(sel(metric, with(scope, failed)...), window)+" or 0 * "+all),
+		sumBy(labels, strings.Join(bad, " or ")+" or 0 * "+all),
 		sumBy(labels, all))
 }
 

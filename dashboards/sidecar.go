@@ -1,6 +1,8 @@
 package dashboards
 
 import (
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
@@ -26,8 +28,13 @@ var (
 	requestScope = with(podScope, mInbound, mRoute)
 )
 
-// serverErrors keeps the 5xx responses.
-const serverErrors = `code=~"5.."`
+// serverErrors keep the server's errors: the 5xx responses, and the gRPC
+// calls failed by the server (contract.GRPCServerErrors), which answer
+// HTTP 200.
+var serverErrors = []string{
+	contract.LabelCode + `=~"5.."`,
+	contract.LabelGRPCCode + `=~"` + strings.Join(contract.GRPCServerErrors, "|") + `"`,
+}
 
 func sidecarDashboard() *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-sidecar", "hopscope / Sidecar golden signals",
@@ -84,8 +91,8 @@ func requests(more ...string) string {
 	return sel(requestsTotal, with(requestScope, more...)...)
 }
 
-// errorRatio is the share of 5xx responses among the inbound requests,
-// per labels.
+// errorRatio is the share of server errors (5xx, gRPC server errors)
+// among the inbound requests, per labels.
 func errorRatio(labels []string) string {
 	return failureRatio(labels, requestsTotal, requestScope, serverErrors, overTime)
 }
@@ -99,10 +106,10 @@ func goldenSignalStats() []anyPanel {
 			queries: qs(query(sumRate(nil, requests(), overTime), "requests/s")),
 		}),
 		singleStat(panel{
-			title:   "Error ratio (5xx)",
-			desc:    "Share of inbound requests answered with a 5xx status (hopscope_requests_total{code=~\"5..\"} over all).",
+			title:   "Error ratio (5xx, gRPC)",
+			desc:    errorRatioDesc(""),
 			unit:    unitPercent,
-			queries: qs(query(errorRatio(nil), "5xx ratio")),
+			queries: qs(query(errorRatio(nil), "error ratio")),
 		}).ColorMode(common.BigValueColorModeValue).Thresholds(errorThresholds()),
 		singleStat(panel{
 			title:   "p95 latency",
@@ -128,12 +135,19 @@ func requestRate(label string) anyPanel {
 	})
 }
 
+// errorRatioDesc describes an error ratio panel; per is ", per route" or
+// the like.
+func errorRatioDesc(per string) string {
+	return "Share of inbound requests answered with a 5xx status or, for gRPC calls (which answer HTTP 200), with a server-error status: " +
+		strings.Join(contract.GRPCServerErrors, ", ") + per + " (hopscope_requests_total{code=~\"5..\"} or {grpc_code=~…} over all)."
+}
+
 func responsesByCode() anyPanel {
 	return stacked(panel{
 		title:   "Responses/s by status code",
-		desc:    "Inbound responses per second per HTTP status code, stacked (hopscope_requests_total).",
+		desc:    "Inbound responses per second per HTTP status code and, for gRPC calls, gRPC status, stacked (hopscope_requests_total).",
 		unit:    unitReqps,
-		queries: qs(query(sumRate(by(contract.LabelCode), requests(), overTime), "{{code}}")),
+		queries: qs(query(sumRate(by(contract.LabelCode, contract.LabelGRPCCode), requests(), overTime), "{{code}} {{grpc_code}}")),
 	})
 }
 
@@ -148,8 +162,8 @@ func inflightByPod() anyPanel {
 
 func errorRatioBy(label string) anyPanel {
 	return ratioGraph(panel{
-		title:   "Error ratio (5xx) by " + label,
-		desc:    "Share of inbound requests answered with a 5xx status, per " + label + " (hopscope_requests_total{code=~\"5..\"} over all).",
+		title:   "Error ratio (5xx, gRPC) by " + label,
+		desc:    errorRatioDesc(", per " + label),
 		queries: qs(query(errorRatio(by(label)), "{{"+label+"}}")),
 	})
 }

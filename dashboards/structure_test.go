@@ -379,12 +379,49 @@ func TestHelpers(t *testing.T) {
 		{sumRate(nil, "m", overTime), "sum(rate(m[$__rate_interval]))"},
 		{sumRate(by("a", "b"), "m", wholeRange), "sum by (a, b) (rate(m[$__range]))"},
 		{quantile(0.95, by("hop"), "m_bucket", overTime), "histogram_quantile(0.95, sum by (le, hop) (rate(m_bucket[$__rate_interval])))"},
-		{failureRatio(by("a"), "m", []string{mCluster}, `x="y"`, overTime),
+		{failureRatio(by("a"), "m", []string{mCluster}, []string{`x="y"`}, overTime),
 			`sum by (a) (rate(m{cluster=~"$cluster", x="y"}[$__rate_interval]) or 0 * rate(m{cluster=~"$cluster"}[$__rate_interval])) / sum by (a) (rate(m{cluster=~"$cluster"}[$__rate_interval]))`},
+		{failureRatio(nil, "m", []string{mCluster}, []string{`x="y"`, `z="w"`}, overTime),
+			`sum(rate(m{cluster=~"$cluster", x="y"}[$__rate_interval]) or rate(m{cluster=~"$cluster", z="w"}[$__rate_interval]) or 0 * rate(m{cluster=~"$cluster"}[$__rate_interval])) / sum(rate(m{cluster=~"$cluster"}[$__rate_interval]))`},
 		{refID(0) + " " + refID(25), "A Z"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got  %s\nwant %s", tc.got, tc.want)
 		}
+	}
+}
+
+// TestErrorRatiosCountGRPC: every error ratio of the sidecar dashboard
+// counts the 5xx responses and the gRPC calls failed by the server, which
+// answer HTTP 200 (hopscope_requests_total{grpc_code}), as the SLO rules
+// do; the client's gRPC errors (NotFound, ...) are not among them.
+func TestErrorRatiosCountGRPC(t *testing.T) {
+	wantMatchers := []string{
+		`code=~"5.."`,
+		`grpc_code=~"Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss"`,
+	}
+	var ratios int
+	for _, d := range built(t) {
+		if d.UID != "hopscope-sidecar" {
+			continue
+		}
+		for _, q := range d.Queries {
+			if !strings.HasPrefix(q.Panel, "Error ratio") {
+				continue
+			}
+			ratios++
+			sels, _, err := selectors(q.Expr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range wantMatchers {
+				if !slices.ContainsFunc(sels, func(s *parser.VectorSelector) bool { return hasMatcher(s, m) }) {
+					t.Errorf("%s: %s does not count %s", q.Panel, q.Expr, m)
+				}
+			}
+		}
+	}
+	if ratios != 3 {
+		t.Errorf("%d error ratio queries, want 3 (the stat, by route, by pod)", ratios)
 	}
 }

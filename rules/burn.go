@@ -58,8 +58,8 @@ func burnAlerts(slo SLO) []Rule {
 			budget:    "error",
 			ratio:     recErrorRatio,
 			objective: slo.AvailabilityObjective,
-			what:      fmt.Sprintf("availability objective (%s%% of requests without a 5xx)", percent(slo.AvailabilityObjective)),
-			bad:       "5xx responses",
+			what:      fmt.Sprintf("availability objective (%s%% of requests without a 5xx or a gRPC server error)", percent(slo.AvailabilityObjective)),
+			bad:       "5xx responses and gRPC server errors",
 		},
 		{
 			alert:     "HopscopeLatencyBudgetBurn",

@@ -200,7 +200,7 @@ func TestBurnAlertsFollowTheSLO(t *testing.T) {
 		`hopscope:sidecar_error_ratio:rate1h / (1 - 0.995) > 14.4`,
 		`hopscope:sidecar_slow_ratio:rate3d / (1 - 0.95) > 1`,
 		`le=~"1|1\\.0"`,
-		`(99.5% of requests without a 5xx)`,
+		`(99.5% of requests without a 5xx or a gRPC server error)`,
 		`(95% of requests faster than 1s)`,
 	} {
 		if !strings.Contains(all.String(), want) {

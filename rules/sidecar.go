@@ -25,23 +25,33 @@ const (
 // does not count twice.
 const inbound = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
 
+// grpcServerErrors selects the gRPC calls that failed by the server's
+// fault (contract.GRPCServerErrors): they answer HTTP 200, so code=~"5.."
+// misses them.
+var grpcServerErrors = contract.LabelGRPCCode + `=~"` + strings.Join(contract.GRPCServerErrors, "|") + `"`
+
 // byService is the aggregation of every SLO series: the service label the
 // sidecar sets and the namespace the scrape adds.
 const byService = "sum by (namespace, " + contract.LabelService + ") "
 
 // sidecarRecordingRules records, per (namespace, service) and for every
-// window: the inbound request rate, the 5xx ratio and the slow ratio (the
-// fraction of requests slower than the SLO's latency threshold).
+// window: the inbound request rate, the error ratio (5xx responses and
+// gRPC calls failed by the server, whatever their HTTP code) and the slow
+// ratio (the fraction of requests slower than the SLO's latency
+// threshold).
 func sidecarRecordingRules(slo SLO) []Rule {
 	var out []Rule
 	for _, w := range windows {
 		total := fmt.Sprintf("%s(rate(%s{%s}[%s]))", byService, contract.MetricRequests, inbound, w)
-		errors := fmt.Sprintf(`%s(rate(%s{%s,%s=~"5.."}[%s]))`, byService, contract.MetricRequests, inbound, contract.LabelCode, w)
+		// "or" joins on every label: a series both 5xx and a gRPC server
+		// error (a trailers-only answer with HTTP 503) counts once.
+		errors := fmt.Sprintf(`%s(rate(%s{%s,%s=~"5.."}[%s]) or rate(%s{%s,%s}[%s]))`, byService,
+			contract.MetricRequests, inbound, contract.LabelCode, w, contract.MetricRequests, inbound, grpcServerErrors, w)
 		fast := fmt.Sprintf("%s(rate(%s_bucket{%s,%s}[%s]))", byService, contract.MetricRequestDuration, inbound, leMatcher(slo.LatencyThresholdSeconds), w)
 		count := fmt.Sprintf("%s(rate(%s_count{%s}[%s]))", byService, contract.MetricRequestDuration, inbound, w)
 		out = append(out,
 			Rule{Record: recRequests + w, Expr: total},
-			// A service that never answered 5xx has no 5xx series: "or 0 *
+			// A service that never failed has no error series: "or 0 *
 			// total" records 0 for it instead of nothing.
 			Rule{Record: recErrorRatio + w, Expr: fmt.Sprintf("(%s or 0 * %s) / %s", errors, total, total)},
 			Rule{Record: recSlowRatio + w, Expr: fmt.Sprintf("1 - %s / %s", fast, count)},

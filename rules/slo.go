@@ -25,13 +25,14 @@ type SLO struct {
 	// error budget, 1 − LatencyObjective, is the slow ratio allowed.
 	LatencyObjective float64 `yaml:"latencyObjective" json:"latencyObjective"`
 	// AvailabilityObjective is the fraction of inbound requests that must
-	// not answer 5xx: 0.999 means 99.9%. Its error budget,
-	// 1 − AvailabilityObjective, is the 5xx ratio allowed.
+	// not answer 5xx nor fail with a gRPC server error
+	// (contract.GRPCServerErrors): 0.999 means 99.9%. Its error budget,
+	// 1 − AvailabilityObjective, is the error ratio allowed.
 	AvailabilityObjective float64 `yaml:"availabilityObjective" json:"availabilityObjective"`
 }
 
 // DefaultSLO is 99% of requests under 0.5 s and 99.9% of requests
-// answered without a 5xx.
+// answered without a 5xx or a gRPC server error.
 func DefaultSLO() SLO {
 	return SLO{LatencyThresholdSeconds: 0.5, LatencyObjective: 0.99, AvailabilityObjective: 0.999}
 }

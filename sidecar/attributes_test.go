@@ -69,7 +69,7 @@ func TestSpanAttributes(t *testing.T) {
 	documented := map[string]bool{
 		"http.request.method": true, "http.route": true, "url.path": true, "url.query": true, "url.scheme": true,
 		"server.address": true, "server.port": true, "client.address": true, "user_agent.original": true,
-		"http.response.status_code": true, "error.type": true, "network.protocol.version": true,
+		"http.response.status_code": true, "error.type": true, "network.protocol.version": true, "rpc.grpc.status_code": true,
 		AttrRequestID: true, AttrPropagation: true, AttrXRayRoot: true, AttrQueueTimeMS: true,
 		AttrAppDuration: true, AttrAppStart: true, AttrOverhead: true,
 	}
@@ -173,7 +173,7 @@ func TestUnsampledParentIsRespected(t *testing.T) {
 			t.Errorf("access line %s", l)
 		}
 	}
-	if v := h.counter(h.sc.metrics.requests, "inbound", "GET", "/unsampled", "200"); v != 2 {
+	if v := h.counter(h.sc.metrics.requests, "inbound", "GET", "/unsampled", "200", ""); v != 2 {
 		t.Errorf("hopscope_requests_total = %v, want 2", v)
 	}
 	if c := testutil.CollectAndCount(h.sc.metrics.duration); c != 1 {

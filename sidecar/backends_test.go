@@ -69,7 +69,7 @@ func TestBackendCallAttributedToInboundRequest(t *testing.T) {
 	if clientTrace != serverTrace || clientParent != serverID {
 		t.Errorf("backend span in trace %s under %s; the request's span is %s in %s", clientTrace, clientParent, serverID, serverTrace)
 	}
-	if client[backend.AttrAttribution] != "inferred" || client[backend.AttrBackend] != "echo" || client["network.io.sent_bytes"] != "4" {
+	if client[backend.AttrAttribution] != "inferred" || client[backend.AttrBackend] != "echo" || client["hopscope.network.io.sent_bytes"] != "4" {
 		t.Errorf("backend span attributes %v", client)
 	}
 	if n := h.sc.backends.tracker.InFlight(); n != 0 {

@@ -45,8 +45,9 @@ type Config struct {
 	// app label, set by the injector through the downward API), else "unknown".
 	Service string
 	// OTLPEndpoint is where spans go: http(s)://host:4318 for OTLP/HTTP,
-	// grpc://host:4317 (or grpcs://) for OTLP/gRPC; empty disables spans
-	// (--otlp-endpoint).
+	// grpc://host:4317 (or grpcs://) for OTLP/gRPC (--otlp-endpoint).
+	// Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT (otlpenv.go), else no export.
 	OTLPEndpoint string
 	// SpanQueueSize bounds the spans waiting for export; when full, spans are
 	// dropped and counted (--span-queue-size).
@@ -225,7 +226,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxIdleConnsPerHost, "upstream-max-idle-conns", c.MaxIdleConnsPerHost, "keep-alive connections kept to the app")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin address: /metrics, /healthz, /readyz")
 	fs.StringVar(&c.Service, "service", c.Service, "service name in spans, logs and metrics")
-	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP endpoint: http(s)://host:4318 or grpc://host:4317; empty = no spans")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP endpoint: http(s)://host:4318 or grpc://host:4317; empty = OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, else no spans")
 	fs.IntVar(&c.SpanQueueSize, "span-queue-size", c.SpanQueueSize, "spans queued for export before dropping")
 	fs.IntVar(&c.SpanQueueBytes, "span-queue-bytes", c.SpanQueueBytes, "bytes of spans queued or in export before dropping (2 KiB + strings per span)")
 	fs.StringVar(&c.FluentAddress, "fluent-address", c.FluentAddress, "Fluent Bit forward input host:port; empty = off")

@@ -135,10 +135,10 @@ func TestDrainTimeoutCutsRequests(t *testing.T) {
 			}
 			// Metrics: code 503, no 499.
 			m := sc.metrics
-			if v := testCounter(m.requests, "inbound", "GET", "/orders/{id}", "503"); v != 1 {
+			if v := testCounter(m.requests, "inbound", "GET", "/orders/{id}", "503", ""); v != 1 {
 				t.Errorf("hopscope_requests_total{code=503} = %v, want 1", v)
 			}
-			if v := testCounter(m.requests, "inbound", "GET", "/orders/{id}", "499"); v != 0 {
+			if v := testCounter(m.requests, "inbound", "GET", "/orders/{id}", "499", ""); v != 0 {
 				t.Errorf("hopscope_requests_total{code=499} = %v: a cut counted as the client's", v)
 			}
 			// Diagnostics: one Warn with the count.
@@ -181,7 +181,7 @@ func TestClientGoneDuringDrainIs499(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}
-	if v := h.counter(h.sc.metrics.requests, "inbound", "GET", "/wait", "499"); v != 1 {
+	if v := h.counter(h.sc.metrics.requests, "inbound", "GET", "/wait", "499", ""); v != 1 {
 		t.Errorf("499 counted %v times", v)
 	}
 	if l := h.logs.Lines(); len(l) != 1 || !strings.Contains(l[0], `"status":499`) {

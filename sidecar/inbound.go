@@ -69,6 +69,9 @@ type reqState struct {
 	queueTime  time.Duration
 	hasQueue   bool
 	upstreamSC int // status the app answered
+	// res is the app's response (nil when none came): a gRPC call's
+	// status is in its trailers, which arrive with the body's end.
+	res        *http.Response
 	errKind    string
 	clientGone bool
 	// closeConn ends the connection after the response: a request with

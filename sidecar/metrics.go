@@ -75,8 +75,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRequests,
-			Help: "Requests proxied by the sidecar, health checks excluded.",
-		}, []string{contract.LabelDirection, contract.LabelMethod, contract.LabelRoute, contract.LabelCode}),
+			Help: "Requests proxied by the sidecar, health checks excluded; grpc_code is a gRPC call's status (its HTTP code is 200 even when it failed).",
+		}, []string{contract.LabelDirection, contract.LabelMethod, contract.LabelRoute, contract.LabelCode, contract.LabelGRPCCode}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    metricDuration,
 			Help:    "Time from the request's arrival at the sidecar to the end of its response.",

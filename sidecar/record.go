@@ -67,9 +67,13 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 		overhead = 0
 	}
 
+	grpcCode := noGRPC
+	if isGRPC(r.Header.Get("Content-Type")) {
+		grpcCode = grpcStatus(st.res, status)
+	}
 	method := methodLabel(r.Method)
 	code := codeLabel(status)
-	p.metrics.requests.WithLabelValues(directionInbound, method, st.route, code).Inc()
+	p.metrics.requests.WithLabelValues(directionInbound, method, st.route, code, grpcLabel(grpcCode)).Inc()
 	obs := p.metrics.duration.WithLabelValues(directionInbound, method, st.route, code)
 	if st.sc.IsSampled() && p.exemplars.take(total.Seconds(), end) {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(total.Seconds(), prometheus.Labels{"trace_id": st.traceID})
@@ -83,7 +87,7 @@ func (p *proxy) finish(st *reqState, r *http.Request) {
 
 	query := p.redactor.Redact(r.URL.RawQuery)
 	if st.span.IsRecording() {
-		p.spanAttributes(st, r, query, status, app, overhead)
+		p.spanAttributes(st, r, query, status, grpcCode, app, overhead)
 		st.span.End(trace.WithTimestamp(end))
 	}
 
@@ -128,7 +132,7 @@ const (
 	AttrComponent   = contract.AttrComponent
 )
 
-func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status int, app, overhead time.Duration) {
+func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, status, grpcCode int, app, overhead time.Duration) {
 	// The method, the path and a route made of it share the memory of the
 	// request line, which a redacted query can make much longer than what
 	// the span records: a queued span is to hold no more than its
@@ -185,9 +189,17 @@ func (p *proxy) spanAttributes(st *reqState, r *http.Request, query string, stat
 	if st.errKind != "" {
 		a = append(a, attribute.String(contract.AttrErrorType, st.errKind))
 	}
+	if grpcCode != noGRPC {
+		a = append(a, attribute.Int(contract.AttrRPCGRPCStatusCode, grpcCode))
+	}
 	st.span.SetAttributes(a...)
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		st.span.SetStatus(codes.Error, st.errKind)
+	case grpcServerError(grpcCode):
+		// A failed call answers HTTP 200: its gRPC status decides, as
+		// the semantic conventions' gRPC server spans have it.
+		st.span.SetStatus(codes.Error, grpcLabel(grpcCode))
 	}
 }
 

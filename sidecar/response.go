@@ -12,6 +12,7 @@ func (p *proxy) modifyResponse(res *http.Response) error {
 		return nil
 	}
 	st.upstreamSC = res.StatusCode
+	st.res = res
 	p.stampResponse(st, res.Header, time.Now())
 	return nil
 }

@@ -18,6 +18,7 @@ const (
 	headerForwardedFor   = "X-Forwarded-For"
 	headerForwardedProto = "X-Forwarded-Proto"
 	headerForwardedHost  = "X-Forwarded-Host"
+	headerGRPCStatus     = "Grpc-Status"
 )
 
 // rewrite prepares the request to the app. pr.In is never modified.

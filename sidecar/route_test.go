@@ -99,7 +99,7 @@ hopscope_route_overflow_total{service="shop"} 2
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), metricRouteOverflow); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.ToFloat64(h.sc.metrics.requests.WithLabelValues(directionInbound, "GET", RouteOther, "200")); n != 2 {
+	if n := testutil.ToFloat64(h.sc.metrics.requests.WithLabelValues(directionInbound, "GET", RouteOther, "200", "")); n != 2 {
 		t.Errorf("requests with route=\"other\": %v, want 2", n)
 	}
 }

@@ -55,7 +55,11 @@ func TestLongAttributesCappedAtExport(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = recv.Shutdown(context.Background()) })
 
-	exp, err := newExporter("http://"+recv.HTTPAddr().String(), nil)
+	settings, _, _, err := resolveExport("http://"+recv.HTTPAddr().String(), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := newExporter(settings, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,10 +19,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/contract"
-	"github.com/hopscope/hopscope/internal/endpoint"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 	"github.com/hopscope/hopscope/internal/version"
 	"github.com/hopscope/hopscope/sidecar/propagation"
@@ -72,7 +74,18 @@ func newTracerProviderQueue(cfg *Config, res *resource.Resource, exp sdktrace.Sp
 		sdktrace.WithIDGenerator(propagation.IDGenerator{}),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	}
-	if cfg.OTLPEndpoint != "" {
+	settings, export, warn, err := resolveExport(cfg.OTLPEndpoint, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if warn != nil && log != nil {
+		log.Warn("span export settings partly ignored", zap.Error(warn))
+	}
+	if export && log != nil && settings.from != "--otlp-endpoint" {
+		log.Info("exporting spans", zap.String("endpoint", settings.endpoint.Target), zap.Bool("grpc", settings.endpoint.GRPC),
+			zap.String("from", settings.from))
+	}
+	if export {
 		// Headers for every export (a bearer token, a tenant id), as the
 		// OpenTelemetry SDKs take them, on both protocols. A malformed
 		// list is a telemetry fault, not the app's: logged, and the spans
@@ -86,8 +99,8 @@ func newTracerProviderQueue(cfg *Config, res *resource.Resource, exp sdktrace.Sp
 			headers = nil
 		}
 		if exp == nil {
-			if exp, err = newExporter(cfg.OTLPEndpoint, headers); err != nil {
-				return nil, nil, fmt.Errorf("--otlp-endpoint: %w", err)
+			if exp, err = newExporter(settings, headers); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", settings.from, err)
 			}
 		}
 		queue = newQueueProcessor(exp, cfg.SpanQueueSize, cfg.SpanQueueBytes, dropped, truncated, log)
@@ -96,34 +109,39 @@ func newTracerProviderQueue(cfg *Config, res *resource.Resource, exp sdktrace.Sp
 	return sdktrace.NewTracerProvider(opts...), queue, nil
 }
 
-// newExporter returns the OTLP exporter of the endpoint raw, sending
-// headers (from OTEL_EXPORTER_OTLP_HEADERS and _TRACES_HEADERS) with
-// every request.
-func newExporter(raw string, headers http.Header) (sdktrace.SpanExporter, error) {
-	ep, err := endpoint.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
+// newExporter returns the OTLP exporter of s, sending headers (from
+// OTEL_EXPORTER_OTLP_HEADERS and _TRACES_HEADERS) with every request.
+// Every setting is passed explicitly, on both protocols: the SDK's gRPC
+// exporter would read the variables itself, but its options override
+// them, and hopscope's HTTP exporter reads none.
+func newExporter(s exportSettings, headers http.Header) (sdktrace.SpanExporter, error) {
 	hm := make(map[string]string, len(headers))
 	for k, v := range headers {
 		hm[k] = strings.Join(v, ",")
 	}
 	ctx := context.Background()
-	if ep.GRPC {
+	if s.endpoint.GRPC {
 		opts := []otlptracegrpc.Option{
-			otlptracegrpc.WithEndpoint(ep.Target),
+			otlptracegrpc.WithEndpoint(s.endpoint.Target),
 			otlptracegrpc.WithHeaders(hm),
-			otlptracegrpc.WithTimeout(exportTimeout),
-			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: exportTimeout}),
+			otlptracegrpc.WithTimeout(s.timeout),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: s.timeout}),
 		}
-		if !ep.TLS {
+		switch {
+		case !s.endpoint.TLS:
 			opts = append(opts, otlptracegrpc.WithInsecure())
+		case s.rootCAs != nil:
+			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(&tls.Config{RootCAs: s.rootCAs, MinVersion: tls.VersionTLS12})))
+		}
+		if s.gzip {
+			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 		}
 		return otlptracegrpc.New(ctx, opts...)
 	}
 	// OTLP/HTTP through the lean encoder: ~10× less CPU per span than the
 	// stock exporter on the proxy's own core (internal/otlpwire).
-	return otlpwire.NewHTTPExporter(otlpwire.HTTPConfig{Endpoint: ep.Target, Timeout: exportTimeout, Headers: hm})
+	return otlpwire.NewHTTPExporter(otlpwire.HTTPConfig{Endpoint: s.endpoint.Target, Timeout: s.timeout, Headers: hm,
+		Gzip: s.gzip, RootCAs: s.rootCAs})
 }
 
 // newResource describes the sidecar: service.name, hopscope.component,

@@ -239,7 +239,8 @@ func (r *Receiver) Start(context.Context) error {
 		r.gln = ln
 		// The request's bytes go to the consumer undecoded (it walks them
 		// with otlpwire): a raw codec instead of protobuf unmarshalling.
-		r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(RawCodec{}))
+		r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(RawCodec{}),
+			grpc.UnknownServiceHandler(unknownService))
 		r.grpc.RegisterService(&traceServiceDesc, r)
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); _ = r.grpc.Serve(ln) }()
@@ -255,6 +256,9 @@ func (r *Receiver) Start(context.Context) error {
 		r.hln = ln
 		mux := http.NewServeMux()
 		mux.Handle("POST /v1/traces", bearer.Handler(r.cfg.Tokens, http.HandlerFunc(r.serveHTTP), func() { r.cfg.OnReject("unauthenticated") }))
+		for _, path := range otherSignalPaths {
+			mux.HandleFunc(path, serveOtherSignal)
+		}
 		r.http = &http.Server{Handler: mux, ReadTimeout: r.cfg.HTTPReadTimeout, ReadHeaderTimeout: r.cfg.HTTPReadHeaderTimeout,
 			IdleTimeout: r.cfg.HTTPIdleTimeout, ErrorLog: r.cfg.ErrorLog}
 		lln := &limitListener{Listener: ln, sem: make(chan struct{}, r.cfg.MaxHTTPConnections),
@@ -299,10 +303,37 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// An SDK or Collector configured with one OTLP endpoint for every signal
+// sends its logs and metrics here too. They are not taken (hopscope makes
+// breakdowns of spans; its access logs come by Fluent forward), and the
+// answer says what is, so that the sender's error log tells the operator
+// what to change: the default 404 or "unknown service" would not.
+const acceptsOnly = "hopscope's collector accepts OTLP traces only: POST /v1/traces (OTLP/HTTP), " +
+	traceServiceName + "/Export (OTLP/gRPC)"
+
+// otherSignalPaths are the OTLP/HTTP paths of the signals not taken.
+var otherSignalPaths = []string{"/v1/logs", "/v1/metrics"}
+
+// serveOtherSignal answers an OTLP/HTTP request for another signal (any
+// method) with 404 and what the receiver takes, without reading its body.
+func serveOtherSignal(w http.ResponseWriter, req *http.Request) {
+	httpError(w, http.StatusNotFound, "%s is not served: %s", req.URL.Path, acceptsOnly)
+}
+
+// unknownService answers a gRPC call of a service or method the receiver
+// does not serve (LogsService, MetricsService, ProfilesService, ...), as
+// grpc-go would, Unimplemented, and names what the receiver takes.
+func unknownService(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	return status.Errorf(codes.Unimplemented, "%s is not served: %s", strings.TrimPrefix(method, "/"), acceptsOnly)
+}
+
+const traceServiceName = "opentelemetry.proto.collector.trace.v1.TraceService"
+
 // traceServiceDesc is opentelemetry.proto.collector.trace.v1.TraceService
 // with its request kept as bytes.
 var traceServiceDesc = grpc.ServiceDesc{
-	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	ServiceName: traceServiceName,
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Export",

@@ -27,6 +27,10 @@ const (
 	AttrDBResponseStatusCode   = "db.response.status_code"
 	AttrRPCSystem              = "rpc.system"
 	AttrRPCMethod              = "rpc.method"
+	// AttrRPCGRPCStatusCode is the gRPC status of a call (an int), on the
+	// sidecar's server span of a gRPC request: the grpc-status the app
+	// sent in its trailers (or its trailers-only headers).
+	AttrRPCGRPCStatusCode = "rpc.grpc.status_code"
 )
 
 // Values of AttrDBSystemName the backend proxies write (semantic
@@ -50,11 +54,23 @@ const (
 )
 
 // Byte counts of a relayed connection or request, written by the backend
-// proxies. Not semantic conventions (which have network.io.direction on
-// metrics only); named in their style.
+// proxies. Not in the semantic conventions' registry (which has
+// network.io.direction on metrics only), so under hopscope.*, named in
+// their style.
 const (
-	AttrNetworkIOSentBytes     = "network.io.sent_bytes"
-	AttrNetworkIOReceivedBytes = "network.io.received_bytes"
+	AttrNetworkIOSentBytes     = "hopscope.network.io.sent_bytes"
+	AttrNetworkIOReceivedBytes = "hopscope.network.io.received_bytes"
+)
+
+// Names hopscope's own attributes had before they moved under hopscope.*
+// (issue 12), which sidecars of older versions still write. No collector
+// code reads these attributes today (the spans are exported as they came);
+// one that comes to read them must read the old name beside the new one,
+// as it does the semantic conventions' older keys above.
+const (
+	AttrNetworkIOSentBytesOld     = "network.io.sent_bytes"
+	AttrNetworkIOReceivedBytesOld = "network.io.received_bytes"
+	AttrPostgreSQLSeverityOld     = "db.postgresql.error.severity"
 )
 
 // hopscope's own span attributes. The sidecar's server span carries the
@@ -94,8 +110,9 @@ const (
 	// exact, inferred or ambiguous (correlate.Attribution).
 	AttrAttribution = "hopscope.attribution"
 	// AttrPostgreSQLSeverity is the severity of a PostgreSQL error
-	// response.
-	AttrPostgreSQLSeverity = "db.postgresql.error.severity"
+	// response (ERROR, FATAL, PANIC). Not in the semantic conventions'
+	// registry (db.response.status_code has the SQLSTATE).
+	AttrPostgreSQLSeverity = "hopscope.db.postgresql.error.severity"
 )
 
 // Attributes of the HTTP egress proxy's client spans: the phases of one

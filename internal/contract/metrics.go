@@ -56,11 +56,14 @@ const (
 
 // Label names of the metrics above.
 const (
-	LabelService     = "service"
-	LabelDirection   = "direction"
-	LabelMethod      = "method"
-	LabelRoute       = "route"
-	LabelCode        = "code"
+	LabelService   = "service"
+	LabelDirection = "direction"
+	LabelMethod    = "method"
+	LabelRoute     = "route"
+	LabelCode      = "code"
+	// LabelGRPCCode is the gRPC status of a gRPC request (GRPCCodes: at
+	// most 17 values), empty (no label, to Prometheus) for other requests.
+	LabelGRPCCode    = "grpc_code"
 	LabelSink        = "sink"
 	LabelProbe       = "probe"
 	LabelReason      = "reason"
@@ -76,6 +79,25 @@ const (
 	LabelLabel       = "label"
 	LabelHop         = "hop"
 )
+
+// GRPCCodes are the values of LabelGRPCCode, indexed by the gRPC status
+// code (0..16), spelled as google.golang.org/grpc/codes names them (and
+// as go-grpc-prometheus's grpc_code label has them). A grpc-status outside
+// 0..16 or not a number counts as Unknown, as gRPC Java reads it.
+var GRPCCodes = [...]string{
+	"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+	"NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
+	"FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
+	"Internal", "Unavailable", "DataLoss", "Unauthenticated",
+}
+
+// GRPCServerErrors are the gRPC codes that are the server's error, as the
+// OpenTelemetry semantic conventions for gRPC server spans list them
+// (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+// DATA_LOSS): the span's status is Error, and the error ratio, its SLO
+// alerts and the dashboards count them with the 5xx responses. The
+// others (NotFound, InvalidArgument, ...) are the client's, as a 4xx.
+var GRPCServerErrors = []string{"Unknown", "DeadlineExceeded", "Unimplemented", "Internal", "Unavailable", "DataLoss"}
 
 // DirectionInbound is the direction label of requests into the app.
 const DirectionInbound = "inbound"
@@ -130,7 +152,9 @@ func Metrics() []Metric {
 	l := func(names ...string) []string { return names }
 	request := l(LabelDirection, LabelMethod, LabelRoute, LabelCode)
 	return []Metric{
-		{MetricRequests, Counter, PartSidecar, request},
+		// Only the counter carries grpc_code: the error ratio needs it, and
+		// the histogram's 17 series per label set would multiply by it.
+		{MetricRequests, Counter, PartSidecar, l(LabelDirection, LabelMethod, LabelRoute, LabelCode, LabelGRPCCode)},
 		{MetricRequestDuration, Histogram, PartSidecar, request},
 		{MetricInflight, Gauge, PartSidecar, l(LabelDirection)},
 		{MetricOverhead, Histogram, PartSidecar, nil},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +42,9 @@ type HTTPConfig struct {
 	// Gzip compresses request bodies (Content-Encoding: gzip, at
 	// gzip.BestSpeed: the exporter runs next to a latency-sensitive proxy).
 	Gzip bool
+	// RootCAs verify an https endpoint's certificate instead of the
+	// system's (OTEL_EXPORTER_OTLP_CERTIFICATE). Only with a nil Client.
+	RootCAs *x509.CertPool
 }
 
 // DefaultTimeout is the export timeout when HTTPConfig.Timeout is not set;
@@ -138,7 +143,11 @@ func NewHTTPExporter(cfg HTTPConfig) (*Exporter, error) {
 		if !ok {
 			return nil, errors.New("otlpwire: http.DefaultTransport is not an *http.Transport; pass HTTPConfig.Client")
 		}
-		e.client = &http.Client{Transport: tr.Clone()}
+		own := tr.Clone()
+		if cfg.RootCAs != nil {
+			own.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		}
+		e.client = &http.Client{Transport: own}
 		e.ownClient = true
 	}
 	return e, nil

@@ -239,7 +239,7 @@ func TestServerAndTCPRelay(t *testing.T) {
 		t.Fatalf("spans %v", spans)
 	}
 	for _, kv := range spans[0].Attributes() {
-		if kv.Key == "network.io.sent_bytes" && kv.Value.AsInt64() != int64(len(msg)) {
+		if kv.Key == "hopscope.network.io.sent_bytes" && kv.Value.AsInt64() != int64(len(msg)) {
 			t.Errorf("sent bytes %d", kv.Value.AsInt64())
 		}
 	}

@@ -98,8 +98,8 @@ func TestForwardConnect(t *testing.T) {
 		a["http.request.method"].AsString() != "CONNECT" || a["http.response.status_code"].AsInt64() != 200 {
 		t.Errorf("span %q %v", s.Name(), a)
 	}
-	if a["network.io.sent_bytes"].AsInt64() < 100 || a["network.io.received_bytes"].AsInt64() < 100 {
-		t.Errorf("tunnel bytes sent %d received %d: a TLS session is more", a["network.io.sent_bytes"].AsInt64(), a["network.io.received_bytes"].AsInt64())
+	if a["hopscope.network.io.sent_bytes"].AsInt64() < 100 || a["hopscope.network.io.received_bytes"].AsInt64() < 100 {
+		t.Errorf("tunnel bytes sent %d received %d: a TLS session is more", a["hopscope.network.io.sent_bytes"].AsInt64(), a["hopscope.network.io.received_bytes"].AsInt64())
 	}
 	for _, k := range []string{AttrDNS, AttrConnect, AttrTunnel} {
 		if v, ok := a[k]; !ok || v.AsFloat64() < 0 {

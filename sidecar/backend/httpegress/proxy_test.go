@@ -530,7 +530,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("got %q", line)
 	}
 	a := attrs(e.span(1))
-	if a["http.response.status_code"].AsInt64() != 101 || a["network.io.sent_bytes"].AsInt64() != 5 || a["network.io.received_bytes"].AsInt64() != 10 {
+	if a["http.response.status_code"].AsInt64() != 101 || a["hopscope.network.io.sent_bytes"].AsInt64() != 5 || a["hopscope.network.io.received_bytes"].AsInt64() != 10 {
 		t.Errorf("span attributes %v", a)
 	}
 }

@@ -409,7 +409,7 @@ func TestServerEndsSession(t *testing.T) {
 	if got := calls([]sdktrace.ReadOnlySpan{s})[0]; got != (call{"SELECT", "SELECT pg_terminate_backend(pg_backend_pid())", "57P01"}) {
 		t.Errorf("call %v", got)
 	}
-	if got := attr(s, AttrSeverity); got != "FATAL" {
+	if got := attr(s, "hopscope.db.postgresql.error.severity"); got != "FATAL" {
 		t.Errorf("severity %q, want FATAL", got)
 	}
 	if f.histogram("SELECT", "error") != 1 {
