@@ -121,9 +121,10 @@ func checkScaleOut(t *testing.T, objs []object) {
 	if !selects(hl.Spec.Selector, col.Spec.Template.Labels) {
 		t.Errorf("%s does not select the collector pods", headlessName)
 	}
-	if len(hl.Spec.Ports) != 1 || hl.Spec.Ports[0].Port != 4317 {
-		t.Errorf("%s ports = %+v, want 4317 only", headlessName, hl.Spec.Ports)
+	if len(hl.Spec.Ports) != 2 || hl.Spec.Ports[0].Port != 4317 || hl.Spec.Ports[1].Port != 8088 {
+		t.Errorf("%s ports = %+v, want 4317 (the gateway) and 8088 (the replicas' API)", headlessName, hl.Spec.Ports)
 	}
+	wantArgs(t, "collector", container(t, col, "collector").Args, "--peers=dns+"+headlessName+"."+releaseNamespace+".svc:8088")
 
 	role := typed[*rbacv1.Role](t, objs, "Role", gatewayName)
 	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"endpointslices"}) ||
@@ -163,7 +164,7 @@ func TestGatewayDNSResolver(t *testing.T) {
 }
 
 // TestOneReplicaHasNoGateway: the default single collector gets no
-// gateway, headless Service or Role, and the sidecars send to it.
+// gateway, headless Service, Role or --peers, and the sidecars send to it.
 func TestOneReplicaHasNoGateway(t *testing.T) {
 	objs := decodeAll(t, mustTemplate(t))
 	for _, kind := range []string{"Deployment", "ConfigMap", "Service", "Role", "NetworkPolicy"} {
@@ -174,4 +175,5 @@ func TestOneReplicaHasNoGateway(t *testing.T) {
 	if has(objs, "Service", headlessName) {
 		t.Errorf("Service/%s rendered with one collector replica", headlessName)
 	}
+	noArgPrefix(t, "collector", container(t, typed[*appsv1.Deployment](t, objs, "Deployment", collectorName), "collector").Args, "--peers")
 }

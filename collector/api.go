@@ -65,6 +65,10 @@ func (c *Collector) getBreakdown(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, ok := c.store.View(tid)
+	if !ok && c.askPeers(r) {
+		c.breakdownFromPeers(w, r, id)
+		return
+	}
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "trace " + id + " not found (unknown, or older than --window)"})
 		return
@@ -87,6 +91,9 @@ func (c *Collector) listBreakdowns(w http.ResponseWriter, r *http.Request) {
 	out := ListResponse{Breakdowns: make([]BreakdownResponse, 0, len(list))}
 	for _, b := range list {
 		out.Breakdowns = append(out.Breakdowns, c.withJaeger(b))
+	}
+	if c.askPeers(r) {
+		out.Breakdowns = c.mergePeers(w, r, out.Breakdowns, limit)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

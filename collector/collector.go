@@ -17,6 +17,7 @@ import (
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
+	"github.com/hopscope/hopscope/collector/peers"
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/bearer"
@@ -64,6 +65,8 @@ type Collector struct {
 	tokens *bearer.Tokens
 	// lim is the memory limiter (nil: no limit); see memory.go.
 	lim *memlimit.Limiter
+	// peers are --peers' other replicas (nil: none); see api.go.
+	peers *peers.Set
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -136,6 +139,11 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	}
 	if err := c.addMemoryLimiter(); err != nil {
 		return nil, err
+	}
+	if cfg.Peers != "" {
+		if c.peers, err = peers.New(peers.DefaultConfig(cfg.Peers)); err != nil {
+			return nil, fmt.Errorf("--peers: %w", err)
+		}
 	}
 	if err := c.addReceivers(); err != nil {
 		return nil, err
@@ -219,6 +227,9 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	c.rejects.flush(c.now(), true)
 	if c.sink != nil {
 		_ = c.sink.Close()
+	}
+	if c.peers != nil {
+		c.peers.Close()
 	}
 	return errors.Join(errs...)
 }

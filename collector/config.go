@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/logformat"
+	"github.com/hopscope/hopscope/collector/peers"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
@@ -103,6 +104,12 @@ type Config struct {
 	// MemorySpikeMiB is the room kept under the limit for what arrives
 	// between two checks (--memory-spike-mib; 0: 20 % of the limit).
 	MemorySpikeMiB uint64
+	// Peers are the other replicas of a scaled-out collector, whose API
+	// this one asks when a trace is not its own and for the recent
+	// breakdowns of all (--peers): dns+HOST:PORT (every address of a
+	// headless Service, at its API port) or HOST:PORT,... Empty: this
+	// replica answers for itself only (docs/scaling.md).
+	Peers string
 }
 
 // DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
@@ -156,6 +163,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HAProxyTimezone, "haproxy-timezone", c.HAProxyTimezone, "time zone of HAProxy log dates")
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "file of bearer tokens required of OTLP senders and API clients (empty = none)")
 	fs.Uint64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "heap limit in MiB: input is refused from the limit minus --memory-spike-mib on (0 = 80% of GOMEMLIMIT when set, else no limit)")
+	fs.StringVar(&c.Peers, "peers", c.Peers, "the other replicas' API, asked for traces this one does not hold: dns+HOST:PORT or HOST:PORT,... (empty = none)")
 	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
 }
 
@@ -251,6 +259,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.HAProxyTimezone); err != nil {
 		bad("haproxy-timezone", "%v", err)
+	}
+	if c.Peers != "" {
+		if err := peers.DefaultConfig(c.Peers).Validate(); err != nil {
+			bad("peers", "%v", err)
+		}
 	}
 	if c.AuthTokenFile != "" {
 		if _, err := bearer.Load(c.AuthTokenFile); err != nil {

@@ -34,22 +34,22 @@ type collectorProc struct {
 	p               *ownProcess
 }
 
-func startCollectorProc(t *testing.T, bin, name string, grpc, httpPort, api int) *collectorProc {
+func startCollectorProc(t *testing.T, bin, name string, grpc, httpPort, api int, extra ...string) *collectorProc {
 	t.Helper()
 	c := &collectorProc{name: name, grpc: grpc, http: httpPort, api: api}
-	c.p = startOwnProcess(t, name, bin, "collector",
+	c.p = startOwnProcess(t, name, bin, append([]string{"collector",
 		fmt.Sprintf("--otlp-grpc-listen=127.0.0.1:%d", grpc), fmt.Sprintf("--otlp-http-listen=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("--http-listen=127.0.0.1:%d", api), "--forward-listen=", "--rum-listen=",
-		"--window=10m", "--max-traces=100000")
+		"--window=10m", "--max-traces=100000"}, extra...)...)
 	waitHTTP(t, name, fmt.Sprintf("http://127.0.0.1:%d/healthz", api), 30*time.Second)
 	return c
 }
 
-// breakdown returns the collector's breakdown of a trace, or false when it
-// has none (404).
+// breakdown returns the collector's own breakdown of a trace (?local=1:
+// its peers are not asked), or false when it has none (404).
 func (c *collectorProc) breakdown(t *testing.T, id string) (collector.BreakdownResponse, bool) {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s/breakdown", c.api, id))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s/breakdown?local=1", c.api, id))
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
@@ -68,6 +68,43 @@ func (c *collectorProc) breakdown(t *testing.T, id string) (collector.BreakdownR
 		t.Fatalf("%s: breakdown of %s: %s %s", c.name, id, resp.Status, body)
 		return collector.BreakdownResponse{}, false
 	}
+}
+
+// viaPeers asks the collector for a trace without ?local=1: with --peers
+// it asks the other replicas when the trace is not its own.
+func (c *collectorProc) viaPeers(t *testing.T, id string) (collector.BreakdownResponse, bool) {
+	t.Helper()
+	var b collector.BreakdownResponse
+	code := getJSONInto(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s/breakdown", c.api, id), &b)
+	return b, code == http.StatusOK
+}
+
+// rawBreakdown returns the status and body of a breakdown question.
+func (c *collectorProc) rawBreakdown(t *testing.T, id string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s/breakdown", c.api, id))
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// getJSONInto GETs a URL and decodes a 200's JSON body into v.
+func getJSONInto(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
 }
 
 // recordedTraces are the OTLP/JSON span files of the recorded scenarios
@@ -339,9 +376,18 @@ func TestScaleOut(t *testing.T) {
 	recs := recordedTraces(t)
 
 	single := startCollectorProc(t, bin, "single", freePort(t), freePort(t), freePort(t))
+	// The replicas name each other's API (--peers, as the chart does with
+	// the headless Service) so that any of them answers for all.
+	apiPorts := make([]int, scaleReplicas)
+	var peerList []string
+	for i := range apiPorts {
+		apiPorts[i] = freePort(t)
+		peerList = append(peerList, fmt.Sprintf("127.0.0.1:%d", apiPorts[i]))
+	}
+	peersFlag := "--peers=" + strings.Join(peerList, ",")
 	replicas := make([]*collectorProc, scaleReplicas)
 	for i := range replicas {
-		replicas[i] = startCollectorProc(t, bin, fmt.Sprintf("replica-%d", i), freePort(t), freePort(t), freePort(t))
+		replicas[i] = startCollectorProc(t, bin, fmt.Sprintf("replica-%d", i), freePort(t), freePort(t), apiPorts[i], peersFlag)
 	}
 	gwHTTP, gwMetrics := freePort(t), freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
@@ -470,6 +516,20 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("all up: the gateway failed %v spans", f)
 	}
 
+	// One view: replica 0 answers for every trace, whichever replica owns
+	// it, as the owner does; its list holds every replica's traces.
+	for _, s := range sent[:300] {
+		ref, _ := single.breakdown(t, s.id)
+		b, ok := replicas[0].viaPeers(t, s.id)
+		if !ok || !reflect.DeepEqual(b.Breakdown, ref.Breakdown) {
+			t.Errorf("all up: trace %s through replica-0: found %v, equal %v", s.id, ok, reflect.DeepEqual(b.Breakdown, ref.Breakdown))
+		}
+	}
+	var list collector.ListResponse
+	if code := getJSONInto(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/breakdowns?limit=1000", replicas[0].api), &list); code != http.StatusOK || len(list.Breakdowns) != 1000 {
+		t.Errorf("all up: replica-0's list: %d, %d breakdowns, want 1000 of all replicas", code, len(list.Breakdowns))
+	}
+
 	// Phase 2: replica 1 dies (SIGKILL, as a crash or an OOM kill).
 	victim := replicas[1]
 	held := metric(scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", victim.api)), "hopscope_collector_traces_active")
@@ -495,6 +555,11 @@ func TestScaleOut(t *testing.T) {
 	}
 	t.Logf("one replica down: %d of %d traces lost (%d spans, all counted by the gateway as failed); %v owned by the survivors; the dead replica held %v traces at its last scrape",
 		len(missing2), m, lostSpans, owned2, held)
+	// Asked through a survivor, a trace the dead replica owned is a 502
+	// naming the replica that did not answer, not a silent 404.
+	if code, body := replicas[0].rawBreakdown(t, missing2[0].id); code != http.StatusBadGateway || !strings.Contains(body, fmt.Sprintf("127.0.0.1:%d", victim.api)) {
+		t.Errorf("one replica down: a lost trace through replica-0: %d %s, want 502 naming the dead replica", code, body)
+	}
 	// The static ring keeps the dead replica's share: what it would have
 	// owned is lost, the others keep theirs.
 	down := share(owned2, m)
@@ -502,7 +567,7 @@ func TestScaleOut(t *testing.T) {
 	near("one replica down", down, ring)
 
 	// Phase 3: the replica returns on its addresses and owns its share again.
-	replicas[1] = startCollectorProc(t, bin, victim.name, victim.grpc, victim.http, victim.api)
+	replicas[1] = startCollectorProc(t, bin, victim.name, victim.grpc, victim.http, victim.api, peersFlag)
 	alive[1] = replicas[1]
 	// The gateway's connection to the restarted replica comes back with
 	// gRPC's reconnect backoff: wait until one trace reaches it.
