@@ -42,6 +42,7 @@ type options struct {
 	loadCPU         int
 	hopscopeBin     string
 	jaegerBin       string
+	gatewayBin      string
 	telemetrygenBin string
 	workers         int
 	rate            int
@@ -57,7 +58,7 @@ type options struct {
 }
 
 var (
-	allContenders = []string{"hopscope", "jaeger"}
+	allContenders = []string{"hopscope", "jaeger", "gateway"}
 	allProtocols  = []string{"grpc", "http"}
 )
 
@@ -77,13 +78,14 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each telemetrygen run")
 	fs.IntVar(&o.rounds, "rounds", 1, "measured runs per contender and protocol, interleaved")
 	protocols := fs.String("protocols", "grpc,http", "OTLP transports to measure, comma-separated: grpc,http")
-	only := fs.String("only", strings.Join(allContenders, ","), "contenders, comma-separated: hopscope,jaeger")
+	only := fs.String("only", "hopscope,jaeger", "contenders, comma-separated: hopscope,jaeger,gateway (the scale-out gateway in front of three hopscope collectors: docs/scaling.md)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write every figure as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, receiver logs, telemetrygen logs) and print its path")
 	fs.IntVar(&o.receiverCPU, "receiver-cpu", 1, "CPU the receiver under test is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU telemetrygen and this program are pinned to")
 	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this hopscope binary instead of building ./cmd/hopscope")
 	fs.StringVar(&o.jaegerBin, "jaeger", "", "Jaeger v2 binary (default: tools/bin/jaeger, then PATH)")
+	fs.StringVar(&o.gatewayBin, "gateway", "", "the scale-out gateway binary (default: tools/bin/gateway, then PATH)")
 	fs.StringVar(&o.telemetrygenBin, "telemetrygen", "", "telemetrygen binary (default: tools/bin/telemetrygen, then PATH)")
 	fs.IntVar(&o.workers, "workers", 256, "telemetrygen --workers")
 	fs.IntVar(&o.rate, "rate", 1000, "telemetrygen --rate (spans per second per worker)")
@@ -252,6 +254,15 @@ func run(args []string) (err error) {
 		}
 	}
 
+	var gateway string
+	if has("gateway") {
+		gateway, err = lookTool("gateway", o.gatewayBin, []string{filepath.Join(root, "tools", "bin", "gateway")},
+			"build it from the repository root with `tools/build gateway` (~10 min the first time; see tools/README.md) or pass its path with --gateway")
+		if err != nil {
+			return err
+		}
+	}
+
 	sess, err := harness.NewSession("hopscope-bench-collector-", o.keep)
 	if err != nil {
 		return err
@@ -273,7 +284,7 @@ func run(args []string) (err error) {
 
 	// Build first, on all cores, before this program pins itself.
 	hsBin := o.hopscopeBin
-	if has("hopscope") {
+	if has("hopscope") || has("gateway") {
 		if o.profileDir != "" {
 			if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
 				return fmt.Errorf("--profile: %w", err)
@@ -295,6 +306,9 @@ func run(args []string) (err error) {
 	if has("jaeger") {
 		rep.Versions["jaeger"] = modVersion(ctx, jaeger, "github.com/jaegertracing/jaeger")
 	}
+	if has("gateway") {
+		rep.Versions["gateway"] = modVersion(ctx, gateway, "go.opentelemetry.io/collector/otelcol")
+	}
 	if err := harness.PinSelf(o.loadCPU); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: could not pin this program to CPU %d: %v\n", o.loadCPU, err)
 	}
@@ -311,7 +325,7 @@ func run(args []string) (err error) {
 			}
 			slot++
 			for _, name := range order {
-				m, err := measure(ctx, o, sess, name, proto, r, hsBin, jaeger, tgen, taskset)
+				m, err := measure(ctx, o, sess, name, proto, r, hsBin, jaeger, gateway, tgen, taskset)
 				if err != nil {
 					return fmt.Errorf("%s over %s, round %d: %w", name, proto, r, err)
 				}
@@ -355,7 +369,7 @@ func run(args []string) (err error) {
 
 // measure starts a fresh receiver, runs the load against it, reads its
 // counters, CPU and memory, and stops it.
-func measure(ctx context.Context, o options, sess *harness.Session, name, proto string, round int, hsBin, jaeger, tgen, taskset string) (*measurement, error) {
+func measure(ctx context.Context, o options, sess *harness.Session, name, proto string, round int, hsBin, jaeger, gateway, tgen, taskset string) (*measurement, error) {
 	rdir := filepath.Join(sess.Dir, fmt.Sprintf("round%d-%s-%s", round, proto, name))
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
 		return nil, err
@@ -367,11 +381,16 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset, o.profileDir != "")
 	case "jaeger":
 		rc, err = startJaeger(ctx, sess, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
+	case "gateway":
+		rc, err = startGateway(ctx, sess, gateway, hsBin, rdir, o.receiverCPU, taskset, o.readyTimeout)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer rc.p.Stop(5 * time.Second) // no-op once stopped below
+	for _, p := range rc.behind {
+		defer p.Stop(5 * time.Second)
+	}
 	if err := harness.WaitReady(ctx, rc.p, harness.Ready{URL: rc.readyURL, Timeout: o.readyTimeout, Every: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hopscope/hopscope/bench/internal/harness"
 )
@@ -47,6 +48,9 @@ type receiver struct {
 	readyURL   string
 	pprofURL   string // http://ADDR of the profiled build's net/http/pprof, or "".
 	read       func(samples []sample, afterLoad bool) (counters, error)
+	// behind are processes the receiver sends to (the gateway's hopscope
+	// collectors): stopped with it, their CPU not counted as its.
+	behind []*harness.Proc
 }
 
 func (r *receiver) endpoint(protocol string) string {
@@ -232,6 +236,134 @@ func jaegerCounters(s []sample, afterLoad bool) (counters, error) {
 		c.Stored = -1 // not exposed: reported as unknown
 	}
 	c.ExportFailed, _ = sum(s, "otelcol_exporter_send_failed_spans", map[string]string{"exporter": "jaeger_storage_exporter"})
+	c.TracesActive = -1
+	c.AllocBytes, c.Mallocs = orUnknown(sum(s, "otelcol_process_runtime_total_alloc_bytes", nil)), -1
+	return c, nil
+}
+
+// gatewayReplicas is the number of hopscope collectors behind the gateway.
+const gatewayReplicas = 3
+
+// gatewayConfig is the scale-out gateway's configuration as the chart
+// renders it (charts/hopscope/templates/gateway.yaml), with a static
+// resolver over loopback replicas and every address 127.0.0.1.
+const gatewayConfig = `# written by bench/collector
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %s
+      http:
+        endpoint: %s
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 1024
+    spike_limit_mib: 256
+exporters:
+  load_balancing:
+    routing_key: traceID
+    timeout: 5s
+    sending_queue:
+      enabled: true
+      num_consumers: 20
+      queue_size: 5000
+    retry_on_failure:
+      enabled: true
+      initial_interval: 200ms
+      max_interval: 2s
+      max_elapsed_time: 15s
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+        timeout: 5s
+        sending_queue:
+          enabled: false
+        retry_on_failure:
+          enabled: false
+    resolver:
+      static:
+        hostnames: [%s]
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [load_balancing]
+`
+
+// startGateway starts three hopscope collectors (not pinned, not
+// measured) and the scale-out gateway in front of them, pinned to cpu with
+// GOMAXPROCS=1: the measurement is the gateway's own cost of routing each
+// span by trace id.
+func startGateway(ctx context.Context, sess *harness.Session, bin, hsBin, dir string, cpu int, taskset string, ready time.Duration) (*receiver, error) {
+	r := &receiver{name: "gateway"}
+	var hosts []string
+	for i := range gatewayReplicas {
+		ports, err := harness.FreePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		grpc, api := loopback(ports[0]), loopback(ports[1])
+		p, err := sess.Start(ctx, fmt.Sprintf("hopscope collector %d", i), harness.CleanEnv("GOMAXPROCS=1"),
+			filepath.Join(dir, fmt.Sprintf("replica%d.stdout.log", i)), filepath.Join(dir, fmt.Sprintf("replica%d.stderr.log", i)),
+			hsBin, "collector", "--otlp-grpc-listen", grpc, "--otlp-http-listen", "", "--forward-listen", "", "--rum-listen", "",
+			"--http-listen", api, "--max-traces", "1000000", "--window", "10m")
+		if err != nil {
+			return nil, err
+		}
+		r.behind = append(r.behind, p)
+		if err := harness.WaitReady(ctx, p, harness.Ready{URL: "http://" + api + "/healthz", Timeout: ready, Every: 100 * time.Millisecond}); err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, grpc)
+	}
+	ports, err := harness.FreePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	r.grpcAddr, r.httpAddr = loopback(ports[0]), loopback(ports[1])
+	r.metricsURL, r.readyURL = "http://"+loopback(ports[2])+"/metrics", "http://"+loopback(ports[3])+"/"
+	conf := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, gatewayConfig, ports[3], r.grpcAddr, r.httpAddr, strings.Join(hosts, ", "), ports[2]), 0o644); err != nil {
+		return nil, err
+	}
+	if r.p, err = startReceiver(ctx, sess, "gateway", dir, harness.Pinned(taskset, cpu, bin, "--config", conf)); err != nil {
+		return nil, err
+	}
+	r.read = gatewayCounters
+	return r, nil
+}
+
+// gatewayCounters reads the gateway's metrics: spans accepted by its OTLP
+// receiver, routed (sent) and failed by its load_balancing exporter.
+func gatewayCounters(s []sample, afterLoad bool) (counters, error) {
+	var c counters
+	var ok bool
+	c.Accepted, ok = sum(s, "otelcol_receiver_accepted_spans", map[string]string{"receiver": "otlp"})
+	if !ok && afterLoad {
+		return c, fmt.Errorf("the gateway's metrics have no otelcol_receiver_accepted_spans{receiver=\"otlp\"} (seen: %s)",
+			strings.Join(names(s, "otelcol_receiver"), ", "))
+	}
+	refused, _ := sum(s, "otelcol_receiver_refused_spans", map[string]string{"receiver": "otlp"})
+	failed, _ := sum(s, "otelcol_receiver_failed_spans", map[string]string{"receiver": "otlp"})
+	c.Refused = refused + failed
+	c.Stored, _ = sum(s, "otelcol_exporter_sent_spans", map[string]string{"exporter": "load_balancing"})
+	c.ExportFailed, _ = sum(s, "otelcol_exporter_send_failed_spans", map[string]string{"exporter": "load_balancing"})
 	c.TracesActive = -1
 	c.AllocBytes, c.Mallocs = orUnknown(sum(s, "otelcol_process_runtime_total_alloc_bytes", nil)), -1
 	return c, nil

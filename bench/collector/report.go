@@ -137,6 +137,11 @@ func notes(rep *report, o options) []string {
 				add("%s: %d traces sent, more than Jaeger's max_traces %d: it evicted traces, so its RSS per span is understated — raise --jaeger-max-traces", id, m.Load.Traces, o.jaegerMaxTraces)
 			}
 		}
+		if m.Contender == "gateway" {
+			if routed := m.After.Stored - m.Before.Stored; int64(routed) != m.Accepted {
+				add("%s: the gateway accepted %d spans but routed %.0f (failed %.0f)", id, m.Accepted, routed, m.After.ExportFailed-m.Before.ExportFailed)
+			}
+		}
 		if m.Contender == "hopscope" && m.Load.Traces > 1_000_000 {
 			add("%s: %d traces sent, more than hopscope's --max-traces 1000000: it evicted traces", id, m.Load.Traces)
 		}
