@@ -92,7 +92,7 @@ func TestHelmTemplateShape(t *testing.T) {
 	}
 	s := string(tmpl)
 	for _, want := range []string{
-		"{{- if .Values.prometheusRule.enabled }}\n",
+		"{{- if and .Values.enabled .Values.prometheusRule.enabled }}\n",
 		"kind: PrometheusRule\n",
 		"{{- with .Values.prometheusRule.labels }}",
 		helmLeMatcher, helmThreshold, helmLatencyObjective, helmAvailabilityObjective, helmLatencyPercent, helmAvailabilityPercent,
