@@ -850,6 +850,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"memory limit removed", "sidecar:\n  resources:\n    limits:\n      memory: null\n", []string{"/sidecar/resources/limits", "memory"}},
 		{"timeout out of range", "injector:\n  timeoutSeconds: 31\n", []string{"/injector/timeoutSeconds"}},
 		{"port name too long", "sidecar:\n  portName: a-very-long-port-name\n", []string{"/sidecar/portName"}},
+		{"digest not a digest", "image:\n  digest: latest\n", []string{"/image/digest"}},
+		{"sidecar digest without algorithm", "sidecar:\n  image:\n    digest: 0123456789abcdef0123456789abcdef\n", []string{"/sidecar/image/digest"}},
+		{"registry with a scheme", "global:\n  imageRegistry: https://mirror.example.com\n", []string{"/global/imageRegistry"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -85,11 +85,11 @@ OpenTelemetry Collector gateway that routes by trace id (docs/scaling.md).
 
 {{/*
 The gateway's image: collector.gateway.image, its tag the chart's appVersion
-by default.
+by default, its digest winning over the tag, under global.imageRegistry.
 */}}
 {{- define "hopscope.gateway.image" -}}
 {{- $g := .Values.collector.gateway.image }}
-{{- printf "%s:%s" $g.repository (default .Chart.AppVersion $g.tag) }}
+{{- include "hopscope.imageRef" (dict "ctx" . "repository" $g.repository "tag" (default .Chart.AppVersion $g.tag) "digest" $g.digest) }}
 {{- end }}
 
 {{- define "hopscope.rum.fullname" -}}
@@ -129,19 +129,55 @@ by default.
 {{- end }}
 
 {{/*
-The image of the chart's pods.
+An image reference; call with (dict "ctx" $ "repository" r "tag" t "digest" d).
+global.imageRegistry, when set, takes the place of the repository's
+registry (its first path element when that names a host: it has a dot or
+a colon, or is localhost), or is put in front of a repository that names
+none: ghcr.io/hopscope/hopscope becomes mirror.example.com/hopscope/hopscope.
+A digest wins over the tag: <repository>@<digest>.
 */}}
-{{- define "hopscope.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- define "hopscope.imageRef" -}}
+{{- $repo := .repository }}
+{{- with dig "imageRegistry" "" (default dict .ctx.Values.global) }}
+{{- $parts := splitList "/" $repo }}
+{{- $first := first $parts }}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- $repo = rest $parts | join "/" }}
+{{- end }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}
+{{- end }}
+{{- if .digest }}
+{{- printf "%s@%s" $repo .digest }}
+{{- else }}
+{{- printf "%s:%s" $repo .tag }}
+{{- end }}
 {{- end }}
 
 {{/*
-The sidecar's image: sidecar.image, field by field over image.
+The image of the chart's pods: image, its tag the chart's appVersion by
+default, its digest winning over the tag, under global.imageRegistry.
+*/}}
+{{- define "hopscope.image" -}}
+{{- $i := .Values.image }}
+{{- include "hopscope.imageRef" (dict "ctx" . "repository" $i.repository "tag" (default .Chart.AppVersion $i.tag) "digest" $i.digest) }}
+{{- end }}
+
+{{/*
+The sidecar's image: sidecar.image, field by field over image, under
+global.imageRegistry. The digest is sidecar.image.digest, else image.digest
+unless sidecar.image.tag is set (a tag of the sidecar's own beats the
+digest of the chart's image).
 */}}
 {{- define "hopscope.sidecar.image" -}}
-{{- $repo := default .Values.image.repository .Values.sidecar.image.repository }}
-{{- $tag := default (default .Chart.AppVersion .Values.image.tag) .Values.sidecar.image.tag }}
-{{- printf "%s:%s" $repo $tag }}
+{{- $i := .Values.image }}
+{{- $s := .Values.sidecar.image }}
+{{- $repo := default $i.repository $s.repository }}
+{{- $tag := default (default .Chart.AppVersion $i.tag) $s.tag }}
+{{- $digest := $s.digest }}
+{{- if and (not $digest) (not $s.tag) }}
+{{- $digest = $i.digest }}
+{{- end }}
+{{- include "hopscope.imageRef" (dict "ctx" . "repository" $repo "tag" $tag "digest" $digest) }}
 {{- end }}
 
 {{/*
