@@ -5,9 +5,15 @@ package charts
 // item 3).
 
 import (
+	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // TestEnabledFalseRendersNothing: `enabled: false` renders no object and
@@ -124,5 +130,98 @@ func TestImageReferences(t *testing.T) {
 				t.Errorf("images\n%v\nwant\n%v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCommonLabels: commonLabels reach the metadata.labels of every object
+// of every variant (the gateway's, the monitoring objects', the hooks')
+// and nothing else: no selector, no pod template. The chart's own labels
+// and an object's own labels win over them.
+func TestCommonLabels(t *testing.T) {
+	files := ciFiles(t)
+	for _, variant := range []string{"default", "monitoring", "scale-out", "rum-ingress", "cert-manager", "external-webhook-url"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Parallel()
+			out := mustTemplate(t, "-f", files[variant], "--set", "commonLabels.team=platform-xyz",
+				"--set", "commonLabels.release=from-common", "--set-string", `commonLabels.app\.kubernetes\.io/name=from-common`,
+				"--set", "collector.pdb.enabled=true")
+			objs := decodeAll(t, out)
+			if len(objs) == 0 {
+				t.Fatal("nothing rendered")
+			}
+			for _, o := range objs {
+				var m map[string]any
+				if err := yaml.Unmarshal(o.Raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				meta, _ := m["metadata"].(map[string]any)
+				labels, _ := meta["labels"].(map[string]any)
+				if labels["team"] != "platform-xyz" {
+					t.Errorf("%s: metadata.labels %v lack team=platform-xyz", o, labels)
+				}
+				if labels["app.kubernetes.io/name"] != "hopscope" {
+					t.Errorf("%s: app.kubernetes.io/name = %v, want the chart's hopscope", o, labels["app.kubernetes.io/name"])
+				}
+				wantRelease := "from-common"
+				if variant == "monitoring" && (o.Kind == "ServiceMonitor" || o.Kind == "PodMonitor" || o.Kind == "PrometheusRule") {
+					wantRelease = "kube-prometheus-stack" // the object's own labels win
+				}
+				if labels["release"] != wantRelease {
+					t.Errorf("%s: release = %v, want %s", o, labels["release"], wantRelease)
+				}
+				delete(meta, "labels")
+				if b, _ := json.Marshal(m); strings.Contains(string(b), "platform-xyz") || strings.Contains(string(b), "from-common") {
+					t.Errorf("%s: commonLabels beyond metadata.labels:\n%s", o, o.Raw)
+				}
+			}
+			checkServices(t, objs)
+		})
+	}
+}
+
+// TestExtraObjects: extraObjects are rendered with tpl, as objects and as
+// strings, as given (no commonLabels), and not at all with enabled=false.
+func TestExtraObjects(t *testing.T) {
+	values := `commonLabels:
+  team: platform
+extraObjects:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: '{{ include "hopscope.fullname" . }}-extra'
+      namespace: '{{ .Release.Namespace }}'
+    data:
+      collector: '{{ include "hopscope.collector.fullname" . }}.{{ .Release.Namespace }}.svc'
+  - |
+    apiVersion: v1
+    kind: Secret
+    metadata:
+      name: {{ .Release.Name }}-extra
+      namespace: {{ .Release.Namespace }}
+    stringData:
+      replicas: {{ .Values.collector.replicas | quote }}
+`
+	path := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(path, []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, mustTemplate(t, "-f", path, "--show-only", "templates/extra-objects.yaml"))
+	if len(objs) != 2 {
+		t.Fatalf("rendered %s, want the two extraObjects", names(objs))
+	}
+	cm := typed[*corev1.ConfigMap](t, objs, "ConfigMap", "hopscope-extra")
+	if cm.Namespace != releaseNamespace || cm.Data["collector"] != "hopscope-collector.observability.svc" || len(cm.Labels) != 0 {
+		t.Errorf("ConfigMap = %+v", cm)
+	}
+	sec := typed[*corev1.Secret](t, objs, "Secret", "hopscope-extra")
+	if sec.Namespace != releaseNamespace || sec.StringData["replicas"] != "1" {
+		t.Errorf("Secret = %+v", sec)
+	}
+	if objs := decodeAll(t, mustTemplate(t, "-f", path, "--set", "enabled=false")); len(objs) != 0 {
+		t.Errorf("enabled=false renders %s", names(objs))
+	}
+	_, stderr, err := runHelm(t, "lint", "--strict", "--kube-version", defaultKubeVersion, chartDir, "-f", path)
+	if err != nil {
+		t.Errorf("helm lint --strict: %v\n%s", err, stderr)
 	}
 }

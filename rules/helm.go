@@ -115,10 +115,7 @@ metadata:
   name: {{ include "hopscope.fullname" . }}
   namespace: {{ .Release.Namespace }}
   labels:
-    {{- include "hopscope.componentLabels" (dict "ctx" . "component" "rules") | nindent 4 }}
-    {{- with .Values.prometheusRule.labels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "hopscope.componentLabels" (dict "ctx" . "component" "rules" "labels" .Values.prometheusRule.labels) | nindent 4 }}
 `)
 	b.Write(spec)
 	b.WriteString("{{- end }}\n")

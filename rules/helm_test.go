@@ -94,7 +94,7 @@ func TestHelmTemplateShape(t *testing.T) {
 	for _, want := range []string{
 		"{{- if and .Values.enabled .Values.prometheusRule.enabled }}\n",
 		"kind: PrometheusRule\n",
-		"{{- with .Values.prometheusRule.labels }}",
+		`"labels" .Values.prometheusRule.labels) | nindent 4 }}`,
 		helmLeMatcher, helmThreshold, helmLatencyObjective, helmAvailabilityObjective, helmLatencyPercent, helmAvailabilityPercent,
 	} {
 		if !strings.Contains(s, want) {

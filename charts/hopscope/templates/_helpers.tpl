@@ -32,7 +32,7 @@ Chart name and version for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-Labels of every resource.
+The chart's own labels of every resource.
 */}}
 {{- define "hopscope.labels" -}}
 helm.sh/chart: {{ include "hopscope.chart" . }}
@@ -53,11 +53,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Labels of a component's resources; call with (dict "ctx" $ "component" "collector").
+metadata.labels of a component's resources; call with (dict "ctx" $
+"component" "collector"), and "labels" for the object's own labels from
+the values (serviceMonitor.labels, …). The chart's labels win over the
+object's, which win over commonLabels: no key is written twice.
+commonLabels never reach selectors nor pod templates.
 */}}
 {{- define "hopscope.componentLabels" -}}
-{{ include "hopscope.labels" .ctx }}
-app.kubernetes.io/component: {{ .component }}
+{{- $own := fromYaml (include "hopscope.labels" .ctx) }}
+{{- $_ := set $own "app.kubernetes.io/component" .component }}
+{{- toYaml (merge $own (deepCopy (default dict .labels)) (deepCopy (default dict .ctx.Values.commonLabels))) }}
 {{- end }}
 
 {{/*
