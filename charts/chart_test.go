@@ -852,6 +852,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"port name too long", "sidecar:\n  portName: a-very-long-port-name\n", []string{"/sidecar/portName"}},
 		{"digest not a digest", "image:\n  digest: latest\n", []string{"/image/digest"}},
 		{"sidecar digest without algorithm", "sidecar:\n  image:\n    digest: 0123456789abcdef0123456789abcdef\n", []string{"/sidecar/image/digest"}},
+		{"relabeling in Prometheus's spelling", "serviceMonitor:\n  relabelings:\n    - source_labels: [pod]\n", []string{"/serviceMonitor/relabelings/0", "source_labels"}},
+		{"relabeling action", "podMonitor:\n  metricRelabelings:\n    - action: delete\n", []string{"/podMonitor/metricRelabelings/0/action"}},
+		{"scrapeTimeout not a Prometheus duration", "serviceMonitor:\n  scrapeTimeout: 1.5s\n", []string{"/serviceMonitor/scrapeTimeout"}},
 		{"registry with a scheme", "global:\n  imageRegistry: https://mirror.example.com\n", []string{"/global/imageRegistry"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -223,5 +224,71 @@ extraObjects:
 	_, stderr, err := runHelm(t, "lint", "--strict", "--kube-version", defaultKubeVersion, chartDir, "-f", path)
 	if err != nil {
 		t.Errorf("helm lint --strict: %v\n%s", err, stderr)
+	}
+}
+
+// TestScrapeSettings: scrapeTimeout, honorLabels, relabelings and
+// metricRelabelings of serviceMonitor and podMonitor reach every endpoint
+// of their objects; by default honorLabels is false (the Operator's
+// default) and the others are left out.
+func TestScrapeSettings(t *testing.T) {
+	const set = `
+  enabled: true
+  interval: 20s
+  scrapeTimeout: 15s
+  honorLabels: true
+  relabelings:
+    - sourceLabels: [__meta_kubernetes_pod_node_name]
+      targetLabel: node
+  metricRelabelings:
+    - action: drop
+      sourceLabels: [__name__]
+      regex: go_gc_.*
+`
+	relabelings := []any{map[string]any{"sourceLabels": []any{"__meta_kubernetes_pod_node_name"}, "targetLabel": "node"}}
+	metricRelabelings := []any{map[string]any{"action": "drop", "sourceLabels": []any{"__name__"}, "regex": "go_gc_.*"}}
+	for _, tc := range []struct {
+		key, template, field string
+		objects              []string
+	}{
+		{"serviceMonitor", "templates/servicemonitor.yaml", "endpoints", []string{collectorName, injectorName}},
+		{"podMonitor", "templates/podmonitor.yaml", "podMetricsEndpoints", []string{"hopscope-sidecars"}},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(path, []byte(tc.key+":"+set), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, run := range []struct {
+				args []string
+				want map[string]any
+			}{
+				{[]string{"--set", tc.key + ".enabled=true"}, map[string]any{"interval": "30s", "honorLabels": false}},
+				{[]string{"-f", path}, map[string]any{"interval": "20s", "scrapeTimeout": "15s", "honorLabels": true,
+					"relabelings": relabelings, "metricRelabelings": metricRelabelings}},
+			} {
+				objs := decodeAll(t, mustTemplate(t, append(run.args, "--show-only", tc.template)...))
+				if len(objs) != len(tc.objects) {
+					t.Fatalf("%v: rendered %s", run.args, names(objs))
+				}
+				for _, name := range tc.objects {
+					o := find(t, objs, objs[0].Kind, name)
+					eps, _ := nested(o.Un.Object, "spec", tc.field)
+					list, _ := eps.([]any)
+					if len(list) == 0 {
+						t.Fatalf("%s: no %s", o, tc.field)
+					}
+					for i, e := range list {
+						got := maps.Clone(e.(map[string]any))
+						delete(got, "port")
+						delete(got, "path")
+						if !reflect.DeepEqual(got, run.want) {
+							t.Errorf("%v: %s %s[%d] = %v, want %v", run.args, o, tc.field, i, got, run.want)
+						}
+					}
+				}
+			}
+		})
 	}
 }

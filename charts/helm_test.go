@@ -290,6 +290,10 @@ var crdSpec = map[string]struct {
 	"Issuer": {[]string{"selfSigned", "ca"}, nil},
 }
 
+// endpointFields are the fields of a ServiceMonitor endpoint or a
+// PodMonitor podMetricsEndpoint the chart may set.
+var endpointFields = []string{"port", "path", "interval", "scrapeTimeout", "honorLabels", "relabelings", "metricRelabelings"}
+
 // checkCRD checks a CRD object: apiVersion v1, metadata name and
 // namespace, spec fields known and required ones present, and per kind
 // what its controller would refuse.
@@ -342,6 +346,11 @@ func checkCRD(u *unstructured.Unstructured) error {
 			m, _ := e.(map[string]any)
 			if p, _ := m["port"].(string); p == "" {
 				bad("spec.%s[%d].port is required", field, i)
+			}
+			for k := range m {
+				if !contains(endpointFields, k) {
+					bad("unknown field spec.%s[%d].%s", field, i, k)
+				}
 			}
 		}
 	case "Issuer":

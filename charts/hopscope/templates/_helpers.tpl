@@ -186,6 +186,26 @@ digest of the chart's image).
 {{- end }}
 
 {{/*
+The scrape settings of a ServiceMonitor endpoint or PodMonitor
+podMetricsEndpoint; call with serviceMonitor or podMonitor values.
+*/}}
+{{- define "hopscope.scrapeEndpoint" -}}
+interval: {{ .interval }}
+{{- with .scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+honorLabels: {{ .honorLabels }}
+{{- with .relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
 Whether the in-cluster injector runs: enabled and not replaced by an
 external one (injector.webhook.url).
 */}}
