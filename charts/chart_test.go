@@ -978,7 +978,7 @@ func TestPrometheusAdapterRules(t *testing.T) {
 // and --set values (strings to Helm) — and compares its spec.groups with
 // rules.Groups for the same SLO.
 func TestPrometheusRuleIsRulesGroups(t *testing.T) {
-	show := []string{"--show-only", "templates/prometheusrule.yaml"}
+	show := append([]string{"--show-only", "templates/prometheusrule.yaml"}, withMonitoringAPI...)
 	for _, tc := range []struct {
 		name   string
 		args   []string

@@ -268,7 +268,8 @@ func TestScrapeSettings(t *testing.T) {
 				{[]string{"-f", path}, map[string]any{"interval": "20s", "scrapeTimeout": "15s", "honorLabels": true,
 					"relabelings": relabelings, "metricRelabelings": metricRelabelings}},
 			} {
-				objs := decodeAll(t, mustTemplate(t, append(run.args, "--show-only", tc.template)...))
+				args := append(append(run.args, withMonitoringAPI...), "--show-only", tc.template)
+				objs := decodeAll(t, mustTemplate(t, args...))
 				if len(objs) != len(tc.objects) {
 					t.Fatalf("%v: rendered %s", run.args, names(objs))
 				}
@@ -290,5 +291,47 @@ func TestScrapeSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMonitoringCRDs: the Prometheus Operator's objects are rendered only
+// where the cluster serves monitoring.coreos.com/v1, unless
+// monitoringCRDs is always; NOTES.txt says when enabled ones are left out.
+func TestMonitoringCRDs(t *testing.T) {
+	on := []string{"--set", "serviceMonitor.enabled=true", "--set", "podMonitor.enabled=true", "--set", "prometheusRule.enabled=true"}
+	all := map[string]int{"ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]int
+	}{
+		{"auto without the API", on, map[string]int{}},
+		{"auto with the API", append(append([]string{}, on...), withMonitoringAPI...), all},
+		{"auto with other APIs", append(append([]string{}, on...), "--api-versions", "monitoring.coreos.com/v1alpha1", "--api-versions", "cert-manager.io/v1"), map[string]int{}},
+		{"always without the API", append(append([]string{}, on...), "--set", "monitoringCRDs=always"), all},
+		{"with the API, only the rule", append([]string{"--set", "prometheusRule.enabled=true"}, withMonitoringAPI...), map[string]int{"PrometheusRule": 1}},
+		{"with the API, none enabled", withMonitoringAPI, map[string]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := map[string]int{}
+			for k, n := range kinds(decodeAll(t, mustTemplate(t, tc.args...))) {
+				if _, ok := all[k]; ok {
+					got[k] = n
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("monitoring objects %v, want %v", got, tc.want)
+			}
+		})
+	}
+	notes := renderNotes(t, on...)
+	for _, w := range []string{"monitoring.coreos.com/v1", "monitoringCRDs=always", "serviceMonitor", "podMonitor", "prometheusRule"} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("NOTES.txt without the API lacks %q:\n%s", w, notes)
+		}
+	}
+	if notes := renderNotes(t, append(append([]string{}, on...), withMonitoringAPI...)...); strings.Contains(notes, "monitoringCRDs") {
+		t.Errorf("NOTES.txt with the API warns:\n%s", notes)
 	}
 }

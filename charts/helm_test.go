@@ -32,6 +32,12 @@ const (
 	defaultKubeVersion = "1.31.0"
 )
 
+// withMonitoringAPI makes helm template render as for a cluster that
+// serves the Prometheus Operator's API (its CRDs installed), where
+// monitoringCRDs auto renders ServiceMonitors, PodMonitors and the
+// PrometheusRule.
+var withMonitoringAPI = []string{"--api-versions", "monitoring.coreos.com/v1"}
+
 // root is the module root; chartDir the chart.
 var (
 	root     = mustModuleRoot()

@@ -92,7 +92,7 @@ func TestHelmTemplateShape(t *testing.T) {
 	}
 	s := string(tmpl)
 	for _, want := range []string{
-		"{{- if and .Values.enabled .Values.prometheusRule.enabled }}\n",
+		`{{- if and .Values.enabled .Values.prometheusRule.enabled (include "hopscope.monitoringAPI" .) }}` + "\n",
 		"kind: PrometheusRule\n",
 		`"labels" .Values.prometheusRule.labels) | nindent 4 }}`,
 		helmLeMatcher, helmThreshold, helmLatencyObjective, helmAvailabilityObjective, helmLatencyPercent, helmAvailabilityPercent,

@@ -186,6 +186,16 @@ digest of the chart's image).
 {{- end }}
 
 {{/*
+Whether the Prometheus Operator's objects (ServiceMonitor, PodMonitor,
+PrometheusRule) are rendered when enabled: monitoringCRDs "always", or
+"auto" and the cluster serves monitoring.coreos.com/v1 (helm template
+without a cluster: only with --api-versions monitoring.coreos.com/v1).
+*/}}
+{{- define "hopscope.monitoringAPI" -}}
+{{- if or (eq .Values.monitoringCRDs "always") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
+{{- end }}
+
+{{/*
 The scrape settings of a ServiceMonitor endpoint or PodMonitor
 podMetricsEndpoint; call with serviceMonitor or podMonitor values.
 */}}
