@@ -855,6 +855,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"relabeling in Prometheus's spelling", "serviceMonitor:\n  relabelings:\n    - source_labels: [pod]\n", []string{"/serviceMonitor/relabelings/0", "source_labels"}},
 		{"relabeling action", "podMonitor:\n  metricRelabelings:\n    - action: delete\n", []string{"/podMonitor/metricRelabelings/0/action"}},
 		{"scrapeTimeout not a Prometheus duration", "serviceMonitor:\n  scrapeTimeout: 1.5s\n", []string{"/serviceMonitor/scrapeTimeout"}},
+		{"selector In without values", "injector:\n  namespaceSelector:\n    matchExpressions:\n      - key: team\n        operator: In\n", []string{"/injector/namespaceSelector/matchExpressions/0"}},
+		{"selector Exists with values", "injector:\n  objectSelector:\n    matchExpressions:\n      - key: team\n        operator: Exists\n        values: [a]\n", []string{"/injector/objectSelector/matchExpressions/0"}},
+		{"objectSelector unknown key", "injector:\n  objectSelector:\n    matchLabel:\n      a: b\n", []string{"/injector/objectSelector", "matchLabel"}},
 		{"registry with a scheme", "global:\n  imageRegistry: https://mirror.example.com\n", []string{"/global/imageRegistry"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -333,5 +335,71 @@ func TestMonitoringCRDs(t *testing.T) {
 	}
 	if notes := renderNotes(t, append(append([]string{}, on...), withMonitoringAPI...)...); strings.Contains(notes, "monitoringCRDs") {
 		t.Errorf("NOTES.txt with the API warns:\n%s", notes)
+	}
+}
+
+// TestWebhookSelectors: injector.namespaceSelector's matchLabels and
+// matchExpressions are ANDed to the chart's selector of both webhooks (the
+// hopscope.io/inject expression that tells them apart and the excluded
+// namespaces stay first), and injector.objectSelector becomes both
+// webhooks' objectSelector; by default neither adds anything.
+func TestWebhookSelectors(t *testing.T) {
+	values := `injector:
+  namespaceSelector:
+    excludeNamespaces: [legacy]
+    matchLabels:
+      environment: production
+    matchExpressions:
+      - key: team
+        operator: In
+        values: [shop, payments]
+  objectSelector:
+    matchLabels:
+      hopscope.io/eligible: "true"
+    matchExpressions:
+      - key: app.kubernetes.io/managed-by
+        operator: NotIn
+        values: [some-operator]
+`
+	path := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(path, []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	excluded := []string{releaseNamespace, "kube-system", "kube-node-lease", "kube-public"}
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		excluded  []string
+		nsLabels  map[string]string
+		nsMore    []metav1.LabelSelectorRequirement
+		objectSel *metav1.LabelSelector
+	}{
+		{"defaults", nil, excluded, nil, nil, nil},
+		{"values", []string{"-f", path}, append(append([]string{}, excluded...), "legacy"), map[string]string{"environment": "production"},
+			[]metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"shop", "payments"}}},
+			&metav1.LabelSelector{MatchLabels: map[string]string{"hopscope.io/eligible": "true"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app.kubernetes.io/managed-by", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"some-operator"}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			objs := decodeAll(t, mustTemplate(t, append(tc.args, "--show-only", "templates/injector-webhook.yaml")...))
+			w := typed[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", injectorName)
+			if len(w.Webhooks) != 2 {
+				t.Fatalf("%d webhooks", len(w.Webhooks))
+			}
+			for i, op := range []metav1.LabelSelectorOperator{metav1.LabelSelectorOpNotIn, metav1.LabelSelectorOpIn} {
+				h := w.Webhooks[i]
+				want := &metav1.LabelSelector{MatchLabels: tc.nsLabels, MatchExpressions: append([]metav1.LabelSelectorRequirement{
+					{Key: "hopscope.io/inject", Operator: op, Values: []string{"enabled"}},
+					{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: tc.excluded},
+				}, tc.nsMore...)}
+				if !reflect.DeepEqual(h.NamespaceSelector, want) {
+					t.Errorf("%s: namespaceSelector\n%+v\nwant\n%+v", h.Name, h.NamespaceSelector, want)
+				}
+				if !reflect.DeepEqual(h.ObjectSelector, tc.objectSel) {
+					t.Errorf("%s: objectSelector %+v, want %+v", h.Name, h.ObjectSelector, tc.objectSel)
+				}
+			}
+		})
 	}
 }
