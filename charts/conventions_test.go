@@ -5,6 +5,7 @@ package charts
 // item 3).
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -398,6 +400,51 @@ func TestWebhookSelectors(t *testing.T) {
 				}
 				if !reflect.DeepEqual(h.ObjectSelector, tc.objectSel) {
 					t.Errorf("%s: objectSelector %+v, want %+v", h.Name, h.ObjectSelector, tc.objectSel)
+				}
+			}
+		})
+	}
+}
+
+// TestGoMemLimit: GOMEMLIMIT of the collector, the gateway and the injector
+// is 80 % of their memory limit, in bytes, whatever the quantity's form
+// (the collector's memory limiter then takes 80 % of it: 64 % of the
+// container, docs/helm.md "The collector's memory").
+func TestGoMemLimit(t *testing.T) {
+	for _, tc := range []struct {
+		memory string
+		want   string
+	}{
+		{"", ""}, // the defaults: collector 1Gi, gateway 512Mi, injector 128Mi
+		{"1Gi", "858993459"},
+		{"512Mi", "429496729"},
+		{"1G", "800000000"},
+		{"1500M", "1200000000"},
+		{"1.5Gi", "1288490188"},
+		{"2147483648", "1717986918"},
+		{"4e9", "3200000000"},
+	} {
+		t.Run(cmp.Or(tc.memory, "defaults"), func(t *testing.T) {
+			t.Parallel()
+			args := []string{"--set", "collector.replicas=3"}
+			want := map[string]string{"collector": "858993459", "gateway": "429496729", "injector": "107374182"}
+			if tc.memory != "" {
+				for _, k := range []string{"collector.resources", "collector.gateway.resources", "injector.resources"} {
+					args = append(args, "--set", k+".limits.memory="+tc.memory)
+				}
+				want = map[string]string{"collector": tc.want, "gateway": tc.want, "injector": tc.want}
+			}
+			objs := decodeAll(t, mustTemplate(t, args...))
+			for name, d := range map[string]string{"collector": collectorName, "gateway": gatewayName, "injector": injectorName} {
+				c := container(t, typed[*appsv1.Deployment](t, objs, "Deployment", d), name)
+				var env *corev1.EnvVar
+				for i := range c.Env {
+					if c.Env[i].Name == "GOMEMLIMIT" {
+						env = &c.Env[i]
+					}
+				}
+				if env == nil || env.ValueFrom != nil || env.Value != want[name] {
+					t.Errorf("%s: GOMEMLIMIT %+v, want %q", name, env, want[name])
 				}
 			}
 		})

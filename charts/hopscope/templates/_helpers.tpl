@@ -216,6 +216,33 @@ metricRelabelings:
 {{- end }}
 
 {{/*
+A Kubernetes quantity (a number, or a string as "1Gi", "512Mi", "1G",
+"1.5Gi", "1e9"; the forms values.schema.json takes) in bytes, as a float.
+*/}}
+{{- define "hopscope.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $re := "^[+]?([0-9]*[.]?[0-9]*([eE][+-]?[0-9]+)?)([numkMGTPE]|[KMGTPE]i)?$" }}
+{{- if not (regexMatch $re $q) }}
+{{- fail (printf "%q is not a Kubernetes quantity" $q) }}
+{{- end }}
+{{- $units := dict "" 1 "n" 0.000000001 "u" 0.000001 "m" 0.001 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "P" 1000000000000000 "E" 1000000000000000000
+  "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 }}
+{{- mulf (regexReplaceAll $re $q "${1}" | float64) (get $units (regexReplaceAll $re $q "${3}")) }}
+{{- end }}
+
+{{/*
+GOMEMLIMIT of a Go container: 80 % of its memory limit, in bytes; call with
+the container's resources. The other 20 % are for what the Go runtime does
+not count (the binary's code mapped from its file, ~40 MiB) and for the
+runtime overshooting its soft limit under load, so that the container is
+not OOM-killed first. Computed from the values: a limit changed outside
+them (a VerticalPodAutoscaler, a LimitRange) does not change it.
+*/}}
+{{- define "hopscope.goMemLimit" -}}
+{{- printf "%.0f" (floor (mulf (include "hopscope.quantityBytes" .limits.memory) 0.8)) }}
+{{- end }}
+
+{{/*
 Whether the in-cluster injector runs: enabled and not replaced by an
 external one (injector.webhook.url).
 */}}
