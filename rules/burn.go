@@ -17,22 +17,32 @@ type burnPair struct {
 // burnSeverity is one alerting rule per objective: it fires when any of
 // its pairs holds, for For.
 type burnSeverity struct {
-	Severity string
+	Severity string // the severity label
+	Action   string // what it asks of people, for the description
 	For      string
 	Pairs    []burnPair
 }
 
+// Alert severities. Every hopscope alert carries one of the two, as the
+// kube-prometheus-stack and kubernetes-mixin alerts do, so that one
+// Alertmanager route per value suffices: critical pages someone now,
+// warning opens a ticket for working hours.
+const (
+	severityCritical = "critical"
+	severityWarning  = "warning"
+)
+
 // burnPolicy is the multi-window, multi-burn-rate table of the Google SRE
-// workbook ("Alerting on SLOs", ch. 5) for a 30-day budget: page when 2% of
-// the budget burns in an hour (14.4×) or 5% in six hours (6×), ticket when
-// 10% burns in a day (3×) or 10% in three days (1×).
+// workbook ("Alerting on SLOs", ch. 5) for a 30-day budget: page (critical)
+// when 2% of the budget burns in an hour (14.4×) or 5% in six hours (6×),
+// ticket (warning) when 10% burns in a day (3×) or 10% in three days (1×).
 //
 // For: a page waits 2 minutes, so that one bad scrape does not wake anyone
 // and a real burn pages within minutes; a ticket waits 15 minutes, its
 // windows being hours long.
 var burnPolicy = []burnSeverity{
-	{Severity: "page", For: "2m", Pairs: []burnPair{{"1h", "5m", 14.4}, {"6h", "30m", 6}}},
-	{Severity: "ticket", For: "15m", Pairs: []burnPair{{"1d", "2h", 3}, {"3d", "6h", 1}}},
+	{Severity: severityCritical, Action: "page", For: "2m", Pairs: []burnPair{{"1h", "5m", 14.4}, {"6h", "30m", 6}}},
+	{Severity: severityWarning, Action: "ticket", For: "15m", Pairs: []burnPair{{"1d", "2h", 3}, {"3d", "6h", 1}}},
 }
 
 // burnObjective is what one burn alert watches.
@@ -89,7 +99,7 @@ func burnAlerts(slo SLO) []Rule {
 				Annotations: map[string]string{
 					"summary": fmt.Sprintf(`{{ $labels.service }} in {{ $labels.namespace }} burns its %s budget at {{ printf "%%.1f" $value }}× the sustainable rate`, o.budget),
 					"description": fmt.Sprintf(`{{ $labels.namespace }}/{{ $labels.service }}: %s use up the error budget of its %s {{ printf "%%.1f" $value }} times faster than a 30-day budget allows (%s when %s).`,
-						o.bad, o.what, sev.Severity, strings.Join(words, ", or ")),
+						o.bad, o.what, sev.Action, strings.Join(words, ", or ")),
 				},
 			})
 		}

@@ -45,13 +45,18 @@ func hopRecordingRules() []Rule {
 }
 
 // hopAlerts returns HopscopeHopLatencyRegression.
+//
+// Its severity is warning: a hop twice as slow as yesterday is worth
+// looking into in working hours, but it is not an SLO breach (the latency
+// budget burn alert pages when users are hurt) and it is relative, so it
+// also fires on a fast hop that became merely normal.
 func hopAlerts() []Rule {
 	return []Rule{{
 		Alert: "HopscopeHopLatencyRegression",
 		Expr: fmt.Sprintf("%s > %s * %s\nand\n%s > %s",
 			recHopP95, formatFloat(regressionFactor), recHopP95Baseline, recHopP95, formatFloat(regressionFloorSeconds)),
 		For:    regressionFor,
-		Labels: map[string]string{"severity": "ticket"},
+		Labels: map[string]string{"severity": severityWarning},
 		Annotations: map[string]string{
 			"summary": "The {{ $labels.hop }} hop of {{ $labels.service }} {{ $labels.route }} is slower than usual",
 			"description": fmt.Sprintf("The 5-minute p95 of the {{ $labels.hop }} hop of {{ $labels.service }} {{ $labels.route }} (collector {{ $labels.namespace }}) is {{ $value | humanizeDuration }}: more than %s× its 1-day p95 and above %s for %s.",

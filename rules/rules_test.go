@@ -139,7 +139,7 @@ func TestRuleShapes(t *testing.T) {
 			case r.Alert != "" && r.Record == "":
 				sev := r.Labels["severity"]
 				switch sev {
-				case "page", "ticket", "warning":
+				case "critical", "warning":
 				default:
 					t.Errorf("%s: severity %q", r.Alert, sev)
 				}
@@ -169,12 +169,12 @@ func TestRuleShapes(t *testing.T) {
 		t.Errorf("%d recording rules, want %d", len(records), len(want))
 	}
 	wantAlerts := map[string][]string{
-		"HopscopeErrorBudgetBurn":        {"page", "ticket"},
-		"HopscopeLatencyBudgetBurn":      {"page", "ticket"},
-		"HopscopeHopLatencyRegression":   {"ticket"},
+		"HopscopeErrorBudgetBurn":        {"critical", "warning"},
+		"HopscopeLatencyBudgetBurn":      {"critical", "warning"},
+		"HopscopeHopLatencyRegression":   {"warning"},
 		"HopscopeTelemetryDropped":       {"warning"},
 		"HopscopeCollectorEvicting":      {"warning"},
-		"HopscopeCollectorExportFailing": {"ticket"},
+		"HopscopeCollectorExportFailing": {"warning"},
 	}
 	if !reflect.DeepEqual(alerts, wantAlerts) {
 		t.Errorf("alerts = %v, want %v", alerts, wantAlerts)
