@@ -859,6 +859,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"selector Exists with values", "injector:\n  objectSelector:\n    matchExpressions:\n      - key: team\n        operator: Exists\n        values: [a]\n", []string{"/injector/objectSelector/matchExpressions/0"}},
 		{"objectSelector unknown key", "injector:\n  objectSelector:\n    matchLabel:\n      a: b\n", []string{"/injector/objectSelector", "matchLabel"}},
 		{"registry with a scheme", "global:\n  imageRegistry: https://mirror.example.com\n", []string{"/global/imageRegistry"}},
+		{"runbookBaseURL with a fragment", "prometheusRule:\n  runbookBaseURL: https://wiki.example.com/hopscope#alerts\n", []string{"/prometheusRule/runbookBaseURL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -983,23 +984,27 @@ func TestPrometheusAdapterRules(t *testing.T) {
 func TestPrometheusRuleIsRulesGroups(t *testing.T) {
 	show := append([]string{"--show-only", "templates/prometheusrule.yaml"}, withMonitoringAPI...)
 	for _, tc := range []struct {
-		name   string
-		args   []string
-		slo    rules.SLO
-		labels map[string]string
+		name    string
+		args    []string
+		slo     rules.SLO
+		labels  map[string]string
+		runbook string // prometheusRule.runbookBaseURL; empty: the default
 	}{
-		{"default", append([]string{"--set", "prometheusRule.enabled=true"}, show...), rules.DefaultSLO(), nil},
+		{"default", append([]string{"--set", "prometheusRule.enabled=true"}, show...), rules.DefaultSLO(), nil, ""},
+		{"runbook-base", append([]string{"--set", "prometheusRule.enabled=true",
+			"--set", "prometheusRule.runbookBaseURL=https://wiki.example.com/display/OPS/hopscope+runbooks?v=1&lang=en"}, show...),
+			rules.DefaultSLO(), nil, "https://wiki.example.com/display/OPS/hopscope+runbooks?v=1&lang=en"},
 		{"monitoring", append([]string{"-f", ciFiles(t)["monitoring"]}, show...),
 			rules.SLO{LatencyThresholdSeconds: 1, LatencyObjective: 0.95, AvailabilityObjective: 0.9995},
-			map[string]string{"release": "kube-prometheus-stack", "role": "alert-rules"}},
+			map[string]string{"release": "kube-prometheus-stack", "role": "alert-rules"}, ""},
 		{"set-strings", append([]string{"--set", "prometheusRule.enabled=true", "--set", "slo.latencyThresholdSeconds=0.025",
 			"--set", "slo.latencyObjective=0.9", "--set", "slo.availabilityObjective=0.99995"}, show...),
-			rules.SLO{LatencyThresholdSeconds: 0.025, LatencyObjective: 0.9, AvailabilityObjective: 0.99995}, nil},
+			rules.SLO{LatencyThresholdSeconds: 0.025, LatencyObjective: 0.9, AvailabilityObjective: 0.99995}, nil, ""},
 		{"set-extremes", append([]string{"--set", "prometheusRule.enabled=true", "--set", "slo.latencyThresholdSeconds=30",
 			"--set-json", `slo.latencyObjective=0.999`, "--set-json", `slo.availabilityObjective=0.5`}, show...),
-			rules.SLO{LatencyThresholdSeconds: 30, LatencyObjective: 0.999, AvailabilityObjective: 0.5}, nil},
+			rules.SLO{LatencyThresholdSeconds: 30, LatencyObjective: 0.999, AvailabilityObjective: 0.5}, nil, ""},
 		{"smallest-bucket", append([]string{"--set", "prometheusRule.enabled=true", "--set-json", "slo.latencyThresholdSeconds=0.0005"}, show...),
-			rules.SLO{LatencyThresholdSeconds: 0.0005, LatencyObjective: 0.99, AvailabilityObjective: 0.999}, nil},
+			rules.SLO{LatencyThresholdSeconds: 0.0005, LatencyObjective: 0.99, AvailabilityObjective: 0.999}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -1024,6 +1029,17 @@ func TestPrometheusRuleIsRulesGroups(t *testing.T) {
 			want, err := rules.Groups(tc.slo)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.runbook != "" {
+				// Every alert, and only the alerts, link into the
+				// page at the value's base.
+				for _, g := range want {
+					for _, r := range g.Rules {
+						if r.Alert != "" {
+							r.Annotations["runbook_url"] = rules.RunbookURL(tc.runbook, r.Alert)
+						}
+					}
+				}
 			}
 			if !reflect.DeepEqual(pr.Spec.Groups, want) {
 				t.Errorf("spec.groups differ from rules.Groups(%+v)\n%s", tc.slo, firstDiff(pr.Spec.Groups, want))

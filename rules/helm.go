@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -34,7 +35,14 @@ const (
 	// templates in the annotations ({{ $labels.service }}) reach the
 	// PrometheusRule unchanged.
 	helmOpen = `{{ "{{" }}`
+	// helmRunbookURL is the runbook_url of an alert whose anchor is
+	// "$anchor" (a regexp replacement), quoted: the base is the user's.
+	helmRunbookURL = `{{ print .Values.prometheusRule.runbookBaseURL "#${anchor}" | quote }}`
 )
+
+// runbookLine matches a runbook_url annotation as Groups writes it, with
+// DefaultRunbookBaseURL, on a line of its own.
+var runbookLine = regexp.MustCompile(`(?m)^(\s+runbook_url: )` + regexp.QuoteMeta(DefaultRunbookBaseURL) + `#(?P<anchor>[a-z0-9_-]+)$`)
 
 // helmReplacements are the sentinel's numbers as the rules write them and
 // the actions replacing them, in the order they are applied: the le
@@ -91,6 +99,22 @@ func helmGroups() ([]byte, error) {
 	for _, r := range reps {
 		out = strings.ReplaceAll(out, r.from, r.to)
 	}
+	// Every alert's runbook_url gets its base from the chart's values.
+	alerts := 0
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				alerts++
+			}
+		}
+	}
+	if n := len(runbookLine.FindAllString(out, -1)); n != alerts {
+		return nil, fmt.Errorf("helm template: %d runbook_url annotations written as expected, want one for each of the %d alerting rules", n, alerts)
+	}
+	out = runbookLine.ReplaceAllString(out, "${1}"+helmRunbookURL)
+	if strings.Contains(out, DefaultRunbookBaseURL) {
+		return nil, fmt.Errorf("helm template: %s is left in the template", DefaultRunbookBaseURL)
+	}
 	return []byte(out), nil
 }
 
@@ -100,7 +124,8 @@ func helmGroups() ([]byte, error) {
 // .Values.prometheusRule.enabled and the chart's "hopscope.monitoringAPI"
 // (the cluster serves monitoring.coreos.com/v1, or .Values.monitoringCRDs
 // forces it), named after the release and labelled with the chart's
-// labels and .Values.prometheusRule.labels. `go generate ./rules` writes it to
+// labels and .Values.prometheusRule.labels, every alert's runbook_url
+// under .Values.prometheusRule.runbookBaseURL. `go generate ./rules` writes it to
 // HelmTemplatePath; the chart's tests render it with helm for several
 // SLOs and compare it with Groups.
 func HelmTemplate() ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -48,8 +49,11 @@ func fillHelm(tmpl string, slo SLO) string {
 		helmLatencyPercent, percent(slo.LatencyObjective),
 		helmAvailabilityPercent, percent(slo.AvailabilityObjective),
 		helmOpen, "{{",
-	).Replace(tmpl)
+	).Replace(helmRunbookAction.ReplaceAllString(tmpl, `"`+DefaultRunbookBaseURL+`#$1"`))
 }
+
+// helmRunbookAction is helmRunbookURL as the template writes it.
+var helmRunbookAction = regexp.MustCompile(`\{\{ print \.Values\.prometheusRule\.runbookBaseURL "#([a-z0-9_-]+)" \| quote \}\}`)
 
 // TestHelmGroupsFollowTheSLO fills the template's groups for every bucket
 // bound and several objectives and compares them with Groups: a number of
@@ -95,6 +99,7 @@ func TestHelmTemplateShape(t *testing.T) {
 		`{{- if and .Values.enabled .Values.prometheusRule.enabled (include "hopscope.monitoringAPI" .) }}` + "\n",
 		"kind: PrometheusRule\n",
 		`"labels" .Values.prometheusRule.labels) | nindent 4 }}`,
+		`runbook_url: {{ print .Values.prometheusRule.runbookBaseURL "#hopscopeerrorbudgetburn" | quote }}`,
 		helmLeMatcher, helmThreshold, helmLatencyObjective, helmAvailabilityObjective, helmLatencyPercent, helmAvailabilityPercent,
 	} {
 		if !strings.Contains(s, want) {

@@ -38,17 +38,21 @@ type Rule struct {
 
 // Groups returns hopscope's rule groups for slo: recording groups first,
 // so that the alerts evaluated after them read this evaluation's values.
+// Every alert's runbook_url annotation points to its section of
+// docs/runbooks.md at DefaultRunbookBaseURL.
 func Groups(slo SLO) ([]Group, error) {
 	if err := slo.Validate(); err != nil {
 		return nil, err
 	}
-	return []Group{
+	groups := []Group{
 		{Name: "hopscope.sidecar.rules", Rules: sidecarRecordingRules(slo)},
 		{Name: "hopscope.hops.rules", Rules: hopRecordingRules()},
 		{Name: "hopscope.slo.alerts", Rules: burnAlerts(slo)},
 		{Name: "hopscope.hops.alerts", Rules: hopAlerts()},
 		{Name: "hopscope.pipeline.alerts", Rules: pipelineAlerts()},
-	}, nil
+	}
+	withRunbooks(groups, DefaultRunbookBaseURL)
+	return groups, nil
 }
 
 // ruleFile is the top level of a Prometheus rule file.
