@@ -859,6 +859,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"selector Exists with values", "injector:\n  objectSelector:\n    matchExpressions:\n      - key: team\n        operator: Exists\n        values: [a]\n", []string{"/injector/objectSelector/matchExpressions/0"}},
 		{"objectSelector unknown key", "injector:\n  objectSelector:\n    matchLabel:\n      a: b\n", []string{"/injector/objectSelector", "matchLabel"}},
 		{"registry with a scheme", "global:\n  imageRegistry: https://mirror.example.com\n", []string{"/global/imageRegistry"}},
+		{"disabled alert misspelt", "prometheusRule:\n  disabled:\n    HopscopeErrorBudgetBurns: true\n", []string{"/prometheusRule/disabled", "HopscopeErrorBudgetBurns"}},
+		{"additionalAlertLabels not strings", "prometheusRule:\n  additionalAlertLabels:\n    HopscopeCollectorEvicting:\n      team: [a]\n", []string{"/prometheusRule/additionalAlertLabels/HopscopeCollectorEvicting/team"}},
 		{"runbookBaseURL with a fragment", "prometheusRule:\n  runbookBaseURL: https://wiki.example.com/hopscope#alerts\n", []string{"/prometheusRule/runbookBaseURL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -62,8 +64,10 @@ func helmReplacements() []struct{ from, to string } {
 }
 
 // helmGroups returns "spec:\n  groups: ..." of the PrometheusRule with the
-// SLO's numbers as Helm actions on .Values.slo and every "{{" of the
-// annotations escaped for Helm.
+// SLO's numbers as Helm actions on .Values.slo, every "{{" of the
+// annotations escaped for Helm, each alerting rule (and each group of
+// alerts only) conditional on the alerts' $disabled, and the alerts'
+// labels and runbook_url from the values.
 func helmGroups() ([]byte, error) {
 	groups, err := Groups(helmSentinel)
 	if err != nil {
@@ -95,10 +99,60 @@ func helmGroups() ([]byte, error) {
 			}
 		}
 	}
-	out := strings.ReplaceAll(string(spec), "{{", helmOpen)
-	for _, r := range reps {
-		out = strings.ReplaceAll(out, r.from, r.to)
+	helmify := func(yamlText []byte) string {
+		t := strings.ReplaceAll(string(yamlText), "{{", helmOpen)
+		for _, r := range reps {
+			t = strings.ReplaceAll(t, r.from, r.to)
+		}
+		return t
 	}
+	// The groups are written rule by rule, so that each alerting rule can
+	// be left out and its labels come from the values (helmAlertRule), and
+	// a group of alerts only is left out when all its alerts are.
+	var b strings.Builder
+	b.WriteString("spec:\n  groups:\n")
+	for _, g := range groups {
+		var names []string // the group's alerts, each once
+		onlyAlerts := true
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				onlyAlerts = false
+			} else if !slices.Contains(names, r.Alert) {
+				names = append(names, r.Alert)
+			}
+		}
+		if onlyAlerts {
+			b.WriteString(helmIfAnyEnabled(names))
+		}
+		header, err := marshal([]struct {
+			Name     string `yaml:"name"`
+			Interval string `yaml:"interval,omitempty"`
+		}{{g.Name, g.Interval}})
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(indent(string(header), 4))
+		b.WriteString("      rules:\n")
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				item, err := marshal([]Rule{r})
+				if err != nil {
+					return nil, err
+				}
+				b.WriteString(indent(helmify(item), 8))
+				continue
+			}
+			text, err := helmAlertRule(r, helmify)
+			if err != nil {
+				return nil, err
+			}
+			b.WriteString(text)
+		}
+		if onlyAlerts {
+			b.WriteString("{{- end }}\n")
+		}
+	}
+	out := b.String()
 	// Every alert's runbook_url gets its base from the chart's values.
 	alerts := 0
 	for _, g := range groups {
@@ -118,6 +172,73 @@ func helmGroups() ([]byte, error) {
 	return []byte(out), nil
 }
 
+// Helm variables HelmTemplate defines from the values for the alerts:
+// .Values.prometheusRule.disabled (alert name → true), .additionalRuleLabels
+// (labels of every alert) and .additionalAlertLabels (alert name → labels),
+// each defaulting to an empty dict.
+const helmAlertVars = `{{- $disabled := .Values.prometheusRule.disabled | default dict }}
+{{- $ruleLabels := .Values.prometheusRule.additionalRuleLabels | default dict }}
+{{- $alertLabels := .Values.prometheusRule.additionalAlertLabels | default dict }}
+`
+
+// helmIfAnyEnabled opens the condition of a group of alerts only: it is
+// rendered unless every one of names is disabled (a group without rules
+// would be rendered as "rules: null").
+func helmIfAnyEnabled(names []string) string {
+	var conds []string
+	for _, n := range names {
+		conds = append(conds, fmt.Sprintf("(index $disabled %q)", n))
+	}
+	if len(conds) == 1 {
+		return "{{- if not " + conds[0] + " }}\n"
+	}
+	return "{{- if not (and " + strings.Join(conds, " ") + ") }}\n"
+}
+
+// helmAlertRule writes an alerting rule as an item of a group's rules,
+// rendered unless $disabled names it, with its labels computed by Helm:
+// its own labels (severity) under .additionalRuleLabels under its entry in
+// .additionalAlertLabels (sprig's merge keeps the first value of a key),
+// so that a user can also override the severity of one alert.
+func helmAlertRule(r Rule, helmify func([]byte) string) (string, error) {
+	own := r.Labels
+	r.Labels = nil
+	item, err := marshal([]Rule{r})
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, len(own))
+	for k := range own {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ownDict := "(dict"
+	for _, k := range keys {
+		ownDict += fmt.Sprintf(" %q %q", k, own[k])
+	}
+	ownDict += ")"
+	var b strings.Builder
+	fmt.Fprintf(&b, "{{- if not (index $disabled %q) }}\n", r.Alert)
+	b.WriteString(indent(helmify(item), 8))
+	b.WriteString("          labels:\n")
+	fmt.Fprintf(&b, "            {{- merge (dict) (index $alertLabels %q | default dict) $ruleLabels %s | toYaml | nindent 12 }}\n", r.Alert, ownDict)
+	b.WriteString("{{- end }}\n")
+	return b.String(), nil
+}
+
+// indent prefixes every line of text with n spaces.
+func indent(text string, n int) string {
+	pad := strings.Repeat(" ", n)
+	lines := strings.SplitAfter(text, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(pad + l)
+		}
+	}
+	return b.String()
+}
+
 // HelmTemplate returns the chart's templates/prometheusrule.yaml: the
 // PrometheusRule whose spec.groups are Groups(slo) for the chart's
 // .Values.slo, rendered when .Values.enabled (the whole chart) and
@@ -125,7 +246,10 @@ func helmGroups() ([]byte, error) {
 // (the cluster serves monitoring.coreos.com/v1, or .Values.monitoringCRDs
 // forces it), named after the release and labelled with the chart's
 // labels and .Values.prometheusRule.labels, every alert's runbook_url
-// under .Values.prometheusRule.runbookBaseURL. `go generate ./rules` writes it to
+// under .Values.prometheusRule.runbookBaseURL, every alert left out when
+// .Values.prometheusRule.disabled names it and labelled with
+// .additionalRuleLabels and its entry of .additionalAlertLabels besides its
+// severity (helmAlertRule). `go generate ./rules` writes it to
 // HelmTemplatePath; the chart's tests render it with helm for several
 // SLOs and compare it with Groups.
 func HelmTemplate() ([]byte, error) {
@@ -144,6 +268,7 @@ metadata:
   labels:
     {{- include "hopscope.componentLabels" (dict "ctx" . "component" "rules" "labels" .Values.prometheusRule.labels) | nindent 4 }}
 `)
+	b.WriteString(helmAlertVars)
 	b.Write(spec)
 	b.WriteString("{{- end }}\n")
 	return b.Bytes(), nil

@@ -49,7 +49,32 @@ func fillHelm(tmpl string, slo SLO) string {
 		helmLatencyPercent, percent(slo.LatencyObjective),
 		helmAvailabilityPercent, percent(slo.AvailabilityObjective),
 		helmOpen, "{{",
-	).Replace(helmRunbookAction.ReplaceAllString(tmpl, `"`+DefaultRunbookBaseURL+`#$1"`))
+	).Replace(helmRunbookAction.ReplaceAllString(fillHelmAlerts(tmpl), `"`+DefaultRunbookBaseURL+`#$1"`))
+}
+
+var (
+	// helmConditionLine is a line of HelmTemplate's conditions on
+	// $disabled, or their end.
+	helmConditionLine = regexp.MustCompile(`(?m)^\{\{- (?:if not \(.*\)|end) \}\}\n`)
+	// helmLabelsAction is the action writing an alert's labels; group 1
+	// is its indentation, group 2 the alert's own labels as "key" "value"
+	// pairs.
+	helmLabelsAction = regexp.MustCompile(`(?m)^( *)\{\{- merge \(dict\) \(index \$alertLabels "\w+" \| default dict\) \$ruleLabels \(dict((?: "[^"]*" "[^"]*")*)\) \| toYaml \| nindent \d+ \}\}$`)
+	helmPair         = regexp.MustCompile(`"([^"]*)" "([^"]*)"`)
+)
+
+// fillHelmAlerts does what Helm does to the alerts' actions with no alert
+// disabled and no labels added: every rule stays, with its own labels.
+func fillHelmAlerts(tmpl string) string {
+	tmpl = helmConditionLine.ReplaceAllString(tmpl, "")
+	return helmLabelsAction.ReplaceAllStringFunc(tmpl, func(action string) string {
+		m := helmLabelsAction.FindStringSubmatch(action)
+		var lines []string
+		for _, p := range helmPair.FindAllStringSubmatch(m[2], -1) {
+			lines = append(lines, fmt.Sprintf("%s%s: %q", m[1], p[1], p[2]))
+		}
+		return strings.Join(lines, "\n")
+	})
 }
 
 // helmRunbookAction is helmRunbookURL as the template writes it.
@@ -100,6 +125,10 @@ func TestHelmTemplateShape(t *testing.T) {
 		"kind: PrometheusRule\n",
 		`"labels" .Values.prometheusRule.labels) | nindent 4 }}`,
 		`runbook_url: {{ print .Values.prometheusRule.runbookBaseURL "#hopscopeerrorbudgetburn" | quote }}`,
+		`{{- $disabled := .Values.prometheusRule.disabled | default dict }}`,
+		`{{- if not (index $disabled "HopscopeCollectorEvicting") }}`,
+		`{{- if not (and (index $disabled "HopscopeErrorBudgetBurn") (index $disabled "HopscopeLatencyBudgetBurn")) }}`,
+		`(index $alertLabels "HopscopeHopLatencyRegression" | default dict) $ruleLabels (dict "severity" "warning")`,
 		helmLeMatcher, helmThreshold, helmLatencyObjective, helmAvailabilityObjective, helmLatencyPercent, helmAvailabilityPercent,
 	} {
 		if !strings.Contains(s, want) {
