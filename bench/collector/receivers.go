@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/bench/internal/harness"
+	"github.com/hopscope/hopscope/internal/gatewaycfg"
 )
 
 // counters are what a receiver says it did, read from its /metrics.
@@ -244,68 +245,6 @@ func jaegerCounters(s []sample, afterLoad bool) (counters, error) {
 // gatewayReplicas is the number of hopscope collectors behind the gateway.
 const gatewayReplicas = 3
 
-// gatewayConfig is the scale-out gateway's configuration as the chart
-// renders it (charts/hopscope/templates/gateway.yaml), with a static
-// resolver over loopback replicas and every address 127.0.0.1.
-const gatewayConfig = `# written by bench/collector
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%d
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: %s
-      http:
-        endpoint: %s
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 1024
-    spike_limit_mib: 256
-exporters:
-  load_balancing:
-    routing_key: traceID
-    timeout: 5s
-    sending_queue:
-      enabled: true
-      num_consumers: 20
-      queue_size: 5000
-    retry_on_failure:
-      enabled: true
-      initial_interval: 200ms
-      max_interval: 2s
-      max_elapsed_time: 15s
-    protocol:
-      otlp:
-        tls:
-          insecure: true
-        timeout: 5s
-        sending_queue:
-          enabled: false
-        retry_on_failure:
-          enabled: false
-    resolver:
-      static:
-        hostnames: [%s]
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter]
-      exporters: [load_balancing]
-`
-
 // startGateway starts three hopscope collectors (not pinned, not
 // measured) and the scale-out gateway in front of them, pinned to cpu with
 // GOMAXPROCS=1: the measurement is the gateway's own cost of routing each
@@ -339,7 +278,9 @@ func startGateway(ctx context.Context, sess *harness.Session, bin, hsBin, dir st
 	r.grpcAddr, r.httpAddr = loopback(ports[0]), loopback(ports[1])
 	r.metricsURL, r.readyURL = "http://"+loopback(ports[2])+"/metrics", "http://"+loopback(ports[3])+"/"
 	conf := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, gatewayConfig, ports[3], r.grpcAddr, r.httpAddr, strings.Join(hosts, ", "), ports[2]), 0o644); err != nil {
+	yaml := gatewaycfg.YAML(gatewaycfg.Config{GRPC: r.grpcAddr, HTTP: r.httpAddr, HealthPort: ports[3], MetricsPort: ports[2],
+		Replicas: hosts, MemoryLimitMiB: 1024, Timeout: 5 * time.Second, RetryFor: 15 * time.Second, QueueSize: 5000})
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
 		return nil, err
 	}
 	if r.p, err = startReceiver(ctx, sess, "gateway", dir, harness.Pinned(taskset, cpu, bin, "--config", conf)); err != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/gatewaycfg"
 	"github.com/hopscope/hopscope/internal/testkit"
 )
 
@@ -285,75 +286,19 @@ func grepLines(text, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// gatewayConfig is the OpenTelemetry Collector configuration of the test's
-// gateway: the chart's (charts/hopscope/templates/gateway.yaml) with a
-// static resolver over the loopback replicas, and a second exporter that
-// sends the same spans to one single reference collector.
+// gatewayConfig is the test's gateway: the chart's configuration with a
+// static resolver over the loopback replicas (internal/gatewaycfg), short
+// retries so that a replica that is down fails its spans within seconds,
+// and a second exporter that sends the same spans to one single reference
+// collector.
 func gatewayConfig(httpPort, metricsPort int, replicas []*collectorProc, single *collectorProc) string {
 	var hosts []string
 	for _, r := range replicas {
 		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", r.grpc))
 	}
-	return fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:%d
-processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 512
-    spike_limit_mib: 128
-exporters:
-  load_balancing:
-    routing_key: traceID
-    # As the chart: the queue and retries at the load_balancing level, so
-    # a failed export is counted there (otelcol_exporter_send_failed_spans)
-    # and a retry is routed again; none in the per-replica exporters.
-    timeout: 2s
-    sending_queue:
-      enabled: true
-      num_consumers: 20
-      queue_size: 20000
-    retry_on_failure:
-      enabled: true
-      initial_interval: 100ms
-      max_interval: 500ms
-      max_elapsed_time: 1s
-    protocol:
-      otlp:
-        tls:
-          insecure: true
-        timeout: 1s
-        sending_queue:
-          enabled: false
-        retry_on_failure:
-          enabled: false
-    resolver:
-      static:
-        hostnames: [%s]
-  otlp/single:
-    endpoint: 127.0.0.1:%d
-    tls:
-      insecure: true
-service:
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter]
-      exporters: [load_balancing, otlp/single]
-`, httpPort, strings.Join(hosts, ", "), single.grpc, metricsPort)
+	return gatewaycfg.YAML(gatewaycfg.Config{HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort), MetricsPort: metricsPort,
+		Replicas: hosts, Mirror: fmt.Sprintf("127.0.0.1:%d", single.grpc), MemoryLimitMiB: 512,
+		Timeout: 2 * time.Second, RetryFor: time.Second, QueueSize: 20000, LogLevel: "warn"})
 }
 
 // TestScaleOut runs hopscope scaled out as the chart deploys it with
@@ -363,7 +308,9 @@ service:
 // the same gateway. It shows:
 //   - identity: every trace's breakdown on the replica that owns it equals
 //     the single collector's, and no other replica has the trace;
-//   - balance: each replica owns a third of the traces, ±10 %;
+//   - balance: no replica owns less than 15 % (the load_balancing ring
+//     splits by the replicas' addresses, not always into thirds:
+//     docs/scaling.md), and each keeps the ring's share throughout;
 //   - loss of a replica (SIGKILL): senders see no error; the other
 //     replicas' traces still equal the single collector's; the traces
 //     routed to the dead replica are counted by the gateway as failed
