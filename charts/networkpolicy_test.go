@@ -79,6 +79,7 @@ func TestNetworkPolicyLeastPrivilege(t *testing.T) {
 		ingress    = pod("ingress-nginx", map[string]string{"app.kubernetes.io/name": "ingress-nginx"})
 		stranger   = pod("attacker", map[string]string{"app": "curl"})
 		gateway    = pod(releaseNamespace, map[string]string{"app.kubernetes.io/component": "gateway"})
+		replica    = pod(releaseNamespace, map[string]string{"app.kubernetes.io/name": "hopscope", "app.kubernetes.io/instance": releaseName, "app.kubernetes.io/component": "collector"})
 	)
 	type want struct {
 		who  string
@@ -119,6 +120,7 @@ func TestNetworkPolicyLeastPrivilege(t *testing.T) {
 			{"stranger, OTLP", stranger, 4317, false},
 			{"Prometheus, gateway metrics", prometheus, 8888, true},
 			{"stranger, gateway metrics", stranger, 8888, false},
+			{"a collector replica relaying records, OTLP/HTTP", replica, 4318, true},
 		}},
 		{"scale-out", collectorName, []want{
 			{"the gateway (release namespace), OTLP/gRPC", gateway, 4317, true},

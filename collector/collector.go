@@ -18,6 +18,7 @@ import (
 	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/peers"
+	"github.com/hopscope/hopscope/collector/relay"
 	"github.com/hopscope/hopscope/collector/tail"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/bearer"
@@ -67,6 +68,8 @@ type Collector struct {
 	lim *memlimit.Limiter
 	// peers are --peers' other replicas (nil: none); see api.go.
 	peers *peers.Set
+	// relayM are collector/relay's metrics, registered in every mode.
+	relayM *relay.Metrics
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -122,6 +125,9 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		return nil, err
 	}
 	if c.m, err = newMetrics(opts.Registerer, c.store.Stats); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	if c.relayM, err = relay.NewMetrics(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	if cfg.ExportOTLPEndpoint != "" {

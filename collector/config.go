@@ -11,6 +11,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/peers"
+	"github.com/hopscope/hopscope/collector/relay"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 	"github.com/hopscope/hopscope/internal/endpoint"
@@ -110,6 +111,12 @@ type Config struct {
 	// headless Service, at its API port) or HOST:PORT,... Empty: this
 	// replica answers for itself only (docs/scaling.md).
 	Peers string
+	// GatewayEndpoint is the scale-out gateway's OTLP/HTTP base URL
+	// (--gateway-endpoint, http://HOST:4318): records this replica parses
+	// from log lines, ALB logs and beacons are sent there, as OTLP log
+	// records with their trace id, to reach the replica that owns their
+	// trace (collector/relay). Empty: they are joined here.
+	GatewayEndpoint string
 }
 
 // DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
@@ -164,6 +171,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthTokenFile, "auth-token-file", c.AuthTokenFile, "file of bearer tokens required of OTLP senders and API clients (empty = none)")
 	fs.Uint64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "heap limit in MiB: input is refused from the limit minus --memory-spike-mib on (0 = 80% of GOMEMLIMIT when set, else no limit)")
 	fs.StringVar(&c.Peers, "peers", c.Peers, "the other replicas' API, asked for traces this one does not hold: dns+HOST:PORT or HOST:PORT,... (empty = none)")
+	fs.StringVar(&c.GatewayEndpoint, "gateway-endpoint", c.GatewayEndpoint, "scale-out gateway's OTLP/HTTP URL that log lines, ALB records and beacons are relayed through to the replica owning their trace (empty = joined here)")
 	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
 }
 
@@ -263,6 +271,13 @@ func (c *Config) Validate() error {
 	if c.Peers != "" {
 		if err := peers.DefaultConfig(c.Peers).Validate(); err != nil {
 			bad("peers", "%v", err)
+		}
+	}
+	if c.GatewayEndpoint != "" {
+		rc := relay.DefaultConfig()
+		rc.Endpoint = c.GatewayEndpoint
+		if err := rc.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.AuthTokenFile != "" {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/otlp"
+	"github.com/hopscope/hopscope/collector/relay"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/otlpwire"
 )
@@ -39,10 +40,26 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	}
 	byTrace := map[correlate.TraceID]*traceSpans{}
 	var n, bad int
+	var relayed []relay.Item
+	var badRelayed int
+	var relayErr error
 	hold := c.sink != nil
 	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
 		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 || correlate.TraceID(sp.TraceID).IsZero() {
 			bad++
+			return nil
+		}
+		if relay.IsRelayed(sp) {
+			// A record another replica relayed to this one (relayed.go):
+			// joined as a record, never exported as a span.
+			if it, err := relay.FromSpan(sp); err != nil {
+				badRelayed++
+				if relayErr == nil {
+					relayErr = err
+				}
+			} else {
+				relayed = append(relayed, it)
+			}
 			return nil
 		}
 		n++
@@ -69,6 +86,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes (or all zero) or a span id not 8", bad))
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
+	c.addRelayed(relayed, badRelayed, relayErr)
 	for id, ts := range byTrace {
 		if late := c.em.add(now, id, ts.recs, ts.held, ts.ids); late > 0 {
 			c.m.late.Add(float64(late))

@@ -12,6 +12,7 @@ import (
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/otlp"
+	"github.com/hopscope/hopscope/collector/relay"
 	"github.com/hopscope/hopscope/collector/rum"
 	"github.com/hopscope/hopscope/collector/tail"
 )
@@ -20,8 +21,23 @@ import (
 // the collector as its consumer.Consumer (Collector.Consume) and reads its
 // own format.
 func (c *Collector) addReceivers() error {
-	next := consumer.Func(c.Consume)
+	var next consumer.Consumer = consumer.Func(c.Consume)
+	// Spans reach the replica that owns their trace through the gateway;
+	// with --gateway-endpoint the other receivers' records are sent there
+	// too (collector/relay). The relay starts before the receivers and is
+	// shut down after them.
+	otlpNext := next
 	cfg := c.cfg
+	if cfg.GatewayEndpoint != "" {
+		rcfg := relay.DefaultConfig()
+		rcfg.Endpoint = cfg.GatewayEndpoint
+		r, err := relay.New(rcfg, next, c.relayM, func(err error) { c.log.Warn("relay", zap.Error(err)) })
+		if err != nil {
+			return err
+		}
+		c.starts = append(c.starts, r)
+		next = r
+	}
 	loc, _ := time.LoadLocation(cfg.HAProxyTimezone) // checked by Validate
 	if cfg.OTLPGRPCListen != "" || cfg.OTLPHTTPListen != "" {
 		ocfg := otlp.DefaultConfig()
@@ -31,7 +47,7 @@ func (c *Collector) addReceivers() error {
 		ocfg.OnReject = func(reason string) { c.reject(SrcOTLP, reason, "", 1, nil) }
 		ocfg.ErrorLog = httpErrorLog(c.log)
 		var err error
-		if c.otlp, err = otlp.New(ocfg, next); err != nil {
+		if c.otlp, err = otlp.New(ocfg, otlpNext); err != nil {
 			return err
 		}
 		c.starts = append(c.starts, c.otlp)

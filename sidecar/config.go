@@ -137,6 +137,13 @@ type Config struct {
 	// EgressListen is the forward proxy for apps that honour HTTP_PROXY and
 	// HTTPS_PROXY; loopback only; empty = off (--egress-listen).
 	EgressListen string
+	// TraceIDFromRequestID makes a request that carries no trace context
+	// but an X-Request-ID of 32 lower-case hex digits (ingress-nginx's
+	// $request_id) start its trace with that id, so that the ingress line,
+	// which knows only the request id, and the trace agree on one id: what
+	// a scaled-out collector routes the line by (docs/scaling.md)
+	// (--trace-id-from-request-id).
+	TraceIDFromRequestID bool
 }
 
 // Structured returns the YAML keys of the --config file that are not
@@ -248,6 +255,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percent (GOGC, when set, wins)")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "container memory limit in bytes: the Go runtime is held to it less 40 MiB (GOMEMLIMIT, when set, wins); 0 = none")
 	fs.StringVar(&c.EgressListen, "egress-listen", c.EgressListen, "forward proxy address for HTTP_PROXY/HTTPS_PROXY (loopback; empty = off)")
+	fs.BoolVar(&c.TraceIDFromRequestID, "trace-id-from-request-id", c.TraceIDFromRequestID, "a request without trace context whose X-Request-ID is 32 lower-case hex digits starts its trace with that id")
 }
 
 // Validate checks every field and names the flag of each bad one.

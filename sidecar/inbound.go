@@ -43,6 +43,8 @@ type proxy struct {
 	bodyTimeout time.Duration
 	draining    *atomic.Bool
 	exemplars   exemplarLimiter
+	// idFromRequestID is --trace-id-from-request-id (requestid.go).
+	idFromRequestID bool
 	// active counts the handlers running (probes and upgraded connections
 	// included), so that Shutdown can wait for them and say how many it cut.
 	active atomic.Int64
@@ -116,6 +118,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.metrics.inflight.Inc()
 
 	ctx, src := p.prop.Extract(r.Context(), r.Header)
+	if src == propagation.SourceNone && p.idFromRequestID {
+		ctx = traceIDFromRequestID(ctx, r.Header.Get(headerRequestID))
+	}
 	st.source = src
 	st.route = p.routes.Route(r.URL.Path)
 	ctx, st.span = p.tracer.Start(ctx, spanName(r.Method, st.route),

@@ -180,6 +180,8 @@ func New(cfg Config, opts Options) (*Sidecar, error) {
 		bodyTimeout: cfg.RequestBodyTimeout,
 		draining:    &s.draining,
 		tracker:     s.backends.tracker,
+
+		idFromRequestID: cfg.TraceIDFromRequestID,
 	}
 	errLog := log.New(zapWriter{opts.Logger}, "", 0)
 	p.rp = &httputil.ReverseProxy{

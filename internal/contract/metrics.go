@@ -45,6 +45,10 @@ const (
 	MetricExportDroppedSpans  = "hopscope_collector_export_dropped_spans_total"
 	MetricDroppedRecords      = "hopscope_collector_dropped_records_total"
 	MetricLabelOverflow       = "hopscope_collector_label_overflow_total"
+	// MetricCollectorRelayed counts the records a scaled-out replica sent
+	// to their trace's owner through the gateway, or joined itself
+	// (collector/relay).
+	MetricCollectorRelayed = "hopscope_collector_relayed_total"
 	// The memory limiter's (collector/memlimit), registered only when a
 	// memory limit applies (--memory-limit-mib or GOMEMLIMIT).
 	MetricMemoryLimit          = "hopscope_collector_memory_limit_bytes"
@@ -189,6 +193,7 @@ func Metrics() []Metric {
 		{MetricExportDroppedSpans, Counter, PartCollector, l(LabelReason)},
 		{MetricDroppedRecords, Counter, PartCollector, l(LabelReason)},
 		{MetricLabelOverflow, Counter, PartCollector, l(LabelLabel)},
+		{MetricCollectorRelayed, Counter, PartCollector, l(LabelSource, LabelOutcome)},
 		{MetricMemoryLimit, Gauge, PartCollector, l(LabelLimit)},
 		{MetricMemoryHeap, Gauge, PartCollector, nil},
 		{MetricMemoryRefusing, Gauge, PartCollector, nil},

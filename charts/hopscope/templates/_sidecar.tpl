@@ -19,6 +19,13 @@ container:
     - name: HOPSCOPE_OTLP_ENDPOINT
       value: {{ . | quote }}
     {{- end }}
+    {{- $fromReqID := toString .Values.sidecar.traceIDFromRequestID }}
+    {{- if or (eq $fromReqID "true") (and (eq $fromReqID "auto") (include "hopscope.scaleOut" .)) }}
+    # A request's trace id is its 32-hex X-Request-ID when it has no trace
+    # context: ingress lines then reach the replica owning the trace.
+    - name: HOPSCOPE_TRACE_ID_FROM_REQUEST_ID
+      value: "true"
+    {{- end }}
     {{- with .Values.sidecar.fluentAddress }}
     - name: HOPSCOPE_FLUENT_ADDRESS
       value: {{ . | quote }}
