@@ -669,8 +669,8 @@ func checkSidecarTemplate(t *testing.T, tmpl injector.Template) {
 	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.RunAsUser == nil || *sc.RunAsUser != 65532 {
 		t.Errorf("sidecar securityContext = %+v, want readOnlyRootFilesystem and runAsUser 65532", sc)
 	}
-	if c.Name != injector.ContainerName || !reflect.DeepEqual(c.Args, []string{"sidecar"}) {
-		t.Errorf("sidecar name %q args %q", c.Name, c.Args)
+	if c.Name != injector.ContainerName || !reflect.DeepEqual(c.Command, []string{"/hopscope-sidecar"}) || len(c.Args) != 0 {
+		t.Errorf("sidecar name %q command %q args %q, want the slim /hopscope-sidecar without a subcommand", c.Name, c.Command, c.Args)
 	}
 	if tmpl.ProxyPort != 15080 || tmpl.AdminPort != 15090 {
 		t.Errorf("proxyPort %d adminPort %d, want 15080 15090", tmpl.ProxyPort, tmpl.AdminPort)

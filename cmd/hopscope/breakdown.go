@@ -16,6 +16,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/cli"
 	"github.com/hopscope/hopscope/internal/cliconfig"
 )
 
@@ -43,12 +44,12 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				rest = fs.Args()[1:]
 				continue
 			}
-			return usageError{err}
+			return cli.UsageError{Err: err}
 		}
 		break
 	}
 	if len(pos) != 1 {
-		return usageError{fmt.Errorf("want exactly one TRACE_ID (32 hex characters), got %d arguments", len(pos))}
+		return cli.UsageError{Err: fmt.Errorf("want exactly one TRACE_ID (32 hex characters), got %d arguments", len(pos))}
 	}
 	// A bad value is named as it was given: flag or variable.
 	given := map[string]bool{}
@@ -60,7 +61,7 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return "--" + flag
 	}
 	if *width < 10 || *width > 400 {
-		return usageError{fmt.Errorf("%s: must be between 10 and 400", name("width"))}
+		return cli.UsageError{Err: fmt.Errorf("%s: must be between 10 and 400", name("width"))}
 	}
 	useColor := false
 	switch *color {
@@ -74,21 +75,21 @@ func runBreakdown(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 		}
 	default:
-		return usageError{fmt.Errorf("%s: must be auto, always or never", name("color"))}
+		return cli.UsageError{Err: fmt.Errorf("%s: must be auto, always or never", name("color"))}
 	}
 	u, err := url.Parse(*base)
 	if err != nil || u.Host == "" {
-		return usageError{fmt.Errorf("%s: want a URL like http://127.0.0.1:8088, got %q", name("collector"), *base)}
+		return cli.UsageError{Err: fmt.Errorf("%s: want a URL like http://127.0.0.1:8088, got %q", name("collector"), *base)}
 	}
 	var token string
 	if *tokenFile != "" {
 		data, err := os.ReadFile(*tokenFile)
 		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", name("token-file"), err)}
+			return cli.UsageError{Err: fmt.Errorf("%s: %w", name("token-file"), err)}
 		}
 		toks, err := bearer.Parse(data)
 		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", name("token-file"), err)}
+			return cli.UsageError{Err: fmt.Errorf("%s: %w", name("token-file"), err)}
 		}
 		token = toks[0]
 	}

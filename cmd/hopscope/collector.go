@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/cli"
 )
 
 // runCollector loads the collector's configuration and runs it until ctx
@@ -17,12 +18,12 @@ import (
 func runCollector(ctx context.Context, again <-chan os.Signal, args []string, stderr io.Writer) error {
 	cfg := collector.DefaultConfig()
 	level := zapcore.InfoLevel
-	if err := loadConfig("collector", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
+	if err := cli.LoadConfig("hopscope collector", &cfg, args, stderr, cli.LogLevelFlag(&level)); err != nil {
 		return err
 	}
-	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "collector"))
+	logger := cli.NewDiagnosticLogger(stderr, level).With(zap.String("component", "collector"))
 	defer func() { _ = logger.Sync() }()
-	reg := processRegistry()
+	reg := cli.ProcessRegistry()
 	c, err := collector.New(cfg, collector.Options{Registerer: reg, Gatherer: reg, Logger: logger})
 	if err != nil {
 		return err
@@ -31,7 +32,7 @@ func runCollector(ctx context.Context, again <-chan os.Signal, args []string, st
 		return err
 	}
 	<-ctx.Done()
-	if err := stopGracefully(logger, again, 20*time.Second, c.Shutdown); err != nil {
+	if err := cli.StopGracefully(logger, again, 20*time.Second, c.Shutdown); err != nil {
 		return err
 	}
 	logger.Info("stopped")

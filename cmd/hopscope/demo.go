@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hopscope/hopscope/internal/cli"
 	"github.com/hopscope/hopscope/internal/modroot"
 )
 
@@ -35,7 +36,7 @@ const (
 // the working directory into the user's cache directory (`go build` does
 // nothing when it is up to date), then runs it with args and the same
 // stdio, forwarding SIGINT and SIGTERM (and ctx's end, as SIGTERM) and
-// returning its exit code as an exitCode.
+// returning its exit code as a cli.ExitCode.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root, err := sourceTree()
 	if err != nil {
@@ -76,17 +77,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case err == nil:
 		return nil
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
-		return exitCode(ee.ExitCode()) // the demo said why
+		return cli.ExitCode(ee.ExitCode()) // the demo said why
 	default:
 		return fmt.Errorf("running %s: %w", bin, err)
 	}
 }
-
-// exitCode is the exit code of a program run for the user that already
-// reported its failure: run exits with it and prints nothing more.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // sourceTree returns the root of the hopscope module around the working
 // directory.

@@ -7,16 +7,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 
+	"github.com/hopscope/hopscope/internal/cli"
 	"github.com/hopscope/hopscope/internal/version"
+	"github.com/hopscope/hopscope/sidecar/sidecarcmd"
 )
 
 const usage = `hopscope — per-hop latency for Kubernetes requests, without eBPF.
@@ -50,17 +47,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "sidecar":
-		sig := notifySignals(ctx)
-		defer sig.stop()
-		err = runSidecar(sig.ctx, sig.again, args[1:], stdout, stderr)
+		sig := cli.NotifySignals(ctx)
+		defer sig.Stop()
+		err = sidecarcmd.Run(sig.Ctx, sig.Again, "hopscope sidecar", args[1:], stdout, stderr)
 	case "collector":
-		sig := notifySignals(ctx)
-		defer sig.stop()
-		err = runCollector(sig.ctx, sig.again, args[1:], stderr)
+		sig := cli.NotifySignals(ctx)
+		defer sig.Stop()
+		err = runCollector(sig.Ctx, sig.Again, args[1:], stderr)
 	case "injector":
-		sig := notifySignals(ctx)
-		defer sig.stop()
-		err = runInjector(sig.ctx, sig.again, args[1:], stderr)
+		sig := cli.NotifySignals(ctx)
+		defer sig.Stop()
+		err = runInjector(sig.Ctx, sig.Again, args[1:], stderr)
 	case "selftest":
 		err = runSelftest(ctx, args[1:], stdout, stderr)
 	case "breakdown":
@@ -75,70 +72,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hopscope: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	var ue usageError
-	var ec exitCode
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], ue.err)
-		return 2
-	case errors.As(err, &ec):
-		return int(ec)
-	default:
-		fmt.Fprintf(stderr, "hopscope %s: %v\n", args[0], err)
-		return 1
-	}
-}
-
-// usageError marks a bad flag, variable or config key: exit code 2.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-// signals is signal.NotifyContext that keeps listening: the first SIGTERM
-// or Ctrl-C ends ctx (the drain starts), every later one is sent on again
-// (a second signal stops at once instead of being swallowed).
-type signals struct {
-	ctx   context.Context
-	again <-chan os.Signal
-	stop  func()
-}
-
-func notifySignals(parent context.Context) signals {
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
-	ctx, cancel := context.WithCancel(parent)
-	again := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-done:
-			return
-		}
-		for {
-			select {
-			case s := <-ch:
-				select {
-				case again <- s:
-				default: // one is enough
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return signals{ctx: ctx, again: again, stop: func() {
-		once.Do(func() {
-			signal.Stop(ch)
-			close(done)
-			cancel()
-		})
-	}}
+	return cli.ExitStatus("hopscope "+args[0], err, stderr)
 }

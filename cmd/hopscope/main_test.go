@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector"
+	"github.com/hopscope/hopscope/internal/cli"
 	"github.com/hopscope/hopscope/internal/testkit"
 )
 
@@ -563,7 +564,7 @@ func TestLogLevel(t *testing.T) {
 		}
 		cfg := collector.DefaultConfig()
 		level := zapcore.InfoLevel
-		if err := loadConfig("collector", &cfg, tt.args, io.Discard, logLevelFlag(&level)); err != nil || level != tt.want {
+		if err := cli.LoadConfig("hopscope collector", &cfg, tt.args, io.Discard, cli.LogLevelFlag(&level)); err != nil || level != tt.want {
 			t.Errorf("%v, HOPSCOPE_LOG_LEVEL=%q: level %v (%v), want %v", tt.args, tt.env, level, err, tt.want)
 		}
 	}
@@ -574,14 +575,14 @@ func TestLogLevel(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	log := newDiagnosticLogger(&out, zapcore.WarnLevel)
+	log := cli.NewDiagnosticLogger(&out, zapcore.WarnLevel)
 	log.Info("quiet")
 	log.Warn("input rejected")
 	if s := out.String(); strings.Contains(s, "quiet") || !strings.Contains(s, `"level":"warn"`) {
 		t.Errorf("at warn: %s", s)
 	}
 	out.Reset()
-	newDiagnosticLogger(&out, zapcore.DebugLevel).Debug("detail")
+	cli.NewDiagnosticLogger(&out, zapcore.DebugLevel).Debug("detail")
 	if !strings.Contains(out.String(), "detail") {
 		t.Errorf("at debug: %q", out.String())
 	}

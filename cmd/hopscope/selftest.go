@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/internal/bearer"
+	"github.com/hopscope/hopscope/internal/cli"
 )
 
 // selftestConfig is what `hopscope selftest` checks (the chart's helm test).
@@ -64,7 +65,7 @@ func (c *selftestConfig) Validate() error {
 // retried until --timeout (pods may still be starting).
 func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := selftestConfig{Timeout: 60 * time.Second}
-	if err := loadConfig("selftest", &cfg, args, stderr); err != nil {
+	if err := cli.LoadConfig("hopscope selftest", &cfg, args, stderr); err != nil {
 		return err
 	}
 	// The headers an OTLP sender is given (the chart's auth.enabled puts

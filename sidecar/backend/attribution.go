@@ -26,13 +26,21 @@ const (
 // start of each call.
 type Tracker struct {
 	mu       sync.Mutex
-	inFlight map[uint64]trace.SpanContext // every request in flight, by entry
+	inFlight map[uint64]inbound // every request in flight, by entry
 	next     uint64
+}
+
+// inbound is what the tracker keeps of a request in flight: its span
+// context and the tracestate it came with, as a W3C participant sends it
+// on (OpenTelemetry's TraceState in sc cannot hold every valid one).
+type inbound struct {
+	sc         trace.SpanContext
+	tracestate string
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{inFlight: map[uint64]trace.SpanContext{}}
+	return &Tracker{inFlight: map[uint64]inbound{}}
 }
 
 // Enter records an inbound request in flight and returns the function
@@ -45,10 +53,16 @@ func (t *Tracker) Enter(sc trace.SpanContext) (leave func()) {
 // EnterID is Enter without the closure, for the proxy's hot path: the
 // request leaves with Leave(id).
 func (t *Tracker) EnterID(sc trace.SpanContext) uint64 {
+	return t.EnterWithState(sc, "")
+}
+
+// EnterWithState is EnterID for a request that came with a tracestate
+// (propagation.Tracestate): a call attributed to it carries it on.
+func (t *Tracker) EnterWithState(sc trace.SpanContext, tracestate string) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.next++
-	t.inFlight[t.next] = sc
+	t.inFlight[t.next] = inbound{sc: sc, tracestate: tracestate}
 	return t.next
 }
 
@@ -63,22 +77,29 @@ func (t *Tracker) Leave(id uint64) {
 // when the call carried a valid trace context, else to the only request in
 // flight, else to none.
 func (t *Tracker) Attribute(explicit trace.SpanContext) (trace.SpanContext, Attribution) {
+	sc, _, a := t.attribute(explicit)
+	return sc, a
+}
+
+// attribute is Attribute with the tracestate of the inferred request ("" for
+// an exact or ambiguous call: an exact call carries its own).
+func (t *Tracker) attribute(explicit trace.SpanContext) (trace.SpanContext, string, Attribution) {
 	if explicit.IsValid() {
-		return explicit, Exact
+		return explicit, "", Exact
 	}
 	if t == nil {
-		return trace.SpanContext{}, Ambiguous
+		return trace.SpanContext{}, "", Ambiguous
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.inFlight) == 1 {
 		for _, sole := range t.inFlight {
-			if sole.IsValid() {
-				return sole, Inferred
+			if sole.sc.IsValid() {
+				return sole.sc, sole.tracestate, Inferred
 			}
 		}
 	}
-	return trace.SpanContext{}, Ambiguous
+	return trace.SpanContext{}, "", Ambiguous
 }
 
 // InFlight is the number of inbound requests in flight.

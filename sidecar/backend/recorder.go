@@ -232,6 +232,7 @@ type Call struct {
 	b           *Backend
 	start       time.Time
 	parent      trace.SpanContext
+	tracestate  string // the inferred request's, to send on with the call
 	attribution Attribution
 	span        trace.Span // nil until the span exists
 }
@@ -240,8 +241,8 @@ type Call struct {
 // itself carried (invalid when none): it makes the attribution exact.
 // Every Begin must be followed by Finish.
 func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
-	parent, a := b.r.tracker.Attribute(explicit)
-	return Call{b: b, start: start, parent: parent, attribution: a}
+	parent, ts, a := b.r.tracker.attribute(explicit)
+	return Call{b: b, start: start, parent: parent, tracestate: ts, attribution: a}
 }
 
 // BeginTraced is Begin for a proxy that sends the call's own span context
@@ -282,6 +283,12 @@ func (c Call) SpanContext() trace.SpanContext {
 	}
 	return c.span.SpanContext()
 }
+
+// Tracestate is the tracestate a proxy that writes the call's context
+// sends with it: the inferred inbound request's, as a W3C participant
+// carries it on; "" for an exact call (its own tracestate travels with
+// it) or an ambiguous one (a new trace has none).
+func (c Call) Tracestate() string { return c.tracestate }
 
 // Op is what a proxy learnt of one call.
 type Op struct {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hopscope/hopscope/correlate/xray"
+	"github.com/hopscope/hopscope/internal/tracectx"
 )
 
 // Propagator names accepted by New.
@@ -194,9 +195,11 @@ func (p *Propagation) Extract(ctx context.Context, h http.Header) (context.Conte
 		base = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	}
 
-	if p.traceContext && first(h, hTraceparent) != "" {
-		if out := (otelprop.TraceContext{}).Extract(base, c); hasRemote(out) {
-			return out, SourceTraceContext
+	// Two or more traceparent headers are invalid, as one malformed is
+	// (W3C Trace Context: the trace restarts, or another format is read).
+	if tp := h[hTraceparent]; p.traceContext && len(tp) == 1 && tp[0] != "" {
+		if out := (otelprop.TraceContext{}).Extract(base, traceparentOnly(h)); hasRemote(out) {
+			return withTracestate(out, h[hTracestate]), SourceTraceContext
 		}
 	}
 	if p.b3 != nil && (first(h, hB3) != "" || first(h, hB3TraceID) != "") {
@@ -231,6 +234,53 @@ func (p *Propagation) Extract(ctx context.Context, h http.Header) (context.Conte
 		}
 	}
 	return ctx, SourceNone
+}
+
+// traceparentOnly is the carrier OpenTelemetry's TraceContext extracts
+// from: it sees the traceparent but no tracestate, which withTracestate
+// reads by the spec's rules (OpenTelemetry Go drops a whole tracestate
+// for a repeated key and knows only the first level's key grammar).
+type traceparentOnly http.Header
+
+func (c traceparentOnly) Get(key string) string {
+	if key == "traceparent" {
+		return first(http.Header(c), hTraceparent)
+	}
+	return ""
+}
+
+func (c traceparentOnly) Set(string, string) {}
+
+func (c traceparentOnly) Keys() []string { return nil }
+
+// tracestateKey is the context key of the inbound tracestate, as a
+// participant propagates it (tracectx.ParseTracestate).
+type tracestateKey struct{}
+
+// withTracestate adds the inbound tracestate headers, read by the spec's
+// rules, to ctx and to its remote span context (where OpenTelemetry can
+// hold it, for the exported spans). An invalid tracestate is dropped
+// whole; none costs nothing.
+func withTracestate(ctx context.Context, values []string) context.Context {
+	if len(values) == 0 {
+		return ctx
+	}
+	ts, err := tracectx.ParseTracestate(values)
+	if err != nil || ts == "" {
+		return ctx
+	}
+	if ots, err := trace.ParseTraceState(ts); err == nil {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, trace.SpanContextFromContext(ctx).WithTraceState(ots))
+	}
+	return context.WithValue(ctx, tracestateKey{}, ts)
+}
+
+// Tracestate returns the inbound request's tracestate that Extract put in
+// ctx (or a context made from it), in the form a W3C participant sends it
+// on: the empty string when there was none or it was invalid.
+func Tracestate(ctx context.Context) string {
+	ts, _ := ctx.Value(tracestateKey{}).(string)
+	return ts
 }
 
 // extractXRay turns a valid X-Amzn-Trace-Id into a remote span context, or
@@ -301,6 +351,9 @@ func (p *Propagation) Inject(ctx context.Context, h http.Header) {
 	if sc.IsValid() {
 		if p.traceContext {
 			otelprop.TraceContext{}.Inject(ctx, c)
+			if ts := Tracestate(ctx); ts != "" {
+				c.set(hTracestate, ts) // as received, where OpenTelemetry could not hold it
+			}
 		}
 		if p.b3 != nil {
 			p.b3.Inject(ctx, c)

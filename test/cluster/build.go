@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,7 +33,7 @@ func (k *cluster) gitRevision() string {
 
 // images is every image the cluster runs, with how each is made: the
 // pause and CoreDNS images for the node, and with the workloads hopscope
-// (as the Dockerfile describes it), the shop, Jaeger and the ingress nginx.
+// (as the Dockerfile describes it: both of hopscopeBinaries), the shop, Jaeger and the ingress nginx.
 func (k *cluster) images(ctx context.Context) ([]imageSpec, error) {
 	bin := k.cfg.path("bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -46,8 +47,10 @@ func (k *cluster) images(ctx context.Context) ([]imageSpec, error) {
 		{imageCoreDNS, k.bins["coredns"], "/coredns"},
 	}
 	if k.cfg.Workloads {
-		builds = append(builds, goBin{"./cmd/hopscope", "hopscope", "-X github.com/hopscope/hopscope/internal/version.Version=" + version},
-			goBin{"./examples/shop", "shop", ""})
+		for _, b := range hopscopeBinaries {
+			builds = append(builds, goBin{b.pkg, path.Base(b.inImage), "-X github.com/hopscope/hopscope/internal/version.Version=" + version})
+		}
+		builds = append(builds, goBin{"./examples/shop", "shop", ""})
 		binaries = append(binaries, []struct{ ref, bin, inImage string }{
 			{imageShop, filepath.Join(bin, "shop"), "/shop"},
 			{imageJaeger, k.bins["jaeger"], "/jaeger"},
@@ -66,11 +69,14 @@ func (k *cluster) images(ctx context.Context) ([]imageSpec, error) {
 		if err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(filepath.Join(bin, "hopscope"))
-		if err != nil {
-			return nil, err
+		hs.Files = base
+		for _, b := range hopscopeBinaries {
+			data, err := os.ReadFile(filepath.Join(bin, path.Base(b.inImage)))
+			if err != nil {
+				return nil, err
+			}
+			hs.Files = append(hs.Files, imageFile{Path: strings.TrimPrefix(b.inImage, "/"), Data: data, Mode: 0o755})
 		}
-		hs.Files = append(base, imageFile{Path: "hopscope", Data: data, Mode: 0o755})
 		specs = append(specs, hs)
 	}
 	for _, b := range binaries {

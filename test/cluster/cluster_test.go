@@ -132,7 +132,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // checkInjectedPod: the stored shop pod carries the sidecar as a native
-// sidecar (an init container that restarts always), the swapped ports, no
+// sidecar (an init container that restarts always) running the slim
+// /hopscope-sidecar, the swapped ports, no
 // added capability and no privilege; every container is ready.
 func checkInjectedPod(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 	pods, err := cs.CoreV1().Pods(nsShop).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=shop"})
@@ -148,6 +149,11 @@ func checkInjectedPod(t *testing.T, ctx context.Context, cs kubernetes.Interface
 	}
 	if sidecar == nil {
 		t.Fatalf("no hopscope-sidecar init container: %+v", p.Spec.InitContainers)
+	}
+	// The slim binary of the image, not `hopscope sidecar` (issue 15
+	// item 1); the readiness checked below says it runs.
+	if !slices.Equal(sidecar.Command, []string{"/hopscope-sidecar"}) || len(sidecar.Args) != 0 {
+		t.Errorf("the sidecar runs command %q args %q, want the slim /hopscope-sidecar", sidecar.Command, sidecar.Args)
 	}
 	if sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 		t.Errorf("the sidecar is not a native sidecar (restartPolicy %v)", sidecar.RestartPolicy)

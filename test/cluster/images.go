@@ -75,18 +75,29 @@ func nonrootBase() ([]imageFile, error) {
 	}, nil
 }
 
+// hopscopeBinaries are the programs of the hopscope image, as the
+// Dockerfile builds and copies them (TestDaemonlessImageMatchesDockerfile
+// holds the two together): the package built and its path in the image.
+// The entrypoint is the first; the chart's sidecar template runs the slim
+// sidecar by its path (command), so the cluster test runs it in every
+// injected pod.
+var hopscopeBinaries = []struct{ pkg, inImage string }{
+	{"./cmd/hopscope", "/hopscope"},
+	{"./cmd/hopscope-sidecar", "/hopscope-sidecar"},
+}
+
 // hopscopeImageConfig is the hopscope image's config as the Dockerfile
 // describes it (TestDaemonlessImageMatchesDockerfile holds the two
 // together): entrypoint, user, ports and OCI labels.
 func hopscopeImageConfig(version, revision, created string) imageSpec {
 	return imageSpec{
 		Ref:          imageHopscope,
-		Entrypoint:   []string{"/hopscope"},
+		Entrypoint:   []string{hopscopeBinaries[0].inImage},
 		User:         "65532:65532",
 		ExposedPorts: []string{"15080/tcp", "15090/tcp", "4317/tcp", "4318/tcp", "24224/tcp", "8088/tcp", "8089/tcp", "8443/tcp", "9090/tcp"},
 		Labels: map[string]string{
 			"org.opencontainers.image.title":         "hopscope",
-			"org.opencontainers.image.description":   "eBPF-free per-hop latency for Kubernetes: sidecar, collector and sidecar injector in one binary",
+			"org.opencontainers.image.description":   "eBPF-free per-hop latency for Kubernetes: sidecar, collector and sidecar injector in one binary, and the sidecar alone in a slim one",
 			"org.opencontainers.image.source":        "https://github.com/hopscope/hopscope",
 			"org.opencontainers.image.url":           "https://github.com/hopscope/hopscope",
 			"org.opencontainers.image.documentation": "https://github.com/hopscope/hopscope#readme",

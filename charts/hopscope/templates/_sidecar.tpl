@@ -8,8 +8,11 @@ container:
   name: hopscope-sidecar
   image: {{ include "hopscope.sidecar.image" . }}
   imagePullPolicy: {{ default .Values.image.pullPolicy .Values.sidecar.image.pullPolicy }}
-  args:
-    - sidecar
+  {{- /* The slim sidecar binary of the image (cmd/hopscope-sidecar): the
+  same flags as `hopscope sidecar`, without the collector, the injector and
+  the Kubernetes client linked in. */}}
+  command:
+    - /hopscope-sidecar
   env:
     - name: HOPSCOPE_LISTEN
       value: ":15080"

@@ -78,7 +78,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var explicit trace.SpanContext
 	tp := r.Header[hTraceparent]
-	if len(tp) > 0 {
+	if len(tp) == 1 { // two or more are invalid, as one malformed is (W3C)
 		explicit, _ = parseTraceparent(tp[0])
 	}
 	c := &call{Call: p.b.BeginTraced(start, explicit), method: r.Method, u: u}
@@ -99,10 +99,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h["Upgrade"] = []string{upgrade}
 	}
 	if !explicit.IsValid() {
-		if len(tp) > 0 {
-			delete(h, hTracestate) // it went with the malformed traceparent
-		}
+		// A tracestate the app sent goes with its traceparent, missing or
+		// invalid: the spec drops it. The call carries on the inbound
+		// request's context as a participant: its trace, a new parent id,
+		// its tracestate.
+		delete(h, hTracestate)
 		h[hTraceparent] = []string{formatTraceparent(outgoingContext(c.Call))}
+		if ts := c.Call.Tracestate(); ts != "" {
+			h[hTracestate] = []string{ts}
+		}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noValue // else net/http sends its own

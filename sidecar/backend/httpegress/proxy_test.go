@@ -349,19 +349,26 @@ func TestTraceparent(t *testing.T) {
 	const given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	seen := make(chan http.Header, 1)
 	tgt := target(t, func(w http.ResponseWriter, r *http.Request) { seen <- r.Header })
+	const inboundState = "rojo=00f067aa0ba902b7,congo@t61=1" // the requests in flight came with it
+	other := "00-0af7651916cd43dd8448eb211c80319c" + given[35:]
 	cases := []struct {
 		name       string
-		header     map[string]string
+		header     map[string][]string
 		inFlight   int
 		wantKept   bool
 		wantAttrib backend.Attribution
+		wantState  string // the tracestate the target gets when the traceparent is replaced
 	}{
-		{"absent, nothing in flight", nil, 0, false, backend.Ambiguous},
-		{"absent, one request in flight", nil, 1, false, backend.Inferred},
-		{"absent, two requests in flight", nil, 2, false, backend.Ambiguous},
-		{"present", map[string]string{"Traceparent": given, "Tracestate": "a=1"}, 1, true, backend.Exact},
-		{"malformed", map[string]string{"Traceparent": "00-xyz", "Tracestate": "a=1"}, 0, false, backend.Ambiguous},
-		{"version ff", map[string]string{"Traceparent": "ff" + given[2:]}, 0, false, backend.Ambiguous},
+		{"absent, nothing in flight", nil, 0, false, backend.Ambiguous, ""},
+		{"absent, one request in flight", nil, 1, false, backend.Inferred, inboundState},
+		{"absent, two requests in flight", nil, 2, false, backend.Ambiguous, ""},
+		{"present", map[string][]string{"Traceparent": {given}, "Tracestate": {"a=1"}}, 1, true, backend.Exact, ""},
+		{"malformed", map[string][]string{"Traceparent": {"00-xyz"}, "Tracestate": {"a=1"}}, 0, false, backend.Ambiguous, ""},
+		{"malformed, one request in flight", map[string][]string{"Traceparent": {"00-xyz"}, "Tracestate": {"a=1"}}, 1, false, backend.Inferred, inboundState},
+		{"version ff", map[string][]string{"Traceparent": {"ff" + given[2:]}}, 0, false, backend.Ambiguous, ""},
+		{"duplicated", map[string][]string{"Traceparent": {given, other}}, 0, false, backend.Ambiguous, ""},
+		{"duplicated, one request in flight", map[string][]string{"Traceparent": {given, given}, "Tracestate": {"a=1"}}, 1, false, backend.Inferred, inboundState},
+		{"tracestate alone", map[string][]string{"Tracestate": {"a=1"}}, 0, false, backend.Ambiguous, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -372,11 +379,12 @@ func TestTraceparent(t *testing.T) {
 				sc := trace.NewSpanContext(trace.SpanContextConfig{
 					TraceID: trace.TraceID{1, byte(i + 1)}, SpanID: trace.SpanID{2, byte(i + 1)}, TraceFlags: trace.FlagsSampled})
 				entered = append(entered, sc)
-				defer e.tracker.Enter(sc)()
+				id := e.tracker.EnterWithState(sc, inboundState)
+				defer e.tracker.Leave(id)
 			}
 			req, _ := http.NewRequest("GET", "http://"+addr+"/v1/charges", nil)
 			for k, v := range c.header {
-				req.Header.Set(k, v)
+				req.Header[k] = v
 			}
 			resp, err := client(t, nil).Do(req)
 			if err != nil {
@@ -394,8 +402,13 @@ func TestTraceparent(t *testing.T) {
 				if s.Parent().SpanID() != sent.SpanID() || s.SpanContext().TraceID() != sent.TraceID() {
 					t.Errorf("span parent %v, want the app's traceparent", s.Parent())
 				}
-			} else if c.header["Tracestate"] != "" && h.Get("Tracestate") != "" {
-				t.Errorf("tracestate %q kept with a replaced traceparent", h.Get("Tracestate"))
+			} else {
+				if n := len(h.Values("Traceparent")); n != 1 {
+					t.Errorf("target got %d traceparent headers", n)
+				}
+				if ts := h.Values("Tracestate"); strings.Join(ts, ",") != c.wantState {
+					t.Errorf("target got tracestate %q with a replaced traceparent, want %q", ts, c.wantState)
+				}
 			}
 			if a := attrs(s)[backend.AttrAttribution].AsString(); a != string(c.wantAttrib) {
 				t.Errorf("attribution %s, want %s", a, c.wantAttrib)

@@ -30,7 +30,7 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, start time.Time) 
 		return
 	}
 	var explicit trace.SpanContext
-	if tp := r.Header[hTraceparent]; len(tp) > 0 {
+	if tp := r.Header[hTraceparent]; len(tp) == 1 { // two or more are invalid (W3C)
 		explicit, _ = parseTraceparent(tp[0])
 	}
 	c := p.b.Begin(start, explicit)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 // a component that ignores its context (issue 19, item 4: the collector
 // was alive 100 s after SIGTERM and 25 s after the second one).
 func TestStopGracefully(t *testing.T) {
-	defer func(w time.Duration) { stopWait = w }(stopWait)
-	stopWait = 100 * time.Millisecond
+	defer func(w time.Duration) { StopWait = w }(StopWait)
+	StopWait = 100 * time.Millisecond
 	block := make(chan struct{})
 	defer close(block)
 	for _, tc := range []struct {
@@ -42,7 +42,7 @@ func TestStopGracefully(t *testing.T) {
 				time.AfterFunc(50*time.Millisecond, func() { again <- syscall.SIGTERM })
 			}
 			start := time.Now()
-			err := stopGracefully(zap.NewNop(), again, d, tc.stop)
+			err := StopGracefully(zap.NewNop(), again, d, tc.stop)
 			took := time.Since(start)
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("error %v, want %q", err, tc.wantErr)

@@ -1,4 +1,9 @@
-package main
+// Package sidecarcmd is the sidecar command — its flags, variables and
+// YAML keys, its logging, its Go runtime settings and its drain — shared
+// by `hopscope sidecar` (cmd/hopscope) and the slim `hopscope-sidecar`
+// (cmd/hopscope-sidecar), so that both take the same flags and behave the
+// same.
+package sidecarcmd
 
 import (
 	"context"
@@ -11,29 +16,33 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hopscope/hopscope/internal/cli"
 	"github.com/hopscope/hopscope/sidecar"
 )
 
-// runSidecar loads the sidecar's configuration, runs it until ctx ends
+// Run loads the sidecar's configuration, runs it until ctx ends
 // (SIGTERM, Ctrl-C), then drains: requests still running when
 // --drain-timeout ends are cut (a Warn line says how many) and the exit is
 // still 0 once spans and logs are flushed. A signal on again during the
 // drain stops at once, unflushed, with an error (exit 1).
-func runSidecar(ctx context.Context, again <-chan os.Signal, args []string, stdout, stderr io.Writer) error {
+// name is the command as typed ("hopscope sidecar", "hopscope-sidecar"),
+// for --help. Errors are for cli.ExitStatus: a bad flag, variable or key
+// is a cli.UsageError.
+func Run(ctx context.Context, again <-chan os.Signal, name string, args []string, stdout, stderr io.Writer) error {
 	cfg := sidecar.DefaultConfig()
 	level := zapcore.InfoLevel
-	if err := loadConfig("sidecar", &cfg, args, stderr, logLevelFlag(&level)); err != nil {
+	if err := cli.LoadConfig(name, &cfg, args, stderr, cli.LogLevelFlag(&level)); err != nil {
 		return err
 	}
 
-	logger := newDiagnosticLogger(stderr, level).With(zap.String("component", "sidecar"))
+	logger := cli.NewDiagnosticLogger(stderr, level).With(zap.String("component", "sidecar"))
 	defer func() { _ = logger.Sync() }()
 	// Libraries may print to os.Stderr themselves.
-	defer captureStderr(logger)()
+	defer cli.CaptureStderr(logger)()
 	if limit := applyGoRuntime(&cfg, os.LookupEnv); limit > 0 {
 		logger.Debug("Go memory limit set", zap.Int64("memory_limit", cfg.MemoryLimit), zap.Int64("go_memory_limit", limit))
 	}
-	reg := processRegistry()
+	reg := cli.ProcessRegistry()
 	sc, err := sidecar.New(cfg, sidecar.Options{Registerer: reg, Gatherer: reg, AccessLogWriter: stdout, Logger: logger})
 	if err != nil {
 		return err
@@ -80,14 +89,4 @@ func applyGoRuntime(cfg *sidecar.Config, lookup func(string) (string, bool)) int
 	limit := cfg.GoMemoryLimit()
 	debug.SetMemoryLimit(limit)
 	return limit
-}
-
-// newDiagnosticLogger writes the process's own logs (not access logs) as
-// JSON to stderr, from level up (--log-level).
-func newDiagnosticLogger(w io.Writer, level zapcore.Level) *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "time"
-	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), level)
-	return zap.New(core)
 }

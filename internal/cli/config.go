@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -14,19 +14,21 @@ import (
 	"github.com/hopscope/hopscope/internal/cliconfig"
 )
 
-// component is a configuration a subcommand loads: it binds its fields to
+// Component is a configuration a command loads: it binds its fields to
 // flags and validates them.
-type component interface {
+type Component interface {
 	RegisterFlags(*flag.FlagSet)
 	Validate() error
 }
 
-// loadConfig fills cfg from flags, HOPSCOPE_* variables and the --config
+// LoadConfig fills cfg from flags, HOPSCOPE_* variables and the --config
 // file, then validates it. Errors are usage errors (exit 2) naming the flag,
 // variable or key; --help returns flag.ErrHelp. extra registers the
 // subcommand's own flags beside cfg's (e.g. --log-level).
-func loadConfig(name string, cfg component, args []string, stderr io.Writer, extra ...func(*flag.FlagSet)) error {
-	fs := flag.NewFlagSet("hopscope "+name, flag.ContinueOnError)
+// name is the command as the user typed it ("hopscope sidecar",
+// "hopscope-sidecar"), for --help.
+func LoadConfig(name string, cfg Component, args []string, stderr io.Writer, extra ...func(*flag.FlagSet)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var configFile string
 	fs.StringVar(&configFile, cliconfig.ConfigFlag, "", "YAML file with any of these flags as keys")
@@ -42,28 +44,28 @@ func loadConfig(name string, cfg component, args []string, stderr io.Writer, ext
 		if err == flag.ErrHelp {
 			return err
 		}
-		return usageError{err}
+		return UsageError{err}
 	}
 	// Validate names flags; a value that came from a variable or the file
 	// is named with its source: "--access-log (from HOPSCOPE_ACCESS_LOG): …".
 	if err := cfg.Validate(); err != nil {
-		return usageError{opts.Origins.Annotate(err)}
+		return UsageError{opts.Origins.Annotate(err)}
 	}
 	return nil
 }
 
-// processRegistry is a registry with the Go and process collectors, as
+// ProcessRegistry is a registry with the Go and process collectors, as
 // every long-running subcommand serves on /metrics.
-func processRegistry() *prometheus.Registry {
+func ProcessRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
 
-// logLevelFlag registers --log-level (HOPSCOPE_LOG_LEVEL, YAML log-level):
+// LogLevelFlag registers --log-level (HOPSCOPE_LOG_LEVEL, YAML log-level):
 // the least severe diagnostic log level written, debug, info, warn or
 // error. A bad value is refused naming the flag, variable or key.
-func logLevelFlag(level *zapcore.Level) func(*flag.FlagSet) {
+func LogLevelFlag(level *zapcore.Level) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
 		fs.Var(logLevelValue{level}, "log-level", "diagnostic log level: debug, info, warn or error")
 	}

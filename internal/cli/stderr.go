@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -32,9 +32,9 @@ var stderrCapture struct {
 	done chan struct{}
 }
 
-// captureStderr routes what is printed to os.Stderr through logger until
+// CaptureStderr routes what is printed to os.Stderr through logger until
 // the returned function is called. Nested calls share the first capture.
-func captureStderr(logger *zap.Logger) (restore func()) {
+func CaptureStderr(logger *zap.Logger) (restore func()) {
 	c := &stderrCapture
 	c.mu.Lock()
 	defer c.mu.Unlock()
