@@ -190,3 +190,94 @@ func TestOneReplicaHasNoGateway(t *testing.T) {
 		t.Errorf("sidecar HOPSCOPE_TRACE_ID_FROM_REQUEST_ID = %q with one collector (auto: off)", got)
 	}
 }
+
+// TestGatewayAuth: with auth.enabled the gateway asks senders for a token
+// of the collector's list (bearertokenauth over the same Secret key) and
+// sends the sender token to the replicas, which send it to the gateway
+// with the records they relay (--gateway-token-file): scaling out opens
+// no door that auth.enabled closed.
+func TestGatewayAuth(t *testing.T) {
+	objs := decodeAll(t, mustTemplate(t, "--set", "collector.replicas=3", "--set", "auth.enabled=true"))
+	cm := typed[*corev1.ConfigMap](t, objs, "ConfigMap", gatewayName)
+	var cfg struct {
+		Extensions map[string]struct {
+			Filename string `yaml:"filename"`
+		} `yaml:"extensions"`
+		Receivers struct {
+			OTLP struct {
+				Protocols map[string]struct {
+					Auth struct {
+						Authenticator string `yaml:"authenticator"`
+					} `yaml:"auth"`
+				} `yaml:"protocols"`
+			} `yaml:"otlp"`
+		} `yaml:"receivers"`
+		Exporters struct {
+			LoadBalancing struct {
+				Protocol struct {
+					OTLP struct {
+						Headers map[string]string `yaml:"headers"`
+					} `yaml:"otlp"`
+				} `yaml:"protocol"`
+			} `yaml:"load_balancing"`
+		} `yaml:"exporters"`
+		Service struct {
+			Extensions []string `yaml:"extensions"`
+		} `yaml:"service"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Extensions["bearertokenauth"].Filename; f != "/etc/hopscope/auth/tokens" || !slices.Contains(cfg.Service.Extensions, "bearertokenauth") {
+		t.Errorf("bearertokenauth filename %q, service extensions %v", f, cfg.Service.Extensions)
+	}
+	for _, p := range []string{"grpc", "http"} {
+		if a := cfg.Receivers.OTLP.Protocols[p].Auth.Authenticator; a != "bearertokenauth" {
+			t.Errorf("otlp %s receiver authenticator %q, want bearertokenauth", p, a)
+		}
+	}
+	if h := cfg.Exporters.LoadBalancing.Protocol.OTLP.Headers["authorization"]; h != "Bearer ${env:HOPSCOPE_AUTH_TOKEN}" {
+		t.Errorf("exporter authorization header %q", h)
+	}
+	gw := typed[*appsv1.Deployment](t, objs, "Deployment", gatewayName)
+	c := container(t, gw, "gateway")
+	var fromSecret bool
+	for _, e := range c.Env {
+		if e.Name == "HOPSCOPE_AUTH_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			fromSecret = e.ValueFrom.SecretKeyRef.Name == "hopscope-auth" && e.ValueFrom.SecretKeyRef.Key == "token"
+		}
+	}
+	if !fromSecret {
+		t.Errorf("the gateway's HOPSCOPE_AUTH_TOKEN is not the Secret's sender token: %+v", c.Env)
+	}
+	if !mountsSecretKeys(gw.Spec.Template.Spec, c, "/etc/hopscope/auth", "hopscope-auth", "tokens") {
+		t.Error("the gateway does not mount the collector's token list at /etc/hopscope/auth")
+	}
+	col := typed[*appsv1.Deployment](t, objs, "Deployment", collectorName)
+	cc := container(t, col, "collector")
+	wantArgs(t, "collector", cc.Args, "--gateway-token-file=/etc/hopscope/auth/token", "--auth-token-file=/etc/hopscope/auth/tokens")
+	if !mountsSecretKeys(col.Spec.Template.Spec, cc, "/etc/hopscope/auth", "hopscope-auth", "tokens", "token") {
+		t.Error("the collector does not mount its token list and the sender token at /etc/hopscope/auth")
+	}
+}
+
+// mountsSecretKeys reports whether c mounts, at path, a volume of secret
+// holding exactly keys.
+func mountsSecretKeys(spec corev1.PodSpec, c corev1.Container, path, secret string, keys ...string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != path {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name != m.Name || v.Secret == nil || v.Secret.SecretName != secret {
+				continue
+			}
+			var got []string
+			for _, it := range v.Secret.Items {
+				got = append(got, it.Key)
+			}
+			return slices.Equal(got, keys)
+		}
+	}
+	return false
+}

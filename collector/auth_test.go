@@ -61,16 +61,32 @@ func TestAuthTokenFileValidate(t *testing.T) {
 	os.WriteFile(short, []byte("abc\n"), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, []byte("# none yet\n"), 0o600)
-	for _, tc := range []struct{ path, want string }{
-		{filepath.Join(dir, "missing"), "no such file"},
-		{short, "too short"},
-		{empty, "no token"},
+	commented := filepath.Join(dir, "commented")
+	os.WriteFile(commented, []byte("# rotated 2026-12-06\n0123456789abcdef01\n"), 0o600)
+	for _, tc := range []struct {
+		path, want string
+		gateway    bool // with --gateway-endpoint
+	}{
+		{filepath.Join(dir, "missing"), "no such file", false},
+		{short, "too short", false},
+		{empty, "no token", false},
+		// The scale-out gateway reads the list too, and would take "#".
+		{commented, "comment line", true},
 	} {
 		cfg := DefaultConfig()
 		cfg.AuthTokenFile = tc.path
+		if tc.gateway {
+			cfg.GatewayEndpoint = "http://hopscope-gateway:4318"
+		}
 		err := cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), "--auth-token-file: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want --auth-token-file: …%s…", tc.path, err, tc.want)
 		}
+	}
+	// Without the gateway, comments stay allowed.
+	cfg := DefaultConfig()
+	cfg.AuthTokenFile = commented
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a commented list without --gateway-endpoint: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -117,6 +118,10 @@ type Config struct {
 	// records with their trace id, to reach the replica that owns their
 	// trace (collector/relay). Empty: they are joined here.
 	GatewayEndpoint string
+	// GatewayTokenFile is a token file whose first token the relay sends
+	// to the gateway (--gateway-token-file; the chart's auth.enabled
+	// mounts the sender token there). Empty: none.
+	GatewayTokenFile string
 }
 
 // DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
@@ -172,6 +177,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "heap limit in MiB: input is refused from the limit minus --memory-spike-mib on (0 = 80% of GOMEMLIMIT when set, else no limit)")
 	fs.StringVar(&c.Peers, "peers", c.Peers, "the other replicas' API, asked for traces this one does not hold: dns+HOST:PORT or HOST:PORT,... (empty = none)")
 	fs.StringVar(&c.GatewayEndpoint, "gateway-endpoint", c.GatewayEndpoint, "scale-out gateway's OTLP/HTTP URL that log lines, ALB records and beacons are relayed through to the replica owning their trace (empty = joined here)")
+	fs.StringVar(&c.GatewayTokenFile, "gateway-token-file", c.GatewayTokenFile, "token file whose first token is sent to --gateway-endpoint (empty = none)")
 	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
 }
 
@@ -280,13 +286,40 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.GatewayTokenFile != "" {
+		if c.GatewayEndpoint == "" {
+			bad("gateway-token-file", "set without --gateway-endpoint")
+		} else if _, err := bearer.Load(c.GatewayTokenFile); err != nil {
+			bad("gateway-token-file", "%v", err)
+		}
+	}
 	if c.AuthTokenFile != "" {
 		if _, err := bearer.Load(c.AuthTokenFile); err != nil {
 			bad("auth-token-file", "%v", err)
+		} else if c.GatewayEndpoint != "" && hasCommentLine(c.AuthTokenFile) {
+			// The gateway reads the same list with the Collector's
+			// bearertokenauth, which takes every line's first word as a
+			// token: a comment's "#" would be a valid token there.
+			bad("auth-token-file", "has a comment line; with --gateway-endpoint the scale-out gateway reads the same list and would take its \"#\" as a token: remove the comments")
 		}
 	}
 	if _, err := c.memoryLimiter(goMemLimit()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// hasCommentLine reports whether a token file has a line starting with
+// "#" (unreadable: false; Load reports that).
+func hasCommentLine(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			return true
+		}
+	}
+	return false
 }

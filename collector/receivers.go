@@ -30,7 +30,7 @@ func (c *Collector) addReceivers() error {
 	cfg := c.cfg
 	if cfg.GatewayEndpoint != "" {
 		rcfg := relay.DefaultConfig()
-		rcfg.Endpoint = cfg.GatewayEndpoint
+		rcfg.Endpoint, rcfg.TokenFile = cfg.GatewayEndpoint, cfg.GatewayTokenFile
 		r, err := relay.New(rcfg, next, c.relayM, func(err error) { c.log.Warn("relay", zap.Error(err)) })
 		if err != nil {
 			return err

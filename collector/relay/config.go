@@ -13,6 +13,12 @@ type Config struct {
 	// (http://hopscope-gateway:4318); records are posted to
 	// Endpoint/v1/traces. Flag --gateway-endpoint.
 	Endpoint string
+	// TokenFile, when set, is a token file (internal/bearer's format) whose
+	// first token is sent as `Authorization: Bearer` with each request: the
+	// gateway, like the collector, takes only senders with a token of its
+	// list (the chart's auth.enabled). Read again for each request, so a
+	// rotated Secret takes effect. Flag --gateway-token-file.
+	TokenFile string
 	// QueueSize bounds the records waiting to be sent; one taken in while
 	// it is full is joined locally (outcome queue_full).
 	QueueSize int

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hopscope/hopscope/collector/consumer"
+	"github.com/hopscope/hopscope/internal/bearer"
 )
 
 // Relay is a consumer.Consumer in front of the collector's own: records
@@ -147,7 +149,23 @@ func (r *Relay) post(batch []Item) error {
 	if err != nil {
 		return err
 	}
-	resp, err := r.client.Post(r.url, "application/x-protobuf", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if r.cfg.TokenFile != "" {
+		data, err := os.ReadFile(r.cfg.TokenFile)
+		if err != nil {
+			return fmt.Errorf("--gateway-token-file: %w", err)
+		}
+		toks, err := bearer.Parse(data)
+		if err != nil {
+			return fmt.Errorf("--gateway-token-file %s: %w", r.cfg.TokenFile, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+toks[0])
+	}
+	resp, err := r.client.Do(req)
 	if err != nil {
 		return err
 	}

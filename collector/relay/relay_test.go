@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +29,8 @@ type gatewayStandIn struct {
 	items  []Item
 	posts  int
 	status int
+	// token, when set, is the one bearer token taken (else 401).
+	token string
 }
 
 func (g *gatewayStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -39,6 +43,10 @@ func (g *gatewayStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.status != 0 {
 		http.Error(w, "gateway refuses", g.status)
+		return
+	}
+	if g.token != "" && r.Header.Get("Authorization") != "Bearer "+g.token {
+		http.Error(w, "no token", http.StatusUnauthorized)
 		return
 	}
 	items, bad, _, err := Decode(body)
@@ -235,5 +243,40 @@ func TestConfigValidate(t *testing.T) {
 	c.Endpoint = "http://hopscope-gateway.obs.svc:4318"
 	if err := c.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRelaySendsToken: with a token file, each request carries its first
+// token, read again per request (a rotated Secret); the gateway refusing
+// a wrong token makes the batch fail over to local joining.
+func TestRelaySendsToken(t *testing.T) {
+	const tok = "0123456789abcdef-new"
+	g := &gatewayStandIn{token: tok}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("# the sender token\n"+"0123456789abcdef-old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, local, m, _ := newRelay(t, srv.URL, func(c *Config) { c.TokenFile = file })
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	items := recordedRecords(t)[:2]
+	ctx := context.Background()
+	_ = r.Consume(ctx, consumer.Input{Source: items[0].Source, Record: items[0].Record})
+	testkit.Eventually(t, "the refused batch joined locally", 10*time.Second, func() bool { return local.count() == 1 },
+		func() string { return fmt.Sprintf("%d local", local.count()) })
+	if err := os.WriteFile(file, []byte(tok+"\n0123456789abcdef-old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Consume(ctx, consumer.Input{Source: items[1].Source, Record: items[1].Record})
+	testkit.Eventually(t, "the gateway took the record with the new token", 10*time.Second, func() bool { return len(g.got()) == 1 },
+		func() string { return fmt.Sprintf("%d taken", len(g.got())) })
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := relayed(m, items[0].Source, OutcomeFailed); v != 1 {
+		t.Errorf("failed %v, want 1", v)
 	}
 }

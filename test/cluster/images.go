@@ -32,6 +32,7 @@ const (
 	imageCoreDNS  = "hopscope.local/coredns:dev"
 	imageJaeger   = "hopscope.local/jaeger:dev"
 	imageNginx    = "hopscope.local/ingress-nginx:dev"
+	imageGateway  = "hopscope.local/gateway:dev"
 )
 
 // imageSpec is one single-layer OCI image: its files and its config.

@@ -11,7 +11,9 @@
 //     record of one trace reaches the same hopscope collector replica,
 //     found through a static list, DNS of a headless Service or the
 //     Kubernetes API), otlp and debug;
-//   - extensions: health_check (the chart's probes).
+//   - extensions: health_check (the chart's probes) and bearertokenauth
+//     (with the chart's auth.enabled, the gateway takes only senders with a
+//     token of the collector's list, as the collector does).
 //
 // The chart renders its configuration (charts/hopscope, collector.replicas
 // > 1; docs/scaling.md). Run it as any Collector:
@@ -24,6 +26,7 @@ import (
 	"os"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -59,7 +62,8 @@ func components() (otelcol.Factories, error) {
 		otlpexporter.NewFactory(), debugexporter.NewFactory()); err != nil {
 		return f, err
 	}
-	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](healthcheckextension.NewFactory()); err != nil {
+	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](healthcheckextension.NewFactory(),
+		bearertokenauthextension.NewFactory()); err != nil {
 		return f, err
 	}
 	f.Telemetry = otelconftelemetry.NewFactory()
