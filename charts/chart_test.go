@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/hopscope/hopscope/charts/internal/chartdoc"
+	"github.com/hopscope/hopscope/dashboards"
 	"github.com/hopscope/hopscope/injector"
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/rules"
@@ -899,30 +900,47 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
-// generatedDashboards are the files `go generate ./dashboards` writes.
+// generatedDashboards are the files `go generate ./dashboards` writes
+// for import by hand (the export flavour).
 func generatedDashboards() []string {
 	paths, _ := filepath.Glob(filepath.Join(root, "dashboards", "generated", "*.json"))
 	return paths
 }
 
+// TestDashboards: the chart ships one ConfigMap per dashboard of
+// dashboards/generated, holding its provisioned flavour (data source
+// variables, which the Grafana sidecar's file provisioning resolves;
+// it does not resolve the export flavour's __inputs).
 func TestDashboards(t *testing.T) {
 	gen := generatedDashboards()
 	if len(gen) == 0 {
 		t.Fatal("no dashboards/generated/*.json")
 	}
+	built, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	provisioned := map[string][]byte{}
+	for _, d := range built {
+		provisioned[d.File] = d.JSON
+	}
 	shipped, _ := filepath.Glob(filepath.Join(chartDir, "dashboards", "*.json"))
-	if len(shipped) != len(gen) {
-		t.Errorf("the chart ships %d dashboards, dashboards/generated has %d; run go generate ./dashboards", len(shipped), len(gen))
+	if len(shipped) != len(gen) || len(gen) != len(built) {
+		t.Errorf("the chart ships %d dashboards, dashboards/generated has %d, the code builds %d; run go generate ./dashboards", len(shipped), len(gen), len(built))
 	}
 	objs := decodeAll(t, renderCI(t, "monitoring"))
 	for _, path := range gen {
 		file := filepath.Base(path)
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		want, ok := provisioned[file]
+		if !ok {
+			t.Errorf("dashboards/generated/%s: no dashboard of the code; run go generate ./dashboards", file)
+			continue
 		}
 		if chartCopy, err := os.ReadFile(filepath.Join(chartDir, "dashboards", file)); err != nil || !bytes.Equal(chartCopy, want) {
-			t.Errorf("charts/hopscope/dashboards/%s differs from dashboards/generated (%v); run go generate ./dashboards", file, err)
+			t.Errorf("charts/hopscope/dashboards/%s is not the provisioned flavour of the code (%v); run go generate ./dashboards", file, err)
+		}
+		if bytes.Contains(want, []byte("__inputs")) || !bytes.Contains(want, []byte(`"${datasource}"`)) {
+			t.Errorf("%s: the chart's copy must pick its data source by the datasource variable, not by __inputs", file)
 		}
 		name := "hopscope-dashboard-" + strings.TrimPrefix(strings.TrimSuffix(file, ".json"), "hopscope-")
 		cm := typed[*corev1.ConfigMap](t, objs, "ConfigMap", name)
@@ -936,7 +954,7 @@ func TestDashboards(t *testing.T) {
 			t.Errorf("%s: annotations %v lack the folder", name, cm.Annotations)
 		}
 		if cm.Data[file] != string(want) {
-			t.Errorf("%s: data[%s] differs from dashboards/generated/%s", name, file, file)
+			t.Errorf("%s: data[%s] differs from charts/hopscope/dashboards/%s", name, file, file)
 		}
 		if !json.Valid([]byte(cm.Data[file])) {
 			t.Errorf("%s: data[%s] is not JSON", name, file)
@@ -1134,5 +1152,67 @@ func TestLongNames(t *testing.T) {
 	}
 	if len(objs) < 25 {
 		t.Errorf("only %d objects rendered: %s", len(objs), names(objs))
+	}
+}
+
+// TestDashboardSelectors: dashboards.cadvisorSelector and
+// dashboards.ksmSelector default to the selectors the dashboards are
+// generated with (dashboards.DefaultOptions), and other values become the
+// values the Scaling dashboard's cadvisor_job and ksm_job text boxes start
+// with, the rest of the dashboards unchanged.
+func TestDashboardSelectors(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Dashboards struct {
+			CAdvisorSelector string `yaml:"cadvisorSelector"`
+			KSMSelector      string `yaml:"ksmSelector"`
+		} `yaml:"dashboards"`
+	}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		t.Fatal(err)
+	}
+	def := dashboards.DefaultOptions()
+	if values.Dashboards.CAdvisorSelector != def.CAdvisorSelector || values.Dashboards.KSMSelector != def.KSMSelector {
+		t.Errorf("values.yaml: dashboards.cadvisorSelector %q, ksmSelector %q; want the generator's defaults %q, %q",
+			values.Dashboards.CAdvisorSelector, values.Dashboards.KSMSelector, def.CAdvisorSelector, def.KSMSelector)
+	}
+	built, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		o    dashboards.Options
+	}{
+		{"custom", dashboards.Options{CAdvisorSelector: `job="cadvisor", cluster!~"a|b"`, KSMSelector: `job=~"kube-state-metrics|ksm"`}},
+		{"none", dashboards.Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := dashboards.Build(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(t.TempDir(), "selectors.yaml")
+			set, _ := yaml.Marshal(map[string]any{"dashboards": map[string]string{"cadvisorSelector": tc.o.CAdvisorSelector, "ksmSelector": tc.o.KSMSelector}})
+			if err := os.WriteFile(file, set, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeAll(t, mustTemplate(t, "-f", ciFiles(t)["monitoring"], "-f", file))
+			for i, d := range want {
+				name := "hopscope-dashboard-" + strings.TrimPrefix(d.UID, "hopscope-")
+				cm := typed[*corev1.ConfigMap](t, objs, "ConfigMap", name)
+				// Rendered with the values, the chart ships what the
+				// generator writes with them as options.
+				if got := cm.Data[d.File]; got != string(d.JSON) {
+					t.Errorf("%s: data[%s] is not the dashboard generated with %+v", name, d.File, tc.o)
+				}
+				if d.UID == "hopscope-scaling" && bytes.Equal(d.JSON, built[i].JSON) {
+					t.Errorf("%s: the selectors %+v change nothing", d.UID, tc.o)
+				}
+			}
+		})
 	}
 }

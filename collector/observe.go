@@ -6,12 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hopscope/hopscope/correlate"
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // observe records the hops not observed before for this trace.
 func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 	lim := e.m.limits
-	tid := prometheus.Labels{"trace_id": b.TraceID.String()}
+	tid := prometheus.Labels{contract.ExemplarTraceID: b.TraceID.String()}
 	service := lim.service(b.Service)
 	for _, h := range b.Hops {
 		if h.Hop == correlate.HopOther {

@@ -22,7 +22,7 @@ var backendScope = []string{mCluster, mNamespace, mService, mBackend}
 // failedCall keeps the calls that failed.
 const failedCall = `outcome="error"`
 
-func backendsDashboard() *dashboard.DashboardBuilder {
+func backendsDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-backends", "hopscope / Backends",
 		"The calls apps make to their backends (PostgreSQL, Redis, HTTP APIs, ...), from the collector's joined breakdowns (hopscope_backend_call_duration_seconds): rate, errors, latency and how each call was tied to its request.").
 		Variables(variables(

@@ -20,7 +20,7 @@ const (
 // the collector's (its scrape's), not the app's.
 var hopScope = []string{mCluster, mNamespace, mService, mRoute}
 
-func breakdownDashboard() *dashboard.DashboardBuilder {
+func breakdownDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-breakdown", "hopscope / Request latency breakdown",
 		"Where a request's time goes, hop by hop (DNS, network, load balancer, ingress, sidecar, app, backends, download), from the collector's joined breakdowns (hopscope_hop_duration_seconds).").
 		Variables(variables(

@@ -32,7 +32,7 @@ var collectorScope = []string{mCluster, mNamespace, mJob, mPod}
 // would let "All" take in every program of the namespace.
 var onlyCollectors = " and on (job, instance) " + sel(tracesActive, collectorScope...)
 
-func collectorDashboard() *dashboard.DashboardBuilder {
+func collectorDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-collector", "hopscope / Collector",
 		"The hopscope collector itself: what it receives and rejects, the traces it holds while joining them, what it exports, and its memory and CPU.").
 		Variables(variables(

@@ -48,6 +48,19 @@ const (
 	mProxy     = contract.LabelBackend + `=~"$proxy"`
 	mHPA       = `horizontalpodautoscaler=~"$hpa"`
 	mInbound   = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
+	// mCAdvisor and mKSM are the matchers the textbox variables
+	// cadvisor_job and ksm_job hold, inserted raw (the ":raw" format:
+	// Grafana's Prometheus data source would otherwise escape their
+	// quotes). They come last in a selector, so an empty variable leaves
+	// a trailing comma, which PromQL accepts.
+	mCAdvisor = "${" + varCAdvisor + ":raw}"
+	mKSM      = "${" + varKSM + ":raw}"
+)
+
+// Names of the variables that hold the scrape selectors of Options.
+const (
+	varCAdvisor = "cadvisor_job"
+	varKSM      = "ksm_job"
 )
 
 // promDS is the Prometheus data source every panel and query uses: the
@@ -392,10 +405,32 @@ func jaegerVar() *dashboard.DatasourceVariableBuilder {
 	return datasourceVar("jaeger", "Jaeger", "jaeger")
 }
 
+// selectorVar is a text box holding label matchers (PromQL without
+// braces), value at first, that panels insert into their selectors.
+func selectorVar(name, label, description, value string) *dashboard.TextBoxVariableBuilder {
+	v := dashboard.StringOrArrayOfString{String: &value}
+	return dashboard.NewTextBoxVariableBuilder(name).
+		Label(label).
+		Description(description).
+		DefaultValue(dashboard.StringOrMap{String: &value}).
+		Current(dashboard.VariableOption{Selected: cog.ToPtr(true), Text: v, Value: v}).
+		Options([]dashboard.VariableOption{{Selected: cog.ToPtr(true), Text: v, Value: v}})
+}
+
+// cadvisorVar holds o.CAdvisorSelector.
+func cadvisorVar(o Options) *dashboard.TextBoxVariableBuilder {
+	return selectorVar(varCAdvisor, "cAdvisor job", "Label matchers (PromQL, without braces) that select the kubelet's cAdvisor scrape (container_* series); empty for none.", o.CAdvisorSelector)
+}
+
+// ksmVar holds o.KSMSelector.
+func ksmVar(o Options) *dashboard.TextBoxVariableBuilder {
+	return selectorVar(varKSM, "kube-state-metrics job", "Label matchers (PromQL, without braces) that select kube-state-metrics' scrape (kube_* series); empty for none.", o.KSMSelector)
+}
+
 // --- trace links ---
 
 // traceLinkField is the exemplar label that holds the trace id.
-const traceLinkField = "trace_id"
+const traceLinkField = contract.ExemplarTraceID
 
 // jaegerExploreURL opens the trace whose id is the clicked value in
 // Explore, on the Jaeger data source the jaeger variable picks.

@@ -12,13 +12,59 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 )
 
-// Dashboard is one generated dashboard.
+// Dashboard is one generated dashboard, in its two flavours.
 type Dashboard struct {
-	UID     string // fixed, e.g. "hopscope-breakdown"
-	Title   string
-	File    string  // file name, e.g. "hopscope-breakdown.json"
-	JSON    []byte  // indented JSON, trailing newline, deterministic
-	Queries []Query // every Prometheus query of every panel (and of query variables)
+	UID   string // fixed, e.g. "hopscope-breakdown"
+	Title string
+	File  string // file name, e.g. "hopscope-breakdown.json"
+	// JSON is the provisioned flavour: data sources picked by the
+	// dashboard's data source variables (datasource, jaeger), for
+	// Grafana's file provisioning and the Grafana sidecar, which do not
+	// resolve __inputs. Indented, trailing newline, deterministic.
+	JSON []byte
+	// Export is the flavour of Grafana's "Export for sharing
+	// externally": __inputs (DS_PROMETHEUS, DS_JAEGER) that Grafana's
+	// import asks for, __requires, and no data source variables.
+	Export []byte
+	// Queries are every Prometheus query of every panel (and of query
+	// variables), with Grafana variables unexpanded.
+	Queries []Query
+	// Values are the values the dashboard's text box variables start
+	// with, by name, to expand Queries as Grafana would.
+	Values map[string]string
+}
+
+// Flavour is one of the two forms a dashboard's JSON is written in.
+type Flavour int
+
+const (
+	// Provisioned is Dashboard.JSON.
+	Provisioned Flavour = iota
+	// Export is Dashboard.Export.
+	Export
+)
+
+// String names the flavour as the generator's flags do.
+func (f Flavour) String() string {
+	if f == Export {
+		return "export"
+	}
+	return "provisioned"
+}
+
+// bytes returns d's JSON in flavour f.
+func (d Dashboard) bytes(f Flavour) []byte {
+	if f == Export {
+		return d.Export
+	}
+	return d.JSON
+}
+
+// Output is a directory, relative to the module root, that holds the
+// generated dashboards in one flavour.
+type Output struct {
+	Dir     string
+	Flavour Flavour
 }
 
 // Query is one PromQL expression of a panel, with Grafana variables
@@ -31,13 +77,16 @@ type Query struct {
 	Instant  bool
 }
 
-// OutputDirs are the directories, relative to the module root, that hold
-// the generated JSON files: one to import by hand, one the Helm chart
-// ships.
-var OutputDirs = []string{"dashboards/generated", "charts/hopscope/dashboards"}
+// Outputs are the directories the repository commits: the export flavour
+// to import by hand in Grafana's UI, the provisioned flavour that the Helm
+// chart ships in ConfigMaps for the Grafana sidecar.
+var Outputs = []Output{
+	{Dir: "dashboards/generated", Flavour: Export},
+	{Dir: "charts/hopscope/dashboards", Flavour: Provisioned},
+}
 
 // builders make every dashboard, in the order All returns them.
-var builders = []func() *dashboard.DashboardBuilder{
+var builders = []func(Options) *dashboard.DashboardBuilder{
 	breakdownDashboard,
 	sidecarDashboard,
 	backendsDashboard,
@@ -45,11 +94,18 @@ var builders = []func() *dashboard.DashboardBuilder{
 	collectorDashboard,
 }
 
-// All builds every dashboard.
-func All() ([]Dashboard, error) {
+// All builds every dashboard with DefaultOptions, as the committed files
+// are.
+func All() ([]Dashboard, error) { return Build(DefaultOptions()) }
+
+// Build builds every dashboard with o.
+func Build(o Options) ([]Dashboard, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	out := make([]Dashboard, 0, len(builders))
 	for _, b := range builders {
-		d, err := build(b())
+		d, err := build(b(o))
 		if err != nil {
 			return nil, err
 		}
@@ -76,12 +132,19 @@ func build(b *dashboard.DashboardBuilder) (Dashboard, error) {
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("dashboard %s: %w", *m.Uid, err)
 	}
+	js = append(js, '\n')
+	export, err := exportOf(js)
+	if err != nil {
+		return Dashboard{}, fmt.Errorf("dashboard %s: export flavour: %w", *m.Uid, err)
+	}
 	return Dashboard{
 		UID:     *m.Uid,
 		Title:   *m.Title,
 		File:    *m.Uid + ".json",
-		JSON:    append(js, '\n'),
+		JSON:    js,
+		Export:  export,
 		Queries: queries,
+		Values:  textBoxValues(m),
 	}, nil
 }
 
@@ -166,6 +229,18 @@ func queriesOf(m dashboard.Dashboard) ([]Query, error) {
 	return out, nil
 }
 
+// textBoxValues returns the value each text box variable of m starts
+// with.
+func textBoxValues(m dashboard.Dashboard) map[string]string {
+	out := map[string]string{}
+	for _, v := range m.Templating.List {
+		if v.Type == dashboard.VariableTypeTextbox && v.Query != nil && v.Query.String != nil {
+			out[v.Name] = *v.Query.String
+		}
+	}
+	return out
+}
+
 // labelValuesSelector returns the selector of label_values(selector, label),
 // the PromQL a variable's query reads.
 func labelValuesSelector(q string) (string, error) {
@@ -189,19 +264,19 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// Write writes every dashboard's JSON file into dir, creating it, and
-// removes the hopscope-*.json files there that no dashboard generates
-// any more.
-func Write(dir string, ds []Dashboard) error {
+// Write writes every dashboard's JSON file in flavour f into dir,
+// creating it, and removes the hopscope-*.json files there that no
+// dashboard generates any more.
+func Write(dir string, ds []Dashboard, f Flavour) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, d := range ds {
 		path := filepath.Join(dir, d.File)
-		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, d.JSON) {
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, d.bytes(f)) {
 			continue
 		}
-		if err := os.WriteFile(path, d.JSON, 0o644); err != nil {
+		if err := os.WriteFile(path, d.bytes(f), 0o644); err != nil {
 			return err
 		}
 	}

@@ -23,23 +23,30 @@ const (
 var (
 	// serviceScope selects the chosen service's sidecars.
 	serviceScope = []string{mCluster, mNamespace, mService}
-	// hpaScope selects the chosen autoscalers.
-	hpaScope = []string{mCluster, mNamespace, mHPA}
-	// containerScope selects the containers of the chosen namespaces,
-	// not the pod-level cgroup nor the pause container.
-	containerScope = []string{mCluster, mNamespace, `container!=""`, `container!="POD"`}
+	// hpaScope selects the chosen autoscalers in kube-state-metrics'
+	// scrape.
+	hpaScope = []string{mCluster, mNamespace, mHPA, mKSM}
+	// containerScope selects, in the kubelet's cAdvisor scrape, the
+	// containers of the chosen namespaces, not the pod-level cgroup nor
+	// the pause container.
+	containerScope = []string{mCluster, mNamespace, `container!=""`, `container!="POD"`, mCAdvisor}
 )
 
 // podLabels are the labels that name a pod across namespaces.
 var podLabels = by("namespace", "pod")
 
-func scalingDashboard() *dashboard.DashboardBuilder {
+func scalingDashboard(o Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-scaling", "hopscope / Scaling",
-		"What the HorizontalPodAutoscaler sees and does: the requests per second per pod that prometheus-adapter serves as the custom metric hopscope_requests_per_second, the HPA's target and replicas (kube-state-metrics), and CPU throttling (cAdvisor).").
+		"What the HorizontalPodAutoscaler sees and does: the requests per second per pod that prometheus-adapter serves as the custom metric hopscope_requests_per_second, the HPA's target and replicas (kube-state-metrics), and CPU throttling (cAdvisor). "+
+			"The variables cAdvisor job and kube-state-metrics job hold the label matchers that pick those scrapes.").
 		Variables(variables(
 			[]variable{prometheusVar()},
 			scopeVars(inflight, ""),
-			[]variable{labelVar("hpa", "HPA", hpaMaxReplicas, []string{mCluster, mNamespace}, "horizontalpodautoscaler")},
+			[]variable{
+				cadvisorVar(o),
+				ksmVar(o),
+				labelVar("hpa", "HPA", hpaMaxReplicas, []string{mCluster, mNamespace, mKSM}, "horizontalpodautoscaler"),
+			},
 		))
 
 	d.WithRow(row("Load"))
@@ -139,7 +146,7 @@ func cpuUsageOverRequest() anyPanel {
 		queries: qs(query(
 			ratio(
 				sumRate(podLabels, sel(cpuUsage, containerScope...), overTime),
-				sumBy(podLabels, sel(resourceRequests, mCluster, mNamespace, `resource="cpu"`)))+servicePods,
+				sumBy(podLabels, sel(resourceRequests, mCluster, mNamespace, `resource="cpu"`, mKSM)))+servicePods,
 			"{{pod}}")),
 	})
 }

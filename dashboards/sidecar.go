@@ -36,7 +36,7 @@ var serverErrors = []string{
 	contract.LabelGRPCCode + `=~"` + strings.Join(contract.GRPCServerErrors, "|") + `"`,
 }
 
-func sidecarDashboard() *dashboard.DashboardBuilder {
+func sidecarDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-sidecar", "hopscope / Sidecar golden signals",
 		"Traffic, errors, latency and saturation of the apps behind hopscope's sidecars, per pod and per route, and what the sidecar itself costs.").
 		Variables(variables(

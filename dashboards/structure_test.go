@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,8 +14,8 @@ import (
 )
 
 // wantVariable is a dashboard variable: its name, kind (a data source
-// plugin id, or "query") and, for a query variable, the variables its
-// query is filtered by.
+// plugin id, "query" or "textbox") and, for a query variable, the
+// variables its query is filtered by.
 type wantVariable struct {
 	name, kind string
 	after      []string
@@ -89,11 +90,16 @@ var wantDashboards = []struct {
 			{"cluster", "query", nil},
 			{"namespace", "query", []string{"cluster"}},
 			{"service", "query", []string{"cluster", "namespace"}},
+			{varCAdvisor, "textbox", nil},
+			{varKSM, "textbox", nil},
 			{"hpa", "query", []string{"cluster", "namespace"}},
 		},
 		scopes: []scoped{
 			{"hopscope_", []string{mService}},
 			{"kube_horizontalpodautoscaler_", []string{mHPA}},
+			// The defaults of cadvisor_job and ksm_job (DefaultOptions).
+			{"kube_", []string{`job="kube-state-metrics"`}},
+			{"container_", []string{`job="kubelet"`, `metrics_path="/metrics/cadvisor"`}},
 		},
 	},
 	{
@@ -139,6 +145,15 @@ func checkVariable(t *testing.T, v jsonVariable, want wantVariable, d Dashboard)
 	t.Helper()
 	if v.Name != want.name {
 		t.Errorf("variable %q, want %q", v.Name, want.name)
+		return
+	}
+	if want.kind == "textbox" {
+		if v.Type != "textbox" || v.queryString() != d.Values[v.Name] || d.Values[v.Name] == "" {
+			t.Errorf("variable %s: %s of %q (values %v), want a text box holding its default", v.Name, v.Type, v.queryString(), d.Values)
+		}
+		if !slices.ContainsFunc(d.Queries, func(q Query) bool { return refersTo(q.Expr, v.Name) }) {
+			t.Errorf("variable %s: no query uses it", v.Name)
+		}
 		return
 	}
 	if want.kind != "query" {
@@ -191,6 +206,7 @@ func TestQueryRangesAndMatchers(t *testing.T) {
 		for _, v := range want.variables {
 			vars[v.name] = "$" + v.name
 		}
+		maps.Copy(vars, d.Values)
 		for _, q := range d.Queries {
 			if strings.HasPrefix(q.Panel, "variable ") {
 				continue

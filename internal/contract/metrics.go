@@ -29,6 +29,12 @@ const (
 	MetricBackendCircuitState   = "hopscope_backend_circuit_state"
 )
 
+// ExemplarTraceID is the exemplar label that carries the trace id on the
+// collector's hop and backend call histograms: the name a Grafana
+// Prometheus data source's exemplarTraceIdDestinations link to the trace
+// store (dashboards/provisioning/datasources.yaml).
+const ExemplarTraceID = "trace_id"
+
 // Metric names the collector exposes on /metrics.
 const (
 	MetricHopDuration         = "hopscope_hop_duration_seconds"

@@ -94,7 +94,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 		sc, _ := runSidecar(t, cfg)
 		sidecars = append(sidecars, sc)
 	}
-	exporters := serveRecordedExporters(t, filepath.Join("testdata", "kube-exporters.prom"))
+	exporters := serveKubeExporters(t)
 
 	var sc strings.Builder
 	sc.WriteString("scrape_configs:\n  - job_name: hopscope-sidecar\n    static_configs:\n")
@@ -102,7 +102,7 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 		fmt.Fprintf(&sc, "      - targets: [%q]\n        labels: {cluster: e2e, namespace: shop, pod: %s}\n", s.AdminAddr().String(), shopPods[i])
 	}
 	fmt.Fprintf(&sc, "  - job_name: hopscope-collector\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e, namespace: observability, pod: %s}\n", col.HTTPAddr().String(), collectorPod)
-	fmt.Fprintf(&sc, "  - job_name: kube-state-metrics-and-cadvisor\n    honor_labels: true\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e}\n", exporters)
+	sc.WriteString(kubeScrapeConfigs(exporters))
 	prom, stopProm, err := realcomp.PrometheusConfig(t.TempDir(), sc.String())
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,9 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 	var checks []check
 	for _, d := range all {
 		for _, q := range d.Queries {
-			checks = append(checks, check{d.UID + " / " + q.Panel + " / " + q.RefID, q.Expr})
+			// The text box variables (cadvisor_job, ksm_job) as the
+			// dashboard starts with them.
+			checks = append(checks, check{d.UID + " / " + q.Panel + " / " + q.RefID, promcheck.Expand(q.Expr, d.Values)})
 		}
 	}
 	if len(checks) < 20 {
@@ -226,22 +228,51 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 	}
 }
 
-// serveRecordedExporters serves the recorded kube-state-metrics and
-// cAdvisor exposition on a loopback port; counters ("+N") grow by N at
-// each scrape.
-func serveRecordedExporters(t *testing.T, path string) string {
+// serveKubeExporters serves, on a loopback port, the recorded output of
+// the exporters the dashboards read beside hopscope, on the paths the
+// real ones use: cAdvisor's container_* families of kube-exporters.prom
+// on /metrics/cadvisor, kube-state-metrics' kube_* families on /metrics,
+// and the kubelet's resource metrics (kubelet-resource.prom) on
+// /metrics/resource. Counters written "+N" grow by N at each scrape of
+// their path.
+func serveKubeExporters(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	read := func(file string) string {
+		data, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
 	}
-	var scrapes atomic.Int64
+	exporters, resource := read("kube-exporters.prom"), read("kubelet-resource.prom")
+	paths := map[string]struct {
+		data, prefix string
+		scrapes      *atomic.Int64
+	}{
+		"/metrics/cadvisor": {exporters, "container_", new(atomic.Int64)},
+		"/metrics":          {exporters, "kube_", new(atomic.Int64)},
+		"/metrics/resource": {resource, "container_", new(atomic.Int64)},
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := float64(scrapes.Add(1))
+		p, ok := paths[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		n := float64(p.scrapes.Add(1))
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		sc := bufio.NewScanner(strings.NewReader(p.data))
 		for sc.Scan() {
 			line := sc.Text()
+			name := line
+			if f := strings.Fields(line); len(f) > 2 && (f[1] == "HELP" || f[1] == "TYPE") {
+				name = f[2]
+			} else if strings.HasPrefix(line, "#") {
+				continue
+			}
+			if !strings.HasPrefix(name, p.prefix) {
+				continue
+			}
 			if i := strings.LastIndex(line, " +"); i > 0 && !strings.HasPrefix(line, "#") {
 				step, err := strconv.ParseFloat(line[i+2:], 64)
 				if err == nil {
@@ -258,6 +289,23 @@ func serveRecordedExporters(t *testing.T, path string) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// kubeScrapeConfigs are the scrape configurations of the exporters that
+// serveKubeExporters serves at addr, as kube-prometheus-stack's
+// ServiceMonitors make them: the kubelet's cAdvisor and resource
+// endpoints under job "kubelet", told apart by the metrics_path label the
+// ServiceMonitor's relabeling adds, and kube-state-metrics under its own
+// job; honor_labels, as those ServiceMonitors set, keeps the exporters'
+// namespace and pod.
+func kubeScrapeConfigs(addr string) string {
+	var sc strings.Builder
+	for _, path := range []string{"/metrics/cadvisor", "/metrics/resource"} {
+		fmt.Fprintf(&sc, "  - job_name: kubelet%s\n    metrics_path: %s\n    honor_labels: true\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e, job: kubelet, metrics_path: %s}\n",
+			strings.ReplaceAll(path, "/", "-"), path, addr, path)
+	}
+	fmt.Fprintf(&sc, "  - job_name: kube-state-metrics\n    honor_labels: true\n    static_configs:\n      - targets: [%q]\n        labels: {cluster: e2e}\n", addr)
+	return sc.String()
 }
 
 var labelValuesRE = regexp.MustCompile(`^\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
