@@ -123,7 +123,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.sc = st.span.SpanContext()
 	st.traceID = st.sc.TraceID().String()
 	if p.tracker != nil {
-		st.trackID = p.tracker.EnterID(st.sc)
+		st.trackID = p.tracker.EnterRequest(st.sc, st.route, r.URL.Path)
 	}
 	st.Context = ctx
 

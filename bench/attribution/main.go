@@ -468,7 +468,7 @@ func convert(s *tracepb.Span) span {
 			out.backend = v
 		case contract.AttrAttribution:
 			out.attribution = v
-		case attrMethod:
+		case contract.AttrAttributionReason:
 			out.how = v
 		case contract.AttrDBOperationName:
 			out.op = v
@@ -476,6 +476,3 @@ func convert(s *tracepb.Span) span {
 	}
 	return out
 }
-
-// attrMethod says how an attributed call was tied to its request.
-const attrMethod = "hopscope.attribution.method"

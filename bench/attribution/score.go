@@ -16,7 +16,7 @@ type span struct {
 	requestID        string // hopscope.request_id of a server span
 	backend          string // hopscope.backend of a backend call's span
 	attribution      string // hopscope.attribution
-	how              string // hopscope.attribution.method, when the sidecar says
+	how              string // hopscope.attribution.reason, when the sidecar says
 	op               string // db.operation.name
 	start, end       int64  // Unix nanoseconds
 }
