@@ -83,9 +83,10 @@ func learnAlone(t *testing.T, tr *Tracker, routes ...string) {
 }
 
 // TestTrackerTimelines: requests enter and leave, calls begin; each call
-// is tied to the request the table says, or to none. With the tracker of
-// before (one request in flight, else ambiguous) every case with two or
-// more requests in flight and an owner fails.
+// is tied to the request the table says, or to none. Every case has a
+// call with two or more requests in flight and an owner, so each fails
+// with the tracker of before (one request in flight, else ambiguous); the
+// steps that want none guard precision.
 func TestTrackerTimelines(t *testing.T) {
 	type step struct {
 		enter, leave string // a request: "name route id"; leave by name
@@ -104,8 +105,11 @@ func TestTrackerTimelines(t *testing.T) {
 		learn []string
 		steps []step
 	}{
-		{"alone", nil, []step{enter("a", routeOrder, 17), do(redisCall("GET", "shop:order:17"), "a", ReasonSole)}},
-		{"nobody", all, []step{do(redisCall("GET", "shop:order:17"), "", "")}},
+		{"alone, then not", all, []step{
+			do(redisCall("GET", "shop:order:17"), "", ""),
+			enter("a", routeOrder, 17), do(redisCall("GET", "shop:order:17"), "a", ReasonSole),
+			enter("f", routeFeatured, 0), do(sqlCall("17"), "a", ReasonValue),
+		}},
 		{"the key carries one request's id", all, []step{
 			enter("a", routeOrder, 17), enter("b", routeOrder, 42),
 			do(redisCall("GET", "shop:order:42"), "b", ReasonValue),
@@ -119,6 +123,7 @@ func TestTrackerTimelines(t *testing.T) {
 		{"two requests with the same id", all, []step{
 			enter("a", routeOrder, 17), enter("b", routeItem, 17),
 			do(sqlCall("17"), "", ""),
+			do(redisCall("SET", "shop:item:17"), "b", ReasonValue),
 		}},
 		{"the shape rules the other route out", all, []step{
 			enter("a", routeOrder, 17), enter("b", routeItem, 17),
@@ -136,6 +141,8 @@ func TestTrackerTimelines(t *testing.T) {
 		{"two requests of a route whose calls carry nothing", all, []step{
 			enter("f", routeFeatured, 0), enter("g", routeFeatured, 0),
 			do(redisCall("GET", "shop:featured"), "", ""),
+			enter("a", routeOrder, 5),
+			do(redisCall("GET", "shop:order:5"), "a", ReasonValue),
 		}},
 		{"a request that made its one call of a shape cannot make another", all, []step{
 			enter("a", routeOrder, 17), enter("f", routeFeatured, 0),
@@ -146,10 +153,13 @@ func TestTrackerTimelines(t *testing.T) {
 		{"a route not learnt rules nothing out", []string{routeOrder}, []step{
 			enter("a", routeOrder, 17), enter("x", "/api/stock/{id}", 5),
 			do(redisCall("GET", "shop:order:17"), "", ""),
+			enter("b", routeOrder, 42), leave("x"),
+			do(redisCall("GET", "shop:order:42"), "b", ReasonValue),
 		}},
 		{"a shape no request in flight makes", all, []step{
 			enter("a", routeOrder, 17), enter("f", routeFeatured, 0),
 			do(redisCall("DEL", "shop:order:17"), "", ""),
+			do(redisCall("GET", "shop:order:17"), "a", ReasonValue),
 		}},
 		{"a request that left is no candidate", all, []step{
 			enter("a", routeOrder, 17), enter("f", routeFeatured, 0), enter("g", routeFeatured, 0),
