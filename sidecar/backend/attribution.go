@@ -327,12 +327,12 @@ func candidate(e *entry, rs *routeShapes, st *shapeStats, hash uint64, h *Hint) 
 	switch {
 	case st == nil:
 		return false, false // the route was never seen making this call
+	case st.requests >= minValueBearing && e.count(hash) >= st.maxPer:
+		return false, false // it already made as many of these as its route does
 	case st.withValue == st.seen && st.seen >= minValueBearing:
 		return byValue, byValue // the route's calls of this shape carry its value
 	case st.constant && st.seen >= minValueBearing && string(h.first()) != string(st.first[:st.nfirst]):
 		return false, false // the route runs this shape with another value
-	case st.requests >= minValueBearing && e.count(hash) >= st.maxPer:
-		return false, false // it already made as many of these as its route does
 	}
 	return true, byValue
 }

@@ -125,6 +125,13 @@ func TestTrackerTimelines(t *testing.T) {
 			do(sqlCall("17"), "", ""),
 			do(redisCall("SET", "shop:item:17"), "b", ReasonValue),
 		}},
+		{"the same id twice: the request that made its read is ruled out", all, []step{
+			enter("a", routeOrder, 17), enter("f", routeFeatured, 0),
+			do(redisCall("GET", "shop:order:17"), "a", ReasonValue),
+			enter("b", routeOrder, 17),
+			do(redisCall("GET", "shop:order:17"), "b", ReasonValue),
+			do(sqlCall("17"), "", ""),
+		}},
 		{"the shape rules the other route out", all, []step{
 			enter("a", routeOrder, 17), enter("b", routeItem, 17),
 			do(redisCall("GET", "shop:item:17"), "b", ReasonValue),
