@@ -42,7 +42,7 @@ type spanFields struct {
 	appMS, appStartMS                                       float64
 	serverAddr, serverPort, dbSystem, dbOp, dbStmt, urlFull string
 	rpcSystem, rpcMethod                                    string
-	attribution                                             string
+	attribution, reason                                     string
 }
 
 func gather(sp *otlpwire.Span) spanFields {
@@ -87,6 +87,8 @@ func gather(sp *otlpwire.Span) spanFields {
 			f.rpcMethod = v.String()
 		case contract.AttrAttribution:
 			f.attribution = v.String()
+		case contract.AttrAttributionReason:
+			f.reason = v.String()
 		}
 	})
 	return f
@@ -142,7 +144,20 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	return &correlate.BackendCall{
 		SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
-		Error: sp.StatusCode == statusCodeError, Attribution: attributionOf(f.attribution)}
+		Error: sp.StatusCode == statusCodeError, Attribution: attributionOf(f.attribution), Reason: reasonOf(f.attribution, f.reason)}
+}
+
+// reasonOf reads hopscope.attribution.reason of an inferred call: one of
+// the known reasons, else "" (the set stays bounded).
+func reasonOf(attribution, v string) correlate.AttributionReason {
+	if correlate.Attribution(attribution) != correlate.AttributionInferred {
+		return ""
+	}
+	switch r := correlate.AttributionReason(v); r {
+	case correlate.ReasonSole, correlate.ReasonValue, correlate.ReasonRoute:
+		return r
+	}
+	return ""
 }
 
 // attributionOf reads a sidecar backend proxy's hopscope.attribution; an

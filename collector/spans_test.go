@@ -14,25 +14,35 @@ import (
 )
 
 // TestBackendSpanAttribution: a sidecar backend proxy's client span
-// carries hopscope.attribution into the breakdown; an app's own client
+// carries hopscope.attribution and, for an inferred call, a known
+// hopscope.attribution.reason into the breakdown; an app's own client
 // span (no such attribute) is exact.
 func TestBackendSpanAttribution(t *testing.T) {
 	str := func(k, v string) *commonpb.KeyValue {
 		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 	}
 	for _, tc := range []struct {
-		attr string
-		want correlate.Attribution
+		attr, reason string
+		want         correlate.Attribution
+		wantReason   correlate.AttributionReason
 	}{
-		{"inferred", correlate.AttributionInferred},
-		{"ambiguous", correlate.AttributionAmbiguous},
-		{"exact", correlate.AttributionExact},
-		{"", correlate.AttributionExact},
-		{"bogus", correlate.AttributionExact},
+		{"inferred", "", correlate.AttributionInferred, ""},
+		{"inferred", "sole", correlate.AttributionInferred, correlate.ReasonSole},
+		{"inferred", "value", correlate.AttributionInferred, correlate.ReasonValue},
+		{"inferred", "route", correlate.AttributionInferred, correlate.ReasonRoute},
+		{"inferred", "guess", correlate.AttributionInferred, ""},
+		{"ambiguous", "value", correlate.AttributionAmbiguous, ""},
+		{"ambiguous", "", correlate.AttributionAmbiguous, ""},
+		{"exact", "", correlate.AttributionExact, ""},
+		{"", "", correlate.AttributionExact, ""},
+		{"bogus", "", correlate.AttributionExact, ""},
 	} {
 		attrs := []*commonpb.KeyValue{str("db.system.name", "postgresql"), str("db.operation.name", "SELECT"), str("server.address", "db")}
 		if tc.attr != "" {
 			attrs = append(attrs, str(contract.AttrAttribution, tc.attr))
+		}
+		if tc.reason != "" {
+			attrs = append(attrs, str(contract.AttrAttributionReason, tc.reason))
 		}
 		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
 			TraceId: make([]byte, 16), SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "SELECT db",
@@ -46,8 +56,8 @@ func TestBackendSpanAttribution(t *testing.T) {
 			return nil
 		})
 		call, ok := got.(*correlate.BackendCall)
-		if !ok || call.Attribution != tc.want || call.Kind != "postgres" {
-			t.Errorf("hopscope.attribution %q: record %#v, want a postgres call attributed %s", tc.attr, got, tc.want)
+		if !ok || call.Attribution != tc.want || call.Reason != tc.wantReason || call.Kind != "postgres" {
+			t.Errorf("hopscope.attribution %q reason %q: record %#v, want a postgres call attributed %s %q", tc.attr, tc.reason, got, tc.want, tc.wantReason)
 		}
 	}
 }

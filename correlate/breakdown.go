@@ -82,7 +82,9 @@ type Backend struct {
 	MS            float64     `json:"ms"`
 	StartOffsetMS float64     `json:"start_offset_ms"`
 	Attribution   Attribution `json:"attribution"`
-	Error         bool        `json:"error,omitempty"`
+	// Reason says how an inferred call was tied to the request.
+	Reason AttributionReason `json:"attribution_reason,omitempty"`
+	Error  bool              `json:"error,omitempty"`
 }
 
 // Try is one ingress upstream attempt.
@@ -402,7 +404,7 @@ func addBackends(b *Breakdown, g Group, sc *SidecarSpan) {
 			off = ms(c.Start.Sub(sc.Start))
 		}
 		b.Backends = append(b.Backends, Backend{Kind: c.Kind, Target: c.Target, Operation: c.Operation, MS: ms(c.Duration),
-			StartOffsetMS: off, Attribution: c.Attribution, Error: c.Error})
+			StartOffsetMS: off, Attribution: c.Attribution, Reason: c.Reason, Error: c.Error})
 	}
 	// Backend offsets from remote hosts' clocks are not comparable with the
 	// browser's: when the sidecar is placed on the waterfall, backends are
@@ -434,7 +436,7 @@ func addBackends(b *Breakdown, g Group, sc *SidecarSpan) {
 
 func addBackendsOnly(b *Breakdown, g Group) {
 	for _, c := range g.Backends {
-		b.Backends = append(b.Backends, Backend{Kind: c.Kind, Target: c.Target, Operation: c.Operation, MS: ms(c.Duration), Attribution: c.Attribution, Error: c.Error})
+		b.Backends = append(b.Backends, Backend{Kind: c.Kind, Target: c.Target, Operation: c.Operation, MS: ms(c.Duration), Attribution: c.Attribution, Reason: c.Reason, Error: c.Error})
 	}
 }
 

@@ -119,12 +119,30 @@ type Attribution string
 const (
 	// AttributionExact: trace context travelled with the call.
 	AttributionExact Attribution = "exact"
-	// AttributionInferred: exactly one inbound request was in flight in the
-	// pod when the call started.
+	// AttributionInferred: the sidecar tied the call to the request from
+	// what it saw (AttributionReason says how).
 	AttributionInferred Attribution = "inferred"
 	// AttributionAmbiguous: several were; the call is listed but its time is
 	// not subtracted from the app with certainty.
 	AttributionAmbiguous Attribution = "ambiguous"
+)
+
+// AttributionReason says how an inferred call was tied to its request
+// (hopscope.attribution.reason); "" for the others, and for an inferred
+// call of a sidecar that does not say.
+type AttributionReason string
+
+// AttributionReason values.
+const (
+	// ReasonSole: exactly one inbound request was in flight in the pod when
+	// the call started.
+	ReasonSole AttributionReason = "sole"
+	// ReasonValue: exactly one request in flight could have made the call,
+	// and the call carries a value of its path (an id).
+	ReasonValue AttributionReason = "value"
+	// ReasonRoute: exactly one request in flight is on a route seen making
+	// calls of this shape.
+	ReasonRoute AttributionReason = "route"
 )
 
 // BackendCall is one call from the app to a backend (PostgreSQL, Redis, an
@@ -141,4 +159,6 @@ type BackendCall struct {
 	Duration  time.Duration
 	Error     bool
 	Attribution
+	// Reason says how an inferred call was tied.
+	Reason AttributionReason
 }

@@ -109,10 +109,27 @@ const (
 	// AttrAttribution says how the call was tied to an inbound request:
 	// exact, inferred or ambiguous (correlate.Attribution).
 	AttrAttribution = "hopscope.attribution"
+	// AttrAttributionReason says how an inferred call was tied to its
+	// request: ReasonSole, ReasonValue or ReasonRoute.
+	AttrAttributionReason = "hopscope.attribution.reason"
 	// AttrPostgreSQLSeverity is the severity of a PostgreSQL error
 	// response (ERROR, FATAL, PANIC). Not in the semantic conventions'
 	// registry (db.response.status_code has the SQLSTATE).
 	AttrPostgreSQLSeverity = "hopscope.db.postgresql.error.severity"
+)
+
+// Values of AttrAttributionReason (correlate.AttributionReason).
+const (
+	// ReasonSole: exactly one inbound request was in flight
+	// when the call began.
+	ReasonSole = "sole"
+	// ReasonValue: exactly one request in flight could have
+	// made the call, and the call carries a value of its path (an id in a
+	// Redis key or argument, a PostgreSQL bind parameter).
+	ReasonValue = "value"
+	// ReasonRoute: exactly one request in flight is on a route
+	// seen making calls of this shape.
+	ReasonRoute = "route"
 )
 
 // Attributes of the HTTP egress proxy's client spans: the phases of one

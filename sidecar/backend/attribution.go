@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Attribution says how a backend call was tied to an inbound request.
@@ -14,33 +16,162 @@ const (
 	// Exact: the call carried the request's trace context (a traceparent
 	// header, a sqlcommenter comment).
 	Exact Attribution = "exact"
-	// Inferred: exactly one inbound request was in flight in the pod when
-	// the call began.
+	// Inferred: the call was tied to one request by what the sidecar saw;
+	// its Reason says how.
 	Inferred Attribution = "inferred"
-	// Ambiguous: none or several were; the call starts a trace of its own.
+	// Ambiguous: no request or several could have made it; the call starts
+	// a trace of its own.
 	Ambiguous Attribution = "ambiguous"
+)
+
+// Reason says how an Inferred call was tied to its request (span attribute
+// hopscope.attribution.reason).
+type Reason string
+
+// The reasons.
+const (
+	// ReasonSole: exactly one inbound request was in flight when the call
+	// began.
+	ReasonSole Reason = contract.ReasonSole
+	// ReasonValue: of the requests in flight, exactly one could have made
+	// the call, and it is the one whose path value (an id) the call
+	// carries — in a Redis key or argument, a PostgreSQL bind parameter.
+	ReasonValue Reason = contract.ReasonValue
+	// ReasonRoute: of the requests in flight, exactly one is on a route
+	// known to make calls of this shape (its statement, its Redis command
+	// and key pattern) without carrying a value of its own.
+	ReasonRoute Reason = contract.ReasonRoute
+)
+
+// Bounds of what the Tracker learns.
+const (
+	// maxLearnedRoutes bounds the routes whose call shapes are learnt.
+	maxLearnedRoutes = 256
+	// maxShapesPerRoute bounds the shapes learnt per route; a route that
+	// makes more is never used to exclude anything (it stays a candidate
+	// for every call).
+	maxShapesPerRoute = 32
+	// minRouteCalls is how many calls of a route must have been seen alone
+	// before the shapes it makes are trusted to be all it makes.
+	minRouteCalls = 32
+	// minValueBearing is how many times a shape must have carried the
+	// request's value (and never not) before a request of the route is
+	// ruled out of a call of that shape that does not carry its value.
+	minValueBearing = 3
 )
 
 // Tracker knows the inbound requests in flight in the pod. The sidecar's
 // inbound proxy enters each request; the backend proxies ask it at the
 // start of each call.
+//
+// With one request in flight a call is that request's (ReasonSole); those
+// moments also teach the Tracker, per route, the shapes of the calls the
+// route's requests make and whether a shape carries the request's path
+// value. With several in flight, a request is a candidate for a call
+// unless what was learnt rules it out: its route never made a call of the
+// call's shape, or the shape always carried the request's value and this
+// call does not carry it, or the route always ran the shape with one same
+// first value (a fixed id) and this call has another, or the request was
+// already tied to as many calls of the shape as a request of its route
+// was ever seen making (a handler that reads an order once has read it). A call with exactly one candidate is Inferred
+// (ReasonValue when the candidate's value is in the call, else
+// ReasonRoute); otherwise it is Ambiguous, never guessed. A route not yet
+// learnt, and a request without a route, rule nothing out. Learning can
+// only widen what a route is known to make, so a mistaken lesson (a
+// background call at a moment alone) costs attributions, not precision.
 type Tracker struct {
-	mu       sync.Mutex
-	inFlight map[uint64]inbound // every request in flight, by entry
-	next     uint64
+	mu sync.Mutex
+	// slots hold the requests in flight (id 0: free, its index in free);
+	// ids finds a request's slot. Slots are reused, and all dropped when
+	// none is in flight: entering allocates nothing once warm.
+	slots  []entry
+	free   []int32
+	ids    map[uint64]int32
+	live   int
+	next   uint64
+	routes map[string]*routeShapes
 }
 
-// inbound is what the tracker keeps of a request in flight: its span
-// context and the tracestate it came with, as a W3C participant sends it
-// on (OpenTelemetry's TraceState in sc cannot hold every valid one).
-type inbound struct {
-	sc         trace.SpanContext
+// entry is one request in flight.
+type entry struct {
+	id uint64 // 0: a free slot
+	sc trace.SpanContext
+	// tracestate is the one the request came with (propagation.Tracestate),
+	// which a call attributed to it carries on as a W3C participant does
+	// (OpenTelemetry's TraceState in sc cannot hold every valid one).
 	tracestate string
+	route      string // the sidecar's route label; "" unknown
+	marks      marks  // values of its path, in memory only
+	// alone: no other request was in flight when it entered.
+	alone bool
+	// made counts the calls attributed to it, by shape (a hash); past
+	// maxMade shapes the rest are not counted.
+	made  [maxMade]madeCount
+	nmade uint8
+}
+
+// maxMade bounds the shapes counted per request in flight.
+const maxMade = 8
+
+type madeCount struct {
+	shape uint64
+	n     uint8
+}
+
+// count is how many calls of shape were attributed to e.
+func (e *entry) count(shape uint64) int {
+	for i := 0; i < int(e.nmade); i++ {
+		if e.made[i].shape == shape {
+			return int(e.made[i].n)
+		}
+	}
+	return 0
+}
+
+// add counts one more call of shape attributed to e and returns the count
+// (0 when e counts no more shapes).
+func (e *entry) add(shape uint64) int {
+	for i := 0; i < int(e.nmade); i++ {
+		if e.made[i].shape == shape {
+			if e.made[i].n < 255 {
+				e.made[i].n++
+			}
+			return int(e.made[i].n)
+		}
+	}
+	if int(e.nmade) >= maxMade {
+		return 0
+	}
+	e.made[e.nmade] = madeCount{shape: shape, n: 1}
+	e.nmade++
+	return 1
+}
+
+// routeShapes is what was learnt of one route's calls, from moments it
+// was alone in flight.
+type routeShapes struct {
+	calls  int                    // calls seen alone (saturates)
+	full   bool                   // more than maxShapesPerRoute shapes
+	shapes map[string]*shapeStats // by shape
+}
+
+// shapeStats counts the calls of one shape seen alone on a route, and
+// those that carried the request's value; and keeps the first value of
+// the first such call while every later one had the same (a statement the
+// route always runs with the same parameter, as a fixed id).
+type shapeStats struct {
+	seen, withValue int
+	// requests counts the requests seen alone from entry to this call
+	// that made the shape, maxPer the most calls of it one of them made.
+	requests, maxPer int
+	constant         bool // every call seen had first value first
+	first            [MaxHintValue]byte
+	nfirst           uint8
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{inFlight: map[uint64]inbound{}}
+	return &Tracker{ids: map[uint64]int32{}, routes: map[string]*routeShapes{}}
 }
 
 // Enter records an inbound request in flight and returns the function
@@ -52,17 +183,32 @@ func (t *Tracker) Enter(sc trace.SpanContext) (leave func()) {
 
 // EnterID is Enter without the closure, for the proxy's hot path: the
 // request leaves with Leave(id).
-func (t *Tracker) EnterID(sc trace.SpanContext) uint64 {
-	return t.EnterWithState(sc, "")
+func (t *Tracker) EnterID(sc trace.SpanContext) uint64 { return t.EnterRequest(sc, "", "", "") }
+
+// EnterWithState is EnterID for a request that came with a tracestate.
+func (t *Tracker) EnterWithState(sc trace.SpanContext, tracestate string) uint64 {
+	return t.EnterRequest(sc, tracestate, "", "")
 }
 
-// EnterWithState is EnterID for a request that came with a tracestate
-// (propagation.Tracestate): a call attributed to it carries it on.
-func (t *Tracker) EnterWithState(sc trace.SpanContext, tracestate string) uint64 {
+// EnterRequest is EnterID with the request's tracestate (a call attributed
+// to it carries it on), its route label (a bounded set: the sidecar's
+// route) and URL path, whose segments holding a digit are kept, in memory
+// only, until Leave, to be matched with the calls' values.
+func (t *Tracker) EnterRequest(sc trace.SpanContext, tracestate, route, path string) uint64 {
+	m := pathMarks(path)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.next++
-	t.inFlight[t.next] = inbound{sc: sc, tracestate: tracestate}
+	var i int32
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		i = int32(len(t.slots))
+		t.slots = append(t.slots, entry{})
+	}
+	t.slots[i] = entry{id: t.next, sc: sc, tracestate: tracestate, route: route, marks: m, alone: t.live == 0}
+	t.ids[t.next] = i
+	t.live++
 	return t.next
 }
 
@@ -70,41 +216,211 @@ func (t *Tracker) EnterWithState(sc trace.SpanContext, tracestate string) uint64
 func (t *Tracker) Leave(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.inFlight, id)
+	i, ok := t.ids[id]
+	if !ok {
+		return
+	}
+	delete(t.ids, id)
+	t.slots[i] = entry{}
+	t.live--
+	if t.live == 0 {
+		t.slots, t.free = t.slots[:0], t.free[:0]
+		return
+	}
+	t.free = append(t.free, i)
 }
 
 // Attribute ties a call beginning now to its inbound request: to explicit
 // when the call carried a valid trace context, else to the only request in
 // flight, else to none.
 func (t *Tracker) Attribute(explicit trace.SpanContext) (trace.SpanContext, Attribution) {
-	sc, _, a := t.attribute(explicit)
+	sc, a, _ := t.AttributeHint(explicit, nil)
 	return sc, a
 }
 
-// attribute is Attribute with the tracestate of the inferred request ("" for
-// an exact or ambiguous call: an exact call carries its own).
-func (t *Tracker) attribute(explicit trace.SpanContext) (trace.SpanContext, string, Attribution) {
+// AttributeHint ties a call beginning now to its inbound request: to
+// explicit when the call carried a valid trace context, else to the only
+// request that can have made it, with h (nil: nothing known) saying what
+// the proxy read of the call. See Tracker.
+func (t *Tracker) AttributeHint(explicit trace.SpanContext, h *Hint) (trace.SpanContext, Attribution, Reason) {
+	sc, _, a, why := t.attributeHint(explicit, h)
+	return sc, a, why
+}
+
+// attributeHint is AttributeHint with the tracestate of the inferred
+// request ("" for an exact call, which carries its own, or an ambiguous
+// one, which starts a trace).
+func (t *Tracker) attributeHint(explicit trace.SpanContext, h *Hint) (trace.SpanContext, string, Attribution, Reason) {
 	if explicit.IsValid() {
-		return explicit, "", Exact
+		return explicit, "", Exact, ""
 	}
 	if t == nil {
-		return trace.SpanContext{}, "", Ambiguous
+		return trace.SpanContext{}, "", Ambiguous, ""
+	}
+	var hash uint64
+	if h != nil && h.nshape > 0 {
+		hash = shapeHash(h.Shape())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.inFlight) == 1 {
-		for _, sole := range t.inFlight {
-			if sole.sc.IsValid() {
-				return sole.sc, sole.tracestate, Inferred
+	switch t.live {
+	case 0:
+		return trace.SpanContext{}, "", Ambiguous, ""
+	case 1:
+		for i := range t.slots {
+			sole := &t.slots[i]
+			if sole.id == 0 {
+				continue
 			}
+			if !sole.sc.IsValid() {
+				return trace.SpanContext{}, "", Ambiguous, ""
+			}
+			t.learn(sole, h, hash, sole.alone && t.next == sole.id)
+			return sole.sc, sole.tracestate, Inferred, ReasonSole
 		}
 	}
-	return trace.SpanContext{}, "", Ambiguous
+	if hash == 0 {
+		return trace.SpanContext{}, "", Ambiguous, ""
+	}
+	shape := h.Shape()
+	var e *entry
+	var byValue bool
+	// The requests in flight share few routes: look each up once.
+	var seen [4]struct {
+		route string
+		rs    *routeShapes
+		st    *shapeStats
+	}
+	nseen := 0
+	for i := range t.slots {
+		c := &t.slots[i]
+		if c.id == 0 {
+			continue
+		}
+		var rs *routeShapes
+		var st *shapeStats
+		found := false
+		for j := 0; j < nseen; j++ {
+			if seen[j].route == c.route {
+				rs, st, found = seen[j].rs, seen[j].st, true
+				break
+			}
+		}
+		if !found {
+			if rs = t.routes[c.route]; rs != nil && rs.shapes != nil {
+				st = rs.shapes[string(shape)]
+			}
+			if nseen < len(seen) {
+				seen[nseen].route, seen[nseen].rs, seen[nseen].st = c.route, rs, st
+				nseen++
+			}
+		}
+		ok, v := candidate(c, rs, st, hash, h)
+		if !ok {
+			continue
+		}
+		if e != nil {
+			return trace.SpanContext{}, "", Ambiguous, ""
+		}
+		e, byValue = c, v
+	}
+	if e == nil || !e.sc.IsValid() {
+		return trace.SpanContext{}, "", Ambiguous, ""
+	}
+	e.add(hash)
+	if byValue {
+		return e.sc, e.tracestate, Inferred, ReasonValue
+	}
+	return e.sc, e.tracestate, Inferred, ReasonRoute
+}
+
+// candidate reports whether e's request may have made the call of h
+// (shape hash), and whether the call carries e's value; rs is what was
+// learnt of e's route (nil: nothing) and st of the shape on it.
+func candidate(e *entry, rs *routeShapes, st *shapeStats, hash uint64, h *Hint) (ok, byValue bool) {
+	byValue = e.marks.matchedBy(h)
+	if e.route == "" || rs == nil || rs.full || rs.calls < minRouteCalls {
+		return true, byValue // nothing learnt rules it out
+	}
+	switch {
+	case st == nil:
+		return false, false // the route was never seen making this call
+	case st.requests >= minValueBearing && e.count(hash) >= st.maxPer:
+		return false, false // it already made as many of these as its route does
+	case st.withValue == st.seen && st.seen >= minValueBearing:
+		return byValue, byValue // the route's calls of this shape carry its value
+	case st.constant && st.seen >= minValueBearing && string(h.first()) != string(st.first[:st.nfirst]):
+		return false, false // the route runs this shape with another value
+	}
+	return true, byValue
+}
+
+// learn records that e's route made a call of h's shape (e alone in
+// flight), and counts the call as e's; whole says e was alone since it
+// entered, so every call it made was counted.
+func (t *Tracker) learn(e *entry, h *Hint, hash uint64, whole bool) {
+	if hash == 0 {
+		return
+	}
+	made := e.add(hash)
+	if e.route == "" {
+		return
+	}
+	rs := t.routes[e.route]
+	if rs == nil {
+		if len(t.routes) >= maxLearnedRoutes {
+			return
+		}
+		rs = &routeShapes{shapes: map[string]*shapeStats{}}
+		t.routes[e.route] = rs
+	}
+	if rs.full {
+		return
+	}
+	st := rs.shapes[string(h.Shape())]
+	if st == nil {
+		if len(rs.shapes) >= maxShapesPerRoute {
+			rs.full, rs.shapes = true, nil
+			return
+		}
+		st = &shapeStats{constant: true}
+		st.nfirst = uint8(copy(st.first[:], h.first()))
+		rs.shapes[string(h.Shape())] = st
+	}
+	if rs.calls < 1<<30 {
+		if st.constant && string(h.first()) != string(st.first[:st.nfirst]) {
+			st.constant = false
+		}
+		rs.calls++
+		st.seen++
+		if e.marks.matchedBy(h) {
+			st.withValue++
+		}
+		if whole && made > 0 {
+			if made == 1 {
+				st.requests++
+			}
+			st.maxPer = max(st.maxPer, made)
+		}
+	}
+}
+
+// shapeHash is FNV-1a (64 bits) of a shape, never 0.
+func shapeHash(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
 }
 
 // InFlight is the number of inbound requests in flight.
 func (t *Tracker) InFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.inFlight)
+	return t.live
 }

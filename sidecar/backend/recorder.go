@@ -24,6 +24,8 @@ import (
 const (
 	AttrBackend     = contract.AttrBackend
 	AttrAttribution = contract.AttrAttribution
+	// AttrAttributionReason says how an inferred call was tied (Reason).
+	AttrAttributionReason = contract.AttrAttributionReason
 )
 
 // maxOperations bounds the operation label per backend; later operations
@@ -234,6 +236,7 @@ type Call struct {
 	parent      trace.SpanContext
 	tracestate  string // the inferred request's, to send on with the call
 	attribution Attribution
+	reason      Reason
 	span        trace.Span // nil until the span exists
 }
 
@@ -241,8 +244,15 @@ type Call struct {
 // itself carried (invalid when none): it makes the attribution exact.
 // Every Begin must be followed by Finish.
 func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
-	parent, ts, a := b.r.tracker.attribute(explicit)
-	return Call{b: b, start: start, parent: parent, tracestate: ts, attribution: a}
+	return b.BeginHint(start, explicit, nil)
+}
+
+// BeginHint is Begin with what the proxy read of the call (nil: nothing),
+// to tie it to its request when several are in flight (Tracker). h is
+// read during the call only.
+func (b *Backend) BeginHint(start time.Time, explicit trace.SpanContext, h *Hint) Call {
+	parent, ts, a, why := b.r.tracker.attributeHint(explicit, h)
+	return Call{b: b, start: start, parent: parent, tracestate: ts, attribution: a, reason: why}
 }
 
 // BeginTraced is Begin for a proxy that sends the call's own span context
@@ -270,6 +280,10 @@ func (c Call) startSpan() trace.Span {
 
 // Attribution is how the call was tied to its inbound request.
 func (c Call) Attribution() Attribution { return c.attribution }
+
+// Reason says how an Inferred call was tied to its request ("" for the
+// other attributions).
+func (c Call) Reason() Reason { return c.reason }
 
 // Parent is the span context the call's span is a child of (invalid when
 // ambiguous).
@@ -325,9 +339,12 @@ func (c Call) Finish(end time.Time, op Op) {
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, len(b.base)+4+len(op.Attrs))
+	attrs := make([]attribute.KeyValue, 0, len(b.base)+5+len(op.Attrs))
 	attrs = append(attrs, b.base...)
 	attrs = append(attrs, attribute.String(AttrAttribution, string(c.attribution)))
+	if c.reason != "" {
+		attrs = append(attrs, attribute.String(AttrAttributionReason, string(c.reason)))
+	}
 	if b.Config.Kind == KindPostgres || b.Config.Kind == KindRedis {
 		attrs = append(attrs, attribute.String(contract.AttrDBOperationName, op.Name))
 	}

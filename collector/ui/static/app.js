@@ -548,10 +548,12 @@
     const trs = [];
     const backendRows = () => backends.map((c, i) => {
       const label = [c.kind, c.operation].filter(Boolean).join(' ');
-      const detail = [c.target, c.attribution].filter(Boolean).join(' · ') + (c.error ? ' · error' : '');
+      // An inferred call says how: "inferred: value" (attribution_reason).
+      const attribution = c.attribution && c.attribution_reason ? `${c.attribution}: ${c.attribution_reason}` : c.attribution;
+      const detail = [c.target, attribution].filter(Boolean).join(' · ') + (c.error ? ' · error' : '');
       const bar = el('span', {
         class: 'wbar backend attr-' + (c.attribution || 'unknown'),
-        title: `${label}: ${fmtMS(c.ms)} ms at +${fmtMS(c.start_offset_ms)} ms (${c.attribution || 'unknown'}${c.error ? ', error' : ''})`,
+        title: `${label}: ${fmtMS(c.ms)} ms at +${fmtMS(c.start_offset_ms)} ms (${attribution || 'unknown'}${c.error ? ', error' : ''})`,
       });
       bar.style.left = pct(c.start_offset_ms, scale);
       bar.style.width = pct(c.ms, scale);

@@ -39,19 +39,31 @@ type DelaysMS struct {
 	Ext int64 `json:"ext"`
 }
 
-func (a *App) routes(tp trace.TracerProvider) http.Handler {
+func (a *App) routes(tp trace.TracerProvider, noTelemetry bool) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route(r.Pattern)))
+			if !noTelemetry {
+				trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route(r.Pattern)))
+			}
+			if a.calls != nil {
+				var done func()
+				r, done = a.calls.begin(r, route(r.Pattern))
+				defer done()
+			}
 			h(w, r)
 		}))
 	}
 	handle("GET /{$}", a.page)
 	handle("GET /api/orders/{id}", a.apiOrder)
+	handle("GET /api/items/{id}", a.apiItem)
+	handle("GET /api/featured", a.apiFeatured)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	if noTelemetry {
+		return mux
+	}
 	// The server span continues the trace of the incoming traceparent (the
 	// hopscope sidecar's span), so the app's time hangs under the sidecar's.
 	return otelhttp.NewHandler(mux, a.service,
@@ -94,6 +106,76 @@ func (a *App) apiOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// itemTTL is how long GET /api/items/{id} keeps an item in Redis: short,
+// so that a steady load sees both hits and misses.
+const itemTTL = time.Second
+
+// ItemView is the JSON answer of GET /api/items/{id}.
+type ItemView struct {
+	ID   int    `json:"id"`
+	Item string `json:"item"`
+	// Cache is "hit", "miss" or "error".
+	Cache string `json:"cache"`
+}
+
+// apiItem answers an order's item cache-aside: Redis first, PostgreSQL
+// and a Redis write only on a miss.
+func (a *App) apiItem(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("id", r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	key := "shop:item:" + strconv.Itoa(id)
+	v := ItemView{ID: id}
+	b, found, err := a.cache.Get(ctx, key)
+	switch {
+	case err != nil:
+		v.Cache = "error"
+		a.log.WarnContext(ctx, "cache get", "key", key, "err", err)
+	case found:
+		v.Cache, v.Item = "hit", string(b)
+		writeJSON(w, http.StatusOK, v)
+		return
+	default:
+		v.Cache = "miss"
+	}
+	o, err := a.orders.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			a.fail(w, r, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("order %d not found", id)})
+			return
+		}
+		a.fail(w, r, &httpError{status: http.StatusInternalServerError, msg: "orders database failed", err: err})
+		return
+	}
+	v.Item = o.Item
+	if err := a.cache.Set(ctx, key, []byte(o.Item), itemTTL); err != nil {
+		a.log.WarnContext(ctx, "cache set", "key", key, "err", err)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// FeaturedOrder is the order GET /api/featured shows.
+const FeaturedOrder = 1
+
+// apiFeatured answers the featured order: a Redis lookup of a fixed key
+// and the order from PostgreSQL. Unlike the other routes, nothing of the
+// request is in its calls.
+func (a *App) apiFeatured(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if _, _, err := a.cache.Get(ctx, "shop:featured"); err != nil {
+		a.log.WarnContext(ctx, "cache get", "key", "shop:featured", "err", err)
+	}
+	o, err := a.orders.Get(ctx, FeaturedOrder)
+	if err != nil {
+		a.fail(w, r, &httpError{status: http.StatusInternalServerError, msg: "orders database failed", err: err})
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
 }
 
 func (a *App) page(w http.ResponseWriter, r *http.Request) {

@@ -34,13 +34,17 @@ func NewHTTPPayments(baseURL string, insecure bool, opts ...Option) (*HTTPPaymen
 	if insecure {
 		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for, for tests
 	}
+	var rt http.RoundTripper = base
+	if !o.untraced {
+		rt = otelhttp.NewTransport(base,
+			otelhttp.WithTracerProvider(o.tp),
+			otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
 	return &HTTPPayments{
 		quote: u.JoinPath("quote"),
 		client: &http.Client{
-			Transport: otelhttp.NewTransport(base,
-				otelhttp.WithTracerProvider(o.tp),
-				otelhttp.WithPropagators(propagation.TraceContext{})),
-			Timeout: MaxDelay + 5*time.Second, // the longest delay the API may be asked for, and some
+			Transport: rt,
+			Timeout:   MaxDelay + 5*time.Second, // the longest delay the API may be asked for, and some
 		},
 	}, nil
 }

@@ -24,7 +24,9 @@ func NewPostgresOrders(ctx context.Context, url string, opts ...Option) (*Postgr
 	if err != nil {
 		return nil, fmt.Errorf("shop: database URL: %w", err)
 	}
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(o.tp))
+	if !o.untraced {
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(o.tp))
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("shop: postgres pool: %w", err)

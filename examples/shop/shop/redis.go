@@ -30,6 +30,9 @@ func NewRedisCache(addr string, opts ...Option) (*RedisCache, error) {
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = 2*time.Second, time.Second, time.Second
 	rdb := redis.NewClient(ro)
+	if o.untraced {
+		return &RedisCache{rdb: rdb}, nil
+	}
 	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(o.tp)); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("shop: redis tracing: %w", err)

@@ -9,6 +9,8 @@
 //
 //	GET /                  an HTML page showing one order (?order=ID), loading hopscope's rum.js
 //	GET /api/orders/{id}   the order as JSON: Redis lookup, PostgreSQL, payments API, Redis write
+//	GET /api/items/{id}    the order's item, cache-aside: Redis lookup, and on a miss PostgreSQL and a Redis write
+//	GET /api/featured      the featured order (1): Redis lookup of a fixed key, PostgreSQL
 //	GET /healthz           200 while the process is up
 //
 // Both / and /api/orders/{id} accept injected delays, to make a hop slow on
@@ -26,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -64,6 +67,17 @@ type Config struct {
 	// InsecureSkipVerify makes the payments client accept any certificate,
 	// for a payments API with a self-signed certificate in tests.
 	InsecureSkipVerify bool
+	// NoTelemetry runs the shop as an uninstrumented app: no server span,
+	// no client spans, no traceparent on the payments call, no context
+	// read from the request. What hopscope sees of such an app is only
+	// what its sidecar sees (bench/attribution). False: OpenTelemetry as
+	// described above.
+	NoTelemetry bool
+	// CallLog, when set, receives one JSON line per request naming the
+	// backend calls its handler made, in order (see CallRecord): the ground
+	// truth bench/attribution compares hopscope's attribution with. Nil: no
+	// log.
+	CallLog io.Writer
 }
 
 // Order is one row of the orders table.
@@ -153,6 +167,7 @@ type App struct {
 	rumURL   string
 	handler  http.Handler
 	closers  []func()
+	calls    *callLog // nil without Config.CallLog
 }
 
 // New builds the app. See Deps for which backends it builds itself.
@@ -179,16 +194,24 @@ func New(cfg Config, deps Deps) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.handler = a.routes(tp)
+	if cfg.CallLog != nil {
+		a.calls = &callLog{w: cfg.CallLog}
+		a.orders, a.cache = loggedOrders{a.orders}, loggedCache{a.cache}
+	}
+	a.handler = a.routes(tp, cfg.NoTelemetry)
 	return a, nil
 }
 
 func (a *App) buildMissing(cfg Config, tp trace.TracerProvider) error {
+	opts := []Option{WithTracerProvider(tp)}
+	if cfg.NoTelemetry {
+		opts = []Option{withoutTelemetry()}
+	}
 	if a.orders == nil {
 		if cfg.DatabaseURL == "" {
 			return errors.New("shop: Config.DatabaseURL is required when Deps.Orders is nil")
 		}
-		o, err := NewPostgresOrders(context.Background(), cfg.DatabaseURL, WithTracerProvider(tp))
+		o, err := NewPostgresOrders(context.Background(), cfg.DatabaseURL, opts...)
 		if err != nil {
 			return err
 		}
@@ -198,7 +221,7 @@ func (a *App) buildMissing(cfg Config, tp trace.TracerProvider) error {
 		if cfg.RedisAddr == "" {
 			return errors.New("shop: Config.RedisAddr is required when Deps.Cache is nil")
 		}
-		c, err := NewRedisCache(cfg.RedisAddr, WithTracerProvider(tp))
+		c, err := NewRedisCache(cfg.RedisAddr, opts...)
 		if err != nil {
 			return err
 		}
@@ -208,7 +231,7 @@ func (a *App) buildMissing(cfg Config, tp trace.TracerProvider) error {
 		if cfg.PaymentsURL == "" {
 			return errors.New("shop: Config.PaymentsURL is required when Deps.Payments is nil")
 		}
-		p, err := NewHTTPPayments(cfg.PaymentsURL, cfg.InsecureSkipVerify, WithTracerProvider(tp))
+		p, err := NewHTTPPayments(cfg.PaymentsURL, cfg.InsecureSkipVerify, opts...)
 		if err != nil {
 			return err
 		}
@@ -245,7 +268,13 @@ func rumBase(s string) (string, error) {
 type Option func(*options)
 
 type options struct {
-	tp trace.TracerProvider
+	tp       trace.TracerProvider
+	untraced bool // no instrumentation at all (Config.NoTelemetry)
+}
+
+// withoutTelemetry builds the backend without any instrumentation.
+func withoutTelemetry() Option {
+	return func(o *options) { o.untraced = true }
 }
 
 // WithTracerProvider sets the provider of the backend's client spans

@@ -1,9 +1,12 @@
 package pgproxy
 
 import (
+	"encoding/binary"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
 // Bounds of the per-connection memory of statements.
@@ -14,8 +17,9 @@ const (
 	// maxInterned bounds the normalised texts shared per connection so a
 	// repeated statement costs no allocation.
 	maxInterned = 256
-	// bindCapture is enough of a Bind for its portal and statement names;
-	// its parameter values are never read.
+	// bindCapture is enough of a Bind for its portal and statement names
+	// and its first parameter values, which are read for attribution only
+	// (backend.Hint: compared in memory, never kept past the call's start).
 	bindCapture = 512
 )
 
@@ -47,6 +51,10 @@ type frontend struct {
 	stmts  map[string]statement
 	intern map[string]string
 	norm   []byte
+
+	// hint is what the batch's first Bind carried, and its statement, for
+	// the call's attribution.
+	hint backend.Hint
 }
 
 func (fe *frontend) clock() time.Time {
@@ -93,6 +101,7 @@ func (fe *frontend) openBatch() {
 	if !fe.open {
 		fe.open = true
 		fe.start = fe.clock()
+		fe.hint.Reset()
 		fe.named = false
 		fe.kind, fe.text = KindOther, ""
 		fe.explicit = trace.SpanContext{}
@@ -134,6 +143,9 @@ func (fe *frontend) end(m *message) bool {
 		fe.remember(name, statement{kind: kind, text: text})
 		fe.name(kind, text, fe.traceContext(sql, m))
 	case 'B':
+		if fe.hint.Values() == 0 {
+			bindValues(&fe.hint, m.body)
+		}
 		if fe.named {
 			return true
 		}
@@ -184,7 +196,15 @@ func (fe *frontend) queueBatch() bool {
 }
 
 func (fe *frontend) queue(start time.Time, kind, text string, explicit trace.SpanContext, simple bool) bool {
-	call := fe.s.b.Begin(start, explicit)
+	if simple {
+		fe.hint.Reset() // a simple query's literals are not read
+	}
+	if text != "" {
+		fe.hint.SetShape(text)
+	} else {
+		fe.hint.SetShape(kind)
+	}
+	call := fe.s.b.BeginHint(start, explicit, &fe.hint)
 	return fe.s.push(pending{call: call, kind: kind, text: text, simple: simple})
 }
 
@@ -238,4 +258,68 @@ func (fe *frontend) remember(name []byte, st statement) {
 		}
 	}
 	fe.stmts[string(name)] = st
+}
+
+// bindValues adds the first parameter values of a Bind body (as far as it
+// was captured) to h: text values as they are, binary 2-, 4- and 8-byte
+// values as the integers they would be (an int2, int4 or int8; another
+// type gives a number no request carries). A malformed body adds what came
+// before the fault.
+func bindValues(h *backend.Hint, body []byte) {
+	_, rest, ok := cstring(body) // portal
+	if !ok {
+		return
+	}
+	if _, rest, ok = cstring(rest); !ok { // statement
+		return
+	}
+	if len(rest) < 2 {
+		return
+	}
+	nf := int(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	if nf > len(rest)/2 {
+		return
+	}
+	formats := rest[:2*nf]
+	rest = rest[2*nf:]
+	if len(rest) < 2 {
+		return
+	}
+	np := int(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	for i := 0; i < np && h.Values() < backend.MaxHintValues; i++ {
+		if len(rest) < 4 {
+			return
+		}
+		n := int32(binary.BigEndian.Uint32(rest))
+		rest = rest[4:]
+		if n < 0 {
+			continue // NULL
+		}
+		if int(n) > len(rest) {
+			return // cut by the capture
+		}
+		v := rest[:n]
+		rest = rest[n:]
+		binaryFmt := false
+		switch {
+		case nf == 1:
+			binaryFmt = binary.BigEndian.Uint16(formats) == 1
+		case nf > 1 && i < nf:
+			binaryFmt = binary.BigEndian.Uint16(formats[2*i:]) == 1
+		}
+		if !binaryFmt {
+			h.AddValue(v)
+			continue
+		}
+		switch len(v) {
+		case 2:
+			h.AddInt(int64(int16(binary.BigEndian.Uint16(v))))
+		case 4:
+			h.AddInt(int64(int32(binary.BigEndian.Uint32(v))))
+		case 8:
+			h.AddInt(int64(binary.BigEndian.Uint64(v)))
+		}
+	}
 }

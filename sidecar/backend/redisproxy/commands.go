@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+
+	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
 // errProtocol is a stream the decoders cannot follow: decoding stops, the
@@ -40,6 +42,10 @@ type cmdDecoder struct {
 	// bytes, to see CLIENT REPLY OFF|SKIP.
 	sub [2][8]byte
 	nsb [2]int
+	// hint is what next read of the command for its attribution: the
+	// name and first key (digits masked) as its shape, the first
+	// arguments as its values. Valid until the next call of next.
+	hint backend.Hint
 }
 
 // next decodes the next command. ok is false when the bytes were no
@@ -47,6 +53,7 @@ type cmdDecoder struct {
 // err is errProtocol when the stream is no RESP a server would accept, or
 // the reader's error (io.EOF…).
 func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
+	d.hint.Reset()
 	first, err := d.br.Peek(1)
 	if err != nil {
 		return cmd, false, err
@@ -90,6 +97,20 @@ func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
 				cmd.op = lookupOp(upperInto(name[:], b))
 			}
 			cmd.kind = opKinds[cmd.op]
+			d.hint.SetShape(opNames[cmd.op])
+		case i <= backend.MaxHintValues && l <= backend.MaxHintValue && int(l) <= d.br.Size() && cmd.kind == kindPlain && !opSecret[cmd.op]:
+			b, err := d.br.Peek(int(l))
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF // as discard says of a cut argument
+				}
+				return cmd, false, err
+			}
+			if i == 1 {
+				d.hint.AppendShape(space)
+				d.hint.AppendShapeMasked(b)
+			}
+			d.hint.AddValue(b)
 		case cmd.kind == kindClient && i <= 2:
 			b, err := d.br.Peek(int(min(l, 8)))
 			if err != nil {
@@ -111,6 +132,8 @@ func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
 	}
 	return cmd, true, nil
 }
+
+var space = []byte{' '}
 
 // clientReplyOff reports whether the captured CLIENT arguments are REPLY
 // OFF or REPLY SKIP.
@@ -157,6 +180,7 @@ func (d *cmdDecoder) inline() (cmd command, ok bool, err error) {
 		cmd.op = lookupOp(upperInto(t.caps[0].b[:], t.caps[0].b[:t.caps[0].n]))
 	}
 	cmd.kind = opKinds[cmd.op]
+	d.hint.SetShape(opNames[cmd.op]) // an inline command's arguments are not read
 	if t.state == tokErr {
 		cmd.badQuotes = true
 		return cmd, true, nil

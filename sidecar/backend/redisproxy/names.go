@@ -86,6 +86,19 @@ const (
 	kindSync    // SYNC, PSYNC: a replication stream follows
 )
 
+// opSecret marks the commands whose arguments may be credentials: none of
+// their arguments is read for attribution.
+var opSecret = func() [len(opNames)]bool {
+	var k [len(opNames)]bool
+	for i, n := range opNames {
+		switch n {
+		case "AUTH", "ACL", "CONFIG", "MIGRATE":
+			k[i] = true
+		}
+	}
+	return k
+}()
+
 // opKinds is the kind of each opNames entry.
 var opKinds = func() [len(opNames)]uint8 {
 	var k [len(opNames)]uint8

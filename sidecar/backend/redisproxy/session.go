@@ -229,7 +229,7 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 		if cmd.replyOff {
 			return stop(true) // replies would no longer match
 		}
-		call := s.b.Begin(start, trace.SpanContext{})
+		call := s.b.BeginHint(start, trace.SpanContext{}, &d.hint)
 		if !s.q.push(pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs}) {
 			call.Finish(time.Now(), backend.Op{Name: opNames[cmd.op], Error: errUndecoded})
 			return stop(true)
