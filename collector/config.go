@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,7 +61,8 @@ type Config struct {
 	// restarts (--state-dir; empty = in memory only).
 	StateDir string
 	// Tail follows growing log files: FORMAT:PATH with FORMAT one of
-	// ingress-nginx, ingress-nginx-json, haproxy, alb (--tail, repeatable).
+	// ingress-nginx, ingress-nginx-json, haproxy, alb, envoy, envoy-json,
+	// traefik-json (--tail, repeatable).
 	Tail []string
 	// ExportOTLPEndpoint receives every span plus the synthesized ones
 	// (Jaeger or any OTLP backend): http(s)://host:4318 or grpc://host:4317
@@ -173,6 +175,9 @@ const (
 	FormatIngressNginxJSON = logformat.IngressNginxJSON
 	FormatHAProxy          = logformat.HAProxy
 	FormatALB              = logformat.ALB
+	FormatEnvoy            = logformat.Envoy
+	FormatEnvoyJSON        = logformat.EnvoyJSON
+	FormatTraefikJSON      = logformat.TraefikJSON
 )
 
 // TailSpec is one parsed --tail value.
@@ -184,10 +189,8 @@ func ParseTail(v string) (TailSpec, error) {
 	if !ok || path == "" {
 		return TailSpec{}, fmt.Errorf("want FORMAT:PATH, got %q", v)
 	}
-	switch format {
-	case FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB:
-	default:
-		return TailSpec{}, fmt.Errorf("unknown format %q (known: %s, %s, %s, %s)", format, FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB)
+	if !slices.Contains(logformat.Formats, format) {
+		return TailSpec{}, fmt.Errorf("unknown format %q (known: %s)", format, strings.Join(logformat.Formats, ", "))
 	}
 	return TailSpec{Format: format, Path: path}, nil
 }

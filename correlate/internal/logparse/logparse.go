@@ -1,8 +1,9 @@
 // Package logparse holds the helpers that the access-log parsers
-// (correlate/alb, correlate/haproxy and correlate/ingressnginx) share:
-// exact decimal seconds, status codes, request lines and paths, the W3C
-// traceparent and X-Ray Root join keys, hex escapes, and a left-to-right
-// field scanner.
+// (correlate/alb, correlate/haproxy, correlate/ingressnginx,
+// correlate/envoy and correlate/traefik) share: exact decimal seconds,
+// status codes, request lines and paths, the W3C traceparent, B3 and X-Ray
+// Root join keys, hex escapes, a left-to-right field scanner, and the
+// scalar values of a flat JSON object.
 //
 // The helpers return bare sentinel errors (ErrNotDecimal, …) or report
 // failure with ok or -1; each parser wraps them with its own format's
@@ -19,6 +20,7 @@
 package logparse
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/hopscope/hopscope/internal/tracectx"
@@ -309,4 +311,69 @@ func (p *Scanner) Word() (w string, ok bool) {
 		p.Pos++
 	}
 	return p.Line[start:p.Pos], true
+}
+
+// B3TraceID validates an X-B3-TraceId value (surrounding spaces and tabs
+// ignored): 16 or 32 hex digits of either case, not all zeros. It returns
+// the trace id as 32 lower-case hex digits; a 64-bit id is padded on the
+// left with zeros, as the B3 specification says to widen it.
+func B3TraceID(v string) (string, bool) {
+	v = TrimOWS(v)
+	if len(v) != 16 && len(v) != 32 {
+		return "", false
+	}
+	zero := true
+	for i := 0; i < len(v); i++ {
+		if Unhex(v[i]) < 0 {
+			return "", false
+		}
+		zero = zero && v[i] == '0'
+	}
+	if zero {
+		return "", false
+	}
+	v = strings.ToLower(v)
+	if len(v) == 16 {
+		v = "0000000000000000" + v
+	}
+	return v, true
+}
+
+// errJSONValue: a key a parser reads holds an object, an array or a
+// boolean.
+var errJSONValue = errors.New("want a string, a number or null")
+
+// JSONFields parses line as one JSON object (surrounding white space
+// ignored) and returns the values of keys as text, in the order of keys:
+// a string's value, a number as written, "" for null or an absent key.
+// A key that holds anything else is an error naming it; other keys may
+// hold any JSON value and are ignored. When a key occurs twice the last
+// value counts, as with encoding/json.
+func JSONFields(line string, keys []string) ([]string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &obj); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if obj == nil {
+		return nil, errors.New("invalid JSON: want an object")
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		raw, ok := obj[k]
+		if !ok {
+			continue
+		}
+		switch c := raw[0]; {
+		case c == '"':
+			if err := json.Unmarshal(raw, &out[i]); err != nil {
+				return nil, fmt.Errorf("field %q: %w", k, err)
+			}
+		case c == 'n': // null
+		case c == '-' || '0' <= c && c <= '9':
+			out[i] = string(raw)
+		default:
+			return nil, fmt.Errorf("field %q: %w", k, errJSONValue)
+		}
+	}
+	return out, nil
 }
