@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/gateway"
 	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/peers"
 	"github.com/hopscope/hopscope/internal/bearer"
@@ -60,6 +61,16 @@ type Config struct {
 	// StateDir keeps progress (ALB files read, tail offsets) across
 	// restarts (--state-dir; empty = in memory only).
 	StateDir string
+	// GatewayServices, GatewayResourceAttributes and GatewaySpanAttributes
+	// say which OTLP server spans are an ingress's or gateway's, which then
+	// play the ingress hop (package collector/gateway; docs/gateways.md):
+	// service.name values with "*" at either end, KEY=VALUE resource
+	// attributes, KEY or KEY=VALUE span attributes
+	// (--gateway-services, --gateway-resource-attributes,
+	// --gateway-span-attributes). Empty lists recognise no gateway.
+	GatewayServices           []string
+	GatewayResourceAttributes []string
+	GatewaySpanAttributes     []string
 	// Tail follows growing log files: FORMAT:PATH with FORMAT one of
 	// ingress-nginx, ingress-nginx-json, haproxy, alb, envoy, envoy-json,
 	// traefik-json (--tail, repeatable).
@@ -137,7 +148,15 @@ func DefaultConfig() Config {
 		MaxTraces:              100_000,
 		MaxExportBufferMiB:     DefaultMaxExportBufferMiB,
 		HAProxyTimezone:        "UTC",
+		GatewayServices:        gateway.DefaultConfig().Services,
+		GatewaySpanAttributes:  gateway.DefaultConfig().SpanAttributes,
 	}
+}
+
+// gatewayConfig is the gateway recognition part of c.
+func (c *Config) gatewayConfig() gateway.Config {
+	return gateway.Config{Services: c.GatewayServices, ResourceAttributes: c.GatewayResourceAttributes,
+		SpanAttributes: c.GatewaySpanAttributes}
 }
 
 // RegisterFlags binds every field to a flag of fs.
@@ -155,6 +174,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RUMGlobalRatePerSecond, "rum-global-rate", c.RUMGlobalRatePerSecond, "beacons per second from all clients together")
 	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
+	fs.Var(cliconfig.NewStringList(&c.GatewayServices), "gateway-services", "service.name values of ingresses/gateways whose server spans play the ingress hop (* at either end matches anything)")
+	fs.Var(cliconfig.NewStringList(&c.GatewayResourceAttributes), "gateway-resource-attributes", "KEY=VALUE resource attributes marking an ingress/gateway")
+	fs.Var(cliconfig.NewStringList(&c.GatewaySpanAttributes), "gateway-span-attributes", "KEY or KEY=VALUE span attributes marking a server span as an ingress/gateway's")
 	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")
 	fs.StringVar(&c.ExportOTLPEndpoint, "export-otlp-endpoint", c.ExportOTLPEndpoint, "OTLP endpoint spans are exported to (Jaeger)")
 	fs.DurationVar(&c.ExportDelay, "export-delay", c.ExportDelay, "wait for a trace's other records before exporting it")
@@ -229,6 +251,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.RUMGlobalRatePerSecond >= 1) || math.IsInf(c.RUMGlobalRatePerSecond, 0) {
 		bad("rum-global-rate", "must be a finite number of at least 1")
+	}
+	if err := c.gatewayConfig().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, t := range c.Tail {
 		if _, err := ParseTail(t); err != nil {
