@@ -27,12 +27,13 @@ type Config struct {
 // *ingressgateway*, and any span with upstream_cluster), Traefik
 // (traefik*, and any span with entry_point), NGINX Gateway Fabric (ngf:*)
 // and nginx's otel module (unknown_service:nginx, nginx*), and Caddy
-// (caddy*).
+// (unknown_service:caddy when unnamed, as its tracing directive exports
+// without OTEL_SERVICE_NAME, and caddy*).
 func DefaultConfig() Config {
 	return Config{
 		Services: []string{
 			"unknown_service:envoy", "envoy*", "*ingressgateway*",
-			"traefik*", "ngf:*", "unknown_service:nginx", "nginx*", "caddy*",
+			"traefik*", "ngf:*", "unknown_service:nginx", "nginx*", "unknown_service:caddy", "caddy*",
 		},
 		SpanAttributes: []string{"upstream_cluster", "entry_point"},
 	}

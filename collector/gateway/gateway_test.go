@@ -108,6 +108,21 @@ func TestRecordedTraefik(t *testing.T) {
 	}
 }
 
+// TestRecordedCaddy: the span a live Caddy exported, with no service
+// name configured (unknown_service:caddy) and no upstream span.
+func TestRecordedCaddy(t *testing.T) {
+	got, taken := run(t, DefaultConfig(), load(t, "caddy-live.json"))
+	if len(taken) != 1 {
+		t.Fatalf("taken %q", taken)
+	}
+	want := []Result{{TraceID: tid(t, "4bf92f3577b34da6a3ce929d0e0e4736"), Ingress: &correlate.IngressLog{
+		Start: ns(1796595181000000000), RequestTime: 2269196 * time.Nanosecond, Resolution: Resolution,
+		Method: "GET", Path: "/x", Host: "127.0.0.1", Status: 200}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("\n got %+v\nwant %+v", dump(got), dump(want))
+	}
+}
+
 // TestConfigured: what the configuration says decides; the defaults do
 // not apply when replaced.
 func TestConfigured(t *testing.T) {
