@@ -70,7 +70,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range gw.Results() {
+	for _, r := range gw.Results(body) {
 		ts := byTrace[r.TraceID]
 		// A client span of the gateway's service that was not known to
 		// be a gateway's when it was walked (the server span matched by

@@ -26,11 +26,12 @@ const (
 )
 
 // Batch gathers the gateway spans of one OTLP export request: Add every
-// span, then Results. A Batch is used by one goroutine.
+// span, then Results. A Batch is used by one goroutine. Only gateway
+// server spans are kept; a request without any costs no more than the
+// checks of its server spans and of each resource once.
 type Batch struct {
 	m       *Matcher
 	servers []held
-	clients []held
 	// The last resource looked at and whether it matched: the spans of
 	// one resource come together.
 	lastRes  *byte
@@ -42,8 +43,6 @@ type Batch struct {
 type held struct {
 	res otlpwire.Resource
 	sp  otlpwire.Span
-	// gw: the client span's resource is a gateway's.
-	gw bool
 }
 
 // NewBatch returns an empty batch for one request.
@@ -58,15 +57,14 @@ func (b *Batch) Add(res *otlpwire.Resource, sp *otlpwire.Span) bool {
 		return false
 	}
 	resMatch := b.resource(res)
-	if sp.Kind == kindServer {
-		if !b.m.serverSpan(resMatch, sp) {
-			return false
-		}
-		b.servers = append(b.servers, held{res: *res, sp: *sp})
-		return true
+	if sp.Kind == kindClient {
+		return resMatch
 	}
-	b.clients = append(b.clients, held{res: *res, sp: *sp, gw: resMatch})
-	return resMatch
+	if !b.m.serverSpan(resMatch, sp) {
+		return false
+	}
+	b.servers = append(b.servers, held{res: *res, sp: *sp})
+	return true
 }
 
 func (b *Batch) resource(res *otlpwire.Resource) bool {
@@ -95,10 +93,23 @@ type Result struct {
 
 // Results maps every gateway server span of the request to its record,
 // with the client spans of the same service and trace within it as tries.
-func (b *Batch) Results() []Result {
+// body is the request Add's spans came from: it is walked again for the
+// client spans only when there is a gateway server span.
+func (b *Batch) Results(body []byte) []Result {
 	if len(b.servers) == 0 {
 		return nil
 	}
+	traces := make(map[string]bool, len(b.servers))
+	for _, s := range b.servers {
+		traces[string(s.sp.TraceID)] = true
+	}
+	var clients []held
+	_ = otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+		if sp.Kind == kindClient && sp.End >= sp.Start && traces[string(sp.TraceID)] {
+			clients = append(clients, held{res: *res, sp: *sp})
+		}
+		return nil
+	}) // the first walk found the request well formed
 	out := make([]Result, 0, len(b.servers))
 	for i := range b.servers {
 		s := &b.servers[i]
@@ -106,7 +117,7 @@ func (b *Batch) Results() []Result {
 		service := serviceOf(&s.res)
 		var ids []string
 		var tries []held
-		for _, c := range b.clients {
+		for _, c := range clients {
 			if string(c.sp.TraceID) == string(s.sp.TraceID) && c.sp.Start >= s.sp.Start && c.sp.End <= s.sp.End &&
 				serviceOf(&c.res) == service {
 				tries = append(tries, c)

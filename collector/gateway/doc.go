@@ -31,6 +31,12 @@
 // they do (the client spans end inside the server span). A try that comes
 // in a later request than its server span is not joined.
 //
+// Only gateway server spans are kept while a request is walked; the
+// request is walked a second time for their client spans only when it
+// holds one, so that the collector's ingest of other spans costs no more
+// memory (BenchmarkIngestOTLP: the same bytes and allocations per request
+// as before).
+//
 // The package is pure: it reads span views and keeps no state between
 // requests.
 package gateway

@@ -54,7 +54,7 @@ func run(t *testing.T, cfg Config, body []byte) ([]Result, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b.Results(), taken
+	return b.Results(body), taken
 }
 
 func ns(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/hopscope/hopscope/internal/contract"
@@ -91,16 +92,12 @@ func (m *Matcher) Resource(res *otlpwire.Resource) bool {
 // serverSpan reports whether sp, a SERVER span, is a gateway's, given
 // whether its resource is (resMatch).
 func (m *Matcher) serverSpan(resMatch bool, sp *otlpwire.Span) bool {
-	if v, ok := sp.Attr(attrUpstreamCluster); ok && strings.HasPrefix(v.String(), "inbound|") {
-		return false // an Istio sidecar's inbound span
+	if !resMatch && !slices.ContainsFunc(m.spanAttrs, func(a attrRule) bool {
+		v, ok := sp.Attr(a.key)
+		return ok && (a.anyValue || v.String() == a.value)
+	}) {
+		return false
 	}
-	if resMatch {
-		return true
-	}
-	for _, a := range m.spanAttrs {
-		if v, ok := sp.Attr(a.key); ok && (a.anyValue || v.String() == a.value) {
-			return true
-		}
-	}
-	return false
+	v, ok := sp.Attr(attrUpstreamCluster)
+	return !ok || !strings.HasPrefix(v.String(), "inbound|") // not an Istio sidecar's inbound span
 }
