@@ -60,7 +60,9 @@ func TestErrors(t *testing.T) {
 				return r.RequestTime == 2*time.Microsecond && len(r.Tries) == 1 && r.Tries[0].Addr == "http://10.0.0.1"
 			}},
 		{"StartLocal when no StartUTC", `{"Duration":1,"StartLocal":"2026-11-26T11:00:00+01:00"}`, "",
-			func(r correlate.IngressLog) bool { return r.Start.Equal(at("2026-11-26T10:00:00Z")) && r.Start.Location() == time.UTC }},
+			func(r correlate.IngressLog) bool {
+				return r.Start.Equal(at("2026-11-26T10:00:00Z")) && r.Start.Location() == time.UTC
+			}},
 		{"malformed traceparent ignored", `{"Duration":1,"request_Traceparent":"00-xyz"}`, "",
 			func(r correlate.IngressLog) bool { return r.TraceID == "" }},
 	} {
