@@ -20,7 +20,6 @@
 package logparse
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/hopscope/hopscope/internal/tracectx"
@@ -337,43 +336,4 @@ func B3TraceID(v string) (string, bool) {
 		v = "0000000000000000" + v
 	}
 	return v, true
-}
-
-// errJSONValue: a key a parser reads holds an object, an array or a
-// boolean.
-var errJSONValue = errors.New("want a string, a number or null")
-
-// JSONFields parses line as one JSON object (surrounding white space
-// ignored) and returns the values of keys as text, in the order of keys:
-// a string's value, a number as written, "" for null or an absent key.
-// A key that holds anything else is an error naming it; other keys may
-// hold any JSON value and are ignored. When a key occurs twice the last
-// value counts, as with encoding/json.
-func JSONFields(line string, keys []string) ([]string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(line), &obj); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if obj == nil {
-		return nil, errors.New("invalid JSON: want an object")
-	}
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		raw, ok := obj[k]
-		if !ok {
-			continue
-		}
-		switch c := raw[0]; {
-		case c == '"':
-			if err := json.Unmarshal(raw, &out[i]); err != nil {
-				return nil, fmt.Errorf("field %q: %w", k, err)
-			}
-		case c == 'n': // null
-		case c == '-' || '0' <= c && c <= '9':
-			out[i] = string(raw)
-		default:
-			return nil, fmt.Errorf("field %q: %w", k, errJSONValue)
-		}
-	}
-	return out, nil
 }
