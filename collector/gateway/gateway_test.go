@@ -18,7 +18,9 @@ import (
 
 // load reads a recorded OTLP/JSON request as the wire bytes the receiver
 // hands on.
-func load(t *testing.T, name string) []byte {
+func load(t *testing.T, name string) []byte { return loadTB(t, name) }
+
+func loadTB(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
