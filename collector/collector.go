@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hopscope/hopscope/collector/forward"
+	"github.com/hopscope/hopscope/collector/gateway"
 	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/peers"
@@ -57,9 +58,11 @@ type Collector struct {
 	now   func() time.Time
 	tick  time.Duration
 	store *correlate.Store[traceState]
-	m     *metrics
-	em    *emitter
-	sink  spanSink
+	// gateways recognises ingress/gateway server spans (--gateway-*).
+	gateways *gateway.Matcher
+	m        *metrics
+	em       *emitter
+	sink     spanSink
 	// rejects logs refused input, rate-limited per source.
 	rejects *rejectLog
 	// tokens are --auth-token-file's (nil: no token required).
@@ -134,6 +137,9 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		if c.sink, err = newSpanSink(cfg.ExportOTLPEndpoint); err != nil {
 			return nil, fmt.Errorf("--export-otlp-endpoint: %w", err)
 		}
+	}
+	if c.gateways, err = gateway.NewMatcher(cfg.gatewayConfig()); err != nil {
+		return nil, err
 	}
 	c.em.m, c.em.sink = c.m, c.sink
 	c.em.configure(c.log, cfg)

@@ -7,9 +7,11 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/gateway"
 	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/peers"
 	"github.com/hopscope/hopscope/collector/relay"
@@ -61,8 +63,19 @@ type Config struct {
 	// StateDir keeps progress (ALB files read, tail offsets) across
 	// restarts (--state-dir; empty = in memory only).
 	StateDir string
+	// GatewayServices, GatewayResourceAttributes and GatewaySpanAttributes
+	// say which OTLP server spans are an ingress's or gateway's, which then
+	// play the ingress hop (package collector/gateway; docs/gateways.md):
+	// service.name values with "*" at either end, KEY=VALUE resource
+	// attributes, KEY or KEY=VALUE span attributes
+	// (--gateway-services, --gateway-resource-attributes,
+	// --gateway-span-attributes). Empty lists recognise no gateway.
+	GatewayServices           []string
+	GatewayResourceAttributes []string
+	GatewaySpanAttributes     []string
 	// Tail follows growing log files: FORMAT:PATH with FORMAT one of
-	// ingress-nginx, ingress-nginx-json, haproxy, alb (--tail, repeatable).
+	// ingress-nginx, ingress-nginx-json, haproxy, alb, envoy, envoy-json,
+	// traefik-json (--tail, repeatable).
 	Tail []string
 	// ExportOTLPEndpoint receives every span plus the synthesized ones
 	// (Jaeger or any OTLP backend): http(s)://host:4318 or grpc://host:4317
@@ -147,7 +160,15 @@ func DefaultConfig() Config {
 		MaxTraces:              100_000,
 		MaxExportBufferMiB:     DefaultMaxExportBufferMiB,
 		HAProxyTimezone:        "UTC",
+		GatewayServices:        gateway.DefaultConfig().Services,
+		GatewaySpanAttributes:  gateway.DefaultConfig().SpanAttributes,
 	}
+}
+
+// gatewayConfig is the gateway recognition part of c.
+func (c *Config) gatewayConfig() gateway.Config {
+	return gateway.Config{Services: c.GatewayServices, ResourceAttributes: c.GatewayResourceAttributes,
+		SpanAttributes: c.GatewaySpanAttributes}
 }
 
 // RegisterFlags binds every field to a flag of fs.
@@ -165,6 +186,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RUMGlobalRatePerSecond, "rum-global-rate", c.RUMGlobalRatePerSecond, "beacons per second from all clients together")
 	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
+	fs.Var(cliconfig.NewStringList(&c.GatewayServices), "gateway-services", "service.name values of ingresses/gateways whose server spans play the ingress hop (* at either end matches anything)")
+	fs.Var(cliconfig.NewStringList(&c.GatewayResourceAttributes), "gateway-resource-attributes", "KEY=VALUE resource attributes marking an ingress/gateway")
+	fs.Var(cliconfig.NewStringList(&c.GatewaySpanAttributes), "gateway-span-attributes", "KEY or KEY=VALUE span attributes marking a server span as an ingress/gateway's")
 	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")
 	fs.StringVar(&c.ExportOTLPEndpoint, "export-otlp-endpoint", c.ExportOTLPEndpoint, "OTLP endpoint spans are exported to (Jaeger)")
 	fs.DurationVar(&c.ExportDelay, "export-delay", c.ExportDelay, "wait for a trace's other records before exporting it")
@@ -187,6 +211,9 @@ const (
 	FormatIngressNginxJSON = logformat.IngressNginxJSON
 	FormatHAProxy          = logformat.HAProxy
 	FormatALB              = logformat.ALB
+	FormatEnvoy            = logformat.Envoy
+	FormatEnvoyJSON        = logformat.EnvoyJSON
+	FormatTraefikJSON      = logformat.TraefikJSON
 )
 
 // TailSpec is one parsed --tail value.
@@ -198,10 +225,8 @@ func ParseTail(v string) (TailSpec, error) {
 	if !ok || path == "" {
 		return TailSpec{}, fmt.Errorf("want FORMAT:PATH, got %q", v)
 	}
-	switch format {
-	case FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB:
-	default:
-		return TailSpec{}, fmt.Errorf("unknown format %q (known: %s, %s, %s, %s)", format, FormatIngressNginx, FormatIngressNginxJSON, FormatHAProxy, FormatALB)
+	if !slices.Contains(logformat.Formats, format) {
+		return TailSpec{}, fmt.Errorf("unknown format %q (known: %s)", format, strings.Join(logformat.Formats, ", "))
 	}
 	return TailSpec{Format: format, Path: path}, nil
 }
@@ -240,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.RUMGlobalRatePerSecond >= 1) || math.IsInf(c.RUMGlobalRatePerSecond, 0) {
 		bad("rum-global-rate", "must be a finite number of at least 1")
+	}
+	if err := c.gatewayConfig().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, t := range c.Tail {
 		if _, err := ParseTail(t); err != nil {

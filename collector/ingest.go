@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/otlp"
@@ -44,6 +45,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	var badRelayed int
 	var relayErr error
 	hold := c.sink != nil
+	gw := c.gateways.NewBatch()
 	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
 		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 || correlate.TraceID(sp.TraceID).IsZero() {
 			bad++
@@ -74,6 +76,9 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 				Scope: scope.Raw, ScopeSchema: scope.SchemaURL, Span: sp.Raw})
 			ts.ids = append(ts.ids, [8]byte(sp.SpanID))
 		}
+		if gw.Add(res, sp) {
+			return nil // a gateway's span: Results maps it
+		}
 		if rec := spanRecord(res, sp); rec != nil {
 			ts.recs = append(ts.recs, rec)
 		}
@@ -81,6 +86,17 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, r := range gw.Results(body) {
+		ts := byTrace[r.TraceID]
+		// A client span of the gateway's service that was not known to
+		// be a gateway's when it was walked (the server span matched by
+		// a span attribute came later) is a try, not a backend call.
+		ts.recs = slices.DeleteFunc(ts.recs, func(rec correlate.Record) bool {
+			b, ok := rec.(*correlate.BackendCall)
+			return ok && slices.Contains(r.TrySpanIDs, b.SpanID)
+		})
+		ts.recs = append(ts.recs, r.Ingress)
 	}
 	if bad > 0 {
 		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes (or all zero) or a span id not 8", bad))

@@ -1,8 +1,9 @@
 // Package logparse holds the helpers that the access-log parsers
-// (correlate/alb, correlate/haproxy and correlate/ingressnginx) share:
-// exact decimal seconds, status codes, request lines and paths, the W3C
-// traceparent and X-Ray Root join keys, hex escapes, and a left-to-right
-// field scanner.
+// (correlate/alb, correlate/haproxy, correlate/ingressnginx,
+// correlate/envoy and correlate/traefik) share: exact decimal seconds,
+// status codes, request lines and paths, the W3C traceparent, B3 and X-Ray
+// Root join keys, hex escapes, a left-to-right field scanner, and the
+// scalar values of a flat JSON object.
 //
 // The helpers return bare sentinel errors (ErrNotDecimal, …) or report
 // failure with ok or -1; each parser wraps them with its own format's
@@ -309,4 +310,30 @@ func (p *Scanner) Word() (w string, ok bool) {
 		p.Pos++
 	}
 	return p.Line[start:p.Pos], true
+}
+
+// B3TraceID validates an X-B3-TraceId value (surrounding spaces and tabs
+// ignored): 16 or 32 hex digits of either case, not all zeros. It returns
+// the trace id as 32 lower-case hex digits; a 64-bit id is padded on the
+// left with zeros, as the B3 specification says to widen it.
+func B3TraceID(v string) (string, bool) {
+	v = TrimOWS(v)
+	if len(v) != 16 && len(v) != 32 {
+		return "", false
+	}
+	zero := true
+	for i := 0; i < len(v); i++ {
+		if Unhex(v[i]) < 0 {
+			return "", false
+		}
+		zero = zero && v[i] == '0'
+	}
+	if zero {
+		return "", false
+	}
+	v = strings.ToLower(v)
+	if len(v) == 16 {
+		v = "0000000000000000" + v
+	}
+	return v, true
 }

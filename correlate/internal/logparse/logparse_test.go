@@ -230,3 +230,26 @@ func TestScanner(t *testing.T) {
 		t.Fatalf("Word at the trailing spaces = %q, %v, Pos %d", w, ok, p.Pos)
 	}
 }
+
+func TestB3TraceID(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"80f198ee56343ba864fe8b2a57d3eff7", "80f198ee56343ba864fe8b2a57d3eff7", true},
+		{" 80F198EE56343BA864FE8B2A57D3EFF7\t", "80f198ee56343ba864fe8b2a57d3eff7", true},
+		{"e457b5a2e4d86bd1", "0000000000000000e457b5a2e4d86bd1", true},
+		{"0000000000000000", "", false},
+		{"00000000000000000000000000000000", "", false},
+		{"e457b5a2e4d86bd", "", false},
+		{"e457b5a2e4d86bd1e", "", false},
+		{"g457b5a2e4d86bd1", "", false},
+		{"", "", false},
+		{"-", "", false},
+	} {
+		got, ok := B3TraceID(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("B3TraceID(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

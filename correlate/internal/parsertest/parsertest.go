@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/internal/logparse"
@@ -234,6 +235,48 @@ func CheckLoadBalancerLog(t testing.TB, call string, r correlate.LoadBalancerLog
 	}
 	if r.Status < 0 || r.Status > 999 || r.TargetStatus < 0 || r.TargetStatus > 999 {
 		t.Fatalf("%s: Status %d, TargetStatus %d", call, r.Status, r.TargetStatus)
+	}
+	CheckKeys(t, call, r.Keys)
+	CheckRequest(t, call, r.Method, r.Path, true)
+}
+
+// CheckCorpusHasFile checks that the committed seed corpus of the fuzz
+// target (testdata/fuzz/<target>) holds every line of the sample file
+// testdata/<file>: for packages whose targets read different files.
+func CheckCorpusHasFile(t testing.TB, target, file string) {
+	t.Helper()
+	corpus := ReadCorpus(t, filepath.Join("testdata", "fuzz", target))
+	path := filepath.Join("testdata", file)
+	for i, line := range ReadLines(t, path) {
+		if !slices.Contains(corpus, line) {
+			t.Errorf("%s:%d is not in the seed corpus of %s", path, i+1, target)
+		}
+	}
+}
+
+// CheckIngressLog checks the invariants that every ingress parser's
+// records keep: durations not negative, the parser's resolution, status
+// codes of at most three digits, Start in UTC, Tries nil or not empty,
+// well-formed keys, and a method and path (CheckRequest, the path cut
+// from a request target).
+func CheckIngressLog(t testing.TB, call string, r correlate.IngressLog, resolution time.Duration) {
+	t.Helper()
+	if r.RequestTime < 0 || r.Resolution != resolution {
+		t.Fatalf("%s: RequestTime %v, Resolution %v", call, r.RequestTime, r.Resolution)
+	}
+	if r.Status < 0 || r.Status > 999 {
+		t.Fatalf("%s: Status %d", call, r.Status)
+	}
+	if !r.Start.IsZero() && r.Start.Location() != time.UTC {
+		t.Fatalf("%s: Start %v not in UTC", call, r.Start)
+	}
+	for i, try := range r.Tries {
+		if try.Status < 0 || try.Status > 999 || try.Connect < 0 || try.Header < 0 || try.Response < 0 {
+			t.Fatalf("%s: try %d %+v", call, i, try)
+		}
+	}
+	if r.Tries != nil && len(r.Tries) == 0 {
+		t.Fatalf("%s: empty, non-nil Tries", call)
 	}
 	CheckKeys(t, call, r.Keys)
 	CheckRequest(t, call, r.Method, r.Path, true)
