@@ -132,7 +132,11 @@ func TestDashboardScrapeSelectors(t *testing.T) {
 		}
 		r := twice[pod] / once[pod]
 		t.Logf("%s: CPU usage / request %.4f with cadvisor_job at its default, %.4f without (×%.2f)", pod, once[pod], twice[pod], r)
-		if r < 1.8 || r > 2.2 {
+		// ×2 by construction; the two targets are scraped at different
+		// moments, so rate()'s extrapolation over the few samples of a
+		// short run moves it (×2.07 to ×2.40 seen). A selector that does
+		// not work counts twice in both queries: ×1.
+		if r < 1.5 || r > 3 {
 			t.Errorf("%s: without selectors the CPU usage is ×%.2f the cAdvisor one, want ×2 (cAdvisor and /metrics/resource)", pod, r)
 		}
 	}
