@@ -116,7 +116,31 @@ const (
 	// response (ERROR, FATAL, PANIC). Not in the semantic conventions'
 	// registry (db.response.status_code has the SQLSTATE).
 	AttrPostgreSQLSeverity = "hopscope.db.postgresql.error.severity"
+	// AttrDBAuthMethod is, on a PostgreSQL connect span, how the server
+	// asked the client to authenticate (AuthMethod* values), read from
+	// its Authentication message's type; never a credential.
+	AttrDBAuthMethod = "hopscope.db.auth_method"
+	// AttrDBConnectionSetup is true on a Redis command sent at connection
+	// start (HELLO, AUTH, SELECT, CLIENT before any other command).
+	AttrDBConnectionSetup = "hopscope.db.connection_setup"
 )
+
+// Values of AttrDBAuthMethod: the authentication request a PostgreSQL
+// server (or PgBouncer) sent at startup.
+const (
+	AuthMethodNone      = "none"          // AuthenticationOk at once (trust)
+	AuthMethodCleartext = "cleartext"     // AuthenticationCleartextPassword
+	AuthMethodMD5       = "md5"           // AuthenticationMD5Password
+	AuthMethodSCRAM     = "scram-sha-256" // AuthenticationSASL offering SCRAM-SHA-256
+	AuthMethodSASL      = "sasl"          // AuthenticationSASL without SCRAM-SHA-256
+	AuthMethodGSS       = "gss"           // AuthenticationGSS or SSPI
+	AuthMethodOther     = "other"         // another request (Kerberos V5, SCM credentials, unknown)
+)
+
+// OpConnect is the operation (db.operation.name, the duration
+// histogram's operation label) of a backend connection's setup: a
+// PostgreSQL startup up to the first ReadyForQuery, or a failed dial.
+const OpConnect = "connect"
 
 // Values of AttrAttributionReason (correlate.AttributionReason).
 const (

@@ -111,7 +111,7 @@ func TestAttributesInRegistryOrNamespaced(t *testing.T) {
 }
 
 func TestOwnAttributesAreNamespaced(t *testing.T) {
-	for _, k := range []string{AttrNetworkIOSentBytes, AttrNetworkIOReceivedBytes, AttrPostgreSQLSeverity, AttrComponent, AttrVersion, AttrRequestID, AttrXRayRoot, AttrQueueTimeMS,
+	for _, k := range []string{AttrNetworkIOSentBytes, AttrNetworkIOReceivedBytes, AttrPostgreSQLSeverity, AttrDBAuthMethod, AttrDBConnectionSetup, AttrComponent, AttrVersion, AttrRequestID, AttrXRayRoot, AttrQueueTimeMS,
 		AttrAppDurationMS, AttrOverheadMS, AttrAppStartMS, AttrPropagation, AttrBackend, AttrAttribution,
 		AttrHTTPDNSMS, AttrHTTPConnectMS, AttrHTTPTLSMS, AttrHTTPTTFBMS, AttrHTTPBodyMS, AttrHTTPAttempts,
 		AttrHTTPConnReused, AttrHTTPTunnelMS, AttrSynthetic, AttrHop, AttrSource, AttrDurationMS} {

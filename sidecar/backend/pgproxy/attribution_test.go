@@ -65,7 +65,7 @@ func TestAttribution(t *testing.T) {
 			for _, sc := range tc.inFlight {
 				leaves = append(leaves, f.tracker.Enter(sc))
 			}
-			before := len(f.spans.Ended())
+			before := len(queries(f.spans.Ended()))
 			args := []any{tc.mode}
 			if tc.mode == pgx.QueryExecModeExec {
 				args = append(args, 7) // with no argument pgx uses the simple protocol

@@ -94,8 +94,8 @@ func TestDecoderFailures(t *testing.T) {
 			if got := fx.decodeErrors(); got != 1 {
 				t.Errorf("decode errors %v, want 1", got)
 			}
-			if n := len(ts.spans.Ended()); n != 0 {
-				t.Errorf("%d spans after a failure", n)
+			if n := len(queries(ts.spans.Ended())); n != 0 {
+				t.Errorf("%d query spans after a failure", n)
 			}
 			if fx.gauge("decoded") != 0 || fx.gauge("relayed") != 1 {
 				t.Errorf("connections decoded=%v relayed=%v, want 0 and 1", fx.gauge("decoded"), fx.gauge("relayed"))
@@ -137,7 +137,7 @@ func TestDecoderStreamsLargeMessages(t *testing.T) {
 	if cap(ts.fe.f.buf) > 2*textCapture {
 		t.Errorf("capture buffer grew to %d bytes", cap(ts.fe.f.buf))
 	}
-	spans := ts.spans.Ended()
+	spans := queries(ts.spans.Ended())
 	if got := calls(spans); len(got) != 2 || got[0] != (call{"COPY", "COPY t FROM STDIN", ""}) || got[1].op != "SELECT" {
 		t.Fatalf("calls %v", got)
 	}

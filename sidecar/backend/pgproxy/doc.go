@@ -15,8 +15,17 @@
 // histogram, with their own start and end) in short bursts off the relay
 // goroutines.
 //
-// The startup and authentication (trust, md5, SCRAM) pass through unread.
-// SSLRequest and GSSENCRequest are answered N by the proxy, so the app
+// The startup is a call of its own, operation connect: from the
+// client's StartupMessage to the server's first ReadyForQuery (the
+// authentication exchange and the ParameterStatus reports included), with
+// hopscope.db.auth_method saying what the server asked for (none,
+// cleartext, md5, scram-sha-256, sasl, gss, other: the Authentication
+// message's type, never a credential); an ErrorResponse that refuses it
+// (28P01 for a wrong password) is its error, recorded when the server
+// closes. It is attributed like any call: a connection a pool opens ahead
+// of the requests is ambiguous. Behind a pooler (PgBouncer) the connect is
+// the pooler's own answer, not the database's. The authentication
+// messages themselves pass through unchanged. SSLRequest and GSSENCRequest are answered N by the proxy, so the app
 // goes on in plain text on loopback, unless the backend's tls is
 // passthrough: then the server answers and an encrypted session is
 // relayed opaque. A CancelRequest is relayed as it came.

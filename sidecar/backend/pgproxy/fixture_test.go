@@ -187,16 +187,39 @@ func (f *fixture) port() string {
 	return p
 }
 
-// waitSpans waits until at least n spans ended (a call is recorded just
-// after its reply is forwarded) and returns them.
+// waitSpans waits until at least n query spans (connect spans not
+// counted) ended (a call is recorded just after its reply is forwarded)
+// and returns the query spans.
 func (f *fixture) waitSpans(n int) []sdktrace.ReadOnlySpan {
 	f.t.Helper()
 	var spans []sdktrace.ReadOnlySpan
 	testkit.Eventually(f.t, fmt.Sprintf("at least %d spans ended", n), 5*time.Second, func() bool {
-		spans = f.spans.Ended()
+		spans = queries(f.spans.Ended())
 		return len(spans) >= n
 	}, func() string { return fmt.Sprintf("%d spans ended:\n%s", len(spans), describe(spans)) })
 	return spans
+}
+
+// queries are the spans but the connect spans.
+func queries(spans []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
+	var qs []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if attr(s, "db.operation.name") != KindConnect {
+			qs = append(qs, s)
+		}
+	}
+	return qs
+}
+
+// connects are the connect spans.
+func connects(spans []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
+	var cs []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if attr(s, "db.operation.name") == KindConnect {
+			cs = append(cs, s)
+		}
+	}
+	return cs
 }
 
 // settle waits until no span ended for a while and returns them all.
@@ -221,9 +244,14 @@ type call struct {
 
 func (c call) String() string { return fmt.Sprintf("%s %q err=%q", c.op, c.text, c.err) }
 
+// calls are the spans' queries: connection setup (connect spans) is
+// checked apart (connects, TestConnect).
 func calls(spans []sdktrace.ReadOnlySpan) []call {
 	var cs []call
 	for _, s := range spans {
+		if attr(s, "db.operation.name") == KindConnect {
+			continue
+		}
 		cs = append(cs, call{op: attr(s, "db.operation.name"), text: attr(s, "db.query.text"), err: attr(s, "error.type")})
 	}
 	return cs

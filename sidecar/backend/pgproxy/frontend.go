@@ -67,6 +67,10 @@ func (fe *frontend) clock() time.Time {
 func (fe *frontend) begin(typ byte, length int) (int, bool, bool) {
 	switch typ {
 	case 0: // the startup packet: user, database, options are not read
+		// The startup is a call of its own, ended by the first
+		// ReadyForQuery (or the ErrorResponse that refuses it).
+		start := fe.clock()
+		fe.s.push(pending{call: fe.s.b.Begin(start, trace.SpanContext{}), kind: KindConnect, simple: true})
 		return 0, false, true
 	case 'Q':
 		fe.msgStart = fe.clock()

@@ -298,7 +298,7 @@ func TestPgx(t *testing.T) {
 			}
 			spans := f.waitSpans(seen + len(step.calls))
 			if len(spans) == seen+len(step.calls) {
-				spans = f.settle()
+				spans = queries(f.settle())
 			}
 			gotCalls := calls(spans[seen:])
 			seen = len(spans)

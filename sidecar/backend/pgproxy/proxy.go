@@ -142,7 +142,7 @@ func (c *conn) dial(ctx context.Context) bool {
 	start := time.Now()
 	s, err := backend.Dial(ctx, c.b.Config.Target)
 	if err != nil {
-		c.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: "connect", Error: "connect"})
+		c.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: KindConnect, Error: "connect"})
 		return false
 	}
 	c.mu.Lock()

@@ -65,7 +65,7 @@ func TestPsql(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(f.spans.Ended())
+			before := len(queries(f.spans.Ended()))
 			direct := run(directPort, tc.args...)
 			proxied := run(f.port(), tc.args...)
 			if direct != proxied {

@@ -78,5 +78,8 @@ func record(d *finished) {
 			attribute.String(AttrSeverity, d.severity),
 		}
 	}
+	if d.kind == KindConnect && d.auth != "" {
+		op.Attrs = append(op.Attrs, attribute.String(contract.AttrDBAuthMethod, d.auth))
+	}
 	d.call.Finish(d.end, op)
 }

@@ -22,12 +22,13 @@ func TestRecorder(t *testing.T) {
 	if n := len(ts.spans.Ended()); n != 0 {
 		t.Fatalf("%d spans recorded at once, want them queued", n)
 	}
-	testkit.Eventually(t, "3 spans recorded and the recorder idle", 5*time.Second, func() bool { return len(ts.spans.Ended()) >= 3 && !r.busy() },
+	// The startup's connect call and the three queries.
+	testkit.Eventually(t, "4 spans recorded and the recorder idle", 5*time.Second, func() bool { return len(ts.spans.Ended()) >= 4 && !r.busy() },
 		func() string {
 			return fmt.Sprintf("%d spans recorded, recorder running %v", len(ts.spans.Ended()), r.busy())
 		})
-	if n := len(ts.spans.Ended()); n != 3 {
-		t.Fatalf("%d spans, want 3", n)
+	if n := len(ts.spans.Ended()); n != 4 {
+		t.Fatalf("%d spans, want 4", n)
 	}
 
 	r.mu.Lock()
@@ -35,8 +36,8 @@ func TestRecorder(t *testing.T) {
 	r.running = true // no goroutine drains it: the queue stays full
 	r.mu.Unlock()
 	ts.feed([]step{{queryMsg("SELECT 2"), readyMsg()}}, whole)
-	if n := len(ts.spans.Ended()); n != 4 {
-		t.Fatalf("%d spans with the queue full, want the 4th recorded at once", n)
+	if n := len(ts.spans.Ended()); n != 5 {
+		t.Fatalf("%d spans with the queue full, want the 5th recorded at once", n)
 	}
 }
 

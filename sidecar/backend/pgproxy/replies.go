@@ -1,6 +1,16 @@
 package pgproxy
 
-import "time"
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	"github.com/hopscope/hopscope/internal/contract"
+)
+
+// authCapture is enough of an Authentication message for its type and
+// the start of a SASL mechanism list.
+const authCapture = 32
 
 // errorCapture is enough of an ErrorResponse for its severity and
 // SQLSTATE, which PostgreSQL sends first; the message and detail (which
@@ -18,7 +28,8 @@ type replies struct {
 	f   framer
 	now time.Time
 
-	ready    bool // the startup and authentication are over
+	ready    bool   // the startup and authentication are over
+	auth     string // how the server asked the client to authenticate
 	sqlstate string
 	severity string
 	done     []finished
@@ -27,13 +38,17 @@ type replies struct {
 func (be *replies) begin(typ byte, length int) (int, bool, bool) {
 	switch typ {
 	case 'E':
-		if !be.ready {
-			return 0, false, true // an authentication failure is not read
-		}
+		// Before the first ReadyForQuery, an error refuses the startup
+		// (28P01 for a wrong password): its SQLSTATE and severity are
+		// read, as later, never its message.
 		return errorCapture, false, true
 	case 'S':
 		return paramCapture, false, true
-	case 'Z', 'G', 'W', 'R', 'K', 'v', // authentication, key data, negotiation
+	case 'R':
+		// The authentication request's type and, for SASL, the first
+		// mechanism offered; never a salt, nonce or proof.
+		return authCapture, false, true
+	case 'Z', 'G', 'W', 'K', 'v', // key data, negotiation
 		'1', '2', '3', 'C', 'D', 'I', 'n', 's', 't', 'T', 'V', // query replies
 		'N', 'A', // notices and notifications
 		'H', 'd', 'c': // copy out
@@ -51,12 +66,22 @@ func (be *replies) end(m *message) bool {
 		be.ready = true
 		p, ok := be.s.pop()
 		if ok {
-			be.done = append(be.done, finished{pending: p, end: be.now, sqlstate: be.sqlstate, severity: be.severity})
+			f := finished{pending: p, end: be.now, sqlstate: be.sqlstate, severity: be.severity}
+			if p.kind == KindConnect {
+				f.auth = be.auth
+			}
+			be.done = append(be.done, f)
 		}
 		be.sqlstate, be.severity = "", ""
 	case 'E':
-		if be.ready && be.sqlstate == "" {
+		if be.sqlstate == "" {
 			be.sqlstate, be.severity = errorFields(m.body)
+		}
+	case 'R':
+		if !be.ready {
+			if method := authMethod(m.body); method != "" && (be.auth == "" || be.auth == contract.AuthMethodNone) {
+				be.auth = method
+			}
 		}
 	case 'G', 'W':
 		be.s.copyStarted()
@@ -126,4 +151,38 @@ func severityString(v []byte) string {
 		return "PANIC"
 	}
 	return "ERROR"
+}
+
+// authMethod names the authentication an Authentication message asks
+// for (contract.AuthMethod*); "" for the messages that continue an
+// exchange already named (SASLContinue, SASLFinal, GSSContinue).
+func authMethod(b []byte) string {
+	if len(b) < 4 {
+		return contract.AuthMethodOther
+	}
+	switch binary.BigEndian.Uint32(b) {
+	case 0:
+		return contract.AuthMethodNone
+	case 3:
+		return contract.AuthMethodCleartext
+	case 5:
+		return contract.AuthMethodMD5
+	case 7, 9:
+		return contract.AuthMethodGSS
+	case 10:
+		for rest := b[4:]; len(rest) > 0 && rest[0] != 0; {
+			mech, next, ok := cstring(rest)
+			if bytes.Equal(mech, []byte("SCRAM-SHA-256")) {
+				return contract.AuthMethodSCRAM
+			}
+			if !ok {
+				break
+			}
+			rest = next
+		}
+		return contract.AuthMethodSASL
+	case 8, 11, 12:
+		return ""
+	}
+	return contract.AuthMethodOther
 }

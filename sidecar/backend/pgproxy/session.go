@@ -30,6 +30,7 @@ type finished struct {
 	end      time.Time
 	sqlstate string
 	severity string
+	auth     string // a connect call's: how the server asked to authenticate
 }
 
 // session is the decoding state of one connection: the two directions'
@@ -163,6 +164,9 @@ func (s *session) abandon(end time.Time) {
 			break
 		}
 		f := finished{pending: p, end: end, sqlstate: s.be.sqlstate, severity: s.be.severity}
+		if p.kind == KindConnect {
+			f.auth = s.be.auth
+		}
 		if f.sqlstate == "" {
 			f.sqlstate, f.severity = ErrConnectionClosed, ""
 		}

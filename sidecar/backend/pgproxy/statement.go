@@ -3,6 +3,8 @@ package pgproxy
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // Statement kinds: the operation label of a call, a bounded set.
@@ -22,6 +24,11 @@ const (
 	KindSet      = "SET"
 	KindShow     = "SHOW"
 	KindOther    = "OTHER"
+	// KindConnect is a connection's startup: from the client's
+	// StartupMessage to the server's first ReadyForQuery (the
+	// authentication exchange and the ParameterStatus reports included),
+	// or to the error that refused it.
+	KindConnect = contract.OpConnect
 )
 
 // MaxText caps the normalised statement text of a span.
