@@ -14,7 +14,10 @@
 // when its first byte arrives and ends when the last byte of its reply has;
 // its operation is the command name (a bounded set, "OTHER" otherwise),
 // never an argument: AUTH and HELLO … AUTH are timed, their passwords never
-// stored.
+// stored. The commands a client sets its connection up with (HELLO, AUTH,
+// SELECT, CLIENT, as long as no other command came first on the
+// connection) are each a call of their own marked
+// hopscope.db.connection_setup=true.
 //
 // Telemetry never changes the traffic: every byte read is written
 // unchanged. The server's bytes are written to the app as soon as they

@@ -99,6 +99,20 @@ var opSecret = func() [len(opNames)]bool {
 	return k
 }()
 
+// opSetup marks the commands a client sends to set its connection up
+// (HELLO, AUTH, SELECT, CLIENT SETNAME/SETINFO): sent before any other
+// command, they are timed as connection setup (AttrConnectionSetup).
+var opSetup = func() [len(opNames)]bool {
+	var k [len(opNames)]bool
+	for i, n := range opNames {
+		switch n {
+		case "HELLO", "AUTH", "SELECT", "CLIENT":
+			k[i] = true
+		}
+	}
+	return k
+}()
+
 // opKinds is the kind of each opNames entry.
 var opKinds = func() [len(opNames)]uint8 {
 	var k [len(opNames)]uint8

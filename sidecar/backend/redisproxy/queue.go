@@ -3,6 +3,9 @@ package redisproxy
 import (
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
@@ -24,6 +27,25 @@ type pending struct {
 	op    uint16
 	kind  uint8
 	nargs int32
+	setup bool // sent at connection start: HELLO, AUTH, SELECT, CLIENT before any other command
+}
+
+// AttrConnectionSetup is true on the span of a command sent at
+// connection start (HELLO, AUTH, SELECT, CLIENT before any other
+// command): the connection's setup, timed as its own operations.
+const AttrConnectionSetup = contract.AttrDBConnectionSetup
+
+// setupAttrs are the extra attributes of a setup command's span, shared
+// (Finish copies them).
+var setupAttrs = []attribute.KeyValue{attribute.Bool(AttrConnectionSetup, true)}
+
+// opOf is what the call of p ended in: its command's name and errType.
+func (p *pending) opOf(errType string) backend.Op {
+	op := backend.Op{Name: opNames[p.op], Error: errType}
+	if p.setup {
+		op.Attrs = setupAttrs
+	}
+	return op
 }
 
 // queue is the FIFO of pending commands: the command side pushes, the

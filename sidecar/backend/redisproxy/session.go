@@ -80,7 +80,7 @@ func (s *session) close() {
 			break
 		}
 		s.q.pop()
-		p.call.Finish(now, backend.Op{Name: opNames[p.op], Error: why})
+		p.call.Finish(now, p.opOf(why))
 	}
 	s.gauge()
 }
@@ -205,6 +205,7 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 		return closeStop
 	}
 	d := cmdDecoder{br: br}
+	setup := true // no command but a setup one yet
 	for {
 		if br.Buffered() == 0 {
 			if _, err := br.Peek(1); err != nil {
@@ -229,9 +230,11 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 		if cmd.replyOff {
 			return stop(true) // replies would no longer match
 		}
+		setup = setup && opSetup[cmd.op]
 		call := s.b.BeginHint(start, trace.SpanContext{}, &d.hint)
-		if !s.q.push(pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs}) {
-			call.Finish(time.Now(), backend.Op{Name: opNames[cmd.op], Error: errUndecoded})
+		p := pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs, setup: setup}
+		if !s.q.push(p) {
+			call.Finish(time.Now(), p.opOf(errUndecoded))
 			return stop(true)
 		}
 		switch {
@@ -340,7 +343,7 @@ func (s *session) answer(r reply, end time.Time) bool {
 			s.proto, s.combined, s.channels, s.patterns, s.shards = 2, 0, 0, 0, 0
 		}
 	}
-	head.call.Finish(end, backend.Op{Name: opNames[head.op], Error: r.err})
+	head.call.Finish(end, head.opOf(r.err))
 	return true
 }
 
@@ -425,7 +428,7 @@ func (s *session) finishCur() {
 		return
 	}
 	s.hasCur = false
-	s.cur.call.Finish(s.curEnd, backend.Op{Name: opNames[s.cur.op]})
+	s.cur.call.Finish(s.curEnd, s.cur.opOf(""))
 	s.cur = pending{}
 }
 
