@@ -1,5 +1,5 @@
 // Package realcomp starts the real components hopscope is tested and
-// demonstrated with — PostgreSQL, Redis, nginx configured as ingress-nginx,
+// demonstrated with — PostgreSQL, PgBouncer, Redis, nginx configured as ingress-nginx,
 // HAProxy as a load balancer, Prometheus — from the Debian packages, each
 // on a free loopback port in its own process group, with everything it
 // writes under one directory. Every start returns a Stop that ends the
