@@ -19,7 +19,8 @@ import (
 // TestConnect: against Debian's PostgreSQL, a connection's startup (from
 // the StartupMessage to the first ReadyForQuery) is a call of its own,
 // operation connect, with the authentication the server asked for
-// (trust: none; scram-sha-256 with a password) and a duration, apart from
+// (on one server whose pg_hba.conf trusts postgres and asks app for
+// scram-sha-256: none, scram-sha-256) and a duration, apart from
 // the first query and before it; attributed like any call; observed in
 // the duration histogram as operation="connect". A wrong password gives
 // a connect span in error with 28P01 and severity FATAL while the app
@@ -33,7 +34,8 @@ func TestConnect(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		dbURL       func(testing.TB) string
-		password    string // "": the URL's own
+		user        string // "": the URL's own
+		password    string
 		inFlight    []trace.SpanContext
 		wantAuth    string
 		wantErr     string // the SQLSTATE of a refused startup
@@ -41,19 +43,22 @@ func TestConnect(t *testing.T) {
 		wantParent  trace.SpanContext
 		wantOutcome string
 	}{
-		{"trust, one request in flight", postgresURL, "", []trace.SpanContext{inbound}, contract.AuthMethodNone, "", "inferred", inbound, "ok"},
-		{"scram-sha-256, none in flight", securePostgresURL, "", nil, contract.AuthMethodSCRAM, "", "ambiguous", trace.SpanContext{}, "ok"},
-		{"scram-sha-256, two in flight (a pool opening ahead)", securePostgresURL, "", []trace.SpanContext{inbound, other}, contract.AuthMethodSCRAM, "", "ambiguous", trace.SpanContext{}, "ok"},
-		{"wrong password", securePostgresURL, "not the password", []trace.SpanContext{inbound}, contract.AuthMethodSCRAM, "28P01", "inferred", inbound, "error"},
+		// One server (pg_hba: scram-sha-256 for one user, trust for the others).
+		{"trusted user, one request in flight", mixedPostgresURL, "", "", []trace.SpanContext{inbound}, contract.AuthMethodNone, "", "inferred", inbound, "ok"},
+		{"scram-sha-256 user, none in flight", mixedPostgresURL, scramUser, scramPassword, nil, contract.AuthMethodSCRAM, "", "ambiguous", trace.SpanContext{}, "ok"},
+		{"scram-sha-256 user, two in flight (a pool opening ahead)", mixedPostgresURL, scramUser, scramPassword, []trace.SpanContext{inbound, other}, contract.AuthMethodSCRAM, "", "ambiguous", trace.SpanContext{}, "ok"},
+		{"scram-sha-256 user, wrong password", mixedPostgresURL, scramUser, "not the password", []trace.SpanContext{inbound}, contract.AuthMethodSCRAM, "28P01", "inferred", inbound, "error"},
+		// scram-sha-256 for every TCP connection, the superuser's password.
+		{"superuser with a password", securePostgresURL, "", "", nil, contract.AuthMethodSCRAM, "", "ambiguous", trace.SpanContext{}, "ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbURL := tc.dbURL(t)
-			if tc.password != "" {
+			if tc.user != "" {
 				u, err := url.Parse(dbURL)
 				if err != nil {
 					t.Fatal(err)
 				}
-				u.User = url.UserPassword(u.User.Username(), tc.password)
+				u.User = url.UserPassword(tc.user, tc.password)
 				dbURL = u.String()
 			}
 			f := newFixture(t, targetOf(t, dbURL), "")

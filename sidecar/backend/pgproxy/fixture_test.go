@@ -1,6 +1,7 @@
 package pgproxy
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +24,7 @@ import (
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -45,6 +47,9 @@ var (
 	// securePG has a superuser password (scram-sha-256 over TCP) and
 	// ssl=on with a self-signed certificate.
 	securePG server
+	// mixedPG has password_encryption=scram-sha-256 and a pg_hba.conf
+	// asking scramUser for scram-sha-256 and trusting everyone else.
+	mixedPG server
 )
 
 // securePassword is securePG's superuser password.
@@ -52,7 +57,7 @@ const securePassword = "Sc-Ram'pw 1"
 
 func TestMain(m *testing.M) {
 	testkit.VerifyNoLeaks(m, func() {
-		for _, s := range []*server{&trustPG, &securePG} {
+		for _, s := range []*server{&trustPG, &securePG, &mixedPG} {
 			if s.stop != nil {
 				s.stop()
 			}
@@ -96,6 +101,39 @@ func securePostgresURL(t testing.TB) string {
 		}
 		return realcomp.PostgresPassword(dir, securePassword,
 			"-c ssl=on", "-c ssl_cert_file="+crt, "-c ssl_key_file="+key)
+	})
+}
+
+// Roles of mixedPG: scramUser authenticates with scramPassword, the
+// superuser postgres is trusted.
+const (
+	scramUser     = "app"
+	scramPassword = "app-Sc-Ram pw"
+)
+
+// mixedPostgresURL is mixedPG's URL for the superuser postgres (trusted);
+// scramUser exists.
+func mixedPostgresURL(t testing.TB) string {
+	return mixedPG.start(t, func(dir string) (string, func(), error) {
+		hba := "local all all trust\n" +
+			"host all " + scramUser + " 127.0.0.1/32 scram-sha-256\n" +
+			"host all all 127.0.0.1/32 trust\n"
+		dbURL, stop, err := realcomp.PostgresHBA(dir, hba, "-c password_encryption=scram-sha-256")
+		if err != nil {
+			return "", nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dbURL)
+		if err == nil {
+			_, err = c.Exec(ctx, "CREATE ROLE "+scramUser+" LOGIN PASSWORD '"+strings.ReplaceAll(scramPassword, "'", "''")+"'")
+			c.Close(ctx)
+		}
+		if err != nil {
+			stop()
+			return "", nil, fmt.Errorf("creating role %s: %w", scramUser, err)
+		}
+		return dbURL, stop, nil
 	})
 }
 
