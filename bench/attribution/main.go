@@ -374,10 +374,17 @@ func backendCalls(g prometheus.Gatherer) (map[string]int, error) {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			backend, connect := "", false
 			for _, l := range m.GetLabel() {
-				if l.GetName() == contract.LabelBackend {
-					out[l.GetValue()] += int(m.GetHistogram().GetSampleCount())
+				switch l.GetName() {
+				case contract.LabelBackend:
+					backend = l.GetValue()
+				case contract.LabelOperation:
+					connect = l.GetValue() == contract.OpConnect
 				}
+			}
+			if backend != "" && !connect { // a connection's setup is no handler's call
+				out[backend] += int(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hopscope/hopscope/examples/shop/shop"
+	"github.com/hopscope/hopscope/internal/contract"
 )
 
 // span is what the harness keeps of one exported span.
@@ -84,7 +85,9 @@ func score(spans []span, truth []shop.CallRecord, level func(requestID string) (
 		}
 	}
 	for _, s := range spans {
-		if s.server || s.backend == "" || s.attribution == "ambiguous" || s.parentID == "" {
+		// A connection's setup (a PostgreSQL connect) is no call a handler
+		// makes: the truth has none, the calls counted exclude it.
+		if s.server || s.backend == "" || s.attribution == "ambiguous" || s.parentID == "" || s.op == contract.OpConnect {
 			continue
 		}
 		rid, ok := servers[s.parentID]

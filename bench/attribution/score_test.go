@@ -30,6 +30,7 @@ func TestScore(t *testing.T) {
 		{"other backend", span{parentID: "s1", backend: "postgres", attribution: "inferred", start: 110, end: 190}, "postgres", 1, 0, 1},
 		{"ambiguous", span{backend: "redis", attribution: "ambiguous", start: 110, end: 190}, "redis", 0, 0, 2},
 		{"warm-up", span{parentID: "w1", backend: "redis", attribution: "inferred", start: 2, end: 8}, "redis", 0, 0, 2},
+		{"a connect is no handler's call", span{parentID: "s1", backend: "postgres", attribution: "inferred", op: "connect", start: 220, end: 390}, "postgres", 0, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cells := score(append(servers, tc.call), truth, func(id string) (int, bool) {
