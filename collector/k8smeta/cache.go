@@ -23,6 +23,8 @@ type Cache struct {
 	idx       *index
 	factories []informers.SharedInformerFactory
 	lookups   *prometheus.CounterVec
+	found     prometheus.Counter // lookups{result="found"}, resolved once
+	unknown   prometheus.Counter
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -40,8 +42,7 @@ func New(client kubernetes.Interface, cfg Config, reg prometheus.Registerer, now
 	c := &Cache{cfg: cfg, client: client, now: now, idx: newIndex(cfg),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hopscope_collector_kube_lookups_total",
 			Help: "Upstream addresses looked up, by result: found (pod, node and zone known) or unknown."}, []string{"result"})}
-	c.lookups.WithLabelValues("found")
-	c.lookups.WithLabelValues("unknown")
+	c.found, c.unknown = c.lookups.WithLabelValues("found"), c.lookups.WithLabelValues("unknown")
 	if reg != nil {
 		for _, col := range []prometheus.Collector{c.lookups,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hopscope_collector_kube_addresses",
@@ -74,9 +75,9 @@ func (c *Cache) LookupAt(address string, at time.Time) (Endpoint, bool) {
 	}
 	ep, ok := c.idx.lookup(address, at)
 	if ok {
-		c.lookups.WithLabelValues("found").Inc()
+		c.found.Inc()
 	} else {
-		c.lookups.WithLabelValues("unknown").Inc()
+		c.unknown.Inc()
 	}
 	return ep, ok
 }

@@ -35,8 +35,14 @@ type change struct {
 // addr is one address: its current sources and the history of its merged
 // state, oldest first.
 type addr struct {
-	sources map[string]Endpoint // "slice/NS/NAME" or "pod/NS/NAME"
+	sources []source // usually one
 	changes []change
+}
+
+// source is what one EndpointSlice or Pod says of an address.
+type source struct {
+	key string // "slice/NS/NAME" or "pod/NS/NAME"
+	ep  Endpoint
 }
 
 // index is the address → state table the informers feed. It is safe for
@@ -66,7 +72,7 @@ func (x *index) setSource(now time.Time, key string, eps map[string]Endpoint) {
 			continue
 		}
 		if a := x.addrs[ip]; a != nil {
-			delete(a.sources, key)
+			a.sources = slices.DeleteFunc(a.sources, func(s source) bool { return s.key == key })
 			x.record(now, a)
 		}
 	}
@@ -82,10 +88,14 @@ func (x *index) setSource(now time.Time, key string, eps map[string]Endpoint) {
 				x.untracked++
 				continue
 			}
-			a = &addr{sources: map[string]Endpoint{}}
+			a = &addr{}
 			x.addrs[ip] = a
 		}
-		a.sources[key] = ep
+		if i := slices.IndexFunc(a.sources, func(s source) bool { return s.key == key }); i >= 0 {
+			a.sources[i].ep = ep
+		} else {
+			a.sources = append(a.sources, source{key, ep})
+		}
 		x.record(now, a)
 		ips = append(ips, ip)
 	}
@@ -98,15 +108,15 @@ func merged(a *addr) (Endpoint, bool) {
 	if len(a.sources) == 0 {
 		return Endpoint{}, false
 	}
-	var best string
+	best := 0
 	term := false
-	for k, ep := range a.sources {
-		term = term || ep.Terminating
-		if best == "" || before(k, best) {
-			best = k
+	for i, s := range a.sources {
+		term = term || s.ep.Terminating
+		if before(s.key, a.sources[best].key) {
+			best = i
 		}
 	}
-	ep := a.sources[best]
+	ep := a.sources[best].ep
 	ep.Terminating = term
 	return ep, true
 }
