@@ -131,6 +131,9 @@ func (c *Cache) Start(ctx context.Context) error {
 	for _, f := range c.factories {
 		f.Start(c.stop)
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.SyncTimeout,
+		fmt.Errorf("not within %s: API server out of reach, or no get/list/watch on endpointslices, pods, nodes", c.cfg.SyncTimeout))
+	defer cancel()
 	for _, f := range c.factories {
 		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 			if !ok {

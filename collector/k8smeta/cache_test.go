@@ -3,6 +3,8 @@ package k8smeta
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/hopscope/hopscope/internal/kubetest"
 	"github.com/hopscope/hopscope/internal/testkit"
@@ -175,5 +178,31 @@ func TestCacheOnRealAPIServer(t *testing.T) {
 				t.Errorf("LookupAt %s = %+v %v, want web-2 in zone-b, terminating %v", tc.name, ep, ok, tc.term)
 			}
 		})
+	}
+}
+
+// TestStartFailsWithoutAPIServer: an API server out of reach fails Start
+// within SyncTimeout, saying why, instead of hanging the collector's
+// start.
+func TestStartFailsWithoutAPIServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := DefaultConfig()
+	cfg.SyncTimeout = 500 * time.Millisecond
+	c, err := New(kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://" + addr}), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Start(context.Background())
+	if err == nil {
+		c.Shutdown(context.Background())
+		t.Fatal("Start succeeded without an API server")
+	}
+	if !strings.Contains(err.Error(), "out of reach") {
+		t.Errorf("Start: %v, want the reason", err)
 	}
 }

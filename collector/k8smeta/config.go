@@ -24,12 +24,15 @@ type Config struct {
 	MaxChanges int
 	// Resync is the informers' resync period; 0 = none.
 	Resync time.Duration
+	// SyncTimeout bounds Start's wait for the first lists: an API server
+	// out of reach or RBAC missing fails the start instead of hanging it.
+	SyncTimeout time.Duration
 }
 
 // DefaultConfig watches all namespaces and remembers 10 minutes (the
 // collector's --window) of at most 200,000 addresses.
 func DefaultConfig() Config {
-	return Config{History: 10 * time.Minute, MaxAddresses: 200_000, MaxChanges: 8}
+	return Config{History: 10 * time.Minute, MaxAddresses: 200_000, MaxChanges: 8, SyncTimeout: time.Minute}
 }
 
 // Validate names the flag of each bad field.
@@ -43,6 +46,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxChanges <= 0 {
 		errs = append(errs, fmt.Errorf("k8smeta MaxChanges: must be positive, got %d", c.MaxChanges))
+	}
+	if c.SyncTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("k8smeta SyncTimeout: must be positive, got %s", c.SyncTimeout))
 	}
 	for _, ns := range c.Namespaces {
 		if ns == "" {
