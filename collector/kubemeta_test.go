@@ -2,17 +2,23 @@ package collector
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/internal/fixture"
 	"github.com/hopscope/hopscope/internal/kubetest"
@@ -44,7 +50,8 @@ func TestServiceHopKubeMetadata(t *testing.T) {
 	for _, e := range []struct {
 		ip, pod, node string
 		terminating   bool
-	}{{"10.1.0.1", "web-1", "node-a", false}, {"10.1.0.2", "web-2", "node-b", false}, {"10.1.0.3", "web-3", "node-b", true}} {
+	}{{"10.1.0.1", "web-1", "node-a", false}, {"10.1.0.2", "web-2", "node-b", false}, {"10.1.0.3", "web-3", "node-b", true},
+		{"172.18.0.3", "whoami-1", "node-b", false}} { // the upstream of gateway/testdata/traefik-retry.json
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{e.ip}, NodeName: ptrTo(e.node),
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: e.pod, Namespace: "shop"},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptrTo(!e.terminating), Terminating: ptrTo(e.terminating)}})
@@ -100,6 +107,39 @@ func TestServiceHopKubeMetadata(t *testing.T) {
 			}
 		})
 	}
+
+	// A gateway's OTLP spans (Traefik's, recorded: TestGatewaySpansPlayIngress)
+	// are enriched as log lines are.
+	t.Run("gateway spans", func(t *testing.T) {
+		data, err := os.ReadFile(filepath.Join("gateway", "testdata", "traefik-retry.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req coltracepb.ExportTraceServiceRequest
+		if err := otlp.UnmarshalJSON(data, &req); err != nil {
+			t.Fatal(err)
+		}
+		body, err := proto.Marshal(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.consumeOTLP(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+		traceID, _ := hex.DecodeString("80f198ee56343ba864fe8b2a57d3eff7")
+		b, ok := c.store.View(correlate.TraceID(traceID))
+		if !ok || len(b.Tries) == 0 {
+			t.Fatalf("no trace or no tries: %+v", b)
+		}
+		for _, tr := range b.Tries {
+			if tr.Addr == "172.18.0.3:81" && (tr.Pod != "whoami-1" || tr.Zone != "zone-b" || !tr.CrossZone) {
+				t.Errorf("gateway try %+v, want whoami-1 in zone-b, cross-zone", tr)
+			}
+		}
+		if b.Tries[0].Addr != "172.18.0.3:81" {
+			t.Errorf("tries %+v: the recording's first try was 172.18.0.3:81", b.Tries)
+		}
+	})
 }
 
 // TestKubeMetadataValidate: the --kube-metadata flags' errors name the
