@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
 
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/gateway"
+	"github.com/hopscope/hopscope/collector/k8smeta"
 	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/peers"
@@ -48,6 +50,9 @@ type Options struct {
 	// when a limit applies (--memory-limit-mib, GOMEMLIMIT). For tests.
 	MemoryReader        func() uint64
 	MemoryCheckInterval time.Duration
+	// KubeConfig is the API server --kube-metadata watches; nil: the
+	// in-cluster ServiceAccount, or $KUBECONFIG. For tests.
+	KubeConfig *rest.Config
 }
 
 // Collector joins every hop's records into breakdowns.
@@ -73,6 +78,9 @@ type Collector struct {
 	peers *peers.Set
 	// relayM are collector/relay's metrics, registered in every mode.
 	relayM *relay.Metrics
+	// kube maps upstream addresses to pod, node and zone (nil: off;
+	// kubemeta.go).
+	kube *k8smeta.Cache
 
 	otlp    *otlp.Receiver
 	forward *forward.Server
@@ -156,6 +164,9 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		if c.peers, err = peers.New(peers.DefaultConfig(cfg.Peers)); err != nil {
 			return nil, fmt.Errorf("--peers: %w", err)
 		}
+	}
+	if err := c.addKubeMetadata(); err != nil {
+		return nil, err
 	}
 	if err := c.addReceivers(); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hopscope/hopscope/collector/gateway"
+	"github.com/hopscope/hopscope/collector/k8smeta"
 	"github.com/hopscope/hopscope/collector/logformat"
 	"github.com/hopscope/hopscope/collector/peers"
 	"github.com/hopscope/hopscope/collector/relay"
@@ -135,6 +136,27 @@ type Config struct {
 	// to the gateway (--gateway-token-file; the chart's auth.enabled
 	// mounts the sender token there). Empty: none.
 	GatewayTokenFile string
+	// KubeMetadata maps each ingress upstream address to its pod, node
+	// and zone from the Kubernetes API (EndpointSlices, Pods and Nodes:
+	// get, list, watch), and marks the service hop's try cross-zone and
+	// terminating (--kube-metadata; off by default, the chart turns it
+	// on with collector.kubeMetadata.enabled). It uses the in-cluster
+	// ServiceAccount, or $KUBECONFIG outside a cluster.
+	KubeMetadata bool
+	// KubeMetadataNamespaces limits the EndpointSlices and Pods watched
+	// to these namespaces (--kube-metadata-namespaces; empty = all).
+	KubeMetadataNamespaces []string
+	// KubeMetadataHistory is how long an address's past states are kept,
+	// so that a line read late gets the state at its request's time
+	// (--kube-metadata-history).
+	KubeMetadataHistory time.Duration
+	// KubeMetadataMaxAddresses bounds the addresses tracked
+	// (--kube-metadata-max-addresses).
+	KubeMetadataMaxAddresses int
+	// IngressZone is the zone the ingress runs in: a try to an endpoint
+	// of another zone is marked cross_zone (--ingress-zone; empty = not
+	// known, no try is marked). Needs --kube-metadata.
+	IngressZone string
 }
 
 // DefaultMaxExportBufferMiB is --max-export-buffer-mib's default: a
@@ -162,6 +184,9 @@ func DefaultConfig() Config {
 		HAProxyTimezone:        "UTC",
 		GatewayServices:        gateway.DefaultConfig().Services,
 		GatewaySpanAttributes:  gateway.DefaultConfig().SpanAttributes,
+
+		KubeMetadataHistory:      k8smeta.DefaultConfig().History,
+		KubeMetadataMaxAddresses: k8smeta.DefaultConfig().MaxAddresses,
 	}
 }
 
@@ -202,6 +227,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Peers, "peers", c.Peers, "the other replicas' API, asked for traces this one does not hold: dns+HOST:PORT or HOST:PORT,... (empty = none)")
 	fs.StringVar(&c.GatewayEndpoint, "gateway-endpoint", c.GatewayEndpoint, "scale-out gateway's OTLP/HTTP URL that log lines, ALB records and beacons are relayed through to the replica owning their trace (empty = joined here)")
 	fs.StringVar(&c.GatewayTokenFile, "gateway-token-file", c.GatewayTokenFile, "token file whose first token is sent to --gateway-endpoint (empty = none)")
+	fs.BoolVar(&c.KubeMetadata, "kube-metadata", c.KubeMetadata, "map ingress upstream addresses to pod, node and zone from the Kubernetes API (EndpointSlices, Pods, Nodes: read-only)")
+	fs.Var(cliconfig.NewStringList(&c.KubeMetadataNamespaces), "kube-metadata-namespaces", "namespaces whose EndpointSlices and Pods are watched (empty = all)")
+	fs.DurationVar(&c.KubeMetadataHistory, "kube-metadata-history", c.KubeMetadataHistory, "how long past endpoint states are kept for late log lines")
+	fs.IntVar(&c.KubeMetadataMaxAddresses, "kube-metadata-max-addresses", c.KubeMetadataMaxAddresses, "pod addresses tracked at most")
+	fs.StringVar(&c.IngressZone, "ingress-zone", c.IngressZone, "zone of the ingress: tries to another zone are marked cross_zone (needs --kube-metadata)")
 	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
 }
 
@@ -334,7 +364,21 @@ func (c *Config) Validate() error {
 	if _, err := c.memoryLimiter(goMemLimit()); err != nil {
 		errs = append(errs, err)
 	}
+	if c.KubeMetadata {
+		if err := c.kubeConfig().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.IngressZone != "" {
+		bad("ingress-zone", "needs --kube-metadata")
+	}
 	return errors.Join(errs...)
+}
+
+// kubeConfig is the --kube-metadata-* part of c.
+func (c *Config) kubeConfig() k8smeta.Config {
+	k := k8smeta.DefaultConfig()
+	k.Namespaces, k.History, k.MaxAddresses = c.KubeMetadataNamespaces, c.KubeMetadataHistory, c.KubeMetadataMaxAddresses
+	return k
 }
 
 // hasCommentLine reports whether a token file has a line starting with

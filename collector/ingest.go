@@ -96,6 +96,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 			b, ok := rec.(*correlate.BackendCall)
 			return ok && slices.Contains(r.TrySpanIDs, b.SpanID)
 		})
+		c.enrich(r.Ingress)
 		ts.recs = append(ts.recs, r.Ingress)
 	}
 	if bad > 0 {
@@ -125,6 +126,7 @@ func (c *Collector) reject(source, reason, where string, n int, err error) {
 // once, under it); where names the input for the rejection log.
 func (c *Collector) addRecord(source, where string, rec correlate.Record) {
 	now := c.now()
+	c.enrich(rec)
 	r, err := c.store.Add(now, rec)
 	if err != nil {
 		c.reject(source, "no_key", where, 1, err)

@@ -87,11 +87,20 @@ type Backend struct {
 	Error  bool              `json:"error,omitempty"`
 }
 
-// Try is one ingress upstream attempt.
+// Try is one ingress upstream attempt. The last one is the service hop's:
+// Pod, Namespace, Node and Zone say where in the cluster its address was,
+// Terminating that the endpoint was terminating, CrossZone that it was in
+// another zone than the ingress (set only with --kube-metadata).
 type Try struct {
-	Addr   string  `json:"addr"`
-	Status int     `json:"status"`
-	MS     float64 `json:"ms"`
+	Addr        string  `json:"addr"`
+	Status      int     `json:"status"`
+	MS          float64 `json:"ms"`
+	Pod         string  `json:"pod,omitempty"`
+	Namespace   string  `json:"namespace,omitempty"`
+	Node        string  `json:"node,omitempty"`
+	Zone        string  `json:"zone,omitempty"`
+	Terminating bool    `json:"terminating,omitempty"`
+	CrossZone   bool    `json:"cross_zone,omitempty"`
 }
 
 // Interval is one measured span of the request on the waterfall. Sources on
@@ -234,7 +243,8 @@ func Compute(g Group) Breakdown {
 
 	if g.Ingress != nil {
 		for _, t := range g.Ingress.Tries {
-			b.Tries = append(b.Tries, Try{Addr: t.Addr, Status: t.Status, MS: ms(t.Response)})
+			b.Tries = append(b.Tries, Try{Addr: t.Addr, Status: t.Status, MS: ms(t.Response),
+				Pod: t.Pod, Namespace: t.Namespace, Node: t.Node, Zone: t.Zone, Terminating: t.Terminating, CrossZone: t.CrossZone})
 		}
 	}
 	if g.LB != nil && !g.LB.Dispatched {

@@ -73,6 +73,13 @@ type UpstreamTry struct {
 	Connect  time.Duration `json:"-"`
 	Header   time.Duration `json:"-"`
 	Response time.Duration `json:"-"`
+	// Pod, Namespace, Node and Zone name what Addr was in the cluster
+	// at the request's time, Terminating whether that endpoint was
+	// terminating, and CrossZone whether the ingress sent the request
+	// to another zone than its own; the collector fills them from the
+	// Kubernetes API (--kube-metadata) before the record is joined.
+	Pod, Namespace, Node, Zone string `json:"-"`
+	Terminating, CrossZone     bool   `json:"-"`
 }
 
 // IngressLog is one request in an ingress-nginx access log.

@@ -341,7 +341,9 @@ func (s *Store[T]) merge(e *entry[T], rec Record) {
 		c.Method, c.Path, c.Host, c.Upstream = strings.Clone(c.Method), strings.Clone(c.Path), strings.Clone(c.Host), strings.Clone(c.Upstream)
 		c.Tries = slices.Clone(r.Tries)
 		for i := range c.Tries {
-			c.Tries[i].Addr = strings.Clone(c.Tries[i].Addr)
+			tr := &c.Tries[i]
+			tr.Addr, tr.Pod, tr.Namespace = strings.Clone(tr.Addr), strings.Clone(tr.Pod), strings.Clone(tr.Namespace)
+			tr.Node, tr.Zone = strings.Clone(tr.Node), strings.Clone(tr.Zone)
 		}
 		g.Ingress = &c
 	case *SidecarSpan:
