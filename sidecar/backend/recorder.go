@@ -322,9 +322,12 @@ type Op struct {
 // Finish records the call ended at end: one observation and its client
 // span, child of the attributed request, ended. Spans of ambiguous calls
 // (a trace of their own each) are limited per Options.AmbiguousSpansPerSecond.
+//
+// The observation comes last, after the span has ended: whoever sees the
+// call counted finds its span.
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
-	b.observer(op).Observe(end.Sub(c.start).Seconds())
+	defer b.observer(op).Observe(end.Sub(c.start).Seconds())
 	if !b.r.spans {
 		return
 	}
