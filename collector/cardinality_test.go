@@ -35,7 +35,7 @@ func hostileRequest(n int, rng *rand.Rand) []byte {
 		binary.BigEndian.PutUint64(sid, uint64(i+1)<<8)
 		binary.BigEndian.PutUint64(cid, uint64(i+1)<<8|1)
 		req.ResourceSpans = append(req.ResourceSpans, &tracepb.ResourceSpans{
-			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", word()), strKV("hopscope.component", "sidecar")}},
+			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", word()), strKV("k8s.namespace.name", word()), strKV("hopscope.component", "sidecar")}},
 			ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{
 				{TraceId: tid, SpanId: sid, Name: "GET", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: now, EndTimeUnixNano: now + 4e6,
 					Attributes: []*commonpb.KeyValue{strKV("http.route", "/"+word()), strKV("http.request.method", "GET"),
@@ -50,6 +50,7 @@ func hostileRequest(n int, rng *rand.Rand) []byte {
 }
 
 // TestLabelCardinalityBounded: 20,000 spans with random service.name,
+// k8s.namespace.name,
 // http.route, db.system, db.operation and server.address leave every label
 // of the collector's histograms within its limit, the refused values
 // counted in hopscope_collector_label_overflow_total (issue 19, item 1:
@@ -106,9 +107,11 @@ func TestLabelCardinalityBounded(t *testing.T) {
 		metric, label string
 		max           int
 	}{
-		{"hopscope_hop_duration_seconds", "service", maxServices + 1},
+		{"hopscope_hop_duration_seconds", "k8s_namespace_name", maxNamespaces + 1},
+		{"hopscope_hop_duration_seconds", "service_name", maxServices + 1},
 		{"hopscope_hop_duration_seconds", "hop", len(hopBits) + maxBackendKinds + 1},
-		{"hopscope_backend_call_duration_seconds", "service", maxServices + 1},
+		{"hopscope_backend_call_duration_seconds", "k8s_namespace_name", maxNamespaces + 1},
+		{"hopscope_backend_call_duration_seconds", "service_name", maxServices + 1},
 		{"hopscope_backend_call_duration_seconds", "backend", maxBackendKinds + 1},
 		{"hopscope_backend_call_duration_seconds", "target", maxTargetOps + 1},
 		{"hopscope_backend_call_duration_seconds", "operation", maxTargetOps + 1},

@@ -274,7 +274,7 @@ func TestSidecarIngressALBJoin(t *testing.T) {
 	res, _ = http.Get("http://" + c.HTTPAddr().String() + "/metrics")
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{`hopscope_hop_duration_seconds_count{hop="loadbalancer",route="/api/orders/{id}",service="shop"} 1`,
+	for _, want := range []string{`hopscope_hop_duration_seconds_count{hop="loadbalancer",k8s_namespace_name="",route="/api/orders/{id}",service_name="shop"} 1`,
 		`hopscope_collector_received_total{source="alb"} 1`, `hopscope_collector_received_total{source="ingress"} 1`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -16,7 +16,11 @@ import (
 // counted as "other" (route.Limit, as the sidecar caps its route label)
 // and the refusal in hopscope_collector_label_overflow_total{label}.
 const (
-	// maxServices is the distinct service values of both histograms.
+	// maxNamespaces is the distinct k8s_namespace_name values of both
+	// histograms.
+	maxNamespaces = 200
+	// maxServices is the distinct (namespace, service) pairs of both
+	// histograms.
 	maxServices = 500
 	// maxBackendKinds is the distinct backend kinds (db.system,
 	// rpc.system, ...): the hop label of backend hops and the backend
@@ -62,22 +66,27 @@ func labelValue(v string) string {
 // labelLimits caps the labels of hopscope_hop_duration_seconds and
 // hopscope_backend_call_duration_seconds.
 type labelLimits struct {
-	services      *route.Limit[string]
+	namespaces    *route.Limit[string]
+	services      *route.Limit[[2]string]
 	kinds         *route.Limit[string]
-	routes        *route.Limit[[2]string]
-	targetOps     *route.Limit[[4]string]
-	hopSeries     *route.Limit[[3]string]
-	backendSeries *route.Limit[[4]string]
+	routes        *route.Limit[[3]string]
+	targetOps     *route.Limit[[5]string]
+	hopSeries     *route.Limit[[4]string]
+	backendSeries *route.Limit[[5]string]
 }
+
+// app is the (namespace, service) a series describes, each capped.
+type app struct{ namespace, service string }
 
 func newLabelLimits() *labelLimits {
 	return &labelLimits{
-		services:      route.NewLimit[string](maxServices),
+		namespaces:    route.NewLimit[string](maxNamespaces),
+		services:      route.NewLimit[[2]string](maxServices),
 		kinds:         route.NewLimit[string](maxBackendKinds),
-		routes:        route.NewLimit[[2]string](maxRoutePairs),
-		targetOps:     route.NewLimit[[4]string](maxTargetOps),
-		hopSeries:     route.NewLimit[[3]string](maxHopSeries),
-		backendSeries: route.NewLimit[[4]string](maxBackendSeries),
+		routes:        route.NewLimit[[3]string](maxRoutePairs),
+		targetOps:     route.NewLimit[[5]string](maxTargetOps),
+		hopSeries:     route.NewLimit[[4]string](maxHopSeries),
+		backendSeries: route.NewLimit[[5]string](maxBackendSeries),
 	}
 }
 
@@ -89,6 +98,7 @@ func (l *labelLimits) collectors() []prometheus.Collector {
 		label   string
 		refused func() uint64
 	}{
+		{"namespace", l.namespaces.Refused},
 		{"service", l.services.Refused},
 		{"backend", l.kinds.Refused},
 		{"route", l.routes.Refused},
@@ -98,19 +108,28 @@ func (l *labelLimits) collectors() []prometheus.Collector {
 	} {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        contract.MetricLabelOverflow,
-			Help:        "Observations whose label value became \"other\" because the label's limit of distinct values was reached: label = service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).",
+			Help:        "Observations whose label value became \"other\" because the label's limit of distinct values was reached: label = namespace, service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).",
 			ConstLabels: prometheus.Labels{contract.LabelLabel: c.label},
 		}, func() float64 { return float64(c.refused()) }))
 	}
 	return cs
 }
 
-// service is the service label: "unknown" when empty.
-func (l *labelLimits) service(service string) string {
+// app is the namespace and service labels: the service "unknown" when
+// empty, the namespace left empty (no label) outside Kubernetes. Past its
+// limit a namespace is "other"; past theirs, a pair's service is.
+func (l *labelLimits) app(namespace, service string) app {
 	if service == "" {
 		service = "unknown"
 	}
-	return route.Value(l.services, labelValue(service))
+	a := app{labelValue(namespace), labelValue(service)}
+	if a.namespace != "" {
+		a.namespace = route.Value(l.namespaces, a.namespace)
+	}
+	if !l.services.Admit([2]string{a.namespace, a.service}) {
+		a.service = route.Other
+	}
+	return a
 }
 
 // kind is the label of a backend kind, as a hop and as a backend.
@@ -121,25 +140,25 @@ func (l *labelLimits) kind(kind string) string {
 	return route.Value(l.kinds, labelValue(kind))
 }
 
-// hop returns the labels of one hop observation; service is already
-// capped (service), hop is a fixed hop name or a capped kind.
-func (l *labelLimits) hop(service, rt, hop string) (string, string) {
+// hop returns the labels of one hop observation; a is already capped
+// (app), hop is a fixed hop name or a capped kind.
+func (l *labelLimits) hop(a app, rt, hop string) (app, string) {
 	if rt == "" {
 		rt = "unknown"
 	}
 	rt = labelValue(rt)
-	if !l.routes.Admit([2]string{service, rt}) {
+	if !l.routes.Admit([3]string{a.namespace, a.service, rt}) {
 		rt = route.Other
 	}
-	if !l.hopSeries.Admit([3]string{service, rt, hop}) {
-		return route.Other, route.Other
+	if !l.hopSeries.Admit([4]string{a.namespace, a.service, rt, hop}) {
+		return app{route.Other, route.Other}, route.Other
 	}
-	return service, rt
+	return a, rt
 }
 
 // backend returns the service, target and operation labels of one backend
-// call observation; service and kind are already capped.
-func (l *labelLimits) backend(service, kind, target, operation string) (string, string, string) {
+// call observation; a and kind are already capped.
+func (l *labelLimits) backend(a app, kind, target, operation string) (app, string, string) {
 	if target == "" {
 		target = "unknown"
 	}
@@ -147,11 +166,11 @@ func (l *labelLimits) backend(service, kind, target, operation string) (string, 
 		operation = "unknown"
 	}
 	target, operation = labelValue(target), labelValue(operation)
-	if !l.targetOps.Admit([4]string{service, kind, target, operation}) {
+	if !l.targetOps.Admit([5]string{a.namespace, a.service, kind, target, operation}) {
 		target, operation = route.Other, route.Other
 	}
-	if !l.backendSeries.Admit([4]string{service, kind, target, operation}) {
-		return route.Other, route.Other, route.Other
+	if !l.backendSeries.Admit([5]string{a.namespace, a.service, kind, target, operation}) {
+		return app{route.Other, route.Other}, route.Other, route.Other
 	}
-	return service, target, operation
+	return a, target, operation
 }

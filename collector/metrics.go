@@ -54,12 +54,12 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			Name:    contract.MetricHopDuration,
 			Help:    "Exclusive time of each hop of a request, from the joined breakdown; exemplars carry trace_id. Labels past their limits are \"other\" (hopscope_collector_label_overflow_total).",
 			Buckets: hopBuckets,
-		}, []string{contract.LabelService, contract.LabelRoute, contract.LabelHop}),
+		}, []string{contract.LabelK8sNamespace, contract.LabelServiceName, contract.LabelRoute, contract.LabelHop}),
 		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    contract.MetricBackendCallDuration,
 			Help:    "Duration of each backend call (PostgreSQL, Redis, HTTP APIs, ...) of the joined requests, by how it was attributed; exemplars carry trace_id.",
 			Buckets: hopBuckets,
-		}, []string{contract.LabelService, contract.LabelBackend, contract.LabelTarget, contract.LabelOperation, contract.LabelAttribution, contract.LabelOutcome}),
+		}, []string{contract.LabelK8sNamespace, contract.LabelServiceName, contract.LabelBackend, contract.LabelTarget, contract.LabelOperation, contract.LabelAttribution, contract.LabelOutcome}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: contract.MetricCollectorReceived,
 			Help: "Records accepted by the collector, each counted once under the receiver that took it in: otlp (spans), forward (every Fluent forward record, whatever it carries), ingress, haproxy, alb (tailed files by format, the ALB log directory), rum (beacons).",

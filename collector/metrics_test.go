@@ -43,9 +43,9 @@ func TestBackendHistogram(t *testing.T) {
 		t.Fatalf("OTLP/HTTP: %s", res.Status)
 	}
 	const (
-		pg    = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="postgres",operation="SELECT",outcome="ok",service="shop",target="db:5432"} 2`
-		redis = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="redis",operation="GET",outcome="ok",service="shop",target="cache:6379"} 1`
-		ing   = `hopscope_hop_duration_seconds_count{hop="ingress",route="/api/orders/{id}",service="shop"} 1`
+		pg    = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="postgres",k8s_namespace_name="",operation="SELECT",outcome="ok",service_name="shop",target="db:5432"} 2`
+		redis = `hopscope_backend_call_duration_seconds_count{attribution="exact",backend="redis",k8s_namespace_name="",operation="GET",outcome="ok",service_name="shop",target="cache:6379"} 1`
+		ing   = `hopscope_hop_duration_seconds_count{hop="ingress",k8s_namespace_name="",route="/api/orders/{id}",service_name="shop"} 1`
 	)
 	metrics := func() string {
 		res, err := http.Get("http://" + c.HTTPAddr().String() + "/metrics")
@@ -96,17 +96,28 @@ func TestBackendHistogram(t *testing.T) {
 // the hop (or backend kind).
 func TestLabelLimits(t *testing.T) {
 	l := &labelLimits{
-		services: route.NewLimit[string](2), kinds: route.NewLimit[string](1),
-		routes: route.NewLimit[[2]string](3), targetOps: route.NewLimit[[4]string](2),
-		hopSeries: route.NewLimit[[3]string](4), backendSeries: route.NewLimit[[4]string](3),
+		namespaces: route.NewLimit[string](2),
+		services:   route.NewLimit[[2]string](3), kinds: route.NewLimit[string](1),
+		routes: route.NewLimit[[3]string](3), targetOps: route.NewLimit[[5]string](2),
+		hopSeries: route.NewLimit[[4]string](4), backendSeries: route.NewLimit[[5]string](3),
 	}
-	for _, tc := range []struct{ in, want string }{
-		{"shop", "shop"}, {"", "unknown"}, {"cart", "other"}, {"shop", "shop"},
+	for _, tc := range []struct {
+		ns, in string
+		want   app
+	}{
+		{"shop", "shop", app{"shop", "shop"}},
+		{"shop", "", app{"shop", "unknown"}},
+		{"", "cart", app{"", "cart"}}, // outside Kubernetes: no namespace
+		{"shop", "cart", app{"shop", "other"}},
+		{"billing", "cart", app{"billing", "other"}},
+		{"payments", "shop", app{"other", "other"}}, // 3rd namespace
+		{"shop", "shop", app{"shop", "shop"}},
 	} {
-		if got := l.service(tc.in); got != tc.want {
-			t.Errorf("service(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := l.app(tc.ns, tc.in); got != tc.want {
+			t.Errorf("app(%q, %q) = %v, want %v", tc.ns, tc.in, got, tc.want)
 		}
 	}
+	shop := app{"shop", "shop"}
 	for _, tc := range []struct{ in, want string }{{"postgres", "postgres"}, {"x-random", "other"}, {"postgres", "postgres"}} {
 		if got := l.kind(tc.in); got != tc.want {
 			t.Errorf("kind(%q) = %q, want %q", tc.in, got, tc.want)
@@ -120,8 +131,8 @@ func TestLabelLimits(t *testing.T) {
 		{"shop", "/a", "sidecar", "other", "other"}, // 5th series
 		{"shop", "/a", "app", "shop", "/a"},         // known series
 	} {
-		s, r := l.hop(tc.service, tc.route, tc.hop)
-		if s != tc.wantService || r != tc.wantRoute {
+		s, r := l.hop(app{"shop", tc.service}, tc.route, tc.hop)
+		if s.service != tc.wantService || s.namespace != tc.wantService || r != tc.wantRoute {
 			t.Errorf("hop(%q, %q, %q) = %q, %q; want %q, %q", tc.service, tc.route, tc.hop, s, r, tc.wantService, tc.wantRoute)
 		}
 	}
@@ -132,8 +143,8 @@ func TestLabelLimits(t *testing.T) {
 		{"redis", "cache:6379", "GET", "other", "other", "other"}, // (shop, redis, other, other): 4th set
 		{"postgres", "db:5432", "SELECT", "shop", "db:5432", "SELECT"},
 	} {
-		s, target, op := l.backend("shop", tc.kind, tc.target, tc.op)
-		if s != tc.wantService || target != tc.wantTarget || op != tc.wantOp {
+		s, target, op := l.backend(shop, tc.kind, tc.target, tc.op)
+		if s.service != tc.wantService || s.namespace != tc.wantService || target != tc.wantTarget || op != tc.wantOp {
 			t.Errorf("backend(%s, %q, %q) = %q, %q, %q; want %q, %q, %q", tc.kind, tc.target, tc.op, s, target, op, tc.wantService, tc.wantTarget, tc.wantOp)
 		}
 	}
@@ -142,13 +153,14 @@ func TestLabelLimits(t *testing.T) {
 		reg.MustRegister(c)
 	}
 	want := `
-# HELP hopscope_collector_label_overflow_total Observations whose label value became "other" because the label's limit of distinct values was reached: label = service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).
+# HELP hopscope_collector_label_overflow_total Observations whose label value became "other" because the label's limit of distinct values was reached: label = namespace, service, backend (kind), route, target_operation, hop_series or backend_series (label sets of a histogram).
 # TYPE hopscope_collector_label_overflow_total counter
 hopscope_collector_label_overflow_total{label="backend"} 1
 hopscope_collector_label_overflow_total{label="backend_series"} 1
 hopscope_collector_label_overflow_total{label="hop_series"} 1
+hopscope_collector_label_overflow_total{label="namespace"} 1
 hopscope_collector_label_overflow_total{label="route"} 1
-hopscope_collector_label_overflow_total{label="service"} 1
+hopscope_collector_label_overflow_total{label="service"} 3
 hopscope_collector_label_overflow_total{label="target_operation"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hopscope_collector_label_overflow_total"); err != nil {

@@ -13,7 +13,7 @@ import (
 func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 	lim := e.m.limits
 	tid := prometheus.Labels{contract.ExemplarTraceID: b.TraceID.String()}
-	service := lim.service(b.Service)
+	service := lim.app(b.Namespace, b.Service)
 	for _, h := range b.Hops {
 		if h.Hop == correlate.HopOther {
 			continue
@@ -38,8 +38,8 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 		if _, fixed := hopBits[hop]; !fixed {
 			hop = lim.kind(hop) // a backend kind: db.system, rpc.system, …
 		}
-		svc, route := lim.hop(service, b.Route, hop)
-		obs := e.m.hop.WithLabelValues(svc, route, hop)
+		a, route := lim.hop(service, b.Route, hop)
+		obs := e.m.hop.WithLabelValues(a.namespace, a.service, route, hop)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, tid)
 	}
 	// Calls have no identity of their own in the breakdown, and late
@@ -67,8 +67,8 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 		}
 		st.calls[i].n = seen[k]
 		kind := lim.kind(c.Kind)
-		svc, target, op := lim.backend(service, kind, c.Target, c.Operation)
-		obs := e.m.backend.WithLabelValues(svc, kind, target, op, attribution, outcome)
+		a, target, op := lim.backend(service, kind, c.Target, c.Operation)
+		obs := e.m.backend.WithLabelValues(a.namespace, a.service, kind, target, op, attribution, outcome)
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, tid)
 	}
 }

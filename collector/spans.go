@@ -133,7 +133,7 @@ func spanRecord(res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 		return &correlate.SidecarSpan{
 			Keys:   correlate.Keys{RequestID: f.requestID, XRayRoot: f.xrayRoot},
 			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
-			Service: str(res, contract.AttrServiceName), Method: f.method,
+			Service: str(res, contract.AttrServiceName), Namespace: str(res, contract.AttrK8sNamespaceName), Method: f.method,
 			Route: f.route, Status: f.status, Start: start, Duration: dur,
 			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
 	}

@@ -5,6 +5,7 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -134,6 +135,44 @@ func TestSpanRecordFields(t *testing.T) {
 		call, _ := record(tracepb.Span_SPAN_KIND_CLIENT, tc.attrs...).(*correlate.BackendCall)
 		if call == nil || call.Kind != tc.kind || call.Operation != tc.op || call.Target != tc.target {
 			t.Errorf("%s: %#v, want %s %q at %q", tc.name, call, tc.kind, tc.op, tc.target)
+		}
+	}
+}
+
+// TestSpanRecordResource: the sidecar span's service and namespace come
+// from its resource (service.name, and k8s.namespace.name that the
+// injector sets through the downward API), and reach the breakdown.
+func TestSpanRecordResource(t *testing.T) {
+	kv := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		resource []*commonpb.KeyValue
+		ns       string
+	}{
+		{"in Kubernetes", []*commonpb.KeyValue{kv(contract.AttrServiceName, "shop"), kv(contract.AttrK8sNamespaceName, "shop-prod"), kv(contract.AttrComponent, contract.ComponentSidecar)}, "shop-prod"},
+		{"outside", []*commonpb.KeyValue{kv(contract.AttrServiceName, "shop"), kv(contract.AttrComponent, contract.ComponentSidecar)}, ""},
+	} {
+		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+			Resource: &resourcepb.Resource{Attributes: tc.resource},
+			ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
+				TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "GET",
+				Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: 1e9, EndTimeUnixNano: 2e9, Attributes: []*commonpb.KeyValue{kv(contract.AttrHTTPRoute, "/orders/{id}")},
+			}}}},
+		}}}
+		body, _ := proto.Marshal(req)
+		var got *correlate.SidecarSpan
+		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+			got, _ = spanRecord(res, sp).(*correlate.SidecarSpan)
+			return nil
+		})
+		if got == nil || got.Service != "shop" || got.Namespace != tc.ns {
+			t.Fatalf("%s: %#v, want service shop in namespace %q", tc.name, got, tc.ns)
+		}
+		b := correlate.Compute(correlate.Group{Sidecars: []correlate.SidecarSpan{*got}})
+		if b.Service != "shop" || b.Namespace != tc.ns {
+			t.Errorf("%s: breakdown of service %q in namespace %q", tc.name, b.Service, b.Namespace)
 		}
 	}
 }

@@ -49,8 +49,11 @@ type Group struct {
 // Breakdown is one request's end-to-end latency split into hops. Its JSON
 // form is the collector API's (DESIGN.md, Contract).
 type Breakdown struct {
-	TraceID     TraceID   `json:"trace_id"`
-	Service     string    `json:"service,omitempty"`
+	TraceID TraceID `json:"trace_id"`
+	Service string  `json:"service,omitempty"`
+	// Namespace is the Kubernetes namespace of the service's pod, as its
+	// sidecar's spans name it.
+	Namespace   string    `json:"namespace,omitempty"`
 	Method      string    `json:"method,omitempty"`
 	Route       string    `json:"route,omitempty"`
 	Status      int       `json:"status,omitempty"`
@@ -286,7 +289,7 @@ func entrySidecar(spans []SidecarSpan) *SidecarSpan {
 func fillLabels(b *Breakdown, g Group, sc *SidecarSpan) {
 	switch {
 	case sc != nil:
-		b.Service, b.Method, b.Route, b.Status, b.Start = sc.Service, sc.Method, sc.Route, sc.Status, sc.Start
+		b.Service, b.Namespace, b.Method, b.Route, b.Status, b.Start = sc.Service, sc.Namespace, sc.Method, sc.Route, sc.Status, sc.Start
 	case g.Ingress != nil:
 		b.Method, b.Status, b.Start = g.Ingress.Method, g.Ingress.Status, g.Ingress.Start
 	case g.LB != nil:

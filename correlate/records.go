@@ -107,8 +107,11 @@ type SidecarSpan struct {
 	Keys
 	SpanID, ParentSpanID string
 	Service, Method      string
-	Route                string
-	Status               int
+	// Namespace is the Kubernetes namespace of the sidecar's pod (its
+	// resource's k8s.namespace.name), "" when it did not say.
+	Namespace string
+	Route     string
+	Status    int
 	// Start and Duration are the inbound request's.
 	Start    time.Time
 	Duration time.Duration

@@ -17,7 +17,7 @@ const (
 
 // backendScope selects the chosen service's calls to the chosen backends.
 // The namespace label is the collector's (its scrape's), not the app's.
-var backendScope = []string{mCluster, mNamespace, mService, mBackend}
+var backendScope = []string{mCluster, mAppNamespace, mAppService, mBackend}
 
 // failedCall keeps the calls that failed.
 const failedCall = `outcome="error"`
@@ -27,9 +27,9 @@ func backendsDashboard(Options) *dashboard.DashboardBuilder {
 		"The calls apps make to their backends (PostgreSQL, Redis, HTTP APIs, ...), from the collector's joined breakdowns (hopscope_backend_call_duration_seconds): rate, errors, latency and how each call was tied to its request.").
 		Variables(variables(
 			[]variable{prometheusVar(), jaegerVar()},
-			scopeVars(backendCount, ""),
+			appScopeVars(backendCount, ""),
 			[]variable{
-				labelVar("backend", "Backend", backendCount, []string{mCluster, mNamespace, mService}, "backend"),
+				labelVar("backend", "Backend", backendCount, []string{mCluster, mAppNamespace, mAppService}, "backend"),
 				labelVar("proxy", "Sidecar backend proxy", proxyConnections, []string{mCluster, mNamespace, mService}, "backend"),
 			},
 		))

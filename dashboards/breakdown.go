@@ -16,16 +16,16 @@ const (
 	hopCount  = contract.MetricHopDuration + "_count"
 )
 
-// hopScope selects the chosen service and route. The namespace label is
-// the collector's (its scrape's), not the app's.
-var hopScope = []string{mCluster, mNamespace, mService, mRoute}
+// hopScope selects the chosen service and route by the app's labels
+// (the namespace label is the collector's, from its scrape).
+var hopScope = []string{mCluster, mAppNamespace, mAppService, mRoute}
 
 func breakdownDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-breakdown", "hopscope / Request latency breakdown",
 		"Where a request's time goes, hop by hop (DNS, network, load balancer, ingress, sidecar, app, backends, download), from the collector's joined breakdowns (hopscope_hop_duration_seconds).").
 		Variables(variables(
 			[]variable{prometheusVar(), jaegerVar()},
-			scopeVars(hopCount, hopCount),
+			appScopeVars(hopCount, hopCount),
 		))
 
 	d.WithRow(row("Latency per hop"))

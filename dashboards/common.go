@@ -41,13 +41,19 @@ const (
 	mCluster   = `cluster=~"$cluster"`
 	mNamespace = `namespace=~"$namespace"`
 	mService   = contract.LabelService + `=~"$service"`
-	mRoute     = contract.LabelRoute + `=~"$route"`
-	mPod       = `pod=~"$pod"`
-	mJob       = `job=~"$job"`
-	mBackend   = contract.LabelBackend + `=~"$backend"`
-	mProxy     = contract.LabelBackend + `=~"$proxy"`
-	mHPA       = `horizontalpodautoscaler=~"$hpa"`
-	mInbound   = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
+	// mAppNamespace and mAppService select the same namespace and service
+	// on the collector's series, which name the app they describe
+	// k8s_namespace_name and service_name (their namespace label is the
+	// collector's own, from its scrape).
+	mAppNamespace = contract.LabelK8sNamespace + `=~"$namespace"`
+	mAppService   = contract.LabelServiceName + `=~"$service"`
+	mRoute        = contract.LabelRoute + `=~"$route"`
+	mPod          = `pod=~"$pod"`
+	mJob          = `job=~"$job"`
+	mBackend      = contract.LabelBackend + `=~"$backend"`
+	mProxy        = contract.LabelBackend + `=~"$proxy"`
+	mHPA          = `horizontalpodautoscaler=~"$hpa"`
+	mInbound      = contract.LabelDirection + `="` + contract.DirectionInbound + `"`
 	// mCAdvisor and mKSM are the matchers the textbox variables
 	// cadvisor_job and ksm_job hold, inserted raw (the ":raw" format:
 	// Grafana's Prometheus data source would otherwise escape their
@@ -383,14 +389,26 @@ func labelVar(name, label, metric string, matchers []string, labelName string) *
 // scopeVars are the chained variables cluster → namespace → service, each
 // listing the values of metric's series that the ones before it select,
 // and route, from routeMetric's series, when routeMetric is not empty.
+// metric is a sidecar series: namespace from the scrape, service from the
+// sidecar.
 func scopeVars(metric, routeMetric string) []variable {
+	return scopeVarsOf(metric, routeMetric, "namespace", contract.LabelService, mNamespace, mService)
+}
+
+// appScopeVars are scopeVars over a collector series, whose app is
+// k8s_namespace_name and service_name.
+func appScopeVars(metric, routeMetric string) []variable {
+	return scopeVarsOf(metric, routeMetric, contract.LabelK8sNamespace, contract.LabelServiceName, mAppNamespace, mAppService)
+}
+
+func scopeVarsOf(metric, routeMetric, nsLabel, serviceLabel, nsMatcher, serviceMatcher string) []variable {
 	vs := []variable{
 		labelVar("cluster", "Cluster", metric, nil, "cluster"),
-		labelVar("namespace", "Namespace", metric, []string{mCluster}, "namespace"),
-		labelVar("service", "Service", metric, []string{mCluster, mNamespace}, contract.LabelService),
+		labelVar("namespace", "Namespace", metric, []string{mCluster}, nsLabel),
+		labelVar("service", "Service", metric, []string{mCluster, nsMatcher}, serviceLabel),
 	}
 	if routeMetric != "" {
-		vs = append(vs, labelVar("route", "Route", routeMetric, []string{mCluster, mNamespace, mService}, contract.LabelRoute))
+		vs = append(vs, labelVar("route", "Route", routeMetric, []string{mCluster, nsMatcher, serviceMatcher}, contract.LabelRoute))
 	}
 	return vs
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/internal/promcheck"
 )
 
@@ -173,7 +174,11 @@ func checkVariable(t *testing.T, v jsonVariable, want wantVariable, d Dashboard)
 		t.Errorf("variable %s: multi %v, includeAll %v, allValue %q; want multi, All = .*", v.Name, v.Multi, v.IncludeAll, v.AllValue)
 	}
 	for _, before := range want.after {
-		if !strings.Contains(q, before+`=~"$`+before+`"`) {
+		m := before + `=~"$` + before + `"`
+		if app, ok := appMatchers[m]; ok && appSeries(strings.TrimPrefix(q, "label_values(")) {
+			m = app
+		}
+		if !strings.Contains(q, m) {
 			t.Errorf("variable %s: %q is not filtered by $%s", v.Name, q, before)
 		}
 	}
@@ -198,6 +203,15 @@ var rangeOf = regexp.MustCompile(`\[[^\]]*\]`)
 
 // counterOrHistogram matches the series that only make sense as a rate.
 var counterOrHistogram = regexp.MustCompile(`_(total|bucket|sum|count)$`)
+
+// appMatchers are the matchers of the namespace and service variables on
+// the collector's series about apps (appSeries), which name the app's
+// namespace and service k8s_namespace_name and service_name.
+var appMatchers = map[string]string{mNamespace: mAppNamespace, mService: mAppService}
+
+func appSeries(name string) bool {
+	return strings.HasPrefix(name, contract.MetricHopDuration) || strings.HasPrefix(name, contract.MetricBackendCallDuration)
+}
 
 func TestQueryRangesAndMatchers(t *testing.T) {
 	for i, d := range built(t) {
@@ -236,6 +250,9 @@ func TestQueryRangesAndMatchers(t *testing.T) {
 						}
 					}
 					for _, m := range required {
+						if app, ok := appMatchers[m]; ok && appSeries(s.Name) {
+							m = app
+						}
 						if !hasMatcher(s, m) {
 							t.Errorf("selector %s lacks %s", s, m)
 						}

@@ -7,7 +7,11 @@ import (
 )
 
 // Per-hop latency quantiles recorded from the collector's
-// hopscope_hop_duration_seconds, by (namespace, service, route, hop).
+// hopscope_hop_duration_seconds, by (namespace, service, route, hop): the
+// namespace and service of the app the hop belongs to, which the collector
+// labels k8s_namespace_name and service_name (contract.LabelK8sNamespace)
+// so that no scrape renames them, mapped here to the names the sidecar's
+// series have (namespace from the scrape, service from the sidecar).
 const (
 	recHopP95Baseline = "hopscope:hop_duration_seconds:p95_1d"
 	recHopP95         = "hopscope:hop_duration_seconds:p95_5m"
@@ -30,8 +34,19 @@ const (
 )
 
 func hopQuantile(q float64, window string) string {
-	return fmt.Sprintf("histogram_quantile(%s, sum by (namespace, %s, %s, %s, le) (rate(%s_bucket[%s])))",
-		formatFloat(q), contract.LabelService, contract.LabelRoute, contract.LabelHop, contract.MetricHopDuration, window)
+	return fmt.Sprintf("histogram_quantile(%s, sum by (namespace, %s, %s, %s, le) (%s))",
+		formatFloat(q), contract.LabelService, contract.LabelRoute, contract.LabelHop,
+		appLabels(fmt.Sprintf("rate(%s_bucket[%s])", contract.MetricHopDuration, window)))
+}
+
+// appLabels wraps a vector expression over a collector series so that it
+// carries the app's labels under the sidecar's names: namespace from
+// k8s_namespace_name (replacing the collector's own namespace, which the
+// scrape set; empty when the span named none) and service from
+// service_name.
+func appLabels(expr string) string {
+	return fmt.Sprintf(`label_replace(label_replace(%s, "namespace", "$1", %q, "(.*)"), %q, "$1", %q, "(.*)")`,
+		expr, contract.LabelK8sNamespace, contract.LabelService, contract.LabelServiceName)
 }
 
 // hopRecordingRules records p50, p95 and p99 over 5 minutes and the p95
@@ -59,7 +74,7 @@ func hopAlerts() []Rule {
 		Labels: map[string]string{"severity": severityWarning},
 		Annotations: map[string]string{
 			"summary": "The {{ $labels.hop }} hop of {{ $labels.service }} {{ $labels.route }} is slower than usual",
-			"description": fmt.Sprintf("The 5-minute p95 of the {{ $labels.hop }} hop of {{ $labels.service }} {{ $labels.route }} (collector {{ $labels.namespace }}) is {{ $value | humanizeDuration }}: more than %s× its 1-day p95 and above %s for %s.",
+			"description": fmt.Sprintf("The 5-minute p95 of the {{ $labels.hop }} hop of {{ $labels.service }} {{ $labels.route }} in {{ $labels.namespace }} is {{ $value | humanizeDuration }}: more than %s× its 1-day p95 and above %s for %s.",
 				formatFloat(regressionFactor), formatSeconds(regressionFloorSeconds), regressionFor),
 		},
 	}}

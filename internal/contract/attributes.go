@@ -4,7 +4,11 @@ package contract
 // that the sidecar and its backend proxies write and the collector reads.
 // attributes_test.go checks each against go.opentelemetry.io/otel/semconv.
 const (
-	AttrServiceName            = "service.name"
+	AttrServiceName = "service.name"
+	// AttrK8sNamespaceName is a resource attribute: the namespace of the
+	// pod the span comes from (the injector sets it through the downward
+	// API); the collector's histograms carry it as LabelK8sNamespace.
+	AttrK8sNamespaceName       = "k8s.namespace.name"
 	AttrHTTPRequestMethod      = "http.request.method"
 	AttrHTTPRequestMethodOrig  = "http.request.method_original"
 	AttrHTTPRoute              = "http.route"

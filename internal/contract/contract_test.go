@@ -26,6 +26,7 @@ func TestSemconvNames(t *testing.T) {
 // the conventions' own spelling.
 var semconvNames = []struct{ ours, semconv string }{
 	{AttrServiceName, string(semconv.ServiceNameKey)},
+	{AttrK8sNamespaceName, string(semconv.K8SNamespaceNameKey)},
 	{AttrHTTPRequestMethod, string(semconv.HTTPRequestMethodKey)},
 	{AttrHTTPRequestMethodOrig, string(semconv.HTTPRequestMethodOriginalKey)},
 	{AttrHTTPRoute, string(semconv.HTTPRouteKey)},

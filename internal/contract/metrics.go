@@ -66,11 +66,21 @@ const (
 
 // Label names of the metrics above.
 const (
-	LabelService   = "service"
-	LabelDirection = "direction"
-	LabelMethod    = "method"
-	LabelRoute     = "route"
-	LabelCode      = "code"
+	LabelService = "service"
+	// LabelServiceName and LabelK8sNamespace are the service (service.name)
+	// and Kubernetes namespace (k8s.namespace.name) a collector series
+	// describes, named as the OpenTelemetry span-metrics connector names
+	// them. The collector describes other workloads: a series of its own
+	// labelled service or namespace would clash with the target labels
+	// every Kubernetes scrape adds (the Prometheus Operator renames the
+	// clashing exposed one exported_service), so it uses names no scrape
+	// sets. The recording rules map them to namespace and service.
+	LabelServiceName  = "service_name"
+	LabelK8sNamespace = "k8s_namespace_name"
+	LabelDirection    = "direction"
+	LabelMethod       = "method"
+	LabelRoute        = "route"
+	LabelCode         = "code"
 	// LabelGRPCCode is the gRPC status of a gRPC request (GRPCCodes: at
 	// most 17 values), empty (no label, to Prometheus) for other requests.
 	LabelGRPCCode    = "grpc_code"
@@ -185,8 +195,8 @@ func Metrics() []Metric {
 		{MetricBackendAmbiguousDrops, Counter, PartBackend, l(LabelBackend)},
 		{MetricBackendCircuitState, Gauge, PartBackend, l(LabelBackend)},
 
-		{MetricHopDuration, Histogram, PartCollector, l(LabelService, LabelRoute, LabelHop)},
-		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelService, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},
+		{MetricHopDuration, Histogram, PartCollector, l(LabelK8sNamespace, LabelServiceName, LabelRoute, LabelHop)},
+		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelK8sNamespace, LabelServiceName, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},
 		{MetricCollectorReceived, Counter, PartCollector, l(LabelSource)},
 		{MetricCollectorRejected, Counter, PartCollector, l(LabelSource, LabelReason)},
 		{MetricTracesActive, Gauge, PartCollector, nil},

@@ -81,7 +81,10 @@ func TestMonitoringOnRealPrometheus(t *testing.T) {
 	payments := httptest.NewServer(shop.PaymentsStub{})
 	t.Cleanup(payments.Close)
 	var sidecars []*sidecar.Sidecar
-	for range shopPods {
+	for i := range shopPods {
+		// As the injector sets it from the downward API: the collector's
+		// series name the app's namespace from it (k8s_namespace_name).
+		t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.namespace.name=shop,k8s.pod.name="+shopPods[i])
 		cfg := sidecar.DefaultConfig()
 		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Upstream, cfg.Service, cfg.OTLPEndpoint = "http://"+appAddr, "shop", otlpURL
