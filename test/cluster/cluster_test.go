@@ -122,6 +122,7 @@ func runAssertions(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.
 	t.Run("RolloutRestartLosesNoRequest", func(t *testing.T) { checkRollout(t, ctx, k, cs, res) })
 	t.Run("Auth", func(t *testing.T) { checkAuth(t, res) })
 	t.Run("CollectorLossLosesNoRequest", func(t *testing.T) { checkCollectorLoss(t, ctx, k, cs, res) })
+	t.Run("OperatorScrapes", func(t *testing.T) { checkOperatorScrapes(t, ctx, k, cs, res) })
 	// Last: it leaves the collector scaled out.
 	t.Run("ScaleOut", func(t *testing.T) { checkScaleOut(t, ctx, k, cs, res) })
 	t.Run("ScaledOutRollingUpdate", func(t *testing.T) { checkCollectorRollingUpdate(t, ctx, k, cs, res) })
