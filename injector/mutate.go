@@ -148,6 +148,9 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 			setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_BACKENDS", Value: env})
 		}
 	}
+	tlsOps, tlsWarnings := backendTLSSecret(pod, sidecar)
+	res.Patch = append(res.Patch, tlsOps...)
+	res.Warnings = append(res.Warnings, tlsWarnings...)
 
 	if t.Native {
 		always := corev1.ContainerRestartPolicyAlways

@@ -62,6 +62,10 @@ func newBackends(cfg *Config, tp *sdktrace.TracerProvider, reg prometheus.Regist
 		if err != nil {
 			return nil, fmt.Errorf("backends[%d]: %w", i, err)
 		}
+		if c.TLS.InsecureSkipVerify {
+			log.Warn("backend TLS verifies no certificate: the target is not authenticated (tls.insecureSkipVerify)",
+				zap.String("backend", c.Name), zap.String("key", fmt.Sprintf("backends[%d].tls.insecureSkipVerify", i)))
+		}
 		bs.add(c, h)
 	}
 	if cfg.EgressListen != "" {

@@ -25,12 +25,15 @@ const (
 	AttrNetworkPeerAddress     = "network.peer.address"
 	AttrNetworkProtocolVersion = "network.protocol.version"
 	AttrErrorType              = "error.type"
-	AttrDBSystemName           = "db.system.name"
-	AttrDBOperationName        = "db.operation.name"
-	AttrDBQueryText            = "db.query.text"
-	AttrDBResponseStatusCode   = "db.response.status_code"
-	AttrRPCSystem              = "rpc.system"
-	AttrRPCMethod              = "rpc.method"
+	// AttrTLSProtocolVersion is, on a backend's connect span, the TLS
+	// version the sidecar negotiated with the target ("1.2", "1.3").
+	AttrTLSProtocolVersion   = "tls.protocol.version"
+	AttrDBSystemName         = "db.system.name"
+	AttrDBOperationName      = "db.operation.name"
+	AttrDBQueryText          = "db.query.text"
+	AttrDBResponseStatusCode = "db.response.status_code"
+	AttrRPCSystem            = "rpc.system"
+	AttrRPCMethod            = "rpc.method"
 	// AttrRPCGRPCStatusCode is the gRPC status of a call (an int), on the
 	// sidecar's server span of a gRPC request: the grpc-status the app
 	// sent in its trailers (or its trailers-only headers).

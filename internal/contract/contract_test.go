@@ -43,6 +43,7 @@ var semconvNames = []struct{ ours, semconv string }{
 	{AttrNetworkPeerAddress, string(semconv.NetworkPeerAddressKey)},
 	{AttrNetworkProtocolVersion, string(semconv.NetworkProtocolVersionKey)},
 	{AttrErrorType, string(semconv.ErrorTypeKey)},
+	{AttrTLSProtocolVersion, string(semconv.TLSProtocolVersionKey)},
 	{AttrDBSystemName, string(semconv.DBSystemNameKey)},
 	{AttrDBOperationName, string(semconv.DBOperationNameKey)},
 	{AttrDBQueryText, string(semconv.DBQueryTextKey)},

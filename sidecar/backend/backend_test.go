@@ -34,7 +34,7 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{"public listen", func(c *Config) { c.Listen = "0.0.0.0:15432" }, "backends[3].listen: must be a loopback"},
 		{"listen", func(c *Config) { c.Listen = "15432" }, "backends[3].listen"},
 		{"target", func(c *Config) { c.Target = "postgres.db.svc" }, "backends[3].target"},
-		{"tls mode", func(c *Config) { c.TLS = TLSOriginate }, "backends[3].tls"},
+		{"tls mode", func(c *Config) { c.Kind, c.TLS = KindTCP, TLSConfig{Mode: TLSOriginate} }, "backends[3].tls.mode"},
 		{"http target", func(c *Config) { c.Kind, c.Target = KindHTTP, "api.stripe.com:443" }, "backends[3].target"},
 		{"https without originate", func(c *Config) { c.Kind, c.Target = KindHTTP, "https://api.stripe.com" }, "backends[3].tls"},
 		{"policy on postgres", func(c *Config) { c.Retries = &RetryPolicy{Attempts: 3, Budget: 0.2} }, "apply to kind http only"},
@@ -62,10 +62,10 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		})
 	}
 	ok := []Config{
-		{Name: "stripe", Kind: KindHTTP, Listen: "127.0.0.1:15443", Target: "https://api.stripe.com", TLS: TLSOriginate,
+		{Name: "stripe", Kind: KindHTTP, Listen: "127.0.0.1:15443", Target: "https://api.stripe.com", TLS: TLSConfig{Mode: TLSOriginate},
 			Timeout: 2 * time.Second, Retries: &RetryPolicy{Attempts: 3, Budget: 0.2, Backoff: 50 * time.Millisecond}},
 		{Name: "cache", Kind: KindRedis, Listen: "localhost:16379", Target: "redis.cache.svc:6379"},
-		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSPassthrough},
+		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSConfig{Mode: TLSPassthrough}},
 		{Name: "other", Kind: KindTCP, Listen: "[::1]:19000", Target: "10.0.0.5:9000"},
 	}
 	if err := ValidateAll(ok); err != nil {

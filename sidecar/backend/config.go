@@ -17,16 +17,6 @@ const (
 	KindTCP      = "tcp"
 )
 
-// TLS modes.
-const (
-	// TLSPassthrough relays a PostgreSQL session that asks for TLS opaque:
-	// it is counted, its queries are not seen.
-	TLSPassthrough = "passthrough"
-	// TLSOriginate lets the app speak plain HTTP to the sidecar, which
-	// speaks TLS to the target.
-	TLSOriginate = "originate"
-)
-
 // Config is one entry of the sidecar's `backends:` YAML list.
 type Config struct {
 	// Name names the backend in metrics and spans (label backend).
@@ -38,9 +28,9 @@ type Config struct {
 	// Target is host:port of the backend (postgres, redis, tcp) or its base
 	// URL (http: http://host[:port] or, with tls: originate, https://…).
 	Target string `yaml:"target"`
-	// TLS is "" (none), "passthrough" (postgres: relay TLS sessions opaque)
-	// or "originate" (http: TLS to the target).
-	TLS string `yaml:"tls"`
+	// TLS is how the backend's connections use TLS (TLSConfig): absent
+	// (none), `tls: MODE`, or a mapping with mode and the certificates.
+	TLS TLSConfig `yaml:"tls"`
 	// Timeout bounds one HTTP call until its response headers (http only:
 	// cutting one query of a PostgreSQL or Redis session would break the
 	// session; use the client's statement timeout there); 0 = none.
@@ -110,19 +100,13 @@ func (c Config) Validate(i int) error {
 		u, err := url.Parse(c.Target)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
 			bad("target", "must be a base URL http://host[:port] or https://host[:port], got %q", c.Target)
-		} else if (u.Scheme == "https") != (c.TLS == TLSOriginate) {
+		} else if (u.Scheme == "https") != (c.TLS.Mode == TLSOriginate) {
 			bad("tls", "an https:// target needs tls: originate (the app speaks plain HTTP to the sidecar), and originate needs https://")
 		}
 	} else if _, port, err := net.SplitHostPort(c.Target); err != nil || port == "" {
 		bad("target", "must be host:port, got %q", c.Target)
 	}
-	switch {
-	case c.TLS == "":
-	case c.TLS == TLSPassthrough && c.Kind == KindPostgres:
-	case c.TLS == TLSOriginate && c.Kind == KindHTTP:
-	default:
-		bad("tls", "%q is not a TLS mode of kind %s (postgres: passthrough; http: originate)", c.TLS, c.Kind)
-	}
+	c.TLS.validate(c.Kind, bad)
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
 	} else if c.Timeout > 0 && c.Kind != KindHTTP {

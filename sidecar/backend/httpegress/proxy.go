@@ -82,7 +82,7 @@ func NewBackend(b *backend.Backend, opts Options) (*Proxy, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
 		return nil, fmt.Errorf("httpegress: backend %s: target must be http://host[:port] or https://host[:port], got %q", cfg.Name, cfg.Target)
 	}
-	if (u.Scheme == "https") != (cfg.TLS == backend.TLSOriginate) {
+	if (u.Scheme == "https") != (cfg.TLS.Mode == backend.TLSOriginate) {
 		return nil, fmt.Errorf("httpegress: backend %s: an https:// target needs tls: originate, and originate an https:// target", cfg.Name)
 	}
 	p := newProxy(b, opts)

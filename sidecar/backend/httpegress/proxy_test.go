@@ -456,7 +456,7 @@ func TestOriginate(t *testing.T) {
 			})
 			c := newTestCA(t)
 			e := newEnv(t)
-			_, addr := e.backendProxy(backend.Config{Target: url, TLS: backend.TLSOriginate}, Options{RootCAs: c.pool})
+			_, addr := e.backendProxy(backend.Config{Target: url, TLS: backend.TLSConfig{Mode: backend.TLSOriginate}}, Options{RootCAs: c.pool})
 			cl := client(t, nil)
 			for i := 1; i <= 2; i++ {
 				r := do(t, cl, "GET", "http://"+addr+"/v1/balance", nil)
@@ -490,7 +490,7 @@ func TestOriginate(t *testing.T) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		_, url := tlsTarget(t, false, func(w http.ResponseWriter, r *http.Request) {})
 		e := newEnv(t)
-		_, addr := e.backendProxy(backend.Config{Target: url, TLS: backend.TLSOriginate}, Options{}) // system roots
+		_, addr := e.backendProxy(backend.Config{Target: url, TLS: backend.TLSConfig{Mode: backend.TLSOriginate}}, Options{}) // system roots
 		r := do(t, client(t, nil), "GET", "http://"+addr+"/", nil)
 		if r.status != http.StatusBadGateway || !strings.Contains(string(r.body), `"backend":"pay"`) {
 			t.Fatalf("got %d %s, want 502 naming the backend", r.status, r.body)
@@ -613,7 +613,7 @@ func TestNewBackendRejects(t *testing.T) {
 		{Name: "a", Kind: backend.KindRedis, Target: "127.0.0.1:1"},
 		{Name: "b", Kind: backend.KindHTTP, Target: "127.0.0.1:1"},
 		{Name: "c", Kind: backend.KindHTTP, Target: "https://example.test"},
-		{Name: "d", Kind: backend.KindHTTP, Target: "http://example.test", TLS: backend.TLSOriginate},
+		{Name: "d", Kind: backend.KindHTTP, Target: "http://example.test", TLS: backend.TLSConfig{Mode: backend.TLSOriginate}},
 		{Name: "e", Kind: backend.KindHTTP, Target: "http://example.test/base"},
 	} {
 		if _, err := NewBackend(e.rec.Backend(cfg), Options{}); err == nil {

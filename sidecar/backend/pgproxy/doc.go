@@ -26,9 +26,16 @@
 // of the requests is ambiguous. Behind a pooler (PgBouncer) the connect is
 // the pooler's own answer, not the database's. The authentication
 // messages themselves pass through unchanged. SSLRequest and GSSENCRequest are answered N by the proxy, so the app
-// goes on in plain text on loopback, unless the backend's tls is
+// goes on in plain text on loopback, unless the backend's tls mode is
 // passthrough: then the server answers and an encrypted session is
-// relayed opaque. A CancelRequest is relayed as it came.
+// relayed opaque. In mode originate the proxy itself sends the server an
+// SSLRequest once the app's startup packet has come, and relays over TLS
+// (tls.go); in mode terminate it also answers the app's SSLRequest S (or
+// its direct TLS) with the configured certificate and decodes what comes
+// through it. Then the connect call starts at that SSLRequest, so it
+// includes the TLS handshake, and carries tls.protocol.version; a server
+// that refuses TLS or fails the handshake is told the app as FATAL 08001.
+// A CancelRequest is relayed as it came (over TLS in those modes).
 //
 // The decoder frames messages as the bytes stream past, keeping a small
 // header and the start of the few bodies it reads: a 100 MB COPY is not

@@ -57,7 +57,7 @@ const securePassword = "Sc-Ram'pw 1"
 
 func TestMain(m *testing.M) {
 	testkit.VerifyNoLeaks(m, func() {
-		for _, s := range []*server{&trustPG, &securePG, &mixedPG} {
+		for _, s := range []*server{&trustPG, &securePG, &mixedPG, &tlsOnlyPG} {
 			if s.stop != nil {
 				s.stop()
 			}
@@ -178,6 +178,12 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, target, tls string) *fixture {
+	t.Helper()
+	return newFixtureTLS(t, target, backend.TLSConfig{Mode: tls})
+}
+
+// newFixtureTLS is newFixture with a whole tls key.
+func newFixtureTLS(t testing.TB, target string, tls backend.TLSConfig) *fixture {
 	t.Helper()
 	f := &fixture{t: t, spans: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry(), tracker: backend.NewTracker()}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.spans))

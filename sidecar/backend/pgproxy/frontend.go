@@ -70,6 +70,9 @@ func (fe *frontend) begin(typ byte, length int) (int, bool, bool) {
 		// The startup is a call of its own, ended by the first
 		// ReadyForQuery (or the ErrorResponse that refuses it).
 		start := fe.clock()
+		if !fe.s.connectStart.IsZero() {
+			start = fe.s.connectStart // the TLS negotiation with the server included
+		}
 		fe.s.push(pending{call: fe.s.b.Begin(start, trace.SpanContext{}), kind: KindConnect, simple: true})
 		return 0, false, true
 	case 'Q':

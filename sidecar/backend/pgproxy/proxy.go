@@ -3,6 +3,7 @@ package pgproxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ const (
 type Proxy struct {
 	b   *backend.Backend
 	rec recorder
+	// clientTLS dials the server (tls originate and terminate);
+	// listenTLS answers the app's TLS (terminate).
+	clientTLS, listenTLS *tls.Config
 }
 
 // New returns the PostgreSQL proxy of b.
@@ -54,10 +58,17 @@ func New(b *backend.Backend) (backend.Handler, error) {
 	if _, port, err := net.SplitHostPort(cfg.Target); err != nil || port == "" {
 		return nil, fmt.Errorf("pgproxy: backend %s: target must be host:port, got %q", cfg.Name, cfg.Target)
 	}
-	if cfg.TLS != "" && cfg.TLS != backend.TLSPassthrough {
-		return nil, fmt.Errorf("pgproxy: backend %s: tls must be empty or %s, got %q", cfg.Name, backend.TLSPassthrough, cfg.TLS)
+	switch cfg.TLS.Mode {
+	case "", backend.TLSPassthrough, backend.TLSOriginate, backend.TLSTerminate:
+	default:
+		return nil, fmt.Errorf("pgproxy: backend %s: tls.mode must be empty, %s, %s or %s, got %q", cfg.Name,
+			backend.TLSPassthrough, backend.TLSOriginate, backend.TLSTerminate, cfg.TLS.Mode)
 	}
-	return &Proxy{b: b}, nil
+	clientTLS, listenTLS, err := tlsConfigs(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgproxy: backend %s: %w", cfg.Name, err)
+	}
+	return &Proxy{b: b, clientTLS: clientTLS, listenTLS: listenTLS}, nil
 }
 
 // buffers are one connection's: the client's reader and a buffer per
@@ -86,6 +97,15 @@ type conn struct {
 	client net.Conn
 	cr     *bufio.Reader
 
+	clientTLS, listenTLS *tls.Config
+	// terminated: the app's TLS ends here (mode terminate).
+	terminated bool
+	// connectStart and tlsVersion are the TLS the proxy negotiated with
+	// the server: when it began (the connect call's start) and its
+	// version (the connect span's tls.protocol.version).
+	connectStart time.Time
+	tlsVersion   string
+
 	mu     sync.Mutex
 	server net.Conn
 	closed bool
@@ -103,7 +123,7 @@ func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
 		bufs.client.Reset(nil)
 		bufferPool.Put(bufs)
 	}()
-	c := &conn{b: p.b, client: client, cr: bufs.client}
+	c := &conn{b: p.b, client: client, cr: bufs.client, clientTLS: p.clientTLS, listenTLS: p.listenTLS}
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()
 	defer c.close()
@@ -112,6 +132,7 @@ func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
 	case modeDecode:
 		s := newSession(p.b)
 		s.rec = &p.rec
+		s.connectStart, s.tlsVersion = c.connectStart, c.tlsVersion
 		s.count()
 		defer s.release()
 		c.relay(s, bufs)
@@ -134,8 +155,10 @@ func (c *conn) close() {
 	}
 }
 
-// dial connects to the target; a failure is recorded as a failed call.
-func (c *conn) dial(ctx context.Context) bool {
+// dial connects to the target, in TLS when the mode originates it and
+// secure is set; a failure is recorded as a failed call, and told the
+// app (an ErrorResponse) when tell is set.
+func (c *conn) dial(ctx context.Context, secure, tell bool) bool {
 	if c.server != nil {
 		return true
 	}
@@ -144,6 +167,16 @@ func (c *conn) dial(ctx context.Context) bool {
 	if err != nil {
 		c.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: KindConnect, Error: "connect"})
 		return false
+	}
+	if secure && c.clientTLS != nil {
+		raw := s
+		if s, err = c.secure(ctx, raw); err != nil {
+			raw.Close()
+			if tell {
+				c.refuse(err)
+			}
+			return false
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -166,7 +199,13 @@ func (c *conn) negotiate(ctx context.Context) mode {
 			return modeDone
 		}
 		if first[0] == tlsHandshake {
-			return c.opaque(ctx)
+			if c.listenTLS != nil && !c.terminated {
+				if !c.acceptTLS(ctx, false) {
+					return modeDone
+				}
+				continue
+			}
+			return c.opaque(ctx, false) // the app's own TLS, end to end
 		}
 		hdr, err := c.cr.Peek(8)
 		if err != nil {
@@ -176,7 +215,13 @@ func (c *conn) negotiate(ctx context.Context) mode {
 		code := binary.BigEndian.Uint32(hdr[4:8])
 		switch {
 		case length == 8 && (code == sslRequest || code == gssencRequest):
-			if c.b.Config.TLS != backend.TLSPassthrough {
+			if c.listenTLS != nil && code == sslRequest && !c.terminated {
+				if !c.acceptTLS(ctx, true) {
+					return modeDone
+				}
+				continue
+			}
+			if c.b.Config.TLS.Mode != backend.TLSPassthrough {
 				c.cr.Discard(8)
 				if _, err := c.client.Write([]byte{'N'}); err != nil {
 					return modeDone
@@ -191,21 +236,21 @@ func (c *conn) negotiate(ctx context.Context) mode {
 				return modeOpaque // S or G: an encrypted session
 			}
 		case code == cancelRequest && length >= 12 && length <= 256:
-			return c.opaque(ctx)
+			return c.opaque(ctx, true)
 		case code>>16 == 3 && length >= 8 && length <= maxStartup:
-			if !c.dial(ctx) {
+			if !c.dial(ctx, true, true) {
 				return modeDone
 			}
 			return modeDecode
 		default:
 			c.b.DecodeFailed()
-			return c.opaque(ctx)
+			return c.opaque(ctx, true)
 		}
 	}
 }
 
-func (c *conn) opaque(ctx context.Context) mode {
-	if !c.dial(ctx) {
+func (c *conn) opaque(ctx context.Context, secure bool) mode {
+	if !c.dial(ctx, secure, false) {
 		return modeDone
 	}
 	return modeOpaque
@@ -214,7 +259,7 @@ func (c *conn) opaque(ctx context.Context) mode {
 // forwardRequest sends an SSLRequest or GSSENCRequest to the server and
 // relays its one-byte answer.
 func (c *conn) forwardRequest(ctx context.Context, hdr []byte) (byte, bool) {
-	if !c.dial(ctx) {
+	if !c.dial(ctx, false, false) {
 		return 0, false
 	}
 	if _, err := c.server.Write(hdr); err != nil {

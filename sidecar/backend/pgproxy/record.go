@@ -81,5 +81,8 @@ func record(d *finished) {
 	if d.kind == KindConnect && d.auth != "" {
 		op.Attrs = append(op.Attrs, attribute.String(contract.AttrDBAuthMethod, d.auth))
 	}
+	if d.kind == KindConnect && d.tls != "" {
+		op.Attrs = append(op.Attrs, attribute.String(contract.AttrTLSProtocolVersion, d.tls))
+	}
 	d.call.Finish(d.end, op)
 }

@@ -68,7 +68,7 @@ func (be *replies) end(m *message) bool {
 		if ok {
 			f := finished{pending: p, end: be.now, sqlstate: be.sqlstate, severity: be.severity}
 			if p.kind == KindConnect {
-				f.auth = be.auth
+				f.auth, f.tls = be.auth, be.s.tlsVersion
 			}
 			be.done = append(be.done, f)
 		}

@@ -31,6 +31,7 @@ type finished struct {
 	sqlstate string
 	severity string
 	auth     string // a connect call's: how the server asked to authenticate
+	tls      string // a connect call's: the TLS version to the server, or ""
 }
 
 // session is the decoding state of one connection: the two directions'
@@ -52,6 +53,12 @@ type session struct {
 	copyEnds uint64 // CopyDone/CopyFail messages the client sent
 	extCopy  bool   // an extended batch's COPY FROM STDIN awaits its end
 	closed   func() // ends the connection's count in its current state
+
+	// connectStart, when set, is when the proxy began TLS with the
+	// server: the connect call starts there. tlsVersion is that TLS's
+	// version ("" in plain text).
+	connectStart time.Time
+	tlsVersion   string
 }
 
 func newSession(b *backend.Backend) *session {
@@ -165,7 +172,7 @@ func (s *session) abandon(end time.Time) {
 		}
 		f := finished{pending: p, end: end, sqlstate: s.be.sqlstate, severity: s.be.severity}
 		if p.kind == KindConnect {
-			f.auth = s.be.auth
+			f.auth, f.tls = s.be.auth, s.tlsVersion
 		}
 		if f.sqlstate == "" {
 			f.sqlstate, f.severity = ErrConnectionClosed, ""

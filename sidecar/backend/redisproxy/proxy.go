@@ -2,6 +2,7 @@ package redisproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,7 +14,8 @@ import (
 
 // Proxy is the backend.Handler of kind redis.
 type Proxy struct {
-	b *backend.Backend
+	b   *backend.Backend
+	tls *tls.Config // to the target, in tls mode originate (tls.go)
 }
 
 // New returns the Redis proxy of one configured backend: b.Config.Target
@@ -28,16 +30,20 @@ func New(b *backend.Backend) (backend.Handler, error) {
 	if _, port, err := net.SplitHostPort(b.Config.Target); err != nil || port == "" {
 		return nil, fmt.Errorf("redisproxy: backend %s: target must be host:port, got %q", b.Config.Name, b.Config.Target)
 	}
-	return &Proxy{b: b}, nil
+	tc, err := clientTLS(b.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &Proxy{b: b, tls: tc}, nil
 }
 
 // ServeConn relays one app connection to its own connection to the
-// target, timing each command, until both directions end or ctx does.
+// target (in TLS with tls mode originate), timing each command, until both directions end or ctx does.
 func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
 	start := time.Now()
-	up, err := backend.Dial(ctx, p.b.Config.Target)
-	if err != nil {
-		p.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: "connect", Error: "connect"})
+	up, failed := p.dial(ctx)
+	if up == nil {
+		p.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: "connect", Error: failed})
 		return
 	}
 	defer up.Close()
