@@ -52,6 +52,10 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		}, "backends[3].rateLimit.perSecond"},
 		{"timeout", func(c *Config) { c.Timeout = -1 }, "backends[3].timeout"},
 		{"timeout on postgres", func(c *Config) { c.Timeout = time.Second }, "backends[3].timeout: applies to kind http only"},
+		{"cluster on postgres", func(c *Config) { c.Cluster = &RedisClusterPolicy{} }, "backends[3].cluster: applies to kind redis only"},
+		{"cluster maxNodes", func(c *Config) {
+			c.Kind, c.Target, c.Cluster = KindRedis, "redis:6379", &RedisClusterPolicy{MaxNodes: 5000}
+		}, "backends[3].cluster.maxNodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -67,13 +71,14 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{Name: "cache", Kind: KindRedis, Listen: "localhost:16379", Target: "redis.cache.svc:6379"},
 		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSPassthrough},
 		{Name: "other", Kind: KindTCP, Listen: "[::1]:19000", Target: "10.0.0.5:9000"},
+		{Name: "sessions", Kind: KindRedis, Listen: "127.0.0.1:16380", Target: "redis-cluster:6379", Cluster: &RedisClusterPolicy{}},
 	}
 	if err := ValidateAll(ok); err != nil {
 		t.Errorf("the issue's examples: %v", err)
 	}
 	dup := append(ok, Config{Name: "cache", Kind: KindTCP, Listen: "127.0.0.1:15443", Target: "x:1"})
 	err := ValidateAll(dup)
-	if err == nil || !strings.Contains(err.Error(), `backends[4].name: "cache" is also backends[1]'s`) || !strings.Contains(err.Error(), "backends[4].listen") {
+	if err == nil || !strings.Contains(err.Error(), `backends[5].name: "cache" is also backends[1]'s`) || !strings.Contains(err.Error(), "backends[5].listen") {
 		t.Errorf("duplicates: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 
 // Proxy is the backend.Handler of kind redis.
 type Proxy struct {
-	b *backend.Backend
+	b       *backend.Backend
+	cluster *cluster // nil unless the backend has cluster: (cluster.go)
 }
 
 // New returns the Redis proxy of one configured backend: b.Config.Target
@@ -28,14 +30,24 @@ func New(b *backend.Backend) (backend.Handler, error) {
 	if _, port, err := net.SplitHostPort(b.Config.Target); err != nil || port == "" {
 		return nil, fmt.Errorf("redisproxy: backend %s: target must be host:port, got %q", b.Config.Name, b.Config.Target)
 	}
-	return &Proxy{b: b}, nil
+	p := &Proxy{b: b}
+	if b.Config.Cluster != nil {
+		p.cluster = newCluster(p, *b.Config.Cluster)
+	}
+	return p, nil
 }
 
 // ServeConn relays one app connection to its own connection to the
 // target, timing each command, until both directions end or ctx does.
 func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
+	p.serve(ctx, client, p.b.Config.Target)
+}
+
+// serve relays one app connection to target: the backend's, or a cluster
+// node's.
+func (p *Proxy) serve(ctx context.Context, client net.Conn, target string) {
 	start := time.Now()
-	up, err := backend.Dial(ctx, p.b.Config.Target)
+	up, err := backend.Dial(ctx, target)
 	if err != nil {
 		p.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: "connect", Error: "connect"})
 		return
@@ -46,10 +58,23 @@ func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
 
 	s := newSession(p.b)
 	defer s.close()
+	var replies io.Reader = up
+	if p.cluster != nil {
+		// The node addresses in replies are rewritten on their way.
+		host, _, _ := net.SplitHostPort(target)
+		s.topo = &topoQueue{}
+		pr, pw := io.Pipe()
+		rw := &rewriter{b: p.b, local: p.cluster.local, host: host, topo: s.topo}
+		rwDone := make(chan struct{})
+		go func() { defer close(rwDone); rw.run(up, pw) }()
+		defer func() { up.Close(); <-rwDone }()
+		defer pr.Close()
+		replies = pr
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.runReplies(client, up)
+		s.runReplies(client, replies)
 		closeWrite(client)
 	}()
 	s.runCommands(up, client)
