@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
@@ -308,5 +309,36 @@ func TestAmbiguousSpansLimited(t *testing.T) {
 	// dropped uncounted).
 	if ms := backendtest.Series(reg, "hopscope_backend_ambiguous_spans_dropped_total", map[string]string{"backend": "cache"}); len(ms) != 1 || backendtest.Value(ms[0]) != 90 {
 		t.Errorf("hopscope_backend_ambiguous_spans_dropped_total: %d series, want one of 90", len(ms))
+	}
+}
+
+// TestClusterYAML: the keys docs/redis-cluster.md documents decode (as
+// cliconfig decodes, unknown keys refused) and validate.
+func TestClusterYAML(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *RedisClusterPolicy
+		err  string
+	}{
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {maxNodes: 8}}", &RedisClusterPolicy{MaxNodes: 8}, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {}}", &RedisClusterPolicy{}, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379'}", nil, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {maxNodes: -1}}", &RedisClusterPolicy{MaxNodes: -1}, "backends[0].cluster.maxNodes"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			dec := yaml.NewDecoder(strings.NewReader(tc.in))
+			dec.KnownFields(true)
+			var c Config
+			if err := dec.Decode(&c); err != nil {
+				t.Fatal(err)
+			}
+			if (c.Cluster == nil) != (tc.want == nil) || (c.Cluster != nil && *c.Cluster != *tc.want) {
+				t.Errorf("cluster %+v, want %+v", c.Cluster, tc.want)
+			}
+			err := c.Validate(0)
+			if (err != nil) != (tc.err != "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("Validate: %v, want %q", err, tc.err)
+			}
+		})
 	}
 }

@@ -225,16 +225,7 @@ func TestClusterGoRedis(t *testing.T) {
 			for _, n := range []*clusterNode{dst, src} {
 				must(t, n.c.Do(ctx, "CLUSTER", "SETSLOT", mslot, "NODE", dst.id).Err())
 			}
-			// The third node learns it through the bus.
-			testkit.Eventually(t, "every node sees the slot moved", 20*time.Second, func() bool {
-				for _, n := range nodes {
-					err := n.c.Do(ctx, "GET", "probe{m}").Err()
-					if n != dst && (err == nil || !strings.HasPrefix(err.Error(), "MOVED")) {
-						return false
-					}
-				}
-				return true
-			})
+			settle(t, nodes, mslot, dst)
 		}
 	}
 	// revert gives the slot back to src, with its keys.
@@ -255,15 +246,7 @@ func TestClusterGoRedis(t *testing.T) {
 		for _, n := range []*clusterNode{src, dst} {
 			must(t, n.c.Do(ctx, "CLUSTER", "SETSLOT", mslot, "NODE", src.id).Err())
 		}
-		testkit.Eventually(t, "every node sees the slot back", 20*time.Second, func() bool {
-			for _, n := range nodes {
-				err := n.c.Do(ctx, "GET", "probe{m}").Err()
-				if n != src && (err == nil || !strings.HasPrefix(err.Error(), "MOVED")) {
-					return false
-				}
-			}
-			return true
-		})
+		settle(t, nodes, mslot, src)
 	}
 
 	opts := func(seed string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *redis.ClusterOptions {
@@ -348,9 +331,33 @@ func TestClusterGoRedis(t *testing.T) {
 			return r.observations()[op+"/ok"]+r.observations()[op+"/error"] == sent[name]
 		}, func() string { return fmt.Sprintf("sent %v, observed %v", sent, r.observations()) })
 	}
+	var counts []string
+	for _, kind := range []string{rewriteSlots, rewriteShards, rewriteNodes, rewriteAsk, rewriteMoved, rewriteUnmapped} {
+		counts = append(counts, fmt.Sprintf("%s=%v", kind, r.value("hopscope_backend_redis_cluster_rewrites_total", map[string]string{"kind": kind})))
+	}
+	t.Logf("rewrites: %s; sent on the wire: %v; listeners: %v", strings.Join(counts, " "), sent, p.ClusterNodes())
 	if r.decodeErrors() != 0 {
 		t.Errorf("decode errors: %v", r.decodeErrors())
 	}
+}
+
+// settle makes owner the slot's owner for good (its config epoch the
+// highest, so gossip cannot give the slot back) and waits until every
+// node redirects the slot to it and it serves the slot.
+func settle(t *testing.T, nodes []*clusterNode, slot int, owner *clusterNode) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, owner.c.Do(ctx, "CLUSTER", "BUMPEPOCH").Err())
+	moved := fmt.Sprintf("MOVED %d %s", slot, owner.addr)
+	testkit.Eventually(t, "every node sends slot "+strconv.Itoa(slot)+" to "+owner.addr, 20*time.Second, func() bool {
+		for _, n := range nodes {
+			err := n.c.Get(ctx, "probe{m}").Err()
+			if n == owner && err != redis.Nil || n != owner && (err == nil || err.Error() != moved) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func maps(m map[string]uint64) map[string]uint64 {
