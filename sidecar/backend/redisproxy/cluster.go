@@ -420,10 +420,21 @@ func copyChunks(br *bufio.Reader, w io.Writer) error {
 	}
 }
 
+// copyN copies n bytes from what br buffers (io.CopyN would allocate a
+// LimitedReader per value).
 func copyN(br *bufio.Reader, w io.Writer, n int64) error {
-	m, err := io.CopyN(w, br, n)
-	if err != nil && m < n {
-		return eofIsCut(err)
+	for n > 0 {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				return eofIsCut(err)
+			}
+		}
+		b, _ := br.Peek(int(min(int64(br.Buffered()), n)))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		br.Discard(len(b))
+		n -= int64(len(b))
 	}
 	return nil
 }
