@@ -27,6 +27,10 @@ const (
 	MetricBackendRateLimited    = "hopscope_backend_rate_limited_total"
 	MetricBackendAmbiguousDrops = "hopscope_backend_ambiguous_spans_dropped_total"
 	MetricBackendCircuitState   = "hopscope_backend_circuit_state"
+	// MetricBackendClusterRewrites counts the Redis Cluster replies whose
+	// node addresses a redis proxy replaced (label kind: slots, shards,
+	// nodes, moved, ask, unmapped).
+	MetricBackendClusterRewrites = "hopscope_backend_redis_cluster_rewrites_total"
 )
 
 // ExemplarTraceID is the exemplar label that carries the trace id on the
@@ -194,6 +198,7 @@ func Metrics() []Metric {
 		{MetricBackendRateLimited, Counter, PartBackend, l(LabelBackend)},
 		{MetricBackendAmbiguousDrops, Counter, PartBackend, l(LabelBackend)},
 		{MetricBackendCircuitState, Gauge, PartBackend, l(LabelBackend)},
+		{MetricBackendClusterRewrites, Counter, PartBackend, l(LabelBackend, LabelKind)},
 
 		{MetricHopDuration, Histogram, PartCollector, l(LabelK8sNamespace, LabelServiceName, LabelRoute, LabelHop)},
 		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelK8sNamespace, LabelServiceName, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},

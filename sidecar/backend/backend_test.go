@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar/backend/backendtest"
@@ -52,6 +53,10 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		}, "backends[3].rateLimit.perSecond"},
 		{"timeout", func(c *Config) { c.Timeout = -1 }, "backends[3].timeout"},
 		{"timeout on postgres", func(c *Config) { c.Timeout = time.Second }, "backends[3].timeout: applies to kind http only"},
+		{"cluster on postgres", func(c *Config) { c.Cluster = &RedisClusterPolicy{} }, "backends[3].cluster: applies to kind redis only"},
+		{"cluster maxNodes", func(c *Config) {
+			c.Kind, c.Target, c.Cluster = KindRedis, "redis:6379", &RedisClusterPolicy{MaxNodes: 5000}
+		}, "backends[3].cluster.maxNodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -67,13 +72,14 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{Name: "cache", Kind: KindRedis, Listen: "localhost:16379", Target: "redis.cache.svc:6379"},
 		{Name: "pgtls", Kind: KindPostgres, Listen: "127.0.0.1:15433", Target: "db:5432", TLS: TLSConfig{Mode: TLSPassthrough}},
 		{Name: "other", Kind: KindTCP, Listen: "[::1]:19000", Target: "10.0.0.5:9000"},
+		{Name: "sessions", Kind: KindRedis, Listen: "127.0.0.1:16380", Target: "redis-cluster:6379", Cluster: &RedisClusterPolicy{}},
 	}
 	if err := ValidateAll(ok); err != nil {
 		t.Errorf("the issue's examples: %v", err)
 	}
 	dup := append(ok, Config{Name: "cache", Kind: KindTCP, Listen: "127.0.0.1:15443", Target: "x:1"})
 	err := ValidateAll(dup)
-	if err == nil || !strings.Contains(err.Error(), `backends[4].name: "cache" is also backends[1]'s`) || !strings.Contains(err.Error(), "backends[4].listen") {
+	if err == nil || !strings.Contains(err.Error(), `backends[5].name: "cache" is also backends[1]'s`) || !strings.Contains(err.Error(), "backends[5].listen") {
 		t.Errorf("duplicates: %v", err)
 	}
 }
@@ -303,5 +309,36 @@ func TestAmbiguousSpansLimited(t *testing.T) {
 	// dropped uncounted).
 	if ms := backendtest.Series(reg, "hopscope_backend_ambiguous_spans_dropped_total", map[string]string{"backend": "cache"}); len(ms) != 1 || backendtest.Value(ms[0]) != 90 {
 		t.Errorf("hopscope_backend_ambiguous_spans_dropped_total: %d series, want one of 90", len(ms))
+	}
+}
+
+// TestClusterYAML: the keys docs/redis-cluster.md documents decode (as
+// cliconfig decodes, unknown keys refused) and validate.
+func TestClusterYAML(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *RedisClusterPolicy
+		err  string
+	}{
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {maxNodes: 8}}", &RedisClusterPolicy{MaxNodes: 8}, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {}}", &RedisClusterPolicy{}, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379'}", nil, ""},
+		{"{name: s, kind: redis, listen: '127.0.0.1:16380', target: 'r:6379', cluster: {maxNodes: -1}}", &RedisClusterPolicy{MaxNodes: -1}, "backends[0].cluster.maxNodes"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			dec := yaml.NewDecoder(strings.NewReader(tc.in))
+			dec.KnownFields(true)
+			var c Config
+			if err := dec.Decode(&c); err != nil {
+				t.Fatal(err)
+			}
+			if (c.Cluster == nil) != (tc.want == nil) || (c.Cluster != nil && *c.Cluster != *tc.want) {
+				t.Errorf("cluster %+v, want %+v", c.Cluster, tc.want)
+			}
+			err := c.Validate(0)
+			if (err != nil) != (tc.err != "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("Validate: %v, want %q", err, tc.err)
+			}
+		})
 	}
 }

@@ -44,7 +44,26 @@ type Config struct {
 	// RateLimit bounds the calls per second to the target (http only; off
 	// when absent).
 	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
+	// Cluster makes a redis backend follow a Redis Cluster: the node
+	// addresses the cluster announces are replaced by local listeners of
+	// the proxy (redis only; off when absent).
+	Cluster *RedisClusterPolicy `yaml:"cluster"`
 }
+
+// RedisClusterPolicy is how a redis backend follows a Redis Cluster: the
+// target is one seed node; every node the cluster names (in CLUSTER SLOTS,
+// SHARDS and NODES replies, MOVED and ASK errors) gets a listener of its
+// own on 127.0.0.1, and the announced address is replaced by it.
+type RedisClusterPolicy struct {
+	// MaxNodes bounds the node listeners (1–1024; 0 is the default, 64):
+	// a node past it keeps its own address, so the app reaches it
+	// directly, untimed.
+	MaxNodes int `yaml:"maxNodes"`
+}
+
+// DefaultRedisClusterPolicy is the policy of `cluster: {}`; a zero field
+// of a configured policy takes its value from here.
+func DefaultRedisClusterPolicy() RedisClusterPolicy { return RedisClusterPolicy{MaxNodes: 64} }
 
 // RetryPolicy retries idempotent requests (GET, HEAD, OPTIONS, PUT,
 // DELETE) that failed to connect or answered 502, 503 or 504.
@@ -114,6 +133,14 @@ func (c Config) Validate(i int) error {
 	}
 	if c.Kind != KindHTTP && (c.Retries != nil || c.CircuitBreaker != nil || c.RateLimit != nil) {
 		bad("kind", "retries, circuitBreaker and rateLimit apply to kind http only")
+	}
+	if cl := c.Cluster; cl != nil {
+		if c.Kind != KindRedis {
+			bad("cluster", "applies to kind redis only, not %s", c.Kind)
+		}
+		if cl.MaxNodes < 0 || cl.MaxNodes > 1024 {
+			bad("cluster.maxNodes", "must be 1 to 1024 (0: the default, 64), got %d", cl.MaxNodes)
+		}
 	}
 	if r := c.Retries; r != nil {
 		if r.Attempts < 2 || r.Attempts > 5 {

@@ -71,6 +71,7 @@ type Recorder struct {
 	limited     *prometheus.CounterVec
 	unspanned   *prometheus.CounterVec // ambiguous calls past AmbiguousSpansPerSecond
 	breaker     *prometheus.GaugeVec
+	rewrites    *prometheus.CounterVec
 }
 
 // NewRecorder registers the metrics.
@@ -108,8 +109,12 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		Name: contract.MetricBackendCircuitState,
 		Help: "Circuit breaker state per backend: 0 closed, 1 half-open (one trial call), 2 open (calls refused with 503).",
 	}, []string{contract.LabelBackend})
+	r.rewrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: contract.MetricBackendClusterRewrites,
+		Help: "Redis Cluster node addresses a redis backend's proxy replaced with its node listeners', by reply kind (slots, shards, nodes, moved, ask); kind=unmapped counts nodes left at their own address (cluster.maxNodes reached).",
+	}, []string{contract.LabelBackend, contract.LabelKind})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.unspanned, r.breaker} {
+		for _, c := range []prometheus.Collector{r.duration, r.connections, r.decodeErrs, r.retries, r.limited, r.unspanned, r.breaker, r.rewrites} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("registering backend metrics: %w", err)
 			}
@@ -222,6 +227,12 @@ func (b *Backend) Retried() { b.r.retries.WithLabelValues(b.Config.Name).Inc() }
 
 // RateLimited counts one refused request (HTTP egress).
 func (b *Backend) RateLimited() { b.r.limited.WithLabelValues(b.Config.Name).Inc() }
+
+// ClusterRewrite counts one rewritten Redis Cluster reply of a kind
+// (redisproxy's cluster support).
+func (b *Backend) ClusterRewrite(kind string) {
+	b.r.rewrites.WithLabelValues(b.Config.Name, kind).Inc()
+}
 
 // SetBreakerState exports the circuit breaker's state: 0 closed, 1
 // half-open, 2 open.

@@ -31,6 +31,9 @@ type command struct {
 	// badQuotes: an inline command with unbalanced quotes, which Redis
 	// answers with an error before it closes the connection.
 	badQuotes bool
+	// topology: CLUSTER SLOTS, SHARDS or NODES, whose reply names the
+	// cluster's nodes (cluster.go).
+	topology bool
 }
 
 // cmdDecoder reads commands from the app's stream. Its scratch buffers
@@ -121,6 +124,14 @@ func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
 				d.nsb[i-1] = 0
 			}
 		}
+		if i == 1 && cmd.op == opCluster && l <= 8 {
+			b, err := d.br.Peek(int(l))
+			if err != nil {
+				return cmd, false, err
+			}
+			var up [8]byte
+			cmd.topology = isTopologySub(upperInto(up[:], b))
+		}
 		// Redis skips the two bytes after the data without looking at
 		// them; so does the decoder.
 		if err := discard(d.br, l+2); err != nil {
@@ -184,6 +195,11 @@ func (d *cmdDecoder) inline() (cmd command, ok bool, err error) {
 	if t.state == tokErr {
 		cmd.badQuotes = true
 		return cmd, true, nil
+	}
+	if cmd.op == opCluster && t.argc >= 2 && !t.caps[1].over {
+		var up [8]byte
+		c := &t.caps[1]
+		cmd.topology = c.n <= 8 && isTopologySub(upperInto(up[:], c.b[:c.n]))
 	}
 	if cmd.kind == kindClient && t.argc >= 3 {
 		for i := 0; i < 2; i++ {

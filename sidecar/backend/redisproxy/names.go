@@ -41,6 +41,19 @@ var opNames = [...]string{
 // opOther is the index of "OTHER" in opNames.
 const opOther = 0
 
+// opCluster is the index of "CLUSTER".
+var opCluster = lookupOp([]byte("CLUSTER"))
+
+// isTopologySub reports whether an upper-cased CLUSTER subcommand answers
+// with the cluster's nodes.
+func isTopologySub(b []byte) bool {
+	switch string(b) {
+	case "SLOTS", "SHARDS", "NODES":
+		return true
+	}
+	return false
+}
+
 // maxNameLen is the longest command name of opNames: a longer first word
 // is "OTHER" without a lookup.
 const maxNameLen = 20

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 
 // Proxy is the backend.Handler of kind redis.
 type Proxy struct {
-	b   *backend.Backend
-	tls *tls.Config // to the target, in tls mode originate (tls.go)
+	b       *backend.Backend
+	tls     *tls.Config // to the target, in tls mode originate (tls.go)
+	cluster *cluster    // nil unless the backend has cluster: (cluster.go)
 }
 
 // New returns the Redis proxy of one configured backend: b.Config.Target
@@ -34,14 +36,24 @@ func New(b *backend.Backend) (backend.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxy{b: b, tls: tc}, nil
+	p := &Proxy{b: b, tls: tc}
+	if b.Config.Cluster != nil {
+		p.cluster = newCluster(p, *b.Config.Cluster)
+	}
+	return p, nil
 }
 
 // ServeConn relays one app connection to its own connection to the
 // target (in TLS with tls mode originate), timing each command, until both directions end or ctx does.
 func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
+	p.serve(ctx, client, p.b.Config.Target)
+}
+
+// serve relays one app connection to target: the backend's, or a cluster
+// node's.
+func (p *Proxy) serve(ctx context.Context, client net.Conn, target string) {
 	start := time.Now()
-	up, failed := p.dial(ctx)
+	up, failed := p.dial(ctx, target)
 	if up == nil {
 		p.b.Begin(start, trace.SpanContext{}).Finish(time.Now(), backend.Op{Name: "connect", Error: failed})
 		return
@@ -52,10 +64,23 @@ func (p *Proxy) ServeConn(ctx context.Context, client net.Conn) {
 
 	s := newSession(p.b)
 	defer s.close()
+	var replies io.Reader = up
+	if p.cluster != nil {
+		// The node addresses in replies are rewritten on their way.
+		host, _, _ := net.SplitHostPort(target)
+		s.topo = &topoQueue{}
+		pr, pw := io.Pipe()
+		rw := &rewriter{b: p.b, local: p.cluster.local, host: host, topo: s.topo}
+		rwDone := make(chan struct{})
+		go func() { defer close(rwDone); rw.run(up, pw) }()
+		defer func() { up.Close(); <-rwDone }()
+		defer pr.Close()
+		replies = pr
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.runReplies(client, up)
+		s.runReplies(client, replies)
 		closeWrite(client)
 	}()
 	s.runCommands(up, client)

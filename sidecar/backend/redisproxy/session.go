@@ -41,6 +41,11 @@ type session struct {
 	// a violation): once the queue drains the reply side relays.
 	cmdsStopped atomic.Bool
 
+	// topo, for a cluster backend, learns the places of the topology
+	// commands; seq counts the commands queued (the command side's).
+	topo *topoQueue
+	seq  uint64
+
 	mu      sync.Mutex
 	gauge   func()
 	relayed bool
@@ -236,6 +241,10 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 		if !s.q.push(p) {
 			call.Finish(time.Now(), p.opOf(errUndecoded))
 			return stop(true)
+		}
+		s.seq++
+		if cmd.topology && s.topo != nil {
+			s.topo.add(s.seq)
 		}
 		switch {
 		case cmd.badQuotes:

@@ -25,11 +25,12 @@ func clientTLS(cfg backend.Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// dial connects to the target, in TLS when configured (the handshake
-// bounded by backend.DialTimeout); on failure it returns the connect
-// call's error type: connect or tls_handshake.
-func (p *Proxy) dial(ctx context.Context) (net.Conn, string) {
-	up, err := backend.Dial(ctx, p.b.Config.Target)
+// dial connects to target (the backend's, or a cluster node's), in TLS
+// when configured (the handshake bounded by backend.DialTimeout); on
+// failure it returns the connect call's error type: connect or
+// tls_handshake.
+func (p *Proxy) dial(ctx context.Context, target string) (net.Conn, string) {
+	up, err := backend.Dial(ctx, target)
 	if err != nil {
 		return nil, "connect"
 	}
