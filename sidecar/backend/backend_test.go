@@ -57,6 +57,9 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{"cluster maxNodes", func(c *Config) {
 			c.Kind, c.Target, c.Cluster = KindRedis, "redis:6379", &RedisClusterPolicy{MaxNodes: 5000}
 		}, "backends[3].cluster.maxNodes"},
+		{"cluster with tls", func(c *Config) {
+			c.Kind, c.Target, c.Cluster, c.TLS = KindRedis, "redis:6379", &RedisClusterPolicy{}, TLSConfig{Mode: TLSOriginate}
+		}, "backends[3].cluster: does not combine with tls.mode originate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good

@@ -138,6 +138,11 @@ func (c Config) Validate(i int) error {
 		if c.Kind != KindRedis {
 			bad("cluster", "applies to kind redis only, not %s", c.Kind)
 		}
+		if c.TLS.Mode != "" {
+			// One TLS server name cannot verify every node; nodes on
+			// tls-port are not followed (docs/redis-cluster.md).
+			bad("cluster", "does not combine with tls.mode %s yet", c.TLS.Mode)
+		}
 		if cl.MaxNodes < 0 || cl.MaxNodes > 1024 {
 			bad("cluster.maxNodes", "must be 1 to 1024 (0: the default, 64), got %d", cl.MaxNodes)
 		}
