@@ -15,6 +15,8 @@ func HopColor(hop string) string {
 		return "#8e44ad"
 	case contract.HopConnect:
 		return "#9b59b6"
+	case contract.HopTLS:
+		return "#a29bfe"
 	case contract.HopEdgeNetwork:
 		return "#2980b9"
 	case contract.HopLoadBalancer:
@@ -45,7 +47,7 @@ func HopColor(hop string) string {
 
 // colouredHops are the hops HopColor has a colour of its own for.
 var colouredHops = [...]string{
-	contract.HopDNS, contract.HopConnect, contract.HopEdgeNetwork, contract.HopLoadBalancer,
+	contract.HopDNS, contract.HopConnect, contract.HopTLS, contract.HopEdgeNetwork, contract.HopLoadBalancer,
 	contract.HopIngress, contract.HopIngressRetries, contract.HopService, contract.HopSidecar,
 	contract.HopApp, contract.HopPostgres, contract.HopRedis, contract.HopHTTPEgress,
 	contract.HopDownload, contract.HopOther,

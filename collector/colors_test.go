@@ -13,6 +13,7 @@ func TestHopColors(t *testing.T) {
 	want := map[string]string{
 		"dns":             "#8e44ad",
 		"connect":         "#9b59b6",
+		"tls":             "#a29bfe",
 		"edge_network":    "#2980b9",
 		"loadbalancer":    "#e67e22",
 		"ingress":         "#f1c40f",

@@ -153,6 +153,7 @@ func (c *Collector) addRUM(next consumer.Consumer) error {
 			c.reject(SrcRUM, result, "", 1, nil)
 		}
 	}
+	rcfg.OnEntries = func(result string, n int, first error) { c.reject(SrcRUM, result, "beacon", n, first) }
 	rcfg.Consume = next
 	h, err := rum.New(rcfg)
 	if err != nil {

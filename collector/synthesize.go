@@ -72,11 +72,11 @@ func (e *emitter) synthesize(st *traceState, b correlate.Breakdown, g *correlate
 		return otlpwire.Held{Resource: resFor(service), Scope: synthScopeBytes, Span: raw}
 	}
 	serviceOf := map[string]string{
-		"client": "browser", correlate.HopDNS: "browser", correlate.HopConnect: "browser", "request": "browser", correlate.HopDownload: "browser",
+		"client": "browser", correlate.HopDNS: "browser", correlate.HopConnect: "browser", correlate.HopTLS: "browser", "request": "browser", correlate.HopDownload: "browser",
 		correlate.HopLoadBalancer: lbService, correlate.HopIngress: "ingress-nginx", correlate.HopService: "ingress-nginx",
 	}
 	parentOf := map[string][]string{
-		correlate.HopDNS: {"client"}, correlate.HopConnect: {"client"}, "request": {"client"}, correlate.HopDownload: {"client"},
+		correlate.HopDNS: {"client"}, correlate.HopConnect: {"client"}, correlate.HopTLS: {"client"}, "request": {"client"}, correlate.HopDownload: {"client"},
 		correlate.HopLoadBalancer: {"request", "client"},
 		correlate.HopIngress:      {correlate.HopLoadBalancer, "request", "client"},
 		correlate.HopService:      {correlate.HopIngress, correlate.HopLoadBalancer, "request", "client"},

@@ -73,7 +73,7 @@ type callCount struct {
 // traceState.hops and traceState.synth.
 var (
 	hopBits   = bitsOf(correlate.HopNames())
-	synthBits = bitsOf([]string{"client", correlate.HopDNS, correlate.HopConnect, "request", correlate.HopDownload,
+	synthBits = bitsOf([]string{"client", correlate.HopDNS, correlate.HopConnect, correlate.HopTLS, "request", correlate.HopDownload,
 		correlate.HopLoadBalancer, correlate.HopIngress, correlate.HopService, correlate.HopApp})
 )
 

@@ -16,6 +16,7 @@ import (
 const (
 	HopDNS            = contract.HopDNS
 	HopConnect        = contract.HopConnect
+	HopTLS            = contract.HopTLS
 	HopEdgeNetwork    = contract.HopEdgeNetwork
 	HopLoadBalancer   = contract.HopLoadBalancer
 	HopIngress        = contract.HopIngress
@@ -186,6 +187,9 @@ func Compute(g Group) Breakdown {
 		total = br.Total
 		b.TotalSource = SourceRUM
 		hops = append(hops, hopD{HopDNS, br.DNS, SourceRUM}, hopD{HopConnect, br.Connect, SourceRUM})
+		if br.TLS > 0 {
+			hops = append(hops, hopD{HopTLS, br.TLS, SourceRUM})
+		}
 	} else {
 		total = levels[outer].d
 		b.TotalSource = levels[outer].source
@@ -462,6 +466,11 @@ func place(g Group, sc *SidecarSpan, levels []level, total time.Duration) []Inte
 			Interval{Name: "client", Source: SourceRUM, MS: ms(br.Total), Synthetic: true},
 			Interval{Name: HopDNS, Source: SourceRUM, StartOffsetMS: ms(br.DNSStart), MS: ms(br.DNS), Synthetic: true},
 			Interval{Name: HopConnect, Source: SourceRUM, StartOffsetMS: ms(br.ConnectStart), MS: ms(br.Connect), Synthetic: true},
+		)
+		if br.TLS > 0 {
+			out = append(out, Interval{Name: HopTLS, Source: SourceRUM, StartOffsetMS: ms(br.TLSStart), MS: ms(br.TLS), Synthetic: true})
+		}
+		out = append(out,
 			Interval{Name: "request", Source: SourceRUM, StartOffsetMS: ms(br.RequestStart), MS: ms(br.ServerTime), Synthetic: true},
 			Interval{Name: HopDownload, Source: SourceRUM, StartOffsetMS: ms(br.ResponseStart), MS: ms(br.Download), Synthetic: true},
 		)
@@ -547,5 +556,5 @@ func dedupe(s []string) []string {
 // HopNames lists every hop a breakdown can contain besides backend kinds,
 // in waterfall order.
 func HopNames() []string {
-	return []string{HopDNS, HopConnect, HopEdgeNetwork, HopLoadBalancer, HopIngress, HopIngressRetries, HopService, HopSidecar, HopApp, HopDownload, HopOther}
+	return []string{HopDNS, HopConnect, HopTLS, HopEdgeNetwork, HopLoadBalancer, HopIngress, HopIngressRetries, HopService, HopSidecar, HopApp, HopDownload, HopOther}
 }

@@ -120,6 +120,7 @@ func TestComputeGolden(t *testing.T) {
 			g.Browser, g.LB, g.Ingress = nil, nil, nil
 			return g
 		},
+		"tls": withTLS,
 	}
 	for name, build := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +154,59 @@ func TestComputeFullPathValues(t *testing.T) {
 	}
 	if b.Service != "shop" || b.Route != "/api/orders/{id}" || b.Status != 200 {
 		t.Fatalf("labels %+v", b)
+	}
+}
+
+// withTLS is fullPath over https: of the browser's 20 ms connect, 14 ms
+// were the TLS handshake (secureConnectionStart 6 ms after connectStart).
+func withTLS() Group {
+	g := fullPath()
+	g.Browser.Connect, g.Browser.TLS, g.Browser.TLSStart = msd(6), msd(14), msd(19)
+	return g
+}
+
+// TestComputeTLS: a measured handshake is a tls hop after connect, on the
+// waterfall too; without one (plain http, a reused connection) there is
+// no tls hop and it is not missing.
+func TestComputeTLS(t *testing.T) {
+	tests := []struct {
+		name      string
+		g         Group
+		connect   float64
+		tls       float64
+		hasTLS    bool
+		intervals []string
+	}{
+		{"https", withTLS(), 6, 14, true, []string{"client", "dns", "connect", "tls", "request", "download"}},
+		{"plain http", fullPath(), 20, 0, false, []string{"client", "dns", "connect", "request", "download"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := Compute(tc.g)
+			h := hopMap(b)
+			tls, ok := h[HopTLS]
+			if h[HopConnect] != tc.connect || tls != tc.tls || ok != tc.hasTLS {
+				t.Errorf("connect %v tls %v (present %v), want %v %v (%v)", h[HopConnect], tls, ok, tc.connect, tc.tls, tc.hasTLS)
+			}
+			if b.Hops[1].Hop != HopConnect || (tc.hasTLS && b.Hops[2].Hop != HopTLS) {
+				t.Errorf("hop order %+v", b.Hops)
+			}
+			if math.Abs(sumHops(b)-b.TotalMS) > 0.1 || !b.Complete {
+				t.Errorf("hops sum %v, total %v, complete %v", sumHops(b), b.TotalMS, b.Complete)
+			}
+			var names []string
+			for _, iv := range b.Spans {
+				if iv.Source == SourceRUM {
+					names = append(names, iv.Name)
+					if iv.Name == HopTLS && (iv.StartOffsetMS != 19 || iv.MS != 14) {
+						t.Errorf("tls interval %+v, want at 19 ms for 14 ms", iv)
+					}
+				}
+			}
+			if !reflect.DeepEqual(names, tc.intervals) {
+				t.Errorf("browser intervals %v, want %v", names, tc.intervals)
+			}
+		})
 	}
 }
 

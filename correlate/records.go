@@ -20,14 +20,27 @@ type BrowserTiming struct {
 	Keys
 	// Page is the page URL without query string.
 	Page string
+	// Initiator is what made the request: InitiatorNavigation for the
+	// page load itself (Navigation Timing), or the Resource Timing
+	// initiatorType of a call the page made, InitiatorFetch or
+	// InitiatorXHR. Empty is read as InitiatorNavigation.
+	Initiator string
+	// URL is the called URL without query string, for a fetch/XHR call;
+	// empty for a navigation (the page is the URL).
+	URL string
 	// Start is the wall-clock time of fetchStart, for the waterfall.
 	Start time.Time
 	// Total is responseEnd − fetchStart.
 	Total time.Duration
 	// DNS is domainLookupEnd − domainLookupStart.
 	DNS time.Duration
-	// Connect is connectEnd − connectStart, TLS included.
+	// Connect is the TCP connection set-up: secureConnectionStart −
+	// connectStart when the connection used TLS (secureConnectionStart >
+	// 0), else connectEnd − connectStart.
 	Connect time.Duration
+	// TLS is connectEnd − secureConnectionStart, the TLS handshake; 0 on
+	// plain HTTP and on a reused connection.
+	TLS time.Duration
 	// ServerTime is responseStart − requestStart: what the client waited
 	// for the first byte once the request was sent.
 	ServerTime time.Duration
@@ -36,7 +49,17 @@ type BrowserTiming struct {
 	// StartOffsets place DNS, Connect, request and response on the
 	// waterfall, relative to fetchStart.
 	DNSStart, ConnectStart, RequestStart, ResponseStart time.Duration
+	// TLSStart places TLS on the waterfall, relative to fetchStart
+	// (ConnectStart + Connect).
+	TLSStart time.Duration
 }
+
+// Initiators of a BrowserTiming.
+const (
+	InitiatorNavigation = "navigation"
+	InitiatorFetch      = "fetch"
+	InitiatorXHR        = "xmlhttprequest"
+)
 
 // LoadBalancerLog is one request in an AWS ALB or HAProxy access log.
 type LoadBalancerLog struct {

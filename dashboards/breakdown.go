@@ -7,7 +7,7 @@ import (
 )
 
 // The collector's per-hop histogram: the exclusive time of each hop of a
-// request (dns, connect, edge_network, loadbalancer, ingress, service,
+// request (dns, connect, tls, edge_network, loadbalancer, ingress, service,
 // sidecar, app, the backends, download), by service and route; its
 // exemplars carry trace_id.
 const (
@@ -22,7 +22,7 @@ var hopScope = []string{mCluster, mAppNamespace, mAppService, mRoute}
 
 func breakdownDashboard(Options) *dashboard.DashboardBuilder {
 	d := newDashboard("hopscope-breakdown", "hopscope / Request latency breakdown",
-		"Where a request's time goes, hop by hop (DNS, network, load balancer, ingress, sidecar, app, backends, download), from the collector's joined breakdowns (hopscope_hop_duration_seconds).").
+		"Where a request's time goes, hop by hop (DNS, connect, TLS, network, load balancer, ingress, sidecar, app, backends, download), from the collector's joined breakdowns (hopscope_hop_duration_seconds).").
 		Variables(variables(
 			[]variable{prometheusVar(), jaegerVar()},
 			appScopeVars(hopCount, hopCount),

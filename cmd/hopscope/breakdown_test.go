@@ -31,7 +31,7 @@ func serveFile(t *testing.T, status int, body []byte) string {
 }
 
 func TestBreakdownWaterfallGolden(t *testing.T) {
-	for _, name := range []string{"full_path", "ingress_retries", "no_rum"} {
+	for _, name := range []string{"full_path", "ingress_retries", "no_rum", "tls"} {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(filepath.Join("..", "..", "correlate", "testdata", "breakdown", name+".golden.json"))
 			if err != nil {

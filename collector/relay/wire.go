@@ -104,10 +104,14 @@ type (
 	wireBrowser struct {
 		wireKeys
 		Page          string `json:"page,omitempty"`
+		Initiator     string `json:"initiator,omitempty"`
+		URL           string `json:"url,omitempty"`
 		Start         int64  `json:"start_unix_ns"`
 		Total         int64  `json:"total_ns"`
 		DNS           int64  `json:"dns_ns"`
 		Connect       int64  `json:"connect_ns"`
+		TLS           int64  `json:"tls_ns,omitempty"`
+		TLSStart      int64  `json:"tls_start_ns,omitempty"`
 		ServerTime    int64  `json:"server_time_ns"`
 		Download      int64  `json:"download_ns"`
 		DNSStart      int64  `json:"dns_start_ns"`
@@ -161,8 +165,9 @@ func marshalRecord(rec correlate.Record) (string, []byte, error) {
 			Total: int64(r.Total), Target: int64(r.Target), Dispatched: r.Dispatched, Resolution: int64(r.Resolution),
 			Method: r.Method, Path: r.Path, Status: r.Status, TargetAddr: r.TargetAddr, TargetStatus: r.TargetStatus}
 	case *correlate.BrowserTiming:
-		typ, v = TypeBrowser, wireBrowser{wireKeys: toWireKeys(r.Keys), Page: r.Page, Start: unixNano(r.Start),
-			Total: int64(r.Total), DNS: int64(r.DNS), Connect: int64(r.Connect), ServerTime: int64(r.ServerTime),
+		typ, v = TypeBrowser, wireBrowser{wireKeys: toWireKeys(r.Keys), Page: r.Page, Initiator: r.Initiator, URL: r.URL,
+			Start: unixNano(r.Start), Total: int64(r.Total), DNS: int64(r.DNS), Connect: int64(r.Connect),
+			TLS: int64(r.TLS), TLSStart: int64(r.TLSStart), ServerTime: int64(r.ServerTime),
 			Download: int64(r.Download), DNSStart: int64(r.DNSStart), ConnectStart: int64(r.ConnectStart),
 			RequestStart: int64(r.RequestStart), ResponseStart: int64(r.ResponseStart)}
 	default:
@@ -200,9 +205,11 @@ func unmarshalRecord(typ string, body []byte) (correlate.Record, error) {
 		if err := json.Unmarshal(body, &w); err != nil {
 			return nil, fmt.Errorf("browser record: %w", err)
 		}
-		return &correlate.BrowserTiming{Keys: w.keys(), Page: w.Page, Start: fromUnixNano(w.Start), Total: time.Duration(w.Total),
-			DNS: time.Duration(w.DNS), Connect: time.Duration(w.Connect), ServerTime: time.Duration(w.ServerTime),
-			Download: time.Duration(w.Download), DNSStart: time.Duration(w.DNSStart), ConnectStart: time.Duration(w.ConnectStart),
+		return &correlate.BrowserTiming{Keys: w.keys(), Page: w.Page, Initiator: w.Initiator, URL: w.URL,
+			Start: fromUnixNano(w.Start), Total: time.Duration(w.Total), DNS: time.Duration(w.DNS),
+			Connect: time.Duration(w.Connect), TLS: time.Duration(w.TLS), TLSStart: time.Duration(w.TLSStart),
+			ServerTime: time.Duration(w.ServerTime),
+			Download:   time.Duration(w.Download), DNSStart: time.Duration(w.DNSStart), ConnectStart: time.Duration(w.ConnectStart),
 			RequestStart: time.Duration(w.RequestStart), ResponseStart: time.Duration(w.ResponseStart)}, nil
 	}
 	return nil, ErrNotRelayed

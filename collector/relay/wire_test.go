@@ -56,6 +56,21 @@ func recordedRecords(t testing.TB) []Item {
 		t.Fatal(err)
 	}
 	out = append(out, Item{Source: "rum", Where: "beacon", Record: &bt})
+	// A version 2 beacon as rum.js sent it from a single-page app in
+	// Chromium 156 (recorded by collector's TestChromiumSPA with
+	// HOPSCOPE_RECORD_BEACON): two fetch calls' Resource Timing, one over
+	// a new TLS connection.
+	b, err = os.ReadFile(filepath.Join("testdata", "beacon-v2-resources.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := beacon.ParseBatch(b, beacon.DefaultLimits())
+	if err != nil || len(batch.Records) != 2 || len(batch.Rejected) != 0 {
+		t.Fatalf("the v2 beacon: %+v, %v", batch, err)
+	}
+	for i := range batch.Records {
+		out = append(out, Item{Source: "rum", Where: "beacon", Record: &batch.Records[i]})
+	}
 	for i := range out {
 		out[i].ID, _ = RouteID(out[i].Record)
 	}
@@ -111,6 +126,23 @@ func TestRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got[i], want) {
 			t.Errorf("item %d:\n got %+v %+v\nwant %+v %+v", i, got[i], got[i].Record, want, want.Record)
 		}
+	}
+	// The resource beacons keep what a navigation does not have: the
+	// called URL, and the https call its TLS handshake.
+	var resources, tls int
+	for _, it := range got {
+		if bt, ok := it.Record.(*correlate.BrowserTiming); ok && bt.Initiator == correlate.InitiatorFetch {
+			resources++
+			if bt.URL == "" {
+				t.Errorf("a relayed fetch lost its URL: %+v", bt)
+			}
+			if strings.HasPrefix(bt.URL, "https://") && bt.TLS > 0 && bt.TLSStart > 0 {
+				tls++
+			}
+		}
+	}
+	if resources != 2 || tls != 1 {
+		t.Errorf("%d fetch records relayed, %d with TLS; want 2, 1", resources, tls)
 	}
 	if tries := got[0].Record.(*correlate.IngressLog).Tries; len(tries) != 2 || tries[0].Header == 0 || tries[1].Response == 0 {
 		t.Errorf("upstream tries lost their timings: %+v", tries)

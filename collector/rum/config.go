@@ -37,9 +37,20 @@ const (
 	ResultMemoryLimit = "memory_limit"
 )
 
+// Outcomes of entries of an accepted version 2 beacon, as passed to
+// Config.OnEntries with their count.
+const (
+	// ResultInvalidEntry: an entry (the navigation or one resource) the
+	// parser refused; the beacon's other entries were accepted.
+	ResultInvalidEntry = "invalid_entry"
+	// ResultPageCap: fetch/XHR entries rum.js did not send because the
+	// page reached its cap (the beacon's dropped count).
+	ResultPageCap = "page_cap"
+)
+
 // Defaults of Config.
 const (
-	DefaultMaxBodyBytes  = 16 << 10
+	DefaultMaxBodyBytes  = 64 << 10
 	DefaultRatePerSecond = 10
 	DefaultBurst         = 50
 	DefaultMaxClients    = 16384
@@ -69,7 +80,8 @@ type Config struct {
 	// would refuse every browser.
 	AllowedOrigins []string
 	// MaxBodyBytes bounds the body of a beacon; a larger one is refused
-	// with 413. Default 16 KiB, at most 1 MiB.
+	// with 413. Default 64 KiB (a batch of 20 fetch entries is ~15 KiB;
+	// sendBeacon takes at most 64 KiB), at most 1 MiB.
 	MaxBodyBytes int64
 	// Limits are the beacon parser's limits. Its MaxBytes is replaced by
 	// MaxBodyBytes; zero fields take beacon.DefaultLimits().
@@ -115,14 +127,21 @@ type Config struct {
 	// ResultForbiddenOrigin for a refused preflight. It is called from
 	// the request's goroutine and must be safe for concurrent use.
 	OnResult func(result string)
+	// OnEntries, if set, is called for an accepted beacon that had
+	// entries refused (ResultInvalidEntry, with the first entry's
+	// *beacon.Error) or reported entries dropped over the page's cap
+	// (ResultPageCap, nil error), with their number. A beacon whose every
+	// entry is refused is refused as a whole (ResultInvalid, 400) instead.
+	// Called as OnResult is.
+	OnEntries func(result string, n int, first error)
 	// Refuse, if set, is asked for every beacon POST from an allowed
 	// origin before the body is read; while it reports true (the
 	// collector's memory limiter refusing input) beacons are refused with
 	// 429 and Retry-After: 1 (ResultMemoryLimit), before the rate limits
 	// take a token. It must be cheap: an atomic load.
 	Refuse func() bool
-	// Consume receives every accepted beacon, a *correlate.BrowserTiming
-	// as an Input's Record, from the request's goroutine, before the
+	// Consume receives every accepted entry of a beacon (the navigation,
+	// each fetch/XHR call), a *correlate.BrowserTiming as an Input's Record, from the request's goroutine, before the
 	// response is written; it must be safe for concurrent use and return
 	// quickly (hand the record to a queue). Required.
 	Consume consumer.Consumer

@@ -53,6 +53,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(string) {}
 	}
+	if cfg.OnEntries == nil {
+		cfg.OnEntries = func(string, int, error) {}
+	}
 	h := &Handler{
 		cfg:     cfg,
 		limits:  cfg.Limits,
@@ -214,7 +217,10 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	bt, err := beacon.Parse(buf.Bytes(), h.limits)
+	b, err := beacon.ParseBatch(buf.Bytes(), h.limits)
+	if err == nil && len(b.Records) == 0 {
+		err = b.Rejected[0] // every entry refused: the beacon is
+	}
 	if err != nil {
 		h.cfg.OnResult(ResultInvalid)
 		var field string
@@ -224,7 +230,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), field)
 		return
 	}
-	_ = h.cfg.Consume.Consume(r.Context(), consumer.Input{Source: Source, Where: "beacon", Record: &bt})
+	for i := range b.Records {
+		_ = h.cfg.Consume.Consume(r.Context(), consumer.Input{Source: Source, Where: "beacon", Record: &b.Records[i]})
+	}
+	if n := len(b.Rejected); n > 0 {
+		h.cfg.OnEntries(ResultInvalidEntry, n, b.Rejected[0])
+	}
+	if b.Dropped > 0 {
+		h.cfg.OnEntries(ResultPageCap, b.Dropped, nil)
+	}
 	h.cfg.OnResult(ResultAccepted)
 	w.WriteHeader(http.StatusNoContent)
 }

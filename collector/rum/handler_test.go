@@ -42,7 +42,8 @@ func TestScript(t *testing.T) {
 		t.Fatalf("ETag = %q", etag)
 	}
 	for _, s := range []string{"sendBeacon", "keepalive: true", "data-endpoint", "'/v1/rum'", "type: 'text/plain'",
-		"getEntriesByType('navigation')", "setTimeout(send, 0)", "serverTiming", "currentScript", "v: 1"} {
+		"getEntriesByType('navigation')", "setTimeout(sendNav, 0)", "serverTiming", "currentScript", "v: 2",
+		"PerformanceObserver", "type: 'resource', buffered: true", "'pagehide'", "'visibilitychange'", "MAX_RESOURCES = 200"} {
 		if !bytes.Contains(Script(), []byte(s)) {
 			t.Errorf("script lacks %q", s)
 		}
@@ -142,7 +143,7 @@ func TestRefusals(t *testing.T) {
 		},
 		{
 			name: "too large by Content-Length", req: post(big),
-			status: 413, result: ResultTooLarge, msg: "rum: body larger than 16384 bytes",
+			status: 413, result: ResultTooLarge, msg: "rum: body larger than 65536 bytes",
 		},
 		{
 			name: "too large, length unknown", req: func() *http.Request {
@@ -151,7 +152,7 @@ func TestRefusals(t *testing.T) {
 				r.ContentLength = -1
 				return r
 			}(),
-			status: 413, result: ResultTooLarge, msg: "rum: body larger than 16384 bytes",
+			status: 413, result: ResultTooLarge, msg: "rum: body larger than 65536 bytes",
 		},
 		{
 			name: "body read fails", req: func() *http.Request {
@@ -543,6 +544,7 @@ func TestRoundTrip(t *testing.T) {
 	want := correlate.BrowserTiming{
 		Keys:          correlate.Keys{TraceID: chromiumTraceID},
 		Page:          "http://127.0.0.1:38999/orders/42",
+		Initiator:     correlate.InitiatorNavigation,
 		Start:         time.UnixMicro(1795660517257200 + 2500),
 		Total:         53400 * time.Microsecond,
 		ServerTime:    40700 * time.Microsecond,

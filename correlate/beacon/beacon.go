@@ -20,7 +20,8 @@ const Version = 1
 // Limits bound what Parse accepts. A zero or negative field takes its
 // default, so Limits{} behaves as DefaultLimits().
 type Limits struct {
-	// MaxBytes bounds the size of the beacon. Default 16 KiB.
+	// MaxBytes bounds the size of the beacon. Default 64 KiB, what
+	// sendBeacon and fetch(keepalive) take at most.
 	MaxBytes int
 	// MaxServerTiming bounds the number of server_timing entries.
 	// Default 64.
@@ -35,11 +36,17 @@ type Limits struct {
 	// browser's wall clock when the navigation started). Defaults
 	// 2010-01-01 and 2100-01-01 UTC.
 	EarliestTimeOrigin, LatestTimeOrigin time.Time
+	// MaxResources bounds the resources of a version 2 beacon; a beacon
+	// with more is refused as a whole. Default DefaultMaxResources.
+	MaxResources int
+	// MaxDropped bounds the dropped count of a version 2 beacon. Default
+	// DefaultMaxDropped.
+	MaxDropped int
 }
 
 // Defaults of Limits.
 const (
-	DefaultMaxBytes        = 16 << 10
+	DefaultMaxBytes        = 64 << 10
 	DefaultMaxServerTiming = 64
 	DefaultMaxStringBytes  = 2048
 	DefaultMaxDuration     = 10 * time.Minute
@@ -54,6 +61,8 @@ func DefaultLimits() Limits {
 		MaxDuration:        DefaultMaxDuration,
 		EarliestTimeOrigin: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC),
 		LatestTimeOrigin:   time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+		MaxResources:       DefaultMaxResources,
+		MaxDropped:         DefaultMaxDropped,
 	}
 }
 
@@ -73,6 +82,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.EarliestTimeOrigin.IsZero() {
 		l.EarliestTimeOrigin = d.EarliestTimeOrigin
+	}
+	if l.MaxResources <= 0 {
+		l.MaxResources = d.MaxResources
+	}
+	if l.MaxDropped <= 0 {
+		l.MaxDropped = d.MaxDropped
 	}
 	if l.LatestTimeOrigin.IsZero() {
 		l.LatestTimeOrigin = d.LatestTimeOrigin
@@ -235,34 +250,58 @@ func parse(body []byte, lim Limits) (correlate.BrowserTiming, error) {
 	}
 	originUS := roundMicros(w.TimeOrigin)
 
-	us, err := checkNav(&w.Nav, lim)
+	bt, err = timing(&w.Nav, w.ServerTiming, w.Traceparent, originUS, lim, "nav.", "")
+	if err != nil {
+		return correlate.BrowserTiming{}, err
+	}
+	bt.Page = page
+	bt.Initiator = correlate.InitiatorNavigation
+	return bt, nil
+}
+
+// timing validates one entry's steps and trace id and maps them to a
+// BrowserTiming (Page, Initiator and URL left to the caller). prefix is
+// the path of the steps ("nav." or "resources[3]."), stPrefix that of
+// the entry's server_timing ("" or "resources[3].").
+func timing(n *wireNav, st []wireServerTiming, top *string, originUS int64, lim Limits, prefix, stPrefix string) (correlate.BrowserTiming, error) {
+	var bt correlate.BrowserTiming
+	us, err := checkNav(n, lim, prefix)
 	if err != nil {
 		return bt, err
 	}
-
-	tid, err := traceID(&w, lim)
+	tid, err := traceID(st, top, lim, stPrefix)
 	if err != nil {
 		return bt, err
 	}
 	bt.TraceID = tid
 
 	fetch, dls, dle, cs, ce := us[stepFetchStart], us[stepDomainLookupStart], us[stepDomainLookupEnd], us[stepConnectStart], us[stepConnectEnd]
-	if w.Nav.FetchStart > 0 && w.Nav.DomainLookupStart == 0 {
+	if n.FetchStart > 0 && n.DomainLookupStart == 0 {
 		dls, dle = fetch, fetch // no DNS lookup
 	}
-	if w.Nav.FetchStart > 0 && w.Nav.ConnectStart == 0 {
+	connected := !(n.FetchStart > 0 && n.ConnectStart == 0)
+	if !connected {
 		cs, ce = dle, dle // no connection set up
+	}
+	// TLS: from secureConnectionStart to connectEnd, when there was a
+	// handshake (0 means plain http, or no connection set up). The order
+	// check put it between connectStart and connectEnd.
+	scs := ce
+	if connected && n.SecureConnectionStart > 0 {
+		scs = min(max(us[stepSecureConnectionStart], cs), ce)
 	}
 	rqs, rss, re := us[stepRequestStart], us[stepResponseStart], us[stepResponseEnd]
 
 	bt.Start = time.UnixMicro(originUS + fetch)
 	bt.Total = micros(re - fetch)
 	bt.DNS = micros(dle - dls)
-	bt.Connect = micros(ce - cs)
+	bt.Connect = micros(scs - cs)
+	bt.TLS = micros(ce - scs)
 	bt.ServerTime = micros(rss - rqs)
 	bt.Download = micros(re - rss)
 	bt.DNSStart = micros(dls - fetch)
 	bt.ConnectStart = micros(cs - fetch)
+	bt.TLSStart = micros(scs - fetch)
 	bt.RequestStart = micros(rqs - fetch)
 	bt.ResponseStart = micros(rss - fetch)
 	return bt, nil
@@ -321,7 +360,7 @@ func checkNumber(field string, v float64) error {
 }
 
 // checkNav validates the nav member and returns its steps in microseconds.
-func checkNav(n *wireNav, lim Limits) ([numSteps]int64, error) {
+func checkNav(n *wireNav, lim Limits, prefix string) ([numSteps]int64, error) {
 	var us [numSteps]int64
 	v := n.steps()
 	absent := true
@@ -329,15 +368,15 @@ func checkNav(n *wireNav, lim Limits) ([numSteps]int64, error) {
 		absent = absent && math.IsNaN(x)
 	}
 	if absent && math.IsNaN(n.TransferSize) && n.Type == "" {
-		return us, fieldErr("nav", "missing or empty")
+		return us, fieldErr(strings.TrimSuffix(prefix, "."), "missing or empty")
 	}
 	maxMS := float64(lim.MaxDuration) / float64(time.Millisecond)
 	for i, x := range v {
-		if err := checkNumber("nav."+stepName(i), x); err != nil {
+		if err := checkNumber(prefix+stepName(i), x); err != nil {
 			return us, err
 		}
 		if x >= maxMS {
-			return us, fieldErr("nav."+stepName(i), formatMS(x)+" ms is not below the "+lim.MaxDuration.String()+" limit")
+			return us, fieldErr(prefix+stepName(i), formatMS(x)+" ms is not below the "+lim.MaxDuration.String()+" limit")
 		}
 		us[i] = roundMicros(x)
 	}
@@ -351,7 +390,7 @@ func checkNav(n *wireNav, lim Limits) ([numSteps]int64, error) {
 			if skip(b) {
 				zero, other = b, a
 			}
-			return us, fieldErr("nav."+stepName(zero), "0 while "+stepName(other)+" is "+formatMS(v[other])+
+			return us, fieldErr(prefix+stepName(zero), "0 while "+stepName(other)+" is "+formatMS(v[other])+
 				" (both are 0 when the step did not happen)")
 		}
 	}
@@ -361,22 +400,22 @@ func checkNav(n *wireNav, lim Limits) ([numSteps]int64, error) {
 			continue
 		}
 		if v[i] < v[prev] {
-			return us, fieldErr("nav."+stepName(i), "before "+stepName(prev)+" ("+formatMS(v[i])+" < "+formatMS(v[prev])+")")
+			return us, fieldErr(prefix+stepName(i), "before "+stepName(prev)+" ("+formatMS(v[i])+" < "+formatMS(v[prev])+")")
 		}
 		prev = i
 	}
 	if v[stepResponseEnd] == 0 {
-		return us, fieldErr("nav.responseEnd", "0: the response had not ended (send the beacon after the load event)")
+		return us, fieldErr(prefix+"responseEnd", "0: the response had not ended (send the beacon after the load event)")
 	}
 	if len(n.Type) > lim.MaxStringBytes {
-		return us, fieldErr("nav.type", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
+		return us, fieldErr(prefix+"type", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
 	}
 	if !math.IsNaN(n.TransferSize) {
-		if err := checkNumber("nav.transferSize", n.TransferSize); err != nil {
+		if err := checkNumber(prefix+"transferSize", n.TransferSize); err != nil {
 			return us, err
 		}
 		if n.TransferSize == 0 {
-			return us, fieldErr("nav.transferSize", "0: the document came from the browser's cache, so its timings are not a fetch "+
+			return us, fieldErr(prefix+"transferSize", "0: the document came from the browser's cache, so its timings are not a fetch "+
 				"and its Server-Timing traceparent belongs to an earlier response")
 		}
 	}
@@ -410,15 +449,19 @@ func cleanPage(page string, lim Limits) (string, error) {
 }
 
 // traceID returns the trace id of the server_timing traceparent entries,
-// else of the top-level traceparent.
-func traceID(w *wire, lim Limits) (string, error) {
-	if len(w.ServerTiming) > lim.MaxServerTiming {
-		return "", fieldErr("server_timing", strconv.Itoa(len(w.ServerTiming))+" entries, more than "+strconv.Itoa(lim.MaxServerTiming))
+// else of top (the top-level traceparent, nil for a resource). prefix
+// is the path of the entry holding server_timing ("" or "resources[3].").
+func traceID(st []wireServerTiming, top *string, lim Limits, prefix string) (string, error) {
+	if len(st) > lim.MaxServerTiming {
+		return "", fieldErr(prefix+"server_timing", strconv.Itoa(len(st))+" entries, more than "+strconv.Itoa(lim.MaxServerTiming))
+	}
+	stField := func(i int, member string) string {
+		return prefix + "server_timing[" + strconv.Itoa(i) + "]." + member
 	}
 	var tid string
 	first := -1
-	for i := range w.ServerTiming {
-		e := &w.ServerTiming[i]
+	for i := range st {
+		e := &st[i]
 		switch {
 		case e.Name == "":
 			return "", fieldErr(stField(i, "name"), "missing")
@@ -437,14 +480,14 @@ func traceID(w *wire, lim Limits) (string, error) {
 		if first < 0 {
 			tid, first = t, i
 		} else if t != tid {
-			return "", fieldErr(stField(i, "description"), "trace id "+t+" differs from server_timing["+strconv.Itoa(first)+"]'s "+tid)
+			return "", fieldErr(stField(i, "description"), "trace id "+t+" differs from "+prefix+"server_timing["+strconv.Itoa(first)+"]'s "+tid)
 		}
 	}
-	if w.Traceparent != nil {
-		if len(*w.Traceparent) > lim.MaxStringBytes {
+	if top != nil {
+		if len(*top) > lim.MaxStringBytes {
 			return "", fieldErr("traceparent", "longer than "+strconv.Itoa(lim.MaxStringBytes)+" bytes")
 		}
-		t, reason := parseTraceparent(*w.Traceparent)
+		t, reason := parseTraceparent(*top)
 		if reason != "" {
 			return "", fieldErr("traceparent", reason)
 		}
@@ -453,13 +496,12 @@ func traceID(w *wire, lim Limits) (string, error) {
 		}
 	}
 	if tid == "" {
+		if prefix != "" {
+			return "", fieldErr(strings.TrimSuffix(prefix, "."), ErrNoTraceparent.Reason)
+		}
 		return "", ErrNoTraceparent
 	}
 	return tid, nil
-}
-
-func stField(i int, member string) string {
-	return "server_timing[" + strconv.Itoa(i) + "]." + member
 }
 
 // parseTraceparent validates a W3C traceparent

@@ -17,10 +17,13 @@ const us = time.Microsecond
 var httpsTiming = correlate.BrowserTiming{
 	Keys:          correlate.Keys{TraceID: tidHTTPS},
 	Page:          "https://shop.example/orders/42",
+	Initiator:     correlate.InitiatorNavigation,
 	Start:         time.UnixMicro(1764142209123400 + 2200),
 	Total:         174300 * us,
 	DNS:           21800 * us,
-	Connect:       41100 * us,
+	Connect:       16800 * us, // connectStart 27.3 to secureConnectionStart 44.1
+	TLS:           24300 * us, // secureConnectionStart 44.1 to connectEnd 68.4
+	TLSStart:      41900 * us,
 	ServerTime:    103300 * us,
 	Download:      4600 * us,
 	DNSStart:      3300 * us,
@@ -46,6 +49,7 @@ func TestParseAccepts(t *testing.T) {
 			want: correlate.BrowserTiming{
 				Keys:          correlate.Keys{TraceID: tidLoopback},
 				Page:          "http://127.0.0.1:34875/orders/42",
+				Initiator:     correlate.InitiatorNavigation,
 				Start:         time.UnixMicro(1795660210334400 + 3200),
 				Total:         46200 * us,
 				ServerTime:    25500 * us,
@@ -62,6 +66,7 @@ func TestParseAccepts(t *testing.T) {
 				"connectStart", 2.199999999953434, "secureConnectionStart", 2.199999999953434, "connectEnd", 2.199999999953434)),
 			want: with(httpsTiming, func(bt *correlate.BrowserTiming) {
 				bt.DNS, bt.Connect, bt.DNSStart, bt.ConnectStart = 0, 0, 0, 0
+				bt.TLS, bt.TLSStart = 0, 0
 			}),
 		},
 		{
@@ -70,6 +75,7 @@ func TestParseAccepts(t *testing.T) {
 				"connectStart", 0, "secureConnectionStart", 0, "connectEnd", 0)),
 			want: with(httpsTiming, func(bt *correlate.BrowserTiming) {
 				bt.DNS, bt.Connect, bt.DNSStart, bt.ConnectStart = 0, 0, 0, 0
+				bt.TLS, bt.TLSStart = 0, 0
 			}),
 		},
 		{
@@ -82,6 +88,7 @@ func TestParseAccepts(t *testing.T) {
 			body: edit(t, rumJSBeacon, setNav("connectStart", 0, "secureConnectionStart", 0, "connectEnd", 0)),
 			want: with(httpsTiming, func(bt *correlate.BrowserTiming) {
 				bt.Connect, bt.ConnectStart = 0, 25100*us // starts where DNS ended
+				bt.TLS, bt.TLSStart = 0, 25100*us
 			}),
 		},
 		{
@@ -90,7 +97,11 @@ func TestParseAccepts(t *testing.T) {
 				m["page"] = "http://shop.example/orders/42"
 				nav(m)["secureConnectionStart"] = 0
 			}),
-			want: with(httpsTiming, func(bt *correlate.BrowserTiming) { bt.Page = "http://shop.example/orders/42" }),
+			// No handshake: connect is the whole connectStart..connectEnd.
+			want: with(httpsTiming, func(bt *correlate.BrowserTiming) {
+				bt.Page = "http://shop.example/orders/42"
+				bt.Connect, bt.TLS, bt.TLSStart = 41100*us, 0, 66200*us
+			}),
 		},
 		{
 			// Firefox with resistFingerprinting rounds to 100 ms: a 0 is
@@ -103,6 +114,7 @@ func TestParseAccepts(t *testing.T) {
 				bt.Start = time.UnixMicro(1764142209123400)
 				bt.Total, bt.DNS, bt.Connect, bt.ServerTime, bt.Download = 200*time.Millisecond, 0, 100*time.Millisecond, 100*time.Millisecond, 0
 				bt.DNSStart, bt.ConnectStart, bt.RequestStart, bt.ResponseStart = 0, 0, 100*time.Millisecond, 200*time.Millisecond
+				bt.TLS, bt.TLSStart = 0, 100*time.Millisecond
 			}),
 		},
 		{
@@ -117,6 +129,7 @@ func TestParseAccepts(t *testing.T) {
 				bt.Start = time.UnixMicro(1764142209123250 + 1063)
 				bt.Total, bt.DNS, bt.Connect, bt.ServerTime, bt.Download = 938*us, 0, 0, 500*us, 1*us
 				bt.DNSStart, bt.ConnectStart, bt.RequestStart, bt.ResponseStart = 0, 0, 437*us, 937*us
+				bt.TLS, bt.TLSStart = 0, 0
 			}),
 		},
 		{
@@ -241,11 +254,14 @@ func checkInvariants(t *testing.T, body []byte, bt correlate.BrowserTiming) {
 		t.Errorf("Page %q kept a query, fragment or user", bt.Page)
 	}
 	steps := []time.Duration{0, bt.DNSStart, bt.DNSStart + bt.DNS, bt.ConnectStart, bt.ConnectStart + bt.Connect,
-		bt.RequestStart, bt.ResponseStart, bt.Total}
+		bt.TLSStart, bt.TLSStart + bt.TLS, bt.RequestStart, bt.ResponseStart, bt.Total}
 	for i := 1; i < len(steps); i++ {
 		if steps[i] < steps[i-1] {
 			t.Errorf("waterfall goes back at step %d: %v < %v (%+v)", i, steps[i], steps[i-1], bt)
 		}
+	}
+	if bt.ConnectStart+bt.Connect != bt.TLSStart {
+		t.Errorf("tls does not start where connect ends: %+v", bt)
 	}
 	if bt.RequestStart+bt.ServerTime != bt.ResponseStart || bt.ResponseStart+bt.Download != bt.Total {
 		t.Errorf("durations do not add up: %+v", bt)

@@ -1,6 +1,8 @@
 // Package beacon defines and parses the RUM beacon: the JSON document that
-// the collector's rum.js sends once per page load with the page's
-// Navigation Timing, and turns it into a [correlate.BrowserTiming].
+// the collector's rum.js sends with the page's Navigation Timing and the
+// Resource Timing of its fetch/XHR calls, and turns each entry into a
+// [correlate.BrowserTiming]. rum.js writes version 2 ([ParseBatch]);
+// version 1, one navigation ([Parse]), is still read.
 //
 // # Wire format, version 1
 //
@@ -52,6 +54,28 @@
 //
 // Unknown members are ignored everywhere. Member names are matched as
 // encoding/json matches them.
+//
+// # Wire format, version 2
+//
+// Version 1's members, with v 2, where nav is optional, plus
+//
+//   - resources (array, optional): fetch/XHR calls, each an object with
+//     name (the called absolute http(s) URL; query and fragment are
+//     stripped), initiatorType ("fetch" or "xmlhttprequest"), the nine
+//     timing members of nav with the same rules, transferSize (optional;
+//     0, from the cache or hidden without Timing-Allow-Origin, is refused)
+//     and server_timing (the call's own; its traceparent is the call's
+//     trace id, there is no fallback). At most [Limits].MaxResources.
+//   - dropped (number, optional): calls the page did not send, over its
+//     cap; an integer ≥ 0, at most [Limits].MaxDropped.
+//
+// A beacon must carry nav or at least one resource; server_timing and
+// traceparent without nav are refused (they belong to the navigation).
+// [ParseBatch] refuses the beacon as a whole for faults of v, page,
+// time_origin, resources (not an array, too many) and dropped, and only
+// the entry for a fault inside nav or one resource: it lists those in
+// [Batch].Rejected, each an [*Error] whose Field starts with "nav" or
+// "resources[i]", and returns the other entries' records.
 //
 // # Validation
 //
@@ -108,8 +132,15 @@
 // Every nav value is first rounded to the microsecond; the durations of
 // the [correlate.BrowserTiming] are differences of these rounded values,
 // so they add up exactly (RequestStart + ServerTime = ResponseStart,
-// ResponseStart + Download = Total). A step that did not happen has
-// duration 0 and starts where the step before it ended.
+// ResponseStart + Download = Total, ConnectStart + Connect = TLSStart). A
+// step that did not happen has duration 0 and starts where the step before
+// it ended.
+//
+// Connect is connectStart to secureConnectionStart and TLS
+// secureConnectionStart to connectEnd when secureConnectionStart is > 0
+// (a new TLS connection); otherwise Connect is connectStart to connectEnd
+// and TLS is 0. Initiator is "navigation" for nav, the initiatorType for a
+// resource, whose URL is its name.
 //
 // The package is pure: it performs no I/O, keeps no state and never reads
 // the clock.

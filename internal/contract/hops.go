@@ -7,6 +7,7 @@ package contract
 const (
 	HopDNS            = "dns"
 	HopConnect        = "connect"
+	HopTLS            = "tls"
 	HopEdgeNetwork    = "edge_network"
 	HopLoadBalancer   = "loadbalancer"
 	HopIngress        = "ingress"
