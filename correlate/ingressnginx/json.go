@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/hopscope/hopscope/correlate"
 	"github.com/hopscope/hopscope/correlate/internal/logparse"
@@ -101,9 +99,6 @@ var jsonListFields = listFields{
 	`"upstream_header_time"`, `"upstream_response_time"`,
 }
 
-// maxDepth bounds the nesting of values ParseJSON skips.
-const maxDepth = 64
-
 // jvalue is the raw value of a known key: a string's contents (escapes
 // not yet decoded) or a number's text.
 type jvalue struct {
@@ -115,7 +110,7 @@ type jvalue struct {
 // text returns the value as a Go string; "" when absent or null.
 func (v jvalue) text() string {
 	if v.esc {
-		return decodeString(v.raw)
+		return logparse.UnescapeJSON(v.raw)
 	}
 	return v.raw
 }
@@ -125,8 +120,7 @@ func (v jvalue) text() string {
 // newline included, is ignored.
 func ParseJSON(line string) (correlate.IngressLog, error) {
 	var v [numKeys]jvalue
-	p := jsonParser{s: line}
-	if err := p.object(&v); err != nil {
+	if err := object(line, &v); err != nil {
 		return correlate.IngressLog{}, fmt.Errorf("ingress-nginx JSON log: %w", err)
 	}
 	rec, err := fromJSON(&v)
@@ -214,79 +208,45 @@ func jsonValueErr(k jkey, val string, err error) error {
 	return fmt.Errorf("field %q: %s: %w", jsonKeys[k-1], logparse.Quote(val), err)
 }
 
-// jsonParser reads one flat JSON object, keeping the values of known keys
-// and checking the syntax of everything.
-type jsonParser struct {
-	s    string
-	i    int
-	last string // the key being read, for errors
-}
+// errWantString: a known key holds an object, an array or a boolean.
+var errWantString = errors.New("want a string or a number")
 
-var (
-	errUnterminatedString = errors.New("unterminated string")
-	errWantString         = errors.New("want a string or a number")
-)
-
-// syntax wraps a syntax error with its position and the field it is in.
-func (p *jsonParser) syntax(msg string) error {
-	if p.last != "" {
-		return fmt.Errorf("field %q: invalid JSON at byte %d: %s", p.last, p.i, msg)
+// object reads line as one flat JSON object (logparse.JSONScanner checks
+// the syntax of everything), keeping the values of the known keys in v.
+func object(line string, v *[numKeys]jvalue) error {
+	p := logparse.JSONScanner{S: line}
+	p.WS()
+	if !p.Eat('{') {
+		return p.Syntax("want '{'")
 	}
-	return fmt.Errorf("invalid JSON at byte %d: %s", p.i, msg)
-}
-
-func (p *jsonParser) ws() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *jsonParser) eat(c byte) bool {
-	if p.i < len(p.s) && p.s[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-func (p *jsonParser) object(v *[numKeys]jvalue) error {
-	p.ws()
-	if !p.eat('{') {
-		return p.syntax("want '{'")
-	}
-	p.ws()
-	if !p.eat('}') {
+	p.WS()
+	if !p.Eat('}') {
 		for {
-			p.ws()
-			if p.i == len(p.s) || p.s[p.i] != '"' {
-				return p.syntax("want a field name")
+			p.WS()
+			if p.I == len(p.S) || p.S[p.I] != '"' {
+				return p.Syntax("want a field name")
 			}
-			raw, esc, err := p.str()
+			raw, esc, err := p.Str()
 			if err != nil {
 				return err
 			}
 			key := raw
 			if esc {
-				key = decodeString(raw)
+				key = logparse.UnescapeJSON(raw)
 			}
-			p.last = key
-			p.ws()
-			if !p.eat(':') {
-				return p.syntax("want ':'")
+			p.Field = key
+			p.WS()
+			if !p.Eat(':') {
+				return p.Syntax("want ':'")
 			}
-			p.ws()
+			p.WS()
 			k := lookupKey(key)
-			if p.i == len(p.s) {
-				return p.syntax("want a value")
+			if p.I == len(p.S) {
+				return p.Syntax("want a value")
 			}
-			switch c := p.s[p.i]; {
+			switch c := p.S[p.I]; {
 			case c == '"':
-				raw, esc, err := p.str()
+				raw, esc, err := p.Str()
 				if err != nil {
 					return err
 				}
@@ -294,7 +254,7 @@ func (p *jsonParser) object(v *[numKeys]jvalue) error {
 					v[k] = jvalue{raw: raw, esc: esc, present: true}
 				}
 			case c == '-' || '0' <= c && c <= '9':
-				raw, err := p.number()
+				raw, err := p.Number()
 				if err != nil {
 					return err
 				}
@@ -302,241 +262,34 @@ func (p *jsonParser) object(v *[numKeys]jvalue) error {
 					v[k] = jvalue{raw: raw, present: true}
 				}
 			case c == 'n':
-				if err := p.literal("null"); err != nil {
+				if err := p.Literal("null"); err != nil {
 					return err
 				}
 				if k != kNone {
 					v[k] = jvalue{} // null is absent
 				}
 			default:
-				if err := p.skip(0); err != nil {
+				if err := p.Skip(0); err != nil {
 					return err
 				}
 				if k != kNone {
 					return jsonErr(k, errWantString)
 				}
 			}
-			p.ws()
-			if p.eat(',') {
+			p.WS()
+			if p.Eat(',') {
 				continue
 			}
-			if p.eat('}') {
+			if p.Eat('}') {
 				break
 			}
-			return p.syntax("want ',' or '}'")
+			return p.Syntax("want ',' or '}'")
 		}
 	}
-	p.ws()
-	if p.i != len(p.s) {
-		p.last = ""
-		return p.syntax("text after the object")
+	p.WS()
+	if p.I != len(p.S) {
+		p.Field = ""
+		return p.Syntax("text after the object")
 	}
 	return nil
-}
-
-// str reads a string at p.i (a '"') and returns its contents, whose
-// escapes are checked but not decoded.
-func (p *jsonParser) str() (raw string, esc bool, err error) {
-	p.i++
-	start := p.i
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == '"':
-			raw = p.s[start:p.i]
-			p.i++
-			return raw, esc, nil
-		case c == '\\':
-			esc = true
-			if p.i+1 == len(p.s) {
-				return "", false, p.syntax(errUnterminatedString.Error())
-			}
-			switch p.s[p.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i += 2
-			case 'u':
-				if p.i+6 > len(p.s) || !isHex(p.s[p.i+2:p.i+6]) {
-					return "", false, p.syntax(`\u not followed by 4 hex digits`)
-				}
-				p.i += 6
-			default:
-				return "", false, p.syntax("invalid escape")
-			}
-		case c < 0x20:
-			return "", false, p.syntax("control character in string")
-		default:
-			p.i++
-		}
-	}
-	return "", false, p.syntax(errUnterminatedString.Error())
-}
-
-// number reads a JSON number and returns its text.
-func (p *jsonParser) number() (string, error) {
-	start := p.i
-	p.eat('-')
-	switch {
-	case p.eat('0'):
-	case p.i < len(p.s) && '1' <= p.s[p.i] && p.s[p.i] <= '9':
-		p.digits()
-	default:
-		return "", p.syntax("invalid number")
-	}
-	if p.eat('.') {
-		if p.digits() == 0 {
-			return "", p.syntax("invalid number")
-		}
-	}
-	if p.eat('e') || p.eat('E') {
-		if !p.eat('+') {
-			p.eat('-')
-		}
-		if p.digits() == 0 {
-			return "", p.syntax("invalid number")
-		}
-	}
-	return p.s[start:p.i], nil
-}
-
-func (p *jsonParser) digits() int {
-	n := 0
-	for p.i < len(p.s) && '0' <= p.s[p.i] && p.s[p.i] <= '9' {
-		p.i++
-		n++
-	}
-	return n
-}
-
-func (p *jsonParser) literal(lit string) error {
-	if !strings.HasPrefix(p.s[p.i:], lit) {
-		return p.syntax("invalid value")
-	}
-	p.i += len(lit)
-	return nil
-}
-
-// skip reads and checks any value.
-func (p *jsonParser) skip(depth int) error {
-	if p.i == len(p.s) {
-		return p.syntax("want a value")
-	}
-	switch c := p.s[p.i]; {
-	case c == '"':
-		_, _, err := p.str()
-		return err
-	case c == '-' || '0' <= c && c <= '9':
-		_, err := p.number()
-		return err
-	case c == 't':
-		return p.literal("true")
-	case c == 'f':
-		return p.literal("false")
-	case c == 'n':
-		return p.literal("null")
-	case c == '{' || c == '[':
-		if depth == maxDepth {
-			return p.syntax("nested too deeply")
-		}
-		closing := byte('}')
-		if c == '[' {
-			closing = ']'
-		}
-		p.i++
-		p.ws()
-		if p.eat(closing) {
-			return nil
-		}
-		for {
-			p.ws()
-			if c == '{' {
-				if p.i == len(p.s) || p.s[p.i] != '"' {
-					return p.syntax("want a field name")
-				}
-				if _, _, err := p.str(); err != nil {
-					return err
-				}
-				p.ws()
-				if !p.eat(':') {
-					return p.syntax("want ':'")
-				}
-				p.ws()
-			}
-			if err := p.skip(depth + 1); err != nil {
-				return err
-			}
-			p.ws()
-			if p.eat(',') {
-				continue
-			}
-			if p.eat(closing) {
-				return nil
-			}
-			return p.syntax(fmt.Sprintf("want ',' or '%c'", closing))
-		}
-	}
-	return p.syntax("invalid value")
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if logparse.Unhex(s[i]) < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// decodeString decodes the escapes of a JSON string's contents (already
-// checked by jsonParser.str). Like encoding/json, a lone UTF-16 surrogate
-// becomes U+FFFD; other bytes are kept as they are.
-func decodeString(raw string) string {
-	var b strings.Builder
-	b.Grow(len(raw))
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' || i+1 == len(raw) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch raw[i] {
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			r := hex4(raw[i+1 : i+5])
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-					r2 = hex4(raw[i+3 : i+7])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					i += 6
-					r = dec
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			b.WriteRune(r)
-		default: // '"', '\\', '/'
-			b.WriteByte(raw[i])
-		}
-	}
-	return b.String()
-}
-
-func hex4(s string) rune {
-	var r rune
-	for i := 0; i < 4; i++ {
-		r = r<<4 | rune(logparse.Unhex(s[i]))
-	}
-	return r
 }

@@ -28,49 +28,49 @@ const maxJSONDepth = 64
 func JSONFields(line string, keys []string) ([]string, error) {
 	out := make([]string, len(keys))
 	var bad []bool // keys whose last value is not a scalar (made on the first)
-	p := jsonScan{s: line}
-	p.ws()
-	if !p.eat('{') {
-		return nil, p.syntax("want an object")
+	p := JSONScanner{S: line}
+	p.WS()
+	if !p.Eat('{') {
+		return nil, p.Syntax("want an object")
 	}
-	p.ws()
-	if !p.eat('}') {
+	p.WS()
+	if !p.Eat('}') {
 		for {
-			p.ws()
-			if p.i == len(p.s) || p.s[p.i] != '"' {
-				return nil, p.syntax("want a field name")
+			p.WS()
+			if p.I == len(p.S) || p.S[p.I] != '"' {
+				return nil, p.Syntax("want a field name")
 			}
-			raw, esc, err := p.str()
+			raw, esc, err := p.Str()
 			if err != nil {
 				return nil, err
 			}
 			key := raw
 			if esc {
-				key = unescapeJSON(raw)
+				key = UnescapeJSON(raw)
 			}
-			p.ws()
-			if !p.eat(':') {
-				return nil, p.syntax("want ':'")
+			p.WS()
+			if !p.Eat(':') {
+				return nil, p.Syntax("want ':'")
 			}
-			p.ws()
+			p.WS()
 			k := slices.Index(keys, key)
-			if p.i == len(p.s) {
-				return nil, p.syntax("want a value")
+			if p.I == len(p.S) {
+				return nil, p.Syntax("want a value")
 			}
-			switch c := p.s[p.i]; {
+			switch c := p.S[p.I]; {
 			case c == '"':
-				raw, esc, err := p.str()
+				raw, esc, err := p.Str()
 				if err != nil {
 					return nil, err
 				}
 				if k >= 0 {
 					out[k] = raw
 					if esc {
-						out[k] = unescapeJSON(raw)
+						out[k] = UnescapeJSON(raw)
 					}
 				}
 			case c == '-' || '0' <= c && c <= '9':
-				num, err := p.number()
+				num, err := p.Number()
 				if err != nil {
 					return nil, err
 				}
@@ -78,14 +78,14 @@ func JSONFields(line string, keys []string) ([]string, error) {
 					out[k] = num
 				}
 			case c == 'n':
-				if err := p.literal("null"); err != nil {
+				if err := p.Literal("null"); err != nil {
 					return nil, err
 				}
 				if k >= 0 {
 					out[k] = ""
 				}
 			default:
-				if err := p.skip(0); err != nil {
+				if err := p.Skip(0); err != nil {
 					return nil, err
 				}
 				if k >= 0 {
@@ -99,19 +99,19 @@ func JSONFields(line string, keys []string) ([]string, error) {
 			if k >= 0 && bad != nil {
 				bad[k] = false
 			}
-			p.ws()
-			if p.eat(',') {
+			p.WS()
+			if p.Eat(',') {
 				continue
 			}
-			if p.eat('}') {
+			if p.Eat('}') {
 				break
 			}
-			return nil, p.syntax("want ',' or '}'")
+			return nil, p.Syntax("want ',' or '}'")
 		}
 	}
-	p.ws()
-	if p.i != len(p.s) {
-		return nil, p.syntax("text after the object")
+	p.WS()
+	if p.I != len(p.S) {
+		return nil, p.Syntax("text after the object")
 	}
 	for k, b := range bad {
 		if b {
@@ -122,173 +122,186 @@ func JSONFields(line string, keys []string) ([]string, error) {
 }
 
 // jsonScan reads JSON from s, checking the syntax of everything.
-type jsonScan struct {
-	s string
-	i int
+// JSONScanner reads JSON from S at I, checking the syntax of everything
+// it passes; the access-log parsers build their object loops on it
+// (JSONFields, ingressnginx.ParseJSON).
+type JSONScanner struct {
+	S string
+	I int
+	// Field is the key whose value is being read, named in syntax errors;
+	// "" names none.
+	Field string
 }
 
-func (p *jsonScan) syntax(msg string) error {
-	return fmt.Errorf("invalid JSON at byte %d: %s", p.i, msg)
+// Syntax is a syntax error at I, in Field when set.
+func (p *JSONScanner) Syntax(msg string) error {
+	if p.Field != "" {
+		return fmt.Errorf("field %q: invalid JSON at byte %d: %s", p.Field, p.I, msg)
+	}
+	return fmt.Errorf("invalid JSON at byte %d: %s", p.I, msg)
 }
 
-func (p *jsonScan) ws() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
+// WS skips JSON white space.
+func (p *JSONScanner) WS() {
+	for p.I < len(p.S) {
+		switch p.S[p.I] {
 		case ' ', '\t', '\n', '\r':
-			p.i++
+			p.I++
 		default:
 			return
 		}
 	}
 }
 
-func (p *jsonScan) eat(c byte) bool {
-	if p.i < len(p.s) && p.s[p.i] == c {
-		p.i++
+// Eat reads c when it is next.
+func (p *JSONScanner) Eat(c byte) bool {
+	if p.I < len(p.S) && p.S[p.I] == c {
+		p.I++
 		return true
 	}
 	return false
 }
 
-// str reads a string at p.i (a '"') and returns its contents, whose
+// Str reads a string at I (a '"') and returns its contents, whose
 // escapes are checked but not decoded.
-func (p *jsonScan) str() (raw string, esc bool, err error) {
-	p.i++
-	start := p.i
-	for p.i < len(p.s) {
-		c := p.s[p.i]
+func (p *JSONScanner) Str() (raw string, esc bool, err error) {
+	p.I++
+	start := p.I
+	for p.I < len(p.S) {
+		c := p.S[p.I]
 		switch {
 		case c == '"':
-			raw = p.s[start:p.i]
-			p.i++
+			raw = p.S[start:p.I]
+			p.I++
 			return raw, esc, nil
 		case c == '\\':
 			esc = true
-			if p.i+1 == len(p.s) {
-				return "", false, p.syntax("unterminated string")
+			if p.I+1 == len(p.S) {
+				return "", false, p.Syntax("unterminated string")
 			}
-			switch p.s[p.i+1] {
+			switch p.S[p.I+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i += 2
+				p.I += 2
 			case 'u':
-				if p.i+6 > len(p.s) || !isHex4(p.s[p.i+2:p.i+6]) {
-					return "", false, p.syntax(`\u not followed by 4 hex digits`)
+				if p.I+6 > len(p.S) || !isHex4(p.S[p.I+2:p.I+6]) {
+					return "", false, p.Syntax(`\u not followed by 4 hex digits`)
 				}
-				p.i += 6
+				p.I += 6
 			default:
-				return "", false, p.syntax("invalid escape")
+				return "", false, p.Syntax("invalid escape")
 			}
 		case c < 0x20:
-			return "", false, p.syntax("control character in string")
+			return "", false, p.Syntax("control character in string")
 		default:
-			p.i++
+			p.I++
 		}
 	}
-	return "", false, p.syntax("unterminated string")
+	return "", false, p.Syntax("unterminated string")
 }
 
-// number reads a JSON number and returns its text.
-func (p *jsonScan) number() (string, error) {
-	start := p.i
-	p.eat('-')
+// Number reads a JSON number and returns its text.
+func (p *JSONScanner) Number() (string, error) {
+	start := p.I
+	p.Eat('-')
 	switch {
-	case p.eat('0'):
-	case p.i < len(p.s) && '1' <= p.s[p.i] && p.s[p.i] <= '9':
+	case p.Eat('0'):
+	case p.I < len(p.S) && '1' <= p.S[p.I] && p.S[p.I] <= '9':
 		p.digits()
 	default:
-		return "", p.syntax("invalid number")
+		return "", p.Syntax("invalid number")
 	}
-	if p.eat('.') && p.digits() == 0 {
-		return "", p.syntax("invalid number")
+	if p.Eat('.') && p.digits() == 0 {
+		return "", p.Syntax("invalid number")
 	}
-	if p.eat('e') || p.eat('E') {
-		if !p.eat('+') {
-			p.eat('-')
+	if p.Eat('e') || p.Eat('E') {
+		if !p.Eat('+') {
+			p.Eat('-')
 		}
 		if p.digits() == 0 {
-			return "", p.syntax("invalid number")
+			return "", p.Syntax("invalid number")
 		}
 	}
-	return p.s[start:p.i], nil
+	return p.S[start:p.I], nil
 }
 
-func (p *jsonScan) digits() int {
+func (p *JSONScanner) digits() int {
 	n := 0
-	for p.i < len(p.s) && '0' <= p.s[p.i] && p.s[p.i] <= '9' {
-		p.i++
+	for p.I < len(p.S) && '0' <= p.S[p.I] && p.S[p.I] <= '9' {
+		p.I++
 		n++
 	}
 	return n
 }
 
-func (p *jsonScan) literal(lit string) error {
-	if !strings.HasPrefix(p.s[p.i:], lit) {
-		return p.syntax("invalid value")
+// Literal reads lit (null, true, false).
+func (p *JSONScanner) Literal(lit string) error {
+	if !strings.HasPrefix(p.S[p.I:], lit) {
+		return p.Syntax("invalid value")
 	}
-	p.i += len(lit)
+	p.I += len(lit)
 	return nil
 }
 
-// skip reads and checks any value.
-func (p *jsonScan) skip(depth int) error {
-	if p.i == len(p.s) {
-		return p.syntax("want a value")
+// Skip reads and checks any value, nested at most maxJSONDepth deep.
+func (p *JSONScanner) Skip(depth int) error {
+	if p.I == len(p.S) {
+		return p.Syntax("want a value")
 	}
-	switch c := p.s[p.i]; {
+	switch c := p.S[p.I]; {
 	case c == '"':
-		_, _, err := p.str()
+		_, _, err := p.Str()
 		return err
 	case c == '-' || '0' <= c && c <= '9':
-		_, err := p.number()
+		_, err := p.Number()
 		return err
 	case c == 't':
-		return p.literal("true")
+		return p.Literal("true")
 	case c == 'f':
-		return p.literal("false")
+		return p.Literal("false")
 	case c == 'n':
-		return p.literal("null")
+		return p.Literal("null")
 	case c == '{' || c == '[':
 		if depth == maxJSONDepth {
-			return p.syntax("nested too deeply")
+			return p.Syntax("nested too deeply")
 		}
 		closing := byte('}')
 		if c == '[' {
 			closing = ']'
 		}
-		p.i++
-		p.ws()
-		if p.eat(closing) {
+		p.I++
+		p.WS()
+		if p.Eat(closing) {
 			return nil
 		}
 		for {
-			p.ws()
+			p.WS()
 			if c == '{' {
-				if p.i == len(p.s) || p.s[p.i] != '"' {
-					return p.syntax("want a field name")
+				if p.I == len(p.S) || p.S[p.I] != '"' {
+					return p.Syntax("want a field name")
 				}
-				if _, _, err := p.str(); err != nil {
+				if _, _, err := p.Str(); err != nil {
 					return err
 				}
-				p.ws()
-				if !p.eat(':') {
-					return p.syntax("want ':'")
+				p.WS()
+				if !p.Eat(':') {
+					return p.Syntax("want ':'")
 				}
-				p.ws()
+				p.WS()
 			}
-			if err := p.skip(depth + 1); err != nil {
+			if err := p.Skip(depth + 1); err != nil {
 				return err
 			}
-			p.ws()
-			if p.eat(',') {
+			p.WS()
+			if p.Eat(',') {
 				continue
 			}
-			if p.eat(closing) {
+			if p.Eat(closing) {
 				return nil
 			}
-			return p.syntax(fmt.Sprintf("want ',' or '%c'", closing))
+			return p.Syntax(fmt.Sprintf("want ',' or '%c'", closing))
 		}
 	}
-	return p.syntax("invalid value")
+	return p.Syntax("invalid value")
 }
 
 func isHex4(s string) bool {
@@ -300,10 +313,10 @@ func isHex4(s string) bool {
 	return true
 }
 
-// unescapeJSON decodes the escapes of a JSON string's contents (already
+// UnescapeJSON decodes the escapes of a JSON string's contents (already
 // checked by jsonScan.str). Like encoding/json, a lone UTF-16 surrogate
 // becomes U+FFFD.
-func unescapeJSON(raw string) string {
+func UnescapeJSON(raw string) string {
 	var b strings.Builder
 	b.Grow(len(raw))
 	for i := 0; i < len(raw); i++ {
