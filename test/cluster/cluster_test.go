@@ -123,6 +123,7 @@ func runAssertions(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.
 	t.Run("Auth", func(t *testing.T) { checkAuth(t, res) })
 	t.Run("CollectorLossLosesNoRequest", func(t *testing.T) { checkCollectorLoss(t, ctx, k, cs, res) })
 	t.Run("OperatorScrapes", func(t *testing.T) { checkOperatorScrapes(t, ctx, k, cs, res) })
+	t.Run("ServiceNetwork", func(t *testing.T) { checkServiceNetwork(t, ctx, k, cs, res) })
 	// Last: it leaves the collector scaled out.
 	t.Run("ScaleOut", func(t *testing.T) { checkScaleOut(t, ctx, k, cs, res) })
 	t.Run("ScaledOutRollingUpdate", func(t *testing.T) { checkCollectorRollingUpdate(t, ctx, k, cs, res) })
@@ -216,7 +217,13 @@ type breakdown struct {
 		Attribution string `json:"attribution"`
 	} `json:"backends"`
 	Tries []struct {
-		Addr string `json:"addr"`
+		Addr        string `json:"addr"`
+		Pod         string `json:"pod"`
+		Namespace   string `json:"namespace"`
+		Node        string `json:"node"`
+		Zone        string `json:"zone"`
+		CrossZone   bool   `json:"cross_zone"`
+		Terminating bool   `json:"terminating"`
 	} `json:"tries"`
 	Missing []string `json:"missing"`
 }

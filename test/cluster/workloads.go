@@ -343,6 +343,16 @@ metadata: {name: shop, namespace: shop}
 spec:
   selector: {app.kubernetes.io/name: shop}
   ports: [{name: http, port: 80, targetPort: http}]
+---
+# The shop's pods by DNS (headless): the ingress's /endpoints/ location
+# sends to them directly, as ingress-nginx sends to a Service's endpoints.
+apiVersion: v1
+kind: Service
+metadata: {name: shop-endpoints, namespace: shop}
+spec:
+  clusterIP: None
+  selector: {app.kubernetes.io/name: shop}
+  ports: [{name: http, port: 80, targetPort: http}]
 `
 
 func (k *cluster) installShop(ctx context.Context, cs kubernetes.Interface) error {
@@ -360,6 +370,11 @@ func (k *cluster) installShop(ctx context.Context, cs kubernetes.Interface) erro
 	}
 	return k.waitReady(ctx, cs, nsShop, "app.kubernetes.io/name=shop", 1, 180*time.Second)
 }
+
+// sidecarPort is the injected sidecar's proxy port (proxyPort of
+// charts/hopscope/templates/_sidecar.tpl), where the shop's pods take
+// requests.
+const sidecarPort = 15080
 
 // ingressManifests is Debian's nginx configured as ingress-nginx: its JSON
 // log format on standard output (the container log a Fluent Bit DaemonSet
@@ -395,6 +410,17 @@ data:
         location / {
 %[4]s
           proxy_pass http://shop;
+        }
+        # As ingress-nginx does: straight to the pods' addresses (the
+        # headless shop-endpoints resolved through kube-dns at most 5 s
+        # old), the upstream address a pod's, which the collector's
+        # --kube-metadata maps to pod, node and zone (ServiceNetwork).
+        location /endpoints/ {
+%[4]s
+          resolver %[5]s valid=5s ipv6=off;
+          set $pods shop-endpoints.shop.svc.cluster.local;
+          rewrite ^/endpoints(/.*)$ $1 break;
+          proxy_pass http://$pods:%[6]d;
         }
       }
     }
@@ -432,7 +458,7 @@ spec:
 
 func (k *cluster) installIngress(ctx context.Context, cs kubernetes.Interface) error {
 	if err := k.apply(ctx, fmt.Sprintf(ingressManifests, realcomp.IngressLogFormat, imageNginx, ingressNodePort,
-		realcomp.Indent(realcomp.IngressProxyDirectives, "          "))); err != nil {
+		realcomp.Indent(realcomp.IngressProxyDirectives, "          "), k.cfg.DNSServiceIP(), sidecarPort)); err != nil {
 		return err
 	}
 	return k.waitReady(ctx, cs, nsIngress, "app.kubernetes.io/name=ingress-nginx", 1, 120*time.Second)
