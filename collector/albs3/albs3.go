@@ -216,9 +216,11 @@ func (r *Reader) Stats() Stats {
 // lists only at the first poll and every relistEvery.
 func (r *Reader) poll() {
 	if r.cfg.QueueURL == "" || !r.now().Before(r.nextList) {
-		if r.list() {
-			r.nextList = r.now().Add(relistEvery)
+		next := relistEvery
+		if !r.list() {
+			next = r.cfg.PollInterval // retried, not every receive
 		}
+		r.nextList = r.now().Add(next)
 		return
 	}
 	r.receive()
