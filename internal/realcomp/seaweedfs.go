@@ -49,7 +49,9 @@ func SeaweedBin(ctx context.Context) (string, error) {
 
 // SeaweedS3 runs `weed server` — master, volume server, filer and S3
 // gateway in one process — under dir with every port on 127.0.0.1, its
-// telemetry off, and one S3 identity (an s3.config identities file), and
+// telemetry off, its local sockets under dir (but for the gRPC sockets
+// weed puts in /tmp, which stop removes), and one S3 identity (an
+// s3.config identities file), and
 // waits until its S3 port accepts connections. The S3 gateway may refuse
 // writes for a moment more, until the volume server has joined the
 // master: write with a retry.
@@ -78,7 +80,8 @@ func SeaweedS3(bin, dir string) (S3Server, func(), error) {
 		"filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc"}
 	args := []string{"server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + data,
 		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=4",
-		"-filer", "-s3", "-s3.port.iceberg=0", "-s3.config=" + s3cfg}
+		"-filer", "-s3", "-s3.port.iceberg=0", "-s3.config=" + s3cfg,
+		"-filer.localSocket=" + filepath.Join(dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(dir, "s3.sock")}
 	ports := map[string]int{}
 	for _, n := range names {
 		p, err := FreePort()
@@ -100,7 +103,15 @@ func SeaweedS3(bin, dir string) (S3Server, func(), error) {
 		log.Close()
 		return S3Server{}, nil, err
 	}
-	stop := func() { p.Stop(); log.Close() }
+	stop := func() {
+		p.Stop()
+		log.Close()
+		// weed server puts each server's local gRPC socket in /tmp,
+		// whatever the flags say (weed/command/server.go), and leaves them.
+		for _, n := range []string{"master", "volume", "filer", "s3"} {
+			_ = os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", n, ports[n+".port.grpc"]))
+		}
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports["s3.port"])
 	if err := WaitTCP("seaweedfs S3", addr, 60*time.Second); err != nil {
 		stop()
