@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopscope/hopscope/collector/albs3"
 	"github.com/hopscope/hopscope/collector/gateway"
 	"github.com/hopscope/hopscope/collector/k8smeta"
 	"github.com/hopscope/hopscope/collector/logformat"
@@ -61,6 +62,30 @@ type Config struct {
 	// ALBLogs is a directory of ALB access-log files as ALB writes them to
 	// S3, plain or .gz; each file is read once (--alb-logs; empty = off).
 	ALBLogs string
+	// ALBS3URL is s3://bucket/prefix of ALB access-log objects in S3, each
+	// read once (--alb-s3-url; empty = off; package collector/albs3,
+	// credentials from the AWS default chain, IRSA on EKS).
+	ALBS3URL string
+	// ALBS3Region is the bucket's region (--alb-s3-region; empty = from
+	// AWS_REGION or the shared config).
+	ALBS3Region string
+	// ALBS3Endpoint is an S3-compatible server's URL used instead of AWS
+	// (--alb-s3-endpoint; empty = AWS).
+	ALBS3Endpoint string
+	// ALBS3PathStyle addresses the bucket in the URL path, as most
+	// S3-compatible servers need (--alb-s3-path-style).
+	ALBS3PathStyle bool
+	// ALBS3PollInterval is the time between two listings of the prefix
+	// (--alb-s3-poll-interval).
+	ALBS3PollInterval time.Duration
+	// ALBS3Lookback is how long after its day an ALB object may still
+	// appear in its day directory; older days are listed no more
+	// (--alb-s3-lookback, at least 24h).
+	ALBS3Lookback time.Duration
+	// ALBSQSQueueURL is an SQS queue receiving the bucket's S3 event
+	// notifications: objects are read as they are announced instead of
+	// by polling the listing (--alb-sqs-queue-url; empty = poll).
+	ALBSQSQueueURL string
 	// StateDir keeps progress (ALB files read, tail offsets) across
 	// restarts (--state-dir; empty = in memory only).
 	StateDir string
@@ -185,9 +210,21 @@ func DefaultConfig() Config {
 		GatewayServices:        gateway.DefaultConfig().Services,
 		GatewaySpanAttributes:  gateway.DefaultConfig().SpanAttributes,
 
+		ALBS3PollInterval: albs3.DefaultPollInterval,
+		ALBS3Lookback:     albs3.DefaultLookback,
+
 		KubeMetadataHistory:      k8smeta.DefaultConfig().History,
 		KubeMetadataMaxAddresses: k8smeta.DefaultConfig().MaxAddresses,
 	}
+}
+
+// albS3Config is the ALB S3 reader's part of c.
+func (c *Config) albS3Config() albs3.Config {
+	acfg := albs3.DefaultConfig()
+	acfg.URL, acfg.Region, acfg.Endpoint, acfg.PathStyle = c.ALBS3URL, c.ALBS3Region, c.ALBS3Endpoint, c.ALBS3PathStyle
+	acfg.QueueURL, acfg.StateDir = c.ALBSQSQueueURL, c.StateDir
+	acfg.PollInterval, acfg.Lookback = c.ALBS3PollInterval, c.ALBS3Lookback
+	return acfg
 }
 
 // gatewayConfig is the gateway recognition part of c.
@@ -210,6 +247,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RUMTrustedHops, "rum-trusted-hops", c.RUMTrustedHops, "proxies appending to X-Forwarded-For in front of the RUM endpoint (the client is that many addresses from the right)")
 	fs.Float64Var(&c.RUMGlobalRatePerSecond, "rum-global-rate", c.RUMGlobalRatePerSecond, "beacons per second from all clients together")
 	fs.StringVar(&c.ALBLogs, "alb-logs", c.ALBLogs, "directory of ALB access-log files (empty = off)")
+	fs.StringVar(&c.ALBS3URL, "alb-s3-url", c.ALBS3URL, "s3://bucket/prefix of ALB access-log objects, each read once (empty = off; AWS default credential chain)")
+	fs.StringVar(&c.ALBS3Region, "alb-s3-region", c.ALBS3Region, "region of the --alb-s3-url bucket (empty = AWS_REGION or the shared config)")
+	fs.StringVar(&c.ALBS3Endpoint, "alb-s3-endpoint", c.ALBS3Endpoint, "URL of an S3-compatible server instead of AWS S3 (empty = AWS)")
+	fs.BoolVar(&c.ALBS3PathStyle, "alb-s3-path-style", c.ALBS3PathStyle, "address the --alb-s3-url bucket in the URL path (S3-compatible servers)")
+	fs.DurationVar(&c.ALBS3PollInterval, "alb-s3-poll-interval", c.ALBS3PollInterval, "time between two listings of --alb-s3-url")
+	fs.DurationVar(&c.ALBS3Lookback, "alb-s3-lookback", c.ALBS3Lookback, "how long after its day an ALB object may still appear in its day directory (at least 24h)")
+	fs.StringVar(&c.ALBSQSQueueURL, "alb-sqs-queue-url", c.ALBSQSQueueURL, "SQS queue of the bucket's S3 event notifications: read --alb-s3-url objects as announced (empty = poll the listing)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for progress kept across restarts")
 	fs.Var(cliconfig.NewStringList(&c.GatewayServices), "gateway-services", "service.name values of ingresses/gateways whose server spans play the ingress hop (* at either end matches anything)")
 	fs.Var(cliconfig.NewStringList(&c.GatewayResourceAttributes), "gateway-resource-attributes", "KEY=VALUE resource attributes marking an ingress/gateway")
@@ -360,6 +404,13 @@ func (c *Config) Validate() error {
 			// token: a comment's "#" would be a valid token there.
 			bad("auth-token-file", "has a comment line; with --gateway-endpoint the scale-out gateway reads the same list and would take its \"#\" as a token: remove the comments")
 		}
+	}
+	if c.ALBS3URL != "" {
+		if err := c.albS3Config().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.ALBSQSQueueURL != "" || c.ALBS3Endpoint != "" {
+		bad("alb-s3-url", "must be set with --alb-sqs-queue-url or --alb-s3-endpoint")
 	}
 	if _, err := c.memoryLimiter(goMemLimit()); err != nil {
 		errs = append(errs, err)

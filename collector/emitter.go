@@ -100,7 +100,7 @@ func (e *emitter) configure(log *zap.Logger, cfg Config) {
 	if cfg.MaxExportBufferMiB > 0 {
 		e.maxHeldBytes = int64(cfg.MaxExportBufferMiB) << 20
 	}
-	e.albInput = cfg.ALBLogs != ""
+	e.albInput = cfg.ALBLogs != "" || cfg.ALBS3URL != ""
 	for _, spec := range cfg.Tail {
 		if ts, err := ParseTail(spec); err == nil && ts.Format == FormatALB {
 			e.albInput = true

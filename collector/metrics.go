@@ -31,6 +31,7 @@ type metrics struct {
 	backend      *prometheus.HistogramVec
 	received     *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
+	albObjects   *prometheus.CounterVec
 	tracesActive prometheus.GaugeFunc
 	evicted      prometheus.CounterFunc
 	late         prometheus.Counter
@@ -68,6 +69,10 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			Name: contract.MetricCollectorRejected,
 			Help: "Inputs the collector refused, by source and reason.",
 		}, []string{contract.LabelSource, contract.LabelReason}),
+		albObjects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: contract.MetricCollectorALBObjects,
+			Help: "ALB log objects of --alb-s3-url read to their end, by outcome: read, or failed (damaged, read up to the damage, not retried).",
+		}, []string{contract.LabelOutcome}),
 		tracesActive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: contract.MetricTracesActive,
 			Help: "Traces held in memory.",
@@ -113,7 +118,7 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 	for _, r := range []string{"trace_full", "buffer_full", "export_failed"} {
 		m.exportDropped.WithLabelValues(r)
 	}
-	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly, m.exportDropped,
+	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.albObjects, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly, m.exportDropped,
 		dropped("pending_unclaimed", func(st correlate.StoreStats) uint64 { return st.PendingDropped }),
 		dropped("spans_over_limit", func(st correlate.StoreStats) uint64 { return st.SpansDropped })}
 	cs = append(cs, m.limits.collectors()...)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hopscope/hopscope/collector/albdir"
+	"github.com/hopscope/hopscope/collector/albs3"
 	"github.com/hopscope/hopscope/collector/consumer"
 	"github.com/hopscope/hopscope/collector/forward"
 	"github.com/hopscope/hopscope/collector/logformat"
@@ -89,6 +90,29 @@ func (c *Collector) addReceivers() error {
 		r, err := albdir.New(acfg, next)
 		if err != nil {
 			return fmt.Errorf("--alb-logs: %w", err)
+		}
+		c.starts = append(c.starts, r)
+	}
+	if cfg.ALBS3URL != "" {
+		acfg := cfg.albS3Config()
+		acfg.OnError = func(where string, err error) {
+			c.m.rejected.WithLabelValues(SrcALB, "read_error").Inc()
+			c.log.Warn("ALB logs in S3", zap.String("where", where), zap.Error(err))
+		}
+		acfg.OnObject = func(_ string, failed bool) {
+			outcome := "read"
+			if failed {
+				outcome = "failed"
+			}
+			c.m.albObjects.WithLabelValues(outcome).Inc()
+		}
+		acfg.Pause = c.refuser()
+		acfg.OnPause = func(where string) { c.reject(SrcALB, reasonMemoryLimit, where, 1, nil) }
+		c.m.albObjects.WithLabelValues("read")
+		c.m.albObjects.WithLabelValues("failed")
+		r, err := albs3.New(acfg, next)
+		if err != nil {
+			return fmt.Errorf("--alb-s3-url: %w", err)
 		}
 		c.starts = append(c.starts, r)
 	}

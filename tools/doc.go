@@ -4,7 +4,8 @@
 // in ./telemetrygen (the two need OpenTelemetry Collector versions that do
 // not build together), Helm in ./helm, kube-apiserver in ./kube and the
 // Collector's fluentforward receiver in ./fluentforward, Caddy (with its
-// tracing module) in ./caddy. tools/build builds them into bin/. See README.md.
+// tracing module) in ./caddy, SeaweedFS (an S3-compatible server) in
+// ./seaweedfs. tools/build builds them into bin/. See README.md.
 //
 //	go build -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger      # or: go tool jaeger …
 package tools

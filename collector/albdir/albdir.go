@@ -1,8 +1,6 @@
 package albdir
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -68,8 +66,7 @@ type Reader struct {
 	warned   map[string]bool     // files whose lasting problem was reported
 	dirty    bool
 	lastSave time.Time
-	br       *bufio.Reader
-	held     logread.LineBuf // start of an over-long line
+	lr       *logread.Lines
 
 	scans    atomic.Uint64
 	nfiles   atomic.Uint64
@@ -129,9 +126,8 @@ func newLines(cfg Config, emit func(Line)) (*Reader, error) {
 		files:  map[string]entry{},
 		seen:   map[string]snapshot{},
 		warned: map[string]bool{},
-		br:     bufio.NewReaderSize(nil, 64<<10),
-		held:   logread.LineBuf{Max: cfg.MaxLineBytes},
 	}
+	r.setLineBuffer(64 << 10)
 	if cfg.StateDir != "" {
 		r.statePath = filepath.Join(cfg.StateDir, StateFileName)
 	}
@@ -397,21 +393,12 @@ func (r *Reader) readFile(s snapshot, skip int64) (lines int64, final snapshot, 
 	}
 	defer f.Close()
 
-	var src io.Reader = f
-	if strings.HasSuffix(s.path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		switch {
-		case err == io.EOF:
-			// An empty file: no lines.
-			src = eofReader{}
-		case err != nil:
-			r.report(s.path, fmt.Errorf("albdir: %s: %w", s.path, err))
-			return 0, final, done
-		default:
-			defer zr.Close()
-			src = zr
-		}
+	src, closeSrc, err := logread.Decompress(s.path, f)
+	if err != nil {
+		r.report(s.path, fmt.Errorf("albdir: %s: %w", s.path, err))
+		return 0, final, done
 	}
+	defer closeSrc()
 	lines, complete, err := r.readLines(s.path, src, skip)
 	if err != nil {
 		r.report(s.path, fmt.Errorf("albdir: %s: after line %d: %w", s.path, lines, err))
@@ -426,66 +413,21 @@ func (r *Reader) readFile(s snapshot, skip int64) (lines int64, final snapshot, 
 	return lines, final, done
 }
 
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+// setLineBuffer makes the line reader's buffer size bytes long.
+func (r *Reader) setLineBuffer(size int) {
+	r.lr = logread.NewLines(r.loop, size, r.cfg.MaxLineBytes, r.cfg.Pause, r.cfg.OnPause,
+		logread.LineCounters{Lines: &r.lines, Bytes: &r.bytes, Pauses: &r.pauses})
+}
 
 // readLines delivers the lines of src after the first skip. A last line
 // without newline is delivered at EOF and dropped on a read error.
 func (r *Reader) readLines(path string, src io.Reader, skip int64) (n int64, complete bool, err error) {
-	br := r.br
-	br.Reset(src)
-	defer br.Reset(nil)
-	r.held.Reset()
-	onPause := func() {
-		r.pauses.Add(1)
-		if r.cfg.OnPause != nil {
-			r.cfg.OnPause(path)
+	return r.lr.Read(path, src, skip, func(n int64, text []byte, tooLong error) {
+		if tooLong != nil {
+			r.report(path, fmt.Errorf("albdir: %w", tooLong))
 		}
-	}
-	for {
-		if r.stopping() {
-			return n, false, nil
-		}
-		b, err := br.ReadSlice('\n')
-		// A line (or part of one) waits, read but not delivered, while
-		// Pause holds; stopped meanwhile, it is read again on resuming.
-		if len(b) > 0 && !r.loop.WaitWhile(r.cfg.Pause, onPause) {
-			return n, false, nil
-		}
-		r.bytes.Add(uint64(len(b)))
-		if err == bufio.ErrBufferFull {
-			r.held.Hold(b)
-			continue
-		}
-		if err == nil {
-			b = b[:len(b)-1]
-		} else if err != io.EOF || (len(b) == 0 && !r.held.Held()) {
-			if err == io.EOF {
-				err = nil
-			}
-			return n, true, err
-		}
-		n++
-		if n > skip {
-			r.deliver(path, n, b)
-		}
-		r.held.Reset()
-		if err == io.EOF {
-			return n, true, nil
-		}
-	}
-}
-
-// deliver delivers line n of path, which ends with last (after the start
-// of it held in r.held, when it was longer than the read buffer).
-func (r *Reader) deliver(path string, n int64, last []byte) {
-	text, full := r.held.Line(last)
-	if err := r.held.TooLong(path, n, full); err != nil {
-		r.report(path, fmt.Errorf("albdir: %w", err))
-	}
-	r.lines.Add(1)
-	r.emit(Line{Source: path, Number: n, Text: text})
+		r.emit(Line{Source: path, Number: n, Text: text})
+	})
 }
 
 // save writes the state file when it changed, at most every saveEvery

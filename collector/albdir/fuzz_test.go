@@ -1,7 +1,6 @@
 package albdir
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -38,7 +37,7 @@ func newFuzzReader(tb testing.TB, dir string) *fuzzReader {
 	}
 	// The smallest buffer bufio allows, so that lines longer than it take
 	// the held path, as a line over 64 KiB does in production.
-	r.br = bufio.NewReaderSize(nil, 16)
+	r.setLineBuffer(16)
 	fr.r = r
 	return fr
 }

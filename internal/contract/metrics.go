@@ -45,6 +45,10 @@ const (
 	MetricBackendCallDuration = "hopscope_backend_call_duration_seconds"
 	MetricCollectorReceived   = "hopscope_collector_received_total"
 	MetricCollectorRejected   = "hopscope_collector_rejected_total"
+	// MetricCollectorALBObjects counts the ALB log objects of
+	// --alb-s3-url read to their end, by outcome: read, or failed (a
+	// damaged object, read up to the damage and not retried).
+	MetricCollectorALBObjects = "hopscope_collector_alb_objects_total"
 	MetricTracesActive        = "hopscope_collector_traces_active"
 	MetricEvicted             = "hopscope_collector_evicted_total"
 	MetricLateRecords         = "hopscope_collector_late_records_total"
@@ -204,6 +208,7 @@ func Metrics() []Metric {
 		{MetricBackendCallDuration, Histogram, PartCollector, l(LabelK8sNamespace, LabelServiceName, LabelBackend, LabelTarget, LabelOperation, LabelAttribution, LabelOutcome)},
 		{MetricCollectorReceived, Counter, PartCollector, l(LabelSource)},
 		{MetricCollectorRejected, Counter, PartCollector, l(LabelSource, LabelReason)},
+		{MetricCollectorALBObjects, Counter, PartCollector, l(LabelOutcome)},
 		{MetricTracesActive, Gauge, PartCollector, nil},
 		{MetricEvicted, Counter, PartCollector, nil},
 		{MetricLateRecords, Counter, PartCollector, nil},

@@ -1,6 +1,7 @@
 // Package realcomp starts the real components hopscope is tested and
 // demonstrated with — PostgreSQL, PgBouncer, Redis, nginx configured as ingress-nginx,
-// HAProxy as a load balancer, Prometheus — from the Debian packages, each
+// HAProxy as a load balancer, Prometheus — from the Debian packages, and
+// SeaweedFS (an S3-compatible server, built from tools/seaweedfs), each
 // on a free loopback port in its own process group, with everything it
 // writes under one directory. Every start returns a Stop that ends the
 // whole process group. The e2e suite and `hopscope demo --real` use it.

@@ -1,8 +1,10 @@
-// Package logread holds what the collector's log-file readers,
-// collector/tail and collector/albdir, share: the lifecycle of a reader
-// that polls from one background goroutine between Start and Shutdown
-// ([Loop]), and the assembly of a line that arrives in pieces, kept to a
-// maximum length ([LineBuf]).
+// Package logread holds what the collector's log readers,
+// collector/tail, collector/albdir and collector/albs3, share: the
+// lifecycle of a reader that polls from one background goroutine between
+// Start and Shutdown ([Loop]), the assembly of a line that arrives in
+// pieces, kept to a maximum length ([LineBuf]), and the reading of a
+// whole, possibly gzipped, log object line by line ([Lines],
+// [Decompress]).
 package logread
 
 import (
