@@ -22,7 +22,8 @@ container:
     - name: HOPSCOPE_OTLP_ENDPOINT
       value: {{ . | quote }}
     {{- end }}
-    {{- $fromReqID := toString .Values.sidecar.traceIDFromRequestID }}
+    {{- /* dig: absent in a release upgraded with --reuse-values from an older chart */}}
+    {{- $fromReqID := toString (dig "traceIDFromRequestID" "auto" .Values.sidecar) }}
     {{- if or (eq $fromReqID "true") (and (eq $fromReqID "auto") (include "hopscope.scaleOut" .)) }}
     # A request's trace id is its 32-hex X-Request-ID when it has no trace
     # context: ingress lines then reach the replica owning the trace.
