@@ -27,10 +27,19 @@ const (
 	AttrErrorType              = "error.type"
 	// AttrTLSProtocolVersion is, on a backend's connect span, the TLS
 	// version the sidecar negotiated with the target ("1.2", "1.3").
-	AttrTLSProtocolVersion   = "tls.protocol.version"
-	AttrDBSystemName         = "db.system.name"
-	AttrDBOperationName      = "db.operation.name"
-	AttrDBQueryText          = "db.query.text"
+	AttrTLSProtocolVersion = "tls.protocol.version"
+	AttrDBSystemName       = "db.system.name"
+	AttrDBOperationName    = "db.operation.name"
+	AttrDBQueryText        = "db.query.text"
+	// AttrDBNamespace is the database a backend call ran against: a
+	// PostgreSQL connection's database (its startup message's database,
+	// else its user), a Redis connection's database index ("0" until a
+	// SELECT).
+	AttrDBNamespace = "db.namespace"
+	// AttrDBQuerySummary is "{operation} {target}" of a statement, e.g.
+	// "SELECT orders" (PostgreSQL: the first table the normalised
+	// statement names, when it is plain to see), else the operation alone.
+	AttrDBQuerySummary       = "db.query.summary"
 	AttrDBResponseStatusCode = "db.response.status_code"
 	AttrRPCSystem            = "rpc.system"
 	AttrRPCMethod            = "rpc.method"

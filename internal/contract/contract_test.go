@@ -47,6 +47,8 @@ var semconvNames = []struct{ ours, semconv string }{
 	{AttrDBSystemName, string(semconv.DBSystemNameKey)},
 	{AttrDBOperationName, string(semconv.DBOperationNameKey)},
 	{AttrDBQueryText, string(semconv.DBQueryTextKey)},
+	{AttrDBNamespace, string(semconv.DBNamespaceKey)},
+	{AttrDBQuerySummary, string(semconv.DBQuerySummaryKey)},
 	{AttrDBResponseStatusCode, string(semconv.DBResponseStatusCodeKey)},
 	{AttrRPCSystem, string(semconv.RPCSystemKey)},
 	{AttrRPCMethod, string(semconv.RPCMethodKey)},
