@@ -8,7 +8,11 @@ const (
 	// AttrK8sNamespaceName is a resource attribute: the namespace of the
 	// pod the span comes from (the injector sets it through the downward
 	// API); the collector's histograms carry it as LabelK8sNamespace.
-	AttrK8sNamespaceName       = "k8s.namespace.name"
+	AttrK8sNamespaceName = "k8s.namespace.name"
+	// AttrK8sDeploymentName is a resource attribute of the sidecar's spans:
+	// the Deployment of the pod, which the injector derives at admission
+	// from the pod's ReplicaSet (injector.DeploymentName).
+	AttrK8sDeploymentName      = "k8s.deployment.name"
 	AttrHTTPRequestMethod      = "http.request.method"
 	AttrHTTPRequestMethodOrig  = "http.request.method_original"
 	AttrHTTPRoute              = "http.route"

@@ -27,6 +27,7 @@ func TestSemconvNames(t *testing.T) {
 var semconvNames = []struct{ ours, semconv string }{
 	{AttrServiceName, string(semconv.ServiceNameKey)},
 	{AttrK8sNamespaceName, string(semconv.K8SNamespaceNameKey)},
+	{AttrK8sDeploymentName, string(semconv.K8SDeploymentNameKey)},
 	{AttrHTTPRequestMethod, string(semconv.HTTPRequestMethodKey)},
 	{AttrHTTPRequestMethodOrig, string(semconv.HTTPRequestMethodOriginalKey)},
 	{AttrHTTPRoute, string(semconv.HTTPRouteKey)},
