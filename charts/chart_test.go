@@ -330,8 +330,14 @@ func checkDefault(t *testing.T, objs []object) {
 		t.Error("the collector must not mount a service account token")
 	}
 	cc := container(t, col, "collector")
-	wantArgs(t, "collector", cc.Args, "collector", "--rum-listen=", "--state-dir=/var/lib/hopscope", "--max-traces=100000", "--window=10m", "--export-delay=5s")
-	noArgPrefix(t, "collector", cc.Args, "--export-otlp-endpoint", "--rum-allowed-origins", "--tail", "--alb-logs")
+	wantArgs(t, "collector", cc.Args, "collector", "--rum-listen=", "--state-dir=/var/lib/hopscope", "--max-traces=100000", "--window=10m", "--export-delay=5s",
+		"--export-compression=none")
+	noArgPrefix(t, "collector", cc.Args, "--export-otlp-endpoint", "--rum-allowed-origins", "--tail", "--alb-logs", "--export-ca-file", "--export-headers")
+	for _, e := range cc.Env {
+		if e.Name == "HOPSCOPE_EXPORT_HEADERS" {
+			t.Errorf("collector env has HOPSCOPE_EXPORT_HEADERS without collector.exportHeadersSecret: %+v", e)
+		}
+	}
 	state := false
 	for _, v := range col.Spec.Template.Spec.Volumes {
 		state = state || (v.Name == "state" && v.EmptyDir != nil)
@@ -554,7 +560,9 @@ func checkMonitoring(t *testing.T, objs []object) {
 func checkNoInjector(t *testing.T, objs []object) {
 	col := typed[*appsv1.Deployment](t, objs, "Deployment", collectorName)
 	wantArgs(t, "collector", container(t, col, "collector").Args,
-		`--export-otlp-endpoint=http://jaeger-collector.observability.svc:4318`, "--jaeger-ui-url=https://jaeger.example.com")
+		`--export-otlp-endpoint=http://jaeger-collector.observability.svc:4318`, "--jaeger-ui-url=https://jaeger.example.com",
+		"--export-compression=gzip", "--export-ca-file=/etc/hopscope/export-ca/ca.crt")
+	checkExportSecrets(t, col)
 	test := typed[*corev1.Pod](t, objs, "Pod", testPodName)
 	noArgPrefix(t, "selftest", test.Spec.Containers[0].Args, "--injector")
 }
@@ -1214,5 +1222,47 @@ func TestDashboardSelectors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkExportSecrets: collector.exportHeadersSecret reaches the collector
+// as HOPSCOPE_EXPORT_HEADERS from the Secret (not as an argument), and
+// collector.exportCASecret is mounted where --export-ca-file points.
+func checkExportSecrets(t *testing.T, col *appsv1.Deployment) {
+	t.Helper()
+	c := container(t, col, "collector")
+	var found bool
+	for _, e := range c.Env {
+		if e.Name != "HOPSCOPE_EXPORT_HEADERS" {
+			continue
+		}
+		found = true
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "jaeger-token" ||
+			e.ValueFrom.SecretKeyRef.Key != "headers" {
+			t.Errorf("HOPSCOPE_EXPORT_HEADERS = %+v, want the key headers of Secret jaeger-token", e)
+		}
+	}
+	if !found {
+		t.Error("collector.exportHeadersSecret set: no HOPSCOPE_EXPORT_HEADERS in the collector's env")
+	}
+	noArgPrefix(t, "collector", c.Args, "--export-headers")
+	var mounted bool
+	for _, m := range c.VolumeMounts {
+		if m.Name == "export-ca" && m.MountPath == "/etc/hopscope/export-ca" {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("collector.exportCASecret set: no export-ca mount at /etc/hopscope/export-ca in %+v", c.VolumeMounts)
+	}
+	var vol bool
+	for _, v := range col.Spec.Template.Spec.Volumes {
+		if v.Name == "export-ca" && v.Secret != nil && v.Secret.SecretName == "jaeger-ca" &&
+			len(v.Secret.Items) == 1 && v.Secret.Items[0].Key == "ca.crt" && v.Secret.Items[0].Path == "ca.crt" {
+			vol = true
+		}
+	}
+	if !vol {
+		t.Errorf("collector.exportCASecret set: no export-ca volume of Secret jaeger-ca's ca.crt in %+v", col.Spec.Template.Spec.Volumes)
 	}
 }

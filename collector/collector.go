@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -142,7 +143,11 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	if cfg.ExportOTLPEndpoint != "" {
-		if c.sink, err = newSpanSink(cfg.ExportOTLPEndpoint); err != nil {
+		es, err := cfg.exportSettings(os.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		if c.sink, err = newSpanSink(es); err != nil {
 			return nil, fmt.Errorf("--export-otlp-endpoint: %w", err)
 		}
 	}

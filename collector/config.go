@@ -19,7 +19,6 @@ import (
 	"github.com/hopscope/hopscope/collector/relay"
 	"github.com/hopscope/hopscope/internal/bearer"
 	"github.com/hopscope/hopscope/internal/cliconfig"
-	"github.com/hopscope/hopscope/internal/endpoint"
 )
 
 // Config is the collector's configuration. Every field is a flag of
@@ -107,6 +106,23 @@ type Config struct {
 	// (Jaeger or any OTLP backend): http(s)://host:4318 or grpc://host:4317
 	// (--export-otlp-endpoint; empty = no export).
 	ExportOTLPEndpoint string
+	// ExportHeaders are sent with every export request, as HTTP headers or
+	// gRPC metadata (a backend's token, a tenant): key=value pairs
+	// separated by commas, values percent-encoded, as in
+	// OTEL_EXPORTER_OTLP_HEADERS (--export-headers; "authorization=Bearer%20abc").
+	// They override, key by key, OTEL_EXPORTER_OTLP_HEADERS and
+	// OTEL_EXPORTER_OTLP_TRACES_HEADERS, which are sent too.
+	ExportHeaders string
+	// ExportCompression compresses export requests: gzip or none
+	// (--export-compression; empty: OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+	// else OTEL_EXPORTER_OTLP_COMPRESSION, else none).
+	ExportCompression string
+	// ExportCAFile is a PEM file of the CA that signed the export
+	// endpoint's certificate (https:// or grpcs://), verified against it
+	// instead of the system's CAs (--export-ca-file; empty:
+	// OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, else
+	// OTEL_EXPORTER_OTLP_CERTIFICATE, else the system's).
+	ExportCAFile string
 	// ExportDelay is how long a trace's spans wait for the trace's other
 	// records before they are exported and its hops observed
 	// (--export-delay).
@@ -260,6 +276,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(cliconfig.NewStringList(&c.GatewaySpanAttributes), "gateway-span-attributes", "KEY or KEY=VALUE span attributes marking a server span as an ingress/gateway's")
 	fs.Var(cliconfig.NewStringList(&c.Tail), "tail", "FORMAT:PATH of a log file to follow (repeatable)")
 	fs.StringVar(&c.ExportOTLPEndpoint, "export-otlp-endpoint", c.ExportOTLPEndpoint, "OTLP endpoint spans are exported to (Jaeger)")
+	fs.StringVar(&c.ExportHeaders, "export-headers", c.ExportHeaders, "k=v,k2=v2 headers sent with every export request, values percent-encoded (over OTEL_EXPORTER_OTLP_HEADERS)")
+	fs.StringVar(&c.ExportCompression, "export-compression", c.ExportCompression, "gzip or none (empty: OTEL_EXPORTER_OTLP_COMPRESSION, else none)")
+	fs.StringVar(&c.ExportCAFile, "export-ca-file", c.ExportCAFile, "PEM file of the CA of the export endpoint's certificate (empty: OTEL_EXPORTER_OTLP_CERTIFICATE, else the system's)")
 	fs.DurationVar(&c.ExportDelay, "export-delay", c.ExportDelay, "wait for a trace's other records before exporting it")
 	fs.DurationVar(&c.Window, "window", c.Window, "how long a trace is kept after its last record")
 	fs.IntVar(&c.MaxTraces, "max-traces", c.MaxTraces, "traces held in memory")
@@ -348,9 +367,20 @@ func (c *Config) Validate() error {
 			bad("tail", "%v", err)
 		}
 	}
-	if c.ExportOTLPEndpoint != "" {
-		if _, err := endpoint.Parse(c.ExportOTLPEndpoint); err != nil {
-			bad("export-otlp-endpoint", "%v", err)
+	exportErrs := len(errs)
+	switch c.ExportCompression {
+	case "", "gzip", "none":
+	default:
+		bad("export-compression", "must be gzip or none, got %q", c.ExportCompression)
+	}
+	if _, err := bearer.ParseOTelHeaders(c.ExportHeaders); err != nil {
+		bad("export-headers", "%v", err)
+	}
+	if c.ExportOTLPEndpoint != "" && len(errs) == exportErrs {
+		// The endpoint, the CA file and the OpenTelemetry variables the
+		// export reads; errors name the flag or the variable.
+		if _, err := c.exportSettings(os.LookupEnv); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.ExportDelay < 0 {

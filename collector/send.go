@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/http"
+	"strconv"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -30,8 +34,105 @@ const (
 // exportWarnEvery rate-limits the warning logged for failed exports.
 const exportWarnEvery = 10 * time.Second
 
-// exportTimeout bounds one export request.
+// exportTimeout bounds one export request, its retries included.
 const exportTimeout = 10 * time.Second
+
+// Retries: a failure the OTLP specification calls retryable is tried
+// again after about 100ms, 200ms, 400ms, ... up to 2s between attempts
+// (±25% jitter), or after the delay the backend asked for (HTTP
+// Retry-After, gRPC RetryInfo), for as long as exportTimeout leaves room.
+const (
+	exportBackoffInitial = 100 * time.Millisecond
+	exportBackoffMax     = 2 * time.Second
+)
+
+// send makes one export request, retrying it while retryable says so and
+// the request's exportTimeout allows. The end of ctx ends it at once.
+func (e *emitter) send(parent context.Context, body []byte) error {
+	ctx, cancel := context.WithTimeout(parent, exportTimeout)
+	defer cancel()
+	backoff := exportBackoffInitial
+	for {
+		err := e.sink.Export(ctx, body)
+		if err == nil {
+			return nil
+		}
+		again, wait := retryable(err)
+		if !again || ctx.Err() != nil {
+			return err
+		}
+		if wait <= 0 {
+			wait = jitter(backoff)
+			backoff = min(2*backoff, exportBackoffMax)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return fmt.Errorf("%w (a retry in %v would pass the %v export timeout)", err, wait.Round(time.Millisecond), exportTimeout)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w while waiting to retry)", err, context.Cause(ctx))
+		}
+	}
+}
+
+// retryable reports whether a failed export may succeed if sent again, as
+// the OTLP specification lists them: HTTP 429, 502, 503 and 504; gRPC
+// CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and
+// DATA_LOSS, and RESOURCE_EXHAUSTED only when the status carries RetryInfo
+// (the server says it will recover). wait is the delay the backend asked
+// for (Retry-After, RetryInfo's retry_delay); 0 when it named none.
+// Transport errors over HTTP (refused, reset) are not retried: the rest of
+// the flush is given up instead (endpointDown).
+func retryable(err error) (again bool, wait time.Duration) {
+	var se *exportStatusError
+	if errors.As(err, &se) {
+		switch se.code {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true, se.retryAfter
+		}
+		return false, 0
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return false, 0
+	}
+	var info bool
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			info, wait = true, ri.GetRetryDelay().AsDuration()
+		}
+	}
+	switch st.Code() {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange, codes.Unavailable, codes.DataLoss:
+		return true, wait
+	case codes.ResourceExhausted:
+		return info, wait
+	}
+	return false, 0
+}
+
+// parseRetryAfter reads an HTTP Retry-After: delay-seconds or an HTTP
+// date (against now); 0 if absent or bad, at most a day.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(min(max(s, 0), 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(0, t.Sub(now)), 24*time.Hour)
+	}
+	return 0
+}
+
+// jitter spreads d over [0.75d, 1.25d).
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2))
+}
 
 // export sends spans in requests of bounded size; each failed request is
 // counted (and logged, rate-limited) on its own. The end of ctx ends the
@@ -49,10 +150,7 @@ func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 			continue
 		}
 		body := otlpwire.AppendRequest(nil, batch)
-		rctx, cancel := context.WithTimeout(parent, exportTimeout)
-		err := e.sink.Export(rctx, body)
-		cancel()
-		if err != nil {
+		if err := e.send(parent, body); err != nil {
 			e.exportFailed(err, len(batch), len(body))
 			e.m.exportDropped.WithLabelValues("export_failed").Add(float64(len(batch)))
 			if !endpointDown(err) {
@@ -78,7 +176,8 @@ func (e *emitter) export(ctx context.Context, spans []otlpwire.Held) {
 
 // endpointDown reports whether an export error says the endpoint as a
 // whole is unreachable or not answering (timeouts, refused connections,
-// gRPC Unavailable or DeadlineExceeded), rather than refusing one request.
+// gRPC Unavailable or DeadlineExceeded, a retryable answer that outlasted
+// the retries), rather than refusing one request.
 func endpointDown(err error) bool {
 	var ne net.Error
 	switch {
@@ -90,7 +189,10 @@ func endpointDown(err error) bool {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
 	}
-	return false
+	// A retryable refusal still there when the retries ran out of time
+	// (a 503 or 429 for exportTimeout): the next request would wait as long.
+	again, _ := retryable(err)
+	return again
 }
 
 // exportFailed counts a failed request and logs it at Warn at most once

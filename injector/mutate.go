@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/hopscope/hopscope/internal/contract"
 	"github.com/hopscope/hopscope/sidecar/backend"
 )
 
@@ -138,6 +139,9 @@ func Mutate(t Template, pod *corev1.Pod, namespaceEnabled bool) Result {
 	}
 	if svc := serviceName(pod); svc != "" {
 		setEnv(sidecar, corev1.EnvVar{Name: "HOPSCOPE_SERVICE", Value: svc})
+	}
+	if d := DeploymentName(pod); d != "" {
+		addResourceAttribute(sidecar, contract.AttrK8sDeploymentName, d)
 	}
 	res.Warnings = append(res.Warnings, overrideResources(sidecar, ann)...)
 	if v, ok := ann[AnnotationBackends]; ok {
@@ -308,6 +312,61 @@ func serviceName(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// LabelPodTemplateHash is the label the Deployment controller gives a
+// ReplicaSet's pods: the hash it appended to the ReplicaSet's name.
+const LabelPodTemplateHash = "pod-template-hash"
+
+// DeploymentName is the Deployment a pod belongs to, named as the
+// OpenTelemetry Collector's k8sattributes processor names it: the pod's
+// ReplicaSet (its ownerReference, else its generateName "<replicaset>-")
+// less the "-<pod-template-hash>" suffix the Deployment controller
+// appended, the hash the pod carries as its pod-template-hash label. ""
+// for a pod of no Deployment (a bare pod, a StatefulSet's, a ReplicaSet
+// of its own without that label or suffix).
+func DeploymentName(pod *corev1.Pod) string {
+	hash := pod.Labels[LabelPodTemplateHash]
+	if hash == "" {
+		return ""
+	}
+	rs, found := "", false
+	for _, ref := range pod.OwnerReferences {
+		if ref.Kind == "ReplicaSet" && strings.HasPrefix(ref.APIVersion, "apps/") {
+			rs, found = ref.Name, true
+			break
+		}
+	}
+	if !found && len(pod.OwnerReferences) == 0 {
+		rs = strings.TrimSuffix(pod.GenerateName, "-")
+	}
+	name, ok := strings.CutSuffix(rs, "-"+hash)
+	if !ok || name == "" {
+		return ""
+	}
+	return name
+}
+
+// addResourceAttribute appends key=value to the OTEL_RESOURCE_ATTRIBUTES
+// the container gets (the last of that name), or sets it when there is
+// none. A variable taken from valueFrom is left alone. value must need no
+// percent-encoding (a Kubernetes object name does not).
+func addResourceAttribute(c *corev1.Container, key, value string) {
+	const name = "OTEL_RESOURCE_ATTRIBUTES"
+	for i := len(c.Env) - 1; i >= 0; i-- {
+		e := &c.Env[i]
+		if e.Name != name {
+			continue
+		}
+		if e.ValueFrom == nil {
+			if e.Value != "" {
+				e.Value += ","
+			}
+			e.Value += key + "=" + value
+		}
+		return
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: key + "=" + value})
 }
 
 // setEnv sets v in c's env: in place of the first variable of that name,

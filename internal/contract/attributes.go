@@ -8,7 +8,11 @@ const (
 	// AttrK8sNamespaceName is a resource attribute: the namespace of the
 	// pod the span comes from (the injector sets it through the downward
 	// API); the collector's histograms carry it as LabelK8sNamespace.
-	AttrK8sNamespaceName       = "k8s.namespace.name"
+	AttrK8sNamespaceName = "k8s.namespace.name"
+	// AttrK8sDeploymentName is a resource attribute of the sidecar's spans:
+	// the Deployment of the pod, which the injector derives at admission
+	// from the pod's ReplicaSet (injector.DeploymentName).
+	AttrK8sDeploymentName      = "k8s.deployment.name"
 	AttrHTTPRequestMethod      = "http.request.method"
 	AttrHTTPRequestMethodOrig  = "http.request.method_original"
 	AttrHTTPRoute              = "http.route"
@@ -27,10 +31,19 @@ const (
 	AttrErrorType              = "error.type"
 	// AttrTLSProtocolVersion is, on a backend's connect span, the TLS
 	// version the sidecar negotiated with the target ("1.2", "1.3").
-	AttrTLSProtocolVersion   = "tls.protocol.version"
-	AttrDBSystemName         = "db.system.name"
-	AttrDBOperationName      = "db.operation.name"
-	AttrDBQueryText          = "db.query.text"
+	AttrTLSProtocolVersion = "tls.protocol.version"
+	AttrDBSystemName       = "db.system.name"
+	AttrDBOperationName    = "db.operation.name"
+	AttrDBQueryText        = "db.query.text"
+	// AttrDBNamespace is the database a backend call ran against: a
+	// PostgreSQL connection's database (its startup message's database,
+	// else its user), a Redis connection's database index ("0" until a
+	// SELECT).
+	AttrDBNamespace = "db.namespace"
+	// AttrDBQuerySummary is "{operation} {target}" of a statement, e.g.
+	// "SELECT orders" (PostgreSQL: the first table the normalised
+	// statement names, when it is plain to see), else the operation alone.
+	AttrDBQuerySummary       = "db.query.summary"
 	AttrDBResponseStatusCode = "db.response.status_code"
 	AttrRPCSystem            = "rpc.system"
 	AttrRPCMethod            = "rpc.method"

@@ -27,6 +27,7 @@ func TestSemconvNames(t *testing.T) {
 var semconvNames = []struct{ ours, semconv string }{
 	{AttrServiceName, string(semconv.ServiceNameKey)},
 	{AttrK8sNamespaceName, string(semconv.K8SNamespaceNameKey)},
+	{AttrK8sDeploymentName, string(semconv.K8SDeploymentNameKey)},
 	{AttrHTTPRequestMethod, string(semconv.HTTPRequestMethodKey)},
 	{AttrHTTPRequestMethodOrig, string(semconv.HTTPRequestMethodOriginalKey)},
 	{AttrHTTPRoute, string(semconv.HTTPRouteKey)},
@@ -47,6 +48,8 @@ var semconvNames = []struct{ ours, semconv string }{
 	{AttrDBSystemName, string(semconv.DBSystemNameKey)},
 	{AttrDBOperationName, string(semconv.DBOperationNameKey)},
 	{AttrDBQueryText, string(semconv.DBQueryTextKey)},
+	{AttrDBNamespace, string(semconv.DBNamespaceKey)},
+	{AttrDBQuerySummary, string(semconv.DBQuerySummaryKey)},
 	{AttrDBResponseStatusCode, string(semconv.DBResponseStatusCodeKey)},
 	{AttrRPCSystem, string(semconv.RPCSystemKey)},
 	{AttrRPCMethod, string(semconv.RPCMethodKey)},

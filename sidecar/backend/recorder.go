@@ -323,6 +323,15 @@ type Op struct {
 	Name string
 	// Text is the normalised statement (literals replaced), or "".
 	Text string
+	// Namespace is the database the call ran against (db.namespace): a
+	// PostgreSQL database's name, a Redis database's index; "" when not
+	// known. Shared strings, not made per call.
+	Namespace string
+	// Summary is the statement's low-cardinality summary
+	// (db.query.summary): "{operation} {target}" as the semantic
+	// conventions write it, e.g. "SELECT orders", or the operation alone
+	// when the target is not known; "" for none.
+	Summary string
 	// Error is the error type (a SQLSTATE, a Redis error prefix, an HTTP
 	// status, "timeout") or "" for success.
 	Error string
@@ -353,7 +362,7 @@ func (c Call) Finish(end time.Time, op Op) {
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, len(b.base)+5+len(op.Attrs))
+	attrs := make([]attribute.KeyValue, 0, len(b.base)+7+len(op.Attrs))
 	attrs = append(attrs, b.base...)
 	attrs = append(attrs, attribute.String(AttrAttribution, string(c.attribution)))
 	if c.reason != "" {
@@ -364,6 +373,12 @@ func (c Call) Finish(end time.Time, op Op) {
 	}
 	if op.Text != "" {
 		attrs = append(attrs, attribute.String(contract.AttrDBQueryText, op.Text))
+	}
+	if op.Namespace != "" {
+		attrs = append(attrs, attribute.String(contract.AttrDBNamespace, op.Namespace))
+	}
+	if op.Summary != "" {
+		attrs = append(attrs, attribute.String(contract.AttrDBQuerySummary, op.Summary))
 	}
 	if op.Error != "" {
 		attrs = append(attrs, attribute.String(contract.AttrErrorType, op.Error))

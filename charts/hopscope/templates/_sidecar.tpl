@@ -77,6 +77,7 @@ container:
       valueFrom:
         fieldRef:
           fieldPath: spec.nodeName
+    {{- /* The injector appends k8s.deployment.name=<deployment> for a Deployment's pod (injector.DeploymentName): no downward API field holds it. */}}
     - name: OTEL_RESOURCE_ATTRIBUTES
       value: "k8s.pod.name=$(HOPSCOPE_POD_NAME),k8s.namespace.name=$(HOPSCOPE_POD_NAMESPACE),k8s.node.name=$(HOPSCOPE_NODE_NAME)"
     {{- /* The sidecar holds the Go runtime to it less 40 MiB (--memory-limit). */}}

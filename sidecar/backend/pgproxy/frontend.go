@@ -25,9 +25,22 @@ const (
 
 // statement is what a prepared statement's Parse said.
 type statement struct {
-	kind string
-	text string
+	kind    string
+	text    string
+	summary string
 }
+
+// interned is a normalised text shared by a statement's occurrences on a
+// connection, with its summary.
+type interned struct {
+	text    string
+	summary string
+}
+
+// startupCapture is how much of the startup packet is read, for its
+// database (and user) parameters: the client's other parameters
+// (application_name, options) come after them as libpq and pgx send it.
+const startupCapture = 1024
 
 // frontend decodes what the client sends: it opens a call at a Query, at
 // a FunctionCall and at the first message of an extended-protocol batch,
@@ -43,14 +56,20 @@ type frontend struct {
 	named    bool
 	kind     string
 	text     string
+	summary  string
 	explicit trace.SpanContext
 
 	msgStart   time.Time // a Query's or FunctionCall's first byte
 	absorbSync bool      // the next Sync ends a batch already in flight
 
 	stmts  map[string]statement
-	intern map[string]string
+	intern map[string]interned
 	norm   []byte
+
+	// namespace is the connection's database (db.namespace), from its
+	// startup packet; connectAt when the connect call started.
+	namespace string
+	connectAt time.Time
 
 	// hint is what the batch's first Bind carried, and its statement, for
 	// the call's attribution.
@@ -73,8 +92,9 @@ func (fe *frontend) begin(typ byte, length int) (int, bool, bool) {
 		if !fe.s.connectStart.IsZero() {
 			start = fe.s.connectStart // the TLS negotiation with the server included
 		}
-		fe.s.push(pending{call: fe.s.b.Begin(start, trace.SpanContext{}), kind: KindConnect, simple: true})
-		return 0, false, true
+		// Its call is queued at the packet's end, with the database.
+		fe.connectAt = start
+		return startupCapture, false, true
 	case 'Q':
 		fe.msgStart = fe.clock()
 		return textCapture, true, true
@@ -110,33 +130,37 @@ func (fe *frontend) openBatch() {
 		fe.start = fe.clock()
 		fe.hint.Reset()
 		fe.named = false
-		fe.kind, fe.text = KindOther, ""
+		fe.kind, fe.text, fe.summary = KindOther, "", ""
 		fe.explicit = trace.SpanContext{}
 	}
 }
 
 func (fe *frontend) end(m *message) bool {
 	switch m.typ {
+	case 0:
+		fe.namespace = startupDatabase(m.body)
+		return fe.s.push(pending{call: fe.s.b.Begin(fe.connectAt, trace.SpanContext{}), kind: KindConnect, simple: true,
+			namespace: fe.namespace})
 	case 'Q':
 		sql, _, ok := cstring(m.body)
 		if !ok {
 			sql = m.body
 		}
-		kind, text := fe.analyse(sql)
+		kind, text, summary := fe.analyse(sql)
 		explicit := fe.traceContext(sql, m)
 		// A Query ends the unnamed prepared statement.
 		delete(fe.stmts, "")
 		if fe.open {
 			// A Query after unsynced extended messages completes them.
-			fe.name(kind, text, explicit)
+			fe.name(kind, text, summary, explicit)
 			return fe.queueBatch()
 		}
-		return fe.queue(fe.msgStart, kind, text, explicit, true)
+		return fe.queue(fe.msgStart, kind, text, summary, explicit, true)
 	case 'F':
 		if fe.open {
 			return fe.queueBatch()
 		}
-		return fe.queue(fe.msgStart, KindOther, "", trace.SpanContext{}, true)
+		return fe.queue(fe.msgStart, KindOther, "", "", trace.SpanContext{}, true)
 	case 'P':
 		name, rest, ok := cstring(m.body)
 		if !ok {
@@ -146,9 +170,9 @@ func (fe *frontend) end(m *message) bool {
 		if !ok {
 			sql = rest
 		}
-		kind, text := fe.analyse(sql)
-		fe.remember(name, statement{kind: kind, text: text})
-		fe.name(kind, text, fe.traceContext(sql, m))
+		kind, text, summary := fe.analyse(sql)
+		fe.remember(name, statement{kind: kind, text: text, summary: summary})
+		fe.name(kind, text, summary, fe.traceContext(sql, m))
 	case 'B':
 		if fe.hint.Values() == 0 {
 			bindValues(&fe.hint, m.body)
@@ -165,7 +189,7 @@ func (fe *frontend) end(m *message) bool {
 			return true
 		}
 		if st, ok := fe.stmts[string(name)]; ok {
-			fe.name(st.kind, st.text, trace.SpanContext{})
+			fe.name(st.kind, st.text, st.summary, trace.SpanContext{})
 		}
 	case 'C':
 		if len(m.body) > 0 && m.body[0] == 'S' {
@@ -189,20 +213,20 @@ func (fe *frontend) end(m *message) bool {
 }
 
 // name names the open batch by its first statement.
-func (fe *frontend) name(kind, text string, explicit trace.SpanContext) {
+func (fe *frontend) name(kind, text, summary string, explicit trace.SpanContext) {
 	if !fe.named {
 		fe.named = true
-		fe.kind, fe.text, fe.explicit = kind, text, explicit
+		fe.kind, fe.text, fe.summary, fe.explicit = kind, text, summary, explicit
 	}
 }
 
 // queueBatch queues the open batch at its Sync.
 func (fe *frontend) queueBatch() bool {
 	fe.open = false
-	return fe.queue(fe.start, fe.kind, fe.text, fe.explicit, false)
+	return fe.queue(fe.start, fe.kind, fe.text, fe.summary, fe.explicit, false)
 }
 
-func (fe *frontend) queue(start time.Time, kind, text string, explicit trace.SpanContext, simple bool) bool {
+func (fe *frontend) queue(start time.Time, kind, text, summary string, explicit trace.SpanContext, simple bool) bool {
 	if simple {
 		fe.hint.Reset() // a simple query's literals are not read
 	}
@@ -212,28 +236,71 @@ func (fe *frontend) queue(start time.Time, kind, text string, explicit trace.Spa
 		fe.hint.SetShape(kind)
 	}
 	call := fe.s.b.BeginHint(start, explicit, &fe.hint)
-	return fe.s.push(pending{call: call, kind: kind, text: text, simple: simple})
+	return fe.s.push(pending{call: call, kind: kind, text: text, summary: summary, namespace: fe.namespace, simple: simple})
 }
 
-// analyse names and normalises a statement; the text is shared with the
-// statement's earlier occurrences on this connection.
-func (fe *frontend) analyse(sql []byte) (kind, text string) {
+// analyse names and normalises a statement and summarises it
+// (db.query.summary: "" for OTHER); the text and summary are shared with
+// the statement's earlier occurrences on this connection.
+func (fe *frontend) analyse(sql []byte) (kind, text, summary string) {
 	kind = StatementKind(sql)
+	if kind != KindOther {
+		summary = kind
+	}
 	fe.norm = NormalizeSession(fe.norm[:0], sql, !fe.s.nonStandard.Load())
 	if len(fe.norm) == 0 {
-		return kind, ""
+		return kind, "", summary
 	}
 	if t, ok := fe.intern[string(fe.norm)]; ok {
-		return kind, t
+		return kind, t.text, t.summary
 	}
 	text = string(fe.norm)
+	if summary != "" {
+		summary = QuerySummary(fe.norm, kind)
+	}
 	if fe.intern == nil {
-		fe.intern = make(map[string]string)
+		fe.intern = make(map[string]interned)
 	} else if len(fe.intern) >= maxInterned {
 		clear(fe.intern)
 	}
-	fe.intern[text] = text
-	return kind, text
+	fe.intern[text] = interned{text: text, summary: summary}
+	return kind, text, summary
+}
+
+// startupDatabase is the database a startup packet (protocol 3.x: its
+// version, then name and value C strings up to an empty name) connects
+// to: its database parameter, else its user, as PostgreSQL defaults it;
+// "" when neither is within the capture. The name is copied: once per
+// connection.
+func startupDatabase(body []byte) string {
+	if len(body) < 4 || binary.BigEndian.Uint16(body) != 3 {
+		return ""
+	}
+	rest := body[4:]
+	var user []byte
+	for {
+		name, r, ok := cstring(rest)
+		if !ok {
+			return "" // cut within the capture: the database may follow
+		}
+		if len(name) == 0 {
+			break
+		}
+		value, r2, ok := cstring(r)
+		if !ok {
+			return ""
+		}
+		switch string(name) {
+		case "database":
+			if len(value) > 0 {
+				return string(value)
+			}
+		case "user":
+			user = value
+		}
+		rest = r2
+	}
+	return string(user)
 }
 
 // traceContext is the sqlcommenter trace context of a statement: in its

@@ -71,7 +71,7 @@ func (r *recorder) drain() {
 
 // record ends one call: its histogram observation and span.
 func record(d *finished) {
-	op := backend.Op{Name: d.kind, Text: d.text, Error: d.sqlstate}
+	op := backend.Op{Name: d.kind, Text: d.text, Error: d.sqlstate, Namespace: d.namespace, Summary: d.summary}
 	if d.severity != "" {
 		op.Attrs = []attribute.KeyValue{
 			attribute.String(contract.AttrDBResponseStatusCode, d.sqlstate),

@@ -16,11 +16,14 @@ const maxPending = 4096
 // pending is a call sent to the server (a simple query, or a batch up to
 // its Sync) whose ReadyForQuery has not come back.
 type pending struct {
-	call     backend.Call
-	kind     string
-	text     string
-	simple   bool   // a Query or FunctionCall, not an extended batch
-	copyEnds uint64 // CopyDone/CopyFail the client had sent when it was pushed
+	call    backend.Call
+	kind    string
+	text    string
+	summary string // db.query.summary, shared per statement
+	// namespace is the connection's database (db.namespace).
+	namespace string
+	simple    bool   // a Query or FunctionCall, not an extended batch
+	copyEnds  uint64 // CopyDone/CopyFail the client had sent when it was pushed
 }
 
 // finished is a call whose ReadyForQuery came, to be recorded once the

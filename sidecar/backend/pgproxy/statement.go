@@ -381,3 +381,111 @@ func skipNumber(src []byte, i int) int {
 	}
 	return i
 }
+
+// maxTarget bounds a summary's target: a schema-qualified PostgreSQL
+// name (63 bytes each part) with quotes.
+const maxTarget = 2*65 + 1
+
+// QueryTarget returns the first table a statement of kind names, as it
+// is written (schema-qualified, quoted), or nil when it is not plain to
+// see: SELECT and DELETE the name after the first FROM outside
+// parentheses, INSERT after INTO, UPDATE after UPDATE, COPY after COPY
+// (ONLY skipped); never a function (FROM unnest($1)) or a subquery. It
+// reads sql without allocating.
+func QueryTarget(sql []byte, kind string) []byte {
+	var after string
+	switch kind {
+	case KindSelect, KindDelete:
+		after = "FROM"
+	case KindInsert:
+		after = "INTO"
+	case KindUpdate:
+		after = "UPDATE"
+	case KindCopy:
+		after = "COPY"
+	default:
+		return nil
+	}
+	s := scanner{src: sql}
+	for {
+		w := s.word(false)
+		if w == nil {
+			return nil
+		}
+		if s.depth != 0 || !bytes.EqualFold(w, []byte(after)) {
+			continue
+		}
+		t, end := nameAt(sql, s.i)
+		if bytes.EqualFold(t, []byte("ONLY")) {
+			t, end = nameAt(sql, end)
+		}
+		if t == nil || len(t) > maxTarget {
+			return nil
+		}
+		// A name after FROM followed by ( is a function's (after INTO or
+		// COPY, ( opens the column list: the table is still the name).
+		if i := skipBlank(sql, end); after == "FROM" && i < len(sql) && sql[i] == '(' {
+			return nil
+		}
+		return t
+	}
+}
+
+// nameAt reads the (possibly schema-qualified, possibly quoted) name that
+// starts at sql[i] after blanks and comments, and where it ends; nil when
+// none does.
+func nameAt(sql []byte, i int) (name []byte, end int) {
+	i = skipBlank(sql, i)
+	start := i
+	for {
+		switch {
+		case i < len(sql) && sql[i] == '"':
+			j := i + 1
+			for j < len(sql) && sql[j] != '"' {
+				j++
+			}
+			if j >= len(sql) {
+				return nil, i
+			}
+			i = j + 1
+		case i < len(sql) && isIdentStart(sql[i]):
+			for i < len(sql) && isIdentPart(sql[i]) {
+				i++
+			}
+		default:
+			return nil, i
+		}
+		if i+1 < len(sql) && sql[i] == '.' && (sql[i+1] == '"' || isIdentStart(sql[i+1])) {
+			i++
+			continue
+		}
+		return sql[start:i], i
+	}
+}
+
+// skipBlank skips white space and comments from sql[i].
+func skipBlank(sql []byte, i int) int {
+	for i < len(sql) {
+		switch c := sql[i]; {
+		case isSpace(c):
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			i = skipLineComment(sql, i)
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = skipBlockComment(sql, i)
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// QuerySummary is db.query.summary of a statement of kind whose text is
+// sql: "{operation} {target}" (QueryTarget), else the operation alone.
+// It allocates when there is a target: callers keep it per statement.
+func QuerySummary(sql []byte, kind string) string {
+	if t := QueryTarget(sql, kind); t != nil {
+		return kind + " " + string(t)
+	}
+	return kind
+}

@@ -34,6 +34,9 @@ type command struct {
 	// topology: CLUSTER SLOTS, SHARDS or NODES, whose reply names the
 	// cluster's nodes (cluster.go).
 	topology bool
+	// db is a SELECT's database index, -1 when it is not one (or not a
+	// number the proxy reads).
+	db int32
 }
 
 // cmdDecoder reads commands from the app's stream. Its scratch buffers
@@ -56,6 +59,7 @@ type cmdDecoder struct {
 // err is errProtocol when the stream is no RESP a server would accept, or
 // the reader's error (io.EOF…).
 func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
+	cmd.db = -1
 	d.hint.Reset()
 	first, err := d.br.Peek(1)
 	if err != nil {
@@ -132,6 +136,13 @@ func (d *cmdDecoder) next() (cmd command, ok bool, err error) {
 			var up [8]byte
 			cmd.topology = isTopologySub(upperInto(up[:], b))
 		}
+		if i == 1 && cmd.op == opSelect && l <= maxDBDigits {
+			b, err := d.br.Peek(int(l))
+			if err != nil {
+				return cmd, false, err
+			}
+			cmd.db = parseDB(b)
+		}
 		// Redis skips the two bytes after the data without looking at
 		// them; so does the decoder.
 		if err := discard(d.br, l+2); err != nil {
@@ -200,6 +211,9 @@ func (d *cmdDecoder) inline() (cmd command, ok bool, err error) {
 		var up [8]byte
 		c := &t.caps[1]
 		cmd.topology = c.n <= 8 && isTopologySub(upperInto(up[:], c.b[:c.n]))
+	}
+	if cmd.op == opSelect && t.argc >= 2 && !t.caps[1].over {
+		cmd.db = parseDB(t.caps[1].b[:t.caps[1].n])
 	}
 	if cmd.kind == kindClient && t.argc >= 3 {
 		for i := 0; i < 2; i++ {
@@ -286,4 +300,24 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// maxDBDigits bounds a SELECT index the proxy reads.
+const maxDBDigits = 9
+
+// parseDB reads a SELECT's index: decimal digits, at most maxDBDigits;
+// -1 otherwise (Redis refuses what is not a number in range, and the
+// database does not change).
+func parseDB(b []byte) int32 {
+	if len(b) == 0 || len(b) > maxDBDigits {
+		return -1
+	}
+	var n int32
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int32(c-'0')
+	}
+	return n
 }

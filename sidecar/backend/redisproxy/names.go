@@ -1,5 +1,7 @@
 package redisproxy
 
+import "strconv"
+
 // opNames are the operation names a command is timed under: the command
 // names of Redis 7 and 8 (for container commands such as CLIENT, CONFIG or
 // XGROUP only the first word), upper-cased. Anything else is "OTHER", so
@@ -43,6 +45,32 @@ const opOther = 0
 
 // opCluster is the index of "CLUSTER".
 var opCluster = lookupOp([]byte("CLUSTER"))
+
+// opSelect is SELECT's index: its reply changes the database
+// (db.namespace) of the commands after it.
+var opSelect = lookupOp([]byte("SELECT"))
+
+// dbNames are the db.namespace values of the first databases, shared so
+// that naming a call's database does not allocate (Redis has 16 by
+// default).
+var dbNames = func() [64]string {
+	var n [64]string
+	for i := range n {
+		n[i] = strconv.Itoa(i)
+	}
+	return n
+}()
+
+// dbName is db.namespace of database index db.
+func dbName(db int32) string {
+	if db < 0 {
+		return ""
+	}
+	if int(db) < len(dbNames) {
+		return dbNames[db]
+	}
+	return strconv.Itoa(int(db))
+}
 
 // isTopologySub reports whether an upper-cased CLUSTER subcommand answers
 // with the cluster's nodes.

@@ -27,7 +27,8 @@ type pending struct {
 	op    uint16
 	kind  uint8
 	nargs int32
-	setup bool // sent at connection start: HELLO, AUTH, SELECT, CLIENT before any other command
+	db    int32 // a SELECT's index, else -1
+	setup bool  // sent at connection start: HELLO, AUTH, SELECT, CLIENT before any other command
 }
 
 // AttrConnectionSetup is true on the span of a command sent at
@@ -39,9 +40,10 @@ const AttrConnectionSetup = contract.AttrDBConnectionSetup
 // (Finish copies them).
 var setupAttrs = []attribute.KeyValue{attribute.Bool(AttrConnectionSetup, true)}
 
-// opOf is what the call of p ended in: its command's name and errType.
-func (p *pending) opOf(errType string) backend.Op {
-	op := backend.Op{Name: opNames[p.op], Error: errType}
+// opOf is what the call of p ended in: its command's name and errType,
+// run against database db (db.namespace).
+func (p *pending) opOf(errType string, db int32) backend.Op {
+	op := backend.Op{Name: opNames[p.op], Error: errType, Namespace: dbName(db)}
 	if p.setup {
 		op.Attrs = setupAttrs
 	}

@@ -52,6 +52,10 @@ type session struct {
 	failed  bool
 
 	// The reply side's own state.
+	// db is the database the server runs the next command in: 0, then as
+	// the last SELECT that succeeded (or RESET) set it. Followed on the
+	// reply side, a SELECT the server refuses changes nothing.
+	db       int32
 	proto    int   // 2 or 3, as the last HELLO answered
 	combined int64 // channels + patterns, as the last confirmation counted
 	channels int64
@@ -85,7 +89,7 @@ func (s *session) close() {
 			break
 		}
 		s.q.pop()
-		p.call.Finish(now, p.opOf(why))
+		p.call.Finish(now, p.opOf(why, s.db))
 	}
 	s.gauge()
 }
@@ -237,9 +241,9 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 		}
 		setup = setup && opSetup[cmd.op]
 		call := s.b.BeginHint(start, trace.SpanContext{}, &d.hint)
-		p := pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs, setup: setup}
+		p := pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs, db: cmd.db, setup: setup}
 		if !s.q.push(p) {
-			call.Finish(time.Now(), p.opOf(errUndecoded))
+			call.Finish(time.Now(), p.opOf(errUndecoded, -1))
 			return stop(true)
 		}
 		s.seq++
@@ -349,10 +353,13 @@ func (s *session) answer(r reply, end time.Time) bool {
 		}
 	case kindReset:
 		if r.err == "" {
-			s.proto, s.combined, s.channels, s.patterns, s.shards = 2, 0, 0, 0, 0
+			s.proto, s.combined, s.channels, s.patterns, s.shards, s.db = 2, 0, 0, 0, 0, 0
 		}
 	}
-	head.call.Finish(end, head.opOf(r.err))
+	if head.op == opSelect && head.db >= 0 && r.err == "" {
+		s.db = head.db // SELECT's own span names the database it selected
+	}
+	head.call.Finish(end, head.opOf(r.err, s.db))
 	return true
 }
 
@@ -437,7 +444,7 @@ func (s *session) finishCur() {
 		return
 	}
 	s.hasCur = false
-	s.cur.call.Finish(s.curEnd, s.cur.opOf(""))
+	s.cur.call.Finish(s.curEnd, s.cur.opOf("", s.db))
 	s.cur = pending{}
 }
 
