@@ -36,15 +36,35 @@ func Lookup(bin string) (string, error) {
 	return "", fmt.Errorf("%s is not installed (apt-get install it; .ci/deps does)", bin)
 }
 
-// FreePort returns a loopback port nobody listens on.
+// FreePort returns a loopback port nobody listens on and that no earlier
+// FreePort call of this process returned. A port asked for and not yet
+// bound is free again to the kernel, which may hand it out once more: a
+// test that picks its ports before starting its processes would then give
+// two of them one port (TestScaleOutRecords once gave a replica the
+// gateway's port, and the replica never started).
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := freePorts.given[port]; !dup {
+			freePorts.given[port] = struct{}{}
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no loopback port not handed out before in 100 tries")
 }
+
+// freePorts holds every port FreePort returned in this process.
+var freePorts = struct {
+	sync.Mutex
+	given map[int]struct{}
+}{given: map[int]struct{}{}}
 
 // Process is a running component.
 type Process struct {

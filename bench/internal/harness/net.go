@@ -5,39 +5,28 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/hopscope/hopscope/internal/realcomp"
 )
 
-// FreePort asks the kernel for an unused loopback port.
-func FreePort() (int, error) {
-	ports, err := FreePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
-}
+// FreePort asks the kernel for an unused loopback port that this
+// program has not been handed before (realcomp.FreePort).
+func FreePort() (int, error) { return realcomp.FreePort() }
 
-// FreePorts asks the kernel for n distinct unused loopback ports. All
-// listeners stay open until every port is chosen, so none is handed out
-// twice; another program could still take one before the child binds it,
-// which the child then reports as "address already in use".
+// FreePorts returns n distinct unused loopback ports, none handed out
+// before in this program; another program could still take one before
+// the child binds it, which the child then reports as "address already
+// in use".
 func FreePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
 	ports := make([]int, 0, n)
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := realcomp.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports, nil
 }
