@@ -5,7 +5,8 @@
 // not build together), Helm in ./helm, kube-apiserver in ./kube and the
 // Collector's fluentforward receiver in ./fluentforward, Caddy (with its
 // tracing module) in ./caddy, SeaweedFS (an S3-compatible server) in
-// ./seaweedfs. tools/build builds them into bin/. See README.md.
+// ./seaweedfs, prometheus-adapter in ./promadapter. tools/build builds
+// them into bin/. See README.md.
 //
 //	go build -o bin/ github.com/jaegertracing/jaeger/cmd/jaeger      # or: go tool jaeger …
 package tools

@@ -33,8 +33,8 @@ func (k *cluster) gitRevision() string {
 
 // images is every image the cluster runs, with how each is made: the
 // pause and CoreDNS images for the node, and with the workloads hopscope
-// (as the Dockerfile describes it: both of hopscopeBinaries), the shop, Jaeger, the ingress nginx and the
-// scale-out gateway (tools/gateway).
+// (as the Dockerfile describes it: both of hopscopeBinaries), the shop, Jaeger, the ingress nginx, the
+// scale-out gateway (tools/gateway) and prometheus-adapter (tools/promadapter).
 func (k *cluster) images(ctx context.Context) ([]imageSpec, error) {
 	bin := k.cfg.path("bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -57,6 +57,7 @@ func (k *cluster) images(ctx context.Context) ([]imageSpec, error) {
 			{imageJaeger, k.bins["jaeger"], "/jaeger"},
 			{imageNginx, k.bins["nginx"], "/usr/sbin/nginx"},
 			{imageGateway, k.bins["gateway"], "/gateway"},
+			{imageAdapter, k.bins["prometheus-adapter"], "/adapter"},
 		}...)
 	}
 	for _, b := range builds {

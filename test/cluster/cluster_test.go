@@ -124,6 +124,7 @@ func runAssertions(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.
 	t.Run("CollectorLossLosesNoRequest", func(t *testing.T) { checkCollectorLoss(t, ctx, k, cs, res) })
 	t.Run("OperatorScrapes", func(t *testing.T) { checkOperatorScrapes(t, ctx, k, cs, res) })
 	t.Run("ServiceNetwork", func(t *testing.T) { checkServiceNetwork(t, ctx, k, cs, res) })
+	t.Run("HPA", func(t *testing.T) { checkHPA(t, ctx, k, cs, res) })
 	// Last: it leaves the collector scaled out.
 	t.Run("ScaleOut", func(t *testing.T) { checkScaleOut(t, ctx, k, cs, res) })
 	t.Run("ScaledOutRollingUpdate", func(t *testing.T) { checkCollectorRollingUpdate(t, ctx, k, cs, res) })

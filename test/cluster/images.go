@@ -33,6 +33,7 @@ const (
 	imageJaeger   = "hopscope.local/jaeger:dev"
 	imageNginx    = "hopscope.local/ingress-nginx:dev"
 	imageGateway  = "hopscope.local/gateway:dev"
+	imageAdapter  = "hopscope.local/prometheus-adapter:dev"
 )
 
 // imageSpec is one single-layer OCI image: its files and its config.

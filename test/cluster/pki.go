@@ -28,32 +28,15 @@ type pki struct {
 
 func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 
-// newPKI writes ca.crt/ca.key, apiserver.crt/.key, admin.crt/.key and
-// sa.key/sa.pub under dir.
+// newPKI writes ca.crt/ca.key, apiserver.crt/.key, admin.crt/.key,
+// front-proxy-ca.crt/.key, front-proxy-client.crt/.key and sa.key/sa.pub
+// under dir.
 func newPKI(dir string, c Config) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := newCA(dir, "ca", "hopscope-cluster-ca")
 	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hopscope-cluster-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	p := &pki{dir: dir, ca: ca, key: caKey}
-	if err := p.write("ca", der, caKey); err != nil {
 		return nil, err
 	}
 	ips := []net.IP{net.IP(c.NodeIP().AsSlice()), net.IP(c.APIServiceIP().AsSlice()), net.IPv4(127, 0, 0, 1)}
@@ -62,6 +45,17 @@ func newPKI(dir string, c Config) (*pki, error) {
 		return nil, err
 	}
 	if err := p.issue("admin", pkix.Name{CommonName: "kubernetes-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+		return nil, err
+	}
+	// The aggregation layer (prometheus-adapter's custom.metrics.k8s.io):
+	// the API server proxies to extension API servers with a client
+	// certificate of its own CA, which they trust for the X-Remote-User
+	// headers only (as kubeadm's front-proxy-ca).
+	fp, err := newCA(dir, "front-proxy-ca", "hopscope-front-proxy-ca")
+	if err != nil {
+		return nil, err
+	}
+	if err := fp.issue("front-proxy-client", pkix.Name{CommonName: "front-proxy-client"}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
 		return nil, err
 	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -79,6 +73,30 @@ func newPKI(dir string, c Config) (*pki, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newCA writes a new self-signed CA as name.crt/name.key under dir.
+func newCA(dir, name, cn string) (*pki, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	p := &pki{dir: dir, ca: ca, key: key}
+	return p, p.write(name, der, key)
 }
 
 func (p *pki) issue(name string, subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []net.IP) error {

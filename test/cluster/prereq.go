@@ -28,7 +28,7 @@ var toolBins = []struct{ bin, tool string }{
 	{"kube-apiserver", "kube-apiserver"}, {"kubelet", "kube-node"}, {"kube-controller-manager", "kube-node"},
 	{"kube-scheduler", "kube-node"}, {"kube-proxy", "kube-node"}, {"kubectl", "kube-node"},
 	{"coredns", "coredns"}, {"jaeger", "jaeger"}, {"helm", "helm"}, {"prometheus", "prometheus"},
-	{"gateway", "gateway"}, {"promoperator", "promoperator"},
+	{"gateway", "gateway"}, {"promoperator", "promoperator"}, {"prometheus-adapter", "prometheus-adapter"},
 }
 
 // aptInstall is the line that installs every Debian package `up` needs.
@@ -105,7 +105,7 @@ func checkPorts(c Config) error {
 
 // needTool tells whether up needs a tool of tools/.
 func (k *cluster) needTool(bin string) bool {
-	return k.cfg.Workloads || (bin != "jaeger" && bin != "helm" && bin != "prometheus" && bin != "gateway" && bin != "promoperator")
+	return k.cfg.Workloads || (bin != "jaeger" && bin != "helm" && bin != "prometheus" && bin != "gateway" && bin != "promoperator" && bin != "prometheus-adapter")
 }
 
 // installMissing installs the Debian packages that are missing and builds

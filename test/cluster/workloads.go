@@ -588,6 +588,8 @@ scrape_configs:
 	}
 	return k.daemon("prometheus", k.bins["prometheus"], []string{"--config.file", file,
 		"--web.listen-address", fmt.Sprintf("127.0.0.1:%d", k.cfg.PrometheusPort),
+		// and on the node's address, for prometheus-adapter's pod.
+		"--web.listen-address", fmt.Sprintf("%s:%d", k.cfg.NodeIP(), k.cfg.PrometheusPort),
 		"--storage.tsdb.path", k.cfg.path("prometheus")})
 }
 
