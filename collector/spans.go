@@ -154,7 +154,7 @@ func reasonOf(attribution, v string) correlate.AttributionReason {
 		return ""
 	}
 	switch r := correlate.AttributionReason(v); r {
-	case correlate.ReasonSole, correlate.ReasonValue, correlate.ReasonRoute:
+	case correlate.ReasonSole, correlate.ReasonValue, correlate.ReasonRoute, correlate.ReasonOrder:
 		return r
 	}
 	return ""

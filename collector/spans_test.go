@@ -31,6 +31,7 @@ func TestBackendSpanAttribution(t *testing.T) {
 		{"inferred", "sole", correlate.AttributionInferred, correlate.ReasonSole},
 		{"inferred", "value", correlate.AttributionInferred, correlate.ReasonValue},
 		{"inferred", "route", correlate.AttributionInferred, correlate.ReasonRoute},
+		{"inferred", "order", correlate.AttributionInferred, correlate.ReasonOrder},
 		{"inferred", "guess", correlate.AttributionInferred, ""},
 		{"ambiguous", "value", correlate.AttributionAmbiguous, ""},
 		{"ambiguous", "", correlate.AttributionAmbiguous, ""},

@@ -176,6 +176,10 @@ const (
 	// ReasonRoute: exactly one request in flight is on a route seen making
 	// calls of this shape.
 	ReasonRoute AttributionReason = "route"
+	// ReasonOrder: several requests of one route in flight could have made
+	// the call, which carries nothing of theirs; it went to the first of
+	// them to arrive.
+	ReasonOrder AttributionReason = "order"
 )
 
 // BackendCall is one call from the app to a backend (PostgreSQL, Redis, an

@@ -130,7 +130,7 @@ const (
 	// exact, inferred or ambiguous (correlate.Attribution).
 	AttrAttribution = "hopscope.attribution"
 	// AttrAttributionReason says how an inferred call was tied to its
-	// request: ReasonSole, ReasonValue or ReasonRoute.
+	// request: ReasonSole, ReasonValue, ReasonRoute or ReasonOrder.
 	AttrAttributionReason = "hopscope.attribution.reason"
 	// AttrPostgreSQLSeverity is the severity of a PostgreSQL error
 	// response (ERROR, FATAL, PANIC). Not in the semantic conventions'
@@ -174,6 +174,12 @@ const (
 	// ReasonRoute: exactly one request in flight is on a route
 	// seen making calls of this shape.
 	ReasonRoute = "route"
+	// ReasonOrder: several requests in flight on one route could have
+	// made the call, which carries nothing of any of them (a fixed key, a
+	// constant id), none of them has made it yet, and it went to the one
+	// that came in first: requests of one route reach the same call in
+	// the order they arrived.
+	ReasonOrder = "order"
 )
 
 // Attributes of the HTTP egress proxy's client spans: the phases of one

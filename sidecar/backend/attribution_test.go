@@ -243,11 +243,108 @@ func TestInferredCarriesTracestate(t *testing.T) {
 	b := tr.EnterRequest(spanContext(t, 2, 2), "vendor=b", routeOrder, routePath(routeOrder, 8))
 	defer tr.Leave(a)
 	defer tr.Leave(b)
-	sc, ts, attr, why := tr.attributeHint(trace.SpanContext{}, redisCall("GET", "shop:order:8").hint())
+	sc, ts, attr, why, _ := tr.attributeHint(trace.SpanContext{}, redisCall("GET", "shop:order:8").hint(), false)
 	if attr != Inferred || why != ReasonValue || !sc.Equal(spanContext(t, 2, 2)) || ts != "vendor=b" {
 		t.Errorf("the call with 8's key: %s %s, tracestate %q", attr, why, ts)
 	}
-	if _, ts, attr, _ := tr.attributeHint(trace.SpanContext{}, redisCall("GET", "shop:other").hint()); attr != Ambiguous || ts != "" {
+	if _, ts, attr, _, _ := tr.attributeHint(trace.SpanContext{}, redisCall("GET", "shop:other").hint(), false); attr != Ambiguous || ts != "" {
 		t.Errorf("a call neither could make: %s, tracestate %q", attr, ts)
+	}
+}
+
+// TestTrackerOrder: several requests of a route whose calls carry nothing
+// of theirs: the call goes to the one idle longest by more than
+// orderMargin (ReasonOrder), one with a call in progress last; closer than
+// that it stays ambiguous, and then none passes for idle since before it.
+// A request tied to a call its route makes after another made that other
+// one unseen.
+func TestTrackerOrder(t *testing.T) {
+	ms := func(f float64) int64 { return int64(f * 1e6) }
+	type step struct {
+		at     float64 // milliseconds on the tracker's clock
+		enter  string  // "name", on routeFeatured
+		call   *call
+		end    string // the named request's tracked call ends
+		leave  string
+		want   string
+		why    Reason
+	}
+	get, sel := redisCall("GET", "shop:featured"), sqlCall("1")
+	enter := func(at float64, name string) step { return step{at: at, enter: name} }
+	do := func(at float64, c call, want string, why Reason) step { return step{at: at, call: &c, want: want, why: why} }
+	end := func(at float64, name string) step { return step{at: at, end: name} }
+	leave := func(at float64, name string) step { return step{at: at, leave: name} }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"the first to come makes the call first", []step{
+			enter(0, "f"), enter(1, "g"),
+			do(2, get, "f", ReasonOrder),
+			do(3, get, "g", ReasonRoute), // f made its one
+		}},
+		{"within the margin: ambiguous, and no one stays the oldest", []step{
+			enter(0, "f"), enter(0.2, "g"),
+			do(1, get, "", ""),
+			enter(1.2, "h"),
+			do(2, get, "", ""), // f is no longer idle since 0
+		}},
+		{"the one whose last call ended first goes first", []step{
+			enter(0, "f"), enter(1, "g"),
+			do(2, get, "f", ReasonOrder), do(2.1, get, "g", ReasonRoute),
+			end(3, "g"), end(5, "f"),
+			do(6, sel, "g", ReasonOrder),
+			do(7, sel, "f", ReasonRoute),
+		}},
+		{"one with a call in progress comes after one without", []step{
+			enter(0, "f"), do(0.1, get, "f", ReasonSole), enter(0.2, "g"),
+			do(0.3, sel, "g", ReasonOrder), // f still in its GET
+		}},
+		{"tied to its second call, it made the first one unseen", []step{
+			enter(0, "f"), enter(0.1, "g"),
+			do(0.2, get, "", ""), // f's
+			leave(1, "g"),
+			do(2, sel, "f", ReasonSole),
+			end(3.5, "f"),
+			enter(3, "h"),
+			do(4, get, "h", ReasonRoute), // not f's again: f made its GET
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker()
+			learnAlone(t, tr, routeOrder, routeItem, routeFeatured)
+			var clock int64
+			tr.now = func() int64 { return clock }
+			ids := map[string]uint64{}
+			scs := map[string]trace.SpanContext{}
+			tracked := map[string]uint64{} // a request's last tracked call
+			for i, s := range tc.steps {
+				clock = ms(s.at)
+				switch {
+				case s.enter != "":
+					scs[s.enter] = spanContext(t, byte(1+len(scs)), byte(i))
+					ids[s.enter] = tr.EnterRequest(scs[s.enter], "", routeFeatured, routePath(routeFeatured, 0))
+				case s.end != "":
+					tr.ended(tracked[s.end])
+				case s.leave != "":
+					tr.Leave(ids[s.leave])
+				default:
+					sc, _, a, why, req := tr.attributeHint(trace.SpanContext{}, s.call.hint(), true)
+					got := ""
+					for name, want := range scs {
+						if sc.IsValid() && sc.Equal(want) {
+							got, tracked[name] = name, req
+						}
+					}
+					wantA := Inferred
+					if s.want == "" {
+						wantA = Ambiguous
+					}
+					if got != s.want || a != wantA || why != s.why {
+						t.Errorf("step %d at %.1f ms (%s %v): tied to %q (%s %q), want %q (%s %q)", i, s.at, s.call.shape, s.call.values, got, a, why, s.want, wantA, s.why)
+					}
+				}
+			}
+		})
 	}
 }

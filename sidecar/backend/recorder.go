@@ -248,6 +248,7 @@ type Call struct {
 	tracestate  string // the inferred request's, to send on with the call
 	attribution Attribution
 	reason      Reason
+	req         uint64     // the Tracker's id of the request it is tied to (0: none)
 	span        trace.Span // nil until the span exists
 }
 
@@ -262,8 +263,8 @@ func (b *Backend) Begin(start time.Time, explicit trace.SpanContext) Call {
 // to tie it to its request when several are in flight (Tracker). h is
 // read during the call only.
 func (b *Backend) BeginHint(start time.Time, explicit trace.SpanContext, h *Hint) Call {
-	parent, ts, a, why := b.r.tracker.attributeHint(explicit, h)
-	return Call{b: b, start: start, parent: parent, tracestate: ts, attribution: a, reason: why}
+	parent, ts, a, why, req := b.r.tracker.attributeHint(explicit, h, true)
+	return Call{b: b, start: start, parent: parent, tracestate: ts, attribution: a, reason: why, req: req}
 }
 
 // BeginTraced is Begin for a proxy that sends the call's own span context
@@ -347,6 +348,7 @@ type Op struct {
 // call counted finds its span.
 func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
+	b.r.tracker.ended(c.req)
 	defer b.observer(op).Observe(end.Sub(c.start).Seconds())
 	if !b.r.spans {
 		return
