@@ -96,11 +96,11 @@ type Tracker struct {
 	// slots hold the requests in flight (id 0: free, its index in free);
 	// ids finds a request's slot. Slots are reused, and all dropped when
 	// none is in flight: entering allocates nothing once warm.
-	slots  []entry
-	free   []int32
-	ids    map[uint64]int32
-	live   int
-	next   uint64
+	slots []entry
+	free  []int32
+	ids   map[uint64]int32
+	live  int
+	next  uint64
 	// now is the clock of entry.idle: monotonic nanoseconds.
 	now    func() int64
 	routes map[string]*routeShapes
@@ -192,8 +192,8 @@ type shapeStats struct {
 	// prevMixed.
 	prev                uint64
 	prevSeen, prevMixed bool
-	first            [MaxHintValue]byte
-	nfirst           uint8
+	first               [MaxHintValue]byte
+	nfirst              uint8
 }
 
 // NewTracker returns an empty tracker.

@@ -261,17 +261,19 @@ func TestInferredCarriesTracestate(t *testing.T) {
 func TestTrackerOrder(t *testing.T) {
 	ms := func(f float64) int64 { return int64(f * 1e6) }
 	type step struct {
-		at     float64 // milliseconds on the tracker's clock
-		enter  string  // "name", on routeFeatured
-		call   *call
-		end    string // the named request's tracked call ends
-		leave  string
-		want   string
-		why    Reason
+		at    float64 // milliseconds on the tracker's clock
+		enter string  // "name", on routeFeatured
+		call  *call
+		end   string // the named request's tracked call ends
+		leave string
+		want  string
+		why   Reason
 	}
 	get, sel := redisCall("GET", "shop:featured"), sqlCall("1")
 	enter := func(at float64, name string) step { return step{at: at, enter: name} }
-	do := func(at float64, c call, want string, why Reason) step { return step{at: at, call: &c, want: want, why: why} }
+	do := func(at float64, c call, want string, why Reason) step {
+		return step{at: at, call: &c, want: want, why: why}
+	}
 	end := func(at float64, name string) step { return step{at: at, end: name} }
 	leave := func(at float64, name string) step { return step{at: at, leave: name} }
 	for _, tc := range []struct {
