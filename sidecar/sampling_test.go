@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -364,4 +365,54 @@ func sumCounter(t *testing.T, h *harness, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestEgressCarriesTheSamplersTracestate: a call the app makes through
+// the egress proxy on behalf of a request whose trace the ratio sampler
+// started carries the sampler's ot=th on, as the app's own request does
+// (the inbound tracestate, when there was one, wins as before).
+func TestEgressCarriesTheSamplersTracestate(t *testing.T) {
+	for _, tc := range []struct {
+		name, arg, inbound, want string
+	}{
+		{"p=1", "1", "", "ot=th:0"},
+		{"p=0.5, inbound trace", "0.5", "vendor=x", "vendor=x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gotTS := make(chan string, 1)
+			api, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotTS <- r.Header.Get("tracestate")
+			}))
+			proxyAddr := make(chan string, 1)
+			app, _ := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				pu, _ := url.Parse("http://" + <-proxyAddr)
+				client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+				res, err := client.Get(api + "/quote")
+				if err != nil {
+					http.Error(w, err.Error(), 502)
+					return
+				}
+				res.Body.Close()
+				client.CloseIdleConnections()
+			}))
+			h := startSidecar(t, app, func(c *Config) {
+				c.EgressListen = "127.0.0.1:0"
+				c.TracesSampler, c.TracesSamplerArg = SamplerParentBasedTraceIDRatio, tc.arg
+			})
+			proxyAddr <- h.sc.BackendAddrs()[EgressBackend].String()
+			req, _ := http.NewRequest(http.MethodGet, h.url+"/checkout", nil)
+			if tc.inbound != "" {
+				req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+				req.Header.Set("tracestate", tc.inbound)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if got := <-gotTS; got != tc.want {
+				t.Errorf("the API got tracestate %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

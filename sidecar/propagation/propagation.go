@@ -419,6 +419,20 @@ func (p *Propagation) tracestateText(ts trace.TraceState) string {
 	return ts.String()
 }
 
+// OutboundTracestate is the tracestate Inject writes for the span
+// context sc started under ctx: the inbound one as received, else sc's
+// own (a ratio sampler's ot=th:…), else "". Calls made on the request's
+// behalf carry it on.
+func (p *Propagation) OutboundTracestate(ctx context.Context, sc trace.SpanContext) string {
+	if ts := Tracestate(ctx); ts != "" {
+		return ts
+	}
+	if sc.TraceState().Len() == 0 {
+		return ""
+	}
+	return p.tracestateText(sc.TraceState())
+}
+
 // otText is a tracestate of one ot entry, its value and its text.
 type otText struct{ ot, text string }
 
