@@ -837,6 +837,39 @@ func TestSidecarEgress(t *testing.T) {
 	}
 }
 
+// TestSidecarSampling: sidecar.tracesSampler and tracesSamplerArg reach
+// the injected sidecar as OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+// (a number or a string alike); unset, neither is in the template and the
+// sidecar keeps its default.
+func TestSidecarSampling(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		sampler, arg string // "" = not set
+	}{
+		{nil, "", ""},
+		{[]string{"--set", "sidecar.tracesSampler=parentbased_traceidratio", "--set", "sidecar.tracesSamplerArg=0.25"}, "parentbased_traceidratio", "0.25"},
+		{[]string{"--set", "sidecar.tracesSampler=traceidratio", "--set-string", "sidecar.tracesSamplerArg=0.1"}, "traceidratio", "0.1"},
+		{[]string{"--set", "sidecar.tracesSampler=always_off"}, "always_off", ""},
+		{[]string{"--set", "sidecar.tracesSampler=traceidratio", "--set", "sidecar.tracesSamplerArg=0"}, "traceidratio", "0"},
+	} {
+		out := mustTemplate(t, append(tc.args, "--show-only", "templates/sidecar-template.yaml")...)
+		tmpl, ok := sidecarTemplate(t, decodeAll(t, out))
+		if !ok {
+			t.Fatal("no sidecar template")
+		}
+		env := map[string]string{}
+		for _, e := range tmpl.Container.Env {
+			env[e.Name] = e.Value
+		}
+		for name, want := range map[string]string{"OTEL_TRACES_SAMPLER": tc.sampler, "OTEL_TRACES_SAMPLER_ARG": tc.arg} {
+			got, set := env[name]
+			if set != (want != "") || got != want {
+				t.Errorf("%v: %s = %q (set %v), want %q", tc.args, name, got, set, want)
+			}
+		}
+	}
+}
+
 // TestSchemaRejects: values.schema.json refuses misspelt keys and values
 // outside their enums and ranges, naming them; the templates refuse what
 // the schema cannot express.
@@ -853,6 +886,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"accessLog enum", "sidecar:\n  accessLog: verbose\n", []string{"/sidecar/accessLog"}},
 		{"requestBodyTimeout not a duration", "sidecar:\n  requestBodyTimeout: soon\n", []string{"/sidecar/requestBodyTimeout"}},
 		{"requestBodyTimeout a bare number", "sidecar:\n  requestBodyTimeout: 60\n", []string{"/sidecar/requestBodyTimeout"}},
+		{"tracesSampler enum", "sidecar:\n  tracesSampler: sometimes\n", []string{"/sidecar/tracesSampler"}},
+		{"tracesSamplerArg above 1", "sidecar:\n  tracesSamplerArg: 2\n", []string{"/sidecar/tracesSamplerArg"}},
+		{"tracesSamplerArg not a number", "sidecar:\n  tracesSamplerArg: quarter\n", []string{"/sidecar/tracesSamplerArg"}},
 		{"threshold not a bucket", "slo:\n  latencyThresholdSeconds: 0.3\n", []string{"/slo/latencyThresholdSeconds"}},
 		{"objective 1", "slo:\n  availabilityObjective: 1\n", []string{"/slo/availabilityObjective"}},
 		{"objective 0", "slo:\n  latencyObjective: 0\n", []string{"/slo/latencyObjective"}},

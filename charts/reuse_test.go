@@ -37,6 +37,7 @@ func TestUpgradeWithReuseValues(t *testing.T) {
 				{"--set", "collector.kubeMetadata.enabled=true"},
 				{"--set", "collector.replicas=3", "--set", "collector.gateway.replicas=1"},
 				{"--set", "dashboards.enabled=true"},
+				{"--set", "sidecar.tracesSampler=parentbased_traceidratio", "--set", "sidecar.tracesSamplerArg=0.25"},
 			} {
 				args := append([]string{"template", "hopscope", dir, "-n", "hopscope"}, set...)
 				if _, stderr, err := runHelm(t, args...); err != nil {

@@ -109,9 +109,16 @@ func (e *emitter) configure(log *zap.Logger, cfg Config) {
 }
 
 // add files the spans of trace id (ids are their span ids, read once
-// when the request was walked) and their records in the store.
-func (e *emitter) add(now time.Time, id correlate.TraceID, recs []correlate.Record, spans []otlpwire.Held, ids [][8]byte) (late int) {
-	return e.store.AddTrace(now, id, recs, func(st *traceState) { e.hold(st, spans, ids) })
+// when the request was walked) and their records in the store. weight is
+// the trace's adjusted count read from the spans (0: none): the first
+// known is kept.
+func (e *emitter) add(now time.Time, id correlate.TraceID, recs []correlate.Record, spans []otlpwire.Held, ids [][8]byte, weight float64) (late int) {
+	return e.store.AddTrace(now, id, recs, func(st *traceState) {
+		if st.weight == 0 {
+			st.weight = weight
+		}
+		e.hold(st, spans, ids)
+	})
 }
 
 // hold keeps the spans that came with a trace's records (a span whose id

@@ -99,7 +99,7 @@ func testTouch(e *emitter, now time.Time, id string, spans []otlpwire.Held, ids 
 	if err != nil {
 		panic(err)
 	}
-	e.add(now, tid, nil, spans, ids)
+	e.add(now, tid, nil, spans, ids, 0)
 }
 
 // testState is the export state the store holds for trace id (hex).

@@ -35,12 +35,13 @@ func (c *Collector) Consume(ctx context.Context, in consumer.Input) error {
 func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	now := c.now()
 	type traceSpans struct {
-		recs []correlate.Record
-		held []otlpwire.Held
-		ids  [][8]byte
+		recs   []correlate.Record
+		held   []otlpwire.Held
+		ids    [][8]byte
+		weight float64 // adjusted count of the first span with a threshold
 	}
 	byTrace := map[correlate.TraceID]*traceSpans{}
-	var n, bad int
+	var n, bad, badTh int
 	var relayed []relay.Item
 	var badRelayed int
 	var relayErr error
@@ -70,6 +71,14 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		if ts == nil {
 			ts = &traceSpans{}
 			byTrace[id] = ts
+		}
+		if len(sp.TraceState) > 0 {
+			w, invalid := spanWeight(sp.TraceState)
+			if invalid {
+				badTh++
+			} else if w > 0 && ts.weight == 0 {
+				ts.weight = w
+			}
 		}
 		if hold {
 			ts.held = append(ts.held, otlpwire.Held{Resource: res.Raw, ResourceSchema: res.SchemaURL,
@@ -103,9 +112,12 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		c.reject(SrcOTLP, "bad_ids", "", bad, fmt.Errorf("%d spans with a trace id not 16 bytes (or all zero) or a span id not 8", bad))
 	}
 	c.m.received.WithLabelValues(SrcOTLP).Add(float64(n))
+	if badTh > 0 {
+		c.m.thInvalid.Add(float64(badTh))
+	}
 	c.addRelayed(relayed, badRelayed, relayErr)
 	for id, ts := range byTrace {
-		if late := c.em.add(now, id, ts.recs, ts.held, ts.ids); late > 0 {
+		if late := c.em.add(now, id, ts.recs, ts.held, ts.ids, ts.weight); late > 0 {
 			c.m.late.Add(float64(late))
 		}
 	}

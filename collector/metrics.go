@@ -43,6 +43,10 @@ type metrics struct {
 	exportEarly   prometheus.Counter
 	// exportDropped counts spans that were not exported, by reason.
 	exportDropped *prometheus.CounterVec
+	// thInvalid and weightCapped count what sampling weights could not
+	// honour (sampling.go).
+	thInvalid    prometheus.Counter
+	weightCapped prometheus.Counter
 	// limits caps the histograms' labels (labels.go).
 	limits *labelLimits
 }
@@ -102,6 +106,14 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 			Name: contract.MetricExportEarly,
 			Help: "Traces exported before --export-delay to make room: a new trace came while all --max-traces traces held were waiting.",
 		}),
+		thInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: contract.MetricSamplingThresholdInvalid,
+			Help: "Spans received whose tracestate had an ot entry with a th (sampling threshold) that could not be read; their trace's hops are weighted 1.",
+		}),
+		weightCapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: contract.MetricSamplingWeightCapped,
+			Help: "Breakdowns whose adjusted count (1/p of the sampler that kept the trace) was past 4096: observed 4096 times in the histograms.",
+		}),
 		exportDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: contract.MetricExportDroppedSpans,
 			Help: "Spans received but not exported, by reason: trace_full (past the spans held per trace), buffer_full (past --max-export-buffer-mib of spans waiting), export_failed (in a request that failed, or not sent after one failed in the same flush or at shutdown).",
@@ -118,7 +130,7 @@ func newMetrics(reg prometheus.Registerer, stats func() correlate.StoreStats) (*
 	for _, r := range []string{"trace_full", "buffer_full", "export_failed"} {
 		m.exportDropped.WithLabelValues(r)
 	}
-	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.albObjects, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly, m.exportDropped,
+	cs := []prometheus.Collector{m.hop, m.backend, m.received, m.rejected, m.albObjects, m.tracesActive, m.evicted, m.late, m.exported, m.exportErrors, m.exportEvicted, m.exportEarly, m.exportDropped, m.thInvalid, m.weightCapped,
 		dropped("pending_unclaimed", func(st correlate.StoreStats) uint64 { return st.PendingDropped }),
 		dropped("spans_over_limit", func(st correlate.StoreStats) uint64 { return st.SpansDropped })}
 	cs = append(cs, m.limits.collectors()...)

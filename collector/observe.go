@@ -9,10 +9,16 @@ import (
 	"github.com/hopscope/hopscope/internal/contract"
 )
 
-// observe records the hops not observed before for this trace.
+// observe records the hops not observed before for this trace, each as
+// many times as the trace's adjusted count says (sampling.go), the first
+// with the exemplar.
 func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 	lim := e.m.limits
 	tid := prometheus.Labels{contract.ExemplarTraceID: b.TraceID.String()}
+	times, capped := observations(st.weight, b.TraceID)
+	if capped {
+		e.m.weightCapped.Inc()
+	}
 	service := lim.app(b.Namespace, b.Service)
 	for _, h := range b.Hops {
 		if h.Hop == correlate.HopOther {
@@ -39,8 +45,7 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 			hop = lim.kind(hop) // a backend kind: db.system, rpc.system, …
 		}
 		a, route := lim.hop(service, b.Route, hop)
-		obs := e.m.hop.WithLabelValues(a.namespace, a.service, route, hop)
-		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, tid)
+		observeTimes(e.m.hop.WithLabelValues(a.namespace, a.service, route, hop), v, tid, times)
 	}
 	// Calls have no identity of their own in the breakdown, and late
 	// records move their offsets: count them per label set and observe
@@ -68,7 +73,14 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 		st.calls[i].n = seen[k]
 		kind := lim.kind(c.Kind)
 		a, target, op := lim.backend(service, kind, c.Target, c.Operation)
-		obs := e.m.backend.WithLabelValues(a.namespace, a.service, kind, target, op, attribution, outcome)
-		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(max(c.MS, 0)/1000, tid)
+		observeTimes(e.m.backend.WithLabelValues(a.namespace, a.service, kind, target, op, attribution, outcome), max(c.MS, 0)/1000, tid, times)
+	}
+}
+
+// observeTimes observes v n times (n ≥ 1), the first with the exemplar.
+func observeTimes(obs prometheus.Observer, v float64, exemplar prometheus.Labels, n int) {
+	obs.(prometheus.ExemplarObserver).ObserveWithExemplar(v, exemplar)
+	for range n - 1 {
+		obs.Observe(v)
 	}
 }

@@ -20,8 +20,12 @@ type traceState struct {
 	idSet     map[[8]byte]struct{} // replaces ids past idSetAt
 	otherHops []uint64             // hashes of observed hops beyond hopBits (backend kinds)
 	calls     []callCount          // backend calls observed, per label set
-	hops      uint16               // observed hops, one bit per hopBits entry
-	synth     uint16               // synthesized spans exported, one bit per synthBits entry
+	// weight is the trace's adjusted count, 1/p of the sampler that kept
+	// it, read from its spans' tracestate (sampling.go); 0: none known,
+	// weight 1.
+	weight float64
+	hops   uint16 // observed hops, one bit per hopBits entry
+	synth  uint16 // synthesized spans exported, one bit per synthBits entry
 }
 
 // idSetAt is the number of span ids past which a trace's ids move from a

@@ -75,8 +75,13 @@ func (d *discardWriter) WriteHeader(int)             {}
 // BenchmarkProxy measures the whole inbound path (extract, span, rewrite,
 // round trip to a loopback app, Server-Timing, metrics, span export, access
 // log) per request.
+//
+// full-root and full-ratio start the trace (no traceparent in): with the
+// default sampler, and with parentbased_traceidratio at 1, whose sampled
+// root spans carry ot=th:0 in their tracestate (what sampling costs a
+// sampled request); full-unsampled is the ratio sampler at 0.
 func BenchmarkProxy(b *testing.B) {
-	for _, mode := range []string{"bare", "full"} {
+	for _, mode := range []string{"bare", "full", "full-root", "full-ratio", "full-unsampled"} {
 		b.Run(mode, func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -87,6 +92,12 @@ func BenchmarkProxy(b *testing.B) {
 				cfg.AccessLog = "off"
 			} else {
 				cfg.OTLPEndpoint = cannedServer(b, cannedOTLP)
+			}
+			switch mode {
+			case "full-ratio":
+				cfg.TracesSampler, cfg.TracesSamplerArg = SamplerParentBasedTraceIDRatio, "1"
+			case "full-unsampled":
+				cfg.TracesSampler, cfg.TracesSamplerArg = SamplerParentBasedTraceIDRatio, "0"
 			}
 			reg := prometheus.NewRegistry()
 			sc, err := New(cfg, Options{Registerer: reg, Gatherer: reg, AccessLogWriter: out})
@@ -102,7 +113,9 @@ func BenchmarkProxy(b *testing.B) {
 			})
 			req, _ := http.NewRequest("GET", "http://shop.example/orders/42?page=1", nil)
 			req.RemoteAddr = "10.0.0.1:5555"
-			req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+			if mode == "bare" || mode == "full" {
+				req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+			}
 			req.Header.Set("User-Agent", "bench/1.0")
 			req.Header.Set("X-Request-Start", "t="+strconv.FormatInt(time.Now().UnixMilli(), 10))
 			h := sc.Handler()

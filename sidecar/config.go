@@ -49,6 +49,17 @@ type Config struct {
 	// Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
 	// OTEL_EXPORTER_OTLP_ENDPOINT (otlpenv.go), else no export.
 	OTLPEndpoint string
+	// TracesSampler is the head sampler of the spans the sidecar records,
+	// as OTEL_TRACES_SAMPLER names it: always_on, always_off,
+	// traceidratio, parentbased_always_on, parentbased_always_off or
+	// parentbased_traceidratio (--traces-sampler). Empty:
+	// OTEL_TRACES_SAMPLER, else parentbased_always_on. Metrics and access
+	// logs stay complete whatever it samples (sampling.go).
+	TracesSampler string
+	// TracesSamplerArg is the sampling probability of the ratio samplers,
+	// a number from 0 to 1 (--traces-sampler-arg). Empty:
+	// OTEL_TRACES_SAMPLER_ARG, else 1.
+	TracesSamplerArg string
 	// SpanQueueSize bounds the spans waiting for export; when full, spans are
 	// dropped and counted (--span-queue-size).
 	SpanQueueSize int
@@ -234,6 +245,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin address: /metrics, /healthz, /readyz")
 	fs.StringVar(&c.Service, "service", c.Service, "service name in spans, logs and metrics")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP endpoint: http(s)://host:4318 or grpc://host:4317; empty = OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, else no spans")
+	fs.StringVar(&c.TracesSampler, "traces-sampler", c.TracesSampler, "head sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; empty = OTEL_TRACES_SAMPLER, else parentbased_always_on")
+	fs.StringVar(&c.TracesSamplerArg, "traces-sampler-arg", c.TracesSamplerArg, "sampling probability of the ratio samplers, 0 to 1; empty = OTEL_TRACES_SAMPLER_ARG, else 1")
 	fs.IntVar(&c.SpanQueueSize, "span-queue-size", c.SpanQueueSize, "spans queued for export before dropping")
 	fs.IntVar(&c.SpanQueueBytes, "span-queue-bytes", c.SpanQueueBytes, "bytes of spans queued or in export before dropping (2 KiB + strings per span)")
 	fs.StringVar(&c.FluentAddress, "fluent-address", c.FluentAddress, "Fluent Bit forward input host:port; empty = off")
@@ -293,6 +306,16 @@ func (c *Config) Validate() error {
 	if c.OTLPEndpoint != "" {
 		if _, err := endpoint.Parse(c.OTLPEndpoint); err != nil {
 			bad("otlp-endpoint", "%v", err)
+		}
+	}
+	if v := strings.TrimSpace(c.TracesSampler); v != "" {
+		if err := checkSamplerName(strings.ToLower(v)); err != nil {
+			bad("traces-sampler", "%v", err)
+		}
+	}
+	if v := strings.TrimSpace(c.TracesSamplerArg); v != "" {
+		if _, err := parseSamplerArg(v); err != nil {
+			bad("traces-sampler-arg", "%v", err)
 		}
 	}
 	if c.SpanQueueSize < 1 {

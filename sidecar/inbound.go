@@ -128,7 +128,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.sc = st.span.SpanContext()
 	st.traceID = st.sc.TraceID().String()
 	if p.tracker != nil {
-		st.trackID = p.tracker.EnterRequest(st.sc, propagation.Tracestate(ctx), st.route, r.URL.Path)
+		st.trackID = p.tracker.EnterRequest(st.sc, p.prop.OutboundTracestate(ctx, st.sc), st.route, r.URL.Path)
 	}
 	st.Context = ctx
 

@@ -69,10 +69,18 @@ func newTracerProvider(cfg *Config, res *resource.Resource, dropped, truncated p
 // exporter (tests).
 func newTracerProviderQueue(cfg *Config, res *resource.Resource, exp sdktrace.SpanExporter, dropped, truncated prometheus.Counter, log *zap.Logger) (*sdktrace.TracerProvider, *queueProcessor, error) {
 	var queue *queueProcessor
+	sampling, err := resolveSampler(cfg.TracesSampler, cfg.TracesSamplerArg, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if log != nil && sampling.from != "" {
+		log.Info("sampling traces", zap.String("sampler", sampling.name), zap.String("from", sampling.from),
+			zap.Float64("probability", sampling.arg))
+	}
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(propagation.IDGenerator{}),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+		sdktrace.WithSampler(sampling.sampler()),
 	}
 	settings, export, warn, err := resolveExport(cfg.OTLPEndpoint, os.LookupEnv)
 	if err != nil {

@@ -57,8 +57,16 @@ const (
 	MetricExportEvicted       = "hopscope_collector_export_evicted_total"
 	MetricExportEarly         = "hopscope_collector_export_early_total"
 	MetricExportDroppedSpans  = "hopscope_collector_export_dropped_spans_total"
-	MetricDroppedRecords      = "hopscope_collector_dropped_records_total"
-	MetricLabelOverflow       = "hopscope_collector_label_overflow_total"
+	// MetricSamplingThresholdInvalid counts received spans whose
+	// tracestate had an ot entry with a th that could not be read: their
+	// trace's breakdown is weighted 1.
+	MetricSamplingThresholdInvalid = "hopscope_collector_sampling_threshold_invalid_total"
+	// MetricSamplingWeightCapped counts breakdowns whose adjusted count
+	// (1/p) was past the collector's cap and observed the cap's number of
+	// times.
+	MetricSamplingWeightCapped = "hopscope_collector_sampling_weight_capped_total"
+	MetricDroppedRecords       = "hopscope_collector_dropped_records_total"
+	MetricLabelOverflow        = "hopscope_collector_label_overflow_total"
 	// MetricCollectorRelayed counts the records a scaled-out replica sent
 	// to their trace's owner through the gateway, or joined itself
 	// (collector/relay).
@@ -217,6 +225,8 @@ func Metrics() []Metric {
 		{MetricExportEvicted, Counter, PartCollector, nil},
 		{MetricExportEarly, Counter, PartCollector, nil},
 		{MetricExportDroppedSpans, Counter, PartCollector, l(LabelReason)},
+		{MetricSamplingThresholdInvalid, Counter, PartCollector, nil},
+		{MetricSamplingWeightCapped, Counter, PartCollector, nil},
 		{MetricDroppedRecords, Counter, PartCollector, l(LabelReason)},
 		{MetricLabelOverflow, Counter, PartCollector, l(LabelLabel)},
 		{MetricCollectorRelayed, Counter, PartCollector, l(LabelSource, LabelOutcome)},

@@ -43,9 +43,12 @@ type Span struct {
 	Raw                           []byte
 	TraceID, SpanID, ParentSpanID []byte
 	Name                          []byte
-	Kind                          int32
-	Start, End                    uint64
-	StatusCode                    int32
+	// TraceState is the span's W3C tracestate, as the header carries it
+	// ("k1=v1,k2=v2"; empty when none).
+	TraceState []byte
+	Kind       int32
+	Start, End uint64
+	StatusCode int32
 }
 
 // Attr finds a span attribute.
@@ -259,6 +262,8 @@ func parseSpan(b []byte, s *Span) error {
 				s.ParentSpanID = v
 			case spanName:
 				s.Name = v
+			case spanTraceState:
+				s.TraceState = v
 			case spanAttributes:
 				if _, _, err := parseKeyValue(v); err != nil {
 					return malformed("Span.attributes", err)

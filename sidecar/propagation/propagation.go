@@ -2,12 +2,14 @@ package propagation
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/contrib/propagators/jaeger"
@@ -77,7 +79,8 @@ const (
 )
 
 // Propagation extracts and injects the configured trace header formats. It
-// is immutable after New and safe for concurrent use.
+// is immutable after New (but for a cache of one tracestate's text) and
+// safe for concurrent use.
 type Propagation struct {
 	traceContext bool
 	baggage      bool
@@ -88,6 +91,10 @@ type Propagation struct {
 	stale   []string // canonical keys Inject deletes before writing
 	maxSets int      // most headers one Inject writes
 	fields  []string // keys Inject may set, as Fields reports them
+
+	// otText keeps the text of the last tracestate of one ot entry
+	// Inject wrote (tracestateText); the one field that changes.
+	otText atomic.Pointer[otText]
 }
 
 // New returns a Propagation for the named formats: tracecontext, baggage, b3,
@@ -350,9 +357,14 @@ func (p *Propagation) Inject(ctx context.Context, h http.Header) {
 	c.buf = make([]string, 0, p.maxSets)
 	if sc.IsValid() {
 		if p.traceContext {
-			otelprop.TraceContext{}.Inject(ctx, c)
+			// As OpenTelemetry's TraceContext.Inject writes them, without
+			// making text of a tracestate that Tracestate(ctx) replaces,
+			// and with the sampler's own (ot=th:…) made text once.
+			c.set(hTraceparent, traceparent(sc))
 			if ts := Tracestate(ctx); ts != "" {
 				c.set(hTracestate, ts) // as received, where OpenTelemetry could not hold it
+			} else if sc.TraceState().Len() > 0 {
+				c.set(hTracestate, p.tracestateText(sc.TraceState()))
 			}
 		}
 		if p.b3 != nil {
@@ -371,6 +383,58 @@ func (p *Propagation) Inject(ctx context.Context, h http.Header) {
 	c.h, c.buf = nil, nil
 	injectPool.Put(c)
 }
+
+// traceparent is sc's traceparent header: version 00, the trace and span
+// ids, and the flags W3C defines (sampled, random), as OpenTelemetry's
+// TraceContext.Inject writes it; one allocation.
+func traceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	f := byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))
+	b[53], b[54] = hexDigits[f>>4], hexDigits[f&0xf]
+	return string(b[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// tracestateText is ts as a header value. A tracestate of one ot entry
+// (what the sidecar's ratio sampler writes on the traces it starts) is
+// made text once and kept: every sampled request's would be the same.
+func (p *Propagation) tracestateText(ts trace.TraceState) string {
+	if ts.Len() == 1 {
+		if ot := ts.Get("ot"); ot != "" {
+			if c := p.otText.Load(); c != nil && c.ot == ot {
+				return c.text
+			}
+			text := ts.String()
+			p.otText.Store(&otText{ot: ot, text: text})
+			return text
+		}
+	}
+	return ts.String()
+}
+
+// OutboundTracestate is the tracestate Inject writes for the span
+// context sc started under ctx: the inbound one as received, else sc's
+// own (a ratio sampler's ot=th:…), else "". Calls made on the request's
+// behalf carry it on.
+func (p *Propagation) OutboundTracestate(ctx context.Context, sc trace.SpanContext) string {
+	if ts := Tracestate(ctx); ts != "" {
+		return ts
+	}
+	if sc.TraceState().Len() == 0 {
+		return ""
+	}
+	return p.tracestateText(sc.TraceState())
+}
+
+// otText is a tracestate of one ot entry, its value and its text.
+type otText struct{ ot, text string }
 
 // injectCarrier is the carrier Inject hands to propagators. The values it
 // sets share one backing array (each header's slice capped at its one

@@ -38,6 +38,15 @@ container:
     - name: HOPSCOPE_PROPAGATORS
       value: {{ join "," . | quote }}
     {{- end }}
+    {{- /* dig: absent in a release upgraded with --reuse-values from an older chart */}}
+    {{- with toString (dig "tracesSampler" "" .Values.sidecar) }}
+    - name: OTEL_TRACES_SAMPLER
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with toString (dig "tracesSamplerArg" "" .Values.sidecar) }}
+    - name: OTEL_TRACES_SAMPLER_ARG
+      value: {{ . | quote }}
+    {{- end }}
     {{- with .Values.sidecar.timingAllowOrigin }}
     - name: HOPSCOPE_TIMING_ALLOW_ORIGIN
       value: {{ . | quote }}
