@@ -35,6 +35,10 @@ const (
 	AttrDBSystemName       = "db.system.name"
 	AttrDBOperationName    = "db.operation.name"
 	AttrDBQueryText        = "db.query.text"
+	// AttrDBOperationBatchSize is, on the span of a batch (a Redis
+	// pipeline: commands the client wrote together), how many calls it
+	// stands for (2 or more).
+	AttrDBOperationBatchSize = "db.operation.batch.size"
 	// AttrDBNamespace is the database a backend call ran against: a
 	// PostgreSQL connection's database (its startup message's database,
 	// else its user), a Redis connection's database index ("0" until a

@@ -48,6 +48,7 @@ var semconvNames = []struct{ ours, semconv string }{
 	{AttrDBSystemName, string(semconv.DBSystemNameKey)},
 	{AttrDBOperationName, string(semconv.DBOperationNameKey)},
 	{AttrDBQueryText, string(semconv.DBQueryTextKey)},
+	{AttrDBOperationBatchSize, string(semconv.DBOperationBatchSizeKey)},
 	{AttrDBNamespace, string(semconv.DBNamespaceKey)},
 	{AttrDBQuerySummary, string(semconv.DBQuerySummaryKey)},
 	{AttrDBResponseStatusCode, string(semconv.DBResponseStatusCodeKey)},

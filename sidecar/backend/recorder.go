@@ -50,6 +50,12 @@ type Options struct {
 	// them); every call is still counted. 0: no bound. The sidecar uses
 	// DefaultAmbiguousSpansPerSecond.
 	AmbiguousSpansPerSecond int
+	// SpanEveryCall makes a span for every call of a batch too (each
+	// command of a Redis pipeline) instead of one span per batch
+	// (Batch). Every call is timed in the duration histogram either way;
+	// a span per pipelined command costs the proxy most of a pipeline's
+	// throughput (bench/README.md, redisbench -P 16).
+	SpanEveryCall bool
 }
 
 // DefaultAmbiguousSpansPerSecond is the sidecar's bound on spans of
@@ -63,6 +69,7 @@ type Recorder struct {
 	spans        bool // a real tracer: calls make spans
 	tracker      *Tracker
 	ambiguousMax int
+	everyCall    bool // Options.SpanEveryCall
 
 	duration    *prometheus.HistogramVec
 	connections *prometheus.GaugeVec
@@ -76,7 +83,8 @@ type Recorder struct {
 
 // NewRecorder registers the metrics.
 func NewRecorder(opts Options) (*Recorder, error) {
-	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker, spans: opts.Tracer != nil, ambiguousMax: opts.AmbiguousSpansPerSecond}
+	r := &Recorder{tracer: opts.Tracer, tracker: opts.Tracker, spans: opts.Tracer != nil, ambiguousMax: opts.AmbiguousSpansPerSecond,
+		everyCall: opts.SpanEveryCall}
 	if r.tracer == nil {
 		r.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -350,6 +358,13 @@ func (c Call) Finish(end time.Time, op Op) {
 	b := c.b
 	b.r.tracker.ended(c.req)
 	defer b.observer(op).Observe(end.Sub(c.start).Seconds())
+	c.endSpan(end, op, 0)
+}
+
+// endSpan makes and ends the call's span (batch: the calls of the batch
+// it stands for, 0 when none).
+func (c Call) endSpan(end time.Time, op Op, batch int) {
+	b := c.b
 	if !b.r.spans {
 		return
 	}
@@ -364,7 +379,7 @@ func (c Call) Finish(end time.Time, op Op) {
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, len(b.base)+7+len(op.Attrs))
+	attrs := make([]attribute.KeyValue, 0, len(b.base)+8+len(op.Attrs))
 	attrs = append(attrs, b.base...)
 	attrs = append(attrs, attribute.String(AttrAttribution, string(c.attribution)))
 	if c.reason != "" {
@@ -384,6 +399,9 @@ func (c Call) Finish(end time.Time, op Op) {
 	}
 	if op.Error != "" {
 		attrs = append(attrs, attribute.String(contract.AttrErrorType, op.Error))
+	}
+	if batch >= 2 {
+		attrs = append(attrs, attribute.Int(contract.AttrDBOperationBatchSize, batch))
 	}
 	attrs = append(attrs, op.Attrs...)
 	if op.Name != "" {

@@ -3,9 +3,14 @@ package redisproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hopscope/hopscope/sidecar/backend"
 )
@@ -78,6 +83,47 @@ func BenchmarkSession(b *testing.B) {
 		s.close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/command")
+}
+
+// BenchmarkSessionSpans is BenchmarkSession with an SDK tracer (spans to
+// no exporter, every one recorded and ended) and a request in flight:
+// "pipeline" makes one span per read of 16 commands (the sidecar's
+// default), "every-call" one per command (Options.SpanEveryCall), as
+// before pipelines had their span. One op is one command and its reply.
+func BenchmarkSessionSpans(b *testing.B) {
+	const perRead, reads = 16, 8
+	read := strings.Repeat("*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000042\r\n", perRead)
+	replies := strings.Repeat("$3\r\nxxx\r\n", perRead*reads)
+	for _, everyCall := range []bool{false, true} {
+		name := "pipeline"
+		if everyCall {
+			name = "every-call"
+		}
+		b.Run(name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+			defer tp.Shutdown(context.Background())
+			tracker := backend.NewTracker()
+			rec, err := backend.NewRecorder(backend.Options{Tracer: tp.Tracer("bench"), Tracker: tracker, SpanEveryCall: everyCall})
+			if err != nil {
+				b.Fatal(err)
+			}
+			be := rec.Backend(backend.Config{Name: "bench", Kind: backend.KindRedis, Target: "127.0.0.1:6379"})
+			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+			leave := tracker.Enter(sc)
+			defer leave()
+			var rs strings.Reader
+			b.ReportAllocs()
+			for b.Loop() {
+				rs.Reset(replies)
+				cs := &readsReader{reads: slices.Repeat([]string{read}, reads)}
+				s := newSession(be)
+				s.runCommands(io.Discard, cs)
+				s.runReplies(io.Discard, &rs)
+				s.close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRead*reads), "ns/command")
+		})
+	}
 }
 
 // TestDecodersDoNotAllocate pins the benchmarks' claim: decoding a command

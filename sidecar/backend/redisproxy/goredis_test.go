@@ -333,3 +333,44 @@ func TestAuthArgumentsNeverKept(t *testing.T) {
 		})
 	}
 }
+
+// TestGoRedisPipelineOneSpan: go-redis's Pipeline writes its commands at
+// once; through the proxy (pipeline spans, the sidecar's default) they
+// make one span, "BATCH GET cache" with db.operation.batch.size 3, a
+// child of the request in flight, and each GET is timed on its own.
+func TestGoRedisPipelineOneSpan(t *testing.T) {
+	addr := redisServer(t)
+	r := newBatchRig(t, addr)
+	c := newClient(t, startProxy(t, r, nil), 2, "")
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9, 9}, SpanID: trace.SpanID{1, 1}, TraceFlags: trace.FlagsSampled})
+	leave := r.tracker.Enter(sc)
+	pipe := c.Pipeline()
+	for _, k := range []string{"p1", "p2", "p3"} {
+		pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	leave()
+	r.waitFor(t, "GET", "ok", 3)
+	var batches []string
+	for _, s := range r.spans.Ended() {
+		if s.Name() != "BATCH GET cache" {
+			continue
+		}
+		var size int64
+		for _, kv := range s.Attributes() {
+			if kv.Key == "db.operation.batch.size" {
+				size = kv.Value.AsInt64()
+			}
+		}
+		batches = append(batches, fmt.Sprintf("size=%d parent=%v", size, s.Parent().TraceID() == sc.TraceID()))
+	}
+	if want := []string{"size=3 parent=true"}; !reflect.DeepEqual(batches, want) {
+		t.Errorf("pipeline spans %v, want %v (all: %v)", batches, want, r.calls())
+	}
+}

@@ -29,7 +29,16 @@ type pending struct {
 	nargs int32
 	db    int32 // a SELECT's index, else -1
 	setup bool  // sent at connection start: HELLO, AUTH, SELECT, CLIENT before any other command
+	batch uint8 // batchFirst, batchMember, batchLast bits: its place in a pipeline (0: alone)
 }
+
+// A pending command's place in a pipeline: the commands one read of the
+// app's stream completed, answered by one span (backend.Batch).
+const (
+	batchFirst  uint8 = 1 << iota // the first, and more follow
+	batchMember                   // a later one
+	batchLast                     // the read ends with it
+)
 
 // AttrConnectionSetup is true on the span of a command sent at
 // connection start (HELLO, AUTH, SELECT, CLIENT before any other

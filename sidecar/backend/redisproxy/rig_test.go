@@ -23,14 +23,21 @@ type rig struct {
 	tracker *backend.Tracker
 }
 
-func newRig(t *testing.T, target string) *rig {
+// newRig makes a span for every command (backend.Options.SpanEveryCall),
+// so that the tests see each command matched with its reply;
+// newBatchRig one per pipeline, as the sidecar does.
+func newRig(t *testing.T, target string) *rig { return makeRig(t, target, true) }
+
+func newBatchRig(t *testing.T, target string) *rig { return makeRig(t, target, false) }
+
+func makeRig(t *testing.T, target string, everyCall bool) *rig {
 	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	reg := prometheus.NewRegistry()
 	tracker := backend.NewTracker()
-	rec, err := backend.NewRecorder(backend.Options{Tracer: tp.Tracer("test"), Tracker: tracker, Registerer: reg})
+	rec, err := backend.NewRecorder(backend.Options{Tracer: tp.Tracer("test"), Tracker: tracker, Registerer: reg, SpanEveryCall: everyCall})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +100,31 @@ func (r *rig) durationOf(op string) []time.Duration {
 		}
 	}
 	return out
+}
+
+// batchSizes returns db.operation.batch.size of each ended span, 1 for a
+// span of one call.
+func (r *rig) batchSizes() []int64 {
+	var out []int64
+	for _, s := range r.spans.Ended() {
+		n := int64(1)
+		for _, a := range s.Attributes() {
+			if a.Key == "db.operation.batch.size" {
+				n = a.Value.AsInt64()
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// timed returns hopscope_backend_duration_seconds' count of op{outcome}.
+func (r *rig) timed(op, outcome string) uint64 {
+	ms := backendtest.Series(r.reg, "hopscope_backend_duration_seconds", map[string]string{"operation": op, "outcome": outcome})
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[0].GetHistogram().GetSampleCount()
 }
 
 // everything returns every span's name and attributes as text, to search

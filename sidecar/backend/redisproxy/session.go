@@ -45,6 +45,11 @@ type session struct {
 	// commands; seq counts the commands queued (the command side's).
 	topo *topoQueue
 	seq  uint64
+	// batchFirst is the first call of the pipeline being read, while
+	// inBatch (the command side's).
+	batchFirst backend.Call
+	inBatch    bool
+	batches    bool // the backend's Batches
 
 	mu      sync.Mutex
 	gauge   func()
@@ -65,10 +70,11 @@ type session struct {
 	curLeft  int64
 	curEnd   time.Time
 	hasCur   bool
+	batch    backend.Batch // the pipeline whose replies are coming
 }
 
 func newSession(b *backend.Backend) *session {
-	return &session{b: b, gauge: b.Connected(backend.StateDecoded), proto: 2}
+	return &session{b: b, gauge: b.Connected(backend.StateDecoded), proto: 2, batches: b.Batches()}
 }
 
 // close ends the calls still pending (the connection ended before their
@@ -89,8 +95,9 @@ func (s *session) close() {
 			break
 		}
 		s.q.pop()
-		p.call.Finish(now, p.opOf(why, s.db))
+		s.finish(p, now, p.opOf(why, s.db))
 	}
+	s.batch.End()
 	s.gauge()
 }
 
@@ -240,8 +247,24 @@ func (s *session) decodeCommands(t *cmdTee, br *bufio.Reader) (why uint8) {
 			return stop(true) // replies would no longer match
 		}
 		setup = setup && opSetup[cmd.op]
-		call := s.b.BeginHint(start, trace.SpanContext{}, &d.hint)
-		p := pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs, db: cmd.db, setup: setup}
+		// A pipeline: the commands one read completed, one span.
+		more, batchable := br.Buffered() > 0, s.batches && !setup && cmd.kind == kindPlain
+		var call backend.Call
+		var batch uint8
+		switch {
+		case s.inBatch && batchable:
+			call, batch = s.b.BeginMember(start, s.batchFirst), batchMember
+			if !more {
+				batch |= batchLast
+			}
+		default:
+			call = s.b.BeginHint(start, trace.SpanContext{}, &d.hint)
+			if more && batchable {
+				batch, s.batchFirst = batchFirst, call
+			}
+		}
+		s.inBatch = more && batchable
+		p := pending{call: call, op: cmd.op, kind: cmd.kind, nargs: cmd.nargs, db: cmd.db, setup: setup, batch: batch}
 		if !s.q.push(p) {
 			call.Finish(time.Now(), p.opOf(errUndecoded, -1))
 			return stop(true)
@@ -359,8 +382,29 @@ func (s *session) answer(r reply, end time.Time) bool {
 	if head.op == opSelect && head.db >= 0 && r.err == "" {
 		s.db = head.db // SELECT's own span names the database it selected
 	}
-	head.call.Finish(end, head.opOf(r.err, s.db))
+	s.finish(head, end, head.opOf(r.err, s.db))
 	return true
+}
+
+// finish ends p's call at end: in the pipeline's span when p is one of a
+// pipeline (the span ends with the pipeline's last command), else in its
+// own. A pipeline whose last command never came (the app's read ended
+// with a command it does not batch) ends at the next command that is not
+// of it.
+func (s *session) finish(p pending, end time.Time, op backend.Op) {
+	if p.batch&batchMember != 0 && s.batch.Open() {
+		s.batch.Add(p.call, end, op)
+		if p.batch&batchLast != 0 {
+			s.batch.End()
+		}
+		return
+	}
+	s.batch.End()
+	if p.batch&batchFirst != 0 {
+		s.batch.Add(p.call, end, op)
+		return
+	}
+	p.call.Finish(end, op)
 }
 
 // confirm takes a (P|S)(UN)SUBSCRIBE confirmation: it ends the command
@@ -382,6 +426,7 @@ func (s *session) confirm(r reply, end time.Time, push bool) (handled, cont bool
 	switch {
 	case st == headOK && head.kind == r.kind:
 		s.q.pop()
+		s.batch.End() // the pipeline before it, if one was open
 		s.cur, s.hasCur, s.curEnd = head, true, end
 		s.curLeft = s.expected(head)
 		s.count(r)
@@ -444,6 +489,7 @@ func (s *session) finishCur() {
 		return
 	}
 	s.hasCur = false
+	s.batch.End()
 	s.cur.call.Finish(s.curEnd, s.cur.opOf("", s.db))
 	s.cur = pending{}
 }

@@ -2,6 +2,7 @@ package redisproxy
 
 import (
 	"bytes"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,6 +207,153 @@ func TestSessionSplitAtEveryByte(t *testing.T) {
 		s.close()
 		if got := r.calls(); !reflect.DeepEqual(got, want) || r.decodeErrors() != 0 {
 			t.Fatalf("split at %d: calls %v (%v decode errors), want %v", k, got, r.decodeErrors(), want)
+		}
+		if cout.String() != cmds || rout.String() != replies {
+			t.Fatalf("split at %d: the streams changed", k)
+		}
+	}
+}
+
+// TestSessionBatches: with spans for pipelines (the sidecar's default),
+// the commands one read completed make one span — db.operation.name
+// "BATCH <op>" when they share an operation, else "BATCH", the first
+// error's type, db.operation.batch.size — from the first command's start
+// to the last reply, while each command is still timed on its own; a
+// command alone in its read, a setup command and a (P|S)(UN)SUBSCRIBE
+// keep spans of their own, and the spans end in the order of the replies.
+func TestSessionBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cmds       []string // the app's reads
+		replies    string
+		want       []call
+		sizes      []int64
+		timed      map[string]uint64 // operation!outcome → count
+		notBatched bool
+	}{
+		{
+			name:    "one read, one operation",
+			cmds:    []string{"GET a\r\nGET b\r\nGET c\r\n"},
+			replies: "$1\r\n1\r\n$-1\r\n$1\r\n3\r\n",
+			want:    []call{{"BATCH GET", ""}},
+			sizes:   []int64{3},
+			timed:   map[string]uint64{"GET!ok": 3},
+		},
+		{
+			name:    "mixed operations, the first error",
+			cmds:    []string{"SET a 1\r\nINCR s\r\nLPUSH a x\r\nGET a\r\n"},
+			replies: "+OK\r\n-ERR value is not an integer\r\n-WRONGTYPE Operation against a key\r\n$1\r\n1\r\n",
+			want:    []call{{"BATCH", "ERR"}},
+			sizes:   []int64{4},
+			timed:   map[string]uint64{"SET!ok": 1, "INCR!error": 1, "LPUSH!error": 1, "GET!ok": 1},
+		},
+		{
+			name:    "two reads, two pipelines; a command alone",
+			cmds:    []string{"GET a\r\nGET b\r\n", "SET a 1\r\nSET b 2\r\n", "PING\r\n"},
+			replies: "$-1\r\n$-1\r\n+OK\r\n+OK\r\n+PONG\r\n",
+			want:    []call{{"BATCH GET", ""}, {"BATCH SET", ""}, {"PING", ""}},
+			sizes:   []int64{2, 2, 1},
+			timed:   map[string]uint64{"GET!ok": 2, "SET!ok": 2, "PING!ok": 1},
+		},
+		{
+			name:    "setup commands and a subscription keep their spans",
+			cmds:    []string{"HELLO 3\r\nCLIENT SETNAME x\r\nGET a\r\nGET b\r\nSUBSCRIBE c\r\nUNSUBSCRIBE\r\n"},
+			replies: "%1\r\n$5\r\nproto\r\n:3\r\n+OK\r\n$-1\r\n$-1\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n",
+			want:    []call{{"HELLO", ""}, {"CLIENT", ""}, {"BATCH GET", ""}, {"SUBSCRIBE", ""}, {"UNSUBSCRIBE", ""}},
+			sizes:   []int64{1, 1, 2, 1, 1},
+			timed:   map[string]uint64{"HELLO!ok": 1, "CLIENT!ok": 1, "GET!ok": 2, "SUBSCRIBE!ok": 1, "UNSUBSCRIBE!ok": 1},
+		},
+		{
+			name:    "the connection ends inside a pipeline",
+			cmds:    []string{"GET a\r\nBLPOP q 0\r\n"},
+			replies: "$-1\r\n",
+			want:    []call{{"BATCH", "closed"}},
+			sizes:   []int64{2},
+			timed:   map[string]uint64{"GET!ok": 1, "BLPOP!error": 1},
+		},
+		{
+			name:       "with a span for every call",
+			cmds:       []string{"GET a\r\nGET b\r\n"},
+			replies:    "$-1\r\n$-1\r\n",
+			want:       []call{{"GET", ""}, {"GET", ""}},
+			sizes:      []int64{1, 1},
+			timed:      map[string]uint64{"GET!ok": 2},
+			notBatched: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newBatchRig(t, "127.0.0.1:6379")
+			if tc.notBatched {
+				r = newRig(t, "127.0.0.1:6379")
+			}
+			s := newSession(r.b)
+			var cout, rout bytes.Buffer
+			s.runCommands(&cout, &readsReader{reads: tc.cmds})
+			s.runReplies(&rout, strings.NewReader(tc.replies))
+			s.close()
+			if got := r.calls(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("spans %v, want %v", got, tc.want)
+			}
+			if got := r.batchSizes(); !reflect.DeepEqual(got, tc.sizes) {
+				t.Errorf("batch sizes %v, want %v", got, tc.sizes)
+			}
+			for k, want := range tc.timed {
+				op, outcome, _ := strings.Cut(k, "!")
+				if got := r.timed(op, outcome); got != want {
+					t.Errorf("%s timed %d times, want %d", k, got, want)
+				}
+			}
+			if cout.String() != strings.Join(tc.cmds, "") || rout.String() != tc.replies {
+				t.Errorf("the streams changed")
+			}
+		})
+	}
+}
+
+// readsReader returns each of reads in one Read.
+type readsReader struct {
+	reads []string
+}
+
+func (r *readsReader) Read(p []byte) (int, error) {
+	if len(r.reads) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.reads[0])
+	if n == len(r.reads[0]) {
+		r.reads = r.reads[1:]
+	} else {
+		r.reads[0] = r.reads[0][n:]
+	}
+	return n, nil
+}
+
+// TestSessionBatchesSplitAtEveryByte: with pipeline spans, however the
+// streams are cut into reads, every command is timed once with its
+// outcome, and no span is left unended.
+func TestSessionBatchesSplitAtEveryByte(t *testing.T) {
+	cmds := "HELLO 3\r\nSET k v\r\nMULTI\r\nINCR n\r\nEXEC\r\nGET k\r\nGET j\r\nSUBSCRIBE a\r\nUNSUBSCRIBE\r\nPING\r\nGET k\r\n"
+	replies := "%1\r\n$5\r\nproto\r\n:3\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:1\r\n$1\r\nv\r\n$-1\r\n" +
+		">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n+PONG\r\n$1\r\nv\r\n"
+	want := map[string]uint64{"HELLO": 1, "SET": 1, "MULTI": 1, "INCR": 1, "EXEC": 1, "GET": 3, "SUBSCRIBE": 1, "UNSUBSCRIBE": 1, "PING": 1}
+	for k := 0; k < max(len(cmds), len(replies)); k++ {
+		r := newBatchRig(t, "127.0.0.1:6379")
+		s := newSession(r.b)
+		var cout, rout bytes.Buffer
+		s.runCommands(&cout, &splitReader{data: []byte(cmds), k: k})
+		s.runReplies(&rout, &splitReader{data: []byte(replies), k: k})
+		s.close()
+		var spanned int64
+		for _, n := range r.batchSizes() {
+			spanned += n
+		}
+		if spanned != 11 || r.decodeErrors() != 0 {
+			t.Fatalf("split at %d: spans stand for %d commands (%v decode errors), want 11: %v", k, spanned, r.decodeErrors(), r.calls())
+		}
+		for op, n := range want {
+			if got := r.timed(op, "ok"); got != n {
+				t.Fatalf("split at %d: %s timed %d times, want %d", k, op, got, n)
+			}
 		}
 		if cout.String() != cmds || rout.String() != replies {
 			t.Fatalf("split at %d: the streams changed", k)
