@@ -57,10 +57,16 @@ var podResources = AdapterResources{Overrides: map[string]AdapterResource{
 func AdapterRules() []AdapterRule {
 	return []AdapterRule{
 		{
-			SeriesQuery:  contract.MetricRequests + `{namespace!="",pod!="",` + inbound + `}`,
-			Resources:    podResources,
-			Name:         AdapterName{Matches: "^" + contract.MetricRequests + "$", As: contract.AdapterRequestsPerSecond},
-			MetricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>,` + inbound + `}[2m])) by (<<.GroupBy>>)`,
+			SeriesQuery: contract.MetricRequests + `{namespace!="",pod!="",` + inbound + `}`,
+			Resources:   podResources,
+			Name:        AdapterName{Matches: "^" + contract.MetricRequests + "$", As: contract.AdapterRequestsPerSecond},
+			// A pod that has served no request yet has no series of the
+			// counter; its sidecar's in-flight gauge exists from its start,
+			// so such a pod reports 0 instead of nothing. The HPA assumes
+			// a pod without a value at its target when scaling down, and
+			// would keep it (found by test/cluster's HPA subtest).
+			MetricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>,` + inbound + `}[2m])) by (<<.GroupBy>>) or sum(` +
+				contract.MetricInflight + `{<<.LabelMatchers>>,` + inbound + `}) by (<<.GroupBy>>) * 0`,
 		},
 		{
 			SeriesQuery:  contract.MetricInflight + `{namespace!="",pod!="",` + inbound + `}`,

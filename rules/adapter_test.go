@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,7 +32,8 @@ func TestFillMetricsQuery(t *testing.T) {
 		{"multiple GroupBySlice values", `<<.GroupBySlice>>`, "", nil, []string{"resource", "extra", "groups"}, "[resource extra groups]"},
 		{"hopscope_requests_per_second", AdapterRules()[0].MetricsQuery, "hopscope_requests_total",
 			[]string{`namespace="shop"`, `pod=~"shop-1|shop-2"`}, []string{"pod"},
-			`sum(rate(hopscope_requests_total{namespace="shop",pod=~"shop-1|shop-2",direction="inbound"}[2m])) by (pod)`},
+			`sum(rate(hopscope_requests_total{namespace="shop",pod=~"shop-1|shop-2",direction="inbound"}[2m])) by (pod) or ` +
+				`sum(hopscope_inflight_requests{namespace="shop",pod=~"shop-1|shop-2",direction="inbound"}) by (pod) * 0`},
 		{"hopscope_inflight_requests", AdapterRules()[1].MetricsQuery, "hopscope_inflight_requests",
 			[]string{`namespace="shop"`, `pod="shop-1"`}, []string{"pod"},
 			`sum(hopscope_inflight_requests{namespace="shop",pod="shop-1",direction="inbound"}) by (pod)`},
@@ -156,4 +160,48 @@ func TestExampleHPAErrors(t *testing.T) {
 			t.Errorf("ExampleHPA target %q: %v", target, err)
 		}
 	}
+}
+
+// TestAdapterQueryCountsIdlePods runs the filled hopscope_requests_per_second
+// query in the real promtool: a pod that has served requests reports their
+// rate, and a pod that has served none yet (no series of the counter, only
+// its sidecar's in-flight gauge) reports 0 rather than nothing — the HPA
+// counts a pod without a value at its target when scaling down, and kept
+// an idle new pod in the real cluster's HPA subtest.
+func TestAdapterQueryCountsIdlePods(t *testing.T) {
+	q, err := FillMetricsQuery(AdapterRules()[0].MetricsQuery, "hopscope_requests_total",
+		[]string{`namespace="shop"`, `pod=~"shop-1|shop-2"`}, []string{"pod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "empty.yaml"), []byte("groups: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test := fmt.Sprintf(`rule_files: [empty.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'hopscope_requests_total{namespace="shop",pod="shop-1",direction="inbound",route="/api/orders/{id}",code="200"}'
+        values: '0+120x10'
+      - series: 'hopscope_inflight_requests{namespace="shop",pod="shop-1",direction="inbound"}'
+        values: '1x10'
+      - series: 'hopscope_inflight_requests{namespace="shop",pod="shop-2",direction="inbound"}'
+        values: '0x10'
+      - series: 'hopscope_inflight_requests{namespace="shop",pod="shop-3",direction="inbound"}'
+        values: '0x10'
+    promql_expr_test:
+      - expr: %q
+        eval_time: 10m
+        exp_samples:
+          - labels: '{pod="shop-1"}'
+            value: 2
+          - labels: '{pod="shop-2"}'
+            value: 0
+`, q)
+	if err := os.WriteFile(filepath.Join(dir, "adapter.test.yaml"), []byte(test), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runPromtool(t, "test", "rules", filepath.Join(dir, "adapter.test.yaml"))
 }

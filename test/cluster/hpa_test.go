@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -224,9 +225,12 @@ func checkHPA(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Inter
 
 	// The aggregation layer serves the metric: the API server proxies to
 	// the adapter, which asks Prometheus.
+	// It waits for the trickle alone to be the shop's rate (below the
+	// HPA's target): the scale-up below must be this test's load's, not
+	// the rate an earlier subtest's load left in the [2m] window.
 	metricPath := "/apis/custom.metrics.k8s.io/v1beta1/namespaces/" + nsShop + "/pods/*/hopscope_requests_per_second"
 	var last string
-	testkit.Eventually(t, "custom.metrics.k8s.io to serve hopscope_requests_per_second for the shop's pod", 180*time.Second, func() bool {
+	testkit.Eventually(t, "custom.metrics.k8s.io to serve hopscope_requests_per_second for the shop's pod, below the target", 240*time.Second, func() bool {
 		body, err := cs.CoreV1().RESTClient().Get().AbsPath(metricPath).DoRaw(ctx)
 		last = string(body)
 		if err != nil {
@@ -236,10 +240,18 @@ func checkHPA(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Inter
 		var list struct {
 			Items []struct {
 				DescribedObject struct{ Name string } `json:"describedObject"`
-				Value           string                `json:"value"`
+				Value           resource.Quantity     `json:"value"`
 			} `json:"items"`
 		}
-		return json.Unmarshal(body, &list) == nil && len(list.Items) > 0
+		if json.Unmarshal(body, &list) != nil || len(list.Items) == 0 {
+			return false
+		}
+		for _, it := range list.Items {
+			if it.Value.Cmp(resource.MustParse(fmt.Sprint(hpaTarget))) >= 0 {
+				return false
+			}
+		}
+		return true
 	}, func() string {
 		out, _ := k.kubectl(ctx, "", "-n", nsAdapter, "logs", "deployment/prometheus-adapter", "--tail=20")
 		return "last answer: " + last + "\nadapter log:\n" + out
