@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,34 +37,73 @@ func Lookup(bin string) (string, error) {
 	return "", fmt.Errorf("%s is not installed (apt-get install it; .ci/deps does)", bin)
 }
 
-// FreePort returns a loopback port nobody listens on and that no earlier
-// FreePort call of this process returned. A port asked for and not yet
-// bound is free again to the kernel, which may hand it out once more: a
-// test that picks its ports before starting its processes would then give
-// two of them one port (TestScaleOutRecords once gave a replica the
-// gateway's port, and the replica never started).
+// FreePort returns a loopback port nobody listens on, which no other
+// FreePort call hands out while this process runs: not this process's
+// (a set), nor another's (a lock file under the temp directory, held
+// until the process ends). It is chosen below the kernel's ephemeral
+// range, from which the kernel picks the ports of listeners bound to
+// port 0 and of outgoing connections, so none of those takes it between
+// now and when it is bound. The kernel alone repeats a port it handed
+// out and that is not yet bound within a hundred picks, and in-process
+// servers on port 0 take such ports too: TestScaleOutRecords once gave a
+// replica the gateway's port, TestPeersAnswerForEachOther one replica's
+// API port to another's OTLP listener.
 func FreePort() (int, error) {
 	freePorts.Lock()
 	defer freePorts.Unlock()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if _, dup := freePorts.given[port]; !dup {
-			freePorts.given[port] = struct{}{}
-			return port, nil
-		}
+	lo, hi := freePortRange()
+	dir := filepath.Join(os.TempDir(), "hopscope-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
 	}
-	return 0, errors.New("no loopback port not handed out before in 100 tries")
+	_ = os.Chmod(dir, 0o1777) // any user's tests, as /tmp
+	for range 4096 {
+		port := lo + rand.IntN(hi-lo)
+		if _, dup := freePorts.given[port]; dup {
+			continue
+		}
+		lock, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return 0, fmt.Errorf("free port: %w", err)
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lock.Close() // another process's
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			lock.Close() // in use
+			continue
+		}
+		ln.Close()
+		freePorts.given[port] = struct{}{}
+		freePorts.locks = append(freePorts.locks, lock)
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free loopback port in %d..%d after 4096 tries", lo, hi-1)
 }
 
-// freePorts holds every port FreePort returned in this process.
+// freePortRange is the 10,000 ports just below the kernel's ephemeral
+// range (ip_local_port_range; 32768 when unreadable), and below the
+// NodePorts (30000–32767) of test/cluster.
+func freePortRange() (lo, hi int) {
+	hi = 30000
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n < hi {
+				hi = n
+			}
+		}
+	}
+	return max(hi-10000, 1024), hi
+}
+
+// freePorts holds every port FreePort returned in this process, and the
+// lock files that keep them from other processes.
 var freePorts = struct {
 	sync.Mutex
 	given map[int]struct{}
+	locks []*os.File
 }{given: map[int]struct{}{}}
 
 // Process is a running component.

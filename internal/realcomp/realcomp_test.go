@@ -1,8 +1,12 @@
 package realcomp
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +56,57 @@ func TestFreePortNeverRepeats(t *testing.T) {
 			t.Fatalf("port %d handed out twice", p)
 		}
 		seen[p] = true
+	}
+}
+
+// TestFreePortOtherProcesses: ports are below the kernel's ephemeral
+// range, and another process's FreePort never hands out one this process
+// holds.
+func TestFreePortOtherProcesses(t *testing.T) {
+	lo, hi := freePortRange()
+	mine := map[int]bool{}
+	for range 300 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < lo || p >= hi {
+			t.Fatalf("port %d outside %d..%d", p, lo, hi-1)
+		}
+		mine[p] = true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFreePortChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HOPSCOPE_FREEPORT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	n := 0
+	for _, f := range strings.Fields(string(out)) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		n++
+		if mine[p] {
+			t.Errorf("the child process was handed port %d, which this one holds", p)
+		}
+	}
+	if n != 300 {
+		t.Fatalf("the child printed %d ports, want 300:\n%s", n, out)
+	}
+}
+
+// TestFreePortChild is TestFreePortOtherProcesses's other process.
+func TestFreePortChild(t *testing.T) {
+	if os.Getenv("HOPSCOPE_FREEPORT_CHILD") == "" {
+		t.Skip("run by TestFreePortOtherProcesses")
+	}
+	for range 300 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(p)
 	}
 }

@@ -81,6 +81,27 @@ func scenario(ctx context.Context, c *redis.Client, prefix string) []string {
 	return out
 }
 
+// scenarioCounts are calls scenario makes, counted by operation/outcome.
+var scenarioCounts = []struct {
+	key string
+	n   uint64
+}{
+	{"INCR/ok", 1 + 100 + 1}, {"INCR/error", 1}, {"LPUSH/error", 1}, {"MULTI/ok", 1}, {"EXEC/ok", 1},
+	{"GET/ok", 3}, {"HGETALL/ok", 1}, {"SMEMBERS/ok", 1}, {"ZRANGE/ok", 1}, {"ZSCORE/ok", 1}, {"OTHER/error", 1},
+}
+
+// waitScenario waits until every call of scenario is counted. go-redis
+// runs the transaction on another pooled connection, and the proxy relays
+// a reply before it counts its call, so the transaction's calls may be
+// counted after the last command's: waiting for the last is not enough.
+func (r *rig) waitScenario(t *testing.T) {
+	t.Helper()
+	for _, want := range scenarioCounts {
+		op, outcome, _ := strings.Cut(want.key, "/")
+		r.waitFor(t, op, outcome, want.n)
+	}
+}
+
 func TestGoRedisMatchesDirect(t *testing.T) {
 	addr := redisServer(t)
 	for _, protocol := range []int{2, 3} {
@@ -94,20 +115,8 @@ func TestGoRedisMatchesDirect(t *testing.T) {
 			if !reflect.DeepEqual(proxied, direct) {
 				t.Errorf("through the proxy:\n%s\ndirect:\n%s", strings.Join(proxied, "\n"), strings.Join(direct, "\n"))
 			}
-			wants := []struct {
-				key string
-				n   uint64
-			}{
-				{"INCR/ok", 1 + 100 + 1}, {"INCR/error", 1}, {"LPUSH/error", 1}, {"MULTI/ok", 1}, {"EXEC/ok", 1},
-				{"GET/ok", 3}, {"HGETALL/ok", 1}, {"SMEMBERS/ok", 1}, {"ZRANGE/ok", 1}, {"ZSCORE/ok", 1}, {"OTHER/error", 1},
-			}
-			// go-redis runs the transaction on another pooled connection,
-			// whose calls may be counted after the last command's: wait
-			// for every count, then check none is over.
-			for _, want := range wants {
-				op, outcome, _ := strings.Cut(want.key, "/")
-				r.waitFor(t, op, outcome, want.n)
-			}
+			wants := scenarioCounts
+			r.waitScenario(t)
 			if e := r.decodeErrors(); e != 0 {
 				t.Errorf("%v decode errors", e)
 			}

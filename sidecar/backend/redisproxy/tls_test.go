@@ -96,7 +96,7 @@ func TestTLSOriginate(t *testing.T) {
 	// The observations of the same work in plain text.
 	plain := newRig(t, redisServer(t))
 	scenario(ctx, newClient(t, startProxy(t, plain, nil), 3, ""), "tlsplain:")
-	plain.waitFor(t, "OTHER", "error", 1)
+	plain.waitScenario(t)
 	wantObs := plain.observations()
 
 	for _, tc := range []struct {
@@ -130,7 +130,7 @@ func TestTLSOriginate(t *testing.T) {
 			if !reflect.DeepEqual(proxied, direct) {
 				t.Errorf("through the proxy:\n%s\nTLS directly:\n%s", strings.Join(proxied, "\n"), strings.Join(direct, "\n"))
 			}
-			r.waitFor(t, "OTHER", "error", 1)
+			r.waitScenario(t)
 			if got := r.observations(); !reflect.DeepEqual(got, wantObs) {
 				t.Errorf("observations through TLS:\n%v\nin plain text:\n%v", got, wantObs)
 			}
