@@ -504,43 +504,59 @@ func checkJaegerTree(t *testing.T, jaeger, id string) {
 // load sends requests to url from 4 workers until stop is closed and
 // counts the failures.
 func load(url string, stop <-chan struct{}) (sent, failed *atomic.Int64, errs func() []string, wait func()) {
-	sent, failed = new(atomic.Int64), new(atomic.Int64)
-	var mu sync.Mutex
-	var seen []string
+	tally := &loadTally{}
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				sent.Add(1)
-				resp, err := client.Get(url)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if len(seen) < 10 {
-						seen = append(seen, err.Error())
-					}
-					mu.Unlock()
-				}
+				tally.get(client, url)
 				time.Sleep(20 * time.Millisecond) // the load's pacing
 			}
-		}()
+		})
 	}
-	return sent, failed, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }, wg.Wait
+	return &tally.sent, &tally.failed, tally.errs, wg.Wait
+}
+
+// loadTally counts a load's requests and the failed ones (an error or a
+// status other than 200), keeping the first ten errors.
+type loadTally struct {
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	seen         []string
+}
+
+// get sends one GET and counts it.
+func (l *loadTally) get(client *http.Client, url string) {
+	l.sent.Add(1)
+	resp, err := client.Get(url)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+	}
+	if err != nil {
+		l.failed.Add(1)
+		l.mu.Lock()
+		if len(l.seen) < 10 {
+			l.seen = append(l.seen, err.Error())
+		}
+		l.mu.Unlock()
+	}
+}
+
+// errs returns the first errors seen.
+func (l *loadTally) errs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
 }
 
 // checkRollout: `kubectl rollout restart` of the shop under a steady load

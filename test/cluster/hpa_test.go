@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,9 +308,7 @@ func checkHPA(t *testing.T, ctx context.Context, k *cluster, cs kubernetes.Inter
 // loop: a slow answer does not slow the arrivals), until stop closes;
 // wait returns when every request has ended.
 func pacedLoad(url string, rps *atomic.Int64, stop <-chan struct{}) (sent, failed *atomic.Int64, errs func() []string, wait func()) {
-	sent, failed = new(atomic.Int64), new(atomic.Int64)
-	var mu sync.Mutex
-	var seen []string
+	tally := &loadTally{}
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	wg.Go(func() {
@@ -324,28 +320,10 @@ func pacedLoad(url string, rps *atomic.Int64, stop <-chan struct{}) (sent, faile
 				return
 			case <-time.After(time.Until(next)):
 			}
-			sent.Add(1)
-			wg.Go(func() {
-				resp, err := client.Get(url)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if len(seen) < 10 {
-						seen = append(seen, err.Error())
-					}
-					mu.Unlock()
-				}
-			})
+			wg.Go(func() { tally.get(client, url) })
 		}
 	})
-	return sent, failed, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }, wg.Wait
+	return &tally.sent, &tally.failed, tally.errs, wg.Wait
 }
 
 // replicaRecorder polls the shop's Deployment and HPA and keeps every

@@ -2,18 +2,10 @@ package pgproxy
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -95,8 +87,12 @@ func postgresURL(t testing.TB) string {
 // carries the password and sslmode=disable.
 func securePostgresURL(t testing.TB) string {
 	return securePG.start(t, func(dir string) (string, func(), error) {
-		crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-		if err := selfSigned(crt, key); err != nil {
+		ca, err := backendtest.NewCA(dir, "secure")
+		if err != nil {
+			return "", nil, err
+		}
+		crt, key, err := ca.Issue("server", "127.0.0.1", "127.0.0.1")
+		if err != nil {
 			return "", nil, err
 		}
 		return realcomp.PostgresPassword(dir, securePassword,
@@ -135,35 +131,6 @@ func mixedPostgresURL(t testing.TB) string {
 		}
 		return dbURL, stop, nil
 	})
-}
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
-func selfSigned(crtPath, keyPath string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600)
 }
 
 // fixture is a proxy to target with its own recorder: spans, metrics and
