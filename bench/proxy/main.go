@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ type options struct {
 	wrkPath      string
 	readyTimeout time.Duration
 	waitQuiet    time.Duration
+	// rates, rateDuration, rateConns: the open-loop phase (none: off).
+	rates        []float64
+	rateDuration time.Duration
+	rateConns    int
 }
 
 var allContenders = []string{"direct", "nginx", "hopscope"}
@@ -64,9 +69,12 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs, access logs) and print its path")
 	fs.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU the proxy under test is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU wrk, the upstream and this program are pinned to")
-	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this hopscope binary instead of building ./cmd/hopscope")
+	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this binary instead of building ./cmd/hopscope-sidecar: a hopscope-sidecar, or a hopscope run as `hopscope sidecar`")
 	fs.BoolVar(&o.fluent, "fluent", false, "also ship access logs with --fluent-address to a local forward sink (the default is stdout only, which a node's Fluent Bit tails)")
-	extra := fs.String("hopscope-args", "", "extra arguments appended to `hopscope sidecar ...` (space-separated)")
+	extra := fs.String("hopscope-args", "", "extra arguments appended to the sidecar's (space-separated)")
+	rates := fs.String("rates", "1000,5000", "open-loop phase: these request rates (req/s, comma-separated), each contender, each round; \"\" for none")
+	fs.DurationVar(&o.rateDuration, "rate-duration", 10*time.Second, "length of each measured open-loop run")
+	fs.IntVar(&o.rateConns, "rate-connections", 16, "keep-alive connections of the open-loop generator")
 	fs.StringVar(&o.nginxPath, "nginx", "", "nginx binary (default: from PATH or /usr/sbin)")
 	fs.StringVar(&o.wrkPath, "wrk", "", "wrk binary (default: from PATH)")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for both CPUs to be idle (0 = don't)")
@@ -91,6 +99,16 @@ func parseFlags(args []string) (options, error) {
 		return slices.Index(allContenders, a) - slices.Index(allContenders, b)
 	})
 	o.hopscopeArgs = strings.Fields(*extra)
+	for _, f := range strings.Split(*rates, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || r < 1 || r > 1e6 {
+			return o, fmt.Errorf("--rates: %q is not a request rate between 1 and 1000000", f)
+		}
+		o.rates = append(o.rates, r)
+	}
 	switch {
 	case len(o.only) == 0:
 		return o, errors.New("--only: no contender")
@@ -104,27 +122,32 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--rounds must be at least 1")
 	case o.proxyCPU == o.loadCPU || o.proxyCPU < 0 || o.loadCPU < 0:
 		return o, errors.New("--proxy-cpu and --load-cpu must be two different CPUs")
+	case len(o.rates) > 0 && (o.rateDuration < time.Second || o.rateConns < 1):
+		return o, errors.New("--rate-duration must be at least 1s and --rate-connections at least 1")
 	}
 	return o, nil
 }
 
 // contender is one way of reaching the upstream.
 type contender struct {
-	Name     string  `json:"name"`
-	Desc     string  `json:"description"`
-	URL      string  `json:"url"`
-	Rounds   []round `json:"rounds"`
-	RSSKiB   int64   `json:"rss_kib,omitempty"`      // VmRSS after the last round (process tree)
-	PeakKiB  int64   `json:"peak_rss_kib,omitempty"` // VmHWM (process tree)
-	Best     float64 `json:"best_req_per_sec"`
-	Median   float64 `json:"median_req_per_sec"`
-	P50Ms    float64 `json:"median_p50_ms"`
-	P99Ms    float64 `json:"median_p99_ms"`
-	Errors   int64   `json:"errors"`
-	VsNginx  *ratios `json:"vs_nginx_proxy,omitempty"`
-	Sent     int64   `json:"requests_sent_incl_warmup"`
-	proc     *harness.Proc
-	logLines func() (int64, int64, error)
+	Name    string  `json:"name"`
+	Desc    string  `json:"description"`
+	URL     string  `json:"url"`
+	Rounds  []round `json:"rounds"`
+	RSSKiB  int64   `json:"rss_kib,omitempty"`      // VmRSS after the last round (process tree)
+	PeakKiB int64   `json:"peak_rss_kib,omitempty"` // VmHWM (process tree)
+	Best    float64 `json:"best_req_per_sec"`
+	Median  float64 `json:"median_req_per_sec"`
+	P50Ms   float64 `json:"median_p50_ms"`
+	P99Ms   float64 `json:"median_p99_ms"`
+	Errors  int64   `json:"errors"`
+	VsNginx *ratios `json:"vs_nginx_proxy,omitempty"`
+	Sent    int64   `json:"requests_sent_incl_warmup"`
+	// OpenLoop are the open-loop runs, OpenLoopSummary their medians per rate.
+	OpenLoop        []rateRun     `json:"open_loop,omitempty"`
+	OpenLoopSummary []rateSummary `json:"open_loop_summary,omitempty"`
+	proc            *harness.Proc
+	logLines        func() (int64, int64, error)
 }
 
 type round struct {
@@ -205,6 +228,7 @@ func run(args []string) (err error) {
 		"duration": o.duration.String(), "warmup": o.warmup.String(), "connections": o.connections,
 		"threads": o.threads, "rounds": o.rounds, "proxy_cpu": o.proxyCPU, "load_cpu": o.loadCPU,
 		"contenders": o.only, "hopscope_args": o.hopscopeArgs, "wait_quiet": o.waitQuiet.String(),
+		"fluent": o.fluent, "rates": o.rates, "rate_duration": o.rateDuration.String(), "rate_connections": o.rateConns,
 	})}
 	rep.Versions["nginx"] = harness.ToolVersion(ctx, nginx, "-v")
 	rep.Versions["wrk"], _, _ = strings.Cut(harness.ToolVersion(ctx, wrk, "--version"), " Copyright")
@@ -213,12 +237,12 @@ func run(args []string) (err error) {
 	hsBin := o.hopscopeBin
 	if has("hopscope") {
 		if hsBin == "" {
-			hsBin = filepath.Join(dir, "hopscope")
+			hsBin = filepath.Join(dir, "hopscope-sidecar")
 			root, err := harness.ModuleRoot(ctx)
 			if err != nil {
 				return err
 			}
-			if err := harness.BuildHopscope(ctx, root, hsBin, "until the sidecar builds, run with --only direct,nginx"); err != nil {
+			if err := harness.BuildCommand(ctx, root, hsBin, "./cmd/hopscope-sidecar", "until the sidecar builds, run with --only direct,nginx"); err != nil {
 				return err
 			}
 		}
@@ -282,7 +306,8 @@ func run(args []string) (err error) {
 	}
 	var otlp *otlpSink
 	var fluent *tcpSink
-	var hsAdmin, hsAccessLog string
+	var hsAdmin string
+	var sc sidecarSetup
 	if has("hopscope") {
 		if otlp, err = startOTLPSink(); err != nil {
 			return err
@@ -292,46 +317,20 @@ func run(args []string) (err error) {
 			return err
 		}
 		defer fluent.close()
-		port, err := harness.FreePort()
-		if err != nil {
-			return err
-		}
-		admin, err := harness.FreePort()
-		if err != nil {
-			return err
-		}
-		hDir := filepath.Join(dir, "hopscope-sidecar")
-		if err := os.MkdirAll(hDir, 0o755); err != nil {
-			return err
-		}
-		hsAccessLog = filepath.Join(hDir, "access.log")
-		hsAdmin = fmt.Sprintf("http://127.0.0.1:%d", admin)
-		argv := harness.Pinned(taskset, o.proxyCPU, hsBin, "sidecar",
-			"--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--upstream", strings.TrimSuffix(upURL, "/"),
-			"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
-			"--otlp-endpoint", "http://"+otlp.addr,
-			"--access-log", "stdout",
-		)
+		sc = sidecarSetup{bin: hsBin, sub: sidecarSubcommand(rep.Versions["hopscope"]), taskset: taskset, cpu: o.proxyCPU,
+			upstream: strings.TrimSuffix(upURL, "/"), otlp: otlp.addr, extra: o.hopscopeArgs}
 		desc := "hopscope sidecar, GOMAXPROCS=1, spans (OTLP/HTTP) + metrics + access log (stdout→file)"
 		if o.fluent {
-			// Direct shipping: fluent-logger-golang writes every record
-			// with its own write(2), which costs ~12% of the core.
-			argv = append(argv, "--fluent-address", fluent.addr)
+			sc.fluent = fluent.addr
 			desc += " + Fluent forward"
 		}
-		argv = append(argv, o.hopscopeArgs...)
-		// Nothing configures the sidecar behind the flags' back; one core.
-		p, err := sess.Start(ctx, "hopscope sidecar", harness.CleanEnv("GOMAXPROCS=1"), hsAccessLog, filepath.Join(hDir, "stderr.log"), argv...)
+		hs, err := sc.start(ctx, sess, "hopscope sidecar", filepath.Join(dir, "sidecar"), ready)
 		if err != nil {
 			return err
 		}
-		c := &contender{Name: "hopscope", Desc: desc,
-			URL: fmt.Sprintf("http://127.0.0.1:%d/", port), proc: p}
-		c.logLines = func() (int64, int64, error) { return countLines(hsAccessLog) }
-		if err := harness.WaitReady(ctx, p, ready(c.URL)); err != nil {
-			return err
-		}
+		hsAdmin = hs.admin
+		c := &contender{Name: "hopscope", Desc: desc, URL: hs.url, proc: hs.proc}
+		c.logLines = func() (int64, int64, error) { return countLines(hs.accessLog) }
 		cs = append(cs, c)
 	}
 	rep.Contenders = cs
@@ -418,6 +417,13 @@ func run(args []string) (err error) {
 		t.FluentConns, t.FluentBytes = fluent.conns.Load(), fluent.bytes.Load()
 		t.AccessLogLines, t.AccessLogBytes, _ = c.logLines()
 		rep.Hopscope = t
+	}
+
+	if len(o.rates) > 0 {
+		ph := ratePhase{o: o, sess: sess, dir: dir, taskset: taskset, upstream: upstream, sc: sc, otlp: otlp, ready: ready}
+		if err := ph.run(ctx, cs); err != nil {
+			return err
+		}
 	}
 
 	summarize(cs)

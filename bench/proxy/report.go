@@ -67,11 +67,11 @@ func notes(cs []*contender, rep *report) []string {
 		if t.AccessLogLines < t.RequestsSent {
 			ns = append(ns, fmt.Sprintf("hopscope: %d access-log lines for %d requests — some requests were not logged", t.AccessLogLines, t.RequestsSent))
 		}
-		if t.FluentBytes == 0 {
+		if t.FluentBytes == 0 && rep.Config["fluent"] == true {
 			ns = append(ns, "hopscope: the Fluent sink received nothing")
 		}
 	}
-	return ns
+	return append(ns, rateNotes(cs)...)
 }
 
 // mib is harness.FmtMiB, "-" for 0 (direct has no proxy process).
@@ -145,5 +145,6 @@ func printReport(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
+	printRates(w, rep)
 	harness.PrintNotes(w, rep.Notes)
 }

@@ -58,11 +58,17 @@ func ModuleRoot(ctx context.Context) (string, error) {
 // saying so on stderr. On failure the error shows the compiler's output
 // after hint (what to run instead).
 func BuildHopscope(ctx context.Context, root, out, hint string) error {
-	fmt.Fprintln(os.Stderr, "building ./cmd/hopscope ...")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/hopscope")
+	return BuildCommand(ctx, root, out, "./cmd/hopscope", hint)
+}
+
+// BuildCommand builds the main package pkg (relative to the module root)
+// into out; hint tells the user what to do if it does not build.
+func BuildCommand(ctx context.Context, root, out, pkg, hint string) error {
+	fmt.Fprintf(os.Stderr, "building %s ...\n", pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hopscope failed (%v) — %s:\n%s", err, hint, b)
+		return fmt.Errorf("go build %s failed (%v) — %s:\n%s", pkg, err, hint, b)
 	}
 	return nil
 }
