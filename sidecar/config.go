@@ -129,17 +129,24 @@ type Config struct {
 	RequestBodyTimeout time.Duration
 	// GCPercent is the Go garbage collector's target, applied by the
 	// command at start unless the GOGC variable is set (--gc-percent). The
-	// default 400 buys about 12% more requests per CPU-second than Go's
-	// 100 for about 15 MiB more RSS (bench/README.md); the memory limit
-	// (MemoryLimit, or GOMEMLIMIT) still caps the heap.
+	// default is Go's own 100: a sidecar's memory is paid in every pod, and
+	// 400 costs about 10 MiB more RSS at any request rate for about 12%
+	// more requests per CPU-second at saturation (bench/README.md); the
+	// memory limit (MemoryLimit, or GOMEMLIMIT) caps the heap either way.
 	GCPercent int
+	// ReleaseStartupPages: once serving, the command asks the kernel to
+	// take back the pages of its own executable that start-up touched
+	// (madvise MADV_PAGEOUT on Linux; clean file pages, faulted back from
+	// the page cache as serving needs them), which were most of the idle
+	// RSS (--release-startup-pages).
+	ReleaseStartupPages bool
 	// MemoryLimit is the container's memory limit in bytes (the chart
 	// sets it from limits.memory through the downward API). The command
 	// sets the Go runtime's soft memory limit to GoMemoryLimit, the limit
 	// less MemoryLimitReserve, unless the GOMEMLIMIT variable is set: with
-	// the default 400 GCPercent the heap would otherwise grow to five
-	// times the live data, past the container's limit while the telemetry
-	// queues are full. 0 sets none (--memory-limit).
+	// a large GCPercent the heap would otherwise grow to many times the
+	// live data, past the container's limit while the telemetry queues
+	// are full. 0 sets none (--memory-limit).
 	MemoryLimit int64
 	// Backends are the backend protocol proxies the app is pointed at
 	// instead of its backends (YAML key `backends:` of the --config file
@@ -222,7 +229,8 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         120 * time.Second,
 		RequestBodyTimeout:  60 * time.Second,
-		GCPercent:           400,
+		GCPercent:           100,
+		ReleaseStartupPages: true,
 	}
 }
 
@@ -266,6 +274,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive timeout for inbound connections")
 	fs.DurationVar(&c.RequestBodyTimeout, "request-body-timeout", c.RequestBodyTimeout, "max wait between two reads of an HTTP/1.x request body, then 408 (0 = none)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percent (GOGC, when set, wins)")
+	fs.BoolVar(&c.ReleaseStartupPages, "release-startup-pages", c.ReleaseStartupPages, "once serving, give the kernel back the executable's pages only start-up used (Linux)")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "container memory limit in bytes: the Go runtime is held to it less 40 MiB (GOMEMLIMIT, when set, wins); 0 = none")
 	fs.StringVar(&c.EgressListen, "egress-listen", c.EgressListen, "forward proxy address for HTTP_PROXY/HTTPS_PROXY (loopback; empty = off)")
 	fs.BoolVar(&c.TraceIDFromRequestID, "trace-id-from-request-id", c.TraceIDFromRequestID, "a request without trace context whose X-Request-ID is 32 lower-case hex digits starts its trace with that id")

@@ -50,6 +50,13 @@ func Run(ctx context.Context, again <-chan os.Signal, name string, args []string
 	if err := sc.Start(ctx); err != nil {
 		return err
 	}
+	if cfg.ReleaseStartupPages {
+		if n, err := releaseStartupPages(); err != nil {
+			logger.Debug("start-up pages kept", zap.Error(err))
+		} else {
+			logger.Debug("start-up pages released", zap.Int64("advised_bytes", n))
+		}
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-sc.Err():

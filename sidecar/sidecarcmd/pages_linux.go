@@ -1,0 +1,65 @@
+package sidecarcmd
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// madvPageout is MADV_PAGEOUT (Linux 5.4+): reclaim the range's pages now.
+const madvPageout = 21
+
+// releaseStartupPages asks the kernel to take back the pages of this
+// process's own executable that start-up touched — package initialisation
+// of every linked library, flag and config parsing — with
+// madvise(MADV_PAGEOUT) over the executable's read-only mappings. They are
+// clean file pages: serving faults the ones it runs back in from the page
+// cache (a minor fault each, once), and the rest stop counting toward the
+// pod's memory (about 13 of the sidecar's 15 MiB idle RSS were such
+// pages; bench/README.md). It returns the bytes of mappings advised.
+func releaseStartupPages() (int64, error) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return 0, fmt.Errorf("finding the executable: %w", err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, fmt.Errorf("reading the mappings: %w", err)
+	}
+	var advised int64
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		lo, hi, ok := exeMapping(sc.Bytes(), exe)
+		if !ok {
+			continue
+		}
+		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, madvPageout); e != 0 {
+			return advised, fmt.Errorf("madvise(MADV_PAGEOUT) %#x-%#x: %w", lo, hi, e)
+		}
+		advised += int64(hi - lo)
+	}
+	return advised, nil
+}
+
+// exeMapping parses one /proc/self/maps line ("lo-hi perms offset dev
+// inode path") and says whether it maps exe without write permission
+// (text, read-only data; writable data may hold state and is left alone).
+func exeMapping(line []byte, exe string) (lo, hi uintptr, ok bool) {
+	f := bytes.Fields(line)
+	if len(f) < 6 || string(f[5]) != exe || bytes.IndexByte(f[1], 'w') >= 0 {
+		return 0, 0, false
+	}
+	l, h, found := bytes.Cut(f[0], []byte("-"))
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseUint(string(l), 16, 64)
+	b, err2 := strconv.ParseUint(string(h), 16, 64)
+	if err1 != nil || err2 != nil || b <= a {
+		return 0, 0, false
+	}
+	return uintptr(a), uintptr(b), true
+}
