@@ -21,6 +21,9 @@ type rateRun struct {
 	ProxyVCPU float64 `json:"proxy_vcpu,omitempty"`
 	// RSSKiB is the proxy's VmRSS at the end of the run.
 	RSSKiB int64 `json:"rss_kib,omitempty"`
+	// SwitchesPerReq is the proxy's context switches (all its threads)
+	// per request scheduled.
+	SwitchesPerReq float64 `json:"proxy_context_switches_per_request,omitempty"`
 	// OtherPct: as round.OtherPct.
 	OtherPct float64 `json:"other_cpu_pct"`
 	// The sidecar's own telemetry, hopscope only (each run has a fresh
@@ -42,9 +45,12 @@ type rateSummary struct {
 	// less direct's in the same round; nil without direct.
 	AddedP99Ms *float64 `json:"added_p99_vs_direct_ms,omitempty"`
 	ProxyVCPU  float64  `json:"proxy_vcpu,omitempty"`
-	RSSKiB     int64    `json:"rss_kib,omitempty"`
-	Errors     int64    `json:"errors"`
-	LateP99Ms  float64  `json:"generator_late_p99_ms"`
+	// CPUPerReqUs is ProxyVCPU over the rate: CPU microseconds a request.
+	CPUPerReqUs    float64 `json:"proxy_cpu_us_per_request,omitempty"`
+	SwitchesPerReq float64 `json:"proxy_context_switches_per_request,omitempty"`
+	RSSKiB         int64   `json:"rss_kib,omitempty"`
+	Errors         int64   `json:"errors"`
+	LateP99Ms      float64 `json:"generator_late_p99_ms"`
 }
 
 // ratePhase runs the open-loop phase: every rate, every contender, every
@@ -122,8 +128,9 @@ func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round i
 		run.Sent += w.Completed + w.Errors
 	}
 	var proxyBefore float64
+	var switchesBefore int64
 	if proc != nil {
-		proxyBefore = harness.TreeCPU(proc.PID())
+		proxyBefore, switchesBefore = harness.TreeCPU(proc.PID()), harness.TreeSwitches(proc.PID())
 	}
 	upBefore, selfBefore, busyBefore := harness.TreeCPU(ph.upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
 	start := time.Now()
@@ -142,6 +149,7 @@ func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round i
 		}
 		proxyCPU := harness.TreeCPU(proc.PID()) - proxyBefore
 		run.ProxyVCPU = proxyCPU / wall
+		run.SwitchesPerReq = float64(harness.TreeSwitches(proc.PID())-switchesBefore) / float64(res.Scheduled)
 		run.RSSKiB, _ = harness.TreeMem(proc.PID())
 		other = max(other, busy[o.proxyCPU]-busyBefore[o.proxyCPU]-proxyCPU)
 	}
@@ -177,14 +185,16 @@ func summarizeRates(cs []*contender, rates []float64) {
 			}
 			f := func(get func(rateRun) float64) float64 { return harness.Median(harness.Pick(runs, get)) }
 			s := rateSummary{Rate: rate,
-				Achieved:  f(func(r rateRun) float64 { return r.Achieved }),
-				P50Ms:     f(func(r rateRun) float64 { return r.P50Ms }),
-				P99Ms:     f(func(r rateRun) float64 { return r.P99Ms }),
-				P999Ms:    f(func(r rateRun) float64 { return r.P999Ms }),
-				ProxyVCPU: f(func(r rateRun) float64 { return r.ProxyVCPU }),
-				RSSKiB:    int64(f(func(r rateRun) float64 { return float64(r.RSSKiB) })),
-				LateP99Ms: f(func(r rateRun) float64 { return r.LateP99Ms }),
+				Achieved:       f(func(r rateRun) float64 { return r.Achieved }),
+				P50Ms:          f(func(r rateRun) float64 { return r.P50Ms }),
+				P99Ms:          f(func(r rateRun) float64 { return r.P99Ms }),
+				P999Ms:         f(func(r rateRun) float64 { return r.P999Ms }),
+				ProxyVCPU:      f(func(r rateRun) float64 { return r.ProxyVCPU }),
+				SwitchesPerReq: f(func(r rateRun) float64 { return r.SwitchesPerReq }),
+				RSSKiB:         int64(f(func(r rateRun) float64 { return float64(r.RSSKiB) })),
+				LateP99Ms:      f(func(r rateRun) float64 { return r.LateP99Ms }),
 			}
+			s.CPUPerReqUs = 1e6 * s.ProxyVCPU / rate
 			for _, r := range runs {
 				s.Errors += r.Errors
 			}
@@ -238,7 +248,7 @@ func printRates(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "\nopen loop: each rate for %v over %v keep-alive connections, latency from each request's scheduled start; medians of %v round(s); hopscope: a fresh sidecar per run\n",
 		cfg["rate_duration"], cfg["rate_connections"], cfg["rounds"])
 	tw := harness.NewTable(w)
-	fmt.Fprintln(tw, "rate\tcontender\tachieved\tp50\tp99\tp99.9\tadded p99 vs direct\tproxy CPU\tRSS\terrors\tgenerator late p99\t")
+	fmt.Fprintln(tw, "rate\tcontender\tachieved\tp50\tp99\tp99.9\tadded p99 vs direct\tproxy CPU\tCPU/req\tswitches/req\tRSS\terrors\tgenerator late p99\t")
 	rates := rep.Config["rates"].([]float64)
 	for _, rate := range rates {
 		for _, c := range rep.Contenders {
@@ -246,15 +256,17 @@ func printRates(w io.Writer, rep *report) {
 				if s.Rate != rate {
 					continue
 				}
-				added, cpu := "-", "-"
+				added, cpu, perReq, sw := "-", "-", "-", "-"
 				if s.AddedP99Ms != nil {
 					added = fmt.Sprintf("%+.3fms", *s.AddedP99Ms)
 				}
-				if c.proc != nil {
+				if c.Name != "direct" {
 					cpu = fmt.Sprintf("%.3f vCPU", s.ProxyVCPU)
+					perReq = fmt.Sprintf("%.0fµs", s.CPUPerReqUs)
+					sw = fmt.Sprintf("%.1f", s.SwitchesPerReq)
 				}
-				fmt.Fprintf(tw, "%.0f/s\t%s\t%.0f/s\t%.3fms\t%.3fms\t%.3fms\t%s\t%s\t%s\t%d\t%.3fms\t\n", rate, c.Name, s.Achieved,
-					s.P50Ms, s.P99Ms, s.P999Ms, added, cpu, mib(s.RSSKiB), s.Errors, s.LateP99Ms)
+				fmt.Fprintf(tw, "%.0f/s\t%s\t%.0f/s\t%.3fms\t%.3fms\t%.3fms\t%s\t%s\t%s\t%s\t%s\t%d\t%.3fms\t\n", rate, c.Name, s.Achieved,
+					s.P50Ms, s.P99Ms, s.P999Ms, added, cpu, perReq, sw, mib(s.RSSKiB), s.Errors, s.LateP99Ms)
 			}
 		}
 	}

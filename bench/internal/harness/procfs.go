@@ -246,3 +246,37 @@ func WaitQuiet(ctx context.Context, cpus []int, limit time.Duration) error {
 		}
 	}
 }
+
+// TreeSwitches is the number of context switches (voluntary and not) of
+// every thread of pid and its children so far: each is a trip through the
+// kernel's scheduler, which costs most where waking a thread is dear (a
+// paravirtualised guest).
+func TreeSwitches(pid int) int64 {
+	var n int64
+	for _, p := range ProcTree(pid) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", p, t.Name())); err == nil {
+				n += parseStatusSwitches(string(data))
+			}
+		}
+	}
+	return n
+}
+
+// parseStatusSwitches sums voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches of a /proc/PID/task/TID/status.
+func parseStatusSwitches(status string) int64 {
+	var n int64
+	for _, line := range strings.Split(status, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+			x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += x
+		}
+	}
+	return n
+}

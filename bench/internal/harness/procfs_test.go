@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -56,6 +57,24 @@ func TestTreeMemSelf(t *testing.T) {
 	}
 	if rss, hwm := TreeMem(-1); rss != 0 || hwm != 0 {
 		t.Errorf("no such process: %d, %d", rss, hwm)
+	}
+}
+
+// TestTreeSwitches: sleeping switches this process's thread out, so the
+// count grows; a process that does not exist has none.
+func TestTreeSwitches(t *testing.T) {
+	before := TreeSwitches(os.Getpid())
+	for range 5 {
+		time.Sleep(time.Millisecond)
+	}
+	if after := TreeSwitches(os.Getpid()); before <= 0 || after < before+5 {
+		t.Errorf("context switches %d → %d across five sleeps", before, after)
+	}
+	if n := TreeSwitches(-1); n != 0 {
+		t.Errorf("no such process: %d", n)
+	}
+	if n := parseStatusSwitches("Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n"); n != 15 {
+		t.Errorf("parseStatusSwitches = %d, want 15", n)
 	}
 }
 
