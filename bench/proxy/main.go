@@ -158,6 +158,12 @@ type round struct {
 	// OtherPct is the busiest of the two CPUs' time spent on anything but
 	// this benchmark (other processes, hypervisor steal): noise.
 	OtherPct float64 `json:"other_cpu_pct"`
+	// The proxy's CPU per request, in user space and in the kernel
+	// (syscalls and the loopback network stack run for them), and its
+	// context switches per request.
+	UserUsPerReq   float64 `json:"proxy_user_us_per_request,omitempty"`
+	SysUsPerReq    float64 `json:"proxy_sys_us_per_request,omitempty"`
+	SwitchesPerReq float64 `json:"proxy_context_switches_per_request,omitempty"`
 }
 
 type ratios struct {
@@ -358,9 +364,10 @@ func run(args []string) (err error) {
 				}
 				c.Sent += res.Requests
 			}
-			var proxyBefore float64
+			var proxyBefore, sysBefore float64
+			var switchesBefore int64
 			if c.proc != nil {
-				proxyBefore = harness.TreeCPU(c.proc.PID())
+				proxyBefore, sysBefore, switchesBefore = harness.TreeCPU(c.proc.PID()), harness.TreeSysCPU(c.proc.PID()), harness.TreeSwitches(c.proc.PID())
 			}
 			upBefore, selfBefore, busyBefore := harness.TreeCPU(upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
 			res, wrkCPU, wall, err := runWrk(ctx, taskset, o.loadCPU, wrk, wrkArgs(o.threads, o.connections, o.duration, c.URL), o.duration)
@@ -379,6 +386,12 @@ func run(args []string) (err error) {
 				}
 				proxyCPU = harness.TreeCPU(c.proc.PID()) - proxyBefore
 				rd.ProxyCPUPct = 100 * proxyCPU / wall
+				if res.Requests > 0 {
+					sys := harness.TreeSysCPU(c.proc.PID()) - sysBefore
+					rd.SysUsPerReq = 1e6 * sys / float64(res.Requests)
+					rd.UserUsPerReq = 1e6 * (proxyCPU - sys) / float64(res.Requests)
+					rd.SwitchesPerReq = float64(harness.TreeSwitches(c.proc.PID())-switchesBefore) / float64(res.Requests)
+				}
 			}
 			other := busy[o.loadCPU] - busyBefore[o.loadCPU] - loadCPU
 			if c.proc != nil { // direct does not use the proxy CPU

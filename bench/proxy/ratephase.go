@@ -21,6 +21,8 @@ type rateRun struct {
 	ProxyVCPU float64 `json:"proxy_vcpu,omitempty"`
 	// RSSKiB is the proxy's VmRSS at the end of the run.
 	RSSKiB int64 `json:"rss_kib,omitempty"`
+	// SysPct is the kernel's share of the proxy's CPU time.
+	SysPct float64 `json:"proxy_sys_pct,omitempty"`
 	// SwitchesPerReq is the proxy's context switches (all its threads)
 	// per request scheduled.
 	SwitchesPerReq float64 `json:"proxy_context_switches_per_request,omitempty"`
@@ -47,6 +49,7 @@ type rateSummary struct {
 	ProxyVCPU  float64  `json:"proxy_vcpu,omitempty"`
 	// CPUPerReqUs is ProxyVCPU over the rate: CPU microseconds a request.
 	CPUPerReqUs    float64 `json:"proxy_cpu_us_per_request,omitempty"`
+	SysPct         float64 `json:"proxy_sys_pct,omitempty"`
 	SwitchesPerReq float64 `json:"proxy_context_switches_per_request,omitempty"`
 	RSSKiB         int64   `json:"rss_kib,omitempty"`
 	Errors         int64   `json:"errors"`
@@ -127,10 +130,10 @@ func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round i
 		}
 		run.Sent += w.Completed + w.Errors
 	}
-	var proxyBefore float64
+	var proxyBefore, sysBefore float64
 	var switchesBefore int64
 	if proc != nil {
-		proxyBefore, switchesBefore = harness.TreeCPU(proc.PID()), harness.TreeSwitches(proc.PID())
+		proxyBefore, sysBefore, switchesBefore = harness.TreeCPU(proc.PID()), harness.TreeSysCPU(proc.PID()), harness.TreeSwitches(proc.PID())
 	}
 	upBefore, selfBefore, busyBefore := harness.TreeCPU(ph.upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
 	start := time.Now()
@@ -149,6 +152,9 @@ func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round i
 		}
 		proxyCPU := harness.TreeCPU(proc.PID()) - proxyBefore
 		run.ProxyVCPU = proxyCPU / wall
+		if proxyCPU > 0 {
+			run.SysPct = 100 * (harness.TreeSysCPU(proc.PID()) - sysBefore) / proxyCPU
+		}
 		run.SwitchesPerReq = float64(harness.TreeSwitches(proc.PID())-switchesBefore) / float64(res.Scheduled)
 		run.RSSKiB, _ = harness.TreeMem(proc.PID())
 		other = max(other, busy[o.proxyCPU]-busyBefore[o.proxyCPU]-proxyCPU)
@@ -191,6 +197,7 @@ func summarizeRates(cs []*contender, rates []float64) {
 				P999Ms:         f(func(r rateRun) float64 { return r.P999Ms }),
 				ProxyVCPU:      f(func(r rateRun) float64 { return r.ProxyVCPU }),
 				SwitchesPerReq: f(func(r rateRun) float64 { return r.SwitchesPerReq }),
+				SysPct:         f(func(r rateRun) float64 { return r.SysPct }),
 				RSSKiB:         int64(f(func(r rateRun) float64 { return float64(r.RSSKiB) })),
 				LateP99Ms:      f(func(r rateRun) float64 { return r.LateP99Ms }),
 			}
@@ -248,7 +255,7 @@ func printRates(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "\nopen loop: each rate for %v over %v keep-alive connections, latency from each request's scheduled start; medians of %v round(s); hopscope: a fresh sidecar per run\n",
 		cfg["rate_duration"], cfg["rate_connections"], cfg["rounds"])
 	tw := harness.NewTable(w)
-	fmt.Fprintln(tw, "rate\tcontender\tachieved\tp50\tp99\tp99.9\tadded p99 vs direct\tproxy CPU\tCPU/req\tswitches/req\tRSS\terrors\tgenerator late p99\t")
+	fmt.Fprintln(tw, "rate\tcontender\tachieved\tp50\tp99\tp99.9\tadded p99 vs direct\tproxy CPU\tCPU/req\tof it kernel\tswitches/req\tRSS\terrors\tgenerator late p99\t")
 	rates := rep.Config["rates"].([]float64)
 	for _, rate := range rates {
 		for _, c := range rep.Contenders {
@@ -256,17 +263,18 @@ func printRates(w io.Writer, rep *report) {
 				if s.Rate != rate {
 					continue
 				}
-				added, cpu, perReq, sw := "-", "-", "-", "-"
+				added, cpu, perReq, sys, sw := "-", "-", "-", "-", "-"
 				if s.AddedP99Ms != nil {
 					added = fmt.Sprintf("%+.3fms", *s.AddedP99Ms)
 				}
 				if c.Name != "direct" {
 					cpu = fmt.Sprintf("%.3f vCPU", s.ProxyVCPU)
 					perReq = fmt.Sprintf("%.0fµs", s.CPUPerReqUs)
+					sys = fmt.Sprintf("%.0f%%", s.SysPct)
 					sw = fmt.Sprintf("%.1f", s.SwitchesPerReq)
 				}
-				fmt.Fprintf(tw, "%.0f/s\t%s\t%.0f/s\t%.3fms\t%.3fms\t%.3fms\t%s\t%s\t%s\t%s\t%s\t%d\t%.3fms\t\n", rate, c.Name, s.Achieved,
-					s.P50Ms, s.P99Ms, s.P999Ms, added, cpu, perReq, sw, mib(s.RSSKiB), s.Errors, s.LateP99Ms)
+				fmt.Fprintf(tw, "%.0f/s\t%s\t%.0f/s\t%.3fms\t%.3fms\t%.3fms\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3fms\t\n", rate, c.Name, s.Achieved,
+					s.P50Ms, s.P99Ms, s.P999Ms, added, cpu, perReq, sys, sw, mib(s.RSSKiB), s.Errors, s.LateP99Ms)
 			}
 		}
 	}

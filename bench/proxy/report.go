@@ -128,6 +128,22 @@ func printReport(w io.Writer, rep *report) {
 		tw.Flush()
 	}
 
+	if slices.ContainsFunc(rep.Contenders, func(c *contender) bool { return c.proc != nil }) {
+		fmt.Fprintln(w, "\nthe proxy's cost per request at saturation (medians over rounds): CPU in user space and in the kernel (syscalls and the loopback network stack they run), context switches")
+		tw = harness.NewTable(w)
+		fmt.Fprintln(tw, "contender\tuser\tkernel\ttotal\tswitches\t")
+		for _, c := range rep.Contenders {
+			if c.proc == nil {
+				continue
+			}
+			u := harness.Median(harness.Pick(c.Rounds, func(r round) float64 { return r.UserUsPerReq }))
+			k := harness.Median(harness.Pick(c.Rounds, func(r round) float64 { return r.SysUsPerReq }))
+			sw := harness.Median(harness.Pick(c.Rounds, func(r round) float64 { return r.SwitchesPerReq }))
+			fmt.Fprintf(tw, "%s\t%.1fµs\t%.1fµs\t%.1fµs\t%.2f\t\n", c.Name, u, k, u+k, sw)
+		}
+		tw.Flush()
+	}
+
 	if l := rep.NginxLog; l != nil {
 		fmt.Fprintf(w, "\nnginx proxy access log: %d lines, %.1f MiB\n", l[0], float64(l[1])/(1<<20))
 	}

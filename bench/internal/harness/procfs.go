@@ -37,6 +37,7 @@ func ProcTree(pid int) []int {
 type statFields struct {
 	ppid  int
 	ticks int64 // utime + stime, in clock ticks
+	sys   int64 // stime alone
 }
 
 func readStat(pid int) (statFields, error) {
@@ -65,7 +66,7 @@ func parseStat(s string) (statFields, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return statFields{}, fmt.Errorf("bad stat: %w", err)
 	}
-	return statFields{ppid: ppid, ticks: ut + st}, nil
+	return statFields{ppid: ppid, ticks: ut + st, sys: st}, nil
 }
 
 // TreeCPU is the CPU time, in seconds, used so far by pid and its children.
@@ -74,6 +75,18 @@ func TreeCPU(pid int) float64 {
 	for _, p := range ProcTree(pid) {
 		if st, err := readStat(p); err == nil {
 			t += st.ticks
+		}
+	}
+	return float64(t) / clockTicks
+}
+
+// TreeSysCPU is the part of TreeCPU spent in the kernel (system time):
+// syscalls, and the network stack's work done on their behalf.
+func TreeSysCPU(pid int) float64 {
+	var t int64
+	for _, p := range ProcTree(pid) {
+		if st, err := readStat(p); err == nil {
+			t += st.sys
 		}
 	}
 	return float64(t) / clockTicks

@@ -15,7 +15,7 @@ func TestParseStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.ppid != 4200 || st.ticks != 1234+567 {
+	if st.ppid != 4200 || st.ticks != 1234+567 || st.sys != 567 {
 		t.Errorf("got %+v", st)
 	}
 	for _, bad := range []string{"4242 (x) S 1", "4242 x S", "4242 (x) S 1 2 3 4 5 6 7 8 9 10 eleven 12 13"} {
@@ -33,7 +33,7 @@ func TestReadStatSelf(t *testing.T) {
 	if st.ppid != os.Getppid() {
 		t.Errorf("ppid %d, want %d", st.ppid, os.Getppid())
 	}
-	if st.ticks < 0 || SelfCPU() < 0 || TreeCPU(os.Getpid()) < SelfCPU() {
+	if st.ticks < 0 || SelfCPU() < 0 || TreeCPU(os.Getpid()) < SelfCPU() || TreeSysCPU(os.Getpid()) > TreeCPU(os.Getpid()) {
 		t.Errorf("ticks %d, SelfCPU %v, TreeCPU %v", st.ticks, SelfCPU(), TreeCPU(os.Getpid()))
 	}
 	if tree := ProcTree(os.Getppid()); len(tree) < 2 || tree[0] != os.Getppid() || !contains(tree, os.Getpid()) {
