@@ -70,23 +70,18 @@ func parseStat(s string) (statFields, error) {
 }
 
 // TreeCPU is the CPU time, in seconds, used so far by pid and its children.
-func TreeCPU(pid int) float64 {
-	var t int64
-	for _, p := range ProcTree(pid) {
-		if st, err := readStat(p); err == nil {
-			t += st.ticks
-		}
-	}
-	return float64(t) / clockTicks
-}
+func TreeCPU(pid int) float64 { return treeTicks(pid, func(st statFields) int64 { return st.ticks }) }
 
 // TreeSysCPU is the part of TreeCPU spent in the kernel (system time):
 // syscalls, and the network stack's work done on their behalf.
-func TreeSysCPU(pid int) float64 {
+func TreeSysCPU(pid int) float64 { return treeTicks(pid, func(st statFields) int64 { return st.sys }) }
+
+// treeTicks sums of(stat) over pid and its children, in seconds.
+func treeTicks(pid int, of func(statFields) int64) float64 {
 	var t int64
 	for _, p := range ProcTree(pid) {
 		if st, err := readStat(p); err == nil {
-			t += st.sys
+			t += of(st)
 		}
 	}
 	return float64(t) / clockTicks
