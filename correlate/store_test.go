@@ -300,3 +300,55 @@ func TestStoreHooks(t *testing.T) {
 		t.Fatalf("all: %d due, want 2", n)
 	}
 }
+
+// TestStoreAddTraceSizesOnce: the records one AddTrace brings are held in
+// slices allocated once, of their size (append's doubling copied each
+// ~200-byte record up to four times for a six-span trace), and never more
+// than MaxSpansPerTrace allows.
+func TestStoreAddTraceSizesOnce(t *testing.T) {
+	tests := []struct {
+		name               string
+		sidecars, backends int
+		maxSpans           int
+		wantHeld           int
+		maxAllocs          float64
+	}{
+		// A new entry (1), its map slot (amortised), one slice of each kind.
+		{name: "five sidecar spans, one call", sidecars: 5, backends: 1, maxSpans: 100, wantHeld: 6, maxAllocs: 3.5},
+		{name: "eight sidecar spans", sidecars: 8, maxSpans: 100, wantHeld: 8, maxAllocs: 2.5},
+		{name: "bounded", sidecars: 5, backends: 5, maxSpans: 4, wantHeld: 4, maxAllocs: 2.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var held, spare int
+			s, err := NewStore(StoreConfig{Window: time.Hour, MaxTraces: 1 << 20, MaxSpansPerTrace: tc.maxSpans}, Hooks[struct{}]{
+				Due: func(d Due[struct{}]) {
+					held = len(d.Group.Sidecars) + len(d.Group.Backends)
+					spare = cap(d.Group.Sidecars) - len(d.Group.Sidecars) + cap(d.Group.Backends) - len(d.Group.Backends)
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []Record
+			for i := 0; i < tc.sidecars; i++ {
+				recs = append(recs, &SidecarSpan{SpanID: fmt.Sprintf("s%d", i), Duration: time.Millisecond})
+			}
+			for i := 0; i < tc.backends; i++ {
+				recs = append(recs, &BackendCall{SpanID: fmt.Sprintf("b%d", i), Kind: "redis"})
+			}
+			var n uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				n++
+				s.AddTrace(t0, TraceID{0: 1, 8: byte(n), 9: byte(n >> 8)}, recs, nil)
+			})
+			if allocs > tc.maxAllocs {
+				t.Errorf("AddTrace of %d records: %.1f allocations, want at most %.1f", len(recs), allocs, tc.maxAllocs)
+			}
+			s.AddTrace(t0, TraceID{0: 2}, recs, nil)
+			s.Due(t0, true)
+			if held != tc.wantHeld || spare != 0 {
+				t.Errorf("held %d records with %d spare, want %d with none", held, spare, tc.wantHeld)
+			}
+		})
+	}
+}
