@@ -105,11 +105,32 @@ func statusOf(v otlpwire.Value) int {
 			return int(v.Int)
 		}
 	case otlpwire.TypeString:
-		if n, err := strconv.Atoi(string(v.Str)); err == nil {
-			return n
+		// Atoi of anything but digits allocates its error: an empty or
+		// non-numeric status (a span without one) is 0 without asking it.
+		if numeric(v.Str) {
+			if n, err := strconv.Atoi(string(v.Str)); err == nil {
+				return n
+			}
 		}
 	}
 	return 0
+}
+
+// numeric reports whether b is what strconv.Atoi can read: an optional
+// sign and at least one decimal digit.
+func numeric(b []byte) bool {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // spanRecord maps one OTLP span to the correlate record it stands for

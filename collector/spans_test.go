@@ -104,6 +104,9 @@ func TestSpanRecordFields(t *testing.T) {
 		{"text", s(contract.AttrHTTPResponseStatusCode, "404"), 404},
 		{"old name", i(contract.AttrHTTPStatusCodeOld, 201), 201},
 		{"not a number", s(contract.AttrHTTPResponseStatusCode, "x"), 0},
+		{"empty text", s(contract.AttrHTTPResponseStatusCode, ""), 0},
+		{"signed text", s(contract.AttrHTTPResponseStatusCode, "+200"), 200},
+		{"digits then text", s(contract.AttrHTTPResponseStatusCode, "200x"), 0},
 		{"absent", s("other", "1"), 0},
 	} {
 		sp := sidecar(tc.status)
@@ -174,6 +177,28 @@ func TestSpanRecordResource(t *testing.T) {
 		b := correlate.Compute(correlate.Group{Sidecars: []correlate.SidecarSpan{*got}})
 		if b.Service != "shop" || b.Namespace != tc.ns {
 			t.Errorf("%s: breakdown of service %q in namespace %q", tc.name, b.Service, b.Namespace)
+		}
+	}
+}
+
+// TestStatusOfAllocatesNothing: reading a status code, present or not, a
+// number or not, allocates nothing (strconv.Atoi's error for "" was an
+// allocation per sidecar span without a status).
+func TestStatusOfAllocatesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    otlpwire.Value
+		want int
+	}{
+		{"int", otlpwire.Value{Type: otlpwire.TypeInt, Int: 200}, 200},
+		{"text", otlpwire.Value{Type: otlpwire.TypeString, Str: []byte("404")}, 404},
+		{"empty text", otlpwire.Value{Type: otlpwire.TypeString, Str: []byte{}}, 0},
+		{"not a number", otlpwire.Value{Type: otlpwire.TypeString, Str: []byte("n/a")}, 0},
+		{"sign alone", otlpwire.Value{Type: otlpwire.TypeString, Str: []byte("-")}, 0},
+	} {
+		var got int
+		if allocs := testing.AllocsPerRun(100, func() { got = statusOf(tc.v) }); allocs != 0 || got != tc.want {
+			t.Errorf("%s: statusOf = %d with %.0f allocations, want %d with none", tc.name, got, allocs, tc.want)
 		}
 	}
 }
