@@ -88,7 +88,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		if gw.Add(res, sp) {
 			return nil // a gateway's span: Results maps it
 		}
-		if rec := spanRecord(res, sp); rec != nil {
+		if rec := spanRecord(c.strs, res, sp); rec != nil {
 			ts.recs = append(ts.recs, rec)
 		}
 		return nil

@@ -19,6 +19,7 @@ import (
 // hopscope.attribution.reason into the breakdown; an app's own client
 // span (no such attribute) is exact.
 func TestBackendSpanAttribution(t *testing.T) {
+	in := newInterner(maxInterned)
 	str := func(k, v string) *commonpb.KeyValue {
 		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 	}
@@ -54,7 +55,7 @@ func TestBackendSpanAttribution(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got correlate.Record
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got = spanRecord(res, sp)
+			got = spanRecord(in, res, sp)
 			return nil
 		})
 		call, ok := got.(*correlate.BackendCall)
@@ -71,6 +72,7 @@ func TestBackendSpanAttribution(t *testing.T) {
 // the operation from the statement's first word (Unicode spaces as
 // strings.Fields has them).
 func TestSpanRecordFields(t *testing.T) {
+	in := newInterner(maxInterned)
 	s := func(k, v string) *commonpb.KeyValue {
 		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 	}
@@ -85,7 +87,7 @@ func TestSpanRecordFields(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got correlate.Record
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got = spanRecord(res, sp)
+			got = spanRecord(in, res, sp)
 			return nil
 		})
 		return got
@@ -147,6 +149,7 @@ func TestSpanRecordFields(t *testing.T) {
 // from its resource (service.name, and k8s.namespace.name that the
 // injector sets through the downward API), and reach the breakdown.
 func TestSpanRecordResource(t *testing.T) {
+	in := newInterner(maxInterned)
 	kv := func(k, v string) *commonpb.KeyValue {
 		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 	}
@@ -168,7 +171,7 @@ func TestSpanRecordResource(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got *correlate.SidecarSpan
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got, _ = spanRecord(res, sp).(*correlate.SidecarSpan)
+			got, _ = spanRecord(in, res, sp).(*correlate.SidecarSpan)
 			return nil
 		})
 		if got == nil || got.Service != "shop" || got.Namespace != tc.ns {
@@ -200,5 +203,52 @@ func TestStatusOfAllocatesNothing(t *testing.T) {
 		if allocs := testing.AllocsPerRun(100, func() { got = statusOf(tc.v) }); allocs != 0 || got != tc.want {
 			t.Errorf("%s: statusOf = %d with %.0f allocations, want %d with none", tc.name, got, allocs, tc.want)
 		}
+	}
+}
+
+// TestSpanRecordAllocations: mapping a span makes no text of the attribute
+// values it keeps once they have been seen (interned: intern.go), only
+// the record itself and what is the request's own. The counts are the
+// most a mapping may allocate; each kind of span is mapped once first.
+func TestSpanRecordAllocations(t *testing.T) {
+	in := newInterner(maxInterned)
+	s := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	i := func(k string, v int64) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		kind  tracepb.Span_SpanKind
+		attrs []*commonpb.KeyValue
+		// The record and its two hex span ids.
+		max float64
+	}{
+		{"sidecar span", tracepb.Span_SPAN_KIND_SERVER, []*commonpb.KeyValue{s(contract.AttrComponent, contract.ComponentSidecar),
+			s(contract.AttrHTTPRoute, "/orders/{id}"), s(contract.AttrHTTPRequestMethod, "GET"), i(contract.AttrHTTPResponseStatusCode, 200)}, 3},
+		{"redis call", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s("db.system.name", "redis"), s("db.operation.name", "GET"),
+			s("server.address", "cache"), i("server.port", 6379)}, 3},
+		{"postgres statement", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s("db.system", "postgresql"), s("db.statement", "select 1"),
+			s("server.address", "db"), s("server.port", "5432"), s(contract.AttrAttribution, "inferred"), s(contract.AttrAttributionReason, "sole")}, 3},
+		{"http call", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s(contract.AttrHTTPRequestMethod, "POST"), s("server.address", "api.stripe.com")}, 3},
+	} {
+		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{s(contract.AttrServiceName, "shop"), s(contract.AttrK8sNamespaceName, "prod")}},
+			ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
+				TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "span name",
+				Kind: tc.kind, StartTimeUnixNano: 1e9, EndTimeUnixNano: 2e9, Attributes: tc.attrs,
+			}}}},
+		}}}
+		body, _ := proto.Marshal(req)
+		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+			if spanRecord(in, res, sp) == nil {
+				t.Fatalf("%s: no record", tc.name)
+			}
+			if allocs := testing.AllocsPerRun(50, func() { spanRecord(in, res, sp) }); allocs > tc.max {
+				t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, allocs, tc.max)
+			}
+			return nil
+		})
 	}
 }
