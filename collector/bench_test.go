@@ -13,6 +13,8 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hopscope/hopscope/correlate"
 )
 
 // exportRequest builds an export of traces×(1+children) spans shaped like
@@ -120,4 +122,24 @@ func benchIngest(b *testing.B, mapped, fresh bool) {
 		}
 	}
 	b.ReportMetric(float64(b.N*traces*(children+1))/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkObserve measures what the emitter does per due trace for the
+// histograms: a breakdown of the macro benchmark's shape (sidecar, app,
+// one PostgreSQL call), each iteration a new trace into the same series.
+func BenchmarkObserve(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, func() correlate.StoreStats { return correlate.StoreStats{} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEmitter(m, nil)
+	bd := correlate.Breakdown{Service: "shop", Namespace: "prod", Route: "/orders/{id}",
+		Hops:     []correlate.Hop{{Hop: "sidecar", MS: 0.3}, {Hop: "app", MS: 4.1}, {Hop: "postgres", MS: 1.2}},
+		Backends: []correlate.Backend{{Kind: "postgres", Target: "db:5432", Operation: "SELECT", MS: 1.2, Attribution: correlate.AttributionExact}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		bd.TraceID = correlate.TraceID{0: 1, 8: byte(i), 9: byte(i >> 8), 10: byte(i >> 16)}
+		e.observe(&traceState{}, bd)
+	}
 }

@@ -132,6 +132,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	// One table: the store holds every trace once, with the emitter's
 	// per-trace state, and calls the emitter when a trace is due.
 	c.em = newEmitter(nil, nil)
+	c.em.exemplars.clock = c.now
 	scfg := correlate.DefaultStoreConfig()
 	scfg.Window, scfg.MaxTraces, scfg.Delay = cfg.Window, cfg.MaxTraces, cfg.ExportDelay
 	var err error
