@@ -117,7 +117,14 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 	// Calls have no identity of their own in the breakdown, and late
 	// records move their offsets: count them per label set and observe
 	// only those beyond what an earlier flush observed.
-	seen := map[uint64]int{}
+	// seen[i] counts this breakdown's calls of st.calls[i]'s label set: a
+	// slice beside st.calls (on the stack for a few label sets), not a map
+	// per trace.
+	var seenBuf [8]int
+	seen := seenBuf[:0]
+	for range st.calls {
+		seen = append(seen, 0)
+	}
 	for _, c := range b.Backends {
 		outcome := "ok"
 		if c.Error {
@@ -128,16 +135,17 @@ func (e *emitter) observe(st *traceState, b correlate.Breakdown) {
 			attribution = string(correlate.AttributionInferred)
 		}
 		k := hashStrings(c.Kind, c.Target, c.Operation, attribution, outcome)
-		seen[k]++
 		i := slices.IndexFunc(st.calls, func(x callCount) bool { return x.key == k })
 		if i < 0 {
 			st.calls = append(st.calls, callCount{key: k})
+			seen = append(seen, 0)
 			i = len(st.calls) - 1
 		}
-		if seen[k] <= st.calls[i].n {
+		seen[i]++
+		if seen[i] <= st.calls[i].n {
 			continue
 		}
-		st.calls[i].n = seen[k]
+		st.calls[i].n = seen[i]
 		kind := lim.kind(c.Kind)
 		a, target, op := lim.backend(service, kind, c.Target, c.Operation)
 		e.observeTimes(e.m.backend.WithLabelValues(a.namespace, a.service, kind, target, op, attribution, outcome), max(c.MS, 0)/1000, tid, now, times)
