@@ -2,7 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -171,7 +170,7 @@ func spanRecord(in *interner, res *otlpwire.Resource, sp *otlpwire.Span) correla
 		return &correlate.SidecarSpan{
 			// The request's own ids are not interned: one per request.
 			Keys:   correlate.Keys{RequestID: f.requestID.String(), XRayRoot: f.xrayRoot.String()},
-			SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
+			SpanID: correlate.SpanIDOf(sp.SpanID), ParentSpanID: correlate.SpanIDOf(sp.ParentSpanID),
 			Service: resValue(in, res, contract.AttrServiceName), Namespace: resValue(in, res, contract.AttrK8sNamespaceName),
 			Method: in.value(f.method), Route: in.value(f.route), Status: f.status, Start: start, Duration: dur,
 			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
@@ -182,7 +181,7 @@ func spanRecord(in *interner, res *otlpwire.Resource, sp *otlpwire.Span) correla
 	}
 	a := attributionOf(f.attribution)
 	return &correlate.BackendCall{
-		SpanID: hex.EncodeToString(sp.SpanID), ParentSpanID: hex.EncodeToString(sp.ParentSpanID),
+		SpanID: correlate.SpanIDOf(sp.SpanID), ParentSpanID: correlate.SpanIDOf(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
 		Error: sp.StatusCode == statusCodeError, Attribution: a, Reason: reasonOf(a, f.reason)}
 }

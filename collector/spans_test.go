@@ -112,7 +112,8 @@ func TestSpanRecordFields(t *testing.T) {
 		{"absent", s("other", "1"), 0},
 	} {
 		sp := sidecar(tc.status)
-		if sp == nil || sp.Status != tc.want || sp.RequestID != "req-1" || sp.Route != "/orders/{id}" || sp.Method != "GET" {
+		if sp == nil || sp.Status != tc.want || sp.RequestID != "req-1" || sp.Route != "/orders/{id}" || sp.Method != "GET" ||
+			sp.SpanID.String() != "0102030405060708" || !sp.ParentSpanID.IsZero() {
 			t.Errorf("status %s: %#v, want status %d and the request's fields", tc.name, sp, tc.want)
 		}
 	}
@@ -208,7 +209,7 @@ func TestStatusOfAllocatesNothing(t *testing.T) {
 
 // TestSpanRecordAllocations: mapping a span makes no text of the attribute
 // values it keeps once they have been seen (interned: intern.go), only
-// the record itself and what is the request's own. The counts are the
+// the record itself and what is the request's own (none here). The counts are the
 // most a mapping may allocate; each kind of span is mapped once first.
 func TestSpanRecordAllocations(t *testing.T) {
 	in := newInterner(maxInterned)
@@ -222,28 +223,37 @@ func TestSpanRecordAllocations(t *testing.T) {
 		name  string
 		kind  tracepb.Span_SpanKind
 		attrs []*commonpb.KeyValue
-		// The record and its two hex span ids.
+		// The record: the span ids are binary (correlate.SpanID).
 		max float64
 	}{
 		{"sidecar span", tracepb.Span_SPAN_KIND_SERVER, []*commonpb.KeyValue{s(contract.AttrComponent, contract.ComponentSidecar),
-			s(contract.AttrHTTPRoute, "/orders/{id}"), s(contract.AttrHTTPRequestMethod, "GET"), i(contract.AttrHTTPResponseStatusCode, 200)}, 3},
+			s(contract.AttrHTTPRoute, "/orders/{id}"), s(contract.AttrHTTPRequestMethod, "GET"), i(contract.AttrHTTPResponseStatusCode, 200)}, 1},
 		{"redis call", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s("db.system.name", "redis"), s("db.operation.name", "GET"),
-			s("server.address", "cache"), i("server.port", 6379)}, 3},
+			s("server.address", "cache"), i("server.port", 6379)}, 1},
 		{"postgres statement", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s("db.system", "postgresql"), s("db.statement", "select 1"),
-			s("server.address", "db"), s("server.port", "5432"), s(contract.AttrAttribution, "inferred"), s(contract.AttrAttributionReason, "sole")}, 3},
-		{"http call", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s(contract.AttrHTTPRequestMethod, "POST"), s("server.address", "api.stripe.com")}, 3},
+			s("server.address", "db"), s("server.port", "5432"), s(contract.AttrAttribution, "inferred"), s(contract.AttrAttributionReason, "sole")}, 1},
+		{"http call", tracepb.Span_SPAN_KIND_CLIENT, []*commonpb.KeyValue{s(contract.AttrHTTPRequestMethod, "POST"), s("server.address", "api.stripe.com")}, 1},
 	} {
 		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
 			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{s(contract.AttrServiceName, "shop"), s(contract.AttrK8sNamespaceName, "prod")}},
 			ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
-				TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "span name",
+				TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, ParentSpanId: []byte{0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2}, Name: "span name",
 				Kind: tc.kind, StartTimeUnixNano: 1e9, EndTimeUnixNano: 2e9, Attributes: tc.attrs,
 			}}}},
 		}}}
 		body, _ := proto.Marshal(req)
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			if spanRecord(in, res, sp) == nil {
+			var sid, parent correlate.SpanID
+			switch r := spanRecord(in, res, sp).(type) {
+			case *correlate.SidecarSpan:
+				sid, parent = r.SpanID, r.ParentSpanID
+			case *correlate.BackendCall:
+				sid, parent = r.SpanID, r.ParentSpanID
+			default:
 				t.Fatalf("%s: no record", tc.name)
+			}
+			if sid.String() != "0102030405060708" || parent.String() != "0a0b0c0d0e0f0102" {
+				t.Errorf("%s: span id %s, parent %s", tc.name, sid, parent)
 			}
 			if allocs := testing.AllocsPerRun(50, func() { spanRecord(in, res, sp) }); allocs > tc.max {
 				t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, allocs, tc.max)

@@ -77,7 +77,7 @@ func BenchmarkStoreAddTrace(b *testing.B) {
 		recs := make([]Record, 0, 6)
 		for j := 0; j < 5; j++ {
 			sc := base.Sidecars[0]
-			sc.Keys, sc.SpanID = Keys{}, spanIDs[j]
+			sc.Keys, sc.SpanID = Keys{}, hexSpanID(spanIDs[j])
 			recs = append(recs, &sc)
 		}
 		c := base.Backends[0]

@@ -384,7 +384,7 @@ func (s *Store[T]) merge(e *entry[T], rec Record) {
 		}
 		g.Ingress = &c
 	case *SidecarSpan:
-		if r.SpanID != "" && slices.ContainsFunc(g.Sidecars, func(x SidecarSpan) bool { return x.SpanID == r.SpanID }) {
+		if !r.SpanID.IsZero() && slices.ContainsFunc(g.Sidecars, func(x SidecarSpan) bool { return x.SpanID == r.SpanID }) {
 			return
 		}
 		if spans >= s.cfg.MaxSpansPerTrace {
@@ -395,7 +395,7 @@ func (s *Store[T]) merge(e *entry[T], rec Record) {
 		c.TraceID = ""
 		g.Sidecars = append(g.Sidecars, c)
 	case *BackendCall:
-		if r.SpanID != "" && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
+		if !r.SpanID.IsZero() && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
 			return
 		}
 		if spans >= s.cfg.MaxSpansPerTrace {

@@ -162,7 +162,7 @@ func TestStoreBounds(t *testing.T) {
 	})
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("%032x", i+1)
-		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s", Duration: time.Millisecond})
+		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: sid("s"), Duration: time.Millisecond})
 	}
 	st := s.Stats()
 	if st.Traces != 3 || st.Evicted != 2 {
@@ -174,13 +174,13 @@ func TestStoreBounds(t *testing.T) {
 	// Per-trace span bound.
 	id := fmt.Sprintf("%032x", 5)
 	for i := 0; i < 4; i++ {
-		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: fmt.Sprint(i), Kind: "redis"})
+		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: sid(fmt.Sprint(i)), Kind: "redis"})
 	}
 	if g, _ := s.Group(TraceID{15: 5}); len(g.Sidecars)+len(g.Backends) != 2 || s.Stats().SpansDropped != 3 {
 		t.Fatalf("span bound: %d held, %+v", len(g.Sidecars)+len(g.Backends), s.Stats())
 	}
 	// Duplicate span ids are merged, not counted twice.
-	addAll(t, s, t0.Add(5*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s"})
+	addAll(t, s, t0.Add(5*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: sid("s")})
 	// Pending bound.
 	for i := 0; i < 3; i++ {
 		addAll(t, s, t0, &IngressLog{Keys: Keys{RequestID: fmt.Sprint("r", i)}})
@@ -225,7 +225,7 @@ func TestStoreRecentNewestRequestFirst(t *testing.T) {
 	id := func(i int) string { return fmt.Sprintf("%032x", i) }
 	for i := 1; i <= 3; i++ {
 		start := t0.Add(time.Duration(i) * time.Second)
-		addAll(t, s, start.Add(time.Second), &SidecarSpan{Keys: Keys{TraceID: id(i)}, SpanID: "s", Service: "shop",
+		addAll(t, s, start.Add(time.Second), &SidecarSpan{Keys: Keys{TraceID: id(i)}, SpanID: sid("s"), Service: "shop",
 			Start: start, Duration: 10 * time.Millisecond})
 	}
 	// Trace 1's ingress line arrives last.
@@ -272,7 +272,7 @@ func TestStoreHooks(t *testing.T) {
 	}
 	id := func(n int) string { return fmt.Sprintf("%032x", n) }
 	span := func(n int) Record {
-		return &SidecarSpan{Keys: Keys{TraceID: id(n)}, SpanID: "s", Duration: time.Millisecond}
+		return &SidecarSpan{Keys: Keys{TraceID: id(n)}, SpanID: sid("s"), Duration: time.Millisecond}
 	}
 	addAll(t, s, t0, span(1))
 	if n := s.Due(t0.Add(999*time.Millisecond), false); n != 0 {
@@ -331,10 +331,10 @@ func TestStoreAddTraceSizesOnce(t *testing.T) {
 			}
 			var recs []Record
 			for i := 0; i < tc.sidecars; i++ {
-				recs = append(recs, &SidecarSpan{SpanID: fmt.Sprintf("s%d", i), Duration: time.Millisecond})
+				recs = append(recs, &SidecarSpan{SpanID: sid(fmt.Sprintf("s%d", i)), Duration: time.Millisecond})
 			}
 			for i := 0; i < tc.backends; i++ {
-				recs = append(recs, &BackendCall{SpanID: fmt.Sprintf("b%d", i), Kind: "redis"})
+				recs = append(recs, &BackendCall{SpanID: sid(fmt.Sprintf("b%d", i)), Kind: "redis"})
 			}
 			var n uint64
 			allocs := testing.AllocsPerRun(200, func() {
