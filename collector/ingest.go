@@ -46,6 +46,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	var badRelayed int
 	var relayErr error
 	hold := c.sink != nil
+	var arena recordArena // the records live until em.add has filed them
 	gw := c.gateways.NewBatch()
 	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
 		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 || correlate.TraceID(sp.TraceID).IsZero() {
@@ -88,7 +89,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		if gw.Add(res, sp) {
 			return nil // a gateway's span: Results maps it
 		}
-		if rec := spanRecord(c.strs, res, sp); rec != nil {
+		if rec := spanRecord(c.strs, &arena, res, sp); rec != nil {
 			ts.recs = append(ts.recs, rec)
 		}
 		return nil

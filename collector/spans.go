@@ -156,7 +156,7 @@ func numeric(b []byte) bool {
 // Other spans (the app's own server and internal spans) give no record;
 // they are only forwarded to the trace backend. The kind is checked before
 // any attribute, and the attributes are read in one pass.
-func spanRecord(in *interner, res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
+func spanRecord(in *interner, a *recordArena, res *otlpwire.Resource, sp *otlpwire.Span) correlate.Record {
 	if len(sp.TraceID) != 16 || sp.End < sp.Start || (sp.Kind != kindServer && sp.Kind != kindClient) {
 		return nil
 	}
@@ -167,23 +167,66 @@ func spanRecord(in *interner, res *otlpwire.Resource, sp *otlpwire.Span) correla
 		if !is(f.component, contract.ComponentSidecar) && !resIs(res, contract.AttrComponent, contract.ComponentSidecar) {
 			return nil
 		}
-		return &correlate.SidecarSpan{
+		r := a.sidecar()
+		*r = correlate.SidecarSpan{
 			// The request's own ids are not interned: one per request.
 			Keys:   correlate.Keys{RequestID: f.requestID.String(), XRayRoot: f.xrayRoot.String()},
 			SpanID: correlate.SpanIDOf(sp.SpanID), ParentSpanID: correlate.SpanIDOf(sp.ParentSpanID),
 			Service: resValue(in, res, contract.AttrServiceName), Namespace: resValue(in, res, contract.AttrK8sNamespaceName),
 			Method: in.value(f.method), Route: in.value(f.route), Status: f.status, Start: start, Duration: dur,
 			App: msDuration(f.appMS), AppStart: msDuration(f.appStartMS)}
+		return r
 	}
 	kind, op, target := backendOf(in, f, sp.Name)
 	if kind == "" {
 		return nil
 	}
-	a := attributionOf(f.attribution)
-	return &correlate.BackendCall{
+	at := attributionOf(f.attribution)
+	r := a.backend()
+	*r = correlate.BackendCall{
 		SpanID: correlate.SpanIDOf(sp.SpanID), ParentSpanID: correlate.SpanIDOf(sp.ParentSpanID),
 		Kind: kind, Target: target, Operation: op, Start: start, Duration: dur,
-		Error: sp.StatusCode == statusCodeError, Attribution: a, Reason: reasonOf(a, f.reason)}
+		Error: sp.StatusCode == statusCodeError, Attribution: at, Reason: reasonOf(at, f.reason)}
+	return r
+}
+
+// recordArena hands out the records of one request's spans from chunks
+// instead of one allocation each: the store copies a record into the
+// trace's slice when it files it (correlate.Store.AddTrace) and keeps no
+// pointer to it, so the records only live as long as the request. The
+// chunks grow from 4 records to 256, so that a sidecar's small request
+// takes little. A nil arena allocates each record.
+type recordArena struct {
+	sidecars []correlate.SidecarSpan
+	backends []correlate.BackendCall
+}
+
+const maxArenaChunk = 256
+
+func (a *recordArena) sidecar() *correlate.SidecarSpan {
+	if a == nil {
+		return new(correlate.SidecarSpan)
+	}
+	a.sidecars = nextSlot(a.sidecars)
+	return &a.sidecars[len(a.sidecars)-1]
+}
+
+func (a *recordArena) backend() *correlate.BackendCall {
+	if a == nil {
+		return new(correlate.BackendCall)
+	}
+	a.backends = nextSlot(a.backends)
+	return &a.backends[len(a.backends)-1]
+}
+
+// nextSlot is chunk with one more element, in a new chunk (twice the size,
+// up to maxArenaChunk) when it is full: the elements handed out before
+// stay where they are.
+func nextSlot[T any](chunk []T) []T {
+	if len(chunk) == cap(chunk) {
+		chunk = make([]T, 0, min(max(2*cap(chunk), 4), maxArenaChunk))
+	}
+	return chunk[:len(chunk)+1]
 }
 
 // resIs reports whether the resource's attribute key is the text s.

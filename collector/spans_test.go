@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"testing"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -55,7 +56,7 @@ func TestBackendSpanAttribution(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got correlate.Record
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got = spanRecord(in, res, sp)
+			got = spanRecord(in, nil, res, sp)
 			return nil
 		})
 		call, ok := got.(*correlate.BackendCall)
@@ -87,7 +88,7 @@ func TestSpanRecordFields(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got correlate.Record
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got = spanRecord(in, res, sp)
+			got = spanRecord(in, nil, res, sp)
 			return nil
 		})
 		return got
@@ -172,7 +173,7 @@ func TestSpanRecordResource(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		var got *correlate.SidecarSpan
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
-			got, _ = spanRecord(in, res, sp).(*correlate.SidecarSpan)
+			got, _ = spanRecord(in, nil, res, sp).(*correlate.SidecarSpan)
 			return nil
 		})
 		if got == nil || got.Service != "shop" || got.Namespace != tc.ns {
@@ -244,7 +245,7 @@ func TestSpanRecordAllocations(t *testing.T) {
 		body, _ := proto.Marshal(req)
 		otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
 			var sid, parent correlate.SpanID
-			switch r := spanRecord(in, res, sp).(type) {
+			switch r := spanRecord(in, nil, res, sp).(type) {
 			case *correlate.SidecarSpan:
 				sid, parent = r.SpanID, r.ParentSpanID
 			case *correlate.BackendCall:
@@ -255,10 +256,40 @@ func TestSpanRecordAllocations(t *testing.T) {
 			if sid.String() != "0102030405060708" || parent.String() != "0a0b0c0d0e0f0102" {
 				t.Errorf("%s: span id %s, parent %s", tc.name, sid, parent)
 			}
-			if allocs := testing.AllocsPerRun(50, func() { spanRecord(in, res, sp) }); allocs > tc.max {
+			if allocs := testing.AllocsPerRun(50, func() { spanRecord(in, nil, res, sp) }); allocs > tc.max {
 				t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, allocs, tc.max)
+			}
+			// From a request's arena (consumeOTLP): a chunk now and then.
+			var a recordArena
+			if allocs := testing.AllocsPerRun(100, func() { spanRecord(in, &a, res, sp) }); allocs != 0 {
+				t.Errorf("%s from an arena: %.2f allocations per span, want 0 (a chunk per several)", tc.name, allocs)
 			}
 			return nil
 		})
+	}
+}
+
+// TestRecordArena: the records an arena hands out are distinct and keep
+// what was written to them while more are handed out (a new chunk does
+// not move the earlier ones).
+func TestRecordArena(t *testing.T) {
+	var a recordArena
+	var scs []*correlate.SidecarSpan
+	var bcs []*correlate.BackendCall
+	for i := 0; i < 1000; i++ {
+		sc, bc := a.sidecar(), a.backend()
+		if sc.Status != 0 || bc.Kind != "" {
+			t.Fatalf("record %d handed out twice or not zero: %+v %+v", i, sc, bc)
+		}
+		sc.Status, bc.Kind = i, fmt.Sprint(i)
+		scs, bcs = append(scs, sc), append(bcs, bc)
+	}
+	for i := range scs {
+		if scs[i].Status != i || bcs[i].Kind != fmt.Sprint(i) {
+			t.Fatalf("record %d changed: status %d, kind %q", i, scs[i].Status, bcs[i].Kind)
+		}
+	}
+	if c := cap(a.sidecars); c != maxArenaChunk {
+		t.Errorf("chunk of %d records after 1000, want the cap %d", c, maxArenaChunk)
 	}
 }
