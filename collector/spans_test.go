@@ -293,3 +293,40 @@ func TestRecordArena(t *testing.T) {
 		t.Errorf("chunk of %d records after 1000, want the cap %d", c, maxArenaChunk)
 	}
 }
+
+// TestSpanRecordResourceOnce: with a request's arena, each resource's
+// attributes are read once for its spans, and every span still gets its
+// own resource's service and namespace (three resources, the middle one
+// not a sidecar's).
+func TestSpanRecordResourceOnce(t *testing.T) {
+	kv := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	rs := func(service, ns string, sidecar bool, spans int) *tracepb.ResourceSpans {
+		attrs := []*commonpb.KeyValue{kv(contract.AttrServiceName, service), kv(contract.AttrK8sNamespaceName, ns)}
+		if sidecar {
+			attrs = append(attrs, kv(contract.AttrComponent, contract.ComponentSidecar))
+		}
+		var sps []*tracepb.Span
+		for i := 0; i < spans; i++ {
+			sps = append(sps, &tracepb.Span{TraceId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanId: []byte{1, 2, 3, 4, 5, 6, 7, byte(i + 1)},
+				Name: "GET", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: 1e9, EndTimeUnixNano: 2e9})
+		}
+		return &tracepb.ResourceSpans{Resource: &resourcepb.Resource{Attributes: attrs}, ScopeSpans: []*tracepb.ScopeSpans{{Spans: sps}}}
+	}
+	body, _ := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+		rs("shop", "prod", true, 2), rs("app", "prod", false, 2), rs("billing", "fin", true, 2)}})
+	in, a := newInterner(maxInterned), &recordArena{}
+	var got []string
+	otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
+		if r, ok := spanRecord(in, a, res, sp).(*correlate.SidecarSpan); ok {
+			got = append(got, r.Service+"/"+r.Namespace)
+		} else {
+			got = append(got, "-")
+		}
+		return nil
+	})
+	if want := "[shop/prod shop/prod - - billing/fin billing/fin]"; fmt.Sprint(got) != want {
+		t.Errorf("records by resource: %v, want %s", got, want)
+	}
+}
