@@ -68,7 +68,9 @@ type Collector struct {
 	gateways *gateway.Matcher
 	m        *metrics
 	em       *emitter
-	sink     spanSink
+	// strs interns the attribute values span records keep (intern.go).
+	strs *interner
+	sink spanSink
 	// rejects logs refused input, rate-limited per source.
 	rejects *rejectLog
 	// tokens are --auth-token-file's (nil: no token required).
@@ -126,10 +128,11 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		return nil, errors.New("collector: Options.Registerer and Options.Gatherer go together")
 	}
 	c := &Collector{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, tick: opts.FlushTick,
-		rejects: newRejectLog(opts.Logger, rejectLogEvery)}
+		rejects: newRejectLog(opts.Logger, rejectLogEvery), strs: newInterner(maxInterned)}
 	// One table: the store holds every trace once, with the emitter's
 	// per-trace state, and calls the emitter when a trace is due.
 	c.em = newEmitter(nil, nil)
+	c.em.exemplars.clock = c.now
 	scfg := correlate.DefaultStoreConfig()
 	scfg.Window, scfg.MaxTraces, scfg.Delay = cfg.Window, cfg.MaxTraces, cfg.ExportDelay
 	var err error

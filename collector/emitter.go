@@ -35,6 +35,8 @@ type emitter struct {
 	sink  spanSink // nil: no export
 	log   *zap.Logger
 	clock func() time.Time // for the export warnings' rate limit
+	// exemplars rate-limits the histograms' exemplars (observe.go).
+	exemplars exemplarGate
 	// albInput is true when ALB logs are an input (--alb-logs or an alb
 	// --tail); albSeen when an ALB record came some other way (forward).
 	albInput bool

@@ -80,7 +80,7 @@ func replay(t *testing.T, dir string, order []string) (correlate.Breakdown, *cor
 			body, _ := proto.Marshal(&req)
 			err := otlpwire.Walk(body, func(res *otlpwire.Resource, _ *otlpwire.Scope, sp *otlpwire.Span) error {
 				// As consumeOTLP files them: under the span's binary trace id.
-				if rec := spanRecord(res, sp); rec != nil {
+				if rec := spanRecord(newInterner(maxInterned), nil, res, sp); rec != nil {
 					traceID = correlate.TraceID(sp.TraceID)
 					store.AddTrace(now, traceID, []correlate.Record{rec}, nil)
 				}

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"encoding/hex"
 	"hash/fnv"
 	"time"
 
@@ -128,7 +127,7 @@ func (e *emitter) synthesize(st *traceState, b correlate.Breakdown, g *correlate
 	if entry != nil && innermost != "" {
 		for i, h := range out {
 			v, err := otlpwire.ParseSpan(h.Span)
-			if err != nil || hex.EncodeToString(v.SpanID) != entry.SpanID {
+			if err != nil || correlate.SpanIDOf(v.SpanID) != entry.SpanID {
 				continue
 			}
 			if len(v.ParentSpanID) == 8 && st.knows([8]byte(v.ParentSpanID)) {
@@ -152,7 +151,7 @@ func (e *emitter) synthesize(st *traceState, b correlate.Breakdown, g *correlate
 	if entry != nil && st.synth&synthBits[correlate.HopApp] == 0 {
 		hasChild := false
 		for _, h := range held {
-			if v, err := otlpwire.ParseSpan(h.Span); err == nil && hex.EncodeToString(v.ParentSpanID) == entry.SpanID && v.Kind == kindServer {
+			if v, err := otlpwire.ParseSpan(h.Span); err == nil && correlate.SpanIDOf(v.ParentSpanID) == entry.SpanID && v.Kind == kindServer {
 				hasChild = true
 			}
 		}
@@ -161,7 +160,7 @@ func (e *emitter) synthesize(st *traceState, b correlate.Breakdown, g *correlate
 				continue
 			}
 			st.synth |= synthBits[correlate.HopApp]
-			sid, _ := hex.DecodeString(entry.SpanID)
+			sid := entry.SpanID.Bytes()
 			out = append(out, hold(entry.Service, &tracepb.Span{
 				TraceId: tid, SpanId: synthID(b.TraceID, correlate.HopApp), ParentSpanId: sid, Name: contract.HopApp,
 				Kind:              tracepb.Span_SPAN_KIND_INTERNAL,

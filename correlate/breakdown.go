@@ -138,7 +138,7 @@ func Compute(g Group) Breakdown {
 	// The nested levels, outermost first. Each present level's hop gets
 	// its duration minus the next present level's; a missing level's time
 	// stays with the level above it and its hop is listed as missing.
-	var levels []level
+	levels := make([]level, 0, 8) // at most 6: sized once, on the stack
 	var lbName string
 	if g.LB != nil {
 		lbName = g.LB.Kind
@@ -181,7 +181,7 @@ func Compute(g Group) Breakdown {
 		return b
 	}
 
-	var hops []hopD
+	hops := make([]hopD, 0, 16) // sized once; many backend kinds grow it
 	var total time.Duration
 	if br := g.Browser; br != nil {
 		total = br.Total
@@ -239,6 +239,9 @@ func Compute(g Group) Breakdown {
 		sum += h.d
 	}
 	other := total - sum
+	if len(hops) > 0 || other != 0 {
+		b.Hops = make([]Hop, 0, len(hops)+1) // the hops and other: one allocation (none: the empty Hops above)
+	}
 	for _, h := range hops {
 		b.Hops = append(b.Hops, Hop{Hop: h.name, MS: ms(h.d), Source: h.source})
 	}

@@ -38,12 +38,12 @@ func fullPath() Group {
 		Ingress: &IngressLog{Keys: Keys{RequestID: "req-1"}, Start: t0.Add(msd(60)), RequestTime: msd(100),
 			Tries:      []UpstreamTry{{Addr: "10.0.0.7:15080", Status: 200, Connect: msd(1), Header: msd(94), Response: msd(95)}},
 			Resolution: time.Millisecond, Method: "GET", Path: "/api/orders/7", Status: 200},
-		Sidecars: []SidecarSpan{{Keys: Keys{TraceID: traceID, RequestID: "req-1"}, SpanID: "00f067aa0ba902b7", Service: "shop",
+		Sidecars: []SidecarSpan{{Keys: Keys{TraceID: traceID, RequestID: "req-1"}, SpanID: hexSpanID("00f067aa0ba902b7"), Service: "shop",
 			Method: "GET", Route: "/api/orders/{id}", Status: 200, Start: sidecarStart, Duration: msd(90), App: msd(80), AppStart: msd(4)}},
 		Backends: []BackendCall{
-			{Keys: Keys{TraceID: traceID}, SpanID: "b1", Kind: "postgres", Target: "db:5432", Operation: "SELECT", Start: appStart.Add(msd(5)), Duration: msd(25), Attribution: AttributionExact},
-			{Keys: Keys{TraceID: traceID}, SpanID: "b2", Kind: "redis", Target: "cache:6379", Operation: "GET", Start: appStart.Add(msd(1)), Duration: msd(2), Attribution: AttributionExact},
-			{Keys: Keys{TraceID: traceID}, SpanID: "b3", Kind: "http_egress", Target: "api.stripe.com:443", Operation: "POST", Start: appStart.Add(msd(35)), Duration: msd(30), Attribution: AttributionInferred},
+			{Keys: Keys{TraceID: traceID}, SpanID: sid("b1"), Kind: "postgres", Target: "db:5432", Operation: "SELECT", Start: appStart.Add(msd(5)), Duration: msd(25), Attribution: AttributionExact},
+			{Keys: Keys{TraceID: traceID}, SpanID: sid("b2"), Kind: "redis", Target: "cache:6379", Operation: "GET", Start: appStart.Add(msd(1)), Duration: msd(2), Attribution: AttributionExact},
+			{Keys: Keys{TraceID: traceID}, SpanID: sid("b3"), Kind: "http_egress", Target: "api.stripe.com:443", Operation: "POST", Start: appStart.Add(msd(35)), Duration: msd(30), Attribution: AttributionInferred},
 		},
 	}
 }
@@ -90,10 +90,10 @@ func TestComputeGolden(t *testing.T) {
 			g := fullPath()
 			appStart := g.Sidecars[0].Start.Add(g.Sidecars[0].AppStart)
 			g.Backends = []BackendCall{
-				{SpanID: "p1", Kind: "postgres", Start: appStart.Add(msd(10)), Duration: msd(20), Attribution: AttributionExact},
-				{SpanID: "p2", Kind: "postgres", Start: appStart.Add(msd(15)), Duration: msd(20), Attribution: AttributionExact}, // union 10..35 = 25
-				{SpanID: "r1", Kind: "redis", Start: appStart.Add(msd(30)), Duration: msd(10), Attribution: AttributionExact},    // 30..40: 5 ms shared with postgres
-				{SpanID: "x1", Kind: "postgres", Start: appStart.Add(msd(50)), Duration: msd(10), Attribution: AttributionAmbiguous},
+				{SpanID: sid("p1"), Kind: "postgres", Start: appStart.Add(msd(10)), Duration: msd(20), Attribution: AttributionExact},
+				{SpanID: sid("p2"), Kind: "postgres", Start: appStart.Add(msd(15)), Duration: msd(20), Attribution: AttributionExact}, // union 10..35 = 25
+				{SpanID: sid("r1"), Kind: "redis", Start: appStart.Add(msd(30)), Duration: msd(10), Attribution: AttributionExact},    // 30..40: 5 ms shared with postgres
+				{SpanID: sid("x1"), Kind: "postgres", Start: appStart.Add(msd(50)), Duration: msd(10), Attribution: AttributionAmbiguous},
 			}
 			return g
 		},
@@ -357,5 +357,27 @@ func TestRouteWithoutSidecar(t *testing.T) {
 	}
 	if len(routes) != 1 || !routes["/api/orders/{id}"] {
 		t.Errorf("500 ingress-only orders gave %d routes, want only /api/orders/{id}", len(routes))
+	}
+}
+
+// TestComputeAllocations: a breakdown sizes its working slices once (the
+// levels and hops on the stack, Hops in one allocation): the full path's
+// breakdown took 35 allocations when they grew by append. A group with no
+// hop still has empty, not nil, Hops (the API's "hops":[] is unchanged).
+func TestComputeAllocations(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		g    Group
+		max  float64
+	}{
+		{"full path", fullPath(), 24},
+		{"sidecar only", Group{TraceID: tid, Sidecars: fullPath().Sidecars}, 12},
+	} {
+		if allocs := testing.AllocsPerRun(50, func() { Compute(tc.g) }); allocs > tc.max {
+			t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, allocs, tc.max)
+		}
+	}
+	if b := Compute(Group{TraceID: tid}); b.Hops == nil || len(b.Hops) != 0 {
+		t.Errorf("no hop: Hops %#v, want empty, not nil", b.Hops)
 	}
 }

@@ -128,7 +128,8 @@ type IngressLog struct {
 // SidecarSpan is the hopscope sidecar's server span for one request.
 type SidecarSpan struct {
 	Keys
-	SpanID, ParentSpanID string
+	// SpanID and ParentSpanID are the span's (binary: SpanID).
+	SpanID, ParentSpanID SpanID
 	Service, Method      string
 	// Namespace is the Kubernetes namespace of the sidecar's pod (its
 	// resource's k8s.namespace.name), "" when it did not say.
@@ -187,7 +188,8 @@ const (
 // spans.
 type BackendCall struct {
 	Keys
-	SpanID, ParentSpanID string
+	// SpanID and ParentSpanID are the call's client span's.
+	SpanID, ParentSpanID SpanID
 	// Kind is the backend hop name: "postgres", "redis", "http_egress", …
 	Kind      string
 	Target    string

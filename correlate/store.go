@@ -222,12 +222,15 @@ func (s *Store[T]) AddTrace(now time.Time, id TraceID, recs []Record, update fun
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The entry first, to size its slices once: adding records of this
+	// (known) trace id makes no other entry, so nothing evicts it meanwhile.
+	e := s.entry(now, id)
+	s.reserve(e, recs)
 	for _, rec := range recs {
 		if r, err := s.add(now, id, rec); err == nil && r.Late {
 			late++
 		}
 	}
-	e := s.entry(now, id)
 	if update != nil {
 		update(&e.state)
 	}
@@ -312,6 +315,40 @@ func (s *Store[T]) remove(e *entry[T]) {
 	}
 }
 
+// reserve makes room in e's held slices for the sidecar spans and backend
+// calls among recs (no more than MaxSpansPerTrace allows): one allocation
+// of exactly the size they need instead of append doubling its way there,
+// copying ~200-byte records each time, and a slice that makeDue need not
+// fit again when they were all the trace's (the common case: its spans
+// come in one request).
+func (s *Store[T]) reserve(e *entry[T], recs []Record) {
+	var ns, nb int
+	for _, rec := range recs {
+		switch rec.(type) {
+		case *SidecarSpan:
+			ns++
+		case *BackendCall:
+			nb++
+		}
+	}
+	room := s.cfg.MaxSpansPerTrace - len(e.g.Sidecars) - len(e.g.Backends)
+	ns = max(min(ns, room), 0)
+	nb = max(min(nb, room-ns), 0)
+	e.g.Sidecars, e.g.Backends = grown(e.g.Sidecars, ns), grown(e.g.Backends, nb)
+}
+
+// grown is rs with room for n more, in a slice of exactly that capacity
+// when it must grow (bounded by the caller: MaxSpansPerTrace is checked
+// as records are merged).
+func grown[T any](rs []T, n int) []T {
+	if n == 0 || cap(rs)-len(rs) >= n {
+		return rs
+	}
+	out := make([]T, len(rs), len(rs)+n)
+	copy(out, rs)
+	return out
+}
+
 func cloneKeys(k Keys) Keys {
 	// The trace id is the group's: a filed record does not keep its own
 	// hex copy.
@@ -347,7 +384,7 @@ func (s *Store[T]) merge(e *entry[T], rec Record) {
 		}
 		g.Ingress = &c
 	case *SidecarSpan:
-		if r.SpanID != "" && slices.ContainsFunc(g.Sidecars, func(x SidecarSpan) bool { return x.SpanID == r.SpanID }) {
+		if !r.SpanID.IsZero() && slices.ContainsFunc(g.Sidecars, func(x SidecarSpan) bool { return x.SpanID == r.SpanID }) {
 			return
 		}
 		if spans >= s.cfg.MaxSpansPerTrace {
@@ -358,7 +395,7 @@ func (s *Store[T]) merge(e *entry[T], rec Record) {
 		c.TraceID = ""
 		g.Sidecars = append(g.Sidecars, c)
 	case *BackendCall:
-		if r.SpanID != "" && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
+		if !r.SpanID.IsZero() && slices.ContainsFunc(g.Backends, func(x BackendCall) bool { return x.SpanID == r.SpanID }) {
 			return
 		}
 		if spans >= s.cfg.MaxSpansPerTrace {

@@ -162,7 +162,7 @@ func TestStoreBounds(t *testing.T) {
 	})
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("%032x", i+1)
-		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s", Duration: time.Millisecond})
+		addAll(t, s, t0.Add(time.Duration(i)*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: sid("s"), Duration: time.Millisecond})
 	}
 	st := s.Stats()
 	if st.Traces != 3 || st.Evicted != 2 {
@@ -174,13 +174,13 @@ func TestStoreBounds(t *testing.T) {
 	// Per-trace span bound.
 	id := fmt.Sprintf("%032x", 5)
 	for i := 0; i < 4; i++ {
-		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: fmt.Sprint(i), Kind: "redis"})
+		addAll(t, s, t0.Add(5*time.Second), &BackendCall{Keys: Keys{TraceID: id}, SpanID: sid(fmt.Sprint(i)), Kind: "redis"})
 	}
 	if g, _ := s.Group(TraceID{15: 5}); len(g.Sidecars)+len(g.Backends) != 2 || s.Stats().SpansDropped != 3 {
 		t.Fatalf("span bound: %d held, %+v", len(g.Sidecars)+len(g.Backends), s.Stats())
 	}
 	// Duplicate span ids are merged, not counted twice.
-	addAll(t, s, t0.Add(5*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: "s"})
+	addAll(t, s, t0.Add(5*time.Second), &SidecarSpan{Keys: Keys{TraceID: id}, SpanID: sid("s")})
 	// Pending bound.
 	for i := 0; i < 3; i++ {
 		addAll(t, s, t0, &IngressLog{Keys: Keys{RequestID: fmt.Sprint("r", i)}})
@@ -225,7 +225,7 @@ func TestStoreRecentNewestRequestFirst(t *testing.T) {
 	id := func(i int) string { return fmt.Sprintf("%032x", i) }
 	for i := 1; i <= 3; i++ {
 		start := t0.Add(time.Duration(i) * time.Second)
-		addAll(t, s, start.Add(time.Second), &SidecarSpan{Keys: Keys{TraceID: id(i)}, SpanID: "s", Service: "shop",
+		addAll(t, s, start.Add(time.Second), &SidecarSpan{Keys: Keys{TraceID: id(i)}, SpanID: sid("s"), Service: "shop",
 			Start: start, Duration: 10 * time.Millisecond})
 	}
 	// Trace 1's ingress line arrives last.
@@ -272,7 +272,7 @@ func TestStoreHooks(t *testing.T) {
 	}
 	id := func(n int) string { return fmt.Sprintf("%032x", n) }
 	span := func(n int) Record {
-		return &SidecarSpan{Keys: Keys{TraceID: id(n)}, SpanID: "s", Duration: time.Millisecond}
+		return &SidecarSpan{Keys: Keys{TraceID: id(n)}, SpanID: sid("s"), Duration: time.Millisecond}
 	}
 	addAll(t, s, t0, span(1))
 	if n := s.Due(t0.Add(999*time.Millisecond), false); n != 0 {
@@ -298,5 +298,57 @@ func TestStoreHooks(t *testing.T) {
 	}
 	if n := s.Due(t0.Add(4*time.Second), true); n != 2 {
 		t.Fatalf("all: %d due, want 2", n)
+	}
+}
+
+// TestStoreAddTraceSizesOnce: the records one AddTrace brings are held in
+// slices allocated once, of their size (append's doubling copied each
+// ~200-byte record up to four times for a six-span trace), and never more
+// than MaxSpansPerTrace allows.
+func TestStoreAddTraceSizesOnce(t *testing.T) {
+	tests := []struct {
+		name               string
+		sidecars, backends int
+		maxSpans           int
+		wantHeld           int
+		maxAllocs          float64
+	}{
+		// A new entry (1), its map slot (amortised), one slice of each kind.
+		{name: "five sidecar spans, one call", sidecars: 5, backends: 1, maxSpans: 100, wantHeld: 6, maxAllocs: 3.5},
+		{name: "eight sidecar spans", sidecars: 8, maxSpans: 100, wantHeld: 8, maxAllocs: 2.5},
+		{name: "bounded", sidecars: 5, backends: 5, maxSpans: 4, wantHeld: 4, maxAllocs: 2.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var held, spare int
+			s, err := NewStore(StoreConfig{Window: time.Hour, MaxTraces: 1 << 20, MaxSpansPerTrace: tc.maxSpans}, Hooks[struct{}]{
+				Due: func(d Due[struct{}]) {
+					held = len(d.Group.Sidecars) + len(d.Group.Backends)
+					spare = cap(d.Group.Sidecars) - len(d.Group.Sidecars) + cap(d.Group.Backends) - len(d.Group.Backends)
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []Record
+			for i := 0; i < tc.sidecars; i++ {
+				recs = append(recs, &SidecarSpan{SpanID: sid(fmt.Sprintf("s%d", i)), Duration: time.Millisecond})
+			}
+			for i := 0; i < tc.backends; i++ {
+				recs = append(recs, &BackendCall{SpanID: sid(fmt.Sprintf("b%d", i)), Kind: "redis"})
+			}
+			var n uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				n++
+				s.AddTrace(t0, TraceID{0: 1, 8: byte(n), 9: byte(n >> 8)}, recs, nil)
+			})
+			if allocs > tc.maxAllocs {
+				t.Errorf("AddTrace of %d records: %.1f allocations, want at most %.1f", len(recs), allocs, tc.maxAllocs)
+			}
+			s.AddTrace(t0, TraceID{0: 2}, recs, nil)
+			s.Due(t0, true)
+			if held != tc.wantHeld || spare != 0 {
+				t.Errorf("held %d records with %d spare, want %d with none", held, spare, tc.wantHeld)
+			}
+		})
 	}
 }

@@ -32,6 +32,9 @@ var stageRules = []struct{ pattern, stage string }{
 	{"collector.backendOf", stageMapping},
 	{"collector.str", stageMapping},
 	{"collector.attributionOf", stageMapping},
+	// The resource's attributes, read by the mapping without making text.
+	{"collector.resValue", stageMapping},
+	{"collector.resIs", stageMapping},
 	{"otlpwire.", stageWalk},
 	{"collector.(*Collector).consumeOTLP", stageGroup},
 	{"compress/", stageDecompress},

@@ -22,6 +22,8 @@ func TestStageOf(t *testing.T) {
 		// otlpwire's accessors count for the mapping that calls them.
 		{[]string{"runtime.slicebytetostring", hs + "internal/otlpwire.Value.String", hs + "collector.gather", hs + "collector.spanRecord", hs + "collector.(*Collector).consumeOTLP.func1", hs + "internal/otlpwire.walkScopeSpans", hs + "internal/otlpwire.Walk"}, stageMapping},
 		{[]string{hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.(*Span).EachAttr", hs + "collector.gather"}, stageMapping},
+		{[]string{hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.(*Resource).Attr", hs + "collector.resValue", hs + "collector.spanRecord"}, stageMapping},
+		{[]string{hs + "internal/otlpwire.(*Resource).Attr", hs + "collector.resIs", hs + "collector.spanRecord"}, stageMapping},
 		// protowire counts for its caller.
 		{[]string{"google.golang.org/protobuf/encoding/protowire.ConsumeVarint", hs + "internal/otlpwire.eachField", hs + "internal/otlpwire.Walk"}, stageWalk},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*histogram).ObserveWithExemplar", hs + "collector.(*emitter).observe"}, stageMetrics},

@@ -108,6 +108,9 @@ func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpa
 	if _, err := correlate.ParseTraceID(tid); err != nil {
 		return nil, fmt.Errorf("access log %s: %w", contract.LogTraceID, err)
 	}
+	// The span id is parsed here, at the edge; one that is not 16 hex
+	// digits counts as none (the record is still joined by its trace).
+	sid, _ := correlate.ParseSpanID(s(contract.LogSpanID))
 	dur, ok := f(contract.LogDurationMS)
 	if !ok {
 		return nil, fmt.Errorf("access log %s: missing or not a number", contract.LogDurationMS)
@@ -123,7 +126,7 @@ func sidecarFromAccessLog(r map[string]any, at time.Time) (*correlate.SidecarSpa
 	}
 	return &correlate.SidecarSpan{
 		Keys:     correlate.Keys{TraceID: tid, RequestID: s(contract.LogRequestID)},
-		SpanID:   s(contract.LogSpanID),
+		SpanID:   sid,
 		Service:  s(contract.LogService),
 		Method:   s(contract.LogMethod),
 		Route:    s(contract.LogRoute),

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,9 +85,9 @@ type Result struct {
 	// Ingress is the record, without keys but the request id: the caller
 	// files it under TraceID.
 	Ingress *correlate.IngressLog
-	// TrySpanIDs are the hex span ids of the client spans taken as its
-	// tries, so that the caller drops any backend call it made of them.
-	TrySpanIDs []string
+	// TrySpanIDs are the span ids of the client spans taken as its tries,
+	// so that the caller drops any backend call it made of them.
+	TrySpanIDs []correlate.SpanID
 }
 
 // Results maps every gateway server span of the request to its record,
@@ -115,7 +114,7 @@ func (b *Batch) Results(body []byte) []Result {
 		s := &b.servers[i]
 		rec := ingressOf(&s.sp)
 		service := serviceOf(&s.res)
-		var ids []string
+		var ids []correlate.SpanID
 		var tries []held
 		for _, c := range clients {
 			if string(c.sp.TraceID) == string(s.sp.TraceID) && c.sp.Start >= s.sp.Start && c.sp.End <= s.sp.End &&
@@ -134,7 +133,7 @@ func (b *Batch) Results(body []byte) []Result {
 		})
 		for _, c := range tries {
 			rec.Tries = append(rec.Tries, tryOf(&c.sp))
-			ids = append(ids, hex.EncodeToString(c.sp.SpanID))
+			ids = append(ids, correlate.SpanIDOf(c.sp.SpanID))
 		}
 		out = append(out, Result{TraceID: correlate.TraceID(s.sp.TraceID), Ingress: rec, TrySpanIDs: ids})
 	}

@@ -81,7 +81,7 @@ func TestRecordedEnvoy(t *testing.T) {
 			Start: ns(1701329063983177000), RequestTime: 8745 * time.Microsecond, Resolution: Resolution,
 			Tries:  []correlate.UpstreamTry{{Addr: "172.23.0.14:8080", Status: 200, Response: 8586 * time.Microsecond}},
 			Method: "GET", Path: "/", Status: 200, Upstream: "frontend"},
-			TrySpanIDs: []string{"857a13f25f2a7ea2"}},
+			TrySpanIDs: sids(t, "857a13f25f2a7ea2")},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("\n got %+v\nwant %+v", dump(got), dump(want))
@@ -104,7 +104,7 @@ func TestRecordedTraefik(t *testing.T) {
 		Start: ns(1764151201000000000), RequestTime: 4400 * time.Microsecond, Resolution: Resolution,
 		Tries:  []correlate.UpstreamTry{try(1.1), try(0.9), try(1.1)},
 		Method: "GET", Path: "/retry", Host: "127.0.0.1:8000", Status: 502},
-		TrySpanIDs: []string{"a000000000000001", "a000000000000005", "a000000000000009"}}}
+		TrySpanIDs: sids(t, "a000000000000001", "a000000000000005", "a000000000000009")}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("\n got %+v\nwant %+v", dump(got), dump(want))
 	}
@@ -199,6 +199,19 @@ func tid(t *testing.T, s string) correlate.TraceID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func sids(t *testing.T, hex ...string) []correlate.SpanID {
+	t.Helper()
+	var out []correlate.SpanID
+	for _, s := range hex {
+		id, err := correlate.ParseSpanID(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // dump makes results printable (the records are pointers).

@@ -44,7 +44,7 @@ func groups() []correlate.Group {
 			Ingress: &correlate.IngressLog{Start: t0.Add(msd(60)), RequestTime: msd(100),
 				Tries:      []correlate.UpstreamTry{{Addr: "10.0.0.7:15080", Status: 200, Response: msd(95)}},
 				Resolution: time.Millisecond, Method: "GET", Path: "/api/orders/7", Status: 200},
-			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idFull}, SpanID: "00f067aa0ba902b7", Service: "shop",
+			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idFull}, SpanID: spanIDOf("00f067aa0ba902b7"), Service: "shop",
 				Method: "GET", Route: "/api/orders/{id}", Status: 200, Start: sc, Duration: msd(90), App: msd(80), AppStart: msd(4)}},
 			Backends: []correlate.BackendCall{
 				{Kind: "postgres", Target: "db:5432", Operation: "SELECT", Start: app.Add(msd(5)), Duration: msd(25), Attribution: correlate.AttributionExact},
@@ -64,7 +64,7 @@ func groups() []correlate.Group {
 					{Addr: "10.0.0.8:15080", Status: 502, Response: msd(30)},
 					{Addr: "10.0.0.7:15080", Status: 200, Response: msd(100)},
 				}},
-			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idRetries}, SpanID: "b7ad6b7169203331", Service: "shop",
+			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idRetries}, SpanID: spanIDOf("b7ad6b7169203331"), Service: "shop",
 				Method: "POST", Route: "/api/cart", Status: 200, Start: sc, Duration: msd(96), App: msd(92), AppStart: msd(1.5)}},
 			Backends: []correlate.BackendCall{
 				{Kind: "redis", Target: "cache:6379", Operation: "GET", Start: app.Add(msd(2)), Duration: msd(1.2), Attribution: correlate.AttributionExact},
@@ -77,7 +77,7 @@ func groups() []correlate.Group {
 		app := sc.Add(msd(0.3))
 		return correlate.Group{
 			TraceID: tidOf(idInvoice),
-			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idInvoice}, SpanID: "c1", Service: "billing",
+			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idInvoice}, SpanID: spanIDOf("00000000000000c1"), Service: "billing",
 				Method: "GET", Route: "/invoices/{id}", Status: 200, Start: sc, Duration: msd(48), App: msd(47.4), AppStart: msd(0.3)}},
 			Backends: []correlate.BackendCall{
 				{Kind: "postgres", Target: "billing-db:5432", Operation: "SELECT", Start: app.Add(msd(3)), Duration: msd(30), Attribution: correlate.AttributionExact},
@@ -105,7 +105,7 @@ func groups() []correlate.Group {
 				Resolution: time.Millisecond, Method: "GET", Path: "/search", Status: 200},
 			Ingress: &correlate.IngressLog{Start: start.Add(msd(0.5)), RequestTime: msd(100.6), Resolution: time.Millisecond, Method: "GET", Path: "/search", Status: 200,
 				Tries: []correlate.UpstreamTry{{Addr: "10.0.2.9:15080", Status: 200, Response: msd(97)}}},
-			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idSearch}, SpanID: "d1", Service: "search",
+			Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: idSearch}, SpanID: spanIDOf("00000000000000d1"), Service: "search",
 				Method: "GET", Route: "/search", Status: 200, Start: sc, Duration: msd(96), App: msd(95), AppStart: msd(0.4)}},
 			Backends: []correlate.BackendCall{
 				{Kind: "elasticsearch", Target: "es:9200", Operation: "POST /_search", Start: app.Add(msd(4)), Duration: msd(60), Attribution: correlate.AttributionInferred},
@@ -130,7 +130,7 @@ func lateGroup(id string, offset time.Duration) correlate.Group {
 	sc := t0.Add(offset)
 	return correlate.Group{
 		TraceID: tidOf(id),
-		Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: id}, SpanID: "e1", Service: "shop",
+		Sidecars: []correlate.SidecarSpan{{Keys: correlate.Keys{TraceID: id}, SpanID: spanIDOf("00000000000000e1"), Service: "shop",
 			Method: "GET", Route: "/api/orders/{id}", Status: 404, Start: sc, Duration: msd(12), App: msd(11), AppStart: msd(0.5)}},
 	}
 }
@@ -242,4 +242,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// spanIDOf is a span id written as 16 hex digits.
+func spanIDOf(s string) correlate.SpanID {
+	id, err := correlate.ParseSpanID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
