@@ -61,29 +61,13 @@ func (id SpanID) String() string {
 func (id SpanID) AppendHex(b []byte) []byte { return hex.AppendEncode(b, id[:]) }
 
 // MarshalJSON writes id as its hex string ("" for the zero id).
-func (id SpanID) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 18)
-	b = append(b, '"')
-	if !id.IsZero() {
-		b = id.AppendHex(b)
-	}
-	return append(b, '"'), nil
-}
+func (id SpanID) MarshalJSON() ([]byte, error) { return marshalHex(id[:], id.IsZero()), nil }
 
 // UnmarshalJSON reads the hex string MarshalJSON writes.
 func (id *SpanID) UnmarshalJSON(b []byte) error {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return fmt.Errorf("span id: want a JSON string, got %s", b)
+	v, err := unmarshalHex("span id", b, ParseSpanID)
+	if err == nil {
+		*id = v
 	}
-	s := string(b[1 : len(b)-1])
-	if s == "" {
-		*id = SpanID{}
-		return nil
-	}
-	v, err := ParseSpanID(s)
-	if err != nil {
-		return err
-	}
-	*id = v
-	return nil
+	return err
 }

@@ -54,29 +54,13 @@ func (id TraceID) AppendHex(b []byte) []byte { return hex.AppendEncode(b, id[:])
 
 // MarshalJSON writes id as its hex string, as the API always has ("" for
 // the zero id).
-func (id TraceID) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 34)
-	b = append(b, '"')
-	if !id.IsZero() {
-		b = id.AppendHex(b)
-	}
-	return append(b, '"'), nil
-}
+func (id TraceID) MarshalJSON() ([]byte, error) { return marshalHex(id[:], id.IsZero()), nil }
 
 // UnmarshalJSON reads the hex string MarshalJSON writes.
 func (id *TraceID) UnmarshalJSON(b []byte) error {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return fmt.Errorf("trace id: want a JSON string, got %s", b)
+	v, err := unmarshalHex("trace id", b, ParseTraceID)
+	if err == nil {
+		*id = v
 	}
-	s := string(b[1 : len(b)-1])
-	if s == "" {
-		*id = TraceID{}
-		return nil
-	}
-	v, err := ParseTraceID(s)
-	if err != nil {
-		return err
-	}
-	*id = v
-	return nil
+	return err
 }
