@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"strconv"
 	"sync"
 
 	"github.com/hopscope/hopscope/internal/otlpwire"
@@ -70,14 +69,11 @@ func (in *interner) add(s string) {
 // value returns v as text, as otlpwire.Value.String does ("" for a type
 // other than string or int), interned.
 func (in *interner) value(v otlpwire.Value) string {
-	switch v.Type {
-	case otlpwire.TypeString:
+	if v.Type == otlpwire.TypeString {
 		return in.bytes(v.Str)
-	case otlpwire.TypeInt:
-		var buf [20]byte
-		return in.bytes(strconv.AppendInt(buf[:0], v.Int, 10))
 	}
-	return ""
+	var buf [20]byte
+	return in.bytes(v.AppendText(buf[:0]))
 }
 
 // size is how many values the table holds.

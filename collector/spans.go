@@ -33,34 +33,6 @@ type spanFields struct {
 	attribution, reason                                     otlpwire.Value
 }
 
-// appendValue appends v's text (otlpwire.Value.String's) to b.
-func appendValue(b []byte, v otlpwire.Value) []byte {
-	switch v.Type {
-	case otlpwire.TypeString:
-		return append(b, v.Str...)
-	case otlpwire.TypeInt:
-		return strconv.AppendInt(b, v.Int, 10)
-	}
-	return b
-}
-
-// isText reports whether v has text (otlpwire.Value.String is not "").
-func isText(v otlpwire.Value) bool {
-	return (v.Type == otlpwire.TypeString && len(v.Str) > 0) || v.Type == otlpwire.TypeInt
-}
-
-// is reports whether v is the text s, without making text of v.
-func is(v otlpwire.Value, s string) bool {
-	switch v.Type {
-	case otlpwire.TypeString:
-		return string(v.Str) == s
-	case otlpwire.TypeInt:
-		var buf [20]byte
-		return string(strconv.AppendInt(buf[:0], v.Int, 10)) == s
-	}
-	return s == ""
-}
-
 func gather(sp *otlpwire.Span) spanFields {
 	var f spanFields
 	sp.EachAttr(func(k []byte, v otlpwire.Value) {
@@ -84,7 +56,7 @@ func gather(sp *otlpwire.Span) spanFields {
 		case contract.AttrServerAddress, contract.AttrNetPeerNameOld:
 			f.serverAddr = v
 		case contract.AttrNetworkPeerAddress:
-			if !isText(f.serverAddr) {
+			if !f.serverAddr.HasText() {
 				f.serverAddr = v
 			}
 		case contract.AttrServerPort, contract.AttrNetPeerPortOld:
@@ -165,7 +137,7 @@ func spanRecord(in *interner, a *recordArena, res *otlpwire.Resource, sp *otlpwi
 	dur := time.Duration(sp.End - sp.Start)
 	if sp.Kind == kindServer {
 		rf := a.resource(in, res)
-		if !is(f.component, contract.ComponentSidecar) && !rf.sidecar {
+		if !f.component.Is(contract.ComponentSidecar) && !rf.sidecar {
 			return nil
 		}
 		r := a.sidecar()
@@ -265,7 +237,7 @@ func nextSlot[T any](chunk []T) []T {
 // resIs reports whether the resource's attribute key is the text s.
 func resIs(res *otlpwire.Resource, key, s string) bool {
 	v, ok := res.Attr(key)
-	return ok && is(v, s)
+	return ok && v.Is(s)
 }
 
 // resValue is the resource's attribute key as text, interned.
@@ -281,7 +253,7 @@ func reasonOf(a correlate.Attribution, v otlpwire.Value) correlate.AttributionRe
 		return ""
 	}
 	for _, r := range []correlate.AttributionReason{correlate.ReasonSole, correlate.ReasonValue, correlate.ReasonRoute, correlate.ReasonOrder} {
-		if is(v, string(r)) {
+		if v.Is(string(r)) {
 			return r
 		}
 	}
@@ -292,7 +264,7 @@ func reasonOf(a correlate.Attribution, v otlpwire.Value) correlate.AttributionRe
 // app's own client span runs inside the request's context: exact.
 func attributionOf(v otlpwire.Value) correlate.Attribution {
 	for _, a := range []correlate.Attribution{correlate.AttributionInferred, correlate.AttributionAmbiguous} {
-		if is(v, string(a)) {
+		if v.Is(string(a)) {
 			return a
 		}
 	}
@@ -303,17 +275,17 @@ func attributionOf(v otlpwire.Value) correlate.Attribution {
 // conventions (old and new attribute names). What it returns is interned
 // but for a target taken from the full URL.
 func backendOf(in *interner, f spanFields, name []byte) (kind, op, target string) {
-	if isText(f.serverAddr) {
-		if isText(f.serverPort) {
+	if f.serverAddr.HasText() {
+		if f.serverPort.HasText() {
 			var buf [128]byte
-			b := appendValue(buf[:0], f.serverAddr)
+			b := f.serverAddr.AppendText(buf[:0])
 			b = append(b, ':')
-			target = in.bytes(appendValue(b, f.serverPort))
+			target = in.bytes(f.serverPort.AppendText(b))
 		} else {
 			target = in.value(f.serverAddr)
 		}
 	}
-	if isText(f.dbSystem) {
+	if f.dbSystem.HasText() {
 		kind = in.value(f.dbSystem)
 		if kind == contract.DBSystemPostgreSQL {
 			kind = contract.HopPostgres
@@ -327,13 +299,13 @@ func backendOf(in *interner, f spanFields, name []byte) (kind, op, target string
 		}
 		return kind, op, target
 	}
-	if isText(f.method) {
+	if f.method.HasText() {
 		if target == "" {
 			target = f.urlFull.String()
 		}
 		return contract.HopHTTPEgress, in.value(f.method), target
 	}
-	if isText(f.rpcSystem) {
+	if f.rpcSystem.HasText() {
 		return in.value(f.rpcSystem), in.value(f.rpcMethod), target
 	}
 	return "", "", ""

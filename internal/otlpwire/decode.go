@@ -97,6 +97,35 @@ func (v Value) String() string {
 	return ""
 }
 
+// AppendText appends the value's text (String's) to b, without making a
+// string of it.
+func (v Value) AppendText(b []byte) []byte {
+	switch v.Type {
+	case anyString:
+		return append(b, v.Str...)
+	case anyInt:
+		return strconv.AppendInt(b, v.Int, 10)
+	}
+	return b
+}
+
+// HasText reports whether String is not "".
+func (v Value) HasText() bool {
+	return (v.Type == anyString && len(v.Str) > 0) || v.Type == anyInt
+}
+
+// Is reports whether String is s, without making a string of the value.
+func (v Value) Is(s string) bool {
+	switch v.Type {
+	case anyString:
+		return string(v.Str) == s
+	case anyInt:
+		var buf [20]byte
+		return string(strconv.AppendInt(buf[:0], v.Int, 10)) == s
+	}
+	return s == ""
+}
+
 // Float returns numbers as float64.
 func (v Value) Float() (float64, bool) {
 	switch v.Type {
