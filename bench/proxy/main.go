@@ -349,13 +349,8 @@ func run(args []string) (err error) {
 			slices.Reverse(order)
 		}
 		for _, c := range order {
-			if o.waitQuiet > 0 {
-				if err := harness.WaitQuiet(ctx, []int{o.loadCPU, o.proxyCPU}, o.waitQuiet); err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
-				}
+			if err := waitQuiet(ctx, o); err != nil {
+				return err
 			}
 			if o.warmup > 0 {
 				res, _, _, err := runWrk(ctx, taskset, o.loadCPU, wrk, wrkArgs(o.threads, o.connections, o.warmup, c.URL), o.warmup)
@@ -364,40 +359,28 @@ func run(args []string) (err error) {
 				}
 				c.Sent += res.Requests
 			}
-			var proxyBefore, sysBefore float64
-			var switchesBefore int64
-			if c.proc != nil {
-				proxyBefore, sysBefore, switchesBefore = harness.TreeCPU(c.proc.PID()), harness.TreeSysCPU(c.proc.PID()), harness.TreeSwitches(c.proc.PID())
-			}
-			upBefore, selfBefore, busyBefore := harness.TreeCPU(upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
+			before := sample(c.proc, upstream)
 			res, wrkCPU, wall, err := runWrk(ctx, taskset, o.loadCPU, wrk, wrkArgs(o.threads, o.connections, o.duration, c.URL), o.duration)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", c.Name, r, err)
 			}
 			c.Sent += res.Requests
 			rd := round{Round: r, wrkResult: res}
-			loadCPU := wrkCPU + harness.TreeCPU(upstream.PID()) - upBefore + harness.SelfCPU() - selfBefore
-			busy := harness.CPUBusy()
+			used := since(before, c.proc, upstream)
+			loadCPU := wrkCPU + used.upCPU + used.selfCPU
 			rd.LoadCPUPct = 100 * loadCPU / wall
-			var proxyCPU float64
 			if c.proc != nil {
 				if c.proc.Exited() {
 					return fmt.Errorf("%s exited during round %d (%v)%s", c.proc.Name(), r, c.proc.Err(), c.proc.LogTail(20))
 				}
-				proxyCPU = harness.TreeCPU(c.proc.PID()) - proxyBefore
-				rd.ProxyCPUPct = 100 * proxyCPU / wall
+				rd.ProxyCPUPct = 100 * used.proxyCPU / wall
 				if res.Requests > 0 {
-					sys := harness.TreeSysCPU(c.proc.PID()) - sysBefore
-					rd.SysUsPerReq = 1e6 * sys / float64(res.Requests)
-					rd.UserUsPerReq = 1e6 * (proxyCPU - sys) / float64(res.Requests)
-					rd.SwitchesPerReq = float64(harness.TreeSwitches(c.proc.PID())-switchesBefore) / float64(res.Requests)
+					rd.SysUsPerReq = 1e6 * used.proxySys / float64(res.Requests)
+					rd.UserUsPerReq = 1e6 * (used.proxyCPU - used.proxySys) / float64(res.Requests)
+					rd.SwitchesPerReq = float64(used.switches) / float64(res.Requests)
 				}
 			}
-			other := busy[o.loadCPU] - busyBefore[o.loadCPU] - loadCPU
-			if c.proc != nil { // direct does not use the proxy CPU
-				other = max(other, busy[o.proxyCPU]-busyBefore[o.proxyCPU]-proxyCPU)
-			}
-			rd.OtherPct = max(0, 100*other/wall)
+			rd.OtherPct = used.otherPct(o, loadCPU, wall, c.proc != nil) // direct does not use the proxy CPU
 			c.Rounds = append(c.Rounds, rd)
 			fmt.Fprintf(os.Stderr, "round %d/%d %-9s %9.0f req/s  p50 %6.2fms  p99 %6.2fms  errors %d  proxy CPU %3.0f%%  load CPU %3.0f%%  other %3.0f%%\n",
 				r, o.rounds, c.Name, res.ReqPerSec, res.P50Ms, res.P99Ms, res.Errors(), rd.ProxyCPUPct, rd.LoadCPUPct, rd.OtherPct)

@@ -100,13 +100,8 @@ func (ph ratePhase) run(ctx context.Context, cs []*contender) error {
 func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round int) (rateRun, error) {
 	o := ph.o
 	run := rateRun{Round: round}
-	if o.waitQuiet > 0 {
-		if err := harness.WaitQuiet(ctx, []int{o.loadCPU, o.proxyCPU}, o.waitQuiet); err != nil {
-			if ctx.Err() != nil {
-				return run, ctx.Err()
-			}
-			fmt.Fprintf(os.Stderr, "warning: %v; measuring anyway\n", err)
-		}
+	if err := waitQuiet(ctx, o); err != nil {
+		return run, err
 	}
 	url, proc := c.URL, c.proc
 	var sidecar *runningSidecar
@@ -130,36 +125,28 @@ func (ph ratePhase) one(ctx context.Context, c *contender, rate float64, round i
 		}
 		run.Sent += w.Completed + w.Errors
 	}
-	var proxyBefore, sysBefore float64
-	var switchesBefore int64
-	if proc != nil {
-		proxyBefore, sysBefore, switchesBefore = harness.TreeCPU(proc.PID()), harness.TreeSysCPU(proc.PID()), harness.TreeSwitches(proc.PID())
-	}
-	upBefore, selfBefore, busyBefore := harness.TreeCPU(ph.upstream.PID()), harness.SelfCPU(), harness.CPUBusy()
+	before := sample(proc, ph.upstream)
 	start := time.Now()
 	res, err := openLoop(ctx, addr, rate, o.rateDuration, o.rateConns)
 	if err != nil {
 		return run, err
 	}
 	wall := time.Since(start).Seconds()
-	busy := harness.CPUBusy()
+	used := since(before, proc, ph.upstream)
 	run.openLoopResult = res
 	run.Sent += res.Completed + res.Errors
-	other := busy[o.loadCPU] - busyBefore[o.loadCPU] - (harness.TreeCPU(ph.upstream.PID()) - upBefore) - (harness.SelfCPU() - selfBefore)
 	if proc != nil {
 		if proc.Exited() {
 			return run, fmt.Errorf("%s exited (%v)%s", proc.Name(), proc.Err(), proc.LogTail(20))
 		}
-		proxyCPU := harness.TreeCPU(proc.PID()) - proxyBefore
-		run.ProxyVCPU = proxyCPU / wall
-		if proxyCPU > 0 {
-			run.SysPct = 100 * (harness.TreeSysCPU(proc.PID()) - sysBefore) / proxyCPU
+		run.ProxyVCPU = used.proxyCPU / wall
+		if used.proxyCPU > 0 {
+			run.SysPct = 100 * used.proxySys / used.proxyCPU
 		}
-		run.SwitchesPerReq = float64(harness.TreeSwitches(proc.PID())-switchesBefore) / float64(res.Scheduled)
+		run.SwitchesPerReq = float64(used.switches) / float64(res.Scheduled)
 		run.RSSKiB, _ = harness.TreeMem(proc.PID())
-		other = max(other, busy[o.proxyCPU]-busyBefore[o.proxyCPU]-proxyCPU)
 	}
-	run.OtherPct = max(0, 100*other/wall)
+	run.OtherPct = used.otherPct(o, used.upCPU+used.selfCPU, wall, proc != nil)
 	if sidecar != nil {
 		// Stopped now so that queued spans and lines are flushed first.
 		sidecar.proc.Stop(20 * time.Second)
