@@ -49,16 +49,59 @@ type Span struct {
 	Kind       int32
 	Start, End uint64
 	StatusCode int32
+
+	// attrs are the attributes Walk decoded while checking the span,
+	// while gen is theirs: a copy of the view kept past its callback
+	// finds the cache moved on to another span and reads Raw again.
+	attrs *attrCache
+	gen   uint64
+}
+
+// attrCache holds the decoded attributes of the span a Walk visits: the
+// collector looks up several attributes of every span (its record
+// mapping, the gateway matcher), which would each decode the attribute
+// messages again.
+type attrCache struct {
+	gen uint64
+	kvs []keyValue
+}
+
+type keyValue struct {
+	key []byte
+	val Value
+}
+
+// cached returns the span's decoded attributes, if Walk's cache still
+// holds them.
+func (s *Span) cached() ([]keyValue, bool) {
+	if s.attrs == nil || s.attrs.gen != s.gen {
+		return nil, false
+	}
+	return s.attrs.kvs, true
 }
 
 // Attr finds a span attribute.
 func (s *Span) Attr(key string) (Value, bool) {
+	if kvs, ok := s.cached(); ok {
+		for i := range kvs {
+			if string(kvs[i].key) == key {
+				return kvs[i].val, true
+			}
+		}
+		return Value{}, false
+	}
 	return findAttr(s.Raw, spanAttributes, key)
 }
 
 // EachAttr calls fn for every attribute of the span, in order, in one
 // pass (cheaper than several Attr lookups).
 func (s *Span) EachAttr(fn func(key []byte, v Value)) {
+	if kvs, ok := s.cached(); ok {
+		for i := range kvs {
+			fn(kvs[i].key, kvs[i].val)
+		}
+		return
+	}
 	_ = eachField(s.Raw, spanAttributes, func(kv []byte) error {
 		if k, v, err := parseKeyValue(kv); err == nil {
 			fn(k, v)
@@ -144,113 +187,113 @@ func malformed(where string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrMalformed, where, err)
 }
 
-// wireError marks a protobuf parse failure from fields, as opposed to an
-// error of its callback.
-type wireError struct{ err error }
-
-func (w wireError) Error() string { return w.err.Error() }
-
-// fields calls fn with the number and bytes of every length-delimited
-// field of msg and skips the others. A parse failure is a wireError; fn's
-// errors pass through.
-func fields(msg []byte, fn func(num protowire.Number, v []byte) error) error {
+// nextBytes returns the number and bytes of the next length-delimited
+// field of msg, skipping the others, and what follows it; num is 0 when
+// msg has no more. It is a loop step rather than a visitor taking a
+// closure: Walk's loops would allocate their closures per message.
+func nextBytes(msg []byte) (num protowire.Number, v, rest []byte, err error) {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return wireError{protowire.ParseError(n)}
+			return 0, nil, nil, protowire.ParseError(n)
 		}
 		msg = msg[n:]
 		if typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
-				return wireError{protowire.ParseError(n)}
+				return 0, nil, nil, protowire.ParseError(n)
 			}
 			msg = msg[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(msg)
 		if n < 0 {
-			return wireError{protowire.ParseError(n)}
+			return 0, nil, nil, protowire.ParseError(n)
 		}
-		msg = msg[n:]
-		if err := fn(num, v); err != nil {
-			return err
-		}
+		return num, v, msg[n:], nil
 	}
-	return nil
-}
-
-// inMessage turns a wireError into ErrMalformed naming where it happened.
-func inMessage(where string, err error) error {
-	var w wireError
-	if errors.As(err, &w) {
-		return malformed(where, w.err)
-	}
-	return err
+	return 0, nil, nil, nil
 }
 
 // Walk calls fn for every span of the ExportTraceServiceRequest in b. The
 // views passed to fn are valid only during the call; their byte slices
 // alias b. It returns the first decoding error or fn's error.
 func Walk(b []byte, fn func(res *Resource, scope *Scope, span *Span) error) error {
-	return inMessage("ExportTraceServiceRequest", fields(b, func(num protowire.Number, rs []byte) error {
+	cache := new(attrCache)
+	for rest := b; len(rest) > 0; {
+		num, rs, r, err := nextBytes(rest)
+		if err != nil {
+			return malformed("ExportTraceServiceRequest", err)
+		}
+		rest = r
 		if num != reqResourceSpans {
-			return nil
+			continue
 		}
-		return walkResourceSpans(rs, fn)
-	}))
-}
-
-func walkResourceSpans(b []byte, fn func(*Resource, *Scope, *Span) error) error {
-	var res Resource
-	var scopes [][]byte
-	// The resource and schema may come after the scopes: collect first.
-	err := fields(b, func(num protowire.Number, v []byte) error {
-		switch num {
-		case rsResource:
-			res.Raw = v
-		case rsScopeSpans:
-			scopes = append(scopes, v)
-		case rsSchemaURL:
-			res.SchemaURL = v
-		}
-		return nil
-	})
-	if err != nil {
-		return inMessage("ResourceSpans", err)
-	}
-	if res.Raw != nil {
-		if err := validAttrs(res.Raw, resourceAttributes); err != nil {
-			return malformed("resource", err)
-		}
-	}
-	for _, s := range scopes {
-		if err := walkScopeSpans(s, &res, fn); err != nil {
+		if err := walkResourceSpans(rs, cache, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func walkScopeSpans(b []byte, res *Resource, fn func(*Resource, *Scope, *Span) error) error {
+func walkResourceSpans(b []byte, cache *attrCache, fn func(*Resource, *Scope, *Span) error) error {
+	var res Resource
+	// The resource and schema may come after the scopes: found first, in
+	// a pass that only skips the scopes' bytes.
+	for rest := b; len(rest) > 0; {
+		num, v, r, err := nextBytes(rest)
+		if err != nil {
+			return malformed("ResourceSpans", err)
+		}
+		rest = r
+		switch num {
+		case rsResource:
+			res.Raw = v
+		case rsSchemaURL:
+			res.SchemaURL = v
+		}
+	}
+	if res.Raw != nil {
+		if err := validAttrs(res.Raw, resourceAttributes); err != nil {
+			return malformed("resource", err)
+		}
+	}
+	for rest := b; len(rest) > 0; {
+		num, v, r, _ := nextBytes(rest) // read above without error
+		rest = r
+		if num != rsScopeSpans {
+			continue
+		}
+		if err := walkScopeSpans(v, &res, cache, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func walkScopeSpans(b []byte, res *Resource, cache *attrCache, fn func(*Resource, *Scope, *Span) error) error {
 	var scope Scope
-	var spans [][]byte
-	err := fields(b, func(num protowire.Number, v []byte) error {
+	// Like the resource, the scope may come after its spans.
+	for rest := b; len(rest) > 0; {
+		num, v, r, err := nextBytes(rest)
+		if err != nil {
+			return malformed("ScopeSpans", err)
+		}
+		rest = r
 		switch num {
 		case ssScope:
 			scope.Raw = v
-		case ssSpans:
-			spans = append(spans, v)
 		case ssSchemaURL:
 			scope.SchemaURL = v
 		}
-		return nil
-	})
-	if err != nil {
-		return inMessage("ScopeSpans", err)
 	}
 	var sp Span
-	for _, raw := range spans {
-		if err := parseSpan(raw, &sp); err != nil {
+	for rest := b; len(rest) > 0; {
+		num, raw, r, _ := nextBytes(rest) // read above without error
+		rest = r
+		if num != ssSpans {
+			continue
+		}
+		if err := parseSpanCached(raw, &sp, cache); err != nil {
 			return err
 		}
 		if err := fn(res, &scope, &sp); err != nil {
@@ -267,8 +310,17 @@ func ParseSpan(b []byte) (Span, error) {
 	return s, err
 }
 
-func parseSpan(b []byte, s *Span) error {
+func parseSpan(b []byte, s *Span) error { return parseSpanCached(b, s, nil) }
+
+// parseSpanCached is parseSpan keeping the span's decoded attributes in
+// cache (when not nil) for the view's Attr and EachAttr.
+func parseSpanCached(b []byte, s *Span, cache *attrCache) error {
 	*s = Span{Raw: b}
+	if cache != nil {
+		cache.gen++
+		cache.kvs = cache.kvs[:0]
+		s.attrs, s.gen = cache, cache.gen
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -294,8 +346,12 @@ func parseSpan(b []byte, s *Span) error {
 			case spanTraceState:
 				s.TraceState = v
 			case spanAttributes:
-				if _, _, err := parseKeyValue(v); err != nil {
+				k, val, err := parseKeyValue(v)
+				if err != nil {
 					return malformed("Span.attributes", err)
+				}
+				if cache != nil {
+					cache.kvs = append(cache.kvs, keyValue{key: k, val: val})
 				}
 			case spanStatus:
 				code, err := statusCodeOf(v)

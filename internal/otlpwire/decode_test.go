@@ -3,6 +3,7 @@ package otlpwire
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"testing"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -105,6 +106,57 @@ func TestWalkAgainstProtobuf(t *testing.T) {
 	}
 	if !proto.Equal(&got, req) {
 		t.Errorf("AppendRequest changed the request:\n got %v\nwant %v", &got, req)
+	}
+}
+
+// TestWalkAttrCache: a view's attributes, read from the cache Walk fills
+// while it checks the span, are the span's: during the callback (against
+// decoding Raw again) and in a copy kept after it, when the cache holds
+// another span's (the gateway matcher keeps views).
+func TestWalkAttrCache(t *testing.T) {
+	req := sampleRequest()
+	body, _ := proto.Marshal(req)
+	attrsOf := func(s *Span) []string {
+		var out []string
+		s.EachAttr(func(k []byte, v Value) { out = append(out, string(k)+"="+v.String()) })
+		return out
+	}
+	var kept []Span
+	var during [][]string
+	err := Walk(body, func(_ *Resource, _ *Scope, s *Span) error {
+		if _, ok := s.cached(); !ok {
+			t.Errorf("span %q: Walk left no attribute cache", s.Name)
+		}
+		fresh, err := ParseSpan(s.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := attrsOf(s), attrsOf(&fresh); !slices.Equal(got, want) {
+			t.Errorf("span %q: cached attributes %q, decoded %q", s.Name, got, want)
+		}
+		during = append(during, attrsOf(s))
+		kept = append(kept, *s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range kept {
+		s := &kept[i]
+		if i < len(kept)-1 {
+			if _, ok := s.cached(); ok {
+				t.Errorf("span %d: a kept view still reads the cache after other spans", i)
+			}
+		}
+		if got := attrsOf(s); !slices.Equal(got, during[i]) {
+			t.Errorf("span %d kept: attributes %q, during the walk %q", i, got, during[i])
+		}
+	}
+	if v, ok := kept[0].Attr("hopscope.component"); !ok || v.String() != "sidecar" {
+		t.Errorf("kept first span: hopscope.component = %v, %v", v, ok)
+	}
+	if _, ok := kept[1].Attr("hopscope.component"); ok {
+		t.Errorf("kept second span: found the first span's attribute")
 	}
 }
 
