@@ -22,8 +22,9 @@ type Input struct {
 	// Where names the input for the rejection log (file:line, forward
 	// tag, "beacon"); "" when nothing more precise than Source.
 	Where string
-	// OTLP is an OTLP ExportTraceServiceRequest's protobuf bytes, the
-	// consumer's to keep; or
+	// OTLP is an OTLP ExportTraceServiceRequest's protobuf bytes, valid
+	// during Consume only: the receiver reads its next request into
+	// them, so the consumer copies what it keeps; or
 	OTLP []byte
 	// Record is a record parsed from a log line, a forwarded event or a
 	// beacon; or

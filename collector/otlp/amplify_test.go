@@ -119,13 +119,15 @@ func BenchmarkJSONDecode(b *testing.B) {
 }
 
 func TestReadAll(t *testing.T) {
+	// Buffers come from bufPools' classes: 4 KiB at least, else at most
+	// 1/8 over the size asked for.
 	for _, tc := range []struct{ size, hint, maxCap int }{
-		{0, 0, 1},
-		{10, 10, 11},
-		{3 << 20, 3 << 20, 3<<20 + 64<<10}, // announced and sent: one buffer of the size (a size class)
-		{10, 16 << 20, 1<<20 + 1},          // announced, not sent: 1 MiB
-		{3 << 20, 512, 4 << 20},            // not announced: doublings
-		{2 << 20, 1 << 20, 3 << 20},        // more than announced: doublings
+		{0, 0, 4 << 10},
+		{10, 10, 4 << 10},
+		{3 << 20, 3 << 20, 3<<20 + 3<<20/8}, // announced and sent: one buffer of the size's class
+		{10, 16 << 20, 1<<20 + 1<<20/8},     // announced, not sent: 1 MiB
+		{3 << 20, 512, 4 << 20},             // not announced: doublings
+		{2 << 20, 1 << 20, 3 << 20},         // more than announced: doublings
 	} {
 		data := bytes.Repeat([]byte("x"), tc.size)
 		got, err := readAll(iotest.HalfReader(bytes.NewReader(data)), tc.hint)

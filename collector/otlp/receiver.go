@@ -37,7 +37,8 @@ const Source = "otlp"
 
 // consumeFunc receives one export request as ExportTraceServiceRequest
 // protobuf bytes (OTLP/JSON is converted first); the bytes are the
-// consumer's to keep. It returns an error wrapping otlpwire.ErrMalformed
+// consumer's during the call only (the receiver reads the next request
+// into them). It returns an error wrapping otlpwire.ErrMalformed
 // for a request it cannot decode (refused for good), any other error when
 // the request must be refused for now (the sender may retry).
 type consumeFunc func(ctx context.Context, body []byte) error
@@ -192,7 +193,8 @@ type Receiver struct {
 
 // New returns a receiver that hands each export request to next as an
 // Input's OTLP bytes (ExportTraceServiceRequest protobuf; OTLP/JSON is
-// converted first), which are next's to keep. next returns an error
+// converted first), valid during the call only: next copies what it
+// keeps. next returns an error
 // wrapping otlpwire.ErrMalformed for a request it cannot decode (refused
 // for good), any other error when the request must be refused for now
 // (the sender may retry).
@@ -350,6 +352,9 @@ var traceServiceDesc = grpc.ServiceDesc{
 				return nil, errRefusedGRPC
 			}
 			in := new(RawMessage)
+			// The body is read into a recycled buffer (RawCodec), given
+			// back once consumed.
+			defer func() { putBuf(in.B) }()
 			if err := dec(in); err != nil {
 				// gRPC refused the message before it reached us: larger
 				// than MaxRequestBytes, before or after decompression (a
@@ -430,11 +435,13 @@ func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // Unmarshal implements encoding.CodecV2; it copies the bytes out of gRPC's
-// pooled buffers.
+// pooled buffers, into a RawMessage's from getBuf: the Export handler
+// gives them back (putBuf) once they are consumed.
 func (RawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
 	case *RawMessage:
-		m.B = data.Materialize()
+		m.B = getBuf(data.Len())
+		data.CopyTo(m.B)
 		return nil
 	case proto.Message:
 		return proto.Unmarshal(data.Materialize(), m)
@@ -492,6 +499,9 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		hint = req.ContentLength
 	}
 	data, err := readAll(body, int(hint))
+	// The body's buffer is recycled once the request is answered: nothing
+	// reads it after consume returns.
+	defer func() { putBuf(data[:0]) }()
 	var ne net.Error
 	var mbe *http.MaxBytesError
 	switch {
@@ -517,6 +527,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	if isJSON {
 		msg := &coltracepb.ExportTraceServiceRequest{}
 		if err = unmarshalJSON(data, msg, r.cfg.MaxJSONElements); err == nil {
+			putBuf(data)
 			data, err = proto.Marshal(msg)
 		}
 		if errors.Is(err, ErrTooManyElements) {
@@ -576,7 +587,7 @@ func (r *Receiver) refuseHTTP(w http.ResponseWriter) {
 // size (io.ReadAll's doublings cost up to twice again) and a sender that
 // announces 16 MiB and sends nothing costs 1 MiB.
 func readAll(r io.Reader, hint int) ([]byte, error) {
-	b := make([]byte, 0, min(hint, 1<<20)+1) // +1: the read that returns io.EOF needs room
+	b := getBuf(min(hint, 1<<20) + 1)[:0] // +1: the read that returns io.EOF needs room
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -587,13 +598,14 @@ func readAll(r io.Reader, hint int) ([]byte, error) {
 			return b, err
 		}
 		if len(b) == cap(b) {
+			size := 2 * cap(b)
 			if hint >= cap(b) {
-				nb := make([]byte, len(b), hint+1)
-				copy(nb, b)
-				b = nb
-			} else {
-				b = append(b, 0)[:len(b)]
+				size = hint + 1
 			}
+			nb := getBuf(size)[:len(b)]
+			copy(nb, b)
+			putBuf(b)
+			b = nb
 		}
 	}
 }
