@@ -43,7 +43,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 	var badRelayed int
 	var relayErr error
 	hold := c.sink != nil
-	var arena recordArena // the records live until em.add has filed them
+	arena := &g.arena // the records live until em.add has filed them
 	gw := c.gateways.NewBatch()
 	err := otlpwire.Walk(body, func(res *otlpwire.Resource, scope *otlpwire.Scope, sp *otlpwire.Span) error {
 		if len(sp.TraceID) != 16 || len(sp.SpanID) != 8 || correlate.TraceID(sp.TraceID).IsZero() {
@@ -88,7 +88,7 @@ func (c *Collector) consumeOTLP(_ context.Context, body []byte) error {
 		if gw.Add(res, sp) {
 			return nil // a gateway's span: Results maps it
 		}
-		if rec := spanRecord(c.strs, &arena, res, sp); rec != nil {
+		if rec := spanRecord(c.strs, arena, res, sp); rec != nil {
 			g.recItems = append(g.recItems, recItem{trace: t, rec: rec})
 			ts.nrecs++
 		}
@@ -176,6 +176,7 @@ type grouping struct {
 	allRecs   []correlate.Record
 	allHeld   []otlpwire.Held
 	allIDs    [][8]byte
+	arena     recordArena
 }
 
 // traceSpans is what one request brought for one trace.
@@ -233,9 +234,11 @@ func (g *grouping) layOut() {
 // release empties g of the request (its records and the bytes its spans
 // point into) and pools it, unless it grew past maxPooledSpans.
 func (g *grouping) release() {
-	if cap(g.recItems) > maxPooledSpans || cap(g.heldItems) > maxPooledSpans || cap(g.traces) > maxPooledSpans {
+	if cap(g.recItems) > maxPooledSpans || cap(g.heldItems) > maxPooledSpans || cap(g.traces) > maxPooledSpans ||
+		g.arena.sidecars.records()+g.arena.backends.records() > maxPooledSpans {
 		return
 	}
+	g.arena.reset()
 	clear(g.byTrace)
 	clear(g.traces)
 	clear(g.recItems)

@@ -289,8 +289,20 @@ func TestRecordArena(t *testing.T) {
 			t.Fatalf("record %d changed: status %d, kind %q", i, scs[i].Status, bcs[i].Kind)
 		}
 	}
-	if c := cap(a.sidecars); c != maxArenaChunk {
+	if c := len(a.sidecars.chunks[len(a.sidecars.chunks)-1]); c != maxArenaChunk {
 		t.Errorf("chunk of %d records after 1000, want the cap %d", c, maxArenaChunk)
+	}
+	// Reset, the arena hands the same records out again, in order, and
+	// makes no new chunk for as many.
+	chunks := len(a.sidecars.chunks)
+	a.reset()
+	for i := 0; i < 1000; i++ {
+		if sc := a.sidecar(); sc != scs[i] {
+			t.Fatalf("record %d after reset: not the %dth of the chunks", i, i)
+		}
+	}
+	if len(a.sidecars.chunks) != chunks {
+		t.Errorf("%d chunks after reset and as many records, want %d", len(a.sidecars.chunks), chunks)
 	}
 }
 

@@ -530,7 +530,12 @@ func (s *Store[T]) makeDue(e *entry[T], early bool) {
 	if e.records {
 		e.emitted = true
 		e.g.Sidecars, e.g.Backends = fitted(e.g.Sidecars), fitted(e.g.Backends)
-		b := s.compute(e)
+		var b Breakdown
+		if e.cached != nil {
+			b = *e.cached // a read computed it since the last record
+		} else {
+			b = Compute(e.g) // not cached: it would be dropped at once
+		}
 		e.cached = nil
 		d.Group, d.Breakdown = &e.g, &b
 	}
