@@ -168,6 +168,9 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	if err := c.addMemoryLimiter(); err != nil {
 		return nil, err
 	}
+	if err := c.addHugeHeap(); err != nil {
+		return nil, err
+	}
 	if cfg.Peers != "" {
 		if c.peers, err = peers.New(peers.DefaultConfig(cfg.Peers)); err != nil {
 			return nil, fmt.Errorf("--peers: %w", err)

@@ -154,6 +154,11 @@ type Config struct {
 	// MemorySpikeMiB is the room kept under the limit for what arrives
 	// between two checks (--memory-spike-mib; 0: 20 % of the limit).
 	MemorySpikeMiB uint64
+	// HeapHugePages asks Linux to back the heap with transparent huge
+	// pages as it grows (--heap-huge-pages; internal/hugeheap): under
+	// the host mode "madvise" the store's growth otherwise costs a page
+	// fault per 4 KiB. Nothing happens under "always" or "never".
+	HeapHugePages bool
 	// Peers are the other replicas of a scaled-out collector, whose API
 	// this one asks when a trace is not its own and for the recent
 	// breakdowns of all (--peers): dns+HOST:PORT (every address of a
@@ -216,6 +221,7 @@ func DefaultConfig() Config {
 		MaxTraces:              100_000,
 		MaxExportBufferMiB:     DefaultMaxExportBufferMiB,
 		HAProxyTimezone:        "UTC",
+		HeapHugePages:          true,
 		GatewayServices:        gateway.DefaultConfig().Services,
 		GatewaySpanAttributes:  gateway.DefaultConfig().SpanAttributes,
 
@@ -289,6 +295,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.KubeMetadataMaxAddresses, "kube-metadata-max-addresses", c.KubeMetadataMaxAddresses, "pod addresses tracked at most")
 	fs.StringVar(&c.IngressZone, "ingress-zone", c.IngressZone, "zone of the ingress: tries to another zone are marked cross_zone (needs --kube-metadata)")
 	fs.Uint64Var(&c.MemorySpikeMiB, "memory-spike-mib", c.MemorySpikeMiB, "room under --memory-limit-mib for what arrives between two checks (0 = 20% of the limit)")
+	fs.BoolVar(&c.HeapHugePages, "heap-huge-pages", c.HeapHugePages, "ask Linux to back the heap with transparent huge pages as it grows (when the host's mode is madvise)")
 }
 
 // Tail formats.

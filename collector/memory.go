@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/hopscope/hopscope/collector/memlimit"
 	"github.com/hopscope/hopscope/collector/otlp"
 	"github.com/hopscope/hopscope/collector/tail"
+	"github.com/hopscope/hopscope/internal/hugeheap"
 )
 
 // Defaults of the memory limiter's flags, as the OpenTelemetry Collector's
@@ -109,6 +111,36 @@ func (c *Collector) addMemoryLimiter() error {
 	c.log.Info("memory limiter on", fields...)
 	c.lim = lim
 	c.starts = append(c.starts, lim)
+	return nil
+}
+
+// addHugeHeap advises the heap's huge pages from Start on
+// (--heap-huge-pages).
+func (c *Collector) addHugeHeap() error {
+	if !c.cfg.HeapHugePages {
+		return nil
+	}
+	a, err := hugeheap.New(hugeheap.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("--heap-huge-pages: %w", err)
+	}
+	c.starts = append(c.starts, hugeHeapLogged{a, c.log})
+	return nil
+}
+
+// hugeHeapLogged logs what the advisor found at Start.
+type hugeHeapLogged struct {
+	*hugeheap.Advisor
+	log *zap.Logger
+}
+
+func (h hugeHeapLogged) Start(ctx context.Context) error {
+	if err := h.Advisor.Start(ctx); err != nil {
+		return err
+	}
+	st := h.Stats()
+	h.log.Info("heap huge pages", zap.String("thp_mode", st.Mode), zap.Bool("advising", st.Active),
+		zap.Uint64("advised_mib", st.AdvisedBytes>>20), zap.NamedError("advise_error", st.Err))
 	return nil
 }
 

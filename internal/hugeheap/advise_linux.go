@@ -1,0 +1,96 @@
+package hugeheap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+const (
+	madvHugepage = 14      // MADV_HUGEPAGE
+	hugePage     = 2 << 20 // x86-64 and arm64 (4 KiB pages) PMD size
+	heapReach    = 1 << 40 // the heap's mappings lie within this of a heap object
+)
+
+// thpMode reads the host's transparent huge page mode: the bracketed word
+// of /sys/kernel/mm/transparent_hugepage/enabled.
+func thpMode() (string, error) {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "", fmt.Errorf("reading the transparent huge page mode: %w", err)
+	}
+	return parseMode(b)
+}
+
+func parseMode(b []byte) (string, error) {
+	i, j := bytes.IndexByte(b, '['), bytes.IndexByte(b, ']')
+	if i < 0 || j < i {
+		return "", fmt.Errorf("transparent huge page mode %q: no [selected] word", bytes.TrimSpace(b))
+	}
+	return string(b[i+1 : j]), nil
+}
+
+// heapAddress returns the address of a fresh heap object: a 128 KiB one,
+// which the runtime places in its arenas (a large object: never in a span
+// of small objects', too large for a stack).
+func heapAddress() uintptr {
+	escape = new([128 << 10]byte)
+	p := uintptr(unsafe.Pointer(escape))
+	escape = nil
+	return p
+}
+
+var escape *[128 << 10]byte
+
+// adviseHeap advises the anonymous private read-write mappings of at
+// least a huge page within heapReach of heap that advised does not hold
+// as they are, and records them there. It returns the bytes advised.
+func adviseHeap(heap uintptr, advised map[[2]uintptr]bool) (uint64, error) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, fmt.Errorf("reading the mappings: %w", err)
+	}
+	var n uint64
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		lo, hi, ok := anonMapping(sc.Bytes())
+		if !ok || hi-lo < hugePage || lo+heapReach < heap || heap+heapReach < hi {
+			continue
+		}
+		key := [2]uintptr{lo, hi}
+		if advised[key] {
+			continue
+		}
+		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, madvHugepage); e != 0 {
+			return n, fmt.Errorf("madvise(MADV_HUGEPAGE) %#x-%#x: %w", lo, hi, e)
+		}
+		advised[key] = true
+		n += uint64(hi - lo)
+	}
+	return n, sc.Err()
+}
+
+// anonMapping parses one /proc/self/maps line ("lo-hi perms offset dev
+// inode [path]") and says whether it is an anonymous private read-write
+// mapping: no path, or a name the runtime gave it ("[anon: Go: heap]",
+// kernels with anonymous VMA names); [stack] and files are not.
+func anonMapping(line []byte) (lo, hi uintptr, ok bool) {
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[1]) != "rw-p" || string(f[4]) != "0" || len(f) > 5 && !bytes.HasPrefix(f[5], []byte("[anon:")) {
+		return 0, 0, false
+	}
+	l, h, found := bytes.Cut(f[0], []byte("-"))
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseUint(string(l), 16, 64)
+	b, err2 := strconv.ParseUint(string(h), 16, 64)
+	if err1 != nil || err2 != nil || b <= a {
+		return 0, 0, false
+	}
+	return uintptr(a), uintptr(b), true
+}
