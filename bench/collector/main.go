@@ -41,6 +41,7 @@ type options struct {
 	receiverCPU     int
 	loadCPU         int
 	hopscopeBin     string
+	hopscopeArgs    []string // more collector flags (--hopscope-args)
 	jaegerBin       string
 	gatewayBin      string
 	telemetrygenBin string
@@ -84,6 +85,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.receiverCPU, "receiver-cpu", 1, "CPU the receiver under test is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU telemetrygen and this program are pinned to")
 	fs.StringVar(&o.hopscopeBin, "hopscope-bin", "", "use this hopscope binary instead of building ./cmd/hopscope")
+	hopscopeArgs := fs.String("hopscope-args", "", "more flags for the hopscope collector, space-separated (e.g. --heap-huge-pages=false, to measure what a default brings)")
 	fs.StringVar(&o.jaegerBin, "jaeger", "", "Jaeger v2 binary (default: tools/bin/jaeger, then PATH)")
 	fs.StringVar(&o.gatewayBin, "gateway", "", "the scale-out gateway binary (default: tools/bin/gateway, then PATH)")
 	fs.StringVar(&o.telemetrygenBin, "telemetrygen", "", "telemetrygen binary (default: tools/bin/telemetrygen, then PATH)")
@@ -109,6 +111,12 @@ func parseFlags(args []string) (options, error) {
 			return o, errors.New("--plain and --mapped-spans contradict each other: pass one")
 		}
 		o.mappedSpans = false
+	}
+	o.hopscopeArgs = strings.Fields(*hopscopeArgs)
+	for _, a := range o.hopscopeArgs {
+		if !strings.HasPrefix(a, "-") {
+			return o, fmt.Errorf("--hopscope-args: %q is not a flag: write values as --flag=value", a)
+		}
 	}
 	var err error
 	if o.only, err = pickList("only", *only, allContenders); err != nil {
@@ -378,7 +386,7 @@ func measure(ctx context.Context, o options, sess *harness.Session, name, proto 
 	var err error
 	switch name {
 	case "hopscope":
-		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset, o.profileDir != "")
+		rc, err = startHopscope(ctx, sess, hsBin, rdir, o.receiverCPU, taskset, o.profileDir != "", o.hopscopeArgs)
 	case "jaeger":
 		rc, err = startJaeger(ctx, sess, jaeger, rdir, o.receiverCPU, taskset, o.jaegerMaxTraces)
 	case "gateway":

@@ -141,6 +141,7 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"--profile", t.TempDir(), "--hopscope-bin", "/bin/true"},
 		{"--profile", t.TempDir(), "--only", "jaeger"},
 		{"--rounds", "0"},
+		{"--hopscope-args", "--window 1m"}, // a value apart from its flag
 	} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("%q accepted", args)
@@ -148,6 +149,10 @@ func TestParseFlagsRefuses(t *testing.T) {
 	}
 	if o, err := parseFlags([]string{"--profile", "/tmp/p", "--only", "hopscope"}); err != nil || o.profileDir != "/tmp/p" {
 		t.Errorf("--profile: %+v, %v", o, err)
+	}
+	if o, err := parseFlags([]string{"--hopscope-args", " --heap-huge-pages=false  --window=1m"}); err != nil ||
+		fmt.Sprint(o.hopscopeArgs) != "[--heap-huge-pages=false --window=1m]" {
+		t.Errorf("--hopscope-args: %q, %v", o.hopscopeArgs, err)
 	}
 }
 

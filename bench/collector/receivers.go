@@ -86,7 +86,7 @@ func startReceiver(ctx context.Context, sess *harness.Session, name, dir string,
 // both OTLP receivers on, Fluent forward and RUM off, no export. With
 // pprof, bin is the profiled build and serves net/http/pprof on a fourth
 // loopback port.
-func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string, pprof bool) (*receiver, error) {
+func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, cpu int, taskset string, pprof bool, extra []string) (*receiver, error) {
 	ports, err := harness.FreePorts(4)
 	if err != nil {
 		return nil, err
@@ -103,6 +103,7 @@ func startHopscope(ctx context.Context, sess *harness.Session, bin, dir string, 
 		"--max-traces", "1000000",
 		"--window", "10m",
 	}
+	args = append(args, extra...)
 	if pprof {
 		r.pprofURL = "http://" + loopback(ports[3])
 		args = append(args, "--pprof-listen", loopback(ports[3]))
