@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
+
+	"github.com/hopscope/hopscope/internal/procmaps"
 )
 
 const (
@@ -74,23 +76,14 @@ func adviseHeap(heap uintptr, advised map[[2]uintptr]bool) (uint64, error) {
 	return n, sc.Err()
 }
 
-// anonMapping parses one /proc/self/maps line ("lo-hi perms offset dev
-// inode [path]") and says whether it is an anonymous private read-write
-// mapping: no path, or a name the runtime gave it ("[anon: Go: heap]",
-// kernels with anonymous VMA names); [stack] and files are not.
+// anonMapping parses one /proc/self/maps line and says whether it is an
+// anonymous private read-write mapping: no path, or a name the runtime
+// gave it ("[anon: Go: heap]", kernels with anonymous VMA names); [stack]
+// and files are not.
 func anonMapping(line []byte) (lo, hi uintptr, ok bool) {
-	f := bytes.Fields(line)
-	if len(f) < 5 || string(f[1]) != "rw-p" || string(f[4]) != "0" || len(f) > 5 && !bytes.HasPrefix(f[5], []byte("[anon:")) {
+	m, ok := procmaps.Parse(line)
+	if !ok || m.Perms != "rw-p" || m.Inode != "0" || m.Path != "" && !strings.HasPrefix(m.Path, "[anon:") {
 		return 0, 0, false
 	}
-	l, h, found := bytes.Cut(f[0], []byte("-"))
-	if !found {
-		return 0, 0, false
-	}
-	a, err1 := strconv.ParseUint(string(l), 16, 64)
-	b, err2 := strconv.ParseUint(string(h), 16, 64)
-	if err1 != nil || err2 != nil || b <= a {
-		return 0, 0, false
-	}
-	return uintptr(a), uintptr(b), true
+	return m.Lo, m.Hi, true
 }

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/hopscope/hopscope/internal/procmaps"
 )
 
 // madvPageout is MADV_PAGEOUT (Linux 5.4+): reclaim the range's pages now.
@@ -44,22 +46,13 @@ func releaseStartupPages() (int64, error) {
 	return advised, nil
 }
 
-// exeMapping parses one /proc/self/maps line ("lo-hi perms offset dev
-// inode path") and says whether it maps exe without write permission
-// (text, read-only data; writable data may hold state and is left alone).
+// exeMapping parses one /proc/self/maps line and says whether it maps
+// exe without write permission (text, read-only data; writable data may
+// hold state and is left alone).
 func exeMapping(line []byte, exe string) (lo, hi uintptr, ok bool) {
-	f := bytes.Fields(line)
-	if len(f) < 6 || string(f[5]) != exe || bytes.IndexByte(f[1], 'w') >= 0 {
+	m, ok := procmaps.Parse(line)
+	if !ok || m.Path != exe || strings.Contains(m.Perms, "w") {
 		return 0, 0, false
 	}
-	l, h, found := bytes.Cut(f[0], []byte("-"))
-	if !found {
-		return 0, 0, false
-	}
-	a, err1 := strconv.ParseUint(string(l), 16, 64)
-	b, err2 := strconv.ParseUint(string(h), 16, 64)
-	if err1 != nil || err2 != nil || b <= a {
-		return 0, 0, false
-	}
-	return uintptr(a), uintptr(b), true
+	return m.Lo, m.Hi, true
 }
