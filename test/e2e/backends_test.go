@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hopscope/hopscope/internal/realcomp/realcomptest"
 	"io"
 	"net"
 	"net/http"
@@ -33,8 +34,8 @@ import (
 // the collector's breakdown under postgres and redis.
 func TestBackendProxiesInBreakdown(t *testing.T) {
 	ctx := context.Background()
-	pgURL := startPostgres(t)
-	redisAddr := startRedis(t)
+	pgURL := realcomptest.Postgres(t)
+	redisAddr := realcomptest.Redis(t)
 
 	ccfg := loopbackCollectorConfig()
 	ccfg.ExportDelay = 500 * time.Millisecond

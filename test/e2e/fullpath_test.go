@@ -20,6 +20,7 @@ import (
 
 	"github.com/hopscope/hopscope/collector"
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/realcomp/realcomptest"
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/sidecar"
 )
@@ -53,8 +54,8 @@ type topology struct {
 func startTopology(t *testing.T) *topology {
 	t.Helper()
 	tp := &topology{jaeger: startJaeger(t)}
-	pgURL := startPostgres(t)
-	redisAddr := startRedis(t)
+	pgURL := realcomptest.Postgres(t)
+	redisAddr := realcomptest.Redis(t)
 
 	dir := t.TempDir()
 	nginxLog := filepath.Join(dir, "nginx-access.log")

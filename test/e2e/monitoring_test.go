@@ -31,6 +31,7 @@ import (
 	"github.com/hopscope/hopscope/examples/shop/shop"
 	"github.com/hopscope/hopscope/internal/promcheck"
 	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/realcomp/realcomptest"
 	"github.com/hopscope/hopscope/internal/testkit"
 	"github.com/hopscope/hopscope/rules"
 	"github.com/hopscope/hopscope/sidecar"
@@ -55,8 +56,8 @@ const collectorPod = "hopscope-collector-6c9d7b8f4-x7k2p"
 func TestMonitoringOnRealPrometheus(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	pgURL := startPostgres(t)
-	redisAddr := startRedis(t)
+	pgURL := realcomptest.Postgres(t)
+	redisAddr := realcomptest.Redis(t)
 
 	ccfg := loopbackCollectorConfig()
 	ccfg.ExportDelay = 500 * time.Millisecond

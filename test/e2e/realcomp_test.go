@@ -23,26 +23,6 @@ func need(t *testing.T, bin string) string {
 	return p
 }
 
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	url, stop, err := realcomp.Postgres(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return url
-}
-
-func startRedis(t *testing.T) string {
-	t.Helper()
-	addr, stop, err := realcomp.Redis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
-}
-
 func startNginxIngress(t *testing.T, upstream string) (addr, accessLog string) {
 	t.Helper()
 	addr, accessLog, stop, err := realcomp.NginxIngress(t.TempDir(), upstream)

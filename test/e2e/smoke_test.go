@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/hopscope/hopscope/internal/realcomp/realcomptest"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,7 @@ import (
 func TestComponentsStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pg := startPostgres(t)
+	pg := realcomptest.Postgres(t)
 	conn, err := pgx.Connect(ctx, pg)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestComponentsStart(t *testing.T) {
 		t.Fatalf("postgres: %v", err)
 	}
 	conn.Close(ctx)
-	rdb := redis.NewClient(&redis.Options{Addr: startRedis(t)})
+	rdb := redis.NewClient(&redis.Options{Addr: realcomptest.Redis(t)})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}

@@ -28,12 +28,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hopscope/hopscope/examples/shop/shop"
-	"github.com/hopscope/hopscope/internal/realcomp"
+	"github.com/hopscope/hopscope/internal/realcomp/realcomptest"
 )
 
 func TestShopE2E(t *testing.T) {
-	dbURL := startPostgres(t)
-	redisAddr := startRedis(t)
+	dbURL := realcomptest.Postgres(t)
+	redisAddr := realcomptest.Redis(t)
 
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -253,31 +253,4 @@ func cacheDel(ctx context.Context, addr, key string) error {
 	}
 	_, err = c.Read(make([]byte, 64))
 	return err
-}
-
-// --- real components
-
-// startPostgres runs a throwaway PostgreSQL on a free loopback port (as the
-// postgres user when we are root) and returns its URL; it is stopped when
-// the test ends.
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	url, stop, err := realcomp.Postgres(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return url
-}
-
-// startRedis runs a throwaway Redis without persistence and returns its
-// address; it is stopped when the test ends.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	addr, stop, err := realcomp.Redis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
 }
