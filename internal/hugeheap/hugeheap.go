@@ -57,7 +57,9 @@ type Advisor struct {
 	heap    uintptr             // an address in the heap
 	advised map[[2]uintptr]bool // mappings advised, as they were
 	mapped  uint64              // the runtime's mapped bytes at the last scan
-	sample  []metrics.Sample
+	// readMapped reads the runtime's mapped bytes (a test's stand-in
+	// can hold them still).
+	readMapped func() uint64
 }
 
 // New returns an Advisor of cfg.
@@ -65,8 +67,17 @@ func New(cfg Config) (*Advisor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Advisor{cfg: cfg, advised: map[[2]uintptr]bool{},
-		sample: []metrics.Sample{{Name: "/memory/classes/total:bytes"}}}, nil
+	return &Advisor{cfg: cfg, advised: map[[2]uintptr]bool{}, readMapped: runtimeMapped}, nil
+}
+
+// runtimeMapped is the memory the runtime has mapped, all classes.
+func runtimeMapped() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // Start reads the host's mode and, under "madvise", advises the heap's
@@ -123,8 +134,7 @@ func (a *Advisor) Check() bool {
 	if !a.stats.Active {
 		return false
 	}
-	metrics.Read(a.sample)
-	if a.sample[0].Value.Kind() == metrics.KindUint64 && a.sample[0].Value.Uint64() <= a.mapped {
+	if a.readMapped() <= a.mapped {
 		return false
 	}
 	a.scanLocked()
@@ -132,10 +142,7 @@ func (a *Advisor) Check() bool {
 }
 
 func (a *Advisor) scanLocked() {
-	metrics.Read(a.sample)
-	if a.sample[0].Value.Kind() == metrics.KindUint64 {
-		a.mapped = a.sample[0].Value.Uint64()
-	}
+	a.mapped = a.readMapped()
 	a.stats.Scans++
 	n, err := adviseHeap(a.heap, a.advised)
 	a.stats.AdvisedBytes += n
