@@ -1,7 +1,6 @@
 package hugeheap
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -52,14 +51,13 @@ var escape *[128 << 10]byte
 // least a huge page within heapReach of heap that advised does not hold
 // as they are, and records them there. It returns the bytes advised.
 func adviseHeap(heap uintptr, advised map[[2]uintptr]bool) (uint64, error) {
-	maps, err := os.ReadFile("/proc/self/maps")
+	lines, err := procmaps.SelfLines()
 	if err != nil {
-		return 0, fmt.Errorf("reading the mappings: %w", err)
+		return 0, err
 	}
 	var n uint64
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		lo, hi, ok := anonMapping(sc.Bytes())
+	for _, line := range lines {
+		lo, hi, ok := anonMapping(line)
 		if !ok || hi-lo < hugePage || lo+heapReach < heap || heap+heapReach < hi {
 			continue
 		}
@@ -73,7 +71,7 @@ func adviseHeap(heap uintptr, advised map[[2]uintptr]bool) (uint64, error) {
 		advised[key] = true
 		n += uint64(hi - lo)
 	}
-	return n, sc.Err()
+	return n, nil
 }
 
 // anonMapping parses one /proc/self/maps line and says whether it is an

@@ -6,6 +6,8 @@ package procmaps
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -43,4 +45,13 @@ func Parse(line []byte) (Mapping, bool) {
 		m.Path = string(bytes.Join(f[5:], []byte(" ")))
 	}
 	return m, true
+}
+
+// SelfLines reads this process's /proc/self/maps, a line each.
+func SelfLines() ([][]byte, error) {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil, fmt.Errorf("reading the mappings: %w", err)
+	}
+	return bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")), nil
 }

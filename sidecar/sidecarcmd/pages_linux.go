@@ -1,8 +1,6 @@
 package sidecarcmd
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -27,14 +25,13 @@ func releaseStartupPages() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("finding the executable: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	lines, err := procmaps.SelfLines()
 	if err != nil {
-		return 0, fmt.Errorf("reading the mappings: %w", err)
+		return 0, err
 	}
 	var advised int64
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		lo, hi, ok := exeMapping(sc.Bytes(), exe)
+	for _, line := range lines {
+		lo, hi, ok := exeMapping(line, exe)
 		if !ok {
 			continue
 		}
